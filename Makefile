@@ -1,0 +1,29 @@
+# fiscal_sim — make run (baseline simulation), make test (whole suite), make bench (benchmark)
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+BIN    := $(VENV)/bin
+
+.PHONY: setup run test bench validate clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+run: setup
+	$(BIN)/fiscal-sim validate scenarios
+	$(BIN)/fiscal-sim calc jwf2017-4.innovation-salary -i tier=A -i term=long -i salary=200 -j nanhu --date 2025-03-01 --explain
+	$(BIN)/fiscal-sim calc jwf2017-4.talent-housing -i tier=provincial -i option=rent -j haining --date 2025-03-01
+
+test: setup
+	$(BIN)/pytest -q -n 2
+
+validate: setup
+	$(BIN)/fiscal-sim validate scenarios
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

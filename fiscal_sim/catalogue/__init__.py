@@ -1,0 +1,1 @@
+"""Program, jurisdiction and cost-sharing files: schema, loading, validation."""

@@ -1,0 +1,176 @@
+"""The ``fiscal-sim`` command line: thin; it parses, delegates and prints."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from fiscal_sim.errors import FiscalSimError, InputError
+from fiscal_sim.units import fmt_wan
+
+app = typer.Typer(help="Budget and fiscal commitment simulation for Jiaxing's subsidy policies.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+programs_app = typer.Typer(help="List and describe the programs of the catalogue.", no_args_is_help=True)
+app.add_typer(programs_app, name="programs")
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+CatalogueOpt = Annotated[Optional[Path], typer.Option("--catalogue", "-C", help="scenarios folder holding programs/ and catalogue/",
+                                                      envvar="FISCAL_SIM_SCENARIOS")]
+
+
+def fail(e: Exception, code: int = 1) -> None:
+    err.print(f"[red]error[/red]: {e}" if not isinstance(e, InputError) else f"[red]{len(e.problems)} problem(s)[/red]:")
+    if isinstance(e, InputError):
+        for p in e.problems:
+            err.print(f"  {p}", markup=False)
+    raise typer.Exit(code)
+
+
+def _catalogue(root: Path | None):
+    from fiscal_sim.catalogue.loader import load_catalogue
+
+    try:
+        return load_catalogue(root)
+    except FiscalSimError as e:
+        fail(e)
+
+
+@app.command()
+def validate(paths: Annotated[list[Path], typer.Argument(help="program, case or scenario files, or folders")],
+             catalogue: CatalogueOpt = None) -> None:
+    """Check program, case and scenario files; exit non-zero on any problem."""
+    from fiscal_sim.validate import validate_paths
+
+    try:
+        report = validate_paths(paths, catalogue)
+    except FiscalSimError as e:
+        fail(e)
+    for line in report:
+        out.print(line, markup=False)
+    out.print("[green]all valid[/green]")
+
+
+def _parse_kv(items: list[str]) -> dict[str, str]:
+    kv = {}
+    for it in items:
+        if "=" not in it:
+            raise typer.BadParameter(f"expected key=value, got {it!r}", param_hint="--input")
+        k, v = it.split("=", 1)
+        kv[k.strip()] = v.strip()
+    return kv
+
+
+@app.command()
+def calc(program_ids: Annotated[list[str], typer.Argument(help="program id(s); several = one applicant, non-cumulation applied")],
+         input: Annotated[list[str], typer.Option("--input", "-i", help="key=value; money in the input's unit or with a unit, e.g. 35万元")] = [],
+         jurisdiction: Annotated[Optional[str], typer.Option("--jurisdiction", "-j", help="e.g. nanhu, haining")] = None,
+         date: Annotated[Optional[str], typer.Option(help="award date YYYY-MM-DD (default today)")] = None,
+         explain: Annotated[bool, typer.Option("--explain", help="show each step with its clause")] = False,
+         as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+         catalogue: CatalogueOpt = None) -> None:
+    """Compute one applicant's award, its schedule by year and its split by payer."""
+    from fiscal_sim.calc import calculate_many
+
+    cat = _catalogue(catalogue)
+    try:
+        day = dt.date.fromisoformat(date) if date else None
+        results = calculate_many(cat, program_ids, _parse_kv(input), jurisdiction=jurisdiction, award_date=day,
+                                 explain=explain or as_json)
+    except (FiscalSimError, ValueError) as e:
+        fail(e)
+    if as_json:
+        payload = [r.to_json() for r in results]
+        sys.stdout.write(json.dumps(payload[0] if len(payload) == 1 else payload, ensure_ascii=False, indent=2) + "\n")
+        return
+    for r in results:
+        status = "" if r.winner else "  [yellow](not paid: non-cumulation)[/yellow]"
+        out.print(f"[bold]{r.program}[/bold]  {r.title_zh} — {r.title_en}{status}")
+        out.print(f"  source: {r.document} {r.section}; jurisdiction {r.jurisdiction}; award date {r.award_date}")
+        if explain:
+            for s in r.steps:
+                out.print(f"  {'  ' * max(s['depth'], 0)}• {s['text']}", markup=False)
+                out.print(f"  {'  ' * max(s['depth'], 0)}  「{s['clause']}」", style="dim", markup=False)
+        out.print(f"  award: {fmt_wan(r.award_cny)}   total commitment: [bold]{fmt_wan(r.total_cny)}[/bold] ({r.total_cny:,.2f} 元)")
+        t = Table("fiscal year", "cash", *r.payers.keys(), title="schedule and payers", title_justify="left")
+        for s in r.schedule:
+            t.add_row(str(s["fiscal_year"]), fmt_wan(s["cash_cny"]), *(fmt_wan(s["payers_cny"].get(p, 0)) for p in r.payers))
+        t.add_row("total", fmt_wan(r.total_cny), *(fmt_wan(v) for v in r.payers.values()), style="bold")
+        out.print(t)
+        for n in r.notes:
+            out.print(f"  note: {n}", markup=False)
+
+
+@programs_app.command("list")
+def programs_list(document: Annotated[Optional[str], typer.Option(help="filter: document number, e.g. 嘉政办发〔2024〕7号")] = None,
+                  kind: Annotated[Optional[str], typer.Option(help="filter: formula kind used anywhere in the formula")] = None,
+                  status: Annotated[Optional[str], typer.Option(help="filter: priced, unpriced or equity")] = None,
+                  jurisdiction: Annotated[Optional[str], typer.Option(help="filter: applies in this jurisdiction")] = None,
+                  as_json: Annotated[bool, typer.Option("--json")] = False,
+                  catalogue: CatalogueOpt = None) -> None:
+    """List programs with their source, formula kind and status, and print totals."""
+    cat = _catalogue(catalogue)
+    rows = []
+    for p in cat.programs.values():
+        kinds = sorted({n.kind for _, n in p.spec.formula.walk()}) if p.spec.formula else []
+        if document and document not in p.document.number:
+            continue
+        if kind and kind not in kinds:
+            continue
+        if status and p.spec.status != status:
+            continue
+        if jurisdiction and jurisdiction not in p.jurisdictions:
+            continue
+        rows.append((p, kinds))
+    if as_json:
+        sys.stdout.write(json.dumps([{"id": p.id, "title_zh": p.spec.title_zh, "title_en": p.spec.title_en,
+                                      "document": p.document.number, "section": p.spec.source.section,
+                                      "status": p.spec.status, "kinds": k} for p, k in rows], ensure_ascii=False, indent=2) + "\n")
+        return
+    t = Table("id", "title", "document", "section", "formula", "status")
+    for p, k in rows:
+        t.add_row(p.id, p.spec.title_zh, p.document.number, p.spec.source.section, ",".join(k), p.spec.status)
+    out.print(t)
+    c = Counter(p.spec.status for p, _ in rows)
+    out.print(f"{len(rows)} provisions: {c.get('priced', 0)} priced, {c.get('unpriced', 0)} unpriced, {c.get('equity', 0)} equity")
+
+
+@programs_app.command("show")
+def programs_show(program_id: str, catalogue: CatalogueOpt = None) -> None:
+    """Describe one program: source, dates, places, inputs, formula, schedule, payers, uptake."""
+    import yaml
+
+    cat = _catalogue(catalogue)
+    try:
+        p = cat.get(program_id)
+    except FiscalSimError as e:
+        fail(e)
+    s = p.spec
+    out.print(f"[bold]{s.id}[/bold]  {s.title_zh}\n  {s.title_en}")
+    out.print(f"  source: {p.document.number} {p.document.title}, {s.source.section}", markup=False)
+    out.print(f"  quote: 「{s.source.quote}」", markup=False)
+    out.print(f"  status: {s.status}; unit: {s.unit}; in force {s.in_force.from_} – {s.in_force.to or 'open'}")
+    out.print(f"  applies in: {', '.join(p.jurisdictions)}; cost sharing: {s.cost_sharing} "
+              f"({cat.geography.data.cost_sharing[s.cost_sharing].label_en})", markup=False)
+    if s.exclusive_group:
+        out.print(f"  non-cumulation group: {s.exclusive_group}")
+    body = s.model_dump(mode="json", by_alias=True, exclude_none=True,
+                        include={"inputs", "formula", "schedule", "caps", "assumptions", "uptake"})
+    out.print(yaml.safe_dump(body, allow_unicode=True, sort_keys=False), markup=False)
+    out.print(f"  file: {p.file}")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,38 @@
+"""Money units. Programs are written in their document's unit; the code works in yuan.
+
+Every amount in code and output carries its unit in its name: ``*_cny`` is yuan
+(元), ``*_wan`` is 万元 (10,000 yuan), ``*_yi`` is 亿元 (100,000,000 yuan).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+MoneyUnit = Literal["元", "万元", "亿元"]
+
+CNY_PER_UNIT: dict[str, float] = {"元": 1.0, "万元": 1e4, "亿元": 1e8}
+UNIT_ALIASES: dict[str, str] = {"元": "元", "yuan": "元", "cny": "元", "万元": "万元", "万": "万元", "wan": "万元", "亿元": "亿元", "亿": "亿元", "yi": "亿元"}
+
+
+def cny_per(unit: str) -> float:
+    """Yuan in one ``unit`` (``"万元"`` → 10,000)."""
+    try:
+        return CNY_PER_UNIT[UNIT_ALIASES[unit]]
+    except KeyError:
+        raise ValueError(f"unknown money unit {unit!r}; use one of 元, 万元, 亿元") from None
+
+
+def parse_money(text: str, default_unit: str) -> float:
+    """Parse ``"35"``, ``"35万元"``, ``"350000元"`` or ``"1.2亿"`` into yuan."""
+    s = text.strip().replace(",", "")
+    for alias in sorted(UNIT_ALIASES, key=len, reverse=True):
+        if s.lower().endswith(alias):
+            return float(s[: -len(alias)]) * cny_per(alias)
+    return float(s) * cny_per(default_unit)
+
+
+def fmt_wan(cny: float) -> str:
+    """Format yuan the way the bureau writes it: 万元, or 亿元 from 1亿 up."""
+    if abs(cny) >= 1e8:
+        return f"{cny / 1e8:,.4g}亿元"
+    return f"{cny / 1e4:,.4f}".rstrip("0").rstrip(".") + "万元"

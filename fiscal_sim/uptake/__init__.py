@@ -1,0 +1,1 @@
+"""The stochastic inputs: counts, base amounts, tiers, options, attrition, shared shocks."""

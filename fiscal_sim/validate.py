@@ -1,0 +1,73 @@
+"""Validate files of any kind the project reads: programs, case files, scenarios, jurisdictions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fiscal_sim.catalogue.geography import load_geography
+from fiscal_sim.catalogue.loader import DEFAULT_ROOT, GEOGRAPHY_FILE, load_catalogue, load_program_file
+from fiscal_sim.errors import InputError, Problem
+from fiscal_sim.yamlfile import YamlDoc
+
+
+def _kind(path: Path) -> str:
+    data = YamlDoc(path).data
+    if isinstance(data, dict):
+        for key, kind in (("document", "program"), ("cases", "cases"), ("scenario", "scenario"),
+                          ("jurisdictions", "geography")):
+            if key in data:
+                return kind
+    return "unknown"
+
+
+def _root_for(path: Path, default: Path | None) -> Path:
+    """The scenarios folder a file belongs to (holding catalogue/jurisdictions.yaml)."""
+    for parent in [path] + list(path.resolve().parents):
+        if (parent / GEOGRAPHY_FILE).exists():
+            return parent
+    return default or DEFAULT_ROOT
+
+
+def validate_paths(paths: list[Path], root: Path | None = None) -> list[str]:
+    """Validate every YAML file under ``paths``; return a line per file, raise with all problems."""
+    files: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            files += sorted(x for x in p.rglob("*.yaml") if x.name != "README.yaml")
+        elif p.exists():
+            files.append(p)
+        else:
+            raise InputError([Problem(str(p), None, "-", "no such file or folder")])
+    report, problems = [], []
+    catalogues: dict[Path, object] = {}
+    for f in files:
+        try:
+            kind = _kind(f)
+            base = _root_for(f, root)
+            if kind == "program":
+                progs = load_program_file(f, load_geography(base / GEOGRAPHY_FILE))
+                report.append(f"{f}: {len(progs)} program(s) ok")
+            elif kind == "geography":
+                load_geography(f)
+                report.append(f"{f}: jurisdictions ok")
+            elif kind in ("cases", "scenario"):
+                if base not in catalogues:
+                    catalogues[base] = load_catalogue(base)
+                cat = catalogues[base]
+                if kind == "cases":
+                    from fiscal_sim.cases import load_cases
+
+                    report.append(f"{f}: {len(load_cases(f, cat))} case(s) ok")  # type: ignore[arg-type]
+                else:
+                    from fiscal_sim.scenario import load_scenario
+
+                    load_scenario(f, cat)  # type: ignore[arg-type]
+                    report.append(f"{f}: scenario ok")
+            else:
+                problems.append(Problem(str(f), None, "-", "not a program, case, scenario or jurisdictions file "
+                                        "(expected a top-level 'document', 'cases', 'scenario' or 'jurisdictions')"))
+        except InputError as e:
+            problems += e.problems
+    if problems:
+        raise InputError(problems)
+    return report

@@ -1,0 +1,102 @@
+"""Safe YAML loading that remembers the line of every key, for error messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from fiscal_sim.errors import InputError, Problem
+
+Path_ = tuple[str | int, ...]
+
+
+def _lines(node: yaml.Node, path: Path_, out: dict[Path_, int]) -> None:
+    out.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            key = k.value
+            out[path + (key,)] = k.start_mark.line + 1
+            _lines(v, path + (key,), out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            _lines(v, path + (i,), out)
+
+
+class YamlDoc:
+    """A parsed YAML file: ``data`` (plain Python) and ``line(path)``."""
+
+    def __init__(self, path: Path | str, text: str | None = None):
+        self.path = Path(path)
+        self.name = str(path)
+        try:
+            text = self.path.read_text(encoding="utf-8") if text is None else text
+        except OSError as e:
+            raise InputError([Problem(self.name, None, "-", f"cannot read file: {e.strerror}")]) from None
+        try:
+            node = yaml.compose(text, Loader=yaml.SafeLoader)
+            self.data: Any = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            raise InputError([Problem(self.name, None, "-", f"invalid YAML: {getattr(e, 'problem', e)}",
+                                      mark.line + 1 if mark else None)]) from None
+        self._lines: dict[Path_, int] = {}
+        if node is not None:
+            _lines(node, (), self._lines)
+
+    def line(self, path: Path_) -> int | None:
+        """The line of ``path`` or of its nearest ancestor present in the file."""
+        path = tuple(path)
+        while path:
+            if path in self._lines:
+                return self._lines[path]
+            path = path[:-1]
+        return self._lines.get(())
+
+    def problem(self, path: Path_, message: str, program: str | None = None) -> Problem:
+        return Problem(self.name, program, dotted(path), message, self.line(path))
+
+    def problems_from(self, err: ValidationError, prefix: Path_, program: str | None, data: Any) -> list[Problem]:
+        """Turn a pydantic error into located problems (``data`` is the model's input at ``prefix``)."""
+        out = []
+        for e in err.errors():
+            loc = _real_path(e["loc"], data)
+            msg = e["msg"].replace("Value error, ", "")
+            if e["type"] == "missing":
+                msg = "required field is missing"
+            elif e["type"] == "extra_forbidden":
+                msg = "unknown field (check the spelling)"
+            elif e["type"] == "union_tag_invalid":
+                msg = msg.replace("Input tag", "kind").replace("found using 'kind' ", "")
+            out.append(self.problem(prefix + loc, msg, program))
+        return out
+
+
+def _real_path(loc: tuple, data: Any) -> Path_:
+    """Drop the union-member tags pydantic inserts into error locations."""
+    out: list = []
+    cur = data
+    for i, part in enumerate(loc):
+        if isinstance(cur, dict) and part in cur:
+            out.append(part)
+            cur = cur[part]
+        elif isinstance(cur, list) and isinstance(part, int) and part < len(cur):
+            out.append(part)
+            cur = cur[part]
+        elif i == len(loc) - 1 and isinstance(cur, dict) and isinstance(part, str) and not _is_tag(part):
+            out.append(part)  # a missing or unknown key
+    return tuple(out)
+
+
+def _is_tag(part: str) -> bool:
+    return "[" in part or part in {"float", "int", "str", "bool", "constrained-float", "constrained-int",
+                                   "function-after", "dict[str,float]", "list[str]"}
+
+
+def dotted(path: Path_) -> str:
+    s = ""
+    for p in path:
+        s += f"[{p}]" if isinstance(p, int) else (f".{p}" if s else str(p))
+    return s or "-"
