@@ -14,7 +14,7 @@ def _kind(path: Path) -> str:
     data = YamlDoc(path).data
     if isinstance(data, dict):
         for key, kind in (("document", "program"), ("cases", "cases"), ("scenario", "scenario"),
-                          ("jurisdictions", "geography")):
+                          ("jurisdictions", "geography"), ("provisions", "provision_map")):
             if key in data:
                 return kind
     return "unknown"
@@ -47,6 +47,12 @@ def validate_paths(paths: list[Path], root: Path | None = None) -> list[str]:
             if kind == "program":
                 progs = load_program_file(f, load_geography(base / GEOGRAPHY_FILE))
                 report.append(f"{f}: {len(progs)} program(s) ok")
+            elif kind == "provision_map":
+                from fiscal_sim.catalogue.provisions import load_provision_map
+
+                if base not in catalogues:
+                    catalogues[base] = load_catalogue(base)
+                report.append(f"{f}: {len(load_provision_map(f, catalogues[base]))} provision(s) ok")  # type: ignore[arg-type]
             elif kind == "geography":
                 load_geography(f)
                 report.append(f"{f}: jurisdictions ok")

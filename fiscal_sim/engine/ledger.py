@@ -1,0 +1,167 @@
+"""From program ledgers to payers: the per-draw ledger rows and the summary series.
+
+A *series* is one quantity whose distribution over draws the summary reports:
+(program, payer, measure, period, fiscal_year). ``program`` and ``payer`` may be
+``ALL`` (totals); equity programs total separately as ``ALL_EQUITY``, so fund
+capital never mixes with grant spending. Measures per fiscal year: ``committed``
+(awards made), ``cash`` (paid), ``outstanding`` (awarded, not yet paid or lapsed,
+at year end); per horizon: ``committed`` and ``cash`` summed over the years.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from fiscal_sim.engine.simulate import ProgramLedger
+from fiscal_sim.scenario import Scenario
+
+YEAR_MEASURES = ("committed", "cash", "outstanding")
+HORIZON_MEASURES = ("committed", "cash")
+ALL = "ALL"
+ALL_EQUITY = "ALL_EQUITY"
+
+
+@dataclass
+class SeriesLayout:
+    """Column order of the per-draw series matrix and the key of every column."""
+
+    program: list[str]
+    payer: list[str]
+    measure: list[str]
+    period: list[str]
+    fiscal_year: list[int | None]
+    budget_cny: np.ndarray
+    blocks: dict[tuple[str, str], int]
+    """first column of each (program, payer) block of 3·Y + 2 columns"""
+    payers_of: dict[str, list[int]]
+    """payer indices (into geography.payers) each program pays through"""
+
+    @property
+    def size(self) -> int:
+        return len(self.program)
+
+    def table(self) -> pa.Table:
+        return pa.table({"program": self.program, "payer": self.payer, "measure": self.measure,
+                         "period": self.period, "fiscal_year": pa.array(self.fiscal_year, pa.int16())})
+
+
+def total_key(sp) -> str:
+    """Which total a program adds into: grants (``ALL``) or fund capital (``ALL_EQUITY``)."""
+    return ALL_EQUITY if sp.prog.spec.status == "equity" else ALL
+
+
+def layout(scen: Scenario) -> SeriesLayout:
+    payers = scen.geography.payers
+    years = scen.years
+    cols: dict[str, list] = {"program": [], "payer": [], "measure": [], "period": [], "fiscal_year": []}
+    blocks: dict[tuple[str, str], int] = {}
+    payers_of: dict[str, list[int]] = {}
+    totals: dict[str, set[int]] = {}
+
+    def add_block(program: str, payer: str) -> None:
+        blocks[(program, payer)] = len(cols["program"])
+        for m in YEAR_MEASURES:
+            for y in years:
+                for k, v in zip(cols, (program, payer, m, "year", y)):
+                    cols[k].append(v)
+        for m in HORIZON_MEASURES:
+            for k, v in zip(cols, (program, payer, m, "horizon", None)):
+                cols[k].append(v)
+
+    for sp in scen.programs:
+        used = [int(i) for i in np.flatnonzero(sp.shares.sum(axis=0) > 0)]
+        payers_of[sp.id] = used
+        totals.setdefault(total_key(sp), set()).update(used)
+        for i in used:
+            add_block(sp.id, payers[i])
+        add_block(sp.id, ALL)
+    for t in (ALL, ALL_EQUITY):
+        if t in totals:
+            for i in sorted(totals[t]):
+                add_block(t, payers[i])
+            add_block(t, ALL)
+    budget = np.full(len(cols["program"]), np.inf)
+    for b in scen.spec.budgets:
+        amount = b.amount * {"元": 1.0, "万元": 1e4, "亿元": 1e8}[b.unit]
+        for c in range(len(budget)):
+            if (cols["program"][c] == b.program and cols["payer"][c] == b.payer and cols["measure"][c] == b.measure
+                    and cols["period"][c] == "year" and (b.year is None or cols["fiscal_year"][c] == b.year)):
+                budget[c] = amount
+    return SeriesLayout(cols["program"], cols["payer"], cols["measure"], cols["period"], cols["fiscal_year"],
+                        budget, blocks, payers_of)
+
+
+def series_values(scen: Scenario, lay: SeriesLayout, ledgers: dict[str, ProgramLedger]) -> np.ndarray:
+    """The per-draw value of every series for one chunk (n_draws × n_series), yuan."""
+    n = next(iter(ledgers.values())).committed.shape[0] if ledgers else 0
+    Y = len(scen.years)
+    out = np.zeros((n, lay.size))
+    width = 3 * Y + 2
+
+    def put(program: str, payer: str, block: np.ndarray) -> None:
+        c = lay.blocks[(program, payer)]
+        out[:, c: c + width] += block
+
+    payers = scen.geography.payers
+    for sp in scen.programs:
+        L = ledgers[sp.id]
+        used = lay.payers_of[sp.id]
+        # (n × J × Y) per measure → (n × payer × Y) by the share matrix
+        stack = np.stack([L.committed, L.cash, L.outstanding])  # 3 × n × J × Y
+        by_payer = np.einsum("mnjy,jp->npmy", stack, sp.shares[:, used])  # n × P × 3 × Y
+        horizon = by_payer[:, :, :2, :].sum(axis=3)  # n × P × 2
+        blocks = np.concatenate([by_payer.reshape(n, len(used), 3 * Y), horizon], axis=2)
+        tkey = total_key(sp)
+        for i, p in enumerate(used):
+            put(sp.id, payers[p], blocks[:, i])
+            put(tkey, payers[p], blocks[:, i])
+        total = blocks.sum(axis=1)
+        put(sp.id, ALL, total)
+        put(tkey, ALL, total)
+    return out
+
+
+DRAWS_SCHEMA = pa.schema([
+    ("draw", pa.int32()),
+    ("program", pa.dictionary(pa.int16(), pa.string())),
+    ("jurisdiction", pa.dictionary(pa.int8(), pa.string())),
+    ("payer", pa.dictionary(pa.int8(), pa.string())),
+    ("committed_cny", pa.float64()),
+    ("cash_cny", pa.float64()),
+    ("cancelled_cny", pa.float64()),
+    ("outstanding_cny", pa.float64()),
+])
+
+
+def draws_tables(scen: Scenario, ledgers: dict[str, ProgramLedger], start: int) -> dict[int, pa.Table]:
+    """Per-draw ledger rows by fiscal year: (draw, program, jurisdiction, payer) with non-zero amounts."""
+    geo = scen.geography
+    juris, payers = geo.jurisdictions, geo.payers
+    Y = len(scen.years)
+    per_year: dict[int, list[pa.Table]] = {y: [] for y in range(Y)}
+    for sp in scen.programs:
+        L = ledgers[sp.id]
+        stack = np.stack([L.committed, L.cash, L.cancelled, L.outstanding], axis=-1)  # n × J × Y × 4
+        jj, pp = np.nonzero(sp.shares)
+        vals = stack[:, jj, :, :] * sp.shares[jj, pp][None, :, None, None]  # n × R × Y × 4
+        n, R = vals.shape[:2]
+        for y in range(Y):
+            v = vals[:, :, y, :].reshape(n * R, 4)
+            keep = np.any(v != 0, axis=1)
+            if not keep.any():
+                continue
+            d = np.repeat(np.arange(n, dtype=np.int32) + start, R)[keep]
+            r = np.tile(np.arange(R), n)[keep]
+            per_year[y].append(pa.table({
+                "draw": d,
+                "program": pa.DictionaryArray.from_arrays(pa.array(np.zeros(d.size, np.int16)), [sp.id]),
+                "jurisdiction": pa.DictionaryArray.from_arrays(pa.array(sp.jur[jj][r].astype(np.int8)), juris),
+                "payer": pa.DictionaryArray.from_arrays(pa.array(pp[r].astype(np.int8)), payers),
+                "committed_cny": v[keep, 0], "cash_cny": v[keep, 1], "cancelled_cny": v[keep, 2],
+                "outstanding_cny": v[keep, 3],
+            }, schema=DRAWS_SCHEMA))
+    return {scen.years[y]: pa.concat_tables(ts).unify_dictionaries() if ts else DRAWS_SCHEMA.empty_table()
+            for y, ts in per_year.items()}

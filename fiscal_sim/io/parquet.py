@@ -1,0 +1,69 @@
+"""Parquet outputs for BI tools: typed tables, dimension tables, manifest, atomic run folders.
+
+Conventions: ``fiscal_year`` is int16; strings are dictionary-encoded; money is
+float64 yuan with ``_cny`` in the column name; dates are date32; every file
+carries ``fiscal_sim.schema_version``, ``fiscal_sim.run_id`` and
+``fiscal_sim.money_unit`` in its key-value metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from fiscal_sim import __version__
+
+SCHEMA_VERSION = "1.0"
+
+
+def encode_strings(table: pa.Table) -> pa.Table:
+    """Dictionary-encode every string column (small files, fast BI filters)."""
+    cols = [c.dictionary_encode() if pa.types.is_string(c.type) else c for c in table.columns]
+    return pa.table(cols, names=table.column_names)
+
+
+def with_metadata(table: pa.Table, run_id: str, **extra: str) -> pa.Table:
+    meta = {"fiscal_sim.schema_version": SCHEMA_VERSION, "fiscal_sim.engine_version": __version__,
+            "fiscal_sim.run_id": run_id, "fiscal_sim.money_unit": "CNY (yuan) in *_cny columns"} | extra
+    return table.replace_schema_metadata({**(table.schema.metadata or {}), **{k.encode(): v.encode() for k, v in meta.items()}})
+
+
+def write_table(table: pa.Table, path: Path, run_id: str, **extra: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(with_metadata(encode_strings(table), run_id, **extra), path, compression="zstd")
+
+
+def write_json(obj: Any, path: Path) -> None:
+    path.write_text(json.dumps(obj, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+@contextmanager
+def atomic_dir(final: Path) -> Iterator[Path]:
+    """Yield a temporary folder beside ``final``; on success it replaces ``final`` in one rename.
+
+    On failure the temporary folder is removed and ``final`` (a previous run) is untouched.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = None
+    if final.exists():
+        old = final.parent / f".{final.name}.old-{uuid.uuid4().hex[:8]}"
+        os.replace(final, old)
+    os.replace(tmp, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

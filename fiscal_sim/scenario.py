@@ -1,0 +1,290 @@
+"""Scenario files: which programs, reforms (overrides), uptake, horizon, budgets and run settings.
+
+A scenario names programs of the catalogue, overrides any program parameter by
+its path (``formula.max: 300`` is "cap 500 → 300万元"), overrides cost-sharing
+shares, and sets the horizon, draws, seed, chunking, shared shock and budget
+lines. Loading it yields :class:`Scenario`, the compiled input of the engine.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import numpy as np
+from pydantic import Field, ValidationError, model_validator
+
+from fiscal_sim.catalogue.geography import Geography
+from fiscal_sim.catalogue.loader import Catalogue, CompiledProgram, check_program, load_catalogue
+from fiscal_sim.catalogue.schema import Program
+from fiscal_sim.errors import InputError, Problem
+from fiscal_sim.rules.formula import Strict
+from fiscal_sim.units import cny_per
+from fiscal_sim.yamlfile import YamlDoc
+
+NonNeg = Annotated[float, Field(ge=0)]
+
+
+class Horizon(Strict):
+    start: Annotated[int, Field(ge=2000, le=2100)]
+    end: Annotated[int, Field(ge=2000, le=2100)]
+
+    @model_validator(mode="after")
+    def _order(self):
+        if self.end < self.start:
+            raise ValueError(f"horizon reversed: end {self.end} is before start {self.start}")
+        return self
+
+    @property
+    def years(self) -> list[int]:
+        return list(range(self.start, self.end + 1))
+
+
+class Shock(Strict):
+    """A lognormal uptake factor per draw and year, mean 1 and log-sd ``sigma``.
+
+    Each program's factor mixes a common normal (weight ``sqrt(correlation)``)
+    with its own, so two exposed programs' log-factors correlate at ``correlation``.
+    """
+
+    sigma: NonNeg = 0.0
+    correlation: Annotated[float, Field(ge=0, le=1)] = 0.5
+
+
+class Budget(Strict):
+    """A budget line: cash (or commitments) of a payer, for one program or all, per year."""
+
+    payer: str
+    program: str = "ALL"
+    year: int | None = Field(default=None, description="null: the same line every year")
+    amount: NonNeg
+    unit: str = "万元"
+    measure: Literal["cash", "committed"] = "cash"
+
+
+class ScenarioSpec(Strict):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]+$")]
+    description: str = ""
+    programs: Union[Literal["all"], list[str]] = "all"
+    exclude: list[str] = []
+    overrides: dict[str, dict[str, Any]] = {}
+    cost_sharing: dict[str, dict[str, dict[str, NonNeg]]] = {}
+    horizon: Horizon
+    draws: Annotated[int, Field(ge=1, le=10_000_000)] = 1000
+    seed: Annotated[int, Field(ge=0)] = 0
+    chunk_size: Annotated[int, Field(ge=1)] = 1000
+    block_size: Annotated[int, Field(ge=1, le=10_000)] = 100
+    var_level: Annotated[float, Field(gt=0.5, lt=1)] = 0.95
+    shock: Shock = Shock()
+    budgets: list[Budget] = []
+    pipelines: list[dict[str, Any]] = Field(default=[], description="administrative pipelines (see fiscal_sim.pipeline)")
+
+
+class ScenarioFile(Strict):
+    scenario: ScenarioSpec
+
+
+@dataclass
+class SimProgram:
+    """A program ready to simulate: its compiled rules plus arrays the engine needs."""
+
+    prog: CompiledProgram
+    jur: np.ndarray
+    """indices of the program's jurisdictions in the geography"""
+    lam: np.ndarray
+    """expected applicants per (jurisdiction, year) before random factors"""
+    shares: np.ndarray
+    """payer shares per program jurisdiction (J_p × payers)"""
+
+    @property
+    def id(self) -> str:
+        return self.prog.id
+
+
+@dataclass
+class Scenario:
+    spec: ScenarioSpec
+    path: str
+    catalogue: Catalogue
+    programs: list[SimProgram]
+    sha256: str
+    unpriced: list[CompiledProgram] = field(default_factory=list)
+
+    @property
+    def geography(self) -> Geography:
+        return self.catalogue.geography
+
+    @property
+    def years(self) -> list[int]:
+        return self.spec.horizon.years
+
+    def with_settings(self, **settings: Any) -> "Scenario":
+        """A copy with run settings changed (draws, seed, chunk_size) — validated like the file."""
+        data = self.spec.model_dump(by_alias=True) | {k: v for k, v in settings.items() if v is not None}
+        spec = ScenarioSpec.model_validate(data)
+        return Scenario(spec, self.path, self.catalogue, self.programs, self.sha256, self.unpriced)
+
+
+def set_path(obj: Any, path: list[str], value: Any) -> None:
+    """Set ``obj[path]``; every step must exist (a reform cannot invent a parameter)."""
+    for i, key in enumerate(path):
+        last = i == len(path) - 1
+        if isinstance(obj, list):
+            if not key.isdigit() or int(key) >= len(obj):
+                raise KeyError(".".join(path[: i + 1]))
+            key = int(key)  # type: ignore[assignment]
+        elif not isinstance(obj, dict) or key not in obj:
+            raise KeyError(".".join(path[: i + 1]))
+        if last:
+            obj[key] = value
+        else:
+            obj = obj[key]
+
+
+def apply_overrides(prog: CompiledProgram, changes: dict[str, Any], geo: Geography, problem) -> CompiledProgram | None:
+    """A program with ``changes`` (path → value) applied and re-validated; None on problems."""
+    data = prog.spec.model_dump(by_alias=True, mode="json")
+    raw = copy.deepcopy(data)
+    ok = True
+    for path, value in changes.items():
+        try:
+            set_path(raw, path.split("."), value)
+        except KeyError as e:
+            problem((path,), f"no parameter {e.args[0]!r} in program {prog.id} (a reform can only change existing parameters)")
+            ok = False
+    if not ok:
+        return None
+    try:
+        spec = Program.model_validate(raw)
+    except ValidationError as e:
+        for err in e.errors():
+            problem(tuple(str(x) for x in err["loc"]), err["msg"])
+        return None
+    found = check_program(spec, geo, lambda path, msg: Problem("", prog.id, ".".join(map(str, path)), msg))
+    for p in found:
+        problem((p.field,), p.message)
+    if found:
+        return None
+    return CompiledProgram(spec, prog.document, prog.file, geo.resolve(spec.applies_in))
+
+
+def year_fraction_in_force(prog: CompiledProgram, year: int) -> float:
+    """Share of ``year`` inside the in-force dates (applications assumed uniform over the year)."""
+    f = prog.spec.in_force
+    start = max(f.from_, dt.date(year, 1, 1))
+    end = min(f.to or dt.date(year, 12, 31), dt.date(year, 12, 31))
+    days = (dt.date(year, 12, 31) - dt.date(year, 1, 1)).days + 1
+    return max((end - start).days + 1, 0) / days
+
+
+def _table_value(table: dict[int, float], year: int) -> float:
+    """A year's value from a year table: that year, else the nearest earlier year, else the first."""
+    earlier = [y for y in table if y <= year]
+    return table[max(earlier)] if earlier else table[min(table)]
+
+
+def expected_counts(prog: CompiledProgram, geo: Geography, years: list[int]) -> np.ndarray:
+    """Expected applicants per (program jurisdiction, year): targets, allocation, growth, in-force share."""
+    up = prog.spec.uptake
+    J, Y = len(prog.jurisdictions), len(years)
+    if up is None or not prog.priced:
+        return np.zeros((J, Y))
+    c = up.count
+    alloc_src = up.allocation or {j: geo.data.default_allocation.get(j, 0.0) for j in prog.jurisdictions}
+    alloc = np.array([alloc_src.get(j, 0.0) for j in prog.jurisdictions], float)
+    alloc = alloc / alloc.sum() if alloc.sum() > 0 else np.full(J, 1.0 / J)
+    base_year = c.base_year or years[0]
+    lam = np.zeros((J, Y))
+    for t, y in enumerate(years):
+        g = (1.0 + c.growth) ** (y - base_year)
+        if c.dist == "binomial":
+            total = float(c.pool) * float(c.take_up)  # type: ignore[arg-type]
+            lam[:, t] = total * alloc
+        elif c.by_jurisdiction is not None:
+            for i, j in enumerate(prog.jurisdictions):
+                v = c.by_jurisdiction.get(j, 0.0)
+                lam[i, t] = _table_value(v, y) if isinstance(v, dict) else v
+        elif c.by_year is not None:
+            lam[:, t] = _table_value(c.by_year, y) * alloc
+        else:
+            lam[:, t] = float(c.mean) * alloc  # type: ignore[arg-type]
+        lam[:, t] *= g * year_fraction_in_force(prog, y)
+    return lam
+
+
+def load_scenario(path: Path | str, catalogue: Catalogue | None = None) -> Scenario:
+    """Read, validate and compile a scenario file; every problem names file, program and field."""
+    doc = YamlDoc(path)
+    try:
+        sf = ScenarioFile.model_validate(doc.data)
+    except ValidationError as e:
+        raise InputError(doc.problems_from(e, (), None, doc.data)) from None
+    spec = sf.scenario
+    if catalogue is None:
+        root = Path(path).resolve().parent
+        catalogue = load_catalogue(root if (root / "catalogue/jurisdictions.yaml").exists() else None)
+    geo = catalogue.geography
+    problems: list[Problem] = []
+    ids = list(catalogue.programs) if spec.programs == "all" else list(spec.programs)
+    for i, pid in enumerate(ids if spec.programs != "all" else []):
+        if pid not in catalogue.programs:
+            problems.append(doc.problem(("scenario", "programs", i), f"unknown program {pid!r}", pid))
+    for pid in spec.exclude:
+        if pid not in catalogue.programs:
+            problems.append(doc.problem(("scenario", "exclude"), f"unknown program {pid!r}", pid))
+    for pid in spec.overrides:
+        if pid not in catalogue.programs:
+            problems.append(doc.problem(("scenario", "overrides", pid), f"unknown program {pid!r}", pid))
+        elif pid not in ids or pid in spec.exclude:
+            problems.append(doc.problem(("scenario", "overrides", pid), "program is overridden but not in the scenario", pid))
+    for regime, classes in spec.cost_sharing.items():
+        if regime not in geo.data.cost_sharing:
+            problems.append(doc.problem(("scenario", "cost_sharing", regime), f"unknown cost-sharing regime {regime!r}"))
+            continue
+        for cls, shares in classes.items():
+            if cls not in geo.data.fiscal_classes:
+                problems.append(doc.problem(("scenario", "cost_sharing", regime, cls), f"unknown fiscal class {cls!r}"))
+            elif abs(sum(shares.values()) - 1) > 1e-9:
+                problems.append(doc.problem(("scenario", "cost_sharing", regime, cls), f"shares sum to {sum(shares.values()):g}, not 1"))
+            for payer in shares:
+                if payer != "local" and payer not in geo.data.payers:
+                    problems.append(doc.problem(("scenario", "cost_sharing", regime, cls, payer), f"unknown payer {payer!r}"))
+    for i, b in enumerate(spec.budgets):
+        if b.payer not in geo.payers and b.payer != "ALL":
+            problems.append(doc.problem(("scenario", "budgets", i, "payer"), f"unknown payer {b.payer!r}"))
+        if b.program != "ALL" and b.program not in ids:
+            problems.append(doc.problem(("scenario", "budgets", i, "program"), f"program {b.program!r} is not in the scenario", b.program))
+        try:
+            cny_per(b.unit)
+        except ValueError as e:
+            problems.append(doc.problem(("scenario", "budgets", i, "unit"), str(e)))
+    if problems:
+        raise InputError(problems)
+    sims, unpriced = [], []
+    for pid in ids:
+        if pid in spec.exclude:
+            continue
+        prog = catalogue.programs[pid]
+        if pid in spec.overrides:
+            def problem(p, msg, pid=pid):
+                problems.append(doc.problem(("scenario", "overrides", pid) + tuple(p), msg, pid))
+            prog = apply_overrides(prog, spec.overrides[pid], geo, problem)
+            if prog is None:
+                continue
+        if not prog.priced or prog.spec.uptake is None:
+            unpriced.append(prog)
+            continue
+        jur = np.array([geo.jurisdictions.index(j) for j in prog.jurisdictions])
+        overrides = {}
+        if prog.spec.cost_sharing in spec.cost_sharing:
+            overrides = spec.cost_sharing[prog.spec.cost_sharing]
+        shares = geo.share_matrix(prog.spec.cost_sharing, overrides)[jur]
+        sims.append(SimProgram(prog, jur, expected_counts(prog, geo, spec.horizon.years), shares))
+    if problems:
+        raise InputError(problems)
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return Scenario(spec, str(path), catalogue, sims, digest, unpriced)

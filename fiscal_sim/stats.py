@@ -1,0 +1,159 @@
+"""Statistics over draws, streamed chunk by chunk in bounded memory, bit-reproducible.
+
+Moments are kept per fixed block of draws and merged in block order (Chan's
+parallel update), so they do not depend on chunk size or worker count.
+Quantiles come from a log-spaced histogram with ``BINS_PER_DECADE`` bins per
+decade of |value| in yuan (integer counts merge exactly in any order), read
+with log-linear interpolation inside a bin and clamped to the exact min and
+max: the relative error of a quantile is below 10^(1/100) − 1 ≈ 2.3% and
+typically far smaller. Exceedance counts against budget lines are exact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+BINS_PER_DECADE = 100
+DECADES = 13  # |x| from 1 to 1e13 yuan
+HALF = BINS_PER_DECADE * DECADES
+NBINS = 2 * HALF + 1
+ZERO = HALF
+QUANTILES = (0.05, 0.10, 0.50, 0.90, 0.95)
+
+
+def bin_index(x: np.ndarray) -> np.ndarray:
+    """Histogram bin of each value: zero in the middle, positive above, negative below."""
+    mag = np.abs(x)
+    with np.errstate(divide="ignore"):
+        k = np.floor(np.log10(np.where(mag > 0, mag, 1.0)) * BINS_PER_DECADE)
+    k = np.clip(k, 0, HALF - 1).astype(np.int64)
+    return np.where(x > 0, ZERO + 1 + k, np.where(x < 0, ZERO - 1 - k, ZERO))
+
+
+def _bin_value(idx: np.ndarray, frac: np.ndarray) -> np.ndarray:
+    """A value inside bin ``idx`` at fraction ``frac`` of the bin (log-linear)."""
+    k = np.abs(idx - ZERO) - 1
+    mag = 10.0 ** ((k + frac) / BINS_PER_DECADE)
+    return np.where(idx > ZERO, mag, np.where(idx < ZERO, -10.0 ** ((k + 1 - frac) / BINS_PER_DECADE), 0.0))
+
+
+@dataclass
+class BlockMoments:
+    n: int
+    mean: np.ndarray
+    m2: np.ndarray
+
+
+@dataclass
+class Accumulator:
+    """Streaming statistics for ``size`` series; feed it blocks of draws with :meth:`add`."""
+
+    size: int
+    budget: np.ndarray | None = None
+    hist: np.ndarray = field(init=False)
+    blocks: dict[int, BlockMoments] = field(default_factory=dict)
+    exceed: np.ndarray = field(init=False)
+    lo: np.ndarray = field(init=False)
+    hi: np.ndarray = field(init=False)
+
+    def __post_init__(self):
+        self.hist = np.zeros((self.size, NBINS), dtype=np.int32)
+        self.exceed = np.zeros(self.size, dtype=np.int64)
+        self.lo = np.full(self.size, np.inf)
+        self.hi = np.full(self.size, -np.inf)
+        if self.budget is None:
+            self.budget = np.full(self.size, np.inf)
+
+    def add(self, blocks: list[tuple[int, int, int]], values: np.ndarray) -> None:
+        """Add a chunk of draws: ``values`` (n_draws × size) covering ``blocks`` of (block, first row, rows)."""
+        v = np.ascontiguousarray(values.T)  # series-major: every block reduction sees the same memory order
+        for b, first, nb in blocks:
+            part = np.ascontiguousarray(v[:, first:first + nb])
+            mean = part.mean(axis=1)
+            self.blocks[b] = BlockMoments(nb, mean, ((part - mean[:, None]) ** 2).sum(axis=1))
+        idx = bin_index(v) + (np.arange(self.size) * NBINS)[:, None]
+        self.hist += np.bincount(idx.reshape(-1), minlength=self.hist.size).reshape(self.hist.shape).astype(np.int32)
+        self.exceed += (v > self.budget[:, None]).sum(axis=1)  # type: ignore[index]
+        self.lo = np.minimum(self.lo, v.min(axis=1))
+        self.hi = np.maximum(self.hi, v.max(axis=1))
+
+    def merge(self, other: "Accumulator") -> None:
+        """Fold in another accumulator of the same series (from another chunk or worker)."""
+        self.hist += other.hist
+        self.blocks.update(other.blocks)
+        self.exceed += other.exceed
+        self.lo = np.minimum(self.lo, other.lo)
+        self.hi = np.maximum(self.hi, other.hi)
+
+    @property
+    def n(self) -> int:
+        return sum(b.n for b in self.blocks.values())
+
+    def moments(self) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and sample variance, merged in block order (Chan et al.)."""
+        n, mean, m2 = 0, np.zeros(self.size), np.zeros(self.size)
+        for b in sorted(self.blocks):
+            blk = self.blocks[b]
+            tot = n + blk.n
+            delta = blk.mean - mean
+            mean = mean + delta * (blk.n / tot)
+            m2 = m2 + blk.m2 + delta**2 * (n * blk.n / tot)
+            n = tot
+        var = m2 / (n - 1) if n > 1 else np.zeros(self.size)
+        return mean, var
+
+    def quantile(self, q: float) -> np.ndarray:
+        """The ``q`` quantile of every series (histogram, clamped to the exact range)."""
+        n = self.n
+        cum = np.cumsum(self.hist, axis=1, dtype=np.int64)
+        target = q * n
+        idx = np.minimum((cum < target).sum(axis=1), NBINS - 1)
+        rows = np.arange(self.size)
+        before = np.where(idx > 0, cum[rows, np.maximum(idx - 1, 0)], 0)
+        count = np.maximum(self.hist[rows, idx], 1)
+        frac = np.clip((target - before) / count, 0.0, 1.0)
+        return np.clip(_bin_value(idx, frac), self.lo, self.hi)
+
+    def tail_mean(self, var: np.ndarray, level: float) -> np.ndarray:
+        """TVaR: the mean of the worst ``1 − level`` of draws (bins at and above the VaR bin)."""
+        vi = bin_index(var)
+        centres = _bin_value(np.arange(NBINS), np.full(NBINS, 0.5))
+        mask = np.arange(NBINS)[None, :] > vi[:, None]
+        above_n = (self.hist * mask).sum(axis=1)
+        above_sum = (self.hist * mask * centres[None, :]).sum(axis=1)
+        tail_n = max((1 - level) * self.n, 1.0)
+        in_bin = np.clip(tail_n - above_n, 0, None)
+        out = (above_sum + in_bin * var) / np.maximum(above_n + in_bin, 1)
+        return np.clip(np.maximum(out, var), self.lo, self.hi)
+
+
+def wilson(k: np.ndarray, n: int, z: float = 1.959963984540054) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval for a binomial proportion k/n (95% by default)."""
+    p = k / n
+    denom = 1 + z**2 / n
+    centre = (p + z**2 / (2 * n)) / denom
+    half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
+    return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
+
+
+def summarise(acc: Accumulator, level: float) -> dict[str, np.ndarray]:
+    """Columns of the summary for every series: moments, quantiles, VaR/TVaR, exceedance."""
+    n = acc.n
+    mean, var = acc.moments()
+    sd = np.sqrt(var)
+    out: dict[str, np.ndarray] = {"draws": np.full(acc.size, n, dtype=np.int32), "mean_cny": mean, "sd_cny": sd,
+                                  "mcse_cny": sd / np.sqrt(n)}
+    for q in QUANTILES:
+        out[f"p{int(round(q * 100)):02d}_cny"] = acc.quantile(q)
+    out["var_cny"] = acc.quantile(level)
+    out["tvar_cny"] = acc.tail_mean(out["var_cny"], level)
+    out["min_cny"], out["max_cny"] = acc.lo.copy(), acc.hi.copy()
+    has_budget = np.isfinite(acc.budget)  # type: ignore[arg-type]
+    lo, hi = wilson(acc.exceed.astype(float), n)
+    out["budget_cny"] = np.where(has_budget, acc.budget, np.nan)  # type: ignore[arg-type]
+    out["p_exceed"] = np.where(has_budget, acc.exceed / n, np.nan)
+    out["p_exceed_lo"] = np.where(has_budget, lo, np.nan)
+    out["p_exceed_hi"] = np.where(has_budget, hi, np.nan)
+    return out
