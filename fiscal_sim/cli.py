@@ -20,7 +20,7 @@ app = typer.Typer(help="Budget and fiscal commitment simulation for Jiaxing's su
                   no_args_is_help=True, pretty_exceptions_enable=False)
 programs_app = typer.Typer(help="List and describe the programs of the catalogue.", no_args_is_help=True)
 app.add_typer(programs_app, name="programs")
-out = Console(soft_wrap=True)
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, soft_wrap=True)
 
 CatalogueOpt = Annotated[Optional[Path], typer.Option("--catalogue", "-C", help="scenarios folder holding programs/ and catalogue/",
@@ -166,6 +166,65 @@ def programs_show(program_id: str, catalogue: CatalogueOpt = None) -> None:
                         include={"inputs", "formula", "schedule", "caps", "assumptions", "uptake"})
     out.print(yaml.safe_dump(body, allow_unicode=True, sort_keys=False), markup=False)
     out.print(f"  file: {p.file}")
+
+
+@app.command()
+def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
+        draws: Annotated[Optional[int], typer.Option(help="number of Monte Carlo draws (default: the scenario's)")] = None,
+        seed: Annotated[Optional[int], typer.Option(help="root seed (default: the scenario's)")] = None,
+        chunk_size: Annotated[Optional[int], typer.Option(help="draws per chunk (rounded up to whole blocks)")] = None,
+        workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+        out_dir: Annotated[Optional[Path], typer.Option("--out", help="output folder (default outputs/<scenario name>)")] = None,
+        write_draws: Annotated[bool, typer.Option("--draws-ledger/--no-draws-ledger", help="write the per-draw ledger")] = True,
+        pipeline: Annotated[bool, typer.Option("--pipeline", help="run the simpy pipeline for programs that declare one")] = False,
+        quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False) -> None:
+    """Simulate a scenario and write Parquet results (summary, per-draw ledger, dimensions, manifest)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from fiscal_sim.engine.run import run as run_scenario
+    from fiscal_sim.scenario import load_scenario
+
+    try:
+        scen = load_scenario(scenario).with_settings(draws=draws, seed=seed, chunk_size=chunk_size)
+    except FiscalSimError as e:
+        fail(e)
+    except ValueError as e:
+        fail(FiscalSimError(f"{scenario}: bad run setting: {e}"))
+    target = out_dir or Path("outputs") / scen.spec.name
+    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, disable=quiet) as bar:
+        task = bar.add_task(f"{scen.spec.name}: draws", total=scen.spec.draws)
+        try:
+            result = run_scenario(scen, target, workers=workers, write_draws=write_draws, command=sys.argv,
+                                  progress=lambda k: bar.advance(task, k), pipeline=pipeline)
+        except FiscalSimError as e:
+            fail(e)
+    out.print(f"wrote [bold]{result.out}[/bold] (run {result.run_id}; {scen.spec.draws:,} draws, "
+              f"{len(scen.programs)} programs simulated, {len(scen.unpriced)} unpriced/unsimulated listed)")
+    if not quiet:
+        out.print(cash_table(result.summary))
+
+
+def cash_table(summary) -> Table:
+    """Expected cash by fiscal year and payer, with P90, in 万元."""
+    import pyarrow.compute as pc
+
+    rows = summary.filter(pc.and_(pc.equal(summary["program"], "ALL"),
+                                  pc.and_(pc.equal(summary["measure"], "cash"), pc.equal(summary["period"], "year"))))
+    rows = rows.to_pylist()
+    payers = []
+    for r in rows:
+        if r["payer"] not in payers and (r["mean_cny"] or 0) > 0:
+            payers.append(r["payer"])
+    payers.sort(key=lambda p: (p != "ALL", p != "city", p))
+    years = sorted({r["fiscal_year"] for r in rows})
+    t = Table("fiscal year", *[f"{p} mean / P90" for p in payers],
+              title="expected grant cash by year and payer (万元)", title_justify="left")
+    by = {(r["fiscal_year"], r["payer"]): r for r in rows}
+    for y in years:
+        t.add_row(str(y), *[f"{by[(y, p)]['mean_cny'] / 1e4:,.0f} / {by[(y, p)]['p90_cny'] / 1e4:,.0f}"
+                             if (y, p) in by else "" for p in payers])
+    return t
 
 
 def main() -> None:  # pragma: no cover - console entry point

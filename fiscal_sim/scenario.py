@@ -99,6 +99,8 @@ class SimProgram:
     """expected applicants per (jurisdiction, year) before random factors"""
     shares: np.ndarray
     """payer shares per program jurisdiction (J_p × payers)"""
+    per_applicant: bool = False
+    """force per-applicant simulation (programs in a pipeline need their applicants)"""
 
     @property
     def id(self) -> str:

@@ -21,6 +21,7 @@ HALF = BINS_PER_DECADE * DECADES
 NBINS = 2 * HALF + 1
 ZERO = HALF
 QUANTILES = (0.05, 0.10, 0.50, 0.90, 0.95)
+SERIES_GROUP = 512
 
 
 def bin_index(x: np.ndarray) -> np.ndarray:
@@ -37,6 +38,12 @@ def _bin_value(idx: np.ndarray, frac: np.ndarray) -> np.ndarray:
     k = np.abs(idx - ZERO) - 1
     mag = 10.0 ** ((k + frac) / BINS_PER_DECADE)
     return np.where(idx > ZERO, mag, np.where(idx < ZERO, -10.0 ** ((k + 1 - frac) / BINS_PER_DECADE), 0.0))
+
+
+@dataclass
+class _SparseHist:
+    index: np.ndarray
+    counts: np.ndarray
 
 
 @dataclass
@@ -67,21 +74,47 @@ class Accumulator:
             self.budget = np.full(self.size, np.inf)
 
     def add(self, blocks: list[tuple[int, int, int]], values: np.ndarray) -> None:
-        """Add a chunk of draws: ``values`` (n_draws × size) covering ``blocks`` of (block, first row, rows)."""
-        v = np.ascontiguousarray(values.T)  # series-major: every block reduction sees the same memory order
+        """Add a chunk of draws: ``values`` (size × n_draws, series-major) covering ``blocks`` of (block, first, n)."""
+        v = np.ascontiguousarray(values)
         for b, first, nb in blocks:
             part = np.ascontiguousarray(v[:, first:first + nb])
             mean = part.mean(axis=1)
             self.blocks[b] = BlockMoments(nb, mean, ((part - mean[:, None]) ** 2).sum(axis=1))
-        idx = bin_index(v) + (np.arange(self.size) * NBINS)[:, None]
-        self.hist += np.bincount(idx.reshape(-1), minlength=self.hist.size).reshape(self.hist.shape).astype(np.int32)
+        for lo in range(0, self.size, SERIES_GROUP):  # bincount by groups of series: small, dense, fast
+            hi = min(lo + SERIES_GROUP, self.size)
+            idx = bin_index(v[lo:hi]) + (np.arange(hi - lo) * NBINS)[:, None]
+            self.hist[lo:hi] += np.bincount(idx.reshape(-1), minlength=(hi - lo) * NBINS).reshape(hi - lo, NBINS).astype(np.int32)
         self.exceed += (v > self.budget[:, None]).sum(axis=1)  # type: ignore[index]
         self.lo = np.minimum(self.lo, v.min(axis=1))
         self.hi = np.maximum(self.hi, v.max(axis=1))
 
+    def reset(self) -> None:
+        """Empty the accumulator, keeping its buffers (no new memory)."""
+        self.hist.fill(0)
+        self.blocks = {}
+        self.exceed.fill(0)
+        self.lo.fill(np.inf)
+        self.hi.fill(-np.inf)
+
+    def __getstate__(self) -> dict:
+        """Pickle the histogram sparsely (most bins are empty): workers send KBs, not the dense array."""
+        state = dict(self.__dict__)
+        flat = self.hist.reshape(-1)
+        nz = np.flatnonzero(flat)
+        state["hist"] = (nz, flat[nz])
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        nz, counts = state.pop("hist")
+        self.__dict__.update(state)
+        self.hist = _SparseHist(nz, counts)  # type: ignore[assignment]
+
     def merge(self, other: "Accumulator") -> None:
         """Fold in another accumulator of the same series (from another chunk or worker)."""
-        self.hist += other.hist
+        if isinstance(other.hist, _SparseHist):
+            np.add.at(self.hist.reshape(-1), other.hist.index, other.hist.counts)
+        else:
+            self.hist += other.hist
         self.blocks.update(other.blocks)
         self.exceed += other.exceed
         self.lo = np.minimum(self.lo, other.lo)

@@ -95,30 +95,30 @@ def layout(scen: Scenario) -> SeriesLayout:
 
 
 def series_values(scen: Scenario, lay: SeriesLayout, ledgers: dict[str, ProgramLedger]) -> np.ndarray:
-    """The per-draw value of every series for one chunk (n_draws × n_series), yuan."""
+    """The per-draw value of every series for one chunk, series-major (n_series × n_draws), yuan."""
     n = next(iter(ledgers.values())).committed.shape[0] if ledgers else 0
     Y = len(scen.years)
-    out = np.zeros((n, lay.size))
+    out = np.zeros((lay.size, n))
     width = 3 * Y + 2
 
     def put(program: str, payer: str, block: np.ndarray) -> None:
         c = lay.blocks[(program, payer)]
-        out[:, c: c + width] += block
+        out[c: c + width] += block
 
     payers = scen.geography.payers
     for sp in scen.programs:
         L = ledgers[sp.id]
         used = lay.payers_of[sp.id]
-        # (n × J × Y) per measure → (n × payer × Y) by the share matrix
+        # (n × J × Y) per measure → (payer × measure·year × n) by the share matrix
         stack = np.stack([L.committed, L.cash, L.outstanding])  # 3 × n × J × Y
-        by_payer = np.einsum("mnjy,jp->npmy", stack, sp.shares[:, used])  # n × P × 3 × Y
-        horizon = by_payer[:, :, :2, :].sum(axis=3)  # n × P × 2
-        blocks = np.concatenate([by_payer.reshape(n, len(used), 3 * Y), horizon], axis=2)
+        by_payer = np.einsum("mnjy,jp->pmyn", stack, sp.shares[:, used])  # P × 3 × Y × n
+        horizon = by_payer[:, :2].sum(axis=2)  # P × 2 × n
+        blocks = np.concatenate([by_payer.reshape(len(used), 3 * Y, n), horizon], axis=1)
         tkey = total_key(sp)
         for i, p in enumerate(used):
-            put(sp.id, payers[p], blocks[:, i])
-            put(tkey, payers[p], blocks[:, i])
-        total = blocks.sum(axis=1)
+            put(sp.id, payers[p], blocks[i])
+            put(tkey, payers[p], blocks[i])
+        total = blocks.sum(axis=0)
         put(sp.id, ALL, total)
         put(tkey, ALL, total)
     return out

@@ -46,49 +46,71 @@ def chunks(scen: Scenario) -> list[tuple[int, int]]:
 
 
 def run_chunk(scen: Scenario, lay: SeriesLayout, start: int, stop: int, draws_dir: Path | None,
-              run_id: str = "") -> Accumulator:
-    """Simulate one chunk; write its per-draw ledger; return its statistics."""
+              run_id: str = "", acc: Accumulator | None = None, pipeline: bool = False
+              ) -> tuple[Accumulator, pa.Table | None]:
+    """Simulate one chunk; write its per-draw ledger; return its statistics (added into ``acc`` if given).
+
+    With ``pipeline``, programs that declare an administrative pipeline get
+    their cash from the simpy model (which replaces the engine's cash in the
+    ledgers) and the chunk also returns the pipeline's per-draw table.
+    """
     ledgers = simulate_chunk(scen, start, stop)
-    acc = Accumulator(lay.size, lay.budget_cny)
+    extra = None
+    if pipeline and scen.spec.pipelines:
+        from fiscal_sim.pipeline import apply_pipelines
+
+        extra = apply_pipelines(scen, ledgers, start, stop)
+    acc = acc or Accumulator(lay.size, lay.budget_cny)
     acc.add([(b, first - start, nb) for b, first, nb in blocks_of(scen, start, stop)], series_values(scen, lay, ledgers))
     if draws_dir is not None:
         for year, table in draws_tables(scen, ledgers, start).items():
             part = draws_dir / f"scenario={scen.spec.name}" / f"fiscal_year={year}"
             part.mkdir(parents=True, exist_ok=True)
-            pq.write_table(with_metadata(table, run_id), part / f"part-{start:09d}.parquet", compression="zstd")
-    return acc
+            pq.write_table(with_metadata(table, run_id), part / f"part-{start:09d}.parquet", compression="snappy")
+    return acc, extra
 
 
 _WORKER: dict = {}
 
 
-def _init_worker(scen: Scenario, lay: SeriesLayout) -> None:
-    _WORKER["scen"], _WORKER["lay"] = scen, lay
+def _init_worker(scen: Scenario, lay: SeriesLayout, pipeline: bool) -> None:
+    _WORKER["scen"], _WORKER["lay"], _WORKER["pipeline"] = scen, lay, pipeline
 
 
-def _worker_chunk(start: int, stop: int, draws_dir: Path | None, run_id: str) -> Accumulator:
-    return run_chunk(_WORKER["scen"], _WORKER["lay"], start, stop, draws_dir, run_id)
+def _worker_chunk(start: int, stop: int, draws_dir: Path | None, run_id: str) -> tuple[Accumulator, pa.Table | None]:
+    """One chunk in a worker; the worker reuses one accumulator's buffers and ships a sparse copy."""
+    acc = _WORKER.get("acc")
+    if acc is None:
+        acc = _WORKER["acc"] = Accumulator(_WORKER["lay"].size, _WORKER["lay"].budget_cny)
+    acc.reset()
+    return run_chunk(_WORKER["scen"], _WORKER["lay"], start, stop, draws_dir, run_id, acc, _WORKER["pipeline"])
 
 
 def simulate(scen: Scenario, workers: int = 1, draws_dir: Path | None = None,
-             progress: Callable[[int], None] | None = None, run_id: str = "") -> tuple[Accumulator, SeriesLayout]:
-    """Run all chunks (in ``workers`` processes when > 1) and merge their statistics."""
+             progress: Callable[[int], None] | None = None, run_id: str = "", pipeline: bool = False
+             ) -> tuple[Accumulator, SeriesLayout, list[pa.Table]]:
+    """Run all chunks (in ``workers`` processes when > 1); merge statistics; collect pipeline tables."""
     lay = layout(scen)
     total = Accumulator(lay.size, lay.budget_cny)
+    extras: list[pa.Table] = []
     parts = chunks(scen)
+
+    def take(result: tuple[Accumulator, pa.Table | None], n: int) -> None:
+        total.merge(result[0])
+        if result[1] is not None:
+            extras.append(result[1])
+        if progress:
+            progress(n)
+
     if workers <= 1 or len(parts) == 1:
         for start, stop in parts:
-            total.merge(run_chunk(scen, lay, start, stop, draws_dir, run_id))
-            if progress:
-                progress(stop - start)
+            take(run_chunk(scen, lay, start, stop, draws_dir, run_id, None, pipeline), stop - start)
     else:
-        with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(scen, lay)) as pool:
+        with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(scen, lay, pipeline)) as pool:
             futures = {pool.submit(_worker_chunk, a, b, draws_dir, run_id): b - a for a, b in parts}
             for f in as_completed(futures):
-                total.merge(f.result())
-                if progress:
-                    progress(futures[f])
-    return total, lay
+                take(f.result(), futures[f])
+    return total, lay, extras
 
 
 def summary_table(scen: Scenario, lay: SeriesLayout, acc: Accumulator) -> pa.Table:
@@ -127,11 +149,15 @@ def manifest(scen: Scenario, run_id: str, command: list[str] | None, workers: in
 
 
 def run(scen: Scenario, out: Path, workers: int = 1, write_draws: bool = True, command: list[str] | None = None,
-        progress: Callable[[int], None] | None = None) -> RunResult:
+        progress: Callable[[int], None] | None = None, pipeline: bool = False) -> RunResult:
     """Simulate ``scen`` and write its outputs to ``out`` atomically."""
     run_id = uuid.uuid4().hex[:12]
     with atomic_dir(out) as tmp:
-        acc, lay = simulate(scen, workers, tmp / "draws" if write_draws else None, progress, run_id)
+        acc, lay, extras = simulate(scen, workers, tmp / "draws" if write_draws else None, progress, run_id, pipeline)
+        if pipeline and scen.spec.pipelines:
+            from fiscal_sim.pipeline import write_pipeline_outputs
+
+            write_pipeline_outputs(scen, extras, tmp, run_id)
         summary = summary_table(scen, lay, acc)
         write_table(summary, tmp / "summary.parquet", run_id, scenario=scen.spec.name)
         for name, table in (("programs", programs_table(scen)), ("payers", payers_table(scen)),

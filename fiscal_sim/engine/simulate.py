@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fiscal_sim.rules.aggregate import cap_by_group
+from fiscal_sim.rules.schedule import schedule_classes
 from fiscal_sim.scenario import Scenario, SimProgram
 from fiscal_sim.uptake.random import shared_shock, stream
 from fiscal_sim.uptake.sample import (Applicants, category_probs, count_factors, input_scale, sample_applicants,
@@ -32,6 +33,10 @@ class ProgramLedger:
     cash: np.ndarray
     cancelled: np.ndarray
     applicants: np.ndarray
+    rate_factor: np.ndarray | None = None
+    """per draw: the uncertain uptake-rate factor (mean 1) — for sensitivity analysis"""
+    count_factor: np.ndarray | None = None
+    """per draw and year: rate factor × shared-shock exposure"""
     awards: "Awards | None" = None
 
     @property
@@ -49,6 +54,11 @@ class Awards:
     year: np.ndarray
     amount_cny: np.ndarray
     cash_by_offset_cny: np.ndarray
+
+    @staticmethod
+    def concat(parts: list["Awards"]) -> "Awards":
+        return Awards(*(np.concatenate([getattr(p, f) for p in parts]) for f in
+                        ("draw", "jur", "year", "amount_cny", "cash_by_offset_cny")))
 
 
 def blocks_of(scen: Scenario, start: int, stop: int) -> list[tuple[int, int, int]]:
@@ -70,67 +80,86 @@ def needs_applicants(sp: SimProgram) -> bool:
     return False
 
 
-def _accumulate(target: np.ndarray, base: np.ndarray, by_offset: np.ndarray, pad: int) -> None:
-    """Add per-applicant amounts by year offset into ``target`` (n × J × Y), dropping years past the horizon.
-
-    ``base`` is each applicant's flat cell in an (n × J × (Y + pad)) layout, so no masking is needed.
-    """
-    n, J, Y = target.shape
-    padded = np.zeros(n * J * (Y + pad))
-    for t in range(by_offset.shape[1]):
-        col = by_offset[:, t]
-        if col.any():
-            padded += np.bincount(base + t, weights=col, minlength=padded.size)
-    target += padded.reshape(n, J, Y + pad)[:, :, :Y]
-
-
 def simulate_program(scen: Scenario, sp: SimProgram, start: int, stop: int, shocks: dict[int, np.ndarray],
                      keep_awards: bool = False) -> ProgramLedger:
-    """Simulate one program for draws ``[start, stop)`` (whole blocks)."""
+    """Simulate one program for draws ``[start, stop)`` (whole blocks).
+
+    Per-applicant programs are evaluated block by block: every array stays a
+    few MB, which keeps memory flat and avoids fresh page faults per chunk.
+    """
     spec = scen.spec
     prog = sp.prog
-    Y = len(scen.years)
-    J = len(sp.jur)
-    counts_parts, app_parts = [], []
-    per_applicant = needs_applicants(sp) or keep_awards
+    Y, J, n = len(scen.years), len(sp.jur), stop - start
+    counts = np.zeros((n, J, Y), dtype=np.int64)
+    rate_factor, count_factor = np.ones(n), np.ones((n, Y))
+    committed, cash, cancelled = np.zeros((n, J, Y)), np.zeros((n, J, Y)), np.zeros((n, J, Y))
+    per_applicant = needs_applicants(sp) or sp.per_applicant or keep_awards
+    grid_parts, kept = [], []
     for b, first, nb in blocks_of(scen, start, stop):
         rng = stream(spec.seed, b, prog.id)
-        f = count_factors(rng, prog, nb, shocks[b], spec.shock.sigma, spec.shock.correlation)
-        counts = sample_counts(rng, prog, sp.lam, f)
-        counts_parts.append(counts)
+        rows = slice(first - start, first - start + nb)
+        rate_factor[rows], f = count_factors(rng, prog, nb, shocks[b], spec.shock.sigma, spec.shock.correlation)
+        count_factor[rows] = f
+        counts[rows] = sample_counts(rng, prog, sp.lam, f)
         if per_applicant:
-            app_parts.append(sample_applicants(rng, prog, counts, first - start, bool(prog.spec.caps)))
+            apps = sample_applicants(rng, prog, counts[rows], 0, bool(prog.spec.caps))
+            ctx = prog.context(apps.inputs, apps.draw.size)
+            amount = apply_group_caps(sp, apps, prog.award_cny(ctx))
+            aw = applicant_ledger(prog, apps, amount, ctx, committed[rows], cash[rows], cancelled[rows], keep_awards)
+            if aw is not None:
+                aw.draw = aw.draw + first
+                aw.jur = sp.jur[aw.jur]
+                kept.append(aw)
         else:
-            app_parts.append((rng, counts))  # the category split and attrition use the same stream
-    counts = np.concatenate(counts_parts)
-    n = counts.shape[0]
-    committed = np.zeros((n, J, Y))
-    cash = np.zeros((n, J, Y))
-    cancelled = np.zeros((n, J, Y))
-    awards = None
-    if per_applicant:
-        apps = Applicants.concat(app_parts)
-        ctx = prog.context(apps.inputs, apps.draw.size)
-        amount = prog.award_cny(ctx)
-        amount = apply_group_caps(sp, apps, amount)
-        width = prog.spec.schedule.max_len()
-        F, K = prog.spec.schedule.matrices(ctx, width)
-        due = amount[:, None] * F
-        paid = due if apps.stay is None else np.where(K < apps.stay[:, None], due, 0.0)
-        base = (apps.draw * J + apps.jur) * (Y + width) + apps.year
-        _accumulate(committed, base, due.sum(axis=1)[:, None], width)
-        _accumulate(cash, base, paid, width)
+            grid_parts.append((rng, counts[rows]))  # the category split and attrition use the same stream
+    if grid_parts:
+        grid_ledger(sp, grid_parts, committed, cash, cancelled)
+    awards = Awards.concat(kept) if keep_awards else None
+    return ProgramLedger(committed, cash, cancelled, counts, rate_factor, count_factor, awards)
+
+
+def applicant_ledger(prog, apps: Applicants, amount: np.ndarray, ctx, committed: np.ndarray, cash: np.ndarray,
+                     cancelled: np.ndarray, keep_awards: bool = False) -> "Awards | None":
+    """Per-applicant awards → commitments, cash by year (attrition applied) and lapses, added into the ledger."""
+    n, J, Y = cash.shape
+    width = prog.spec.schedule.max_len()
+    cls, F, K = schedule_classes(prog.spec.schedule, ctx, width)
+    one = F.shape[0] == 1
+    base = (apps.draw.astype(np.int64) * J + apps.jur) * (Y + width) + apps.year
+    size = n * J * (Y + width)
+    com = amount * (F.sum(axis=1)[0] if one else F.sum(axis=1)[cls])
+    pad_committed = np.bincount(base, weights=com, minlength=size)
+    pad_cash = np.zeros(size)
+    paid_total = np.zeros_like(amount) if apps.stay is not None else None
+    kept = np.zeros((amount.size, width)) if keep_awards else None
+    for t in range(width):
+        f = F[:, t]
+        if not f.any():
+            continue
+        pay = amount * (f[0] if one else f[cls])
         if apps.stay is not None:
-            # a leaver's remaining payments lapse in the year of the first missed payment
-            first_missed = np.argmax(K == apps.stay[:, None], axis=1)
-            lapse = np.zeros_like(due)
-            lapse[np.arange(due.shape[0]), first_missed] = due.sum(axis=1) - paid.sum(axis=1)
-            _accumulate(cancelled, base, lapse, width)
-        if keep_awards:
-            awards = Awards(apps.draw + start, sp.jur[apps.jur], apps.year, amount, paid)
-    else:
-        grid_ledger(sp, app_parts, committed, cash, cancelled)
-    return ProgramLedger(committed, cash, cancelled, counts, awards)
+            pay = np.where(apps.stay > (K[0, t] if one else K[cls, t]), pay, 0.0)
+            paid_total += pay
+        pad_cash += np.bincount(base + t, weights=pay, minlength=size)
+        if kept is not None:
+            kept[:, t] = pay
+    committed += pad_committed.reshape(n, J, Y + width)[:, :, :Y]
+    cash += pad_cash.reshape(n, J, Y + width)[:, :, :Y]
+    if apps.stay is not None:
+        # a leaver's remaining payments lapse in the year of the first missed payment
+        n_pay = (K >= 0).sum(axis=1)
+        offset_of = np.full((K.shape[0], int(n_pay.max()) + 1), -1)
+        rows, cols = np.nonzero(K >= 0)
+        offset_of[rows, K[rows, cols]] = cols
+        stay = np.minimum(apps.stay, offset_of.shape[1] - 1)
+        off = offset_of[cls, stay]
+        lost = com - paid_total
+        hit = (off >= 0) & (lost > 0)
+        lapse = np.bincount(base[hit] + off[hit], weights=lost[hit], minlength=size)
+        cancelled += lapse.reshape(n, J, Y + width)[:, :, :Y]
+    if kept is None:
+        return None
+    return Awards(apps.draw, apps.jur, apps.year, amount, kept)
 
 
 def category_grid(sp: SimProgram) -> tuple[list[str], dict[str, np.ndarray]]:

@@ -143,6 +143,36 @@ Schedule = Annotated[Union[OneOff, Annual, Instalments, ScheduleChoice], Field(d
 ScheduleChoice.model_rebuild()
 
 
+def category_refs(schedule: _Schedule) -> list[str]:
+    """The category inputs a schedule depends on (option chosen, years by tier)."""
+    if isinstance(schedule, ScheduleChoice):
+        out = [schedule.by]
+        for s in schedule.options.values():
+            out += [r for r in category_refs(s) if r not in out]
+        return out
+    if isinstance(schedule, Annual) and isinstance(schedule.years, ByInput):
+        return [schedule.years.by]
+    return []
+
+
+def schedule_classes(schedule: _Schedule, ctx: EvalContext, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Schedules by class instead of by applicant: ``(cls, F_c, K_c)``.
+
+    Applicants whose schedule-relevant categories agree share a class; ``F_c``
+    and ``K_c`` (classes × width) are computed once per class, and ``cls``
+    gives each applicant's class. This avoids (applicants × years) matrices.
+    """
+    refs = category_refs(schedule)
+    sizes = [len(ctx.categories[r]) for r in refs]
+    grid = np.indices(sizes).reshape(len(sizes), -1) if refs else np.zeros((0, 1), dtype=np.int64)
+    gctx = EvalContext(grid.shape[1], {r: grid[i] for i, r in enumerate(refs)}, ctx.categories, ctx.unit_cny)
+    F, K = schedule.matrices(gctx, width)
+    cls = np.zeros(ctx.n, dtype=np.int64)
+    for r, size in zip(refs, sizes):
+        cls = cls * size + ctx.inputs[r]
+    return cls, F, K
+
+
 def cash_by_offset(
     schedule: _Schedule, amount_cny: np.ndarray, ctx: EvalContext, years_stayed: np.ndarray | None = None,
     width: int | None = None,

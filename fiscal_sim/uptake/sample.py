@@ -20,15 +20,20 @@ from fiscal_sim.uptake.spec import (BetaDist, CategoricalDist, EmpiricalDist, Fi
 
 
 def count_factors(rng: np.random.Generator, prog: CompiledProgram, n: int, shock_z: np.ndarray,
-                  sigma: float, rho: float) -> np.ndarray:
-    """Multiplicative factor on expected counts per (draw, year): parameter uncertainty × shared shock."""
+                  sigma: float, rho: float) -> tuple[np.ndarray, np.ndarray]:
+    """Factors on expected counts: ``(rate, factor)``.
+
+    ``rate`` (n) is the parameter-uncertainty draw (the uptake rate itself is
+    uncertain); ``factor`` (n × Y) is rate × the program's shock exposure.
+    """
     c = prog.spec.uptake.count  # type: ignore[union-attr]
-    f = gamma_mean_one(rng, c.rate_cv, n)[:, None] * np.ones((1, shock_z.shape[1]))
+    rate = gamma_mean_one(rng, c.rate_cv, n)
+    f = rate[:, None] * np.ones((1, shock_z.shape[1]))
     own = rng.standard_normal(shock_z.shape)
     if sigma > 0 and c.shock:
         z = np.sqrt(rho) * shock_z + np.sqrt(1.0 - rho) * own
         f = f * np.exp(sigma * z - 0.5 * sigma**2)
-    return f
+    return rate, f
 
 
 def sample_counts(rng: np.random.Generator, prog: CompiledProgram, lam: np.ndarray, factors: np.ndarray) -> np.ndarray:
@@ -103,17 +108,6 @@ class Applicants:
     inputs: dict[str, np.ndarray]
     entity: np.ndarray | None
     stay: np.ndarray | None
-
-    @staticmethod
-    def concat(parts: list["Applicants"]) -> "Applicants":
-        def cat(xs):
-            return np.concatenate(xs) if xs else np.zeros(0)
-        names = parts[0].inputs.keys() if parts else []
-        return Applicants(
-            cat([p.draw for p in parts]), cat([p.jur for p in parts]), cat([p.year for p in parts]),
-            {k: cat([p.inputs[k] for p in parts]) for k in names},
-            cat([p.entity for p in parts]) if parts and parts[0].entity is not None else None,
-            cat([p.stay for p in parts]) if parts and parts[0].stay is not None else None)
 
 
 def sample_applicants(rng: np.random.Generator, prog: CompiledProgram, counts: np.ndarray, draw_offset: int,
