@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
 
-.PHONY: setup run test bench validate clean
+.PHONY: setup run test bench validate examples clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,11 +16,19 @@ setup: $(VENV)/.installed
 
 run: setup
 	$(BIN)/fiscal-sim validate scenarios
+	$(BIN)/fiscal-sim run scenarios/baseline.yaml --workers 2
+
+examples: setup
 	$(BIN)/fiscal-sim calc jwf2017-4.innovation-salary -i tier=A -i term=long -i salary=200 -j nanhu --date 2025-03-01 --explain
-	$(BIN)/fiscal-sim calc jwf2017-4.talent-housing -i tier=provincial -i option=rent -j haining --date 2025-03-01
+	$(BIN)/fiscal-sim calc jwf2017-4.talent-housing -i tier=provincial -i option=rent -j xiuzhou --date 2025-03-01
+	$(BIN)/fiscal-sim calc jzbf2024-7.tech-intermediary-reward -i contract=500 -j haining --date 2025-05-01 --explain
 
 test: setup
 	$(BIN)/pytest -q -n 2
+
+bench: setup
+	$(PY) bench/engine.py
+	@if [ -f bench/pipeline.py ]; then $(PY) bench/pipeline.py; fi
 
 validate: setup
 	$(BIN)/fiscal-sim validate scenarios

@@ -218,12 +218,13 @@ def cash_table(summary) -> Table:
             payers.append(r["payer"])
     payers.sort(key=lambda p: (p != "ALL", p != "city", p))
     years = sorted({r["fiscal_year"] for r in rows})
-    t = Table("fiscal year", *[f"{p} mean / P90" for p in payers],
-              title="expected grant cash by year and payer (万元)", title_justify="left")
+    t = Table("payer", "", *[str(y) for y in years], title="expected grant cash by payer and year, 万元 (mean and P90)",
+              title_justify="left")
     by = {(r["fiscal_year"], r["payer"]): r for r in rows}
-    for y in years:
-        t.add_row(str(y), *[f"{by[(y, p)]['mean_cny'] / 1e4:,.0f} / {by[(y, p)]['p90_cny'] / 1e4:,.0f}"
-                             if (y, p) in by else "" for p in payers])
+    for p in payers:
+        for stat, col in (("mean", "mean_cny"), ("P90", "p90_cny")):
+            t.add_row(p if stat == "mean" else "", stat, *[f"{by[(y, p)][col] / 1e4:,.0f}" if (y, p) in by else ""
+                                                           for y in years], end_section=stat == "P90")
     return t
 
 

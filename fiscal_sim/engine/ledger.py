@@ -127,6 +127,7 @@ def series_values(scen: Scenario, lay: SeriesLayout, ledgers: dict[str, ProgramL
 DRAWS_SCHEMA = pa.schema([
     ("draw", pa.int32()),
     ("program", pa.dictionary(pa.int16(), pa.string())),
+    ("spending", pa.dictionary(pa.int8(), pa.string())),
     ("jurisdiction", pa.dictionary(pa.int8(), pa.string())),
     ("payer", pa.dictionary(pa.int8(), pa.string())),
     ("committed_cny", pa.float64()),
@@ -158,6 +159,8 @@ def draws_tables(scen: Scenario, ledgers: dict[str, ProgramLedger], start: int) 
             per_year[y].append(pa.table({
                 "draw": d,
                 "program": pa.DictionaryArray.from_arrays(pa.array(np.zeros(d.size, np.int16)), [sp.id]),
+                "spending": pa.DictionaryArray.from_arrays(pa.array(np.zeros(d.size, np.int8)),
+                                                           ["equity" if total_key(sp) == ALL_EQUITY else "grant"]),
                 "jurisdiction": pa.DictionaryArray.from_arrays(pa.array(sp.jur[jj][r].astype(np.int8)), juris),
                 "payer": pa.DictionaryArray.from_arrays(pa.array(pp[r].astype(np.int8)), payers),
                 "committed_cny": v[keep, 0], "cash_cny": v[keep, 1], "cancelled_cny": v[keep, 2],

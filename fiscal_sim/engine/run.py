@@ -117,8 +117,8 @@ def summary_table(scen: Scenario, lay: SeriesLayout, acc: Accumulator) -> pa.Tab
     cols = summarise(acc, scen.spec.var_level)
     keys = lay.table()
     table = pa.table({"scenario": [scen.spec.name] * lay.size, **{n: keys[n] for n in keys.column_names}})
-    for name, values in cols.items():
-        table = table.append_column(name, pa.array(values))
+    for name, values in cols.items():  # NaN (no budget line) becomes NULL: "not applicable" in BI tools
+        table = table.append_column(name, pa.array(values, from_pandas=True))
     return table.append_column("var_level", pa.array(np.full(lay.size, scen.spec.var_level)))
 
 
