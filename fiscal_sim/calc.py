@@ -124,9 +124,17 @@ def calculate(cat: Catalogue, program_id: str, raw_inputs: dict[str, Any], juris
 
 def calculate_many(cat: Catalogue, program_ids: list[str], raw_inputs: dict[str, Any], **kw) -> list[CaseResult]:
     """Several programs for one applicant; within a non-cumulation group only the highest total pays."""
+    progs = [cat.get(pid) for pid in program_ids]
+    known = {name for p in progs for name in p.spec.inputs}
+    stray = [k for k in raw_inputs if k not in known and not k.startswith("used_")]
+    if stray:  # a mistyped input must not be dropped silently (its default would be used instead)
+        where = progs[0].file if len(progs) == 1 else "--input"
+        raise InputError([Problem(where, ", ".join(program_ids), f"inputs.{k}",
+                                  f"not an input of {'this program' if len(progs) == 1 else 'any of these programs'} "
+                                  f"(inputs: {', '.join(sorted(known)) or 'none'})") for k in stray])
     results = []
-    for pid in program_ids:
-        prog = cat.get(pid)
+    for prog in progs:
+        pid = prog.id
         mine = {k: v for k, v in raw_inputs.items() if k in prog.spec.inputs or k.startswith("used_")}
         results.append(calculate(cat, pid, mine, **kw))
     groups: dict[str, list[CaseResult]] = {}

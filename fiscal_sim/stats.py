@@ -61,6 +61,9 @@ class Accumulator:
     budget: np.ndarray | None = None
     hist: np.ndarray = field(init=False)
     blocks: dict[int, BlockMoments] = field(default_factory=dict)
+    """blocks not yet folded into the running moments (folding goes strictly in block order)"""
+    folded: BlockMoments | None = None
+    next_block: int = 0
     exceed: np.ndarray = field(init=False)
     lo: np.ndarray = field(init=False)
     hi: np.ndarray = field(init=False)
@@ -92,6 +95,7 @@ class Accumulator:
         """Empty the accumulator, keeping its buffers (no new memory)."""
         self.hist.fill(0)
         self.blocks = {}
+        self.folded, self.next_block = None, 0
         self.exceed.fill(0)
         self.lo.fill(np.inf)
         self.hi.fill(-np.inf)
@@ -119,47 +123,72 @@ class Accumulator:
         self.exceed += other.exceed
         self.lo = np.minimum(self.lo, other.lo)
         self.hi = np.maximum(self.hi, other.hi)
+        self.fold()
+
+    def fold(self) -> None:
+        """Fold pending blocks into the running moments, strictly in block order (Chan et al.).
+
+        The result depends only on the blocks, not on which chunk or worker
+        produced them or when; memory stays bounded by the blocks in flight.
+        """
+        while self.next_block in self.blocks:
+            blk = self.blocks.pop(self.next_block)
+            f = self.folded
+            if f is None:
+                self.folded = BlockMoments(blk.n, blk.mean.copy(), blk.m2.copy())
+            else:
+                tot = f.n + blk.n
+                delta = blk.mean - f.mean
+                self.folded = BlockMoments(tot, f.mean + delta * (blk.n / tot),
+                                           f.m2 + blk.m2 + delta**2 * (f.n * blk.n / tot))
+            self.next_block += 1
 
     @property
     def n(self) -> int:
-        return sum(b.n for b in self.blocks.values())
+        return (self.folded.n if self.folded else 0) + sum(b.n for b in self.blocks.values())
 
     def moments(self) -> tuple[np.ndarray, np.ndarray]:
-        """Mean and sample variance, merged in block order (Chan et al.)."""
-        n, mean, m2 = 0, np.zeros(self.size), np.zeros(self.size)
-        for b in sorted(self.blocks):
-            blk = self.blocks[b]
-            tot = n + blk.n
-            delta = blk.mean - mean
-            mean = mean + delta * (blk.n / tot)
-            m2 = m2 + blk.m2 + delta**2 * (n * blk.n / tot)
-            n = tot
-        var = m2 / (n - 1) if n > 1 else np.zeros(self.size)
-        return mean, var
+        """Mean and sample variance over all draws."""
+        self.fold()
+        if self.blocks:
+            raise ValueError(f"blocks {sorted(self.blocks)} arrived without block {self.next_block}")
+        f = self.folded
+        if f is None:
+            return np.zeros(self.size), np.zeros(self.size)
+        return f.mean, (f.m2 / (f.n - 1) if f.n > 1 else np.zeros(self.size))
 
-    def quantile(self, q: float) -> np.ndarray:
-        """The ``q`` quantile of every series (histogram, clamped to the exact range)."""
+    def quantiles(self, qs: list[float], tail_level: float) -> tuple[np.ndarray, np.ndarray]:
+        """Quantiles ``qs`` (len(qs) × size) and the tail mean beyond ``tail_level`` (size), from the histogram.
+
+        Series are processed in groups, so one cumulative sum serves every
+        quantile and temporaries stay small. Quantiles are read log-linearly
+        inside their bin and clamped to the exact min and max.
+        """
         n = self.n
-        cum = np.cumsum(self.hist, axis=1, dtype=np.int64)
-        target = q * n
-        idx = np.minimum((cum < target).sum(axis=1), NBINS - 1)
-        rows = np.arange(self.size)
-        before = np.where(idx > 0, cum[rows, np.maximum(idx - 1, 0)], 0)
-        count = np.maximum(self.hist[rows, idx], 1)
-        frac = np.clip((target - before) / count, 0.0, 1.0)
-        return np.clip(_bin_value(idx, frac), self.lo, self.hi)
-
-    def tail_mean(self, var: np.ndarray, level: float) -> np.ndarray:
-        """TVaR: the mean of the worst ``1 − level`` of draws (bins at and above the VaR bin)."""
-        vi = bin_index(var)
+        out = np.empty((len(qs), self.size))
+        tail = np.empty(self.size)
         centres = _bin_value(np.arange(NBINS), np.full(NBINS, 0.5))
-        mask = np.arange(NBINS)[None, :] > vi[:, None]
-        above_n = (self.hist * mask).sum(axis=1)
-        above_sum = (self.hist * mask * centres[None, :]).sum(axis=1)
-        tail_n = max((1 - level) * self.n, 1.0)
-        in_bin = np.clip(tail_n - above_n, 0, None)
-        out = (above_sum + in_bin * var) / np.maximum(above_n + in_bin, 1)
-        return np.clip(np.maximum(out, var), self.lo, self.hi)
+        for lo in range(0, self.size, SERIES_GROUP):
+            hi = min(lo + SERIES_GROUP, self.size)
+            h = self.hist[lo:hi]
+            cum = np.cumsum(h, axis=1, dtype=np.int64)
+            rows = np.arange(hi - lo)
+            for k, q in enumerate(list(qs) + [tail_level]):
+                target = q * n
+                idx = np.minimum((cum < target).sum(axis=1), NBINS - 1)
+                before = np.where(idx > 0, cum[rows, np.maximum(idx - 1, 0)], 0)
+                frac = np.clip((target - before) / np.maximum(h[rows, idx], 1), 0.0, 1.0)
+                value = np.clip(_bin_value(idx, frac), self.lo[lo:hi], self.hi[lo:hi])
+                if k < len(qs):
+                    out[k, lo:hi] = value
+                else:  # TVaR: mean of the worst (1 − level) draws: bins above VaR's, plus part of its bin
+                    above = np.arange(NBINS)[None, :] > idx[:, None]
+                    above_n = (h * above).sum(axis=1)
+                    above_sum = (h * above * centres[None, :]).sum(axis=1)
+                    in_bin = np.clip(max((1 - q) * n, 1.0) - above_n, 0, None)
+                    t = (above_sum + in_bin * value) / np.maximum(above_n + in_bin, 1)
+                    tail[lo:hi] = np.clip(np.maximum(t, value), self.lo[lo:hi], self.hi[lo:hi])
+        return out, tail
 
 
 def wilson(k: np.ndarray, n: int, z: float = 1.959963984540054) -> tuple[np.ndarray, np.ndarray]:
@@ -178,10 +207,10 @@ def summarise(acc: Accumulator, level: float) -> dict[str, np.ndarray]:
     sd = np.sqrt(var)
     out: dict[str, np.ndarray] = {"draws": np.full(acc.size, n, dtype=np.int32), "mean_cny": mean, "sd_cny": sd,
                                   "mcse_cny": sd / np.sqrt(n)}
-    for q in QUANTILES:
-        out[f"p{int(round(q * 100)):02d}_cny"] = acc.quantile(q)
-    out["var_cny"] = acc.quantile(level)
-    out["tvar_cny"] = acc.tail_mean(out["var_cny"], level)
+    qs, tvar = acc.quantiles(list(QUANTILES) + [level], level)
+    for k, q in enumerate(QUANTILES):
+        out[f"p{int(round(q * 100)):02d}_cny"] = qs[k]
+    out["var_cny"], out["tvar_cny"] = qs[-1], tvar
     out["min_cny"], out["max_cny"] = acc.lo.copy(), acc.hi.copy()
     has_budget = np.isfinite(acc.budget)  # type: ignore[arg-type]
     lo, hi = wilson(acc.exceed.astype(float), n)

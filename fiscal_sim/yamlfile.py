@@ -74,17 +74,33 @@ class YamlDoc:
         return out
 
 
+DISCRIMINATORS = ("kind", "dist")
+
+
 def _real_path(loc: tuple, data: Any) -> Path_:
-    """Drop the union-member tags pydantic inserts into error locations."""
+    """Drop the union-member tags pydantic inserts into error locations.
+
+    A discriminated union's tag (the node's ``kind`` or ``dist``) comes right
+    after the path enters the node; it is dropped even when it is also the
+    name of one of the node's fields (``kind: rate`` has a field ``rate``).
+    """
     out: list = []
     cur = data
+    entered = True  # the path has just entered ``cur``: a union tag may follow
     for i, part in enumerate(loc):
+        if entered and isinstance(cur, dict) and isinstance(part, str) and any(
+                cur.get(d) == part for d in DISCRIMINATORS):
+            entered = False
+            continue
+        entered = False
         if isinstance(cur, dict) and part in cur:
+            entered = True
             out.append(part)
             cur = cur[part]
         elif isinstance(cur, list) and isinstance(part, int) and part < len(cur):
             out.append(part)
             cur = cur[part]
+            entered = True
         elif i == len(loc) - 1 and isinstance(cur, dict) and isinstance(part, str) and not _is_tag(part):
             out.append(part)  # a missing or unknown key
     return tuple(out)

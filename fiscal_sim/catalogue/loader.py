@@ -182,6 +182,13 @@ def check_program(prog: Program, geo: Geography, problem) -> list[Problem]:
                     out.append(problem(path, f"input {name!r} is {spec.type}, expected {want}"))
             if getattr(node, "kind", None) == "choice":
                 check_table(path + ("options",), ByInput(by=node.by, values={k: 0 for k in node.options}))
+            cond = getattr(node, "when", None)
+            if cond is not None and cond.is_in is not None:
+                spec = inputs.get(cond.input)
+                undeclared = [c for c in cond.is_in if spec is not None and spec.values and c not in spec.values]
+                if undeclared:
+                    out.append(problem(path + ("when", "in"), f"{cond.input} {undeclared} are not declared values "
+                                                              f"(declared values {spec.values})"))
     sched = prog.schedule
     stack = [(("schedule",), sched)]
     while stack:

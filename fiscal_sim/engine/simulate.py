@@ -102,8 +102,8 @@ def simulate_program(scen: Scenario, sp: SimProgram, start: int, stop: int, shoc
         count_factor[rows] = f
         counts[rows] = sample_counts(rng, prog, sp.lam, f)
         if per_applicant:
-            apps = sample_applicants(rng, prog, counts[rows], 0, bool(prog.spec.caps))
-            ctx = prog.context(apps.inputs, apps.draw.size)
+            apps = sample_applicants(rng, prog, counts[rows], bool(prog.spec.caps))
+            ctx = prog.context(apps.inputs, apps.cell.size)
             amount = apply_group_caps(sp, apps, prog.award_cny(ctx))
             aw = applicant_ledger(prog, apps, amount, ctx, committed[rows], cash[rows], cancelled[rows], keep_awards)
             if aw is not None:
@@ -125,7 +125,7 @@ def applicant_ledger(prog, apps: Applicants, amount: np.ndarray, ctx, committed:
     width = prog.spec.schedule.max_len()
     cls, F, K = schedule_classes(prog.spec.schedule, ctx, width)
     one = F.shape[0] == 1
-    base = (apps.draw.astype(np.int64) * J + apps.jur) * (Y + width) + apps.year
+    base = apps.cell + (apps.cell // Y) * width  # the applicant's cell in an (n × J × (Y + width)) layout
     size = n * J * (Y + width)
     com = amount * (F.sum(axis=1)[0] if one else F.sum(axis=1)[cls])
     pad_committed = np.bincount(base, weights=com, minlength=size)
@@ -136,11 +136,12 @@ def applicant_ledger(prog, apps: Applicants, amount: np.ndarray, ctx, committed:
         f = F[:, t]
         if not f.any():
             continue
-        pay = amount * (f[0] if one else f[cls])
+        pay = amount if one and f[0] == 1.0 else amount * (f[0] if one else f[cls])
         if apps.stay is not None:
             pay = np.where(apps.stay > (K[0, t] if one else K[cls, t]), pay, 0.0)
             paid_total += pay
-        pad_cash += np.bincount(base + t, weights=pay, minlength=size)
+        # payments t years after the award land t cells later: shift the counts instead of the indices
+        pad_cash[t:] += np.bincount(base, weights=pay, minlength=size)[: size - t]
         if kept is not None:
             kept[:, t] = pay
     committed += pad_committed.reshape(n, J, Y + width)[:, :, :Y]
@@ -236,10 +237,11 @@ def apply_group_caps(sp: SimProgram, apps: Applicants, amount: np.ndarray) -> np
     for c in sp.prog.spec.caps:
         cap_cny = c.max * sp.prog.unit_cny
         if c.per == "entity_lifetime":
-            key = (apps.draw.astype(np.int64) * 64 + apps.jur) * (2**31) + apps.entity
+            n, J, Y = apps.shape
+            key = (apps.cell // Y) * (2**31) + apps.entity  # (draw, jurisdiction, entity)
             order = apps.year  # earlier years are served first
         else:
-            key = ((apps.draw.astype(np.int64) * 64 + apps.jur) * 64 + apps.year) * (2**31) + apps.entity
+            key = apps.cell * (2**31) + apps.entity  # (draw, jurisdiction, year, entity)
             order = None
         amount = cap_by_group(amount, key, cap_cny, c.method, order=order)
     return amount

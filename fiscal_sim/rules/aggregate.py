@@ -60,7 +60,7 @@ def cap_by_group(
     if method == "proportional":
         inverse, totals = group_totals(amounts, groups)
         total_row = totals[inverse]
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # unused where total <= room
             scale = np.where(total_row > room, room / total_row, 1.0)
         return amounts * scale
     if method == "in_order":

@@ -100,24 +100,37 @@ def input_scale(prog: CompiledProgram, name: str, dist) -> float:
 
 @dataclass
 class Applicants:
-    """Per-applicant arrays of one block (or a concatenation of blocks)."""
+    """Per-applicant arrays of one block: the (draw, jurisdiction, year) cell, inputs, entity, years stayed.
 
-    draw: np.ndarray
-    jur: np.ndarray
-    year: np.ndarray
+    ``cell`` indexes the block's count array (n × J × Y) flattened; draw,
+    jurisdiction and year are derived from it on demand.
+    """
+
+    cell: np.ndarray
+    shape: tuple[int, int, int]
     inputs: dict[str, np.ndarray]
     entity: np.ndarray | None
     stay: np.ndarray | None
 
+    @property
+    def draw(self) -> np.ndarray:
+        return self.cell // (self.shape[1] * self.shape[2])
 
-def sample_applicants(rng: np.random.Generator, prog: CompiledProgram, counts: np.ndarray, draw_offset: int,
+    @property
+    def jur(self) -> np.ndarray:
+        return (self.cell // self.shape[2]) % self.shape[1]
+
+    @property
+    def year(self) -> np.ndarray:
+        return self.cell % self.shape[2]
+
+
+def sample_applicants(rng: np.random.Generator, prog: CompiledProgram, counts: np.ndarray,
                       need_entities: bool) -> Applicants:
     """Expand counts (n × J × Y) into applicants and draw their inputs, entities and attrition."""
     n, J, Y = counts.shape
     flat = counts.reshape(-1)
     cell = np.repeat(np.arange(flat.size), flat)
-    d, rest = np.divmod(cell, J * Y)
-    j, y = np.divmod(rest, Y)
     up = prog.spec.uptake
     inputs: dict[str, np.ndarray] = {}
     for name, spec in prog.spec.inputs.items():
@@ -128,11 +141,11 @@ def sample_applicants(rng: np.random.Generator, prog: CompiledProgram, counts: n
                             else np.full(cell.size, float(default) * input_scale(prog, name, None)))  # type: ignore[arg-type]
         elif isinstance(dist, CategoricalDist):
             probs = category_probs(rng, dist, spec.values, n)  # type: ignore[arg-type]
-            inputs[name] = draw_categories(rng, probs, d)
+            inputs[name] = draw_categories(rng, probs, cell // (J * Y))
         else:
             inputs[name] = draw_values(rng, dist, cell.size) * input_scale(prog, name, dist)
     entity = None
     if need_entities:
         entity = rng.integers(0, up.entities or 2**31 - 1, cell.size) if up.entities else np.arange(cell.size)  # type: ignore[union-attr]
     stay = rng.geometric(up.attrition, cell.size) if up and up.attrition > 0 else None
-    return Applicants(d + draw_offset, j, y, inputs, entity, stay)
+    return Applicants(cell, (n, J, Y), inputs, entity, stay)
