@@ -13,16 +13,43 @@ from fiscal_sim.errors import InputError, Problem
 Path_ = tuple[str | int, ...]
 
 
-def _lines(node: yaml.Node, path: Path_, out: dict[Path_, int]) -> None:
+_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _parse(text: str) -> tuple[yaml.Node | None, Any]:
+    """Compose and construct in one pass (libyaml when installed).
+
+    On a syntax error the pure-Python parser re-reads the text: its messages
+    are clearer (it names the offending character).
+    """
+    err: yaml.YAMLError | None = None
+    for cls in dict.fromkeys((_FAST_LOADER, yaml.SafeLoader)):
+        loader = cls(text)
+        try:
+            node = loader.get_single_node()
+            return node, (loader.construct_document(node) if node is not None else None)
+        except yaml.YAMLError as e:
+            err = e
+        finally:
+            loader.dispose()
+    assert err is not None
+    raise err
+
+
+def _lines(node: yaml.Node, path: Path_, out: dict[Path_, int], dups: list[tuple[Path_, int]]) -> None:
     out.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
+        seen = set()
         for k, v in node.value:
             key = k.value
+            if key in seen and key != "<<":
+                dups.append((path + (key,), k.start_mark.line + 1))
+            seen.add(key)
             out[path + (key,)] = k.start_mark.line + 1
-            _lines(v, path + (key,), out)
+            _lines(v, path + (key,), out, dups)
     elif isinstance(node, yaml.SequenceNode):
         for i, v in enumerate(node.value):
-            _lines(v, path + (i,), out)
+            _lines(v, path + (i,), out, dups)
 
 
 class YamlDoc:
@@ -36,15 +63,28 @@ class YamlDoc:
         except OSError as e:
             raise InputError([Problem(self.name, None, "-", f"cannot read file: {e.strerror}")]) from None
         try:
-            node = yaml.compose(text, Loader=yaml.SafeLoader)
-            self.data: Any = yaml.safe_load(text)
+            node, self.data = _parse(text)
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None)
             raise InputError([Problem(self.name, None, "-", f"invalid YAML: {getattr(e, 'problem', e)}",
                                       mark.line + 1 if mark else None)]) from None
         self._lines: dict[Path_, int] = {}
+        dups: list[tuple[Path_, int]] = []
         if node is not None:
-            _lines(node, (), self._lines)
+            _lines(node, (), self._lines, dups)
+        if dups:  # YAML keeps the last of repeated keys: an earlier value would vanish without a word
+            raise InputError([Problem(self.name, self._program_at(p), dotted(p),
+                                      "duplicate key: it is already given above in the same mapping", line)
+                              for p, line in dups])
+
+    def _program_at(self, path: Path_) -> str | None:
+        """The id of the program entry ``path`` is in (``programs[i]``), if any."""
+        if len(path) > 1 and path[0] == "programs" and isinstance(path[1], int) and isinstance(self.data, dict):
+            progs = self.data.get("programs")
+            if isinstance(progs, list) and path[1] < len(progs) and isinstance(progs[path[1]], dict):
+                pid = progs[path[1]].get("id")
+                return str(pid) if pid is not None else None
+        return None
 
     def line(self, path: Path_) -> int | None:
         """The line of ``path`` or of its nearest ancestor present in the file."""

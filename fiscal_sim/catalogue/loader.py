@@ -49,7 +49,9 @@ class CompiledProgram:
         return self.spec.status in ("priced", "equity") and self.spec.formula is not None
 
     def context(self, inputs: dict[str, np.ndarray], n: int, trace: list | None = None) -> EvalContext:
-        return EvalContext(n=n, inputs=inputs, categories=self.categories, unit_cny=self.unit_cny, trace=trace)
+        money = {k: self.unit_cny for k, v in self.spec.inputs.items() if v.type == "money"}
+        return EvalContext(n=n, inputs=inputs, categories=self.categories, unit_cny=self.unit_cny, trace=trace,
+                           money_scale=money)
 
     def award_cny(self, ctx: EvalContext) -> np.ndarray:
         """Each applicant's award (per year for annual schedules), before aggregate caps."""

@@ -29,6 +29,11 @@ from fiscal_sim.scenario import Scenario
 from fiscal_sim.stats import BINS_PER_DECADE, Accumulator, summarise
 
 
+# dictionary pages only for the string keys, min/max statistics only where BI filters (draw, keys)
+DRAWS_WRITE_OPTIONS = dict(compression="snappy", use_dictionary=["program", "spending", "jurisdiction", "payer"],
+                           write_statistics=["draw", "program", "spending", "jurisdiction", "payer"])
+
+
 @dataclass
 class RunResult:
     out: Path
@@ -66,7 +71,7 @@ def run_chunk(scen: Scenario, lay: SeriesLayout, start: int, stop: int, draws_di
         for year, table in draws_tables(scen, ledgers, start).items():
             part = draws_dir / f"scenario={scen.spec.name}" / f"fiscal_year={year}"
             part.mkdir(parents=True, exist_ok=True)
-            pq.write_table(with_metadata(table, run_id), part / f"part-{start:09d}.parquet", compression="snappy")
+            pq.write_table(with_metadata(table, run_id), part / f"part-{start:09d}.parquet", **DRAWS_WRITE_OPTIONS)
     return acc, extra
 
 

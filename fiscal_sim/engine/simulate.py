@@ -120,47 +120,44 @@ def simulate_program(scen: Scenario, sp: SimProgram, start: int, stop: int, shoc
 
 def applicant_ledger(prog, apps: Applicants, amount: np.ndarray, ctx, committed: np.ndarray, cash: np.ndarray,
                      cancelled: np.ndarray, keep_awards: bool = False) -> "Awards | None":
-    """Per-applicant awards → commitments, cash by year (attrition applied) and lapses, added into the ledger."""
+    """Per-applicant awards → commitments, cash by year (attrition applied) and lapses, added into the ledger.
+
+    One ``bincount`` does the per-applicant work: awards are summed by (cell,
+    schedule class, payments received q). Cash at offset t of class c is then
+    ``F[c, t] × Σ_{q > K[c, t]} amounts``, and an applicant who received q of
+    its payments lapses the rest in the year of payment q — small array
+    arithmetic per cell, not per applicant.
+    """
     n, J, Y = cash.shape
     width = prog.spec.schedule.max_len()
     cls, F, K = schedule_classes(prog.spec.schedule, ctx, width)
-    one = F.shape[0] == 1
-    base = apps.cell + (apps.cell // Y) * width  # the applicant's cell in an (n × J × (Y + width)) layout
-    size = n * J * (Y + width)
-    com = amount * (F.sum(axis=1)[0] if one else F.sum(axis=1)[cls])
-    pad_committed = np.bincount(base, weights=com, minlength=size)
-    pad_cash = np.zeros(size)
-    paid_total = np.zeros_like(amount) if apps.stay is not None else None
-    kept = np.zeros((amount.size, width)) if keep_awards else None
-    for t in range(width):
-        f = F[:, t]
-        if not f.any():
-            continue
-        pay = amount if one and f[0] == 1.0 else amount * (f[0] if one else f[cls])
-        if apps.stay is not None:
-            pay = np.where(apps.stay > (K[0, t] if one else K[cls, t]), pay, 0.0)
-            paid_total += pay
-        # payments t years after the award land t cells later: shift the counts instead of the indices
-        pad_cash[t:] += np.bincount(base, weights=pay, minlength=size)[: size - t]
-        if kept is not None:
-            kept[:, t] = pay
-    committed += pad_committed.reshape(n, J, Y + width)[:, :, :Y]
-    cash += pad_cash.reshape(n, J, Y + width)[:, :, :Y]
+    C = F.shape[0]
+    n_pay = (K >= 0).sum(axis=1)  # payments per class
+    Q = int(n_pay.max())
+    q = n_pay[cls] if apps.stay is None else np.minimum(apps.stay, n_pay[cls])  # payments each applicant receives
+    cells = n * J * Y
+    key = (apps.cell * C + cls) * (Q + 1) + q if C > 1 else apps.cell * (Q + 1) + q
+    by_q = np.bincount(key, weights=amount, minlength=cells * C * (Q + 1)).reshape(n, J, Y, C, Q + 1)
+    # received[..., c, k]: amounts of applicants who got payment k (q > k)
+    received = np.cumsum(by_q[..., ::-1], axis=-1)[..., ::-1][..., 1:]  # n × J × Y × C × Q
+    pad = np.zeros((n, J, Y + width))
+    lapse = np.zeros((n, J, Y + width))
+    for c in range(C):
+        for t in np.flatnonzero(F[c] > 0):
+            k = K[c, t]
+            pad[:, :, t:t + Y] += F[c, t] * received[:, :, :, c, k]
+            if apps.stay is not None and k > 0:
+                # applicants who received exactly k payments lose the rest from payment k on
+                pad_lapse = by_q[:, :, :, c, k] * F[c][K[c] >= k].sum()
+                lapse[:, :, t:t + Y] += pad_lapse
+    committed += (by_q.sum(axis=-1) * F.sum(axis=1)).sum(axis=-1)
+    cash += pad[:, :, :Y]
     if apps.stay is not None:
-        # a leaver's remaining payments lapse in the year of the first missed payment
-        n_pay = (K >= 0).sum(axis=1)
-        offset_of = np.full((K.shape[0], int(n_pay.max()) + 1), -1)
-        rows, cols = np.nonzero(K >= 0)
-        offset_of[rows, K[rows, cols]] = cols
-        stay = np.minimum(apps.stay, offset_of.shape[1] - 1)
-        off = offset_of[cls, stay]
-        lost = com - paid_total
-        hit = (off >= 0) & (lost > 0)
-        lapse = np.bincount(base[hit] + off[hit], weights=lost[hit], minlength=size)
-        cancelled += lapse.reshape(n, J, Y + width)[:, :, :Y]
-    if kept is None:
+        cancelled += lapse[:, :, :Y]
+    if not keep_awards:
         return None
-    return Awards(apps.draw, apps.jur, apps.year, amount, kept)
+    paid = amount[:, None] * F[cls] * (K[cls] < q[:, None])
+    return Awards(apps.draw, apps.jur, apps.year, amount, paid)
 
 
 def category_grid(sp: SimProgram) -> tuple[list[str], dict[str, np.ndarray]]:

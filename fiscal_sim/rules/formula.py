@@ -68,6 +68,8 @@ class EvalContext:
     unit_cny: float
     trace: list[TraceStep] | None = None
     depth: int = 0
+    money_scale: dict[str, float] | None = None
+    """yuan per written unit of each money input (conditions compare money in the program's unit)"""
 
     def param(self, p: Any, money: bool = False) -> np.ndarray | float:
         """Resolve a scalar-or-table parameter; money is converted to yuan."""
@@ -334,6 +336,8 @@ class Condition(Strict):
 
     def holds(self, ctx: EvalContext) -> np.ndarray:
         x = ctx.inputs[self.input]
+        if ctx.money_scale and self.input in ctx.money_scale:
+            x = x / ctx.money_scale[self.input]
         if self.is_in is not None:
             cats = ctx.categories[self.input]
             return np.isin(x, [cats.index(c) for c in self.is_in])
@@ -363,6 +367,27 @@ class Uplift(Node):
     def describe(self, ctx, out):
         held = bool(self.when.holds(ctx)[0])
         return f"× {self.factor:g} if {self.when.text()}: {'applies' if held else 'does not apply'} → {fmt_wan(float(out[0]))}"
+
+    def input_refs(self):
+        yield self.when.input, "category" if self.when.is_in is not None else "number"
+
+    def named_children(self):
+        yield ("of",), self.of
+
+
+class When(Node):
+    """An eligibility gate: ``of`` where the condition holds, else 0 (e.g. 累计投资超过3000万元)."""
+
+    kind: Literal["when"]
+    when: Condition
+    of: "Formula"
+
+    def _eval(self, ctx):
+        return np.where(self.when.holds(ctx), self.of.evaluate(ctx), 0.0)
+
+    def describe(self, ctx, out):
+        held = bool(self.when.holds(ctx)[0])
+        return f"only if {self.when.text()}: {'eligible' if held else 'not eligible'} → {fmt_wan(float(out[0]))}"
 
     def input_refs(self):
         yield self.when.input, "category" if self.when.is_in is not None else "number"
@@ -424,12 +449,13 @@ class UpTo(Node):
 
 
 Formula = Annotated[
-    Union[Fixed, Tiered, Rate, Excess, Cap, Floor, Match, Choice, Uplift, Sum, Highest, UpTo],
+    Union[Fixed, Tiered, Rate, Excess, Cap, Floor, Match, Choice, Uplift, When, Sum, Highest, UpTo],
     Field(discriminator="kind"),
 ]
-FORMULA_KINDS = ["fixed", "tiered", "rate", "excess", "cap", "floor", "match", "choice", "uplift", "sum", "max", "up_to"]
+FORMULA_KINDS = ["fixed", "tiered", "rate", "excess", "cap", "floor", "match", "choice", "uplift", "when", "sum", "max",
+                 "up_to"]
 
-for _cls in (Rate, Cap, Floor, Choice, Uplift, Sum, Highest):
+for _cls in (Rate, Cap, Floor, Choice, Uplift, When, Sum, Highest):
     _cls.model_rebuild()
 
 

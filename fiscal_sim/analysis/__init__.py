@@ -1,0 +1,1 @@
+"""Analyst tools built on the engine: compare two scenarios, sweep parameters, rank uncertain assumptions."""

@@ -1,0 +1,404 @@
+"""Parameter sweeps: run a scenario over a grid or a space-filling design, one summary table out.
+
+Grammar of a swept parameter (``--set TARGET=V1,V2,…`` or ``--range TARGET=LO:HI``):
+
+``programs.<program_id>.<path>``
+    a program parameter, exactly as a scenario's ``overrides`` writes it
+    (``programs.jzf2017-3.major-conversion.formula.max``). Program ids contain
+    dots: the id is the longest dotted prefix that is a program of the
+    catalogue, the rest is the path. ``programs.<id>.cap`` is shorthand for
+    ``formula.max`` when the formula is a cap ("最高不超过").
+``uptake.<program_id>.<path>``
+    shorthand for ``programs.<program_id>.uptake.<path>``; a path that starts
+    with a field of the count model (``mean``, ``growth``, ``rate_cv``,
+    ``dispersion``, ``take_up``, ``pool``, …) is under ``uptake.count``, so
+    ``uptake.X.growth`` is ``programs.X.uptake.count.growth`` and
+    ``uptake.X.attrition`` is ``programs.X.uptake.attrition``.
+``cost_sharing.<regime>.<fiscal_class>.<payer>``
+    a payer's share (``local`` is the applicant's own jurisdiction); the other
+    payers of the class share the remainder in proportion to their current shares.
+``shock.sigma`` / ``shock.correlation``
+    the scenario's shared uptake shock.
+
+Values are YAML scalars separated by commas (``300,500,800``, ``0,0.05``).
+A range ``LO:HI`` is sampled by ``--design lhs`` or ``sobol``
+(:mod:`scipy.stats.qmc`, scrambled, seeded); when both bounds are written as
+integers the samples are rounded to integers. ``--set`` lists are crossed
+with the design points: every combination runs once. A path must already
+exist in the program (a sweep cannot invent a parameter), and every swept
+value is read back from the compiled program before the point runs, so a
+value that would be ignored is an error, not a silent no-op.
+
+All points share the scenario's seed: differences between points are the
+parameters' effect, not noise (common random numbers).
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import difflib
+import itertools
+import math
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+import numpy as np
+import pyarrow as pa
+import yaml
+from scipy.stats import qmc
+
+from fiscal_sim import __version__
+from fiscal_sim.analysis.common import new_run_id, spec_data, variant, write_run_folder
+from fiscal_sim.engine.ledger import ALL, ALL_EQUITY
+from fiscal_sim.engine.run import simulate, summary_table
+from fiscal_sim.errors import FiscalSimError
+from fiscal_sim.io.parquet import SCHEMA_VERSION, atomic_dir, write_json, write_table
+from fiscal_sim.scenario import Scenario
+from fiscal_sim.uptake.spec import Count, Uptake
+
+Design = Literal["grid", "lhs", "sobol"]
+SHOCK_FIELDS = ("sigma", "correlation")
+
+
+class SweepError(FiscalSimError):
+    """A swept parameter that cannot be applied; the message names it as written."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """One swept parameter: as written, and where it lands."""
+
+    text: str
+    kind: Literal["program", "cost_sharing", "shock"]
+    program: str | None
+    path: str
+    """dotted path inside the program, ``regime.class.payer``, or the shock field"""
+
+    @property
+    def canonical(self) -> str:
+        return {"program": f"programs.{self.program}.{self.path}", "cost_sharing": f"cost_sharing.{self.path}",
+                "shock": f"shock.{self.path}"}[self.kind]
+
+
+def _scenario_programs(scen: Scenario) -> dict[str, Any]:
+    return {sp.id: sp.prog for sp in scen.programs} | {p.id: p for p in scen.unpriced}
+
+
+def _get(obj: Any, path: list[str]) -> Any:
+    for key in path:
+        obj = obj[int(key)] if isinstance(obj, list) else obj[key]
+    return obj
+
+
+def resolve_program(scen: Scenario, text: str, rest: str) -> tuple[str, str]:
+    """Split ``<program_id>.<path>`` by the longest dotted prefix that is a program id."""
+    segs = rest.split(".")
+    for k in range(len(segs) - 1, 0, -1):
+        pid = ".".join(segs[:k])
+        if pid in scen.catalogue.programs:
+            return pid, ".".join(segs[k:])
+    if rest in scen.catalogue.programs:
+        raise SweepError(f"{text}: no parameter path after program id {rest!r} (e.g. {text}.formula.max)")
+    close = difflib.get_close_matches(segs[0] if len(segs) < 2 else ".".join(segs[:2]), scen.catalogue.programs, 3)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise SweepError(f"{text}: unknown program: no program id of the catalogue is a prefix of {rest!r}{hint}")
+
+
+def check_path(text: str, prog: Any, path: str) -> None:
+    """The path must exist in the program (as a scenario override requires); say what exists where it stops."""
+    obj: Any = prog.spec.model_dump(by_alias=True, mode="json")
+    done: list[str] = []
+    for key in path.split("."):
+        if isinstance(obj, list) and key.isdigit() and int(key) < len(obj):
+            obj = obj[int(key)]
+        elif isinstance(obj, dict) and key in obj:
+            obj = obj[key]
+        else:
+            where = ".".join(done) or "the program"
+            have = (", ".join(map(str, obj)) if isinstance(obj, dict) else
+                    f"items 0–{len(obj) - 1}" if isinstance(obj, list) else f"a value ({obj!r}), not a table")
+            raise SweepError(f"{text}: unknown parameter path {path!r} in program {prog.id}: "
+                             f"{where} has no {key!r} (it has: {have}); a sweep can only change existing parameters")
+        done.append(key)
+
+
+def parse_target(scen: Scenario, text: str) -> Target:
+    """Parse and check a swept parameter; errors name ``text`` and say what would be valid."""
+    text = text.strip()
+    head, _, rest = text.partition(".")
+    if head in ("programs", "uptake") and rest:
+        pid, path = resolve_program(scen, text, rest)
+        progs = _scenario_programs(scen)
+        if pid not in progs:
+            raise SweepError(f"{text}: program {pid} is not in scenario {scen.spec.name!r}")
+        if pid not in {sp.id for sp in scen.programs}:
+            raise SweepError(f"{text}: program {pid} is not simulated ({progs[pid].spec.status}): "
+                             "sweeping it would change nothing")
+        prog = progs[pid]
+        if head == "uptake":
+            first = path.split(".")[0]
+            if first not in Uptake.model_fields:
+                if first not in Count.model_fields:
+                    raise SweepError(f"{text}: {first!r} is neither an uptake field ({', '.join(Uptake.model_fields)}) "
+                                     f"nor a count field ({', '.join(Count.model_fields)})")
+                path = f"count.{path}"
+            path = f"uptake.{path}"
+        elif path == "cap":
+            if getattr(prog.spec.formula, "kind", None) != "cap":
+                raise SweepError(f"{text}: 'cap' is shorthand for formula.max, but the formula of {pid} is "
+                                 f"{getattr(prog.spec.formula, 'kind', None)!r}, not a cap: name the parameter path")
+            path = "formula.max"
+        check_path(text, prog, path)
+        return Target(text, "program", pid, path)
+    if head == "cost_sharing":
+        parts = rest.split(".")
+        geo = scen.geography.data
+        if len(parts) != 3:
+            raise SweepError(f"{text}: expected cost_sharing.<regime>.<fiscal_class>.<payer>")
+        regime, cls, payer = parts
+        if regime not in geo.cost_sharing:
+            raise SweepError(f"{text}: unknown cost-sharing regime {regime!r} (known: {', '.join(geo.cost_sharing)})")
+        if cls not in geo.fiscal_classes:
+            raise SweepError(f"{text}: unknown fiscal class {cls!r} (known: {', '.join(geo.fiscal_classes)})")
+        if payer != "local" and payer not in geo.payers:
+            raise SweepError(f"{text}: unknown payer {payer!r} (known: local, {', '.join(geo.payers)})")
+        if not any(sp.prog.spec.cost_sharing == regime for sp in scen.programs):
+            raise SweepError(f"{text}: no simulated program uses regime {regime!r}: sweeping it would change nothing")
+        return Target(text, "cost_sharing", None, rest)
+    if head == "shock" and rest in SHOCK_FIELDS:
+        return Target(text, "shock", None, rest)
+    raise SweepError(f"{text}: unknown parameter; use programs.<program_id>.<path>, uptake.<program_id>.<path>, "
+                     f"cost_sharing.<regime>.<fiscal_class>.<payer> or shock.sigma|correlation")
+
+
+def parse_assignment(text: str, opt: str) -> tuple[str, str]:
+    if "=" not in text:
+        raise SweepError(f"{opt} {text!r}: expected TARGET=VALUES")
+    target, values = text.split("=", 1)
+    return target.strip(), values.strip()
+
+
+def parse_values(target: str, text: str) -> list[Any]:
+    """``300,500,800`` → [300, 500, 800] (YAML scalars)."""
+    items = [v.strip() for v in text.split(",")]
+    if not text or any(v == "" for v in items):
+        raise SweepError(f"--set {target}: empty value in {text!r}")
+    out = [yaml.safe_load(v) for v in items]
+    if len({repr(v) for v in out}) < len(out):
+        raise SweepError(f"--set {target}: repeated value in {text!r} (each combination runs once)")
+    return out
+
+
+def parse_range(target: str, text: str) -> tuple[float, float, bool]:
+    """``300:800`` → (300.0, 800.0, integer?)."""
+    try:
+        lo_s, hi_s = text.split(":")
+        lo, hi = float(lo_s), float(hi_s)
+    except ValueError:
+        raise SweepError(f"--range {target}: expected LO:HI, got {text!r}") from None
+    if not lo < hi:
+        raise SweepError(f"--range {target}: need LO < HI, got {text!r}")
+    integer = all(s.strip().lstrip("+-").isdigit() for s in (lo_s, hi_s))
+    return lo, hi, integer
+
+
+def design_points(ranges: list[tuple[float, float, bool]], design: Design, samples: int, seed: int) -> np.ndarray:
+    """``samples`` points (samples × d) over the ranges: Latin hypercube or scrambled Sobol'."""
+    d = len(ranges)
+    if design == "lhs":
+        unit = qmc.LatinHypercube(d=d, seed=seed).random(samples)
+    elif design == "sobol":
+        with warnings.catch_warnings():  # balance is best at powers of 2; other sizes are still valid points
+            warnings.simplefilter("ignore", UserWarning)
+            unit = qmc.Sobol(d=d, scramble=True, seed=seed).random(samples)
+    else:
+        raise SweepError(f"unknown design {design!r}: use grid, lhs or sobol")
+    pts = qmc.scale(unit, [r[0] for r in ranges], [r[1] for r in ranges])
+    for j, (_, _, integer) in enumerate(ranges):
+        if integer:
+            pts[:, j] = np.rint(pts[:, j])
+    return pts
+
+
+@dataclass
+class Plan:
+    """The swept parameters and every point to run (one value per parameter)."""
+
+    targets: list[Target]
+    points: list[tuple[Any, ...]]
+    design: Design
+
+
+def plan(scen: Scenario, sets: list[str], ranges: list[str], design: Design = "grid", samples: int | None = None,
+         seed: int | None = None) -> Plan:
+    """Parse ``--set``/``--range`` options into the list of points; check every target up front."""
+    grid: list[tuple[Target, list[Any]]] = []
+    spans: list[tuple[Target, tuple[float, float, bool]]] = []
+    for text in sets:
+        t, v = parse_assignment(text, "--set")
+        grid.append((parse_target(scen, t), parse_values(t, v)))
+    for text in ranges:
+        t, v = parse_assignment(text, "--range")
+        spans.append((parse_target(scen, t), parse_range(t, v)))
+    targets = [t for t, _ in grid] + [t for t, _ in spans]
+    if not targets:
+        raise SweepError("nothing to sweep: give --set TARGET=V1,V2,… or --range TARGET=LO:HI with --design lhs|sobol")
+    seen: dict[str, str] = {}
+    for t in targets:
+        key = t.canonical if t.kind != "cost_sharing" else "cost_sharing." + t.path.rsplit(".", 1)[0]
+        if key in seen:
+            raise SweepError(f"{t.text}: the same parameter is already swept by {seen[key]}")
+        seen[key] = t.text
+    if spans and design == "grid":
+        raise SweepError("--range needs a sampling design: add --design lhs or --design sobol with --samples N")
+    if design != "grid":
+        if not spans:
+            raise SweepError(f"--design {design} samples --range parameters; none given")
+        if not samples or samples < 1:
+            raise SweepError(f"--design {design} needs --samples N (N ≥ 1)")
+    combos = list(itertools.product(*[v for _, v in grid])) if grid else [()]
+    if spans:
+        pts = design_points([r for _, r in spans], design, samples or 0, scen.spec.seed if seed is None else seed)
+        drawn = [tuple(int(x) if r[2] else float(x) for x, (_, r) in zip(row, spans)) for row in pts]
+        points = [c + d for c in combos for d in drawn]
+    else:
+        points = combos
+    p = Plan(targets, points, design)
+    for i in range(len(points)):  # every value is checked before anything runs
+        point_scenario(scen, p, i)
+    return p
+
+
+def _set_share(data: dict, scen: Scenario, t: Target, value: Any) -> None:
+    regime, cls, payer = t.path.split(".")
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise SweepError(f"{t.text}: a share must be a number, got {value!r}") from None
+    if not 0 <= v <= 1:
+        raise SweepError(f"{t.text}: a share must be within 0–1, got {v:g}")
+    current = dict(data["cost_sharing"].get(regime, {}).get(cls)
+                   or scen.geography.data.cost_sharing[regime].shares[cls])
+    others = {k: s for k, s in current.items() if k != payer}
+    if sum(others.values()) <= 0 and v < 1:
+        raise SweepError(f"{t.text}: {payer} is the only payer of {cls} under {regime}: no other payer takes the rest")
+    scale = (1 - v) / sum(others.values()) if others and sum(others.values()) > 0 else 0.0
+    shares = {k: s * scale for k, s in others.items() if s * scale > 0} | {payer: v}
+    data["cost_sharing"].setdefault(regime, {})[cls] = shares
+
+
+def point_scenario(scen: Scenario, p: Plan, i: int) -> Scenario:
+    """The scenario of point ``i``: values applied, compiled, and read back from what will run."""
+    data = copy.deepcopy(spec_data(scen))
+    values = p.points[i]
+    for t, v in zip(p.targets, values):
+        if t.kind == "program":
+            data["overrides"].setdefault(t.program, {})[t.path] = v
+        elif t.kind == "cost_sharing":
+            _set_share(data, scen, t, v)
+        else:
+            data["shock"][t.path] = v
+    label = f"sweep point {i}: " + ", ".join(f"{t.text}={v}" for t, v in zip(p.targets, values))
+    v_scen = variant(scen, data, label)
+    check_applied(v_scen, p.targets, values, label)
+    return v_scen
+
+
+def check_applied(scen: Scenario, targets: list[Target], values: tuple, label: str) -> None:
+    """Every swept value must be what the compiled scenario uses (nothing silently ignored)."""
+    progs = {sp.id: sp.prog for sp in scen.programs}
+    for t, v in zip(targets, values):
+        if t.kind == "program":
+            if t.program not in progs:
+                raise SweepError(f"{label}: {t.text}: program {t.program} is not simulated at this point")
+            used = _get(progs[t.program].spec.model_dump(by_alias=True, mode="json"), t.path.split("."))
+        elif t.kind == "cost_sharing":
+            regime, cls, payer = t.path.split(".")
+            used = scen.spec.cost_sharing[regime][cls][payer]
+        else:
+            used = getattr(scen.spec.shock, t.path)
+        same = (math.isclose(float(used), float(v), rel_tol=1e-12, abs_tol=1e-12)
+                if isinstance(used, (int, float)) and isinstance(v, (int, float)) else used == v)
+        if not same:
+            raise SweepError(f"{label}: {t.text}: asked for {v!r} but the program uses {used!r}")
+
+
+def _value_column(values: list[Any]) -> pa.Array:
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        if all(isinstance(v, int) for v in values):
+            return pa.array(values, pa.int64())
+        return pa.array([float(v) for v in values], pa.float64())
+    if all(isinstance(v, bool) for v in values):
+        return pa.array(values, pa.bool_())
+    return pa.array([None if v is None else str(v) for v in values], pa.string())
+
+
+@dataclass
+class SweepResult:
+    out: Path
+    run_id: str
+    plan: Plan
+    table: pa.Table
+
+
+def sweep(scen: Scenario, p: Plan, out: Path, workers: int = 1, totals_only: bool = False,
+          command: list[str] | None = None, progress: Callable[[int, int], None] | None = None) -> SweepResult:
+    """Run every point of ``p``; write ``sweep.parquet``, ``points.parquet`` and ``manifest.json`` to ``out``."""
+    run_id = new_run_id()
+    parts: list[pa.Table] = []
+    keep_programs = {ALL, ALL_EQUITY} | {t.program for t in p.targets if t.program}
+    with atomic_dir(out) as tmp:
+        for i in range(len(p.points)):
+            v = point_scenario(scen, p, i)
+            acc, lay, _ = simulate(v, workers)
+            table = summary_table(v, lay, acc)
+            if totals_only:
+                mask = np.isin(np.array(lay.program, dtype=object), list(keep_programs))
+                table = table.filter(pa.array(mask))
+            cols = {"point": pa.array(np.full(table.num_rows, i, dtype=np.int32))}
+            cols |= {t.text: _value_column([p.points[i][j]] * table.num_rows) for j, t in enumerate(p.targets)}
+            parts.append(pa.table(cols | {n: table[n] for n in table.column_names}))
+            if i == 0:
+                write_run_folder(tmp / "point-0", v, lay, acc, run_id, command, {"role": "sweep point 0"})
+            if progress:
+                progress(i + 1, len(p.points))
+        result = pa.concat_tables(parts, promote_options="permissive")
+        write_table(result, tmp / "sweep.parquet", run_id, scenario=scen.spec.name,
+                    swept=", ".join(t.text for t in p.targets))
+        write_table(points_table(p), tmp / "points.parquet", run_id)
+        write_json(sweep_manifest(scen, p, run_id, command, totals_only), tmp / "manifest.json")
+    return SweepResult(Path(out), run_id, p, result)
+
+
+def points_table(p: Plan) -> pa.Table:
+    """One row per point: its number and the value of every swept parameter."""
+    cols = {"point": pa.array(np.arange(len(p.points), dtype=np.int32))}
+    cols |= {t.text: _value_column([pt[j] for pt in p.points]) for j, t in enumerate(p.targets)}
+    return pa.table(cols)
+
+
+def sweep_manifest(scen: Scenario, p: Plan, run_id: str, command: list[str] | None, totals_only: bool) -> dict:
+    return {
+        "kind": "sweep",
+        "run_id": run_id,
+        "engine_version": __version__,
+        "schema_version": SCHEMA_VERSION,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": command or sys.argv,
+        "scenario": {"name": scen.spec.name, "path": scen.path, "sha256": scen.sha256},
+        "catalogue_sha256": scen.catalogue.sha256(),
+        "seed_entropy": scen.spec.seed,
+        "draws": scen.spec.draws,
+        "design": p.design,
+        "points": len(p.points),
+        "parameters": [{"column": t.text, "kind": t.kind, "program": t.program, "path": t.path,
+                        "canonical": t.canonical} for t in p.targets],
+        "series": "totals and swept programs" if totals_only else "all",
+        "money_unit": "CNY (yuan); columns ending in _cny",
+        "files": {"sweep": "sweep.parquet", "points": "points.parquet",
+                  "point_0": "point-0/ (run-like folder of the first point: dimension tables, summary)"},
+    }
