@@ -255,6 +255,20 @@ def test_condition_needs_exactly_one_test():
                  "of": {"kind": "fixed", "amount": 1}})
 
 
+def test_when_gate_pays_only_the_eligible():
+    f = formula({"kind": "when", "when": {"input": "age", "ge": 18}, "of": {"kind": "fixed", "amount": 10}})
+    assert_allclose(wan(evaluate(f, ctx_for(3, age=[17.9, 18, 40]))), [0, 10, 10])
+
+
+def test_condition_on_money_compares_in_the_program_unit():
+    # 累计投资超过3000万元: the threshold is written in 万元, the input arrives in yuan
+    f = formula({"kind": "when", "when": {"input": "invest", "gt": 3000},
+                 "of": {"kind": "rate", "rate": 0.06, "base": "invest"}})
+    c = ctx_for(3, invest=[2999, 3000, 3001])
+    c.money_scale = {"invest": WAN}
+    assert_allclose(wan(evaluate(f, c)), [0, 0, 0.06 * 3001])
+
+
 def test_choice_purchase_or_rent():
     f = formula({"kind": "choice", "by": "option", "options": {
         "purchase": {"kind": "tiered", "by": "tier", "amounts": {"A": 100, "B": 80, "C": 60}},

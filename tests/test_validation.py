@@ -294,6 +294,25 @@ def test_condition_on_an_undeclared_category_value(root):
            "['Z'] are not declared values")
 
 
+def test_gate_on_an_undeclared_category_value(root):
+    # the tag of a gate node ('when') is also the name of its condition field
+    text = edit("formula: {kind: fixed, amount: 20}",
+                "inputs: {level: {type: category, values: [leader, giant]}}\n"
+                "    formula: {kind: when, when: {input: level, in: [giant, dwarf]}, of: {kind: fixed, amount: 20}}")
+    path = write(root, text)
+    expect(problems_of(root, path), path, "test.first", "programs[0].formula.when.in", line_of(text, "kind: when"),
+           "['dwarf'] are not declared values")
+
+
+def test_gate_with_a_bad_condition(root):
+    text = edit("formula: {kind: fixed, amount: 20}",
+                "inputs: {invest: {type: money}}\n"
+                "    formula: {kind: when, when: {input: invest, gt: 3000, lt: 5000}, of: {kind: fixed, amount: 20}}")
+    path = write(root, text)
+    expect(problems_of(root, path), path, "test.first", "programs[0].formula.when", line_of(text, "kind: when"),
+           "exactly one of lt, le, gt, ge, in")
+
+
 def test_formula_using_an_undeclared_input(root):
     text = edit("base: salary", "base: wage")
     path = write(root, text)

@@ -1,0 +1,235 @@
+"""Which uncertain assumptions drive the cost: a rank-correlation tornado per payer and year.
+
+The uncertain parameters drawn once per draw are
+
+* ``rate_factor:<program>`` — each program's uptake-rate factor (mean 1, CV
+  ``uptake.count.rate_cv``): the rate itself is uncertain;
+* ``shared_shock:<year>`` — the scenario's shared uptake shock of that year
+  (standard normal; every exposed program's uptake moves with it).
+
+Against each per-draw target — total grant cash (program ``ALL``) of each
+payer in each fiscal year and over the horizon — this module reports the
+Spearman rank correlation of every parameter (with a Fisher-z 95% interval and
+p-value), its square, a first-order variance share estimated by binning the
+parameter into quantile bins (the correlation ratio η², bias-corrected), its
+rank within the target, and the adjusted R² of the rank regression of the
+target on all parameters together: what the parameters explain jointly; the
+rest is applicant-level randomness (counts, amounts, tiers, attrition).
+
+Parameters are read from the engine's own per-draw ledgers (``rate_factor``)
+and the shared-shock stream, so they are exactly the values the run used.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pyarrow as pa
+from scipy import stats
+
+from fiscal_sim.analysis.common import nan_to_null, new_run_id, write_file_atomic
+from fiscal_sim.engine.ledger import ALL, layout, series_values
+from fiscal_sim.engine.run import chunks
+from fiscal_sim.engine.simulate import blocks_of, simulate_chunk
+from fiscal_sim.errors import FiscalSimError
+from fiscal_sim.scenario import Scenario
+from fiscal_sim.uptake.random import shared_shock
+
+FILE = "sensitivity.parquet"
+
+
+@dataclass
+class Factor:
+    name: str
+    kind: str
+    program: str | None
+    year: int | None
+
+
+def factors_of(scen: Scenario) -> list[Factor]:
+    """The scenario's per-draw uncertain parameters (those that actually vary)."""
+    out = [Factor(f"rate_factor:{sp.id}", "rate_factor", sp.id, None)
+           for sp in scen.programs if sp.prog.spec.uptake.count.rate_cv > 0]  # type: ignore[union-attr]
+    exposed = any(sp.prog.spec.uptake.count.shock for sp in scen.programs)  # type: ignore[union-attr]
+    if scen.spec.shock.sigma > 0 and exposed:
+        out += [Factor(f"shared_shock:{y}", "shared_shock", None, y) for y in scen.years]
+    return out
+
+
+def target_columns(scen: Scenario) -> tuple[np.ndarray, list[tuple[str, str, int | None]]]:
+    """Series indices and keys (payer, period, fiscal_year) of total grant cash per payer."""
+    lay = layout(scen)
+    idx, keys = [], []
+    for i, (prog, payer, measure, period, year) in enumerate(zip(lay.program, lay.payer, lay.measure, lay.period,
+                                                                 lay.fiscal_year)):
+        if prog == ALL and measure == "cash":
+            idx.append(i)
+            keys.append((payer, period, year))
+    return np.array(idx, dtype=np.int64), keys
+
+
+def sample_chunk(scen: Scenario, factors: list[Factor], idx: np.ndarray, start: int, stop: int
+                 ) -> tuple[int, np.ndarray, np.ndarray]:
+    """Draws ``[start, stop)``: the parameters (n × F) and the targets (n × T)."""
+    ledgers = simulate_chunk(scen, start, stop)
+    values = series_values(scen, layout(scen), ledgers)[idx].T
+    shocks = None
+    cols = []
+    for f in factors:
+        if f.kind == "rate_factor":
+            cols.append(ledgers[f.program].rate_factor)  # type: ignore[index]
+        else:
+            if shocks is None:
+                Y = len(scen.years)
+                shocks = np.concatenate([shared_shock(scen.spec.seed, b, nb, Y) for b, _, nb in
+                                         blocks_of(scen, start, stop)])
+            cols.append(shocks[:, scen.years.index(f.year)])
+    X = np.column_stack(cols) if cols else np.zeros((stop - start, 0))
+    return start, X, values
+
+
+_WORKER: dict = {}
+
+
+def _init_worker(scen: Scenario, factors: list[Factor], idx: np.ndarray) -> None:
+    _WORKER.update(scen=scen, factors=factors, idx=idx)
+
+
+def _worker(start: int, stop: int) -> tuple[int, np.ndarray, np.ndarray]:
+    return sample_chunk(_WORKER["scen"], _WORKER["factors"], _WORKER["idx"], start, stop)
+
+
+def collect(scen: Scenario, workers: int = 1, progress: Callable[[int], None] | None = None
+            ) -> tuple[list[Factor], list[tuple[str, str, int | None]], np.ndarray, np.ndarray]:
+    """Simulate the scenario; return factors, target keys and per-draw matrices X (n × F), T (n × T)."""
+    factors = factors_of(scen)
+    if not factors:
+        raise FiscalSimError(f"scenario {scen.spec.name!r} draws no uncertain parameter per draw (no program has "
+                             "uptake.count.rate_cv > 0 and the shared shock's sigma is 0): nothing to rank")
+    idx, keys = target_columns(scen)
+    parts = chunks(scen)
+    results = []
+    if workers <= 1 or len(parts) == 1:
+        for a, b in parts:
+            results.append(sample_chunk(scen, factors, idx, a, b))
+            if progress:
+                progress(b - a)
+    else:
+        with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(scen, factors, idx)) as pool:
+            for (a, b), r in zip(parts, pool.map(_worker, *zip(*parts))):
+                results.append(r)
+                if progress:
+                    progress(b - a)
+    results.sort(key=lambda r: r[0])
+    return factors, keys, np.concatenate([r[1] for r in results]), np.concatenate([r[2] for r in results])
+
+
+def _standard_ranks(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ranks of each column, centred and scaled to unit variance; and which columns vary."""
+    R = stats.rankdata(A, axis=0)
+    R = R - R.mean(axis=0)
+    sd = R.std(axis=0)
+    varies = sd > 0
+    R[:, varies] /= sd[varies]
+    R[:, ~varies] = 0.0
+    return R, varies
+
+
+def correlation_ratio(x: np.ndarray, T: np.ndarray, bins: int) -> np.ndarray:
+    """Bias-corrected η² of every target column on ``x`` cut into ``bins`` quantile bins (first-order share)."""
+    n = x.size
+    b = np.minimum((stats.rankdata(x, method="ordinal") - 1) * bins // n, bins - 1).astype(np.int64)
+    counts = np.bincount(b, minlength=bins).astype(float)
+    means = np.stack([np.bincount(b, weights=T[:, j], minlength=bins) for j in range(T.shape[1])], axis=1)
+    means = means / np.maximum(counts, 1)[:, None]
+    total = T.var(axis=0) * n
+    between = (counts[:, None] * (means - T.mean(axis=0)) ** 2).sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        eta2 = np.where(total > 0, between / total, np.nan)
+    null = (bins - 1) / (n - 1)
+    return np.clip((eta2 - null) / (1 - null), 0.0, 1.0)
+
+
+def rank_table(scen: Scenario, factors: list[Factor], keys: list[tuple[str, str, int | None]], X: np.ndarray,
+               T: np.ndarray) -> pa.Table:
+    """The tornado table: one row per (target, parameter), targets that vary only."""
+    n, F = X.shape
+    ZX, fvar = _standard_ranks(X)
+    ZT, tvar = _standard_ranks(T)
+    rho = np.clip(ZX.T @ ZT / n, -1.0, 1.0)  # F × T
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tstat = rho * np.sqrt((n - 2) / np.maximum(1 - rho**2, 1e-300))
+    pval = 2 * stats.t.sf(np.abs(tstat), n - 2)
+    half = 1.959963984540054 * np.sqrt(1.06 / max(n - 3, 1))
+    z = np.arctanh(np.clip(rho, -0.999999, 0.999999))
+    lo, hi = np.tanh(z - half), np.tanh(z + half)
+    coef, *_ = np.linalg.lstsq(ZX[:, fvar], ZT, rcond=None)
+    sse = ((ZT - ZX[:, fvar] @ coef) ** 2).sum(axis=0)
+    r2 = 1 - sse / n
+    k = int(fvar.sum())
+    r2_adj = 1 - (1 - r2) * (n - 1) / max(n - k - 1, 1)
+    bins = int(max(2, min(20, n // 50)))
+    eta = np.stack([correlation_ratio(X[:, i], T, bins) for i in range(F)]) if F else np.zeros((0, T.shape[1]))
+    order = np.argsort(-np.abs(rho), axis=0, kind="stable")
+    rank = np.empty_like(order)
+    rank[order, np.arange(T.shape[1])[None, :]] = np.arange(1, F + 1)[:, None]
+    cols: dict[str, list] = {c: [] for c in (
+        "payer", "period", "fiscal_year", "factor", "factor_kind", "program", "factor_year", "spearman_rho",
+        "abs_rho", "rho_ci_lo", "rho_ci_hi", "p_value", "rho_sq", "first_order_index", "rank", "target_rank_r2",
+        "target_mean_cny", "target_sd_cny", "factor_mean", "factor_sd")}
+    tmean, tsd = T.mean(axis=0), T.std(axis=0, ddof=1)
+    fmean, fsd = X.mean(axis=0), X.std(axis=0, ddof=1)
+    for j, (payer, period, year) in enumerate(keys):
+        if not tvar[j]:
+            continue
+        for i, f in enumerate(factors):
+            row = (payer, period, year, f.name, f.kind, f.program, f.year, rho[i, j], abs(rho[i, j]), lo[i, j],
+                   hi[i, j], pval[i, j], rho[i, j] ** 2, eta[i, j], rank[i, j], r2_adj[j], tmean[j], tsd[j],
+                   fmean[i], fsd[i])
+            for c, v in zip(cols, row):
+                cols[c].append(v)
+    m = len(cols["payer"])
+    return pa.table({
+        "scenario": [scen.spec.name] * m,
+        "payer": cols["payer"], "measure": ["cash"] * m, "period": cols["period"],
+        "fiscal_year": pa.array(cols["fiscal_year"], pa.int16()),
+        "factor": cols["factor"], "factor_kind": cols["factor_kind"], "program": cols["program"],
+        "factor_year": pa.array(cols["factor_year"], pa.int16()),
+        **{c: nan_to_null(np.array(cols[c], float)) for c in ("spearman_rho", "abs_rho", "rho_ci_lo", "rho_ci_hi",
+                                                              "p_value", "rho_sq", "first_order_index")},
+        "rank": pa.array(cols["rank"], pa.int16()),
+        **{c: nan_to_null(np.array(cols[c], float)) for c in ("target_rank_r2", "target_mean_cny", "target_sd_cny",
+                                                              "factor_mean", "factor_sd")},
+        "draws": pa.array(np.full(m, n, dtype=np.int32)),
+    })
+
+
+@dataclass
+class SensitivityResult:
+    path: Path
+    table: pa.Table
+
+
+def sensitivity(scen: Scenario, out_dir: Path, workers: int = 1,
+                progress: Callable[[int], None] | None = None) -> SensitivityResult:
+    """Simulate ``scen`` and write ``out_dir/sensitivity.parquet`` (the file is replaced atomically).
+
+    ``out_dir`` may be the scenario's run folder: the report then shows the tornado with the run.
+    """
+    factors, keys, X, T = collect(scen, workers, progress)
+    table = rank_table(scen, factors, keys, X, T)
+    path = Path(out_dir) / FILE
+    write_file_atomic(table, path, new_run_id(), scenario=scen.spec.name, scenario_sha256=scen.sha256,
+                      seed=str(scen.spec.seed), draws=str(scen.spec.draws))
+    return SensitivityResult(path, table)
+
+
+def top(table: pa.Table, payer: str = ALL, period: str = "horizon", year: int | None = None, k: int = 10) -> list[dict]:
+    """The ``k`` parameters with the largest |ρ| for one target, largest first."""
+    rows = [r for r in table.to_pylist() if r["payer"] == payer and r["period"] == period
+            and (period == "horizon" or r["fiscal_year"] == year)]
+    return sorted(rows, key=lambda r: r["rank"])[:k]

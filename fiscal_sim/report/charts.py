@@ -1,0 +1,148 @@
+"""The report's charts as PNG bytes (matplotlib, Agg backend, no display needed).
+
+Chinese labels need a font with CJK glyphs; :func:`cjk_font` looks for one
+(Debian's ``fonts-noto-cjk`` provides "Noto Sans CJK SC"). Without one, chart
+labels fall back to program ids and English names and the tables beside the
+charts carry the Chinese titles.
+"""
+
+from __future__ import annotations
+
+import io
+from functools import lru_cache
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib import font_manager  # noqa: E402
+
+from fiscal_sim.report.money import Unit  # noqa: E402
+
+CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "Source Han Sans CN", "WenQuanYi Zen Hei",
+                "WenQuanYi Micro Hei", "Droid Sans Fallback", "SimHei", "Microsoft YaHei", "PingFang SC",
+                "Noto Sans CJK JP", "Noto Serif CJK SC")
+BLUE, DARK, RED, GREY, GREEN = "#2b6cb0", "#1a365d", "#c53030", "#718096", "#2f855a"
+DPI = 110
+
+
+@lru_cache(maxsize=1)
+def cjk_font() -> str | None:
+    """The first installed font family with CJK glyphs, or None."""
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    return next((f for f in CJK_FAMILIES if f in installed), None)
+
+
+def style(cjk: bool) -> dict:
+    """rcParams for every chart: CJK font first when wanted (DejaVu Sans covers the rest)."""
+    family = [cjk_font(), "DejaVu Sans"] if cjk and cjk_font() else ["DejaVu Sans"]
+    return {"font.family": "sans-serif", "font.sans-serif": family, "axes.unicode_minus": False,
+            "font.size": 9, "axes.titlesize": 10, "axes.spines.top": False, "axes.spines.right": False,
+            "axes.grid": True, "grid.alpha": 0.3}
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _arr(values: Sequence[float | None], unit: Unit) -> np.ndarray:
+    return np.array([np.nan if v is None else v / unit.cny for v in values], float)
+
+
+def fan_chart(years: list[int], q: dict[str, Sequence[float | None]], unit: Unit, title: str, cjk: bool,
+              budget: Sequence[float | None] | None = None, reference: Sequence[float | None] | None = None,
+              reference_label: str = "baseline mean") -> bytes:
+    """Bands p05–p95 and p10–p90, median, mean, and the budget line (and a reference mean) by year."""
+    with plt.rc_context(style(cjk)):
+        fig, ax = plt.subplots(figsize=(6.4, 3.4))
+        x = np.array(years)
+        ax.fill_between(x, _arr(q["p05"], unit), _arr(q["p95"], unit), color=BLUE, alpha=0.18, lw=0, label="P5–P95")
+        ax.fill_between(x, _arr(q["p10"], unit), _arr(q["p90"], unit), color=BLUE, alpha=0.30, lw=0, label="P10–P90")
+        ax.plot(x, _arr(q["p50"], unit), color=DARK, lw=1.6, label="median")
+        ax.plot(x, _arr(q["mean"], unit), color=DARK, lw=1.2, ls="--", marker="o", ms=3, label="mean")
+        if reference is not None:
+            ax.plot(x, _arr(reference, unit), color=GREY, lw=1.2, ls=":", marker="s", ms=3, label=reference_label)
+        if budget is not None and any(b is not None for b in budget):
+            ax.step(x, _arr(budget, unit), where="mid", color=RED, lw=1.5, label="budget")
+        ax.set_title(title)
+        ax.set_ylabel(unit.label)
+        ax.set_xticks(x)
+        ax.set_ylim(bottom=min(0.0, float(np.nanmin(_arr(q["p05"], unit)))))
+        ax.legend(fontsize=7, ncol=3, loc="upper left", frameon=False)
+        return _png(fig)
+
+
+def bar_chart(labels: list[str], values: Sequence[float], unit: Unit, title: str, cjk: bool,
+              markers: Sequence[float] | None = None, marker_label: str = "", bar_label: str = "") -> bytes:
+    """Horizontal bars, largest on top, with an optional marker per bar (e.g. P95 beside the mean)."""
+    with plt.rc_context(style(cjk)):
+        n = len(labels)
+        fig, ax = plt.subplots(figsize=(6.4, 0.8 + 0.32 * max(n, 1)))
+        y = np.arange(n)[::-1]
+        ax.barh(y, np.asarray(values, float) / unit.cny, color=BLUE, alpha=0.8, label=bar_label or None)
+        if markers is not None:
+            ax.plot(np.asarray(markers, float) / unit.cny, y, "D", color=RED, ms=4, ls="none", label=marker_label)
+        ax.set_yticks(y, labels)
+        ax.set_xlabel(unit.label)
+        ax.set_title(title)
+        ax.axvline(0, color="black", lw=0.6)
+        if bar_label or markers is not None:
+            ax.legend(fontsize=7, loc="lower right", frameon=False)
+        return _png(fig)
+
+
+def exceed_chart(years: list[int], lines: list[tuple[str, Sequence[float | None], Sequence[float | None],
+                                                        Sequence[float | None]]], title: str, cjk: bool) -> bytes:
+    """P(exceed the budget line) by year, one line per budget line, with its 95% interval."""
+    with plt.rc_context(style(cjk)):
+        fig, ax = plt.subplots(figsize=(6.4, 3.2))
+        x = np.array(years, float)
+        for i, (label, p, lo, hi) in enumerate(lines):
+            pa_, la, ha = (np.array([np.nan if v is None else 100 * v for v in s]) for s in (p, lo, hi))
+            off = (i - (len(lines) - 1) / 2) * 0.08
+            ax.errorbar(x + off, pa_, yerr=[pa_ - la, ha - pa_], marker="o", ms=3, capsize=2, lw=1.2, label=label)
+        ax.set_ylim(-2, 102)
+        ax.set_ylabel("P(exceed) %")
+        ax.set_xticks(years)
+        ax.set_title(title)
+        ax.legend(fontsize=7, loc="upper left", frameon=False)
+        return _png(fig)
+
+
+def tornado(labels: list[str], rho: Sequence[float], title: str, cjk: bool) -> bytes:
+    """Spearman ρ of each uncertain parameter with the target, largest |ρ| on top."""
+    with plt.rc_context(style(cjk)):
+        n = len(labels)
+        fig, ax = plt.subplots(figsize=(6.4, 0.8 + 0.3 * max(n, 1)))
+        y = np.arange(n)[::-1]
+        r = np.asarray(rho, float)
+        ax.barh(y, r, color=[BLUE if v >= 0 else RED for v in r])
+        ax.set_yticks(y, labels)
+        ax.set_xlim(-1, 1)
+        ax.axvline(0, color="black", lw=0.6)
+        ax.set_xlabel("Spearman rank correlation ρ")
+        ax.set_title(title)
+        return _png(fig)
+
+
+def change_chart(years: list[int], mean: Sequence[float], p05: Sequence[float], p95: Sequence[float], unit: Unit,
+                 title: str, cjk: bool) -> bytes:
+    """Mean change by year (bars) with the P5–P95 range of the per-draw change (whiskers)."""
+    with plt.rc_context(style(cjk)):
+        fig, ax = plt.subplots(figsize=(6.4, 3.2))
+        m, lo, hi = (np.asarray(v, float) / unit.cny for v in (mean, p05, p95))
+        ax.bar(years, m, color=[GREEN if v <= 0 else RED for v in m], alpha=0.8, label="mean change")
+        ax.errorbar(years, m, yerr=[np.maximum(m - lo, 0), np.maximum(hi - m, 0)], fmt="none", ecolor="black",
+                    capsize=3, lw=1, label="P5–P95 of the change")
+        ax.axhline(0, color="black", lw=0.6)
+        ax.set_xticks(years)
+        ax.set_ylabel(unit.label)
+        ax.set_title(title)
+        ax.legend(fontsize=7, loc="best", frameon=False)
+        return _png(fig)
