@@ -228,6 +228,223 @@ def cash_table(summary) -> Table:
     return t
 
 
+# ---------------------------------------------------------------- analyst tools: compare, sweep, sensitivity, report
+
+def _load(scenario: Path, **settings):
+    from fiscal_sim.scenario import load_scenario
+
+    try:
+        return load_scenario(scenario).with_settings(**settings)
+    except FiscalSimError as e:
+        fail(e)
+    except ValueError as e:
+        fail(FiscalSimError(f"{scenario}: bad run setting: {e}"))
+
+
+def _progress(total: int, label: str, quiet: bool):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   console=err, disable=quiet)
+    task = bar.add_task(label, total=total)
+    return bar, task
+
+
+def _wan(cny, signed: bool = False) -> str:
+    """Yuan as whole 万元 (a change with its sign; a rounded zero as 0)."""
+    if cny is None:
+        return ""
+    v = round(cny / 1e4)
+    return f"{v:+,d}" if signed and v else f"{v:,d}"
+
+
+def _pct(p) -> str:
+    return "" if p is None else f"{100 * p:.1f}%"
+
+
+@app.command()
+def compare(baseline: Annotated[Path, typer.Argument(help="baseline scenario YAML")],
+            reform: Annotated[Path, typer.Argument(help="reform scenario YAML (e.g. the baseline with overrides)")],
+            draws: Annotated[Optional[int], typer.Option(help="draws (default: the baseline's)")] = None,
+            seed: Annotated[Optional[int], typer.Option(help="root seed for both (default: the baseline's)")] = None,
+            workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+            out_dir: Annotated[Optional[Path], typer.Option("--out", help="output folder (default outputs/<reform>_vs_<baseline>)")] = None,
+            write_draws: Annotated[bool, typer.Option("--draws-ledger/--no-draws-ledger", help="write the per-draw change")] = True,
+            independent: Annotated[bool, typer.Option("--independent", help="give the reform its own seed (no common random numbers: to see what CRN buy)")] = False,
+            quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False) -> None:
+    """Compare a reform with its baseline draw by draw (common random numbers); write compare.parquet."""
+    from fiscal_sim.analysis.compare import compare as run_compare, headline
+
+    base = _load(baseline, draws=draws, seed=seed)
+    ref = _load(reform)
+    target = out_dir or Path("outputs") / f"{ref.spec.name}_vs_{base.spec.name}"
+    bar, task = _progress(base.spec.draws, f"{ref.spec.name} vs {base.spec.name}: draws", quiet)
+    with bar:
+        try:
+            result = run_compare(base, ref, target, workers=workers, independent=independent, write_draws=write_draws,
+                                 command=sys.argv, progress=lambda k: bar.advance(task, k))
+        except FiscalSimError as e:
+            fail(e)
+    out.print(f"wrote [bold]{result.out}[/bold] (run {result.run_id}; {base.spec.draws:,} draws, "
+              f"{'independent draws' if independent else 'common random numbers'})")
+    if quiet:
+        return
+    h = headline(result.table)
+    t = Table("payer", "year", "baseline", "reform", "change", "± se", "P5 change", "P95 change", "P(exceed) base → reform",
+              title=f"{ref.spec.name} − {base.spec.name}: expected grant cash, 万元", title_justify="left")
+    for r in h["by_year"] + [r for r in h["horizon"] if r["payer"] in ("ALL", "city")]:
+        p_ex = f"{_pct(r['baseline_p_exceed'])} → {_pct(r['reform_p_exceed'])}" if r["baseline_p_exceed"] is not None else ""
+        t.add_row(r["payer"], str(r["fiscal_year"] or "horizon"), _wan(r["baseline_mean_cny"]), _wan(r["reform_mean_cny"]),
+                  _wan(r["change_mean_cny"], True), _wan(r["change_se_cny"]), _wan(r["change_p05_cny"], True),
+                  _wan(r["change_p95_cny"], True), p_ex)
+    out.print(t)
+    others = [r for r in h["horizon"] if r["payer"] not in ("ALL", "city") and r["change_mean_cny"]]
+    if others:
+        t = Table("payer", "baseline", "reform", "change", "± se", title="over the horizon, other payers, 万元",
+                  title_justify="left")
+        for r in others:
+            t.add_row(r["payer"], _wan(r["baseline_mean_cny"]), _wan(r["reform_mean_cny"]), _wan(r["change_mean_cny"], True),
+                      _wan(r["change_se_cny"]))
+        out.print(t)
+    if h["programs"]:
+        t = Table("program", "baseline", "reform", "change", "± se", title="programs that change (horizon, all payers), 万元",
+                  title_justify="left")
+        for r in h["programs"]:
+            t.add_row(r["program"], _wan(r["baseline_mean_cny"]), _wan(r["reform_mean_cny"]), _wan(r["change_mean_cny"], True),
+                      _wan(r["change_se_cny"]))
+        out.print(t)
+
+
+@app.command()
+def sweep(scenario: Annotated[Path, typer.Argument(help="scenario YAML")],
+          set_: Annotated[list[str], typer.Option("--set", help="TARGET=V1,V2,… e.g. programs.<id>.formula.max=300,500,800 "
+                                                  "or uptake.<id>.growth=0,0.05 (grid: every combination once)")] = [],
+          range_: Annotated[list[str], typer.Option("--range", help="TARGET=LO:HI for --design lhs|sobol")] = [],
+          design: Annotated[str, typer.Option(help="grid, lhs (Latin hypercube) or sobol (scrambled Sobol')")] = "grid",
+          samples: Annotated[Optional[int], typer.Option(help="design points for lhs/sobol")] = None,
+          design_seed: Annotated[Optional[int], typer.Option(help="seed of the lhs/sobol design (default: the scenario's)")] = None,
+          draws: Annotated[Optional[int], typer.Option(help="draws per point (default: the scenario's)")] = None,
+          seed: Annotated[Optional[int], typer.Option(help="root seed, the same for every point")] = None,
+          workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+          out_dir: Annotated[Optional[Path], typer.Option("--out", help="output folder (default outputs/<scenario>_sweep)")] = None,
+          totals_only: Annotated[bool, typer.Option("--totals-only", help="keep only totals and swept programs in sweep.parquet")] = False,
+          quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False) -> None:
+    """Run a scenario over a grid or a Latin hypercube / Sobol' design of parameters; write sweep.parquet.
+
+    TARGET is one of: programs.<program_id>.<path> (a program parameter, as in a scenario's overrides; programs.<id>.cap is formula.max of a cap);
+
+    uptake.<program_id>.<path> (uptake.X.growth is uptake.count.growth);
+
+    cost_sharing.<regime>.<fiscal_class>.<payer> (a payer's share; the other payers share the rest);
+
+    shock.sigma or shock.correlation. Program ids contain dots: the longest matching id wins.
+    """
+    from fiscal_sim.analysis.sweep import plan, sweep as run_sweep
+
+    scen = _load(scenario, draws=draws, seed=seed)
+    try:
+        p = plan(scen, set_, range_, design, samples, design_seed)  # type: ignore[arg-type]
+    except FiscalSimError as e:
+        fail(e)
+    target = out_dir or Path("outputs") / f"{scen.spec.name}_sweep"
+    bar, task = _progress(len(p.points), f"{scen.spec.name}: sweep points", quiet)
+    with bar:
+        try:
+            result = run_sweep(scen, p, target, workers=workers, totals_only=totals_only, command=sys.argv,
+                               progress=lambda i, n: bar.update(task, completed=i))
+        except FiscalSimError as e:
+            fail(e)
+    out.print(f"wrote [bold]{result.out}[/bold] ({len(p.points)} points × {scen.spec.draws:,} draws; run {result.run_id})")
+    if quiet:
+        return
+    rows = [r for r in result.table.to_pylist() if r["program"] == "ALL" and r["measure"] == "cash"
+            and r["period"] == "horizon" and r["payer"] in ("ALL", "city")]
+    t = Table("point", *[tg.text for tg in p.targets], "all payers mean", "all payers P95", "city mean", "city P95",
+              title="grant cash over the horizon, 万元", title_justify="left")
+    by = {(r["point"], r["payer"]): r for r in rows}
+    for i, pt in enumerate(p.points):
+        a, c = by.get((i, "ALL"), {}), by.get((i, "city"), {})
+        t.add_row(str(i), *[str(v) for v in pt], _wan(a.get("mean_cny")), _wan(a.get("p95_cny")),
+                  _wan(c.get("mean_cny")), _wan(c.get("p95_cny")))
+    out.print(t)
+
+
+def _warn_if_other_run(folder: Path, scen) -> None:
+    """sensitivity.parquet goes beside a run: say so when that run used another scenario, seed or draws."""
+    try:
+        m = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    theirs = (m.get("scenario", {}).get("sha256"), m.get("seed_entropy"), m.get("draws"))
+    if theirs != (scen.sha256, scen.spec.seed, scen.spec.draws):
+        err.print(f"[yellow]warning[/yellow]: {folder} holds a run of another scenario file, seed or number of draws "
+                  f"(sha256 {str(theirs[0])[:12]}…, seed {theirs[1]}, {theirs[2]} draws): the sensitivity table will "
+                  "not match that run")
+
+
+@app.command()
+def sensitivity(source: Annotated[Path, typer.Argument(help="scenario YAML, or a run folder (its scenario and settings are reused)")],
+                draws: Annotated[Optional[int], typer.Option(help="draws (default: the scenario's or the run's)")] = None,
+                seed: Annotated[Optional[int], typer.Option(help="root seed (default: the scenario's or the run's)")] = None,
+                workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+                out_dir: Annotated[Optional[Path], typer.Option("--out", help="folder for sensitivity.parquet (default: the run folder, or outputs/<scenario>)")] = None,
+                top: Annotated[int, typer.Option(help="parameters to print")] = 10,
+                quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False) -> None:
+    """Rank the uncertain assumptions (uptake rates, shared shock) by their rank correlation with total cost."""
+    from fiscal_sim.analysis.sensitivity import sensitivity as run_sensitivity, top as top_rows
+
+    if source.is_dir():
+        try:
+            m = json.loads((source / "manifest.json").read_text(encoding="utf-8"))
+            path = Path(m["scenario"]["path"])
+        except (OSError, ValueError, KeyError) as e:
+            fail(FiscalSimError(f"{source}: not a run folder with a manifest naming its scenario ({e})"))
+        scen = _load(path, draws=draws or m.get("draws"), seed=m.get("seed_entropy") if seed is None else seed,
+                     block_size=m.get("block_size"), chunk_size=m.get("chunk_size"))
+        if scen.sha256 != m["scenario"].get("sha256"):
+            err.print(f"[yellow]warning[/yellow]: {path} changed since the run in {source} (sha256 differs)")
+        target = out_dir or source
+    else:
+        scen = _load(source, draws=draws, seed=seed)
+        target = out_dir or Path("outputs") / scen.spec.name
+    _warn_if_other_run(target, scen)
+    bar, task = _progress(scen.spec.draws, f"{scen.spec.name}: draws", quiet)
+    with bar:
+        try:
+            result = run_sensitivity(scen, target, workers=workers, progress=lambda k: bar.advance(task, k))
+        except FiscalSimError as e:
+            fail(e)
+    out.print(f"wrote [bold]{result.path}[/bold] ({scen.spec.draws:,} draws)")
+    if quiet:
+        return
+    for payer in ("ALL", "city"):
+        rows = top_rows(result.table, payer, "horizon", k=top)
+        if not rows:
+            continue
+        t = Table("rank", "parameter", "ρ", "95% CI", "first-order share", title=f"what drives total grant cash of {payer} "
+                  f"over the horizon (joint R² of ranks {rows[0]['target_rank_r2']:.2f})", title_justify="left")
+        for r in rows:
+            t.add_row(str(r["rank"]), r["factor"], f"{r['spearman_rho']:+.3f}",
+                      f"[{r['rho_ci_lo']:+.2f}, {r['rho_ci_hi']:+.2f}]", _pct(r["first_order_index"]))
+        out.print(t)
+
+
+@app.command()
+def report(run_dir: Annotated[Path, typer.Argument(help="a run folder (fiscal-sim run) or a comparison folder (fiscal-sim compare)")],
+           out_dir: Annotated[Optional[Path], typer.Option("--out", help="report folder (default RUN_DIR/report)")] = None,
+           top: Annotated[int, typer.Option(help="programs in the top-N charts")] = 10,
+           cjk: Annotated[bool, typer.Option("--cjk/--no-cjk", help="Chinese chart labels when a CJK font is installed")] = True) -> None:
+    """Write a self-contained HTML report (fan charts, top programs, exceedance, sensitivity, change) and PNGs."""
+    from fiscal_sim.report import write_report
+
+    try:
+        result = write_report(run_dir, out_dir, top=top, cjk=cjk)
+    except FiscalSimError as e:
+        fail(e)
+    font = result.cjk_font or "none (chart labels in English; Chinese titles in the tables)"
+    out.print(f"wrote [bold]{result.html}[/bold] ({result.charts} charts, PNGs beside it; CJK font: {font})")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 

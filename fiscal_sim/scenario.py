@@ -286,7 +286,21 @@ def load_scenario(path: Path | str, catalogue: Catalogue | None = None) -> Scena
             overrides = spec.cost_sharing[prog.spec.cost_sharing]
         shares = geo.share_matrix(prog.spec.cost_sharing, overrides)[jur]
         sims.append(SimProgram(prog, jur, expected_counts(prog, geo, spec.horizon.years), shares))
+    if spec.pipelines:
+        problems += pipeline_problems(doc, spec, sims, geo)
     if problems:
         raise InputError(problems)
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
     return Scenario(spec, str(path), catalogue, sims, digest, unpriced)
+
+
+def pipeline_problems(doc: YamlDoc, spec: ScenarioSpec, sims: list[SimProgram], geo: Geography) -> list[Problem]:
+    """Validate the scenario's pipelines; mark their programs for per-applicant simulation."""
+    from fiscal_sim.pipeline.spec import check_pipelines
+
+    payers_of = {sp.id: {geo.payers[p] for p in np.flatnonzero(sp.shares.sum(axis=0) > 0)} for sp in sims}
+    found = check_pipelines(doc, spec.pipelines, [sp.id for sp in sims], geo.payers, spec.horizon.years, payers_of)
+    members = {pid for p in spec.pipelines if isinstance(p, dict) for pid in p.get("programs") or []}
+    for sp in sims:
+        sp.per_applicant = sp.per_applicant or sp.id in members
+    return found

@@ -172,7 +172,7 @@ def rank_table(scen: Scenario, factors: list[Factor], keys: list[tuple[str, str,
     r2 = 1 - sse / n
     k = int(fvar.sum())
     r2_adj = 1 - (1 - r2) * (n - 1) / max(n - k - 1, 1)
-    bins = int(max(2, min(20, n // 50)))
+    bins = int(np.clip(np.sqrt(n), 2, 50))
     eta = np.stack([correlation_ratio(X[:, i], T, bins) for i in range(F)]) if F else np.zeros((0, T.shape[1]))
     order = np.argsort(-np.abs(rho), axis=0, kind="stable")
     rank = np.empty_like(order)

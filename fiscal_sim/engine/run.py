@@ -59,12 +59,14 @@ def run_chunk(scen: Scenario, lay: SeriesLayout, start: int, stop: int, draws_di
     their cash from the simpy model (which replaces the engine's cash in the
     ledgers) and the chunk also returns the pipeline's per-draw table.
     """
-    ledgers = simulate_chunk(scen, start, stop)
     extra = None
     if pipeline and scen.spec.pipelines:
-        from fiscal_sim.pipeline import apply_pipelines
+        from fiscal_sim.pipeline import apply_pipelines, pipeline_programs
 
+        ledgers = simulate_chunk(scen, start, stop, keep_awards=pipeline_programs(scen))
         extra = apply_pipelines(scen, ledgers, start, stop)
+    else:
+        ledgers = simulate_chunk(scen, start, stop)
     acc = acc or Accumulator(lay.size, lay.budget_cny)
     acc.add([(b, first - start, nb) for b, first, nb in blocks_of(scen, start, stop)], series_values(scen, lay, ledgers))
     if draws_dir is not None:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from fiscal_sim.errors import Problem
 from fiscal_sim.rules.formula import Strict
@@ -106,30 +106,52 @@ class PipelineSpec(Strict):
     payment_months: list[Month] = Field(default=[12], min_length=1)
     lag_batches: Annotated[int, Field(ge=0, le=10)] = 0
     discipline: Literal["fifo", "priority"] = "fifo"
-    priority: dict[str, Annotated[int, Field(ge=0)]] = {}
+    priority: dict[str, Annotated[int, Field(ge=0)]] = Field(default={}, validate_default=True)
     appropriations: list[Appropriation] = []
 
-    @model_validator(mode="after")
-    def _consistent(self):
-        if len(set(self.programs)) != len(self.programs):
+    @field_validator("programs")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
             raise ValueError("a program is listed twice")
-        if sorted(set(self.payment_months)) != list(self.payment_months):
-            raise ValueError("payment_months must be ascending without repeats")
-        if self.discipline == "priority" and not self.priority:
+        return v
+
+    @field_validator("windows")
+    @classmethod
+    def _disjoint(cls, v):
+        if isinstance(v, list):
+            for a, b in zip(v, v[1:]):
+                if b.open <= a.close:
+                    raise ValueError(f"windows overlap or are out of order: months {a.open}–{a.close} "
+                                     f"and {b.open}–{b.close}")
+        return v
+
+    @field_validator("payment_months")
+    @classmethod
+    def _ascending(cls, v: list[int]) -> list[int]:
+        if sorted(set(v)) != list(v):
+            raise ValueError("payment months must be ascending without repeats")
+        return v
+
+    @field_validator("priority")
+    @classmethod
+    def _priority(cls, v: dict[str, int], info: ValidationInfo) -> dict[str, int]:
+        discipline = info.data.get("discipline")
+        if discipline == "priority" and not v:
             raise ValueError("discipline 'priority' needs 'priority': {program id: rank}, rank 0 served first")
-        if self.discipline == "fifo" and self.priority:
+        if discipline == "fifo" and v:
             raise ValueError("'priority' is only used with discipline: priority")
-        wins = self.window_list()
-        for a, b in zip(wins, wins[1:]):
-            if b[0] <= a[1]:
-                raise ValueError(f"windows overlap or are out of order: months {a} and {b}")
+        return v
+
+    @field_validator("appropriations")
+    @classmethod
+    def _one_per_payer_year(cls, v: list[Appropriation]) -> list[Appropriation]:
         seen = set()
-        for a in self.appropriations:
-            key = (a.payer, a.year)
-            if key in seen:
+        for a in v:
+            if (a.payer, a.year) in seen:
                 raise ValueError(f"two appropriations for payer {a.payer!r}, year {a.year or 'every year'}")
-            seen.add(key)
-        return self
+            seen.add((a.payer, a.year))
+        return v
 
     def window_list(self) -> list[tuple[int, int]]:
         """The calls as (open month, close month), in calendar order."""

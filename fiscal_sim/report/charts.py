@@ -9,6 +9,7 @@ charts carry the Chinese titles.
 from __future__ import annotations
 
 import io
+import re
 from functools import lru_cache
 from typing import Sequence
 
@@ -44,6 +45,19 @@ def style(cjk: bool) -> dict:
             "axes.grid": True, "grid.alpha": 0.3}
 
 
+UNIT_EN = {"亿元": "100 million CNY (亿元)", "万元": "10,000 CNY (万元)"}
+_CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]+")
+
+
+def _t(text: str, cjk: bool) -> str:
+    """A chart label: as is with a CJK font; otherwise units spelled out and Chinese removed (the tables keep it)."""
+    if cjk:
+        return text
+    for zh, en in UNIT_EN.items():
+        text = text.replace(zh, en.split(" (")[0])
+    return re.sub(r"\s{2,}", " ", _CJK.sub(" ", text)).strip(" —·:")
+
+
 def _png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", metadata={"Software": None})
@@ -70,8 +84,8 @@ def fan_chart(years: list[int], q: dict[str, Sequence[float | None]], unit: Unit
             ax.plot(x, _arr(reference, unit), color=GREY, lw=1.2, ls=":", marker="s", ms=3, label=reference_label)
         if budget is not None and any(b is not None for b in budget):
             ax.step(x, _arr(budget, unit), where="mid", color=RED, lw=1.5, label="budget")
-        ax.set_title(title)
-        ax.set_ylabel(unit.label)
+        ax.set_title(_t(title, cjk))
+        ax.set_ylabel(_t(unit.label, cjk))
         ax.set_xticks(x)
         ax.set_ylim(bottom=min(0.0, float(np.nanmin(_arr(q["p05"], unit)))))
         ax.legend(fontsize=7, ncol=3, loc="upper left", frameon=False)
@@ -88,9 +102,9 @@ def bar_chart(labels: list[str], values: Sequence[float], unit: Unit, title: str
         ax.barh(y, np.asarray(values, float) / unit.cny, color=BLUE, alpha=0.8, label=bar_label or None)
         if markers is not None:
             ax.plot(np.asarray(markers, float) / unit.cny, y, "D", color=RED, ms=4, ls="none", label=marker_label)
-        ax.set_yticks(y, labels)
-        ax.set_xlabel(unit.label)
-        ax.set_title(title)
+        ax.set_yticks(y, [_t(lb, cjk) for lb in labels])
+        ax.set_xlabel(_t(unit.label, cjk))
+        ax.set_title(_t(title, cjk))
         ax.axvline(0, color="black", lw=0.6)
         if bar_label or markers is not None:
             ax.legend(fontsize=7, loc="lower right", frameon=False)
@@ -106,11 +120,12 @@ def exceed_chart(years: list[int], lines: list[tuple[str, Sequence[float | None]
         for i, (label, p, lo, hi) in enumerate(lines):
             pa_, la, ha = (np.array([np.nan if v is None else 100 * v for v in s]) for s in (p, lo, hi))
             off = (i - (len(lines) - 1) / 2) * 0.08
-            ax.errorbar(x + off, pa_, yerr=[pa_ - la, ha - pa_], marker="o", ms=3, capsize=2, lw=1.2, label=label)
+            ax.errorbar(x + off, pa_, yerr=[np.clip(pa_ - la, 0, None), np.clip(ha - pa_, 0, None)], marker="o", ms=3,
+                        capsize=2, lw=1.2, label=_t(label, cjk))
         ax.set_ylim(-2, 102)
         ax.set_ylabel("P(exceed) %")
         ax.set_xticks(years)
-        ax.set_title(title)
+        ax.set_title(_t(title, cjk))
         ax.legend(fontsize=7, loc="upper left", frameon=False)
         return _png(fig)
 
@@ -123,11 +138,11 @@ def tornado(labels: list[str], rho: Sequence[float], title: str, cjk: bool) -> b
         y = np.arange(n)[::-1]
         r = np.asarray(rho, float)
         ax.barh(y, r, color=[BLUE if v >= 0 else RED for v in r])
-        ax.set_yticks(y, labels)
+        ax.set_yticks(y, [_t(lb, cjk) for lb in labels])
         ax.set_xlim(-1, 1)
         ax.axvline(0, color="black", lw=0.6)
         ax.set_xlabel("Spearman rank correlation ρ")
-        ax.set_title(title)
+        ax.set_title(_t(title, cjk))
         return _png(fig)
 
 
@@ -142,7 +157,7 @@ def change_chart(years: list[int], mean: Sequence[float], p05: Sequence[float], 
                     capsize=3, lw=1, label="P5–P95 of the change")
         ax.axhline(0, color="black", lw=0.6)
         ax.set_xticks(years)
-        ax.set_ylabel(unit.label)
-        ax.set_title(title)
+        ax.set_ylabel(_t(unit.label, cjk))
+        ax.set_title(_t(title, cjk))
         ax.legend(fontsize=7, loc="best", frameon=False)
         return _png(fig)

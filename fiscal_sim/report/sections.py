@@ -1,0 +1,309 @@
+"""The report's sections: each chart comes with the table of the numbers it draws."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from fiscal_sim.report import charts
+from fiscal_sim.report.data import ReportData, RunFolder
+from fiscal_sim.report.money import Unit, both, pct, unit_for
+
+ALL = "ALL"
+TOTALS = ("ALL", "ALL_EQUITY")
+
+
+@dataclass
+class Table:
+    columns: list[str]
+    rows: list[list[str]]
+    caption: str = ""
+    text_columns: int = 1
+    """leading columns that are text (left-aligned); the rest are numbers"""
+    css: str = ""
+    """extra CSS class: ``programs`` gives the id and title columns room (the table may wrap below its chart)"""
+
+
+@dataclass
+class Chart:
+    id: str
+    title: str
+    png: bytes
+    table: Table
+    alt: str = ""
+
+
+@dataclass
+class Section:
+    id: str
+    title: str
+    intro: str = ""
+    charts: list[Chart] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+
+
+def program_label(run: RunFolder, pid: str, cjk: bool, width: int = 20) -> str:
+    """Chart label of a program: its Chinese title when a CJK font is available, else its id."""
+    if pid in TOTALS:
+        return pid
+    zh = run.programs.get(pid, {}).get("title_zh")
+    if cjk and zh:
+        return zh if len(zh) <= width else zh[: width - 1] + "…"
+    return pid
+
+
+def program_cells(run: RunFolder, pid: str) -> list[str]:
+    p = run.programs.get(pid, {})
+    kind = " (equity 股权出资)" if p.get("status") == "equity" else ""
+    return [pid, (p.get("title_zh") or "") + kind, p.get("title_en") or "", p.get("document_number") or ""]
+
+
+PROGRAM_COLUMNS = ["program", "名称", "title", "文号 document"]
+
+
+def payers_with_cash(run: RunFolder) -> list[str]:
+    """Payers whose expected grant cash is non-zero in some year: all payers, city, province, then places."""
+    order = [ALL] + list(run.payers)
+    have = {r["payer"] for r in run.rows if r["program"] == ALL and r["measure"] == "cash" and r["mean_cny"]}
+    return [p for p in order if p in have]
+
+
+def unit_caption(unit: Unit) -> str:
+    return f"金额单位：{unit.label}（amounts in {unit.label}; 1万元 = 10,000 yuan, 1亿元 = 100,000,000 yuan）"
+
+
+def headline(d: ReportData) -> Section:
+    """Horizon totals per payer: mean, median, P95, TVaR — in 万元 and 亿元."""
+    run = d.run
+    rows = []
+    for payer in payers_with_cash(run):
+        h = run.horizon(ALL, payer)
+        if h:
+            rows.append([run.payer_label(payer, True), both(h["mean_cny"]), both(h["p50_cny"]), both(h["p95_cny"]),
+                         both(h["tvar_cny"])])
+    years = run.years
+    span = f"{years[0]}–{years[-1]}" if years else ""
+    t = Table(["payer 财政", "mean 均值", "median 中位数", "P95", f"TVaR{int(100 * (run.rows[0].get('var_level') or 0.95))}"],
+              rows, f"Grant cash over {span} (program ALL), all draws. TVaR: mean of the worst tail of draws.")
+    return Section("headline", f"Expected grant cash {span} 资金需求总览", tables=[t])
+
+
+def fan_table(rows: list[dict[str, Any]], unit: Unit, reference: list[dict[str, Any]] | None = None) -> Table:
+    cols = ["year 年度", "mean 均值", "P5", "P10", "P50 中位数", "P90", "P95", "budget 预算", "P(exceed) 超预算概率"]
+    if reference is not None:
+        cols.insert(2, "baseline mean 基准均值")
+    out = []
+    ref = {r["fiscal_year"]: r for r in reference or []}
+    for r in rows:
+        cells = [str(r["fiscal_year"]), unit.fmt(r["mean_cny"]), unit.fmt(r["p05_cny"]), unit.fmt(r["p10_cny"]),
+                 unit.fmt(r["p50_cny"]), unit.fmt(r["p90_cny"]), unit.fmt(r["p95_cny"]), unit.fmt(r["budget_cny"]),
+                 pct(r["p_exceed"])]
+        if reference is not None:
+            cells.insert(2, unit.fmt(ref.get(r["fiscal_year"], {}).get("mean_cny")))
+        out.append(cells)
+    return Table(cols, out, unit_caption(unit))
+
+
+def fan(run: RunFolder, payer: str, measure: str, cjk: bool, chart_id: str, title: str,
+        reference: RunFolder | None = None) -> Chart | None:
+    rows = run.by_year(ALL, payer, measure)
+    if not rows or not any(r["mean_cny"] for r in rows):
+        return None
+    ref = reference.by_year(ALL, payer, measure) if reference else None
+    unit = unit_for(r["p95_cny"] for r in rows)
+    q = {k: [r[f"{k}_cny"] for r in rows] for k in ("p05", "p10", "p50", "p90", "p95", "mean")}
+    refmean = None
+    if ref is not None:
+        by = {r["fiscal_year"]: r["mean_cny"] for r in ref}
+        refmean = [by.get(r["fiscal_year"]) for r in rows]
+    png = charts.fan_chart([r["fiscal_year"] for r in rows], q, unit, title, cjk,
+                           budget=[r["budget_cny"] for r in rows], reference=refmean)
+    return Chart(chart_id, title, png, fan_table(rows, unit, ref), f"fan chart: {title}")
+
+
+def cash_fans(d: ReportData, cjk: bool) -> Section:
+    run = d.run
+    s = Section("cash", "Cash by fiscal year and payer 分年度、分财政的资金支出",
+                "Fan charts of grant cash paid (program ALL): the bands hold 90% and 80% of the draws; "
+                "the solid line is the median, the dashed line the mean, the red line the budget line."
+                + (" The dotted line is the baseline's mean." if d.is_compare else ""))
+    for payer in payers_with_cash(run):
+        title = f"Cash 现金支出 — {run.payer_label(payer, cjk)}"
+        c = fan(run, payer, "cash", cjk, f"cash-{payer}", title, d.baseline)
+        if c:
+            s.charts.append(c)
+    return s
+
+
+def outstanding(d: ReportData, cjk: bool) -> Section:
+    run = d.run
+    s = Section("outstanding", "Outstanding commitments at year end 年末已承诺未支付",
+                "Awards made but not yet paid (multi-year rent and salary subsidies, instalments) at each year end: "
+                "what later budgets already owe.")
+    for payer in [p for p in (ALL, "city") if p in payers_with_cash(run)]:
+        title = f"Outstanding 未兑现承诺 — {run.payer_label(payer, cjk)}"
+        c = fan(run, payer, "outstanding", cjk, f"outstanding-{payer}", title, d.baseline)
+        if c:
+            s.charts.append(c)
+    if not s.charts:
+        s.intro += " No outstanding commitments in this run."
+    return s
+
+
+def top_programs(d: ReportData, cjk: bool, k: int) -> Section:
+    run = d.run
+    rows = [r for r in run.rows if r["program"] not in TOTALS and r["payer"] == ALL and r["measure"] == "cash"
+            and r["period"] == "horizon" and r["mean_cny"]]
+    s = Section("programs", "Top programs 主要政策项目",
+                "Grant cash over the horizon, all payers. Expected cost ranks by the mean; tail risk by P95 "
+                "(the amount exceeded in 1 draw in 20).")
+    for key, label, marker, mlabel in (("mean_cny", "expected cost 预期支出", "p95_cny", "P95"),
+                                       ("p95_cny", "tail risk P95 尾部风险", "mean_cny", "mean")):
+        best = sorted(rows, key=lambda r: -r[key])[:k]
+        if not best:
+            continue
+        unit = unit_for(r[key] for r in best)
+        title = f"Top {len(best)} programs by {label}"
+        png = charts.bar_chart([program_label(run, r["program"], cjk) for r in best], [r[key] for r in best], unit,
+                               title, cjk, markers=[r[marker] for r in best], marker_label=mlabel,
+                               bar_label="P95" if key == "p95_cny" else "mean")
+        table = Table(["#"] + PROGRAM_COLUMNS + ["mean 均值", "P95", "TVaR", "sd 标准差"],
+                      [[str(i + 1)] + program_cells(run, r["program"]) + [unit.fmt(r["mean_cny"]), unit.fmt(r["p95_cny"]),
+                                                                          unit.fmt(r["tvar_cny"]), unit.fmt(r["sd_cny"])]
+                       for i, r in enumerate(best)], unit_caption(unit), text_columns=5, css="programs")
+        s.charts.append(Chart(f"top-{key.split('_')[0]}", title, png, table, title))
+    return s
+
+
+def exceedance(d: ReportData, cjk: bool) -> Section:
+    run = d.run
+    s = Section("exceedance", "Probability of exceeding the budget line 超预算概率",
+                "Share of draws in which the amount exceeds the budget line, with its 95% (Wilson) interval.")
+    lines: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for r in run.rows:
+        if r["period"] == "year" and r["p_exceed"] is not None:
+            lines.setdefault((r["program"], r["payer"], r["measure"]), []).append(r)
+    if not lines:
+        s.intro = "The scenario sets no budget lines (add `budgets:` to the scenario to see P(exceed))."
+        return s
+    years = run.years
+    chart_lines, cols, table_rows = [], ["year 年度"], {y: [str(y)] for y in years}
+    for (prog, payer, measure), rows in lines.items():
+        by = {r["fiscal_year"]: r for r in rows}
+        label = f"{program_label(run, prog, cjk, 14)} · {payer} · {measure}"
+        chart_lines.append((label, [by.get(y, {}).get("p_exceed") for y in years],
+                            [by.get(y, {}).get("p_exceed_lo") for y in years],
+                            [by.get(y, {}).get("p_exceed_hi") for y in years]))
+        unit = unit_for(r["budget_cny"] for r in rows)
+        cols += [f"{prog} · {payer} · {measure}: budget ({unit.label})", "P(exceed) [95% CI]"]
+        for y in years:
+            r = by.get(y)
+            table_rows[y] += ([unit.fmt(r["budget_cny"]), f"{pct(r['p_exceed'])} [{pct(r['p_exceed_lo'])}–{pct(r['p_exceed_hi'])}]"]
+                              if r else ["", ""])
+    png = charts.exceed_chart(years, chart_lines, "P(exceed budget) by year 分年度超预算概率", cjk)
+    s.charts.append(Chart("exceedance", "P(exceed budget) by year", png,
+                          Table(cols, list(table_rows.values()), "Budget lines as set in the scenario."),
+                          "exceedance probability by year"))
+    return s
+
+
+def factor_label(run: RunFolder, r: dict[str, Any], cjk: bool) -> str:
+    if r["factor_kind"] == "rate_factor":
+        return f"uptake rate: {program_label(run, r['program'], cjk, 16)}"
+    if r["factor_kind"] == "shared_shock":
+        return f"shared shock {r['factor_year']}"
+    return r["factor"]
+
+
+def sensitivity(d: ReportData, cjk: bool, k: int) -> Section | None:
+    if not d.sensitivity:
+        return None
+    run = d.run
+    s = Section("sensitivity", "Which assumptions drive the risk 敏感性分析",
+                "Rank correlation (Spearman ρ) between each uncertain parameter drawn per draw (a program's uptake "
+                "rate, the shared uptake shock of a year) and the total grant cash of a payer over the horizon. "
+                "First-order share: the part of the variance explained by that parameter alone (binned estimate). "
+                "Joint R² of ranks: what all parameters explain together; the rest is applicant-level randomness.")
+    n_sens, n_run = d.sensitivity[0]["draws"], d.run.manifest.get("draws")
+    if n_run and n_sens != n_run:
+        s.intro += f" Note: computed from {n_sens:,} draws, while this run has {n_run:,}."
+    for payer in (ALL, "city"):
+        rows = sorted((r for r in d.sensitivity if r["payer"] == payer and r["period"] == "horizon"),
+                      key=lambda r: r["rank"])[:k]
+        if not rows:
+            continue
+        title = f"Tornado — total cash, {run.payer_label(payer, cjk)}"
+        png = charts.tornado([factor_label(run, r, cjk) for r in rows], [r["spearman_rho"] for r in rows], title, cjk)
+        table = Table(["rank", "parameter 参数", "program", "ρ", "95% CI", "first-order share", "p-value"],
+                      [[str(r["rank"]), factor_label(run, r, True), r["program"] or "", f"{r['spearman_rho']:+.3f}",
+                        f"[{r['rho_ci_lo']:+.2f}, {r['rho_ci_hi']:+.2f}]", pct(r["first_order_index"]),
+                        f"{r['p_value']:.2g}"] for r in rows],
+                      f"{rows[0]['draws']:,} draws; joint R² of ranks {rows[0]['target_rank_r2']:.2f}.", text_columns=3)
+        s.charts.append(Chart(f"tornado-{payer}", title, png, table, title))
+    return s
+
+
+def change(d: ReportData, cjk: bool, k: int) -> Section | None:
+    """For a comparison: change in cash by year, in P(exceed), and by program."""
+    if not d.is_compare or d.baseline is None:
+        return None
+    run, rows = d.run, d.compare or []
+    base = d.baseline
+    man = d.compare_manifest or {}
+    crn = "with common random numbers (the same applicants in both)" if man.get("common_random_numbers", True) \
+        else "with independent draws"
+    s = Section("change", f"Reform {run.name} vs baseline {base.name} 政策调整对比",
+                f"Change = reform − baseline, computed draw by draw {crn}; ± is the Monte Carlo standard error of the "
+                f"mean change.")
+    cash = [r for r in rows if r["program"] == ALL and r["measure"] == "cash"]
+    payers = [p for p in payers_with_cash(run) if p in (ALL, "city")
+              or any(r["payer"] == p and r["period"] == "horizon" and r["change_mean_cny"] for r in cash)]
+    for payer in payers[:4]:
+        yr = sorted((r for r in cash if r["payer"] == payer and r["period"] == "year"), key=lambda r: r["fiscal_year"])
+        if not yr:
+            continue
+        unit = unit_for([r["change_mean_cny"] for r in yr] + [r["change_p05_cny"] for r in yr])
+        title = f"Change in cash 现金支出变化 — {run.payer_label(payer, cjk)}"
+        png = charts.change_chart([r["fiscal_year"] for r in yr], [r["change_mean_cny"] for r in yr],
+                                  [r["change_p05_cny"] for r in yr], [r["change_p95_cny"] for r in yr], unit, title, cjk)
+        table = Table(["year 年度", "baseline 基准", "reform 调整后", "change 变化", "± se", "P5 of change",
+                       "P95 of change", "change %"],
+                      [[str(r["fiscal_year"]), unit.fmt(r["baseline_mean_cny"]), unit.fmt(r["reform_mean_cny"]),
+                        unit.fmt(r["change_mean_cny"], True), unit.fmt(r["change_se_cny"]),
+                        unit.fmt(r["change_p05_cny"], True), unit.fmt(r["change_p95_cny"], True),
+                        pct(r["change_pct"], True)] for r in yr], unit_caption(unit))
+        s.charts.append(Chart(f"change-{payer}", title, png, table, title))
+    budget = [r for r in rows if r["period"] == "year" and r["change_p_exceed"] is not None]
+    if budget:
+        keys = sorted({(r["program"], r["payer"], r["measure"]) for r in budget})
+        years = sorted({r["fiscal_year"] for r in budget})
+        by = {(r["program"], r["payer"], r["measure"], r["fiscal_year"]): r for r in budget}
+        lines, trows = [], []
+        for key in keys:
+            for side in ("baseline", "reform"):
+                ps = [by.get(key + (y,), {}).get(f"{side}_p_exceed") for y in years]
+                lines.append((f"{program_label(run, key[0], cjk, 14)} · {key[1]} · {side}", ps, ps, ps))
+            for y in years:
+                r = by.get(key + (y,))
+                if r:
+                    trows.append([" · ".join(key), str(y), pct(r["baseline_p_exceed"]), pct(r["reform_p_exceed"]),
+                                  f"{pct(r['change_p_exceed'], True)} ± {pct(r['change_p_exceed_se'])}"])
+        png = charts.exceed_chart(years, lines, "P(exceed budget): baseline and reform", cjk)
+        s.charts.append(Chart("change-exceedance", "Change in P(exceed budget)", png,
+                              Table(["budget line", "year", "baseline", "reform", "change ± se"], trows,
+                                    "Budget lines of each scenario.", text_columns=2), "change in exceedance"))
+    progs = sorted((r for r in rows if r["program"] not in TOTALS and r["payer"] == ALL and r["measure"] == "cash"
+                    and r["period"] == "horizon" and r["change_mean_cny"]), key=lambda r: -abs(r["change_mean_cny"]))[:k]
+    if progs:
+        unit = unit_for(r["change_mean_cny"] for r in progs)
+        title = "Programs with the largest change 变化最大的项目"
+        png = charts.bar_chart([program_label(run, r["program"], cjk) for r in progs],
+                               [r["change_mean_cny"] for r in progs], unit, title, cjk, bar_label="mean change")
+        table = Table(["#"] + PROGRAM_COLUMNS + ["baseline 基准", "reform 调整后", "change 变化", "± se"],
+                      [[str(i + 1)] + program_cells(run, r["program"]) +
+                       [unit.fmt(r["baseline_mean_cny"]), unit.fmt(r["reform_mean_cny"]),
+                        unit.fmt(r["change_mean_cny"], True), unit.fmt(r["change_se_cny"])] for i, r in enumerate(progs)],
+                      unit_caption(unit) + " Over the horizon, all payers.", text_columns=5,
+                      css="programs")
+        s.charts.append(Chart("change-programs", title, png, table, title))
+    return s

@@ -1,0 +1,206 @@
+"""Report: a self-contained HTML page whose every chart has its data table; rendered in headless Chromium."""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from fiscal_sim.analysis.compare import compare
+from fiscal_sim.analysis.sensitivity import sensitivity
+from fiscal_sim.cli import app
+from fiscal_sim.engine.run import run
+from fiscal_sim.report import NotARunFolder, write_report
+from fiscal_sim.scenario import load_scenario
+
+HERE = Path(__file__).parent
+BASE, CAP = HERE / "scenarios" / "crn_base.yaml", HERE / "scenarios" / "crn_cap.yaml"
+CHROMIUM = Path("/usr/bin/chromium")
+SETUP = HERE / "setup_browser.sh"
+
+
+class Page(HTMLParser):
+    """Collects images, data tables, scripts and external references of a page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.images: list[dict] = []
+        self.tables: list[dict] = []
+        self.scripts = 0
+        self.external: list[str] = []
+        self.body: dict = {}
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "img":
+            self.images.append(a)
+        elif tag == "table":
+            self.tables.append(a)
+        elif tag == "script":
+            self.scripts += 1
+        elif tag == "body":
+            self.body = a
+        for key in ("src", "href"):
+            v = a.get(key) or ""
+            if v.startswith(("http:", "https:", "//")) or (tag == "link" and key == "href"):
+                self.external.append(v)
+
+
+def parse(html: str) -> Page:
+    p = Page()
+    p.feed(html)
+    return p
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    scen = load_scenario(BASE).with_settings(draws=200)
+    out = tmp_path_factory.mktemp("report") / "run"
+    run(scen, out, write_draws=False)
+    sensitivity(scen, out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def compare_dir(tmp_path_factory):
+    base = load_scenario(BASE).with_settings(draws=200)
+    out = tmp_path_factory.mktemp("report") / "cmp"
+    compare(base, load_scenario(CAP), out, write_draws=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def report(run_dir):
+    return write_report(run_dir)
+
+
+def check_page(html: str, images: list[Path]) -> Page:
+    page = parse(html)
+    assert page.scripts == 0 and page.external == []
+    charts = [i for i in page.images if i.get("data-chart")]
+    assert charts and len(charts) == len(page.images) == len(images)
+    tables = {t.get("data-chart") for t in page.tables}
+    for img in charts:
+        assert img["src"].startswith("data:image/png;base64,")
+        assert base64.b64decode(img["src"].split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+        assert img["data-chart"] in tables, f"chart {img['data-chart']} has no data table"
+    for f in images:
+        assert f.is_file() and f.read_bytes()[:4] == b"\x89PNG"
+    return page
+
+
+def test_report_is_self_contained_and_every_chart_has_its_table(report):
+    html = report.html.read_text(encoding="utf-8")
+    page = check_page(html, report.images)
+    ids = {i["data-chart"] for i in page.images}
+    assert {"cash-ALL", "cash-city", "outstanding-ALL", "top-mean", "top-p95", "exceedance", "tornado-ALL"} <= ids
+    # amounts in 万元/亿元, Chinese titles with English
+    assert "万元" in html and "亿元" in html
+    assert "重大科技成果转化项目固定资产投资补助" in html and "Major technology-conversion projects" in html
+
+
+def test_compared_run_shows_the_change(compare_dir):
+    r = write_report(compare_dir, compare_dir / "rep")
+    html = r.html.read_text(encoding="utf-8")
+    ids = {i["data-chart"] for i in check_page(html, r.images).images}
+    assert {"change-ALL", "change-city", "change-exceedance", "change-programs"} <= ids
+    assert "vs baseline" in html and "common random numbers" in html
+
+
+def test_without_a_cjk_font_labels_fall_back_and_tables_keep_chinese(run_dir, tmp_path):
+    r = write_report(run_dir, tmp_path / "plain", cjk=False)
+    assert r.cjk_font is None
+    html = r.html.read_text(encoding="utf-8")
+    check_page(html, r.images)
+    assert "高端人才、高级人才购房补贴或租房补贴" in html
+
+
+@pytest.mark.parametrize("case", ["empty", "missing", "file", "other", "no_manifest"])
+def test_not_a_run_folder_is_a_clear_error(tmp_path, case):
+    target = tmp_path / "x"
+    if case == "empty":
+        target.mkdir()
+    elif case == "file":
+        target.write_text("hello")
+    elif case == "other":
+        target.mkdir()
+        (target / "notes.txt").write_text("hi")
+    elif case == "no_manifest":
+        target.mkdir()
+        (target / "summary.parquet").write_bytes(b"")
+    with pytest.raises(NotARunFolder) as e:
+        write_report(target)
+    assert str(target) in str(e.value)
+    assert {"empty": "is empty", "missing": "no such folder", "file": "is a file", "other": "no summary.parquet",
+            "no_manifest": "no manifest.json"}[case] in str(e.value)
+    res = CliRunner().invoke(app, ["report", str(target)])
+    assert res.exit_code == 1 and "error" in res.output
+
+
+# ------------------------------------------------------------------ headless Chromium
+
+PROBE = """<script>
+window.__errors = [];
+window.addEventListener('error', function (e) {
+  window.__errors.push((e.target && e.target.tagName) ? e.target.tagName + ':' + (e.target.alt || '') : String(e.message));
+}, true);
+window.addEventListener('load', function () {
+  var imgs = Array.prototype.slice.call(document.images);
+  var ok = imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; });
+  var tables = {};
+  Array.prototype.forEach.call(document.querySelectorAll('table.data[data-chart]'), function (t) {
+    if (t.rows.length > 1) { tables[t.getAttribute('data-chart')] = 1; }
+  });
+  var missing = imgs.filter(function (i) { return !tables[i.getAttribute('data-chart')]; });
+  document.body.setAttribute('data-probe-images', String(imgs.length));
+  document.body.setAttribute('data-probe-loaded', String(ok.length));
+  document.body.setAttribute('data-probe-missing-tables', String(missing.length));
+  document.body.setAttribute('data-probe-errors', window.__errors.join('|'));
+});
+</script>"""
+
+
+def chromium() -> Path:
+    """The browser, installing it with tests/setup_browser.sh when we may (root with apt-get); else skip."""
+    if not CHROMIUM.exists() and hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get") \
+            and not os.environ.get("FISCAL_SIM_NO_BROWSER_INSTALL"):
+        subprocess.run(["sh", str(SETUP)], check=False, capture_output=True, timeout=900)
+    if not CHROMIUM.exists():
+        pytest.skip("headless Chromium is absent (/usr/bin/chromium) and could not be installed: "
+                    "run tests/setup_browser.sh as root (Debian package 'chromium')")
+    return CHROMIUM
+
+
+def browse(html_file: Path, profile: Path, *extra: str) -> subprocess.CompletedProcess:
+    cmd = [str(chromium()), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+           "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
+           "--enable-logging=stderr", "--v=0", *extra, html_file.as_uri()]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.browser
+def test_report_renders_in_headless_chromium(report, tmp_path):
+    html = report.html.read_text(encoding="utf-8")
+    n_charts = len(parse(html).images)
+    probe = report.html.parent / "probe.html"
+    probe.write_text(html.replace("<head>", "<head>" + PROBE, 1), encoding="utf-8")
+    try:
+        res = browse(probe, tmp_path / "profile", "--virtual-time-budget=10000", "--dump-dom")
+    finally:
+        probe.unlink()
+    assert res.returncode == 0, res.stderr[-2000:]
+    body = parse(res.stdout).body
+    assert body.get("data-probe-images") == str(n_charts), res.stderr[-2000:]
+    assert body.get("data-probe-loaded") == str(n_charts)  # every chart image decoded
+    assert body.get("data-probe-missing-tables") == "0"
+    assert body.get("data-probe-errors") == ""
+    assert "net::ERR_" not in res.stderr and "Uncaught" not in res.stderr
+    shot = tmp_path / "page.png"
+    res = browse(report.html, tmp_path / "profile2", "--window-size=1280,2400", f"--screenshot={shot}")
+    assert res.returncode == 0 and shot.is_file() and shot.stat().st_size > 20_000
