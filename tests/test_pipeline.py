@@ -125,6 +125,22 @@ def settings(appropriation, reviewers=3, lag=0):
                     np.array([appropriation], float))
 
 
+def test_calendar_of_the_hand_checked_case():
+    """The settings above are the calendar of a March batch over 2025–2026 (dates from day numbers)."""
+    import datetime as dt
+
+    from fiscal_sim.pipeline.plan import calendar
+    from fiscal_sim.pipeline.spec import PipelineSpec
+
+    cal = calendar(PipelineSpec(name="x", programs=["p"], payment_months=[3], windows="quarterly"), [2025, 2026])
+    np.testing.assert_array_equal(cal.batch_time, [90.0, 455.0])
+    assert [str(dt.date(1970, 1, 1) + dt.timedelta(days=int(d))) for d in cal.dates32(cal.batch_day)] == \
+        ["2025-03-31", "2026-03-31"]
+    np.testing.assert_array_equal(cal.first_batch, [0, 1, 2])
+    np.testing.assert_array_equal(cal.year_end, [365, 730])
+    np.testing.assert_array_equal(cal.win_start[0], [0, 90, 181, 273])  # 1 Jan, 1 Apr, 1 Jul, 1 Oct 2025
+
+
 def ten_applicants():
     arrival = np.array([0, 1, 2, 3, 4, 10, 20, 50, 60, 100], float)
     review = np.array([30, 30, 30, 10, 20, 5, 60, 10, 400, 1], float)
@@ -303,10 +319,11 @@ def bad(tmp_path, catalogue, pipelines, draws=10):
 
 @pytest.mark.parametrize("change, field, words", [
     ({"programs": ["t.nope"]}, "programs[0]", "not simulated"),
-    ({"appropriations": [{"payer": "mars", "amount": 1}]}, "appropriations[0].payer", "unknown payer"),
-    ({"appropriations": [{"payer": "province", "amount": 1}]}, "appropriations[0].payer", "pays nothing"),
-    ({"appropriations": [{"payer": "city", "year": 2040, "amount": 1}]}, "appropriations[0].year", "outside the horizon"),
+    ({"appropriations": [{"payer": "mars", "amount": 1, "unit": "万元"}]}, "appropriations[0].payer", "unknown payer"),
+    ({"appropriations": [{"payer": "province", "amount": 1, "unit": "万元"}]}, "appropriations[0].payer", "pays nothing"),
+    ({"appropriations": [{"payer": "city", "year": 2040, "amount": 1, "unit": "万元"}]}, "appropriations[0].year", "outside the horizon"),
     ({"appropriations": [{"payer": "city", "amount": 1, "unit": "美元"}]}, "appropriations[0]", "unknown money unit"),
+    ({"appropriations": [{"payer": "city", "amount": 1}]}, "appropriations[0].unit", "required field is missing"),
     ({"windows": [{"open": 3, "close": 6}, {"open": 5, "close": 8}]}, "windows", "overlap"),
     ({"windows": [{"open": 6, "close": 3}]}, "windows[0]", "closes"),
     ({"discipline": "priority"}, "priority", "needs 'priority'"),

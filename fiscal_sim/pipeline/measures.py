@@ -27,6 +27,7 @@ averages over draws in a BI tool are right. Columns (yuan in ``*_cny``):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -34,6 +35,9 @@ import pyarrow as pa
 from fiscal_sim.engine.simulate import ProgramLedger
 from fiscal_sim.pipeline.plan import Plan
 from fiscal_sim.scenario import Scenario
+
+if TYPE_CHECKING:
+    from fiscal_sim.pipeline.apply import ChunkApplicants, ChunkOutcome
 
 ALL = "ALL"
 MONEY = ("committed_cny", "entitled_cny", "paid_cny", "cancelled_cny", "arrears_cny", "not_yet_due_cny",
@@ -97,8 +101,8 @@ def grouped_mean_p90(key: np.ndarray, value: np.ndarray, size: int) -> tuple[np.
     return count, mean, p90
 
 
-def measure(scen: Scenario, plan: Plan, labels: Labels, ch, out, ledgers: dict[str, ProgramLedger],
-            start: int) -> pa.Table:
+def measure(scen: Scenario, plan: Plan, labels: Labels, ch: "ChunkApplicants", out: "ChunkOutcome",
+            ledgers: dict[str, ProgramLedger], start: int) -> pa.Table:
     """Replace the pipeline programs' ledger cash (and add rejections to cancellations); return the table."""
     cal = plan.cal
     n = ch.bounds.size - 1
@@ -167,7 +171,8 @@ def measure(scen: Scenario, plan: Plan, labels: Labels, ch, out, ledgers: dict[s
     return _table(plan, labels, start, cols, count, mean, p90, out)
 
 
-def _table(plan: Plan, labels: Labels, start: int, cols: dict, count, mean, p90, out) -> pa.Table:
+def _table(plan: Plan, labels: Labels, start: int, cols: dict[str, np.ndarray], count: np.ndarray, mean: np.ndarray,
+           p90: np.ndarray, out: "ChunkOutcome") -> pa.Table:
     """Dense rows (draw, year, program or ALL, payer) for the payers each program uses."""
     K, P, Y = len(plan.programs), len(plan.payers), plan.cal.n_years
     n = count.shape[0]

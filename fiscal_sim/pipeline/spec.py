@@ -18,7 +18,7 @@ pipeline (see :mod:`fiscal_sim.pipeline.model` for what happens to an applicant)
           - {payer: city, year: 2026, amount: 3000, unit: 万元}
 
 Payers without an appropriation entry, and entries with ``amount: null``,
-are unbounded. This module only declares and validates;
+are unbounded; every entry states its ``unit``. This module only declares and validates;
 :mod:`fiscal_sim.pipeline.plan` turns a pipeline into simulation settings.
 """
 
@@ -84,7 +84,7 @@ class Appropriation(Strict):
     payer: str
     year: int | None = Field(default=None, description="null: the same appropriation every year")
     amount: Annotated[float, Field(ge=0)] | None = Field(description="null: unbounded")
-    unit: str = "万元"
+    unit: str = Field(description="money unit of amount, written out: 元, 万元 or 亿元")
 
     @model_validator(mode="after")
     def _unit(self):
