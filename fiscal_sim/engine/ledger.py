@@ -138,33 +138,47 @@ DRAWS_SCHEMA = pa.schema([
 
 
 def draws_tables(scen: Scenario, ledgers: dict[str, ProgramLedger], start: int) -> dict[int, pa.Table]:
-    """Per-draw ledger rows by fiscal year: (draw, program, jurisdiction, payer) with non-zero amounts."""
+    """Per-draw ledger rows by fiscal year: (draw, program, jurisdiction, payer) with non-zero amounts.
+
+    Columns are gathered as numpy arrays over all programs, then each year's
+    table is built once with dictionaries shared by every file of the run.
+    """
     geo = scen.geography
-    juris, payers = geo.jurisdictions, geo.payers
+    programs = [sp.id for sp in scen.programs]
     Y = len(scen.years)
-    per_year: dict[int, list[pa.Table]] = {y: [] for y in range(Y)}
-    for sp in scen.programs:
+    cols: list[dict[str, list[np.ndarray]]] = [
+        {k: [] for k in ("draw", "program", "spending", "jurisdiction", "payer", "values")} for _ in range(Y)]
+    for code, sp in enumerate(scen.programs):
         L = ledgers[sp.id]
-        stack = np.stack([L.committed, L.cash, L.cancelled, L.outstanding], axis=-1)  # n × J × Y × 4
         jj, pp = np.nonzero(sp.shares)
-        vals = stack[:, jj, :, :] * sp.shares[jj, pp][None, :, None, None]  # n × R × Y × 4
-        n, R = vals.shape[:2]
+        stack = np.stack([L.committed, L.cash, L.cancelled, L.outstanding], axis=-1)[:, jj]  # n × R × Y × 4
+        vals = np.moveaxis(stack * sp.shares[jj, pp][None, :, None, None], 2, 0)  # Y × n × R × 4
+        n, R = vals.shape[1:3]
+        spending = 1 if total_key(sp) == ALL_EQUITY else 0
         for y in range(Y):
-            v = vals[:, :, y, :].reshape(n * R, 4)
-            keep = np.any(v != 0, axis=1)
-            if not keep.any():
+            v = vals[y].reshape(n * R, 4)
+            keep = np.flatnonzero(np.any(v != 0, axis=1))
+            if not keep.size:
                 continue
-            d = np.repeat(np.arange(n, dtype=np.int32) + start, R)[keep]
-            r = np.tile(np.arange(R), n)[keep]
-            per_year[y].append(pa.table({
-                "draw": d,
-                "program": pa.DictionaryArray.from_arrays(pa.array(np.zeros(d.size, np.int16)), [sp.id]),
-                "spending": pa.DictionaryArray.from_arrays(pa.array(np.zeros(d.size, np.int8)),
-                                                           ["equity" if total_key(sp) == ALL_EQUITY else "grant"]),
-                "jurisdiction": pa.DictionaryArray.from_arrays(pa.array(sp.jur[jj][r].astype(np.int8)), juris),
-                "payer": pa.DictionaryArray.from_arrays(pa.array(pp[r].astype(np.int8)), payers),
-                "committed_cny": v[keep, 0], "cash_cny": v[keep, 1], "cancelled_cny": v[keep, 2],
-                "outstanding_cny": v[keep, 3],
-            }, schema=DRAWS_SCHEMA))
-    return {scen.years[y]: pa.concat_tables(ts).unify_dictionaries() if ts else DRAWS_SCHEMA.empty_table()
-            for y, ts in per_year.items()}
+            c = cols[y]
+            c["draw"].append((keep // R).astype(np.int32) + start)
+            r = keep % R
+            c["program"].append(np.full(keep.size, code, np.int16))
+            c["spending"].append(np.full(keep.size, spending, np.int8))
+            c["jurisdiction"].append(sp.jur[jj][r].astype(np.int8))
+            c["payer"].append(pp[r].astype(np.int8))
+            c["values"].append(v[keep])
+    dictionaries = {"program": pa.array(programs), "spending": pa.array(["grant", "equity"]),
+                    "jurisdiction": pa.array(geo.jurisdictions), "payer": pa.array(geo.payers)}
+    out = {}
+    for y, c in enumerate(cols):
+        if not c["draw"]:
+            out[scen.years[y]] = DRAWS_SCHEMA.empty_table()
+            continue
+        values = np.concatenate(c["values"])
+        arrays = [pa.array(np.concatenate(c["draw"]))]
+        arrays += [pa.DictionaryArray.from_arrays(pa.array(np.concatenate(c[k])), dictionaries[k])
+                   for k in ("program", "spending", "jurisdiction", "payer")]
+        arrays += [pa.array(np.ascontiguousarray(values[:, m])) for m in range(4)]
+        out[scen.years[y]] = pa.Table.from_arrays(arrays, schema=DRAWS_SCHEMA)
+    return out
