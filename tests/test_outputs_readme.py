@@ -16,6 +16,7 @@ from fiscal_sim.cli import app
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "outputs" / "README.md"
 SCEN = Path(__file__).parent / "scenarios"
+REPO_SCEN = REPO / "scenarios"
 TEXT = README.read_text(encoding="utf-8")
 BLOCKS = re.findall(r"```sql\n(.*?)```", TEXT, flags=re.S)
 SWEPT = "programs.jzf2017-3.major-conversion.cap"
@@ -31,7 +32,9 @@ def outputs(tmp_path_factory) -> Path:
                  ["compare", str(SCEN / "crn_base.yaml"), str(SCEN / "crn_cap.yaml"), "--draws", "200",
                   "--out", str(root / "cap1500_vs_baseline"), "-q"],
                  ["sweep", str(SCEN / "crn_base.yaml"), "--set", f"{SWEPT}=1500,3000", "--draws", "100",
-                  "--out", str(root / "baseline_sweep"), "-q"]):
+                  "--out", str(root / "baseline_sweep"), "-q"],
+                 ["run", str(REPO_SCEN / "tight_budget.yaml"), "--pipeline", "--draws", "40",
+                  "--out", str(root / "tight_budget"), "-q", "--no-draws-ledger"]):
         res = runner.invoke(app, args)
         assert res.exit_code == 0, (args, res.output)
     return root
@@ -81,6 +84,8 @@ def documented(heading: str) -> set[str]:
     ("sensitivity.parquet", "baseline/sensitivity.parquet"),
     ("compare.parquet", "cap1500_vs_baseline/compare.parquet"),
     ("compare_draws/", "cap1500_vs_baseline/compare_draws"),
+    ("pipeline_draws.parquet", "tight_budget/pipeline_draws.parquet"),
+    ("pipeline_summary.parquet", "tight_budget/pipeline_summary.parquet"),
 ])
 def test_every_column_written_is_documented(outputs, heading, path):
     target = outputs / path

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import subprocess
 import sys
 from pathlib import Path
@@ -50,6 +52,8 @@ def test_tight_budget_writes_arrears_backlogs_and_exhaustion_dates(tight_run):
     assert cash_2025 == 0
     meta = pq.read_metadata(draws).metadata
     assert b"fiscal_sim.schema_version" in meta and int(meta[b"fiscal_sim.pipeline.simpy_events"]) > 0
+    manifest = json.loads((tight_run / "manifest.json").read_text())
+    assert manifest["files"]["pipeline"] == ["pipeline_draws.parquet", "pipeline_summary.parquet"]
 
 
 def test_tight_budget_summary_has_exhaustion_probability_with_wilson_interval(tight_run):

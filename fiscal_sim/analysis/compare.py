@@ -35,7 +35,7 @@ import pyarrow as pa
 from fiscal_sim import __version__
 from fiscal_sim.analysis.common import (SeriesKey, nan_to_null, new_run_id, series_keys, write_part,
                                         write_run_folder)
-from fiscal_sim.engine.ledger import ALL, ALL_EQUITY, SeriesLayout, layout, series_values
+from fiscal_sim.engine.ledger import ALL, ALL_EQUITY, YEAR_MEASURES as MEASURES, SeriesLayout, layout, series_values
 from fiscal_sim.engine.run import chunks
 from fiscal_sim.engine.simulate import blocks_of, simulate_chunk
 from fiscal_sim.errors import FiscalSimError
@@ -43,7 +43,6 @@ from fiscal_sim.io.parquet import SCHEMA_VERSION, atomic_dir, write_json, write_
 from fiscal_sim.scenario import Scenario
 from fiscal_sim.stats import Accumulator, summarise
 
-MEASURES = ("committed", "cash", "outstanding")
 MAX_CHUNK = 500
 """draws per chunk in a comparison: two scenarios and their difference are held at once"""
 
@@ -248,8 +247,9 @@ def compare(base: Scenario, reform: Scenario, out: Path, workers: int = 1, indep
                 futures = {pool.submit(_worker_chunk, a, b, draws_dir, run_id): b - a for a, b in parts}
                 for f in as_completed(futures):
                     total.merge(f.result())
+                    n = futures.pop(f)  # drop the future: it holds its result until released
                     if progress:
-                        progress(futures[f])
+                        progress(n)
         table = change_table(base, reform, p, total, independent)
         write_table(table, tmp / "compare.parquet", run_id, baseline=base.spec.name, reform=reform.spec.name)
         link = {"compared_in": str(out), "compare_run_id": run_id}

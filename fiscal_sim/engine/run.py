@@ -116,7 +116,7 @@ def simulate(scen: Scenario, workers: int = 1, draws_dir: Path | None = None,
         with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(scen, lay, pipeline)) as pool:
             futures = {pool.submit(_worker_chunk, a, b, draws_dir, run_id): b - a for a, b in parts}
             for f in as_completed(futures):
-                take(f.result(), futures[f])
+                take(f.result(), futures.pop(f))  # drop the future: it holds its result until released
     return total, lay, extras
 
 
@@ -170,5 +170,9 @@ def run(scen: Scenario, out: Path, workers: int = 1, write_draws: bool = True, c
         for name, table in (("programs", programs_table(scen)), ("payers", payers_table(scen)),
                             ("jurisdictions", jurisdictions_table(scen)), ("cost_shares", cost_shares_table(scen))):
             write_table(table, tmp / f"{name}.parquet", run_id)
-        write_json(manifest(scen, run_id, command, workers), tmp / "manifest.json")
+        info = manifest(scen, run_id, command, workers)
+        if pipeline and scen.spec.pipelines:
+            info["files"]["pipeline"] = ["pipeline_draws.parquet", "pipeline_summary.parquet"]
+            info["pipelines"] = [p.get("name") for p in scen.spec.pipelines]
+        write_json(info, tmp / "manifest.json")
     return RunResult(Path(out), run_id, summary, acc, lay)

@@ -22,8 +22,6 @@ from fiscal_sim.uptake.random import shared_shock, stream
 from fiscal_sim.uptake.sample import (Applicants, category_probs, count_factors, input_scale, sample_applicants,
                                       sample_counts)
 
-MEASURES = ("committed", "cash", "cancelled")
-
 
 @dataclass
 class ProgramLedger:
