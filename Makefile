@@ -28,7 +28,7 @@ test: setup
 
 bench: setup
 	$(PY) bench/engine.py
-	@if [ -f bench/pipeline.py ]; then $(PY) bench/pipeline.py; fi
+	$(PY) bench/pipeline.py --json bench/results/pipeline.json
 
 validate: setup
 	$(BIN)/fiscal-sim validate scenarios
