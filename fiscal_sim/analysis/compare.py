@@ -22,8 +22,6 @@ of the totals and of every program the reform changes), ``baseline/`` and
 
 from __future__ import annotations
 
-import datetime as dt
-import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,14 +30,13 @@ from typing import Callable
 import numpy as np
 import pyarrow as pa
 
-from fiscal_sim import __version__
 from fiscal_sim.analysis.common import (SeriesKey, nan_to_null, new_run_id, series_keys, write_part,
                                         write_run_folder)
 from fiscal_sim.engine.ledger import ALL, ALL_EQUITY, YEAR_MEASURES as MEASURES, SeriesLayout, layout, series_values
 from fiscal_sim.engine.run import chunks
 from fiscal_sim.engine.simulate import blocks_of, simulate_chunk
 from fiscal_sim.errors import FiscalSimError
-from fiscal_sim.io.parquet import SCHEMA_VERSION, atomic_dir, write_json, write_table
+from fiscal_sim.io.parquet import atomic_dir, manifest_header, write_json, write_table
 from fiscal_sim.scenario import Scenario
 from fiscal_sim.stats import Accumulator, summarise
 
@@ -315,12 +312,7 @@ def compare_manifest(base: Scenario, reform: Scenario, run_id: str, command: lis
                 "seed_entropy": s.spec.seed}
 
     return {
-        "kind": "compare",
-        "run_id": run_id,
-        "engine_version": __version__,
-        "schema_version": SCHEMA_VERSION,
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": command or sys.argv,
+        **manifest_header(run_id, command, kind="compare"),
         "common_random_numbers": not independent,
         "baseline": who(base),
         "reform": who(reform),

@@ -36,11 +36,9 @@ parameters' effect, not noise (common random numbers).
 from __future__ import annotations
 
 import copy
-import datetime as dt
 import difflib
 import itertools
 import math
-import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,12 +49,11 @@ import pyarrow as pa
 import yaml
 from scipy.stats import qmc
 
-from fiscal_sim import __version__
 from fiscal_sim.analysis.common import new_run_id, spec_data, variant, write_run_folder
 from fiscal_sim.engine.ledger import ALL, ALL_EQUITY
 from fiscal_sim.engine.run import simulate, summary_table
 from fiscal_sim.errors import FiscalSimError
-from fiscal_sim.io.parquet import SCHEMA_VERSION, atomic_dir, write_json, write_table
+from fiscal_sim.io.parquet import atomic_dir, manifest_header, write_json, write_table
 from fiscal_sim.scenario import Scenario
 from fiscal_sim.uptake.spec import Count, Uptake
 
@@ -383,12 +380,7 @@ def points_table(p: Plan) -> pa.Table:
 
 def sweep_manifest(scen: Scenario, p: Plan, run_id: str, command: list[str] | None, totals_only: bool) -> dict:
     return {
-        "kind": "sweep",
-        "run_id": run_id,
-        "engine_version": __version__,
-        "schema_version": SCHEMA_VERSION,
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": command or sys.argv,
+        **manifest_header(run_id, command, kind="sweep"),
         "scenario": {"name": scen.spec.name, "path": scen.path, "sha256": scen.sha256},
         "catalogue_sha256": scen.catalogue.sha256(),
         "seed_entropy": scen.spec.seed,

@@ -8,8 +8,6 @@ folder that replaces the output folder only when everything succeeded.
 
 from __future__ import annotations
 
-import datetime as dt
-import sys
 import uuid
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -20,11 +18,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from fiscal_sim import __version__
 from fiscal_sim.engine.ledger import SeriesLayout, draws_tables, layout, series_values
 from fiscal_sim.engine.simulate import blocks_of, simulate_chunk
 from fiscal_sim.io.dimensions import cost_shares_table, jurisdictions_table, payers_table, programs_table
-from fiscal_sim.io.parquet import SCHEMA_VERSION, atomic_dir, with_metadata, write_json, write_table
+from fiscal_sim.io.parquet import atomic_dir, manifest_header, with_metadata, write_json, write_table
 from fiscal_sim.scenario import Scenario
 from fiscal_sim.stats import BINS_PER_DECADE, Accumulator, summarise
 
@@ -131,11 +128,7 @@ def summary_table(scen: Scenario, lay: SeriesLayout, acc: Accumulator) -> pa.Tab
 
 def manifest(scen: Scenario, run_id: str, command: list[str] | None, workers: int) -> dict:
     return {
-        "run_id": run_id,
-        "engine_version": __version__,
-        "schema_version": SCHEMA_VERSION,
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": command or sys.argv,
+        **manifest_header(run_id, command),
         "scenario": {"name": scen.spec.name, "path": scen.path, "sha256": scen.sha256,
                      "description": scen.spec.description},
         "catalogue_sha256": scen.catalogue.sha256(),

@@ -41,6 +41,15 @@ def write_table(table: pa.Table, path: Path, run_id: str, **extra: str) -> None:
     pq.write_table(with_metadata(encode_strings(table), run_id, **extra), path, compression="zstd")
 
 
+def manifest_header(run_id: str, command: list[str] | None, **kind: str) -> dict[str, Any]:
+    """The fields every manifest starts with: run id, versions, creation time (UTC), command line."""
+    import datetime as dt
+    import sys
+
+    return {**kind, "run_id": run_id, "engine_version": __version__, "schema_version": SCHEMA_VERSION,
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "command": command or sys.argv}
+
+
 def write_json(obj: Any, path: Path) -> None:
     path.write_text(json.dumps(obj, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
 
