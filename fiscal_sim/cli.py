@@ -306,10 +306,11 @@ def compare(baseline: Annotated[Path, typer.Argument(help="baseline scenario YAM
             t.add_row(r["payer"], _wan(r["baseline_mean_cny"]), _wan(r["reform_mean_cny"]), _wan(r["change_mean_cny"], True),
                       _wan(r["change_se_cny"]))
         out.print(t)
-    if h["programs"]:
+    changed = [r for r in h["programs"] if r["change_mean_cny"]]
+    if changed:
         t = Table("program", "baseline", "reform", "change", "± se", title="programs that change (horizon, all payers), 万元",
                   title_justify="left")
-        for r in h["programs"]:
+        for r in changed:
             t.add_row(r["program"], _wan(r["baseline_mean_cny"]), _wan(r["reform_mean_cny"]), _wan(r["change_mean_cny"], True),
                       _wan(r["change_se_cny"]))
         out.print(t)
