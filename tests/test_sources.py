@@ -30,3 +30,33 @@ def test_quotes_occur_in_seed_text(catalogue):
 def test_every_program_names_its_source(catalogue):
     for p in catalogue.programs.values():
         assert p.document.number and p.spec.source.section and p.spec.source.quote, p.id
+
+
+def _numbers(program) -> list[tuple[str, float]]:
+    """Every money amount and rate a program's formula and caps use, as written (program unit)."""
+    from fiscal_sim.rules.formula import ByInput
+
+    out = []
+    for _, node in program.spec.formula.walk():
+        for field, par, money in node.params():
+            for v in (par.values.values() if isinstance(par, ByInput) else [par]):
+                if money or field == "rate":
+                    out.append(("money" if money else "rate", float(v)))
+    out += [("money", c.max) for c in program.spec.caps]
+    return [(k, v) for k, v in out if v not in (0.0, 1.0)]
+
+
+def test_formula_numbers_come_from_the_text(catalogue):
+    """Each amount or rate is written in the quote or a clause of the document, or derived in an assumption."""
+    missing = []
+    for p in catalogue.programs.values():
+        if p.spec.formula is None:
+            continue
+        text = _norm(p.spec.source.quote + "".join(n.clause or "" for _, n in p.spec.formula.walk())
+                     + "".join(c.clause or "" for c in p.spec.caps))
+        derived = _norm(" ".join(a for a in p.spec.assumptions if "derived" in a.lower()))
+        for kind, v in _numbers(p):
+            forms = [f"{v:g}"] + ([f"{v / 10000:g}亿"] if v >= 10000 else []) if kind == "money" else [f"{v * 100:g}%"]
+            if not any(f in text for f in forms) and not any(f in derived for f in forms):
+                missing.append(f"{p.id}: {kind} {v:g} is not in its quote, clauses or a derivation")
+    assert not missing, "\n".join(missing)
