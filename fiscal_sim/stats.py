@@ -83,10 +83,14 @@ class Accumulator:
             part = np.ascontiguousarray(v[:, first:first + nb])
             mean = part.mean(axis=1)
             self.blocks[b] = BlockMoments(nb, mean, ((part - mean[:, None]) ** 2).sum(axis=1))
-        for lo in range(0, self.size, SERIES_GROUP):  # bincount by groups of series: small, dense, fast
-            hi = min(lo + SERIES_GROUP, self.size)
-            idx = bin_index(v[lo:hi]) + (np.arange(hi - lo) * NBINS)[:, None]
-            self.hist[lo:hi] += np.bincount(idx.reshape(-1), minlength=(hi - lo) * NBINS).reshape(hi - lo, NBINS).astype(np.int32)
+        live = np.flatnonzero(v.any(axis=1))  # many series are zero in every draw (e.g. programs expired)
+        self.hist[:, ZERO] += v.shape[1]
+        for lo in range(0, live.size, SERIES_GROUP):  # bincount by groups of series: small, dense, fast
+            rows = live[lo:lo + SERIES_GROUP]
+            idx = bin_index(v[rows]) + (np.arange(rows.size) * NBINS)[:, None]
+            counts = np.bincount(idx.reshape(-1), minlength=rows.size * NBINS).reshape(rows.size, NBINS)
+            counts[:, ZERO] -= v.shape[1]
+            self.hist[rows] += counts.astype(np.int32)
         self.exceed += (v > self.budget[:, None]).sum(axis=1)  # type: ignore[index]
         self.lo = np.minimum(self.lo, v.min(axis=1))
         self.hi = np.maximum(self.hi, v.max(axis=1))
