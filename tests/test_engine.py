@@ -226,3 +226,16 @@ def test_failed_run_leaves_previous_result_untouched(tmp_path, scen, monkeypatch
         run(scen.with_settings(draws=100), out, write_draws=True)
     assert (out / "manifest.json").read_text() == before
     assert [p.name for p in tmp_path.iterdir()] == ["r"]
+
+
+def test_budget_lines_accept_every_money_unit_the_validator_accepts(tmp_path):
+    text = SMALL.read_text(encoding="utf-8").replace("amount: 6000, unit: 万元", "amount: 0.6, unit: 亿")
+    f = FIX / "_budget_unit.yaml"
+    f.write_text(text, encoding="utf-8")
+    try:
+        lay = layout(load_scenario(f))
+    finally:
+        f.unlink()
+    cols = [i for i in range(lay.size) if lay.program[i] == "ALL" and lay.payer[i] == "city" and lay.measure[i] == "cash"
+            and lay.period[i] == "year"]
+    assert cols and all(lay.budget_cny[i] == 6000 * WAN for i in cols)

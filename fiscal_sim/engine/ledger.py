@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from fiscal_sim.engine.simulate import ProgramLedger
 from fiscal_sim.scenario import Scenario
+from fiscal_sim.units import cny_per
 
 YEAR_MEASURES = ("committed", "cash", "outstanding")
 HORIZON_MEASURES = ("committed", "cash")
@@ -85,7 +86,7 @@ def layout(scen: Scenario) -> SeriesLayout:
             add_block(t, ALL)
     budget = np.full(len(cols["program"]), np.inf)
     for b in scen.spec.budgets:
-        amount = b.amount * {"元": 1.0, "万元": 1e4, "亿元": 1e8}[b.unit]
+        amount = b.amount * cny_per(b.unit)
         for c in range(len(budget)):
             if (cols["program"][c] == b.program and cols["payer"][c] == b.payer and cols["measure"][c] == b.measure
                     and cols["period"][c] == "year" and (b.year is None or cols["fiscal_year"][c] == b.year)):
