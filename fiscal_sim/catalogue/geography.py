@@ -123,10 +123,3 @@ def load_geography(path: Path | str) -> Geography:
     if problems:
         raise InputError(problems)
     return Geography(data, str(path))
-
-
-def regime_shares_for(geo: Geography, regime: str, jurisdiction: str) -> dict[str, float]:
-    """Payer → share for one jurisdiction under ``regime`` (non-zero shares only)."""
-    row = geo.share_matrix(regime)[geo.jurisdictions.index(jurisdiction)]
-    return {p: float(s) for p, s in zip(geo.payers, row) if s}
-

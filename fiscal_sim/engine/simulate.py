@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fiscal_sim.rules.aggregate import cap_by_group
+from fiscal_sim.rules.aggregate import cap_by_group, group_key
 from fiscal_sim.rules.schedule import schedule_classes
 from fiscal_sim.scenario import Scenario, SimProgram
 from fiscal_sim.uptake.random import shared_shock, stream
@@ -231,13 +231,10 @@ def apply_group_caps(sp: SimProgram, apps: Applicants, amount: np.ndarray) -> np
     """Aggregate caps per entity-year, person-year or entity lifetime, within each draw and jurisdiction."""
     for c in sp.prog.spec.caps:
         cap_cny = c.max * sp.prog.unit_cny
-        if c.per == "entity_lifetime":
-            n, J, Y = apps.shape
-            key = (apps.cell // Y) * (2**31) + apps.entity  # (draw, jurisdiction, entity)
-            order = apps.year  # earlier years are served first
-        else:
-            key = apps.cell * (2**31) + apps.entity  # (draw, jurisdiction, year, entity)
-            order = None
+        if c.per == "entity_lifetime":  # (draw, jurisdiction, entity); earlier years are served first
+            key, order = group_key(apps.cell // apps.shape[2], apps.entity), apps.year
+        else:  # (draw, jurisdiction, year, entity)
+            key, order = group_key(apps.cell, apps.entity), None
         amount = cap_by_group(amount, key, cap_cny, c.method, order=order)
     return amount
 

@@ -452,8 +452,6 @@ Formula = Annotated[
     Union[Fixed, Tiered, Rate, Excess, Cap, Floor, Match, Choice, Uplift, When, Sum, Highest, UpTo],
     Field(discriminator="kind"),
 ]
-FORMULA_KINDS = ["fixed", "tiered", "rate", "excess", "cap", "floor", "match", "choice", "uplift", "when", "sum", "max",
-                 "up_to"]
 
 for _cls in (Rate, Cap, Floor, Choice, Uplift, When, Sum, Highest):
     _cls.model_rebuild()
