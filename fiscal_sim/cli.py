@@ -23,6 +23,25 @@ app.add_typer(programs_app, name="programs")
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, soft_wrap=True)
 
+
+def _version(value: bool) -> None:
+    if value:
+        from fiscal_sim import __version__
+
+        out.print(f"fiscal-sim {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _setup(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                 help="print the version and exit")] = False) -> None:
+    """Budget and fiscal commitment simulation for Jiaxing's subsidy policies."""
+    global out
+    import os
+
+    # tables fit the terminal: its width, or $COLUMNS; 200 columns when piped (nothing is cut in a file)
+    out = Console(soft_wrap=True, width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200)
+
 CatalogueOpt = Annotated[Optional[Path], typer.Option("--catalogue", "-C", help="scenarios folder holding programs/ and catalogue/",
                                                       envvar="FISCAL_SIM_SCENARIOS")]
 
@@ -202,11 +221,22 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
     out.print(f"wrote [bold]{result.out}[/bold] (run {result.run_id}; {scen.spec.draws:,} draws, "
               f"{len(scen.programs)} programs simulated, {len(scen.unpriced)} unpriced/unsimulated listed)")
     if not quiet:
-        out.print(cash_table(result.summary))
+        print_headline(result.out)
+        for t in cash_tables(result.summary, out.width):
+            out.print(t)
 
 
-def cash_table(summary) -> Table:
-    """Expected cash by fiscal year and payer, with P90, in 万元."""
+def print_headline(folder: Path) -> None:
+    """The run's headline (headline.json), before any table."""
+    h = json.loads((Path(folder) / "headline.json").read_text(encoding="utf-8"))
+    for line in h["text"]["en"]:
+        out.print(line, markup=False, highlight=False)
+    out.print()
+
+
+def cash_tables(summary, width: int) -> list[Table]:
+    """Expected cash by fiscal year and payer, with P90, in 万元: payers as rows when the years fit the width,
+    else years as rows with a few payers per table (never cut)."""
     import pyarrow.compute as pc
 
     rows = summary.filter(pc.and_(pc.equal(summary["program"], "ALL"),
@@ -218,14 +248,28 @@ def cash_table(summary) -> Table:
             payers.append(r["payer"])
     payers.sort(key=lambda p: (p != "ALL", p != "city", p))
     years = sorted({r["fiscal_year"] for r in rows})
-    t = Table("payer", "", *[str(y) for y in years], title="expected grant cash by payer and year, 万元 (mean and P90)",
-              title_justify="left")
     by = {(r["fiscal_year"], r["payer"]): r for r in rows}
-    for p in payers:
-        for stat, col in (("mean", "mean_cny"), ("P90", "p90_cny")):
-            t.add_row(p if stat == "mean" else "", stat, *[f"{by[(y, p)][col] / 1e4:,.0f}" if (y, p) in by else ""
-                                                           for y in years], end_section=stat == "P90")
-    return t
+    cell = {(y, p, c): f"{by[(y, p)][c] / 1e4:,.0f}" if (y, p) in by else "" for y in years for p in payers
+            for c in ("mean_cny", "p90_cny")}
+    title = "expected grant cash by payer and year, 万元 (mean and P90)"
+    cw = max([len(v) for v in cell.values()] + [4]) + 3
+    if 12 + 8 + cw * len(years) <= width:
+        t = Table("payer", "", *[str(y) for y in years], title=title, title_justify="left")
+        for p in payers:
+            for stat, col in (("mean", "mean_cny"), ("P90", "p90_cny")):
+                t.add_row(p if stat == "mean" else "", stat, *[cell[(y, p, col)] for y in years],
+                          end_section=stat == "P90")
+        return [t]
+    per = max(1, (width - 8) // (2 * cw))
+    tables = []
+    for i in range(0, len(payers), per):
+        group = payers[i:i + per]
+        t = Table("year", *[f"{p} {s}" for p in group for s in ("mean", "P90")],
+                  title=title if i == 0 else None, title_justify="left")
+        for y in years:
+            t.add_row(str(y), *[cell[(y, p, c)] for p in group for c in ("mean_cny", "p90_cny")])
+        tables.append(t)
+    return tables
 
 
 # ---------------------------------------------------------------- analyst tools: compare, sweep, sensitivity, report

@@ -36,9 +36,22 @@ def with_metadata(table: pa.Table, run_id: str, **extra: str) -> pa.Table:
     return table.replace_schema_metadata({**(table.schema.metadata or {}), **{k.encode(): v.encode() for k, v in meta.items()}})
 
 
+COMPRESSION = "zstd"
+"""the one codec of every table fiscal_sim writes"""
+
+
+def round_money(table: pa.Table) -> pa.Table:
+    """Round every float ``*_cny`` column to the fen (0.01 yuan): the stored amounts BI tools sum."""
+    import pyarrow.compute as pc
+
+    cols = [pc.round(c, 2) if n.endswith("_cny") and pa.types.is_floating(c.type) else c
+            for n, c in zip(table.column_names, table.columns)]
+    return pa.table(cols, schema=table.schema)
+
+
 def write_table(table: pa.Table, path: Path, run_id: str, **extra: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(with_metadata(encode_strings(table), run_id, **extra), path, compression="zstd")
+    pq.write_table(with_metadata(encode_strings(round_money(table)), run_id, **extra), path, compression=COMPRESSION)
 
 
 def manifest_header(run_id: str, command: list[str] | None, **kind: str) -> dict[str, Any]:

@@ -45,7 +45,7 @@ def meta_rows(d: ReportData) -> list[tuple[str, str]]:
     m = d.run.manifest
     sc = m.get("scenario", {})
     hz = m.get("horizon", {})
-    progs = d.run.programs.values()
+    progs = [p for p in d.run.programs.values() if not p.get("is_total")]
     rows = [("scenario", f"{sc.get('name', '')} — {sc.get('description', '')}".strip(" —")),
             ("scenario file", f"{sc.get('path', '')} (sha256 {str(sc.get('sha256', ''))[:12]}…)"),
             ("horizon", f"{hz.get('start', '')}–{hz.get('end', '')}"),

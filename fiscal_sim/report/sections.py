@@ -63,7 +63,7 @@ PROGRAM_COLUMNS = ["program", "名称", "title", "文号 document"]
 
 def payers_with_cash(run: RunFolder) -> list[str]:
     """Payers whose expected grant cash is non-zero in some year: all payers, city, province, then places."""
-    order = [ALL] + list(run.payers)
+    order = [ALL] + [p for p in run.payers if p != ALL]
     have = {r["payer"] for r in run.rows if r["program"] == ALL and r["measure"] == "cash" and r["mean_cny"]}
     return [p for p in order if p in have]
 
