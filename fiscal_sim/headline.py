@@ -149,6 +149,7 @@ def compute(summary: list[dict[str, Any]], programs: dict[str, dict[str, Any]], 
             pipeline: list[dict[str, Any]] | None = None, manifest: dict[str, Any] | None = None) -> dict[str, Any]:
     """The headline of one run from its summary rows (and pipeline summary rows), with zh/en text."""
     m = manifest or {}
+    summary = [r for r in summary if r.get("vintage") in (None, "ALL")]  # the all-vintage series (issue 10a)
     years = sorted({r["fiscal_year"] for r in summary if r["period"] == "year"})
     by_payer = _by_payer(summary, payers)
     budgets = _budget_lines(summary, programs, payers)
@@ -230,7 +231,7 @@ def text(h: dict[str, Any], lang: str) -> list[str]:
     else:
         out.append("Enough draws: more would not change these figures" if stable else
                    f"Monte Carlo error: means ±{_yi(c['max_2mcse_cny'])}亿元, P(exceed) "
-                   f"±{_pct(c['max_interval_width'] / 2)}: more draws would sharpen them")
+                   f"±{_pct(c['max_interval_width'] / 2)}: more draws help")
     return out
 
 

@@ -77,7 +77,14 @@ def compare_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def report(run_dir):
-    return write_report(run_dir)
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = write_report(run_dir)
+    missing = [str(w.message) for w in caught if "missing from" in str(w.message)]  # matplotlib's missing glyph
+    assert not missing, missing
+    return result
 
 
 def check_page(html: str, images: list[Path]) -> Page:
@@ -99,7 +106,12 @@ def test_report_is_self_contained_and_every_chart_has_its_table(report):
     html = report.html.read_text(encoding="utf-8")
     page = check_page(html, report.images)
     ids = {i["data-chart"] for i in page.images}
-    assert {"cash-ALL", "cash-city", "outstanding-ALL", "top-mean", "top-p95", "exceedance", "tornado-ALL"} <= ids
+    assert {"overview", "payers", "outstanding-ALL", "top-mean", "top-p95", "exceedance", "tornado-ALL"} <= ids
+    # the order a director reads: headline first, overview next, technical details (hashes, seed) last
+    order = [html.index(f'<section id="{i}"') for i in ("headline", "overview", "payers", "sensitivity",
+                                                          "convergence", "run")]
+    assert order == sorted(order)
+    assert "@page{size:A4" in html and "@media print" in html
     # amounts in 万元/亿元, Chinese titles with English
     assert "万元" in html and "亿元" in html
     assert "重大科技成果转化项目固定资产投资补助" in html and "Major technology-conversion projects" in html
@@ -203,4 +215,26 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     assert "net::ERR_" not in res.stderr and "Uncaught" not in res.stderr
     shot = tmp_path / "page.png"
     res = browse(report.html, tmp_path / "profile2", "--window-size=1280,2400", f"--screenshot={shot}")
+    assert res.returncode == 0 and shot.is_file() and shot.stat().st_size > 20_000
+
+
+@pytest.mark.browser
+def test_first_screen_shows_the_headline_numbers(report, run_dir, tmp_path):
+    """The page text (as Chromium renders it) holds the headline's numbers from headline.json and summary.parquet."""
+    import json
+
+    import duckdb
+
+    h = json.loads((run_dir / "headline.json").read_text(encoding="utf-8"))
+    res = browse(report.html, tmp_path / "profile", "--virtual-time-budget=5000", "--dump-dom")
+    assert res.returncode == 0, res.stderr[-2000:]
+    first = res.stdout[:res.stdout.index('<section id="overview"')]  # the headline comes before everything else
+    total = duckdb.sql(f"SELECT mean_cny, p90_cny FROM '{run_dir}/summary.parquet' WHERE program = 'ALL' AND "
+                       "payer = 'ALL' AND measure = 'cash' AND period = 'horizon'").fetchall()[0]
+    assert f"{total[0] / 1e8:,.2f}" in first and f"{total[1] / 1e8:,.2f}" in first
+    for b in h["budget_lines"]:
+        assert f"{100 * b['p_exceed']:.1f}" in first
+    assert h["top_tail"][0]["program"] in first
+    shot = tmp_path / "first.png"
+    res = browse(report.html, tmp_path / "profile2", "--window-size=1280,1000", f"--screenshot={shot}")
     assert res.returncode == 0 and shot.is_file() and shot.stat().st_size > 20_000

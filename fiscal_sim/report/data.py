@@ -28,14 +28,25 @@ class RunFolder:
     rows: list[dict[str, Any]]
     programs: dict[str, dict[str, Any]]
     payers: dict[str, dict[str, Any]]
+    pipeline: list[dict[str, Any]] | None = None
+    """rows of pipeline_summary.parquet (runs with --pipeline)"""
+    vintage_rows: list[dict[str, Any]] = field(default_factory=list)
+    """rows of one vintage (existing commitments / new awards) when the summary has a ``vintage`` column"""
     index: dict[Key, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.rows and "vintage" in self.rows[0]:  # keep the all-vintage rows as the series; parts aside
+            self.vintage_rows = [r for r in self.rows if r["vintage"] not in (None, "ALL")]
+            self.rows = [r for r in self.rows if r["vintage"] in (None, "ALL")]
         self.index = {(r["program"], r["payer"], r["measure"], r["period"], r["fiscal_year"]): r for r in self.rows}
 
     @property
     def name(self) -> str:
         return self.manifest.get("scenario", {}).get("name", self.path.name)
+
+    @property
+    def vintages(self) -> list[str]:
+        return sorted({r["vintage"] for r in self.vintage_rows})
 
     @property
     def years(self) -> list[int]:
@@ -98,7 +109,8 @@ def load_run(path: Path) -> RunFolder:
         raise NotARunFolder(f"{path / 'summary.parquet'} has no rows: nothing to report")
     programs = _by_key(_table(path / "programs.parquet"), "program") if (path / "programs.parquet").is_file() else {}
     payers = _by_key(_table(path / "payers.parquet"), "payer") if (path / "payers.parquet").is_file() else {}
-    return RunFolder(path, manifest, rows, programs, payers)
+    pipeline = _table(path / "pipeline_summary.parquet").to_pylist() if (path / "pipeline_summary.parquet").is_file() else None
+    return RunFolder(path, manifest, rows, programs, payers, pipeline)
 
 
 def load(root: Path | str) -> ReportData:
