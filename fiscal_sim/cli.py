@@ -490,6 +490,29 @@ def report(run_dir: Annotated[Path, typer.Argument(help="a run folder (fiscal-si
     out.print(f"wrote [bold]{result.html}[/bold] ({result.charts} charts, PNGs beside it; CJK font: {font})")
 
 
+@app.command()
+def export(run_dir: Annotated[Path, typer.Argument(help="a run folder written by `fiscal-sim run`")],
+           xlsx: Annotated[Optional[Path], typer.Option("--xlsx", help="write an Excel workbook to this file, e.g. baseline.xlsx")] = None,
+           csv: Annotated[Optional[Path], typer.Option("--csv", help="write every table as CSV (UTF-8 with BOM) into this folder")] = None) -> None:
+    """Export a run for spreadsheets: an Excel workbook (headline, payer × year pivot of mean and P90 in 万元,
+    budget exceedance, top programs, assumptions) and/or CSV files.
+
+    Example: fiscal-sim export outputs/baseline --xlsx baseline.xlsx --csv outputs/baseline_csv
+    """
+    from fiscal_sim.export import write_csv, write_xlsx
+
+    if xlsx is None and csv is None:
+        fail(FiscalSimError("say what to write: --xlsx FILE and/or --csv FOLDER"))
+    try:
+        if xlsx is not None:
+            out.print(f"wrote [bold]{write_xlsx(run_dir, xlsx)}[/bold]")
+        if csv is not None:
+            files = write_csv(run_dir, csv)
+            out.print(f"wrote [bold]{csv}[/bold] ({', '.join(f.name for f in files)})")
+    except FiscalSimError as e:
+        fail(e)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 
