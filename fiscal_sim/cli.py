@@ -315,8 +315,12 @@ def compare(baseline: Annotated[Path, typer.Argument(help="baseline scenario YAM
             out_dir: Annotated[Optional[Path], typer.Option("--out", help="output folder (default outputs/<reform>_vs_<baseline>)")] = None,
             write_draws: Annotated[bool, typer.Option("--draws-ledger/--no-draws-ledger", help="write the per-draw change")] = True,
             independent: Annotated[bool, typer.Option("--independent", help="give the reform its own seed (no common random numbers: to see what CRN buy)")] = False,
+            tolerance: Annotated[float, typer.Option(help="list a payer or program as changed only when its mean changes by more than this many yuan")] = 1.0,
             quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False) -> None:
-    """Compare a reform with its baseline draw by draw (common random numbers); write compare.parquet."""
+    """Compare a reform with its baseline draw by draw (common random numbers); write compare.parquet.
+
+    Example: fiscal-sim compare scenarios/baseline.yaml scenarios/reform.yaml --draws 2000 --workers 2
+    """
     from fiscal_sim.analysis.compare import compare as run_compare, headline
 
     base = _load(baseline, draws=draws, seed=seed)
@@ -333,7 +337,13 @@ def compare(baseline: Annotated[Path, typer.Argument(help="baseline scenario YAM
               f"{'independent draws' if independent else 'common random numbers'})")
     if quiet:
         return
-    h = headline(result.table)
+    from fiscal_sim import headline as hl
+
+    rows = result.table.to_pylist()
+    for line in hl.compare_lines(rows, hl.from_folder(result.out / "baseline"), hl.from_folder(result.out / "reform")):
+        out.print(line, markup=False, highlight=False)
+    out.print()
+    h = headline(result.table, tolerance)
     t = Table("payer", "year", "baseline", "reform", "change", "± se", "P5 change", "P95 change", "P(exceed) base → reform",
               title=f"{ref.spec.name} − {base.spec.name}: expected grant cash, 万元", title_justify="left")
     for r in h["by_year"] + [r for r in h["horizon"] if r["payer"] in ("ALL", "city")]:
@@ -342,7 +352,7 @@ def compare(baseline: Annotated[Path, typer.Argument(help="baseline scenario YAM
                   _wan(r["change_mean_cny"], True), _wan(r["change_se_cny"]), _wan(r["change_p05_cny"], True),
                   _wan(r["change_p95_cny"], True), p_ex)
     out.print(t)
-    others = [r for r in h["horizon"] if r["payer"] not in ("ALL", "city") and r["change_mean_cny"]]
+    others = [r for r in h["horizon"] if r["payer"] not in ("ALL", "city") and abs(r["change_mean_cny"]) > tolerance]
     if others:
         t = Table("payer", "baseline", "reform", "change", "± se", title="over the horizon, other payers, 万元",
                   title_justify="left")
@@ -350,9 +360,10 @@ def compare(baseline: Annotated[Path, typer.Argument(help="baseline scenario YAM
             t.add_row(r["payer"], _wan(r["baseline_mean_cny"]), _wan(r["reform_mean_cny"]), _wan(r["change_mean_cny"], True),
                       _wan(r["change_se_cny"]))
         out.print(t)
-    changed = [r for r in h["programs"] if r["change_mean_cny"]]
+    changed = h["programs"]
     if changed:
-        t = Table("program", "baseline", "reform", "change", "± se", title="programs that change (horizon, all payers), 万元",
+        t = Table("program", "baseline", "reform", "change", "± se",
+                  title=f"programs whose mean changes by more than {tolerance:g} yuan (horizon, all payers), 万元",
                   title_justify="left")
         for r in changed:
             t.add_row(r["program"], _wan(r["baseline_mean_cny"]), _wan(r["reform_mean_cny"]), _wan(r["change_mean_cny"], True),
@@ -402,6 +413,14 @@ def sweep(scenario: Annotated[Path, typer.Argument(help="scenario YAML")],
     out.print(f"wrote [bold]{result.out}[/bold] ({len(p.points)} points × {scen.spec.draws:,} draws; run {result.run_id})")
     if quiet:
         return
+    from fiscal_sim import headline as hl
+    from fiscal_sim.analysis.sweep import sql_names
+
+    point0 = hl.from_folder(result.out / "point-0")  # labels from the first point's dimension tables
+    names = {p["payer"]: {"name_zh": p["name_zh"], "name_en": p["name_en"]} for p in point0["payers"]}
+    for line in hl.sweep_lines(result.table.to_pylist(), sql_names(p.targets), {}, names):
+        out.print(line, markup=False, highlight=False)
+    out.print()
     rows = [r for r in result.table.to_pylist() if r["program"] == "ALL" and r["measure"] == "cash"
             and r["period"] == "horizon" and r["payer"] in ("ALL", "city")]
     t = Table("point", *[tg.text for tg in p.targets], "all payers mean", "all payers P95", "city mean", "city P95",

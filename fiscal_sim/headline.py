@@ -238,3 +238,36 @@ def text(h: dict[str, Any], lang: str) -> list[str]:
 def lines(h: dict[str, Any]) -> list[str]:
     """The headline for the terminal: English with Chinese names where they help."""
     return h["text"]["en"]
+
+
+def compare_lines(rows: list[dict[str, Any]], base: dict[str, Any], reform: dict[str, Any]) -> list[str]:
+    """A comparison's headline: horizon cash of all payers and the city, baseline → reform with the change's
+    standard error (from compare.parquet rows), and each budget line's worst-year P(exceed) in both."""
+    out = [f"{reform['scenario']} vs {base['scenario']}: grant cash over the horizon (亿元), change ± se"]
+    for r in sorted(rows, key=lambda r: r["payer"] != ALL):
+        if r["program"] == ALL and r["measure"] == "cash" and r["period"] == "horizon" and r["payer"] in (ALL, "city"):
+            out.append(f"  {'all payers' if r['payer'] == ALL else r['payer']}: {_yi(r['baseline_mean_cny'])} → "
+                       f"{_yi(r['reform_mean_cny'])} ({r['change_mean_cny'] / 1e8:+,.2f} ± {_yi(r['change_se_cny'])})")
+    before = {(b["program"], b["payer"], b["measure"]): b for b in base["budget_lines"]}
+    for b in reform["budget_lines"]:
+        a = before.get((b["program"], b["payer"], b["measure"]))
+        was = f"{_pct(a['p_exceed'])} ({a['worst_year']}) → " if a else ""
+        out.append(f"  P(exceed) {b['label_en']}: {was}{_pct(b['p_exceed'])} ({b['worst_year']})")
+    return out
+
+
+def sweep_lines(rows: list[dict[str, Any]], columns: list[str], programs: dict, payers: dict) -> list[str]:
+    """A sweep's headline: per point, all payers' horizon cash (mean, P90) and the worst budget line."""
+    out = ["Sweep: grant cash of all payers over the horizon (亿元) and the riskiest budget line, per point"]
+    points = sorted({r["point"] for r in rows})
+    for i in points:
+        mine = [r for r in rows if r["point"] == i]
+        h = compute(mine, programs, payers)
+        values = ", ".join(f"{c}={mine[0][c]}" for c in columns)
+        tot = next((p for p in h["payers"] if p["payer"] == ALL), None)
+        line = f"  point {i} ({values}): mean {_yi(tot and tot['mean_cny'])}, P90 {_yi(tot and tot['p90_cny'])}"
+        if h["budget_lines"]:
+            b = h["budget_lines"][0]
+            line += f"; P(exceed) {b['payer']}/{b['program']} {_pct(b['p_exceed'])} in {b['worst_year']}"
+        out.append(line)
+    return out

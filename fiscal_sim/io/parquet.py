@@ -27,7 +27,8 @@ SCHEMA_VERSION = "1.0"
 def encode_strings(table: pa.Table) -> pa.Table:
     """Dictionary-encode every string column (small files, fast BI filters)."""
     cols = [c.dictionary_encode() if pa.types.is_string(c.type) else c for c in table.columns]
-    return pa.table(cols, names=table.column_names)
+    fields = [pa.field(f.name, c.type, f.nullable, f.metadata) for f, c in zip(table.schema, cols)]
+    return pa.Table.from_arrays(cols, schema=pa.schema(fields, table.schema.metadata))
 
 
 def with_metadata(table: pa.Table, run_id: str, **extra: str) -> pa.Table:
