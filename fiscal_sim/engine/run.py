@@ -22,7 +22,7 @@ from fiscal_sim import headline
 from fiscal_sim.engine.ledger import SeriesLayout, draws_tables, layout, series_values
 from fiscal_sim.engine.simulate import blocks_of, simulate_chunk
 from fiscal_sim.io.dimensions import cost_shares_table, jurisdictions_table, payers_table, programs_table
-from fiscal_sim.io.parquet import atomic_dir, manifest_header, with_metadata, write_json, write_table
+from fiscal_sim.io.parquet import atomic_dir, manifest_header, round_money, with_metadata, write_json, write_table
 from fiscal_sim.scenario import Scenario
 from fiscal_sim.stats import BINS_PER_DECADE, Accumulator, summarise
 
@@ -126,7 +126,7 @@ def summary_table(scen: Scenario, lay: SeriesLayout, acc: Accumulator) -> pa.Tab
         table = table.append_column(name, pa.array(values, from_pandas=True))
     table = table.append_column("var_level", pa.array(np.full(lay.size, scen.spec.var_level)))
     total = np.isin(lay.program, ["ALL", "ALL_EQUITY"]) | (np.asarray(lay.payer) == "ALL")
-    return table.append_column("is_total", pa.array(total))  # a total row: sum only rows where it is false
+    return round_money(table.append_column("is_total", pa.array(total)))  # is_total: sum only rows where it is false
 
 
 def manifest(scen: Scenario, run_id: str, command: list[str] | None, workers: int) -> dict:
