@@ -128,38 +128,66 @@ def calc(program_ids: Annotated[list[str], typer.Argument(help="program id(s); s
             out.print(f"  note: {n}", markup=False)
 
 
-@programs_app.command("list")
-def programs_list(document: Annotated[Optional[str], typer.Option(help="filter: document number, e.g. 嘉政办发〔2024〕7号")] = None,
-                  kind: Annotated[Optional[str], typer.Option(help="filter: formula kind used anywhere in the formula")] = None,
-                  status: Annotated[Optional[str], typer.Option(help="filter: priced, unpriced or equity")] = None,
-                  jurisdiction: Annotated[Optional[str], typer.Option(help="filter: applies in this jurisdiction")] = None,
-                  as_json: Annotated[bool, typer.Option("--json")] = False,
-                  catalogue: CatalogueOpt = None) -> None:
-    """List programs with their source, formula kind and status, and print totals."""
-    cat = _catalogue(catalogue)
-    rows = []
-    for p in cat.programs.values():
-        kinds = sorted({n.kind for _, n in p.spec.formula.walk()}) if p.spec.formula else []
-        if document and document not in p.document.number:
-            continue
-        if kind and kind not in kinds:
-            continue
-        if status and p.spec.status != status:
-            continue
-        if jurisdiction and jurisdiction not in p.jurisdictions:
-            continue
-        rows.append((p, kinds))
-    if as_json:
-        sys.stdout.write(json.dumps([{"id": p.id, "title_zh": p.spec.title_zh, "title_en": p.spec.title_en,
-                                      "document": p.document.number, "section": p.spec.source.section,
-                                      "status": p.spec.status, "kinds": k} for p, k in rows], ensure_ascii=False, indent=2) + "\n")
+FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table (fits the terminal), csv or json",
+                                        case_sensitive=False)]
+
+
+def emit(rows: list[dict], columns: list[str], fmt: str, title: str | None = None, keep: tuple[str, ...] = ("id",)) -> None:
+    """Print rows as a table that fits the terminal (``keep`` columns are never cut), CSV or JSON."""
+    fmt = fmt.lower()
+    if fmt == "json":
+        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
         return
-    t = Table("id", "title", "document", "section", "formula", "status")
-    for p, k in rows:
-        t.add_row(p.id, p.spec.title_zh, p.document.number, p.spec.source.section, ",".join(k), p.spec.status)
+    if fmt == "csv":
+        import csv
+
+        w = csv.DictWriter(sys.stdout, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+        w.writeheader()
+        w.writerows({k: (",".join(v) if isinstance(v, list) else v) for k, v in r.items()} for r in rows)
+        return
+    if fmt != "table":
+        fail(FiscalSimError(f"--format {fmt}: expected table, csv or json"))
+    from rich.table import Column
+
+    widest = {c: max([len(str(r.get(c, ""))) for r in rows] + [len(c)]) for c in keep}
+    t = Table(*[Column(c, no_wrap=True, min_width=widest[c]) if c in keep else Column(c, overflow="fold")
+                for c in columns], title=title, title_justify="left")
+    for r in rows:
+        t.add_row(*[",".join(v) if isinstance(v, list) else str(v if v is not None else "") for v in
+                    (r.get(c) for c in columns)])
     out.print(t)
-    c = Counter(p.spec.status for p, _ in rows)
-    out.print(f"{len(rows)} provisions: {c.get('priced', 0)} priced, {c.get('unpriced', 0)} unpriced, {c.get('equity', 0)} equity")
+
+
+@programs_app.command("list")
+def programs_list(document: Annotated[Optional[str], typer.Option(help="filter: 文号 in any bracket style or a short id, e.g. 嘉政办发〔2024〕7号, 嘉政办发[2024]7号, jzbf2024-7")] = None,
+                  kind: Annotated[Optional[str], typer.Option(help="filter: formula kind used anywhere in the formula, e.g. up_to")] = None,
+                  status: Annotated[Optional[str], typer.Option(help="filter: priced, unpriced or equity")] = None,
+                  jurisdiction: Annotated[Optional[str], typer.Option(help="filter: applies in this place, by id or name, e.g. nanhu or 南湖区")] = None,
+                  fmt: FormatOpt = "table",
+                  as_json: Annotated[bool, typer.Option("--json", help="same as --format json")] = False,
+                  catalogue: CatalogueOpt = None) -> None:
+    """List programs with their source, formula kind and status, and print totals.
+
+    Examples: fiscal-sim programs list --document jzbf2024-7 --status priced;
+    fiscal-sim programs list --jurisdiction 南湖区 --format csv
+    """
+    from fiscal_sim.listing import Filters, select
+
+    cat = _catalogue(catalogue)
+    try:
+        rows = select(list(cat.programs.values()), Filters(document, kind, status, jurisdiction),
+                      cat.geography.data.jurisdictions)
+    except FiscalSimError as e:
+        fail(e)
+    data = [{"id": p.id, "title_zh": p.spec.title_zh, "title_en": p.spec.title_en, "document": p.document.number,
+             "section": p.spec.source.section, "status": p.spec.status, "kinds": k} for p, k in rows]
+    fmt = "json" if as_json else fmt
+    cols = (["id", "title_zh", "status"] if out.width < 100 else ["id", "title_zh", "document", "status"]
+            if out.width < 150 else ["id", "title_zh", "document", "section", "kinds", "status"])
+    emit(data, cols if fmt == "table" else list(data[0]), fmt)
+    if fmt == "table":
+        c = Counter(p.spec.status for p, _ in rows)
+        out.print(f"{len(rows)} provisions: {c.get('priced', 0)} priced, {c.get('unpriced', 0)} unpriced, {c.get('equity', 0)} equity")
 
 
 @programs_app.command("show")
