@@ -46,7 +46,7 @@ def test_jurisdictions_by_id_or_chinese_name():
                                         (["--status", "price"], "did you mean priced"),
                                         (["--jurisdiction", "南湖"], "did you mean 南湖区"),
                                         (["--kind", "up_too"], "did you mean up_to"),
-                                        (["--document", "jzf2017-3", "--status", "equity"], "no program matches")])
+                                        (["--document", "jzbf2024-5", "--status", "equity"], "no program matches")])
 def test_a_filter_that_matches_nothing_says_so_and_fails(args, hint):
     res = runner.invoke(app, ["programs", "list", *args])
     assert res.exit_code == 1 and hint in res.output, res.output
