@@ -78,6 +78,39 @@ def validate(paths: Annotated[list[Path], typer.Argument(help="program, case or 
     out.print("[green]all valid[/green]")
 
 
+@app.command("test")
+def test_cases(paths: Annotated[Optional[list[Path]], typer.Argument(help="case files or folders (default: tests/cases)")] = None,
+               catalogue: CatalogueOpt = None,
+               verbose: Annotated[bool, typer.Option("--verbose", "-v", help="list passing cases too")] = False) -> None:
+    """Run YAML case files (like `openfisca test`): each case's expected award, total, schedule and payers are
+    computed and compared; failures are listed with the difference; exit 1 on any failure.
+
+    Example: fiscal-sim test tests/cases/jiazhengbanfa_2024_7.yaml
+    """
+    from fiscal_sim.cases import case_files, check_file
+
+    cat = _catalogue(catalogue)
+    try:
+        files = case_files(paths or [Path("tests/cases")])
+        if not files:
+            raise FiscalSimError(f"no case files (YAML with `cases:`) under {', '.join(map(str, paths or ['tests/cases']))}")
+        results = [(f, c, bad) for f in files for c, bad in check_file(f, cat)]
+    except FiscalSimError as e:
+        fail(e)
+    failed = [r for r in results if r[2]]
+    for f, c, bad in results:
+        if bad:
+            out.print(f"[red]FAIL[/red] {f}: {c.name}", highlight=False)
+            for b in bad:
+                out.print(f"     {b}", markup=False, highlight=False)
+        elif verbose:
+            out.print(f"[green]ok[/green]   {f}: {c.name}", highlight=False)
+    colour = "red" if failed else "green"
+    out.print(f"[{colour}]{len(results) - len(failed)} passed, {len(failed)} failed[/{colour}] ({len(files)} file(s))")
+    if failed:
+        raise typer.Exit(1)
+
+
 def _parse_kv(items: list[str]) -> dict[str, str]:
     kv = {}
     for it in items:
