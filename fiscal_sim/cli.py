@@ -54,6 +54,16 @@ def fail(e: Exception, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
+def plain_error(e: Exception) -> str:
+    """A settings error in the user's words: field and rule, without pydantic's class names or links."""
+    from pydantic import ValidationError
+
+    if isinstance(e, ValidationError):
+        return "; ".join(f"{'.'.join(str(x) for x in err['loc']) or 'value'}: {err['msg'].lower()}"
+                         for err in e.errors(include_url=False))
+    return str(e)
+
+
 def _catalogue(root: Path | None):
     from fiscal_sim.catalogue.loader import load_catalogue
 
@@ -66,7 +76,10 @@ def _catalogue(root: Path | None):
 @app.command()
 def validate(paths: Annotated[list[Path], typer.Argument(help="program, case or scenario files, or folders")],
              catalogue: CatalogueOpt = None) -> None:
-    """Check program, case and scenario files; exit non-zero on any problem."""
+    """Check program, case and scenario files (and that every case computes as expected); exit non-zero on any problem.
+
+    Example: fiscal-sim validate scenarios tests/cases
+    """
     from fiscal_sim.validate import validate_paths
 
     try:
@@ -129,12 +142,18 @@ def calc(program_ids: Annotated[list[str], typer.Argument(help="program id(s); s
          explain: Annotated[bool, typer.Option("--explain", help="show each step with its clause")] = False,
          as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
          catalogue: CatalogueOpt = None) -> None:
-    """Compute one applicant's award, its schedule by year and its split by payer."""
+    """Compute one applicant's award, its schedule by year and its split by payer.
+
+    Example: fiscal-sim calc jwf2017-4.innovation-salary -i tier=A -i term=long -i salary=200 -j nanhu --explain
+    """
     from fiscal_sim.calc import calculate_many
 
     cat = _catalogue(catalogue)
     try:
-        day = dt.date.fromisoformat(date) if date else None
+        try:
+            day = dt.date.fromisoformat(date) if date else None
+        except ValueError as e:
+            raise FiscalSimError(f"--date {date}: expected a date written YYYY-MM-DD, e.g. 2025-03-01 ({e})") from None
         results = calculate_many(cat, program_ids, _parse_kv(input), jurisdiction=jurisdiction, award_date=day,
                                  explain=explain or as_json)
     except (FiscalSimError, ValueError) as e:
@@ -224,8 +243,12 @@ def programs_list(document: Annotated[Optional[str], typer.Option(help="filter: 
 
 
 @programs_app.command("show")
-def programs_show(program_id: str, catalogue: CatalogueOpt = None) -> None:
-    """Describe one program: source, dates, places, inputs, formula, schedule, payers, uptake."""
+def programs_show(program_id: Annotated[str, typer.Argument(help="program id, e.g. jwf2017-4.talent-housing")],
+                  catalogue: CatalogueOpt = None) -> None:
+    """Describe one program: source, dates, places, inputs, formula, schedule, payers, uptake.
+
+    Example: fiscal-sim programs show jwf2017-4.talent-housing
+    """
     import yaml
 
     cat = _catalogue(catalogue)
@@ -257,8 +280,11 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
         out_dir: Annotated[Optional[Path], typer.Option("--out", help="output folder (default outputs/<scenario name>)")] = None,
         write_draws: Annotated[bool, typer.Option("--draws-ledger/--no-draws-ledger", help="write the per-draw ledger")] = True,
         pipeline: Annotated[bool, typer.Option("--pipeline", help="run the simpy pipeline for programs that declare one")] = False,
-        quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False) -> None:
-    """Simulate a scenario and write Parquet results (summary, per-draw ledger, dimensions, manifest)."""
+        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the output folder (no progress, headline or tables)")] = False) -> None:
+    """Simulate a scenario and write Parquet results (headline, summary, per-draw ledger, dimensions, manifest).
+
+    Example: fiscal-sim run scenarios/baseline.yaml --draws 10000 --workers 2 --out outputs/baseline
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     from fiscal_sim.engine.run import run as run_scenario
@@ -269,7 +295,7 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
     except FiscalSimError as e:
         fail(e)
     except ValueError as e:
-        fail(FiscalSimError(f"{scenario}: bad run setting: {e}"))
+        fail(FiscalSimError(f"{scenario}: bad run setting: {plain_error(e)}"))
     target = out_dir or Path("outputs") / scen.spec.name
     with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, disable=quiet) as bar:
@@ -343,7 +369,7 @@ def _load(scenario: Path, **settings):
     except FiscalSimError as e:
         fail(e)
     except ValueError as e:
-        fail(FiscalSimError(f"{scenario}: bad run setting: {e}"))
+        fail(FiscalSimError(f"{scenario}: bad run setting: {plain_error(e)}"))
 
 
 def _progress(total: int, label: str, quiet: bool):
@@ -377,7 +403,7 @@ def compare(baseline: Annotated[Path, typer.Argument(help="baseline scenario YAM
             write_draws: Annotated[bool, typer.Option("--draws-ledger/--no-draws-ledger", help="write the per-draw change")] = True,
             independent: Annotated[bool, typer.Option("--independent", help="give the reform its own seed (no common random numbers: to see what CRN buy)")] = False,
             tolerance: Annotated[float, typer.Option(help="list a payer or program as changed only when its mean changes by more than this many yuan")] = 1.0,
-            quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False) -> None:
+            quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the output folder (no progress, headline or tables)")] = False) -> None:
     """Compare a reform with its baseline draw by draw (common random numbers); write compare.parquet.
 
     Example: fiscal-sim compare scenarios/baseline.yaml scenarios/reform.yaml --draws 2000 --workers 2
@@ -445,7 +471,7 @@ def sweep(scenario: Annotated[Path, typer.Argument(help="scenario YAML")],
           workers: Annotated[int, typer.Option(help="worker processes")] = 1,
           out_dir: Annotated[Optional[Path], typer.Option("--out", help="output folder (default outputs/<scenario>_sweep)")] = None,
           totals_only: Annotated[bool, typer.Option("--totals-only", help="keep only totals and swept programs in sweep.parquet")] = False,
-          quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False) -> None:
+          quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the output folder (no progress, headline or tables)")] = False) -> None:
     """Run a scenario over a grid or a Latin hypercube / Sobol' design of parameters; write sweep.parquet.
 
     TARGET is one of: programs.<program_id>.<path> (a program parameter, as in a scenario's overrides; programs.<id>.cap is formula.max of a cap);
@@ -455,6 +481,8 @@ def sweep(scenario: Annotated[Path, typer.Argument(help="scenario YAML")],
     cost_sharing.<regime>.<fiscal_class>.<payer> (a payer's share; the other payers share the rest);
 
     shock.sigma or shock.correlation. Program ids contain dots: the longest matching id wins.
+
+    Example: fiscal-sim sweep scenarios/baseline.yaml --set programs.jzf2017-3.major-conversion.cap=1500,3000 --draws 1000
     """
     from fiscal_sim.analysis.sweep import plan, sweep as run_sweep
 
@@ -514,8 +542,11 @@ def sensitivity(source: Annotated[Path, typer.Argument(help="scenario YAML, or a
                 workers: Annotated[int, typer.Option(help="worker processes")] = 1,
                 out_dir: Annotated[Optional[Path], typer.Option("--out", help="folder for sensitivity.parquet (default: the run folder, or outputs/<scenario>)")] = None,
                 top: Annotated[int, typer.Option(help="parameters to print")] = 10,
-                quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False) -> None:
-    """Rank the uncertain assumptions (uptake rates, shared shock) by their rank correlation with total cost."""
+                quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the output folder (no progress, headline or tables)")] = False) -> None:
+    """Rank the uncertain assumptions (uptake rates, shared shock) by their rank correlation with total cost.
+
+    Example: fiscal-sim sensitivity outputs/baseline --workers 2
+    """
     from fiscal_sim.analysis.sensitivity import sensitivity as run_sensitivity, top as top_rows
 
     if source.is_dir():
@@ -559,7 +590,10 @@ def report(run_dir: Annotated[Path, typer.Argument(help="a run folder (fiscal-si
            out_dir: Annotated[Optional[Path], typer.Option("--out", help="report folder (default RUN_DIR/report)")] = None,
            top: Annotated[int, typer.Option(help="programs in the top-N charts")] = 10,
            cjk: Annotated[bool, typer.Option("--cjk/--no-cjk", help="Chinese chart labels when a CJK font is installed")] = True) -> None:
-    """Write a self-contained HTML report (fan charts, top programs, exceedance, sensitivity, change) and PNGs."""
+    """Write a self-contained HTML report (headline first; charts with their tables; prints on A4) and PNGs.
+
+    Example: fiscal-sim report outputs/baseline
+    """
     from fiscal_sim.report import write_report
 
     try:
