@@ -65,10 +65,10 @@ def plain_error(e: Exception) -> str:
 
 
 def _catalogue(root: Path | None):
-    from fiscal_sim.catalogue.loader import load_catalogue
+    from fiscal_sim.catalogue.cache import cached_catalogue
 
     try:
-        return load_catalogue(root)
+        return cached_catalogue(root)
     except FiscalSimError as e:
         fail(e)
 
