@@ -539,7 +539,7 @@ def _warn_if_other_run(folder: Path, scen) -> None:
 def sensitivity(source: Annotated[Path, typer.Argument(help="scenario YAML, or a run folder (its scenario and settings are reused)")],
                 draws: Annotated[Optional[int], typer.Option(help="draws (default: the scenario's or the run's)")] = None,
                 seed: Annotated[Optional[int], typer.Option(help="root seed (default: the scenario's or the run's)")] = None,
-                workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+                workers: Annotated[Optional[int], typer.Option(help="worker processes (default: every core for a run folder, else 1)")] = None,
                 out_dir: Annotated[Optional[Path], typer.Option("--out", help="folder for sensitivity.parquet (default: the run folder, or outputs/<scenario>)")] = None,
                 top: Annotated[int, typer.Option(help="parameters to print")] = 10,
                 quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the output folder (no progress, headline or tables)")] = False) -> None:
@@ -560,6 +560,13 @@ def sensitivity(source: Annotated[Path, typer.Argument(help="scenario YAML, or a
         if scen.sha256 != m["scenario"].get("sha256"):
             err.print(f"[yellow]warning[/yellow]: {path} changed since the run in {source} (sha256 differs)")
         target = out_dir or source
+        import os
+
+        workers = workers or os.cpu_count() or 1
+        if not quiet:
+            err.print(f"note: a run folder keeps no per-draw parameters (uptake-rate factors, shocks), so the run's "
+                      f"scenario is simulated again with its seed and {scen.spec.draws:,} draws — the same draws — "
+                      f"on {workers} worker(s)")
     else:
         scen = _load(source, draws=draws, seed=seed)
         target = out_dir or Path("outputs") / scen.spec.name
@@ -567,9 +574,12 @@ def sensitivity(source: Annotated[Path, typer.Argument(help="scenario YAML, or a
     bar, task = _progress(scen.spec.draws, f"{scen.spec.name}: draws", quiet)
     with bar:
         try:
-            result = run_sensitivity(scen, target, workers=workers, progress=lambda k: bar.advance(task, k))
+            result = run_sensitivity(scen, target, workers=workers or 1, progress=lambda k: bar.advance(task, k))
         except FiscalSimError as e:
             fail(e)
+    from fiscal_sim.analysis.sensitivity import record_in_manifest
+
+    record_in_manifest(target, result)
     out.print(f"wrote [bold]{result.path}[/bold] ({scen.spec.draws:,} draws)")
     if quiet:
         return
@@ -577,11 +587,12 @@ def sensitivity(source: Annotated[Path, typer.Argument(help="scenario YAML, or a
         rows = top_rows(result.table, payer, "horizon", k=top)
         if not rows:
             continue
-        t = Table("rank", "parameter", "ρ", "95% CI", "first-order share", title=f"what drives total grant cash of {payer} "
-                  f"over the horizon (joint R² of ranks {rows[0]['target_rank_r2']:.2f})", title_justify="left")
+        t = Table("rank", "parameter", "swing, 万元 (low / high 10%)", "ρ", "first-order share",
+                  title=f"what drives total grant cash of {payer} over the horizon (joint R² of ranks "
+                  f"{rows[0]['target_rank_r2']:.2f})", title_justify="left")
         for r in rows:
-            t.add_row(str(r["rank"]), r["factor"], f"{r['spearman_rho']:+.3f}",
-                      f"[{r['rho_ci_lo']:+.2f}, {r['rho_ci_hi']:+.2f}]", _pct(r["first_order_index"]))
+            t.add_row(str(r["rank"]), r["factor"], f"{_wan(r['swing_low_cny'], True)} / {_wan(r['swing_high_cny'], True)}",
+                      f"{r['spearman_rho']:+.3f}", _pct(r["first_order_index"]))
         out.print(t)
 
 

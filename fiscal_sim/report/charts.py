@@ -155,14 +155,14 @@ def exceed_chart(years: list[int], lines: list[tuple[str, Sequence[float | None]
 
 
 def tornado(labels: list[str], low: Sequence[float], high: Sequence[float], unit: Unit, title: str, cjk: bool) -> bytes:
-    """Swing of the target when each parameter moves from its P10 to its P90 (bars from low to high), largest on top."""
+    """Swing of the target from its mean with each parameter in its lowest / highest 10% of draws, first on top."""
     with plt.rc_context(style(cjk)):
         n = len(labels)
         fig, ax = plt.subplots(figsize=(6.4, 0.8 + 0.3 * max(n, 1)))
         y = np.arange(n)[::-1]
         lo, hi = np.asarray(low, float) / unit.cny, np.asarray(high, float) / unit.cny
-        ax.barh(y, np.maximum(hi, 0), color=BLUE, label="parameter at its P90")
-        ax.barh(y, np.minimum(lo, 0), color=RED, label="parameter at its P10")
+        ax.barh(y, hi, color=BLUE, alpha=0.85, label="parameter in its highest 10%")
+        ax.barh(y, lo, color=RED, alpha=0.85, label="parameter in its lowest 10%")
         ax.set_yticks(y, [_t(lb, cjk) for lb in labels])
         ax.axvline(0, color="black", lw=0.6)
         ax.set_xlabel(_t(f"change from the mean, {unit.label}", cjk))

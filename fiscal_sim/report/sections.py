@@ -269,18 +269,9 @@ def factor_label(run: RunFolder, r: dict[str, Any], cjk: bool) -> str:
     return r["factor"]
 
 
-Z90 = 1.2815515655446004
-"""the standard normal's 90th percentile: a parameter at its P10 / P90 is ∓1.28 standard deviations"""
-
-
 def swing(r: dict[str, Any]) -> tuple[float, float]:
-    """Change of the target from its mean when the parameter sits at its P10 and at its P90, in yuan.
-
-    A linear approximation on ranks: ±1.28·ρ·σ(target) (exact for a Gaussian pair); the Spearman ρ and the
-    target's standard deviation come from sensitivity.parquet.
-    """
-    d = Z90 * r["spearman_rho"] * r["target_sd_cny"]
-    return -d, d
+    """Change of the target from its mean when the parameter is in its lowest / highest 10% of draws (yuan)."""
+    return r.get("swing_low_cny") or 0.0, r.get("swing_high_cny") or 0.0  # absent in files of older versions
 
 
 def sensitivity(d: ReportData, cjk: bool, k: int) -> Section | None:
@@ -289,10 +280,10 @@ def sensitivity(d: ReportData, cjk: bool, k: int) -> Section | None:
     run = d.run
     s = Section("sensitivity", "Which assumptions drive the risk 敏感性分析（龙卷风图）",
                 "For each uncertain parameter drawn per draw (a program's uptake rate, the shared uptake shock of a "
-                "year): how far total grant cash over the horizon moves from its mean when that parameter sits at "
-                "its 10th and at its 90th percentile (±1.28·ρ·σ: Spearman ρ with the target times the target's "
-                "standard deviation, a linear approximation). Joint R² of ranks: what all parameters explain "
-                "together; the rest is applicant-level randomness.")
+                "year): how far total grant cash over the horizon moves from its mean in the draws where that "
+                "parameter is in its lowest and in its highest 10% (measured over the draws, not approximated). "
+                "Ranked by Spearman ρ. Joint R² of ranks: what all parameters explain together; the rest is "
+                "applicant-level randomness.")
     n_sens, n_run = d.sensitivity[0]["draws"], d.run.manifest.get("draws")
     if n_run and n_sens != n_run:
         s.intro += f" Note: computed from {n_sens:,} draws, while this run has {n_run:,}."
@@ -302,11 +293,11 @@ def sensitivity(d: ReportData, cjk: bool, k: int) -> Section | None:
         if not rows:
             continue
         sw = [swing(r) for r in rows]
-        unit = unit_for(abs(hi) for _, hi in sw)
+        unit = unit_for(max(abs(lo), abs(hi)) for lo, hi in sw)
         title = f"Tornado — total cash, {run.payer_label(payer, cjk)} ({unit.label})"
         png = charts.tornado([factor_label(run, r, cjk) for r in rows], [lo for lo, _ in sw], [hi for _, hi in sw],
                              unit, title, cjk)
-        table = Table(["rank", "parameter 参数", "program", f"swing P10→P90 ({unit.label})", "ρ", "95% CI",
+        table = Table(["rank", "parameter 参数", "program", f"swing, lowest → highest 10% ({unit.label})", "ρ", "95% CI",
                        "first-order share"],
                       [[str(r["rank"]), factor_label(run, r, True), r["program"] or "", unit.fmt(hi - lo, True),
                         f"{r['spearman_rho']:+.3f}", f"[{r['rho_ci_lo']:+.2f}, {r['rho_ci_hi']:+.2f}]",
