@@ -227,11 +227,13 @@ def text(h: dict[str, Any], lang: str) -> list[str]:
     stable = c["means_stable"] and c["probabilities_stable"]
     if zh:
         out.append("模拟次数已足够：增加次数不会改变上述数字" if stable else
-                   f"蒙特卡洛误差：均值 ±{_yi(c['max_2mcse_cny'])}亿元，超支概率 ±{_pct(c['max_interval_width'] / 2)}；增加模拟次数可使数字更稳定")
+                   f"蒙特卡洛误差：均值 ±{_yi(c['max_2mcse_cny'])}亿元"
+                   + (f"，超支概率 ±{_pct(c['max_interval_width'] / 2)}" if h["budget_lines"] else "")
+                   + "；增加模拟次数可使数字更稳定")
     else:
+        ex = f", P(exceed) ±{_pct(c['max_interval_width'] / 2)}" if h["budget_lines"] else ""
         out.append("Enough draws: more would not change these figures" if stable else
-                   f"Monte Carlo error: means ±{_yi(c['max_2mcse_cny'])}亿元, P(exceed) "
-                   f"±{_pct(c['max_interval_width'] / 2)}: more draws help")
+                   f"Monte Carlo error: means ±{_yi(c['max_2mcse_cny'])}亿元{ex}: more draws help")
     return out
 
 

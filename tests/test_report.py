@@ -238,3 +238,24 @@ def test_first_screen_shows_the_headline_numbers(report, run_dir, tmp_path):
     shot = tmp_path / "first.png"
     res = browse(report.html, tmp_path / "profile2", "--window-size=1280,1000", f"--screenshot={shot}")
     assert res.returncode == 0 and shot.is_file() and shot.stat().st_size > 20_000
+
+
+def test_the_report_says_when_no_cjk_font_file_is_found(run_dir, tmp_path, monkeypatch):
+    from fiscal_sim.report import charts
+
+    monkeypatch.setattr(charts, "cjk_font_file", lambda: None)
+    r = write_report(run_dir, tmp_path / "nofont", cjk=False)
+    html = r.html.read_text(encoding="utf-8")
+    assert "No CJK font file" in html and "未找到中文字体" in html
+
+
+def test_the_cjk_font_is_registered_from_its_file():
+    from matplotlib import font_manager
+
+    from fiscal_sim.report import charts
+
+    path = charts.cjk_font_file()
+    if path is None:
+        pytest.skip("no Noto CJK / WenQuanYi font file on this machine (Debian: fonts-noto-cjk)")
+    assert any(f.fname == path for f in font_manager.fontManager.ttflist)
+    assert charts.cjk_font() == font_manager.FontProperties(fname=path).get_name()
