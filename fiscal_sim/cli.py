@@ -24,6 +24,14 @@ out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, soft_wrap=True)
 
 
+def show(t: Table) -> None:
+    """Print a table that never cuts a value: cells that do not fit the terminal fold onto the next line."""
+    for c in t.columns:
+        if c.overflow == "ellipsis":
+            c.overflow = "fold"
+    out.print(t)
+
+
 def _version(value: bool) -> None:
     if value:
         from fiscal_sim import __version__
@@ -175,7 +183,7 @@ def calc(program_ids: Annotated[list[str], typer.Argument(help="program id(s); s
         for s in r.schedule:
             t.add_row(str(s["fiscal_year"]), fmt_wan(s["cash_cny"]), *(fmt_wan(s["payers_cny"].get(p, 0)) for p in r.payers))
         t.add_row("total", fmt_wan(r.total_cny), *(fmt_wan(v) for v in r.payers.values()), style="bold")
-        out.print(t)
+        show(t)
         for n in r.notes:
             out.print(f"  note: {n}", markup=False)
 
@@ -207,7 +215,7 @@ def emit(rows: list[dict], columns: list[str], fmt: str, title: str | None = Non
     for r in rows:
         t.add_row(*[",".join(v) if isinstance(v, list) else str(v if v is not None else "") for v in
                     (r.get(c) for c in columns)])
-    out.print(t)
+    show(t)
 
 
 @programs_app.command("list")
@@ -310,7 +318,7 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
     if not quiet:
         print_headline(result.out)
         for t in cash_tables(result.summary, out.width):
-            out.print(t)
+            show(t)
 
 
 def print_headline(folder: Path) -> None:
@@ -438,7 +446,7 @@ def compare(baseline: Annotated[Path, typer.Argument(help="baseline scenario YAM
         t.add_row(r["payer"], str(r["fiscal_year"] or "horizon"), _wan(r["baseline_mean_cny"]), _wan(r["reform_mean_cny"]),
                   _wan(r["change_mean_cny"], True), _wan(r["change_se_cny"]), _wan(r["change_p05_cny"], True),
                   _wan(r["change_p95_cny"], True), p_ex)
-    out.print(t)
+    show(t)
     others = [r for r in h["horizon"] if r["payer"] not in ("ALL", "city") and abs(r["change_mean_cny"]) > tolerance]
     if others:
         t = Table("payer", "baseline", "reform", "change", "± se", title="over the horizon, other payers, 万元",
@@ -446,16 +454,19 @@ def compare(baseline: Annotated[Path, typer.Argument(help="baseline scenario YAM
         for r in others:
             t.add_row(r["payer"], _wan(r["baseline_mean_cny"]), _wan(r["reform_mean_cny"]), _wan(r["change_mean_cny"], True),
                       _wan(r["change_se_cny"]))
-        out.print(t)
+        show(t)
     changed = h["programs"]
     if changed:
-        t = Table("program", "baseline", "reform", "change", "± se",
+        from rich.table import Column
+
+        t = Table(Column("program", no_wrap=True, min_width=max(len(r["program"]) for r in changed)),
+                  "baseline", "reform", "change", "± se",
                   title=f"programs whose mean changes by more than {tolerance:g} yuan (horizon, all payers), 万元",
                   title_justify="left")
         for r in changed:
             t.add_row(r["program"], _wan(r["baseline_mean_cny"]), _wan(r["reform_mean_cny"]), _wan(r["change_mean_cny"], True),
                       _wan(r["change_se_cny"]))
-        out.print(t)
+        show(t)
 
 
 @app.command()
@@ -519,7 +530,7 @@ def sweep(scenario: Annotated[Path, typer.Argument(help="scenario YAML")],
         a, c = by.get((i, "ALL"), {}), by.get((i, "city"), {})
         t.add_row(str(i), *[str(v) for v in pt], _wan(a.get("mean_cny")), _wan(a.get("p95_cny")),
                   _wan(c.get("mean_cny")), _wan(c.get("p95_cny")))
-    out.print(t)
+    show(t)
 
 
 def _warn_if_other_run(folder: Path, scen) -> None:
@@ -587,13 +598,16 @@ def sensitivity(source: Annotated[Path, typer.Argument(help="scenario YAML, or a
         rows = top_rows(result.table, payer, "horizon", k=top)
         if not rows:
             continue
-        t = Table("rank", "parameter", "swing, 万元 (low / high 10%)", "ρ", "first-order share",
+        from rich.table import Column
+
+        t = Table("rank", Column("parameter", no_wrap=True, min_width=max(len(r["factor"]) for r in rows)),
+                  "swing, 万元 (low / high 10%)", "ρ", "first-order share",
                   title=f"what drives total grant cash of {payer} over the horizon (joint R² of ranks "
                   f"{rows[0]['target_rank_r2']:.2f})", title_justify="left")
         for r in rows:
             t.add_row(str(r["rank"]), r["factor"], f"{_wan(r['swing_low_cny'], True)} / {_wan(r['swing_high_cny'], True)}",
                       f"{r['spearman_rho']:+.3f}", _pct(r["first_order_index"]))
-        out.print(t)
+        show(t)
 
 
 @app.command()
