@@ -259,3 +259,30 @@ def test_the_cjk_font_is_registered_from_its_file():
         pytest.skip("no Noto CJK / WenQuanYi font file on this machine (Debian: fonts-noto-cjk)")
     assert any(f.fname == path for f in font_manager.fontManager.ttflist)
     assert charts.cjk_font() == font_manager.FontProperties(fname=path).get_name()
+
+
+def test_existing_vs_new_commitments_when_the_summary_has_a_vintage(run_dir, tmp_path):
+    """With a `vintage` column (existing commitments / new awards, and their ALL total) the overview chart splits
+    the mean by vintage, and the headline reads only the all-vintage rows."""
+    import json
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from fiscal_sim import headline
+
+    folder = tmp_path / "vintage"
+    shutil.copytree(run_dir, folder, ignore=shutil.ignore_patterns("report", "draws"))
+    s = pq.read_table(folder / "summary.parquet")
+    parts = [s.append_column("vintage", pa.array(["ALL"] * s.num_rows))]
+    for v, share in (("existing", 0.3), ("new", 0.7)):
+        t = s.set_column(s.column_names.index("mean_cny"), "mean_cny", pc.multiply(s["mean_cny"], share))
+        parts.append(t.append_column("vintage", pa.array([v] * s.num_rows)))
+    pq.write_table(pa.concat_tables(parts), folder / "summary.parquet")
+    plain = json.loads((run_dir / "headline.json").read_text(encoding="utf-8"))
+    assert headline.from_folder(folder)["payers"] == plain["payers"]
+    r = write_report(folder, tmp_path / "rep")
+    html = r.html.read_text(encoding="utf-8")
+    assert "existing (mean)" in html and "new (mean)" in html and "vintage" in html
