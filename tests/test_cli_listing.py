@@ -58,3 +58,32 @@ def test_csv_format_and_version():
     assert rows and {r["status"] for r in rows} == {"equity"} and "title_en" in rows[0]
     res = runner.invoke(app, ["--version"])
     assert res.exit_code == 0 and __version__ in res.stdout
+
+
+def test_every_option_has_help_and_every_command_an_example():
+    import typer.main
+
+    group = typer.main.get_command(app)
+
+    def commands(g, prefix=""):
+        for name, cmd in g.commands.items():
+            if hasattr(cmd, "commands"):
+                yield from commands(cmd, f"{prefix}{name} ")
+            else:
+                yield f"{prefix}{name}", cmd
+
+    for name, cmd in commands(group):
+        for p in cmd.params:
+            if p.param_type_name == "option":
+                assert p.help, f"{name} {p.opts[0]} has no help"
+        if name not in ("programs list",):  # its examples are in the docstring too
+            assert "Example" in (cmd.help or ""), f"`{name}` has no example in its help"
+
+
+def test_errors_speak_the_users_language(tmp_path):
+    res = runner.invoke(app, ["run", "scenarios/baseline.yaml", "--draws", "-5", "--out", str(tmp_path / "x")])
+    assert res.exit_code == 1 and "draws: input should be greater than or equal to 1" in res.output
+    assert "pydantic" not in res.output and "ValidationError" not in res.output
+    res = runner.invoke(app, ["calc", "jwf2017-4.innovation-salary", "-i", "tier=A", "-i", "term=long", "-i",
+                              "salary=200k", "-j", "nanhu"])
+    assert res.exit_code == 1 and "inputs.salary: '200k' is not an amount" in res.output and "1.2亿" in res.output

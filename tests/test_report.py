@@ -286,3 +286,15 @@ def test_existing_vs_new_commitments_when_the_summary_has_a_vintage(run_dir, tmp
     r = write_report(folder, tmp_path / "rep")
     html = r.html.read_text(encoding="utf-8")
     assert "existing (mean)" in html and "new (mean)" in html and "vintage" in html
+
+
+@pytest.mark.browser
+def test_the_report_prints_on_a4(report, tmp_path):
+    import re
+
+    pdf = tmp_path / "report.pdf"
+    res = browse(report.html, tmp_path / "profile", "--no-pdf-header-footer", f"--print-to-pdf={pdf}")
+    assert res.returncode == 0 and pdf.is_file(), res.stderr[-2000:]
+    boxes = {tuple(round(float(x)) for x in b.split()) for b in
+             re.findall(rb"/MediaBox\s*\[([^\]]*)\]", pdf.read_bytes())}
+    assert boxes == {(0, 0, 595, 842)}  # A4 in points, every page
