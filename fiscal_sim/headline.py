@@ -267,9 +267,9 @@ def sweep_lines(rows: list[dict[str, Any]], columns: list[str], programs: dict, 
         h = compute(mine, programs, payers)
         values = ", ".join(f"{c}={mine[0][c]}" for c in columns)
         tot = next((p for p in h["payers"] if p["payer"] == ALL), None)
-        line = f"  point {i} ({values}): mean {_yi(tot and tot['mean_cny'])}, P90 {_yi(tot and tot['p90_cny'])}"
+        line = f"    mean {_yi(tot and tot['mean_cny'])}, P90 {_yi(tot and tot['p90_cny'])}"
         if h["budget_lines"]:
             b = h["budget_lines"][0]
             line += f"; P(exceed) {b['payer']}/{b['program']} {_pct(b['p_exceed'])} in {b['worst_year']}"
-        out.append(line)
+        out += [f"  point {i}: {values}", line]
     return out

@@ -94,3 +94,20 @@ def test_pipeline_headline_says_when_the_appropriation_runs_out(tmp_path):
                 f"'{p['pipeline']}' AND payer = '{p['payer']}' AND fiscal_year = {p['fiscal_year']}")
     assert arrears == [(p["arrears_mean_cny"],)]
     assert any("P(runs out)" in line for line in h["text"]["en"])
+
+
+def test_compare_and_sweep_print_a_headline_from_their_tables(tmp_path):
+    res = CliRunner().invoke(app, ["compare", str(SCEN), str(SCEN.parent / "crn_cap.yaml"), "--draws", "100",
+                                   "--out", str(tmp_path / "cmp"), "--no-draws-ledger"])
+    assert res.exit_code == 0, res.output
+    ((b, r, c),) = q(f"SELECT baseline_mean_cny, reform_mean_cny, change_mean_cny FROM '{tmp_path}/cmp/compare.parquet' "
+                     "WHERE program = 'ALL' AND payer = 'ALL' AND measure = 'cash' AND period = 'horizon'")
+    assert f"all payers: {b / 1e8:,.2f} → {r / 1e8:,.2f} ({c / 1e8:+,.2f}" in res.output
+    assert res.output.index("all payers:") < res.output.index("┏")
+    res = CliRunner().invoke(app, ["sweep", str(SCEN), "--set", "programs.jzf2017-3.major-conversion.cap=1500,3000",
+                                   "--draws", "100", "--out", str(tmp_path / "sw")])
+    assert res.exit_code == 0, res.output
+    for point, cap in ((0, 1500), (1, 3000)):
+        ((m,),) = q(f"SELECT mean_cny FROM '{tmp_path}/sw/sweep.parquet' WHERE point = {point} AND program = 'ALL' "
+                    "AND payer = 'ALL' AND measure = 'cash' AND period = 'horizon'")
+        assert f"point {point}: programs_jzf2017_3_major_conversion_cap={cap}\n    mean {m / 1e8:,.2f}" in res.output
