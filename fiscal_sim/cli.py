@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sys
 from collections import Counter
 from pathlib import Path
@@ -13,8 +14,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from fiscal_sim.errors import FiscalSimError, InputError
-from fiscal_sim.units import fmt_wan
+# start-up: pydantic scans every installed package's entry points for plugins (0.1–0.5 s); fiscal_sim uses none
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+
+from fiscal_sim.errors import FiscalSimError, InputError  # noqa: E402
+from fiscal_sim.units import fmt_wan  # noqa: E402
 
 app = typer.Typer(help="Budget and fiscal commitment simulation for Jiaxing's subsidy policies.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -45,8 +49,6 @@ def _setup(version: Annotated[bool, typer.Option("--version", callback=_version,
                                                  help="print the version and exit")] = False) -> None:
     """Budget and fiscal commitment simulation for Jiaxing's subsidy policies."""
     global out
-    import os
-
     # tables fit the terminal: its width, or $COLUMNS; 200 columns when piped (nothing is cut in a file)
     out = Console(soft_wrap=True, width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200)
 
@@ -571,8 +573,6 @@ def sensitivity(source: Annotated[Path, typer.Argument(help="scenario YAML, or a
         if scen.sha256 != m["scenario"].get("sha256"):
             err.print(f"[yellow]warning[/yellow]: {path} changed since the run in {source} (sha256 differs)")
         target = out_dir or source
-        import os
-
         workers = workers or os.cpu_count() or 1
         if not quiet:
             err.print(f"note: a run folder keeps no per-draw parameters (uptake-rate factors, shocks), so the run's "

@@ -22,6 +22,18 @@ from fiscal_sim.errors import FiscalSimError
 WAN_FMT, PCT_FMT = "#,##0", "0.0%"
 TABLES = ("summary", "programs", "payers", "jurisdictions", "cost_shares", "pipeline_summary", "sensitivity")
 TOP = 20
+CREATOR = "fiscal-sim"
+
+
+def _ours(path: Path) -> bool:
+    """An existing workbook fiscal_sim wrote (its document properties name fiscal-sim as creator)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            return f"<dc:creator>{CREATOR}</dc:creator>" in z.read("docProps/core.xml").decode("utf-8")
+    except (OSError, KeyError, zipfile.BadZipFile):
+        return False
 
 
 def _rows(folder: Path, name: str) -> list[dict[str, Any]]:
@@ -71,6 +83,7 @@ def workbook(folder: Path):
     payers = {r["payer"]: r for r in _rows(folder, "payers")}
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     wb = Workbook()
+    wb.properties.creator = CREATOR
     ws = wb.active
     ws.title = "Headline 结论"
     ws.column_dimensions["A"].width = 110
@@ -124,6 +137,9 @@ def workbook(folder: Path):
 def write_xlsx(folder: Path | str, target: Path | str) -> Path:
     """Write the workbook of ``folder`` to ``target`` (through a temporary file: never half a workbook)."""
     folder, target = Path(folder), Path(target)
+    if target.exists() and not _ours(target):
+        raise FiscalSimError(f"{target} exists and is not a workbook fiscal-sim wrote: not replacing it "
+                             "(choose another file name or remove it yourself)")
     wb = workbook(folder)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}.xlsx"
@@ -150,6 +166,12 @@ def write_csv(folder: Path | str, target: Path | str) -> list[Path]:
     folder, target = Path(folder), Path(target)
     check_run_folder(folder)
     names = [n for n in TABLES if (folder / f"{n}.parquet").is_file()]
+    if target.exists():
+        foreign = [p.name for p in target.iterdir()] if target.is_dir() else [target.name]
+        foreign = [n for n in foreign if n not in {f"{t}.csv" for t in TABLES}]
+        if foreign:
+            raise FiscalSimError(f"{target} exists and holds files fiscal-sim did not write ({', '.join(foreign[:5])}): "
+                                 "not replacing it (choose a new or empty folder)")
     with atomic_dir(target) as tmp:
         for n in names:
             with open(tmp / f"{n}.csv", "wb") as f:

@@ -95,3 +95,19 @@ def test_xlsx_export_reads_back_with_openpyxl(run_dir, tmp_path):
 def test_export_of_a_non_run_folder_is_a_clear_error(tmp_path):
     res = CliRunner().invoke(app, ["export", str(tmp_path), "--xlsx", str(tmp_path / "x.xlsx")])
     assert res.exit_code == 1 and "not a run folder" in res.output
+
+
+def test_export_never_replaces_what_it_did_not_write(run_dir, tmp_path):
+    mine = tmp_path / "notes.xlsx"
+    mine.write_bytes(b"my own file")
+    res = CliRunner().invoke(app, ["export", str(run_dir), "--xlsx", str(mine)])
+    assert res.exit_code == 1 and "not replacing it" in res.output and mine.read_bytes() == b"my own file"
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "plan.txt").write_text("keep me")
+    res = CliRunner().invoke(app, ["export", str(run_dir), "--csv", str(folder)])
+    assert res.exit_code == 1 and "plan.txt" in res.output and (folder / "plan.txt").read_text() == "keep me"
+    ours = tmp_path / "run.xlsx"
+    for _ in range(2):  # a workbook fiscal-sim wrote is replaced by the next export
+        assert CliRunner().invoke(app, ["export", str(run_dir), "--xlsx", str(ours), "--csv", str(tmp_path / "csv")]
+                                  ).exit_code == 0
