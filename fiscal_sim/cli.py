@@ -17,7 +17,9 @@ from rich.table import Table
 # start-up: pydantic scans every installed package's entry points for plugins (0.1–0.5 s); fiscal_sim uses none
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
+from fiscal_sim import terminal  # noqa: E402
 from fiscal_sim.errors import FiscalSimError, InputError  # noqa: E402
+from fiscal_sim.terminal import plain_error  # noqa: E402
 from fiscal_sim.units import fmt_wan  # noqa: E402
 
 app = typer.Typer(help="Budget and fiscal commitment simulation for Jiaxing's subsidy policies.",
@@ -29,11 +31,7 @@ err = Console(stderr=True, soft_wrap=True)
 
 
 def show(t: Table) -> None:
-    """Print a table that never cuts a value: cells that do not fit the terminal fold onto the next line."""
-    for c in t.columns:
-        if c.overflow == "ellipsis":
-            c.overflow = "fold"
-    out.print(t)
+    terminal.show(out, t)
 
 
 def _version(value: bool) -> None:
@@ -62,16 +60,6 @@ def fail(e: Exception, code: int = 1) -> None:
         for p in e.problems:
             err.print(f"  {p}", markup=False)
     raise typer.Exit(code)
-
-
-def plain_error(e: Exception) -> str:
-    """A settings error in the user's words: field and rule, without pydantic's class names or links."""
-    from pydantic import ValidationError
-
-    if isinstance(e, ValidationError):
-        return "; ".join(f"{'.'.join(str(x) for x in err['loc']) or 'value'}: {err['msg'].lower()}"
-                         for err in e.errors(include_url=False))
-    return str(e)
 
 
 def _catalogue(root: Path | None):
@@ -194,32 +182,6 @@ FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table (fits the 
                                         case_sensitive=False)]
 
 
-def emit(rows: list[dict], columns: list[str], fmt: str, title: str | None = None, keep: tuple[str, ...] = ("id",)) -> None:
-    """Print rows as a table that fits the terminal (``keep`` columns are never cut), CSV or JSON."""
-    fmt = fmt.lower()
-    if fmt == "json":
-        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
-        return
-    if fmt == "csv":
-        import csv
-
-        w = csv.DictWriter(sys.stdout, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-        w.writeheader()
-        w.writerows({k: (",".join(v) if isinstance(v, list) else v) for k, v in r.items()} for r in rows)
-        return
-    if fmt != "table":
-        fail(FiscalSimError(f"--format {fmt}: expected table, csv or json"))
-    from rich.table import Column
-
-    widest = {c: max([len(str(r.get(c, ""))) for r in rows] + [len(c)]) for c in keep}
-    t = Table(*[Column(c, no_wrap=True, min_width=widest[c]) if c in keep else Column(c, overflow="fold")
-                for c in columns], title=title, title_justify="left")
-    for r in rows:
-        t.add_row(*[",".join(v) if isinstance(v, list) else str(v if v is not None else "") for v in
-                    (r.get(c) for c in columns)])
-    show(t)
-
-
 @programs_app.command("list")
 def programs_list(document: Annotated[Optional[str], typer.Option(help="filter: 文号 in any bracket style or a short id, e.g. 嘉政办发〔2024〕7号, 嘉政办发[2024]7号, jzbf2024-7")] = None,
                   kind: Annotated[Optional[str], typer.Option(help="filter: formula kind used anywhere in the formula, e.g. up_to")] = None,
@@ -246,7 +208,9 @@ def programs_list(document: Annotated[Optional[str], typer.Option(help="filter: 
     fmt = "json" if as_json else fmt
     cols = (["id", "title_zh", "status"] if out.width < 100 else ["id", "title_zh", "document", "status"]
             if out.width < 150 else ["id", "title_zh", "document", "section", "kinds", "status"])
-    emit(data, cols if fmt == "table" else list(data[0]), fmt)
+    if fmt.lower() not in ("table", "csv", "json"):
+        fail(FiscalSimError(f"--format {fmt}: expected table, csv or json"))
+    terminal.emit(out, data, cols if fmt == "table" else list(data[0]), fmt)
     if fmt == "table":
         c = Counter(p.spec.status for p, _ in rows)
         out.print(f"{len(rows)} provisions: {c.get('priced', 0)} priced, {c.get('unpriced', 0)} unpriced, {c.get('equity', 0)} equity")
@@ -319,7 +283,7 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
               f"{len(scen.programs)} programs simulated, {len(scen.unpriced)} unpriced/unsimulated listed)")
     if not quiet:
         print_headline(result.out)
-        for t in cash_tables(result.summary, out.width):
+        for t in terminal.cash_tables(result.summary, out.width):
             show(t)
 
 
@@ -329,44 +293,6 @@ def print_headline(folder: Path) -> None:
     for line in h["text"]["en"]:
         out.print(line, markup=False, highlight=False)
     out.print()
-
-
-def cash_tables(summary, width: int) -> list[Table]:
-    """Expected cash by fiscal year and payer, with P90, in 万元: payers as rows when the years fit the width,
-    else years as rows with a few payers per table (never cut)."""
-    import pyarrow.compute as pc
-
-    rows = summary.filter(pc.and_(pc.equal(summary["program"], "ALL"),
-                                  pc.and_(pc.equal(summary["measure"], "cash"), pc.equal(summary["period"], "year"))))
-    rows = rows.to_pylist()
-    payers = []
-    for r in rows:
-        if r["payer"] not in payers and (r["mean_cny"] or 0) > 0:
-            payers.append(r["payer"])
-    payers.sort(key=lambda p: (p != "ALL", p != "city", p))
-    years = sorted({r["fiscal_year"] for r in rows})
-    by = {(r["fiscal_year"], r["payer"]): r for r in rows}
-    cell = {(y, p, c): f"{by[(y, p)][c] / 1e4:,.0f}" if (y, p) in by else "" for y in years for p in payers
-            for c in ("mean_cny", "p90_cny")}
-    title = "expected grant cash by payer and year, 万元 (mean and P90)"
-    cw = max([len(v) for v in cell.values()] + [4]) + 3
-    if 12 + 8 + cw * len(years) <= width:
-        t = Table("payer", "", *[str(y) for y in years], title=title, title_justify="left")
-        for p in payers:
-            for stat, col in (("mean", "mean_cny"), ("P90", "p90_cny")):
-                t.add_row(p if stat == "mean" else "", stat, *[cell[(y, p, col)] for y in years],
-                          end_section=stat == "P90")
-        return [t]
-    per = max(1, (width - 8) // (2 * cw))
-    tables = []
-    for i in range(0, len(payers), per):
-        group = payers[i:i + per]
-        t = Table("year", *[f"{p} {s}" for p in group for s in ("mean", "P90")],
-                  title=title if i == 0 else None, title_justify="left")
-        for y in years:
-            t.add_row(str(y), *[cell[(y, p, c)] for p in group for c in ("mean_cny", "p90_cny")])
-        tables.append(t)
-    return tables
 
 
 # ---------------------------------------------------------------- analyst tools: compare, sweep, sensitivity, report
