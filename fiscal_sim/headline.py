@@ -4,11 +4,12 @@
 run had ``--pipeline``) and returns the headline as plain data — horizon grant
 cash by payer (mean, P90), each budget line's worst year (P(exceed) with its
 Wilson interval and the expected overrun when exceeded), the three programs
-with the largest P95 of horizon cash, and each bounded appropriation's risk of
+that weigh most in the worst 5% of draws (from the per-draw ledger; without
+one, by their own P95), and each bounded appropriation's risk of
 running out (when, and the expected arrears) — with the same text in Chinese
 and English. ``headline.json`` in a run folder holds it; the CLI prints
 :func:`lines`; the HTML report opens with it. Every number is read from the
-summary tables, never recomputed.
+summary tables (tail means from the per-draw ledger), never recomputed.
 """
 
 from __future__ import annotations
@@ -102,16 +103,38 @@ def _budget_lines(rows: list[dict[str, Any]], programs: dict, payers: dict) -> l
     return sorted(out, key=lambda b: -b["p_exceed"])
 
 
-def _top_tail(rows: list[dict[str, Any]], programs: dict) -> list[dict[str, Any]]:
+def tail_contributions(folder: Path, draws: int, level: float = 0.95) -> dict[str, float] | None:
+    """Each program's mean grant cash over the horizon in the worst ``1 − level`` of draws (by all payers' total),
+    from the per-draw ledger ``draws/``; these sum to the total's mean in those draws. None without a ledger."""
+    parts = list((folder / "draws").rglob("*.parquet")) if (folder / "draws").is_dir() else []
+    if not parts or not draws:
+        return None
+    import duckdb
+
+    k = max(1, int(round((1 - level) * draws)))
+    glob = str(folder / "draws" / "**" / "*.parquet").replace("'", "''")
+    rows = duckdb.connect().sql(f"""
+        WITH d AS (SELECT draw, program, sum(cash_cny) AS cash
+                   FROM read_parquet('{glob}', hive_partitioning = false) WHERE spending = 'grant' GROUP BY ALL),
+             tail AS (SELECT draw, sum(cash) AS total FROM d GROUP BY draw ORDER BY total DESC, draw LIMIT {k})
+        SELECT program, sum(cash) / {k} FROM d JOIN tail USING (draw) GROUP BY program""").fetchall()
+    return {p: float(v) for p, v in rows}
+
+
+def _top_tail(rows: list[dict[str, Any]], programs: dict, tail: dict[str, float] | None) -> list[dict[str, Any]]:
+    """The programs that weigh most in the tail: by their mean cash in the worst 5% of draws when the per-draw
+    ledger is there (``tail``), else by their own P95 of horizon cash."""
     progs = [r for r in rows if r["program"] not in (ALL, ALL_EQUITY) and r["payer"] == ALL
              and r["measure"] == "cash" and r["period"] == "horizon" and r["p95_cny"]]
-    progs.sort(key=lambda r: (-r["p95_cny"], r["program"]))
-    total = next((r["p95_cny"] for r in rows if r["program"] == ALL and r["payer"] == ALL and r["measure"] == "cash"
-                  and r["period"] == "horizon"), None)
+    if tail:
+        progs.sort(key=lambda r: (-tail.get(r["program"], 0.0), r["program"]))
+    else:
+        progs.sort(key=lambda r: (-r["p95_cny"], r["program"]))
     return [{"program": r["program"], "title_zh": programs.get(r["program"], {}).get("title_zh") or r["program"],
              "title_en": programs.get(r["program"], {}).get("title_en") or r["program"],
              "p95_cny": r["p95_cny"], "mean_cny": r["mean_cny"],
-             "share_of_total_p95": r["p95_cny"] / total if total else None} for r in progs[:TOP]]
+             "tail_mean_cny": round(tail.get(r["program"], 0.0), 2) if tail else None,
+             "ranked_by": "tail_mean" if tail else "p95"} for r in progs[:TOP]]
 
 
 def _pipeline(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -146,7 +169,8 @@ def _convergence(payers: list[dict[str, Any]], budgets: list[dict[str, Any]]) ->
 
 
 def compute(summary: list[dict[str, Any]], programs: dict[str, dict[str, Any]], payers: dict[str, dict[str, Any]],
-            pipeline: list[dict[str, Any]] | None = None, manifest: dict[str, Any] | None = None) -> dict[str, Any]:
+            pipeline: list[dict[str, Any]] | None = None, manifest: dict[str, Any] | None = None,
+            tail: dict[str, float] | None = None) -> dict[str, Any]:
     """The headline of one run from its summary rows (and pipeline summary rows), with zh/en text."""
     m = manifest or {}
     summary = [r for r in summary if r.get("vintage") in (None, "ALL")]  # the all-vintage series (issue 10a)
@@ -157,7 +181,7 @@ def compute(summary: list[dict[str, Any]], programs: dict[str, dict[str, Any]], 
          "horizon": [years[0], years[-1]] if years else None,
          "draws": summary[0]["draws"] if summary else None,
          "unit_note": "amounts in yuan (*_cny); text in 亿元 and 万元",
-         "payers": by_payer, "budget_lines": budgets, "top_tail": _top_tail(summary, programs),
+         "payers": by_payer, "budget_lines": budgets, "top_tail": _top_tail(summary, programs, tail),
          "pipeline": _pipeline(pipeline) if pipeline else None,
          "convergence": _convergence(by_payer, budgets)}
     h["text"] = {"en": text(h, "en"), "zh": text(h, "zh")}
@@ -172,7 +196,9 @@ def from_folder(folder: Path | str) -> dict[str, Any]:
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8")) \
         if (folder / "manifest.json").is_file() else {}
     pipe = _read(folder / "pipeline_summary.parquet") or None
-    return compute(_read(folder / "summary.parquet"), progs, pays, pipe, manifest)
+    summary = _read(folder / "summary.parquet")
+    tail = tail_contributions(folder, summary[0]["draws"] if summary else 0)
+    return compute(summary, progs, pays, pipe, manifest, tail)
 
 
 def write(folder: Path | str) -> dict[str, Any]:
@@ -211,9 +237,15 @@ def text(h: dict[str, Any], lang: str) -> list[str]:
                     f"  worst year {b['worst_year']}: P(exceed) {ci}"
                     + (f"; overrun if exceeded {_wan(over)}万元" if over is not None else "")]
     if h["top_tail"]:
-        out.append("尾部风险最大的项目（期内现金 P95，亿元）：" if zh else "Largest tail risk (P95 of horizon cash, 亿元):")
+        by_tail = h["top_tail"][0]["ranked_by"] == "tail_mean"
+        if by_tail:
+            out.append("最差5%情形中支出最多的项目（期内现金均值，亿元）：" if zh
+                       else "Largest in the worst 5% of draws (their mean horizon cash, 亿元):")
+        else:
+            out.append("尾部风险最大的项目（期内现金 P95，亿元）：" if zh else "Largest tail risk (P95 of horizon cash, 亿元):")
         for i, t in enumerate(h["top_tail"], 1):
-            out.append(_fit(f"  {i}. {t['program']} ", t["title_zh"] if zh else t["title_en"], f"  {_yi(t['p95_cny'])}"))
+            v = t["tail_mean_cny"] if by_tail else t["p95_cny"]
+            out.append(_fit(f"  {i}. {t['program']} ", t["title_zh"] if zh else t["title_en"], f"  {_yi(v)}"))
     for p in h["pipeline"] or []:
         when = p["median_exhaustion_date"]
         ci = f"{_pct(p['p_exhausted'])} [{_pct(p['p_lo'])}–{_pct(p['p_hi'])}]"

@@ -111,3 +111,31 @@ def test_compare_and_sweep_print_a_headline_from_their_tables(tmp_path):
         ((m,),) = q(f"SELECT mean_cny FROM '{tmp_path}/sw/sweep.parquet' WHERE point = {point} AND program = 'ALL' "
                     "AND payer = 'ALL' AND measure = 'cash' AND period = 'horizon'")
         assert f"point {point}: programs_jzf2017_3_major_conversion_cap={cap}\n    mean {m / 1e8:,.2f}" in res.output
+
+
+def test_tail_contributions_from_the_ledger_sum_to_the_worst_draws_mean(tmp_path):
+    """With the per-draw ledger, the top programs are ranked by their mean cash in the worst 5% of draws; those
+    means add up to the total's mean in the same draws (computed here independently with numpy)."""
+    import numpy as np
+    import pyarrow.dataset as ds
+
+    out = tmp_path / "run"
+    res = CliRunner().invoke(app, ["run", str(SCEN), "--draws", "200", "--out", str(out), "-q"])
+    assert res.exit_code == 0, res.output
+    t = ds.dataset(out / "draws", format="parquet", partitioning="hive").to_table(
+        columns=["draw", "program", "spending", "cash_cny"]).to_pylist()
+    total = np.zeros(200)
+    for r in t:
+        if r["spending"] == "grant":
+            total[r["draw"]] += r["cash_cny"]
+    worst = set(sorted(range(200), key=lambda d: (-total[d], d))[:10])
+    tail = headline.tail_contributions(out, 200)
+    assert sum(tail.values()) == pytest.approx(total[list(worst)].mean(), rel=1e-9)
+    mine = {}
+    for r in t:
+        if r["spending"] == "grant" and r["draw"] in worst:
+            mine[r["program"]] = mine.get(r["program"], 0.0) + r["cash_cny"] / 10
+    h = json.loads((out / "headline.json").read_text(encoding="utf-8"))
+    best = sorted(mine, key=lambda p: (-mine[p], p))[:3]
+    assert [x["program"] for x in h["top_tail"]] == best and h["top_tail"][0]["ranked_by"] == "tail_mean"
+    assert h["top_tail"][0]["tail_mean_cny"] == pytest.approx(mine[best[0]], abs=0.01)
