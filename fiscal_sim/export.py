@@ -77,7 +77,7 @@ def workbook(folder: Path):
     from openpyxl.styles import Font
 
     check_run_folder(folder)
-    h = hl.from_folder(folder)
+    h = hl.load(folder)
     summary = [r for r in _rows(folder, "summary") if r.get("vintage") in (None, "ALL")]
     programs = {r["program"]: r for r in _rows(folder, "programs")}
     payers = {r["payer"]: r for r in _rows(folder, "payers")}

@@ -201,6 +201,20 @@ def from_folder(folder: Path | str) -> dict[str, Any]:
     return compute(summary, progs, pays, pipe, manifest, tail)
 
 
+KEYS = {"scenario", "horizon", "draws", "payers", "budget_lines", "top_tail", "pipeline", "convergence", "text"}
+
+
+def load(folder: Path | str) -> dict[str, Any]:
+    """The headline the run wrote (``headline.json``), computed afresh when it is absent or of another version."""
+    try:
+        h = json.loads((Path(folder) / FILE).read_text(encoding="utf-8"))
+        if isinstance(h, dict) and KEYS <= set(h):
+            return h
+    except (OSError, ValueError):
+        pass
+    return from_folder(folder)
+
+
 def write(folder: Path | str) -> dict[str, Any]:
     """Compute the headline of ``folder`` and write it to ``folder/headline.json``."""
     from fiscal_sim.io.parquet import write_json

@@ -79,7 +79,7 @@ def headline(d: ReportData) -> Section:
     """The answer up front (headline.json of the run, zh and en), then horizon totals per payer."""
     from fiscal_sim import headline as hl
 
-    return Section("headline", "Headline 结论", template="headline.html.j2", data={"headline": hl.from_folder(d.run.path)})
+    return Section("headline", "Headline 结论", template="headline.html.j2", data={"headline": hl.load(d.run.path)})
 
 
 def horizon_table(run: RunFolder) -> Table:
@@ -337,7 +337,7 @@ def convergence(d: ReportData, cjk: bool) -> Section:
     """Monte Carlo standard errors of the headline figures, and whether more draws would change them."""
     from fiscal_sim import headline as hl
 
-    h = hl.from_folder(d.run.path)
+    h = hl.load(d.run.path)
     s = Section("convergence", "Convergence 模拟收敛性",
                 "Monte Carlo standard error (MCSE = sd / √draws) of each headline mean, and the width of each "
                 "P(exceed) interval. A figure is stable when ±2 MCSE stays within its printed precision "
