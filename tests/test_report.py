@@ -123,6 +123,13 @@ def test_compared_run_shows_the_change(compare_dir):
     ids = {i["data-chart"] for i in check_page(html, r.images).images}
     assert {"change-ALL", "change-city", "change-exceedance", "change-programs"} <= ids
     assert "vs baseline" in html and "common random numbers" in html
+    # the change opens the headline: all payers' horizon cash, baseline → reform, from compare.parquet
+    import pyarrow.parquet as pq
+
+    row = next(x for x in pq.read_table(compare_dir / "compare.parquet").to_pylist() if x["program"] == "ALL"
+               and x["payer"] == "ALL" and x["measure"] == "cash" and x["period"] == "horizon")
+    first = html[:html.index('<section id="overview"')]
+    assert f"all payers: {row['baseline_mean_cny'] / 1e8:,.2f} → {row['reform_mean_cny'] / 1e8:,.2f}" in first
 
 
 def test_without_a_cjk_font_labels_fall_back_and_tables_keep_chinese(run_dir, tmp_path):

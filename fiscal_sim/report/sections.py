@@ -79,7 +79,9 @@ def headline(d: ReportData) -> Section:
     """The answer up front (headline.json of the run, zh and en), then horizon totals per payer."""
     from fiscal_sim import headline as hl
 
-    return Section("headline", "Headline 结论", template="headline.html.j2", data={"headline": hl.load(d.run.path)})
+    h = hl.load(d.run.path)
+    change = hl.compare_lines(d.compare or [], hl.load(d.baseline.path), h) if d.is_compare and d.baseline else []
+    return Section("headline", "Headline 结论", template="headline.html.j2", data={"headline": h, "change": change})
 
 
 def horizon_table(run: RunFolder) -> Table:
