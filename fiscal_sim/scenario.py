@@ -20,7 +20,8 @@ from pydantic import Field, ValidationError, model_validator
 
 from fiscal_sim.catalogue.geography import Geography
 from fiscal_sim.catalogue.loader import Catalogue, CompiledProgram, check_program, load_catalogue
-from fiscal_sim.catalogue.schema import Program
+from fiscal_sim.catalogue.schema import InForce, Program
+from fiscal_sim.catalogue.timeline import Assumption, TimelineSettings, check_settings, merged, resolve
 from fiscal_sim.errors import InputError, Problem
 from fiscal_sim.rules.formula import Strict
 from fiscal_sim.units import cny_per
@@ -82,6 +83,9 @@ class ScenarioSpec(Strict):
     shock: Shock = Shock()
     budgets: list[Budget] = []
     pipelines: list[dict[str, Any]] = Field(default=[], description="administrative pipelines (see fiscal_sim.pipeline)")
+    timeline: TimelineSettings | None = Field(default=None, description="changes to the catalogue's policy timeline")
+    commitments: str | None = Field(default=None, description="register of awards made before the horizon (CSV, "
+                                                              "Parquet or XLSX), relative to the scenario file")
 
 
 class ScenarioFile(Strict):
@@ -115,6 +119,10 @@ class Scenario:
     programs: list[SimProgram]
     sha256: str
     unpriced: list[CompiledProgram] = field(default_factory=list)
+    assumptions: list[Assumption] = field(default_factory=list)
+    """timeline and timing assumptions as applied (catalogue defaults and the scenario's changes)"""
+    register: Any = None
+    """the existing commitment book (:class:`fiscal_sim.register.Register`), or None"""
 
     @property
     def geography(self) -> Geography:
@@ -128,7 +136,8 @@ class Scenario:
         """A copy with run settings changed (draws, seed, chunk_size) — validated like the file."""
         data = self.spec.model_dump(by_alias=True) | {k: v for k, v in settings.items() if v is not None}
         spec = ScenarioSpec.model_validate(data)
-        return Scenario(spec, self.path, self.catalogue, self.programs, self.sha256, self.unpriced)
+        return Scenario(spec, self.path, self.catalogue, self.programs, self.sha256, self.unpriced, self.assumptions,
+                        self.register)
 
 
 def set_path(obj: Any, path: list[str], value: Any) -> None:
@@ -264,19 +273,28 @@ def load_scenario(path: Path | str, catalogue: Catalogue | None = None) -> Scena
             cny_per(b.unit)
         except ValueError as e:
             problems.append(doc.problem(("scenario", "budgets", i, "unit"), str(e)))
+    documents = {p.document.number for p in catalogue.programs.values()}
+    if spec.timeline is not None:
+        problems += check_settings(spec.timeline, catalogue.timeline, catalogue.programs, documents,
+                                   lambda p, msg: doc.problem(("scenario", "timeline") + tuple(p), msg))
     if problems:
         raise InputError(problems)
+    timeline, by_scenario = merged(catalogue.timeline, spec.timeline, documents)
+    changes, assumptions = resolve(catalogue.programs, timeline, by_scenario)
     sims, unpriced = [], []
     for pid in ids:
         if pid in spec.exclude:
             continue
-        prog = catalogue.programs[pid]
-        if pid in spec.overrides:
+        prog = on_timeline(catalogue.programs[pid], changes.get(pid))
+        edits = (changes.get(pid) or {}).get("renew_overrides", {}) | spec.overrides.get(pid, {})
+        if edits:
             def problem(p, msg, pid=pid):
                 problems.append(doc.problem(("scenario", "overrides", pid) + tuple(p), msg, pid))
-            prog = apply_overrides(prog, spec.overrides[pid], geo, problem)
+            notes = prog.timeline_notes
+            prog = apply_overrides(prog, edits, geo, problem)
             if prog is None:
                 continue
+            prog.timeline_notes = notes
         if not prog.priced or prog.spec.uptake is None:
             unpriced.append(prog)
             continue
@@ -291,7 +309,28 @@ def load_scenario(path: Path | str, catalogue: Catalogue | None = None) -> Scena
     if problems:
         raise InputError(problems)
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    return Scenario(spec, str(path), catalogue, sims, digest, unpriced)
+    scen = Scenario(spec, str(path), catalogue, sims, digest, unpriced, assumptions)
+    if spec.commitments:
+        from fiscal_sim.register import load_register
+
+        scen.register = load_register(Path(path).resolve().parent / spec.commitments, scen)
+    return scen
+
+
+def on_timeline(prog: CompiledProgram, change: dict | None) -> CompiledProgram:
+    """The program as the policy timeline has it: in-force end, schedule (lag, instalments), non-cumulation group."""
+    if not change:
+        return prog
+    update: dict[str, Any] = {}
+    if "in_force_to" in change:
+        # constructed, not validated: a program superseded before its first day ends the day before it starts
+        update["in_force"] = InForce.model_construct(from_=prog.spec.in_force.from_, to=change["in_force_to"])
+    if "schedule" in change:
+        update["schedule"] = change["schedule"]
+    if "exclusive_group" in change:
+        update["exclusive_group"] = change["exclusive_group"]
+    return CompiledProgram(prog.spec.model_copy(update=update), prog.document, prog.file, prog.jurisdictions,
+                           list(change["notes"]))
 
 
 def pipeline_problems(doc: YamlDoc, spec: ScenarioSpec, sims: list[SimProgram], geo: Geography) -> list[Problem]:
