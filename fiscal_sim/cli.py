@@ -209,7 +209,7 @@ def cash_table(summary) -> Table:
     """Expected cash by fiscal year and payer, with P90, in 万元."""
     import pyarrow.compute as pc
 
-    rows = summary.filter(pc.and_(pc.equal(summary["program"], "ALL"),
+    rows = summary.filter(pc.and_(pc.and_(pc.equal(summary["program"], "ALL"), pc.equal(summary["vintage"], "ALL")),
                                   pc.and_(pc.equal(summary["measure"], "cash"), pc.equal(summary["period"], "year"))))
     rows = rows.to_pylist()
     payers = []

@@ -317,6 +317,28 @@ def load_scenario(path: Path | str, catalogue: Catalogue | None = None) -> Scena
     return scen
 
 
+def timeline_manifest(scen: Scenario) -> dict[str, Any]:
+    """What a run manifest states about the timeline, timing, uptake bases and the commitment register."""
+    y0, y1 = scen.spec.horizon.start, scen.spec.horizon.end
+    basis = {}
+    for sp in scen.programs:
+        up = sp.prog.spec.uptake
+        target = [y for y in range(y0, y1 + 1) if up.basis_in(y) == "target"]
+        basis[sp.id] = (f"target {target[0]}–{target[-1]}, assumption after" if target and target[-1] < y1
+                        else "target" if target else "assumption")
+    reg = scen.register
+    return {
+        "timeline": [{"kind": a.kind, "subject": a.subject, "setting": a.setting, "basis": a.basis, "text": a.text,
+                      "set_by": a.set_by} for a in scen.assumptions],
+        "program_timeline": {sp.id: {"in_force": [str(sp.prog.spec.in_force.from_), str(sp.prog.spec.in_force.to or "open")],
+                                     "schedule": sp.prog.spec.schedule.describe(), "uptake_basis": basis[sp.id],
+                                     "changes": sp.prog.timeline_notes} for sp in scen.programs},
+        "commitments": None if reg is None else {
+            "path": reg.path, "rows": reg.rows, "programs": sorted(reg.books),
+            "opening_outstanding_cny": float(sum(b.opening_cny.sum() for b in reg.books.values()))},
+    }
+
+
 def on_timeline(prog: CompiledProgram, change: dict | None) -> CompiledProgram:
     """The program as the policy timeline has it: in-force end, schedule (lag, instalments), non-cumulation group."""
     if not change:

@@ -93,7 +93,7 @@ def load_run(path: Path) -> RunFolder:
         manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise NotARunFolder(f"{path / 'manifest.json'}: unreadable manifest: {e}") from None
-    rows = _table(path / "summary.parquet").to_pylist()
+    rows = [r for r in _table(path / "summary.parquet").to_pylist() if r.get("vintage", "ALL") == "ALL"]
     if not rows:
         raise NotARunFolder(f"{path / 'summary.parquet'} has no rows: nothing to report")
     programs = _by_key(_table(path / "programs.parquet"), "program") if (path / "programs.parquet").is_file() else {}
