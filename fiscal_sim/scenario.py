@@ -286,15 +286,24 @@ def load_scenario(path: Path | str, catalogue: Catalogue | None = None) -> Scena
         if pid in spec.exclude:
             continue
         prog = on_timeline(catalogue.programs[pid], changes.get(pid))
-        edits = (changes.get(pid) or {}).get("renew_overrides", {}) | spec.overrides.get(pid, {})
-        if edits:
+        if pid in spec.overrides:
             def problem(p, msg, pid=pid):
                 problems.append(doc.problem(("scenario", "overrides", pid) + tuple(p), msg, pid))
             notes = prog.timeline_notes
-            prog = apply_overrides(prog, edits, geo, problem)
+            prog = apply_overrides(prog, spec.overrides[pid], geo, problem)
             if prog is None:
                 continue
             prog.timeline_notes = notes
+        renewal = (changes.get(pid) or {}).get("renewal")
+        if renewal is not None:
+            def problem(p, msg, pid=pid):
+                problems.append(doc.problem(("scenario", "timeline", "after_expiry", prog.document.number, "overrides",
+                                             pid) + tuple(p), msg, pid))
+            copy_ = renewed(prog, renewal, geo, problem)
+            if copy_ is not None and copy_.priced and copy_.spec.uptake is not None:
+                jur = np.array([geo.jurisdictions.index(j) for j in copy_.jurisdictions])
+                sims.append(SimProgram(copy_, jur, expected_counts(copy_, geo, spec.horizon.years),
+                                       geo.share_matrix(copy_.spec.cost_sharing, spec.cost_sharing.get(copy_.spec.cost_sharing, {}))[jur]))
         if not prog.priced or prog.spec.uptake is None:
             unpriced.append(prog)
             continue
@@ -337,6 +346,21 @@ def timeline_manifest(scen: Scenario) -> dict[str, Any]:
             "path": reg.path, "rows": reg.rows, "programs": sorted(reg.books),
             "opening_outstanding_cny": float(sum(b.opening_cny.sum() for b in reg.books.values()))},
     }
+
+
+def renewed(prog: CompiledProgram, renewal: dict, geo: Geography, problem) -> CompiledProgram | None:
+    """The renewed copy of a program (``renew_with``): id ``<id>.renewed``, in force from the day after expiry."""
+    from fiscal_sim.catalogue.timeline import RENEWED
+
+    data = prog.spec.model_dump(by_alias=True, mode="json")
+    data.update(id=prog.id + RENEWED, title_zh=prog.spec.title_zh + "（续期）", title_en=prog.spec.title_en + " (renewed)",
+                in_force={"from": str(renewal["from"]), "to": str(renewal["to"]) if renewal["to"] else None})
+    base = CompiledProgram(Program.model_validate(data), prog.document, prog.file, prog.jurisdictions)
+    out = apply_overrides(base, renewal["overrides"], geo, problem) if renewal["overrides"] else base
+    if out is not None:
+        out.timeline_notes = [f"renewal of {prog.id} from {renewal['from']}"] + [
+            f"{k}: {v}" for k, v in renewal["overrides"].items()]
+    return out
 
 
 def on_timeline(prog: CompiledProgram, change: dict | None) -> CompiledProgram:

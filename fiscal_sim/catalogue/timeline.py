@@ -12,7 +12,9 @@ Rules, applied in this order to each program:
 
 1. **After expiry** (fixed-term documents): ``lapse`` keeps the end date;
    ``renew`` extends it (to ``until``, open-ended by default) on the same terms;
-   ``renew_with`` also applies overrides (parameter paths, as in ``overrides:``).
+   ``renew_with`` adds a renewed copy of each program (id ``<id>.renewed``) in
+   force from the day after expiry, with overrides (parameter paths, as in
+   ``overrides:``); awards before expiry keep the original terms.
 2. **Validity** of open-ended documents: ``in_force``, or ``superseded`` from a
    date (no new awards from that day).
 3. **Families**: ``stack`` (both apply), ``successor_replaces`` (no new
@@ -37,6 +39,8 @@ from fiscal_sim.rules.formula import Strict
 from fiscal_sim.rules.schedule import Lag, with_timing
 from fiscal_sim.yamlfile import YamlDoc
 
+RENEWED = ".renewed"
+"""suffix of the program id of a document's renewal with changes (``renew_with``)"""
 FamilyMode = Literal["stack", "successor_replaces", "highest_only"]
 Basis = Literal["quote", "assumption"]
 
@@ -257,11 +261,17 @@ def resolve(programs: dict, tl: TimelineFile, by_scenario: set[tuple[str, str]] 
             continue
         for pid in members:
             p = programs[pid]
-            if p.spec.in_force.to is not None and p.spec.in_force.to == p.document.in_force.to:
+            end = p.spec.in_force.to
+            if end is None or end != p.document.in_force.to:
+                continue
+            if ren.mode == "renew":
                 to[pid] = ren.until
-                changes[pid]["notes"].append(f"{key} {setting}: in force to {ren.until or 'open'} (was {p.spec.in_force.to})")
-                if ren.overrides.get(pid):
-                    changes[pid]["renew_overrides"] = ren.overrides[pid]
+                changes[pid]["notes"].append(f"{key} renewed on the same terms: in force to {ren.until or 'open'} (was {end})")
+            else:  # a renewed copy from the day after expiry, with the overrides; the original keeps its dates
+                changes[pid]["renewal"] = {"from": end + dt.timedelta(days=1), "to": ren.until,
+                                           "overrides": ren.overrides.get(pid, {})}
+                changes[pid]["notes"].append(f"{key} renewed with changes: program {pid}{RENEWED} from "
+                                             f"{end + dt.timedelta(days=1)} to {ren.until or 'open'}")
     # 2. validity of open-ended documents
     for number, val in tl.validity.items():
         setting = val.status + (f" from {val.from_}" if val.from_ else "")
