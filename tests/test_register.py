@@ -145,6 +145,10 @@ def test_run_writes_vintage_read_back_with_duckdb(tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["commitments"]["rows"] == 2 and manifest["commitments"]["opening_outstanding_cny"] == 130 * WAN
     assert any(a["kind"] == "family" for a in manifest["timeline"])
+    res = CliRunner().invoke(app, ["report", str(out)])
+    assert res.exit_code == 0, res.output
+    html = (out / "report" / "report.html").read_text(encoding="utf-8")
+    assert "政策时间线" in html and "successor_replaces: old.grant → new.grant" in html and "register.csv (2 rows)" in html
 
 
 def test_baseline_loads_the_illustrative_register():
