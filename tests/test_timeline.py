@@ -160,3 +160,22 @@ def test_catalogue_timeline_relabels_expired_targets():
     assert basis["jzf2017-3.major-conversion"]["uptake_basis"] == "assumption"
     assert basis["jzbf2024-7.research-institute"]["uptake_basis"] == "assumption"
     assert basis["jzbf2024-7.hnte-first-certification"]["uptake_basis"] == "target 2025–2026, assumption after"
+
+
+def test_programs_show_prints_each_assumption_with_its_basis():
+    from typer.testing import CliRunner
+
+    from fiscal_sim.cli import app
+
+    res = CliRunner().invoke(app, ["programs", "show", "jzf2017-3.provincial-institute-build"])
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    assert "validity 嘉政发〔2017〕3号: in_force [assumption, catalogue]" in text
+    assert "family research-institute: successor_replaces: jzf2017-3.provincial-institute-build → " \
+           "jzbf2024-7.research-institute [quote, catalogue]" in text
+    assert "timing default: lag 1 [assumption, catalogue]" in text
+    assert "replaced by jzbf2024-7.research-institute from 2024-04-01" in text
+    res = CliRunner().invoke(app, ["programs", "show", "jzbf2024-7.hnte-first-certification"])
+    text = " ".join(res.output.split())
+    assert "after_expiry 嘉政办发〔2024〕7号: lapse [assumption, catalogue]" in text
+    assert "uptake basis: target to 2026, assumption (carried forward) after" in text
