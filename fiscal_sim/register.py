@@ -31,8 +31,9 @@ OPTIONAL = ("record_id", "schedule", "lag", "note")
 @dataclass
 class ProgramBook:
     """One program's register rows, runoff-ready: ``cash[r, t]`` is row r's payment due in horizon year t
-    (overdue payments fall in the first year); ``index[r, t]`` is which remaining payment it is (0 = the next);
-    ``beyond[r]`` is what falls due after the horizon."""
+    (overdue payments fall in the first year); ``index[r, t]`` numbers the years with a remaining payment
+    (0 = the next; a recipient reaches number k with probability (1 − attrition)^k); ``beyond[r]`` is what falls
+    due after the horizon (number ``beyond_index``)."""
 
     rows: np.ndarray
     """row numbers in the file (1 = first data row)"""
@@ -216,16 +217,17 @@ def load_register(path: Path, scen) -> Register:
             continue
         if len(problems) > n_bad or not present:
             continue
-        cash, index = np.zeros(Y), np.full(Y, -1, dtype=np.int16)
-        beyond, beyond_k = 0.0, -1
-        for k, (off, a) in enumerate(pays[made:]):
+        cash, due, beyond = np.zeros(Y), np.zeros(Y, dtype=bool), 0.0
+        for off, a in pays[made:]:
             t = max(award.year + off - start, 0)  # overdue payments fall due in the first year
             if t < Y:
                 cash[t] += a
-                index[t] = k if index[t] < 0 else index[t]
+                due[t] = True
             else:
                 beyond += a
-                beyond_k = k if beyond_k < 0 else beyond_k
+        # remaining payments numbered by the years they fall in: 0 = the first year with a payment
+        index = np.where(due, np.cumsum(due) - 1, -1).astype(np.int16)
+        beyond_k = int(due.sum()) if beyond > 0 else -1
         parts.setdefault(pid, []).append((i, sp.prog.jurisdictions.index(jur), cash, index, beyond, beyond_k))
     if problems:
         raise InputError(problems)

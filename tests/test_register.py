@@ -158,3 +158,15 @@ def test_baseline_loads_the_illustrative_register():
     text = (root / "commitments" / "illustrative_register.csv").read_text(encoding="utf-8")
     assert all("SYNTHETIC" in line for line in text.splitlines()[1:])
     assert yaml.safe_load((root / "baseline.yaml").read_text())["scenario"]["commitments"].endswith(".csv")
+
+
+def test_overdue_payments_fall_in_the_first_year_and_count_as_one(scen, tmp_path):
+    """Awarded 2021 (paid 2021–2025, none made): four overdue payments and 2025's fall due in 2025, certain;
+    a 5-year schedule from 2023 with 2 paid leaves 2025–2027, then nothing beyond the horizon."""
+    rows = [["o", "old.rent", "nanhu", "2021-05-01", "", "10", "annual:5", "0", "0", "true"],
+            ["b", "old.rent", "nanhu", "2024-05-01", "", "10", "annual:10", "0", "1", "true"]]
+    book = load_register(write_csv(tmp_path / "r.csv", rows), scen).books["old.rent"]
+    np.testing.assert_array_equal(book.cash_cny / WAN, [[50, 0, 0, 0, 0, 0, 0], [10] * 7])
+    np.testing.assert_array_equal(book.index, [[0, -1, -1, -1, -1, -1, -1], list(range(7))])
+    np.testing.assert_array_equal(book.beyond_cny / WAN, [0, 20])  # 2032 and 2033
+    np.testing.assert_array_equal(book.beyond_index, [-1, 7])
