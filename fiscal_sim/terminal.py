@@ -58,8 +58,11 @@ def cash_tables(summary, width: int) -> list[Table]:
     else years as rows with a few payers per table (never cut)."""
     import pyarrow.compute as pc
 
-    rows = summary.filter(pc.and_(pc.equal(summary["program"], "ALL"),
-                                  pc.and_(pc.equal(summary["measure"], "cash"), pc.equal(summary["period"], "year"))))
+    keep = pc.and_(pc.equal(summary["program"], "ALL"),
+                   pc.and_(pc.equal(summary["measure"], "cash"), pc.equal(summary["period"], "year")))
+    if "vintage" in summary.column_names:  # the all-vintage series (existing + new)
+        keep = pc.and_(keep, pc.equal(summary["vintage"], "ALL"))
+    rows = summary.filter(keep)
     rows = rows.to_pylist()
     payers = []
     for r in rows:

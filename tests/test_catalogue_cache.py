@@ -25,6 +25,11 @@ def test_cache_is_keyed_by_the_files(tmp_path, monkeypatch):
     edited = cached_catalogue(root)
     assert edited.programs["jwf2017-4.talent-housing"].spec.title_en == old + " (edited)"
     assert len(list((tmp_path / "cache").glob("catalogue-*.pickle"))) == 2
+    timeline = root / "catalogue" / "timeline.yaml"  # any catalogue file, not only programs and jurisdictions
+    if timeline.exists():
+        timeline.write_text(timeline.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
+        cached_catalogue(root)
+        assert len(list((tmp_path / "cache").glob("catalogue-*.pickle"))) == 3
 
 
 def test_cache_off_loads_from_the_files(tmp_path, monkeypatch):

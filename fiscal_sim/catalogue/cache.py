@@ -29,9 +29,10 @@ def cache_dir() -> Path | None:
 
 
 def key(root: Path) -> str:
-    """Hash of fiscal_sim's version and every catalogue file (name and bytes), in name order."""
+    """Hash of fiscal_sim's version and every catalogue file (path and bytes), in name order."""
     h = hashlib.sha256(__version__.encode())
-    for f in sorted(program_files(root / PROGRAM_DIR) + [root / GEOGRAPHY_FILE]):
+    # every file the catalogue reads: programs/*.yaml and catalogue/*.yaml (jurisdictions, timeline, …)
+    for f in sorted(program_files(root / PROGRAM_DIR) + list((root / GEOGRAPHY_FILE).parent.glob("*.yaml"))):
         h.update(str(f.resolve()).encode() + b"\0" + f.read_bytes())
     return h.hexdigest()[:32]
 

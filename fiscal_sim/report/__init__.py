@@ -41,6 +41,7 @@ SECTIONS: list[SectionMaker] = [
     lambda d, cjk, top: sections.exceedance(d, cjk),
     sections.sensitivity,
     lambda d, cjk, top: sections.pipeline(d, cjk),
+    lambda d, cjk, top: sections.timeline(d),
     lambda d, cjk, top: sections.outstanding(d, cjk),
     lambda d, cjk, top: sections.convergence(d, cjk),
 ]

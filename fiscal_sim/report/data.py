@@ -31,13 +31,10 @@ class RunFolder:
     pipeline: list[dict[str, Any]] | None = None
     """rows of pipeline_summary.parquet (runs with --pipeline)"""
     vintage_rows: list[dict[str, Any]] = field(default_factory=list)
-    """rows of one vintage (existing commitments / new awards) when the summary has a ``vintage`` column"""
+    """summary rows split by vintage (``existing`` / ``new``), when the run had a commitment register"""
     index: dict[Key, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.rows and "vintage" in self.rows[0]:  # keep the all-vintage rows as the series; parts aside
-            self.vintage_rows = [r for r in self.rows if r["vintage"] not in (None, "ALL")]
-            self.rows = [r for r in self.rows if r["vintage"] in (None, "ALL")]
         self.index = {(r["program"], r["payer"], r["measure"], r["period"], r["fiscal_year"]): r for r in self.rows}
 
     @property
@@ -104,13 +101,15 @@ def load_run(path: Path) -> RunFolder:
         manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise NotARunFolder(f"{path / 'manifest.json'}: unreadable manifest: {e}") from None
-    rows = _table(path / "summary.parquet").to_pylist()
+    every = _table(path / "summary.parquet").to_pylist()
+    rows = [r for r in every if r.get("vintage", "ALL") == "ALL"]
     if not rows:
         raise NotARunFolder(f"{path / 'summary.parquet'} has no rows: nothing to report")
     programs = _by_key(_table(path / "programs.parquet"), "program") if (path / "programs.parquet").is_file() else {}
     payers = _by_key(_table(path / "payers.parquet"), "payer") if (path / "payers.parquet").is_file() else {}
+    split = [r for r in every if r.get("vintage", "ALL") != "ALL" and r["program"] == "ALL" and r["period"] == "year"]
     pipeline = _table(path / "pipeline_summary.parquet").to_pylist() if (path / "pipeline_summary.parquet").is_file() else None
-    return RunFolder(path, manifest, rows, programs, payers, pipeline)
+    return RunFolder(path, manifest, rows, programs, payers, pipeline, split)
 
 
 def load(root: Path | str) -> ReportData:
