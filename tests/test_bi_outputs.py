@@ -31,7 +31,7 @@ def test_the_readme_way_of_not_double_counting_gives_the_total(run_dir):
     assert parts == pytest.approx(total, rel=1e-9)
     # the naive sum over every row counts the total several times
     ((naive,),) = duckdb.sql(f"SELECT sum(mean_cny) / 1e8 FROM '{run_dir}/summary.parquet' "
-                             "WHERE measure = 'cash' AND period = 'horizon'").fetchall()
+                             "WHERE vintage = 'ALL' AND measure = 'cash' AND period = 'horizon'").fetchall()
     assert naive > 3 * total
 
 
@@ -79,7 +79,7 @@ def test_xlsx_export_reads_back_with_openpyxl(run_dir, tmp_path):
     header = [c.value for c in pivot[1]]
     by = {(r[0], r[3]): r for r in pivot.iter_rows(min_row=2, values_only=True)}
     ((mean, p90),) = duckdb.sql(f"SELECT mean_cny, p90_cny FROM '{run_dir}/summary.parquet' WHERE program = 'ALL' AND "
-                                "payer = 'city' AND measure = 'cash' AND fiscal_year = 2027").fetchall()
+                                "payer = 'city' AND vintage = 'ALL' AND measure = 'cash' AND fiscal_year = 2027").fetchall()
     col = header.index("2027")
     assert by[("city", "mean")][col] == pytest.approx(mean / 1e4, abs=0.01)
     assert by[("city", "P90")][col] == pytest.approx(p90 / 1e4, abs=0.01)

@@ -33,18 +33,19 @@ def test_headline_numbers_are_the_summary_tables(run_dir):
     out, _ = run_dir
     h = json.loads((out / "headline.json").read_text(encoding="utf-8"))
     s = f"'{out}/summary.parquet'"
-    payers = q(f"SELECT payer, mean_cny, p90_cny, mcse_cny FROM {s} WHERE program = 'ALL' AND measure = 'cash' "
+    payers = q(f"SELECT payer, mean_cny, p90_cny, mcse_cny FROM {s} WHERE program = 'ALL' AND vintage = 'ALL' AND measure = 'cash' "
                "AND period = 'horizon' AND mean_cny > 0")
     assert {(p["payer"], p["mean_cny"], p["p90_cny"]) for p in h["payers"]} == {r[:3] for r in payers}
     assert h["payers"][0]["payer"] == "ALL" and h["payers"][1]["payer"] == "city"
-    lines = q(f"SELECT program, payer, max(p_exceed) FROM {s} WHERE budget_cny IS NOT NULL AND period = 'year' "
+    lines = q(f"SELECT program, payer, max(p_exceed) FROM {s} WHERE budget_cny IS NOT NULL AND vintage = 'ALL' AND period = 'year' "
               "GROUP BY ALL")
     assert {(b["program"], b["payer"], b["p_exceed"]) for b in h["budget_lines"]} == set(lines)
     for b in h["budget_lines"]:
         row = q(f"SELECT p_exceed_lo, p_exceed_hi, overrun_if_exceeded_cny, budget_cny FROM {s} WHERE program = "
-                f"'{b['program']}' AND payer = '{b['payer']}' AND measure = 'cash' AND fiscal_year = {b['worst_year']}")
+                f"'{b['program']}' AND payer = '{b['payer']}' AND vintage = 'ALL' AND measure = 'cash' "
+                f"AND fiscal_year = {b['worst_year']}")
         assert row == [(b["p_exceed_lo"], b["p_exceed_hi"], b["overrun_if_exceeded_cny"], b["budget_cny"])]
-    top = q(f"SELECT program, p95_cny FROM {s} WHERE program NOT IN ('ALL', 'ALL_EQUITY') AND payer = 'ALL' AND "
+    top = q(f"SELECT program, p95_cny FROM {s} WHERE program NOT IN ('ALL', 'ALL_EQUITY') AND payer = 'ALL' AND vintage = 'ALL' AND "
             "measure = 'cash' AND period = 'horizon' ORDER BY p95_cny DESC, program LIMIT 3")
     assert [(t["program"], t["p95_cny"]) for t in h["top_tail"]] == top
     assert h["pipeline"] is None
@@ -109,7 +110,7 @@ def test_compare_and_sweep_print_a_headline_from_their_tables(tmp_path):
     assert res.exit_code == 0, res.output
     for point, cap in ((0, 1500), (1, 3000)):
         ((m,),) = q(f"SELECT mean_cny FROM '{tmp_path}/sw/sweep.parquet' WHERE point = {point} AND program = 'ALL' "
-                    "AND payer = 'ALL' AND measure = 'cash' AND period = 'horizon'")
+                    "AND payer = 'ALL' AND vintage = 'ALL' AND measure = 'cash' AND period = 'horizon'")
         assert f"point {point}: programs_jzf2017_3_major_conversion_cap={cap}\n    mean {m / 1e8:,.2f}" in res.output
 
 

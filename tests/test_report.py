@@ -237,7 +237,7 @@ def test_first_screen_shows_the_headline_numbers(report, run_dir, tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     first = res.stdout[:res.stdout.index('<section id="overview"')]  # the headline comes before everything else
     total = duckdb.sql(f"SELECT mean_cny, p90_cny FROM '{run_dir}/summary.parquet' WHERE program = 'ALL' AND "
-                       "payer = 'ALL' AND measure = 'cash' AND period = 'horizon'").fetchall()[0]
+                       "payer = 'ALL' AND vintage = 'ALL' AND measure = 'cash' AND period = 'horizon'").fetchall()[0]
     assert f"{total[0] / 1e8:,.2f}" in first and f"{total[1] / 1e8:,.2f}" in first
     for b in h["budget_lines"]:
         assert f"{100 * b['p_exceed']:.1f}" in first
