@@ -5,15 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from fiscal_sim.errors import InputError, Problem
 
 Path_ = tuple[str | int, ...]
-
-
-_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _parse(text: str) -> tuple[yaml.Node | None, Any]:
@@ -22,8 +18,10 @@ def _parse(text: str) -> tuple[yaml.Node | None, Any]:
     On a syntax error the pure-Python parser re-reads the text: its messages
     are clearer (it names the offending character).
     """
+    import yaml  # here, not at import: commands served from the catalogue cache read no YAML
+
     err: yaml.YAMLError | None = None
-    for cls in dict.fromkeys((_FAST_LOADER, yaml.SafeLoader)):
+    for cls in dict.fromkeys((getattr(yaml, "CSafeLoader", yaml.SafeLoader), yaml.SafeLoader)):
         loader = cls(text)
         try:
             node = loader.get_single_node()
@@ -37,6 +35,8 @@ def _parse(text: str) -> tuple[yaml.Node | None, Any]:
 
 
 def _lines(node: yaml.Node, path: Path_, out: dict[Path_, int], dups: list[tuple[Path_, int]]) -> None:
+    import yaml
+
     out.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         seen = set()
@@ -56,6 +56,8 @@ class YamlDoc:
     """A parsed YAML file: ``data`` (plain Python) and ``line(path)``."""
 
     def __init__(self, path: Path | str, text: str | None = None):
+        import yaml
+
         self.path = Path(path)
         self.name = str(path)
         try:

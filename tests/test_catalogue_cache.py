@@ -35,3 +35,14 @@ def test_cache_is_keyed_by_the_files(tmp_path, monkeypatch):
 def test_cache_off_loads_from_the_files(tmp_path, monkeypatch):
     monkeypatch.setenv("FISCAL_SIM_CACHE", "off")
     assert "jwf2017-4.talent-housing" in cached_catalogue(SCEN).programs
+
+
+def test_a_damaged_cache_file_is_ignored_and_replaced(tmp_path, monkeypatch):
+    monkeypatch.setenv("FISCAL_SIM_CACHE", str(tmp_path / "cache"))
+    first = cached_catalogue(SCEN)
+    (path,) = (tmp_path / "cache").glob("catalogue-*.pickle")
+    path.write_bytes(path.read_bytes()[:100])  # a truncated file (a crash mid-write by another tool, a full disk)
+    again = cached_catalogue(SCEN)
+    assert again.programs.keys() == first.programs.keys()
+    assert cached_catalogue(SCEN).programs.keys() == first.programs.keys()  # the rewritten file reads back
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [path.name]  # no temporary file left behind

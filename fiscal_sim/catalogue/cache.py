@@ -52,12 +52,12 @@ def cached_catalogue(root: Path | str | None = None) -> Catalogue:
     except Exception:  # absent, unreadable or from an incompatible build: load from the files
         pass
     cat = load_catalogue(root)  # raises on bad input, so only valid catalogues are cached
+    tmp = folder / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"  # written whole, then renamed: readers never see half
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
         with open(tmp, "wb") as f:
             pickle.dump(cat, f, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, path)
-    except OSError:  # a read-only home: run without the cache
-        pass
+    except Exception:  # a read-only or full disk, an unpicklable value: run without the cache
+        tmp.unlink(missing_ok=True)  # our own temporary file, if it was created
     return cat

@@ -20,7 +20,9 @@ from fiscal_sim.units import fmt_wan
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: a model's validator is built on its first validation, not at import, so commands that
+    # read the compiled catalogue from the cache (``calc``, ``programs list``) never pay for schema building
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class ByInput(Strict):
@@ -452,9 +454,6 @@ Formula = Annotated[
     Union[Fixed, Tiered, Rate, Excess, Cap, Floor, Match, Choice, Uplift, When, Sum, Highest, UpTo],
     Field(discriminator="kind"),
 ]
-
-for _cls in (Rate, Cap, Floor, Choice, Uplift, When, Sum, Highest):
-    _cls.model_rebuild()
 
 
 def evaluate(formula: Node, ctx: EvalContext) -> np.ndarray:

@@ -140,7 +140,6 @@ class ScheduleChoice(_Schedule):
 
 
 Schedule = Annotated[Union[OneOff, Annual, Instalments, ScheduleChoice], Field(discriminator="kind")]
-ScheduleChoice.model_rebuild()
 
 
 def category_refs(schedule: _Schedule) -> list[str]:
