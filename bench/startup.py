@@ -35,7 +35,8 @@ def timed(args: list[str], env: dict[str, str]) -> tuple[float, float]:
     """(wall, user + sys CPU) seconds of one fresh ``fiscal-sim`` process (what the console script runs)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    subprocess.run([str(PY), "-c", "from fiscal_sim.cli import main; main()", *args],
+    # -P: like the console script, no current folder on sys.path (a --before tree's PYTHONPATH comes first)
+    subprocess.run([str(PY), "-P", "-c", "from fiscal_sim.cli import main; main()", *args],
                    check=True, capture_output=True, env=env, cwd=REPO)
     wall = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
