@@ -27,6 +27,7 @@ test: setup
 	$(BIN)/pytest -q -n 2
 
 bench: setup
+	$(PY) bench/rules.py
 	$(PY) bench/engine.py
 	$(PY) bench/pipeline.py --json bench/results/pipeline.json
 
