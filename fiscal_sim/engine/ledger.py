@@ -110,18 +110,21 @@ def series_values(scen: Scenario, lay: SeriesLayout, ledgers: dict[str, ProgramL
     for sp in scen.programs:
         L = ledgers[sp.id]
         used = lay.payers_of[sp.id]
-        # (n × J × Y) per measure → (payer × measure·year × n) by the share matrix
+        # (n × J × Y) per measure → (payer × measure·year × n) by the share matrix; blocks that are zero in
+        # every draw are not added (their rows' pages stay untouched, and the statistics skip them)
         stack = np.stack([L.committed, L.cash, L.outstanding])  # 3 × n × J × Y
         by_payer = np.einsum("mnjy,jp->pmyn", stack, sp.shares[:, used])  # P × 3 × Y × n
         horizon = by_payer[:, :2].sum(axis=2)  # P × 2 × n
         blocks = np.concatenate([by_payer.reshape(len(used), 3 * Y, n), horizon], axis=1)
         tkey = total_key(sp)
         for i, p in enumerate(used):
-            put(sp.id, payers[p], blocks[i])
-            put(tkey, payers[p], blocks[i])
+            if blocks[i].any():
+                put(sp.id, payers[p], blocks[i])
+                put(tkey, payers[p], blocks[i])
         total = blocks.sum(axis=0)
-        put(sp.id, ALL, total)
-        put(tkey, ALL, total)
+        if total.any():
+            put(sp.id, ALL, total)
+            put(tkey, ALL, total)
     return out
 
 
@@ -135,51 +138,67 @@ DRAWS_SCHEMA = pa.schema([
     ("cash_cny", pa.float64()),
     ("cancelled_cny", pa.float64()),
     ("outstanding_cny", pa.float64()),
+    # the hive folder keys, also as columns (readers that ignore folder names keep them);
+    # plain string and int32 are the types pyarrow's and DuckDB's hive readers infer from the folder names
+    ("scenario", pa.string()),
+    ("fiscal_year", pa.int32()),
 ])
+MEASURES = ("committed", "cash", "cancelled", "outstanding")
 
 
 def draws_tables(scen: Scenario, ledgers: dict[str, ProgramLedger], start: int) -> dict[int, pa.Table]:
     """Per-draw ledger rows by fiscal year: (draw, program, jurisdiction, payer) with non-zero amounts.
 
-    Columns are gathered as numpy arrays over all programs, then each year's
-    table is built once with dictionaries shared by every file of the run.
+    For each program the non-zero (year, draw, jurisdiction × payer) cells are
+    found once, year-major, and each measure is gathered at those cells; one
+    stable sort by year then groups every program's rows into the year tables
+    (rows within a year: program, draw, jurisdiction, payer order).
     """
     geo = scen.geography
-    programs = [sp.id for sp in scen.programs]
     Y = len(scen.years)
-    cols: list[dict[str, list[np.ndarray]]] = [
-        {k: [] for k in ("draw", "program", "spending", "jurisdiction", "payer", "values")} for _ in range(Y)]
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("year", "draw", "program", "spending", "jurisdiction",
+                                                          "payer", *MEASURES)}
     for code, sp in enumerate(scen.programs):
         L = ledgers[sp.id]
         jj, pp = np.nonzero(sp.shares)
-        stack = np.stack([L.committed, L.cash, L.cancelled, L.outstanding], axis=-1)[:, jj]  # n × R × Y × 4
-        vals = np.moveaxis(stack * sp.shares[jj, pp][None, :, None, None], 2, 0)  # Y × n × R × 4
-        n, R = vals.shape[1:3]
-        spending = 1 if total_key(sp) == ALL_EQUITY else 0
-        for y in range(Y):
-            v = vals[y].reshape(n * R, 4)
-            keep = np.flatnonzero(np.any(v != 0, axis=1))
-            if not keep.size:
-                continue
-            c = cols[y]
-            c["draw"].append((keep // R).astype(np.int32) + start)
-            r = keep % R
-            c["program"].append(np.full(keep.size, code, np.int16))
-            c["spending"].append(np.full(keep.size, spending, np.int8))
-            c["jurisdiction"].append(sp.jur[jj][r].astype(np.int8))
-            c["payer"].append(pp[r].astype(np.int8))
-            c["values"].append(v[keep])
-    dictionaries = {"program": pa.array(programs), "spending": pa.array(["grant", "equity"]),
-                    "jurisdiction": pa.array(geo.jurisdictions), "payer": pa.array(geo.payers)}
-    out = {}
-    for y, c in enumerate(cols):
-        if not c["draw"]:
-            out[scen.years[y]] = DRAWS_SCHEMA.empty_table()
+        R = jj.size
+        arrays = {m: getattr(L, m) for m in MEASURES}  # each n × J × Y
+        n = L.committed.shape[0]
+        live = L.committed != 0
+        for a in (L.cash, L.cancelled, arrays["outstanding"]):
+            live |= a != 0
+        cell = np.flatnonzero(live.transpose(2, 0, 1)[:, :, jj])  # year-major: (y, draw, r)
+        if not cell.size:
             continue
-        values = np.concatenate(c["values"])
-        arrays = [pa.array(np.concatenate(c["draw"]))]
-        arrays += [pa.DictionaryArray.from_arrays(pa.array(np.concatenate(c[k])), dictionaries[k])
-                   for k in ("program", "spending", "jurisdiction", "payer")]
-        arrays += [pa.array(np.ascontiguousarray(values[:, m])) for m in range(4)]
-        out[scen.years[y]] = pa.Table.from_arrays(arrays, schema=DRAWS_SCHEMA)
+        y, rest = np.divmod(cell, n * R)
+        d, r = np.divmod(rest, R)
+        flat = (d * sp.shares.shape[0] + jj[r]) * Y + y  # index into n × J × Y
+        share = sp.shares[jj, pp][r]
+        for m, a in arrays.items():
+            parts[m].append(a.reshape(-1)[flat] * share)
+        parts["year"].append(y.astype(np.int16))
+        parts["draw"].append(d.astype(np.int32) + start)
+        parts["program"].append(np.full(cell.size, code, np.int16))
+        parts["spending"].append(np.full(cell.size, 1 if total_key(sp) == ALL_EQUITY else 0, np.int8))
+        parts["jurisdiction"].append(sp.jur[jj[r]].astype(np.int8))
+        parts["payer"].append(pp[r].astype(np.int8))
+    if not parts["year"]:
+        return {year: DRAWS_SCHEMA.empty_table() for year in scen.years}
+    cols = {k: np.concatenate(v) for k, v in parts.items()}
+    year = cols.pop("year")
+    order = np.argsort(year, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(year, minlength=Y))])
+    dictionaries = {"program": pa.array([sp.id for sp in scen.programs]), "spending": pa.array(["grant", "equity"]),
+                    "jurisdiction": pa.array(geo.jurisdictions), "payer": pa.array(geo.payers)}
+    cols = {k: v[order] for k, v in cols.items()}
+    out = {}
+    for y, year in enumerate(scen.years):
+        rows = slice(bounds[y], bounds[y + 1])
+        k = bounds[y + 1] - bounds[y]
+        arrays = [pa.array(cols["draw"][rows])]
+        arrays += [pa.DictionaryArray.from_arrays(pa.array(cols[c][rows]), dictionaries[c])
+                   for c in ("program", "spending", "jurisdiction", "payer")]
+        arrays += [pa.array(cols[m][rows]) for m in MEASURES]
+        arrays += [pa.array([scen.spec.name], pa.string()).take(np.zeros(k, np.int32)), pa.array(np.full(k, year, np.int32))]
+        out[year] = pa.Table.from_arrays(arrays, schema=DRAWS_SCHEMA)
     return out

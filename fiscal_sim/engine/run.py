@@ -26,9 +26,11 @@ from fiscal_sim.scenario import Scenario
 from fiscal_sim.stats import BINS_PER_DECADE, Accumulator, summarise
 
 
-# dictionary pages only for the string keys, min/max statistics only where BI filters (draw, keys)
-DRAWS_WRITE_OPTIONS = dict(compression="snappy", use_dictionary=["program", "spending", "jurisdiction", "payer"],
-                           write_statistics=["draw", "program", "spending", "jurisdiction", "payer"])
+# zstd like every other table; dictionary pages only for the string keys; min/max statistics only where BI
+# filters (draw, keys); row groups of up to 1 Mi rows (a chunk-year part is one group: few, large reads)
+DRAWS_WRITE_OPTIONS = dict(compression="zstd", use_dictionary=["program", "spending", "jurisdiction", "payer", "scenario"],
+                           write_statistics=["draw", "program", "spending", "jurisdiction", "payer", "scenario",
+                                             "fiscal_year"], row_group_size=1 << 20)
 
 
 @dataclass
