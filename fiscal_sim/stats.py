@@ -11,6 +11,7 @@ typically far smaller. Exceedance counts against budget lines are exact.
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -122,6 +123,9 @@ class Accumulator:
     def __getstate__(self) -> dict:
         """Pickle the histogram sparsely (most bins are empty): workers send KBs, not the dense array."""
         state = dict(self.__dict__)
+        if isinstance(self.hist, _SparseHist):  # received from another process: send it on as it came
+            state["hist"] = (self.hist.index, self.hist.counts)
+            return state
         flat = self.hist.reshape(-1)
         nz = np.flatnonzero(flat)
         state["hist"] = (nz, flat[nz])
@@ -131,6 +135,11 @@ class Accumulator:
         nz, counts = state.pop("hist")
         self.__dict__.update(state)
         self.hist = _SparseHist(nz, counts)  # type: ignore[assignment]
+
+    def detached(self) -> "Accumulator":
+        """A copy sharing no memory with this one, histogram kept sparse: what a worker returns (a reused
+        accumulator returned by reference would be wiped by the worker's next :meth:`reset`)."""
+        return pickle.loads(pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL))
 
     def merge(self, other: "Accumulator") -> None:
         """Fold in another accumulator of the same series (from another chunk or worker)."""

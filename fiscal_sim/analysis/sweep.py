@@ -51,7 +51,8 @@ from scipy.stats import qmc
 
 from fiscal_sim.analysis.common import new_run_id, spec_data, variant, write_run_folder
 from fiscal_sim.engine.ledger import ALL, ALL_EQUITY
-from fiscal_sim.engine.run import simulate, summary_table
+from fiscal_sim.orchestrate.executors import Executor
+from fiscal_sim.orchestrate.run import simulate, summary_table
 from fiscal_sim.errors import FiscalSimError
 from fiscal_sim.io.parquet import atomic_dir, manifest_header, write_json, write_table
 from fiscal_sim.scenario import Scenario
@@ -343,7 +344,8 @@ class SweepResult:
 
 
 def sweep(scen: Scenario, p: Plan, out: Path, workers: int = 1, totals_only: bool = False,
-          command: list[str] | None = None, progress: Callable[[int, int], None] | None = None) -> SweepResult:
+          command: list[str] | None = None, progress: Callable[[int, int], None] | None = None,
+          executor: Executor | None = None) -> SweepResult:
     """Run every point of ``p``; write ``sweep.parquet``, ``points.parquet`` and ``manifest.json`` to ``out``."""
     run_id = new_run_id()
     parts: list[pa.Table] = []
@@ -351,7 +353,7 @@ def sweep(scen: Scenario, p: Plan, out: Path, workers: int = 1, totals_only: boo
     with atomic_dir(out) as tmp:
         for i in range(len(p.points)):
             v = point_scenario(scen, p, i)
-            acc, lay, _ = simulate(v, workers)
+            acc, lay, _ = simulate(v, workers, executor=executor)
             table = summary_table(v, lay, acc)
             if totals_only:
                 mask = np.isin(np.array(lay.program, dtype=object), list(keep_programs))

@@ -1,15 +1,18 @@
-"""Run a scenario: chunks of draws (in a process pool), statistics, Parquet outputs.
+"""Run a scenario: chunks of draws on an executor, statistics, Parquet outputs.
 
-Each chunk simulates every program for its draws, writes its part of the
-per-draw ledger, and returns a statistics accumulator; the parent merges them
-and writes the summary, the dimension tables and the manifest into a temporary
-folder that replaces the output folder only when everything succeeded.
+Each chunk simulates every program for its draws (:mod:`fiscal_sim.engine`),
+hands its ledgers to the pipeline when asked (:mod:`fiscal_sim.pipeline`),
+writes its part of the per-draw ledger straight into the hive layout (one file
+per fiscal year named by the chunk's first draw, so a retried chunk overwrites
+its own part), and returns a detached statistics accumulator; the client folds
+them in block order and writes the summary, the dimension tables and the
+manifest into a temporary folder that replaces the output folder only when
+everything succeeded.
 """
 
 from __future__ import annotations
 
 import uuid
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -22,6 +25,7 @@ from fiscal_sim.engine.ledger import SeriesLayout, draws_tables, layout, series_
 from fiscal_sim.engine.simulate import blocks_of, simulate_chunk
 from fiscal_sim.io.dimensions import cost_shares_table, jurisdictions_table, payers_table, programs_table
 from fiscal_sim.io.parquet import atomic_dir, manifest_header, with_metadata, write_json, write_table
+from fiscal_sim.orchestrate.executors import Executor, PoolExecutor
 from fiscal_sim.scenario import Scenario
 from fiscal_sim.stats import BINS_PER_DECADE, Accumulator, summarise
 
@@ -76,47 +80,41 @@ def run_chunk(scen: Scenario, lay: SeriesLayout, start: int, stop: int, draws_di
     return acc, extra
 
 
-_WORKER: dict = {}
+_REUSED: dict[int, Accumulator] = {}
 
 
-def _init_worker(scen: Scenario, lay: SeriesLayout, pipeline: bool) -> None:
-    _WORKER["scen"], _WORKER["lay"], _WORKER["pipeline"] = scen, lay, pipeline
-
-
-def _worker_chunk(start: int, stop: int, draws_dir: Path | None, run_id: str) -> tuple[Accumulator, pa.Table | None]:
-    """One chunk in a worker; the worker reuses one accumulator's buffers and ships a sparse copy."""
-    acc = _WORKER.get("acc")
+def chunk_task(state: tuple[Scenario, SeriesLayout, bool], start: int, stop: int, draws_dir: Path | None,
+               run_id: str) -> tuple[int, int, Accumulator, pa.Table | None]:
+    """One chunk on a worker: statistics in a reused accumulator (no fresh pages per chunk), returned as a
+    detached sparse copy (the next chunk on this worker resets the reused one)."""
+    scen, lay, pipeline = state
+    acc = _REUSED.get(lay.size)
     if acc is None:
-        acc = _WORKER["acc"] = Accumulator(_WORKER["lay"].size, _WORKER["lay"].budget_cny)
+        _REUSED.clear()
+        acc = _REUSED[lay.size] = Accumulator(lay.size, lay.budget_cny)
     acc.reset()
-    return run_chunk(_WORKER["scen"], _WORKER["lay"], start, stop, draws_dir, run_id, acc, _WORKER["pipeline"])
+    acc.budget = lay.budget_cny
+    acc, extra = run_chunk(scen, lay, start, stop, draws_dir, run_id, acc, pipeline)
+    return start, stop, acc.detached(), extra
 
 
 def simulate(scen: Scenario, workers: int = 1, draws_dir: Path | None = None,
-             progress: Callable[[int], None] | None = None, run_id: str = "", pipeline: bool = False
-             ) -> tuple[Accumulator, SeriesLayout, list[pa.Table]]:
-    """Run all chunks (in ``workers`` processes when > 1); merge statistics; collect pipeline tables."""
+             progress: Callable[[int], None] | None = None, run_id: str = "", pipeline: bool = False,
+             executor: Executor | None = None) -> tuple[Accumulator, SeriesLayout, list[pa.Table]]:
+    """Run all chunks on ``executor`` (default: a pool of ``workers`` processes); fold statistics; collect
+    pipeline tables (in chunk order)."""
     lay = layout(scen)
     total = Accumulator(lay.size, lay.budget_cny)
-    extras: list[pa.Table] = []
-    parts = chunks(scen)
-
-    def take(result: tuple[Accumulator, pa.Table | None], n: int) -> None:
-        total.merge(result[0])
-        if result[1] is not None:
-            extras.append(result[1])
+    extras: dict[int, pa.Table] = {}
+    ex = executor or PoolExecutor(workers)
+    tasks = [(a, b, draws_dir, run_id) for a, b in chunks(scen)]
+    for a, b, acc, extra in ex.map(chunk_task, (scen, lay, pipeline), tasks):
+        total.merge(acc)
+        if extra is not None:
+            extras[a] = extra
         if progress:
-            progress(n)
-
-    if workers <= 1 or len(parts) == 1:
-        for start, stop in parts:
-            take(run_chunk(scen, lay, start, stop, draws_dir, run_id, None, pipeline), stop - start)
-    else:
-        with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(scen, lay, pipeline)) as pool:
-            futures = {pool.submit(_worker_chunk, a, b, draws_dir, run_id): b - a for a, b in parts}
-            for f in as_completed(futures):
-                take(f.result(), futures.pop(f))  # drop the future: it holds its result until released
-    return total, lay, extras
+            progress(b - a)
+    return total, lay, [extras[k] for k in sorted(extras)]
 
 
 def summary_table(scen: Scenario, lay: SeriesLayout, acc: Accumulator) -> pa.Table:
@@ -151,11 +149,14 @@ def manifest(scen: Scenario, run_id: str, command: list[str] | None, workers: in
 
 
 def run(scen: Scenario, out: Path, workers: int = 1, write_draws: bool = True, command: list[str] | None = None,
-        progress: Callable[[int], None] | None = None, pipeline: bool = False) -> RunResult:
-    """Simulate ``scen`` and write its outputs to ``out`` atomically."""
+        progress: Callable[[int], None] | None = None, pipeline: bool = False,
+        executor: Executor | None = None) -> RunResult:
+    """Simulate ``scen`` and write its outputs to ``out`` atomically (chunks on ``executor``, default a pool)."""
     run_id = uuid.uuid4().hex[:12]
     with atomic_dir(out) as tmp:
-        acc, lay, extras = simulate(scen, workers, tmp / "draws" if write_draws else None, progress, run_id, pipeline)
+        acc, lay, extras = simulate(scen, workers, tmp / "draws" if write_draws else None, progress, run_id, pipeline,
+                                    executor)
+        workers = executor.workers if executor else workers
         if pipeline and scen.spec.pipelines:
             from fiscal_sim.pipeline import write_pipeline_outputs
 
