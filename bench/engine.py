@@ -14,7 +14,8 @@ counts × amounts and are not counted).
 On a shared machine absolute times move with the load: ``BENCH_BASE=/path/to/other/checkout``
 also times that code (e.g. ``git archive main | tar -x -C /tmp/base``) in the same run, alternating
 run by run, and reports the ratio. ``BENCH_LARGE_DRAWS=200000`` adds a long run (off by default so
-``make bench`` stays within 3 minutes); ``BENCH_REPEATS`` (default 3).
+``make bench`` stays within 3 minutes); ``BENCH_REPEATS`` (default 3); ``BENCH_DRAWS`` (default 10000: the
+size the targets are set for).
 """
 
 from __future__ import annotations
@@ -144,9 +145,11 @@ def main() -> None:
     print("raw lognormal rate …", file=sys.stderr, flush=True)
     raw = raw_lognormal_rate()
     common = ["--workers", str(workers), "--chunk-size", "1000"]
+    draws = int(os.environ.get("BENCH_DRAWS", "10000"))  # the targets are for 10,000
+    k = f"{draws // 1000}k"
     cases = [
-        case("baseline_10k", 10_000, common, repeats, base),
-        case("baseline_10k_no_draws_ledger", 10_000, common + ["--no-draws-ledger"], repeats, base),
+        case(f"baseline_{k}", draws, common, repeats, base),
+        case(f"baseline_{k}_no_draws_ledger", draws, common + ["--no-draws-ledger"], repeats, base),
     ]
     if large:
         cases.append(case(f"large_{large // 1000}k_no_draws_ledger", large, common + ["--no-draws-ledger"], 1))

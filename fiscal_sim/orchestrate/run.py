@@ -13,9 +13,10 @@ everything succeeded.
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -115,6 +116,30 @@ def simulate(scen: Scenario, workers: int = 1, draws_dir: Path | None = None,
         if progress:
             progress(b - a)
     return total, lay, [extras[k] for k in sorted(extras)]
+
+
+def _point_task(states: tuple, point: int, start: int, stop: int) -> tuple[int, int, int, Accumulator]:
+    start, stop, acc, _ = chunk_task(states[point], start, stop, None, "")
+    return point, start, stop, acc
+
+
+def simulate_points(scens: list[Scenario], executor: Executor,
+                    progress: Callable[[int], None] | None = None) -> Iterator[tuple[int, Accumulator, SeriesLayout]]:
+    """Several scenarios (a sweep's points) on one executor: every point's chunks are submitted in point order
+    through the executor's bounded window, so only a few points are open at once; yields ``(point, statistics,
+    layout)`` as each point's last chunk comes in (points may finish out of order). No per-draw ledger."""
+    lays = [layout(s) for s in scens]
+    tasks = [(i, a, b) for i, s in enumerate(scens) for a, b in chunks(s)]
+    left = Counter(i for i, _, _ in tasks)
+    open_: dict[int, Accumulator] = {}
+    for i, a, b, acc in executor.map(_point_task, tuple((s, lay, False) for s, lay in zip(scens, lays)), tasks):
+        total = open_.setdefault(i, Accumulator(lays[i].size, lays[i].budget_cny))
+        total.merge(acc)
+        if progress:
+            progress(b - a)
+        left[i] -= 1
+        if not left[i]:
+            yield i, open_.pop(i), lays[i]
 
 
 def summary_table(scen: Scenario, lay: SeriesLayout, acc: Accumulator) -> pa.Table:
