@@ -11,7 +11,7 @@ typically far smaller. Exceedance counts against budget lines are exact.
 
 from __future__ import annotations
 
-import pickle
+import copy
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -123,7 +123,7 @@ class Accumulator:
     def __getstate__(self) -> dict:
         """Pickle the histogram sparsely (most bins are empty): workers send KBs, not the dense array."""
         state = dict(self.__dict__)
-        if isinstance(self.hist, _SparseHist):  # received from another process: send it on as it came
+        if isinstance(self.hist, _SparseHist):  # detached, or received from another process: send it as it is
             state["hist"] = (self.hist.index, self.hist.counts)
             return state
         flat = self.hist.reshape(-1)
@@ -137,9 +137,20 @@ class Accumulator:
         self.hist = _SparseHist(nz, counts)  # type: ignore[assignment]
 
     def detached(self) -> "Accumulator":
-        """A copy sharing no memory with this one, histogram kept sparse: what a worker returns (a reused
+        """A copy sharing no memory with this one, its histogram sparse: what a worker returns (a reused
         accumulator returned by reference would be wiped by the worker's next :meth:`reset`)."""
-        return pickle.loads(pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL))
+        out = copy.copy(self)
+        if isinstance(self.hist, _SparseHist):
+            out.hist = _SparseHist(self.hist.index.copy(), self.hist.counts.copy())  # type: ignore[assignment]
+        else:
+            flat = self.hist.reshape(-1)
+            nz = np.flatnonzero(flat)
+            out.hist = _SparseHist(nz, flat[nz])  # type: ignore[assignment]
+        out.blocks = copy.deepcopy(self.blocks)
+        out.folded = copy.deepcopy(self.folded)
+        out.budget = None if self.budget is None else self.budget.copy()
+        out.exceed, out.lo, out.hi = self.exceed.copy(), self.lo.copy(), self.hi.copy()
+        return out
 
     def merge(self, other: "Accumulator") -> None:
         """Fold in another accumulator of the same series (from another chunk or worker)."""

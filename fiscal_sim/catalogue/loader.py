@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from fiscal_sim.catalogue.geography import Geography, load_geography
 from fiscal_sim.catalogue.schema import INHERITED, Document, Program, ProgramFile
 from fiscal_sim.errors import InputError, Problem
-from fiscal_sim.rules.compile import Plan, compile_formula
+from fiscal_sim.rules.compile import CompiledFormula, compile_formula
 from fiscal_sim.rules.formula import ByInput, EvalContext, evaluate
 from fiscal_sim.rules.schedule import ScheduleChoice, cash_by_offset
 from fiscal_sim.units import cny_per
@@ -59,7 +59,7 @@ class CompiledProgram:
                            money_scale=self.money_scale)
 
     @cached_property
-    def plan(self) -> Plan:
+    def plan(self) -> CompiledFormula:
         """The formula compiled to array operations (:mod:`fiscal_sim.rules.compile`)."""
         return compile_formula(self.spec.formula, self.categories, self.unit_cny, self.money_scale)  # type: ignore[arg-type]
 

@@ -2,7 +2,7 @@
 
 The interpreter in :mod:`fiscal_sim.rules.formula` walks the tree for every
 evaluation and (for traces) records each step. For simulation the same tree is
-compiled once per program into a :class:`Plan`:
+compiled once per program into a :class:`CompiledFormula`:
 
 * parts that depend only on category inputs (tiers, options, amounts by tier,
   uplifts on an age band) are evaluated once per category combination into a
@@ -219,11 +219,11 @@ class _Compiler:
 # ── plan (run time) ───────────────────────────────────────────────────────────
 
 Step = tuple
-"""``(kind, out_register, …)``: see :meth:`Plan.__call__`."""
+"""``(kind, out_register, …)``: see :meth:`CompiledFormula.__call__`."""
 
 
 @dataclass
-class Plan:
+class CompiledFormula:
     """A compiled formula: steps over registers; plain data, so it pickles."""
 
     steps: list[Step]
@@ -337,12 +337,12 @@ class _Linker:
 
 
 def compile_formula(formula: F.Node, categories: dict[str, list[str]], unit_cny: float,
-                    money_scale: dict[str, float] | None = None) -> Plan:
+                    money_scale: dict[str, float] | None = None) -> CompiledFormula:
     """Compile ``formula`` for a program's categories and unit (see the module docstring)."""
     e = _Compiler(categories, unit_cny, money_scale or {}).expr(formula)
     shapes = {k: len(v) for k, v in categories.items()}
     if isinstance(e, Cat) and not e.dims:
-        return Plan([], float(e.table), 0, shapes)
+        return CompiledFormula([], float(e.table), 0, shapes)
     ln = _Linker(shapes)
     r = ln.link(e)
-    return Plan(ln.finish(r), r, len(ln.regs), shapes)
+    return CompiledFormula(ln.finish(r), r, len(ln.regs), shapes)
