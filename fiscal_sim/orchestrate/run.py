@@ -27,14 +27,15 @@ from fiscal_sim.engine.simulate import blocks_of, simulate_chunk
 from fiscal_sim.io.dimensions import cost_shares_table, jurisdictions_table, payers_table, programs_table
 from fiscal_sim.io.parquet import atomic_dir, manifest_header, with_metadata, write_json, write_table
 from fiscal_sim.orchestrate.executors import Executor, PoolExecutor
-from fiscal_sim.scenario import Scenario
+from fiscal_sim.scenario import Scenario, timeline_manifest
 from fiscal_sim.stats import BINS_PER_DECADE, Accumulator, summarise
 
 
 # zstd like every other table; dictionary pages only for the string keys; min/max statistics only where BI
 # filters (draw, keys); row groups of up to 1 Mi rows (a chunk-year part is one group: few, large reads)
-DRAWS_WRITE_OPTIONS = dict(compression="zstd", use_dictionary=["program", "spending", "jurisdiction", "payer", "scenario"],
-                           write_statistics=["draw", "program", "spending", "jurisdiction", "payer", "scenario",
+DRAWS_WRITE_OPTIONS = dict(compression="zstd",
+                           use_dictionary=["program", "spending", "jurisdiction", "payer", "vintage", "scenario"],
+                           write_statistics=["draw", "program", "spending", "jurisdiction", "payer", "vintage", "scenario",
                                              "fiscal_year"], row_group_size=1 << 20)
 
 
@@ -104,7 +105,7 @@ def simulate(scen: Scenario, workers: int = 1, draws_dir: Path | None = None,
              executor: Executor | None = None) -> tuple[Accumulator, SeriesLayout, list[pa.Table]]:
     """Run all chunks on ``executor`` (default: a pool of ``workers`` processes); fold statistics; collect
     pipeline tables (in chunk order)."""
-    lay = layout(scen)
+    lay = layout(scen, by_vintage=True)
     total = Accumulator(lay.size, lay.budget_cny)
     extras: dict[int, pa.Table] = {}
     ex = executor or PoolExecutor(workers)
@@ -128,7 +129,7 @@ def simulate_points(scens: list[Scenario], executor: Executor,
     """Several scenarios (a sweep's points) on one executor: every point's chunks are submitted in point order
     through the executor's bounded window, so only a few points are open at once; yields ``(point, statistics,
     layout)`` as each point's last chunk comes in (points may finish out of order). No per-draw ledger."""
-    lays = [layout(s) for s in scens]
+    lays = [layout(s, by_vintage=True) for s in scens]
     tasks = [(i, a, b) for i, s in enumerate(scens) for a, b in chunks(s)]
     left = Counter(i for i, _, _ in tasks)
     open_: dict[int, Accumulator] = {}
@@ -166,6 +167,7 @@ def manifest(scen: Scenario, run_id: str, command: list[str] | None, workers: in
         "var_level": scen.spec.var_level,
         "programs_simulated": [sp.id for sp in scen.programs],
         "programs_not_simulated": {p.id: p.spec.status for p in scen.unpriced},
+        **timeline_manifest(scen),
         "quantile_method": f"log histogram, {BINS_PER_DECADE} bins per decade, clamped to exact min/max",
         "money_unit": "CNY (yuan); columns ending in _cny",
         "files": {"summary": "summary.parquet", "draws": "draws/ (hive: scenario, fiscal_year)",
