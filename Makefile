@@ -30,6 +30,7 @@ bench: setup
 	$(PY) bench/rules.py
 	$(PY) bench/engine.py
 	$(PY) bench/pipeline.py --json bench/results/pipeline.json
+	$(PY) bench/startup.py
 
 bench-scale: setup
 	$(PY) bench/scale.py

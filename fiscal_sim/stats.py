@@ -66,12 +66,15 @@ class Accumulator:
     folded: BlockMoments | None = None
     next_block: int = 0
     exceed: np.ndarray = field(init=False)
+    overrun: np.ndarray = field(init=False)
+    """sum over draws of the amount above the budget line, in whole fen (int64: exact in any merge order)"""
     lo: np.ndarray = field(init=False)
     hi: np.ndarray = field(init=False)
 
     def __post_init__(self):
         self.hist = np.zeros((self.size, NBINS), dtype=np.int32)
         self.exceed = np.zeros(self.size, dtype=np.int64)
+        self.overrun = np.zeros(self.size, dtype=np.int64)
         self.lo = np.full(self.size, np.inf)
         self.hi = np.full(self.size, -np.inf)
         if self.budget is None:
@@ -101,10 +104,12 @@ class Accumulator:
             counts = np.bincount(idx.reshape(-1), minlength=rows.size * NBINS).reshape(rows.size, NBINS)
             counts[:, ZERO] -= n
             self.hist[rows] += counts.astype(np.int32)
+        lines = np.flatnonzero(np.isfinite(self.budget))  # only series with a budget line can exceed it
+        over = np.clip(v[lines] - self.budget[lines, None], 0.0, None)  # type: ignore[index]
+        self.exceed[lines] += (over > 0).sum(axis=1)
+        self.overrun[lines] += np.rint(over * 100).astype(np.int64).sum(axis=1)
         dead = np.ones(self.size, dtype=bool)
         dead[live] = False
-        self.exceed[dead] += np.where(self.budget[dead] < 0, n, 0)  # type: ignore[index]
-        self.exceed[live] += (lv > self.budget[live, None]).sum(axis=1)  # type: ignore[index]
         self.lo[dead] = np.minimum(self.lo[dead], 0.0)
         self.hi[dead] = np.maximum(self.hi[dead], 0.0)
         if live.size:
@@ -117,6 +122,7 @@ class Accumulator:
         self.blocks = {}
         self.folded, self.next_block = None, 0
         self.exceed.fill(0)
+        self.overrun.fill(0)
         self.lo.fill(np.inf)
         self.hi.fill(-np.inf)
 
@@ -149,7 +155,8 @@ class Accumulator:
         out.blocks = copy.deepcopy(self.blocks)
         out.folded = copy.deepcopy(self.folded)
         out.budget = None if self.budget is None else self.budget.copy()
-        out.exceed, out.lo, out.hi = self.exceed.copy(), self.lo.copy(), self.hi.copy()
+        out.exceed, out.overrun = self.exceed.copy(), self.overrun.copy()
+        out.lo, out.hi = self.lo.copy(), self.hi.copy()
         return out
 
     def merge(self, other: "Accumulator") -> None:
@@ -160,6 +167,7 @@ class Accumulator:
             self.hist += other.hist
         self.blocks.update(other.blocks)
         self.exceed += other.exceed
+        self.overrun += other.overrun
         self.lo = np.minimum(self.lo, other.lo)
         self.hi = np.maximum(self.hi, other.hi)
         self.fold()
@@ -257,4 +265,6 @@ def summarise(acc: Accumulator, level: float) -> dict[str, np.ndarray]:
     out["p_exceed"] = np.where(has_budget, acc.exceed / n, np.nan)
     out["p_exceed_lo"] = np.where(has_budget, lo, np.nan)
     out["p_exceed_hi"] = np.where(has_budget, hi, np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["overrun_if_exceeded_cny"] = np.where(has_budget & (acc.exceed > 0), acc.overrun / 100 / acc.exceed, np.nan)
     return out
