@@ -446,6 +446,12 @@ def report(run_dir: Annotated[Path, typer.Argument(help="a run folder (fiscal-si
     out.print(f"wrote [bold]{result.html}[/bold] ({result.charts} charts, PNGs beside it; CJK font: {font})")
 
 
+# ---------------------------------------------------------------- issue 13: calibrate, backtest (fiscal_sim/calibrate/cli.py)
+from fiscal_sim.calibrate.cli import register as _register_calibrate  # noqa: E402
+
+_register_calibrate(app)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 

@@ -68,6 +68,7 @@ class Budget(Strict):
 
 class ScenarioSpec(Strict):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]+$")]
+    extends: str | None = Field(default=None, description="base scenario file (relative to this one); see merge_extends")
     description: str = ""
     programs: Union[Literal["all"], list[str]] = "all"
     exclude: list[str] = []
@@ -86,6 +87,7 @@ class ScenarioSpec(Strict):
 
 class ScenarioFile(Strict):
     scenario: ScenarioSpec
+    calibration: dict[str, Any] | None = Field(default=None, description="provenance written by fiscal-sim calibrate")
 
 
 @dataclass
@@ -218,16 +220,46 @@ def expected_counts(prog: CompiledProgram, geo: Geography, years: list[int]) -> 
     return lam
 
 
+def merge_extends(doc: YamlDoc, chain: tuple[Path, ...] = ()) -> tuple[Any, tuple[Path, ...]]:
+    """A scenario's data with its ``extends`` base merged in, and the chain of files (this one first).
+
+    The file's ``scenario`` keys replace the base's, except ``overrides``, merged per program (the file's
+    paths win). Inherited overrides of programs the file leaves out (``programs``, ``exclude``) are dropped.
+    """
+    chain = chain + (doc.path.resolve(),)
+    data = doc.data
+    child = data.get("scenario") if isinstance(data, dict) else None
+    if not isinstance(child, dict) or not child.get("extends"):
+        return data, chain
+    base_path = (doc.path.parent / str(child["extends"])).resolve()
+    if base_path in chain:
+        raise InputError([doc.problem(("scenario", "extends"), f"circular extends: {base_path} extends this file")])
+    if not base_path.exists():
+        raise InputError([doc.problem(("scenario", "extends"), f"no such scenario file {base_path}")])
+    base, chain = merge_extends(YamlDoc(base_path), chain)
+    base_sc = dict(base.get("scenario") or {}) if isinstance(base, dict) else {}
+    overrides = {pid: dict(v or {}) for pid, v in (base_sc.get("overrides") or {}).items()}
+    keep = child.get("programs", base_sc.get("programs", "all"))
+    for pid in list(overrides):
+        if (keep != "all" and isinstance(keep, list) and pid not in keep) or pid in (child.get("exclude") or []):
+            del overrides[pid]
+    for pid, paths in (child.get("overrides") or {}).items():
+        overrides[pid] = {**overrides.get(pid, {}), **(paths or {})}
+    merged = {**base_sc, **child, "overrides": overrides}
+    return {**(base if isinstance(base, dict) else {}), **data, "scenario": merged}, chain
+
+
 def load_scenario(path: Path | str, catalogue: Catalogue | None = None) -> Scenario:
     """Read, validate and compile a scenario file; every problem names file, program and field."""
     doc = YamlDoc(path)
+    data, chain = merge_extends(doc)
     try:
-        sf = ScenarioFile.model_validate(doc.data)
+        sf = ScenarioFile.model_validate(data)
     except ValidationError as e:
-        raise InputError(doc.problems_from(e, (), None, doc.data)) from None
+        raise InputError(doc.problems_from(e, (), None, data)) from None
     spec = sf.scenario
     if catalogue is None:
-        root = Path(path).resolve().parent
+        root = chain[-1].parent
         catalogue = load_catalogue(root if (root / "catalogue/jurisdictions.yaml").exists() else None)
     geo = catalogue.geography
     problems: list[Problem] = []
@@ -290,7 +322,7 @@ def load_scenario(path: Path | str, catalogue: Catalogue | None = None) -> Scena
         problems += pipeline_problems(doc, spec, sims, geo)
     if problems:
         raise InputError(problems)
-    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    digest = hashlib.sha256(b"".join(f.read_bytes() for f in chain)).hexdigest()
     return Scenario(spec, str(path), catalogue, sims, digest, unpriced)
 
 

@@ -75,7 +75,8 @@ def section_html(s: Section) -> str:
     return "".join(parts)
 
 
-def page(title: str, subtitle: list[str], meta: list[tuple[str, str]], sections: list[Section], footer: str) -> str:
+def page(title: str, subtitle: list[str], meta: list[tuple[str, str]], sections: list[Section], footer: str,
+         extra_html: str = "") -> str:
     nav = "".join(f'<a href="#{escape(s.id)}">{escape(s.title)}</a>' for s in sections)
     dl = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in meta)
     subs = "".join(f"<p>{escape(x)}</p>" for x in subtitle)
@@ -84,5 +85,5 @@ def page(title: str, subtitle: list[str], meta: list[tuple[str, str]], sections:
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{escape(title)}</title><style>{CSS}</style></head>"
             f"<body><header><h1>{escape(title)}</h1>{subs}</header><main><nav>{nav}</nav>"
-            f'<section id="run"><h2>Run 运行信息</h2><dl class="meta">{dl}</dl></section>{body}</main>'
+            f'<section id="run"><h2>Run 运行信息</h2><dl class="meta">{dl}</dl></section>{body}{extra_html}</main>'
             f"<footer>{escape(footer)}</footer></body></html>\n")

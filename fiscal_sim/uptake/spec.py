@@ -144,8 +144,9 @@ InputDist = Annotated[
 class Uptake(Strict):
     """A program's uptake prior: counts, input distributions, attrition, entity pools."""
 
-    basis: Literal["target", "assumption"] = Field(
-        description="target: from a number in the documents (quote it); assumption: no target exists")
+    basis: Literal["target", "assumption", "calibrated"] = Field(
+        description="target: from a number in the documents (quote it); assumption: no target exists; "
+                    "calibrated: updated from award history (fiscal-sim calibrate; the note gives the basis)")
     quote: str | None = None
     note: str | None = None
     count: Count
