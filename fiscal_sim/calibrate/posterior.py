@@ -158,28 +158,35 @@ def shock_var(sp: SimProgram, scen: Scenario) -> float:
 
 
 def gamma_update(n: np.ndarray, E: np.ndarray, kappa: np.ndarray, a0: float, b0: float,
-                 iters: int = 100) -> tuple[float, float]:
-    """Gamma(a₀, b₀) prior on θ, counts n_t ~ NB(mean θE_t, var θE_t(1 + θE_tκ_t)) → Gamma(a, b) posterior."""
-    theta, a, b = a0 / b0, a0, b0
+                 iters: int = 100) -> tuple[Any, Any]:
+    """Gamma(a₀, b₀) prior on θ, counts n_t ~ NB(mean θE_t, var θE_t(1 + θE_tκ_t)) → Gamma(a, b) posterior.
+
+    Years run along the last axis; leading axes are independent histories (vectorised).
+    """
+    n, E, kappa = np.broadcast_arrays(*(np.asarray(v, float) for v in (n, E, kappa)))
+    theta = np.full(n.shape[:-1], a0 / b0)
     for _ in range(iters):
-        w = 1.0 / (1.0 + theta * E * kappa)
-        a, b = a0 + float(w @ n), b0 + float(w @ E)
-        if abs(a / b - theta) <= 1e-12 * theta:
-            break
+        w = 1.0 / (1.0 + theta[..., None] * E * kappa)
+        a, b = a0 + (w * n).sum(axis=-1), b0 + (w * E).sum(axis=-1)
+        done = np.all(np.abs(a / b - theta) <= 1e-12 * theta)
         theta = a / b
+        if done:
+            break
     return a, b
 
 
 def beta_update(n: np.ndarray, pool: np.ndarray, s2: float, alpha0: float, beta0: float,
-                iters: int = 100) -> tuple[float, float]:
-    """Beta(α₀, β₀) prior on take-up q, awards n_t of pools P_t (shock variance s²) → Beta(α, β)."""
-    q, alpha, beta = alpha0 / (alpha0 + beta0), alpha0, beta0
+                iters: int = 100) -> tuple[Any, Any]:
+    """Beta(α₀, β₀) prior on take-up q, awards n_t of pools P_t (shock variance s²) → Beta(α, β) (vectorised)."""
+    n, pool = np.broadcast_arrays(np.asarray(n, float), np.asarray(pool, float))
+    q = np.full(n.shape[:-1], alpha0 / (alpha0 + beta0))
     for _ in range(iters):
-        w = 1.0 / (1.0 + pool * q * s2 / max(1.0 - q, 1e-9))
-        alpha, beta = alpha0 + float(w @ n), beta0 + float(w @ (pool - n))
-        if abs(alpha / (alpha + beta) - q) <= 1e-12 * q:
-            break
+        w = 1.0 / (1.0 + pool * (q * s2 / np.maximum(1.0 - q, 1e-9))[..., None])
+        alpha, beta = alpha0 + (w * n).sum(axis=-1), beta0 + (w * (pool - n)).sum(axis=-1)
+        done = np.all(np.abs(alpha / (alpha + beta) - q) <= 1e-12 * q)
         q = alpha / (alpha + beta)
+        if done:
+            break
     return alpha, beta
 
 
@@ -233,7 +240,7 @@ def calibrate_program(sp: SimProgram, hist: History, scen: Scenario, level: floa
     if binomial:
         sd = min(prior_mean * cv, 0.999 * np.sqrt(prior_mean * (1 - prior_mean)))
         k = prior_mean * (1 - prior_mean) / sd**2 - 1
-        alpha, beta = beta_update(ev.awards, ev.pool, s2, prior_mean * k, (1 - prior_mean) * k)
+        alpha, beta = (float(v) for v in beta_update(ev.awards, ev.pool, s2, prior_mean * k, (1 - prior_mean) * k))
         post = stats.beta(alpha, beta)
         cal.model, cal.post_mean = "beta-binomial", float(post.mean())
         cal.post_cv = float(post.std() / post.mean())
@@ -258,7 +265,7 @@ def calibrate_program(sp: SimProgram, hist: History, scen: Scenario, level: floa
                 ev = evidence(sp, hist, scen, growth=growth)
     a0 = 1 / cv**2
     a, b_ = gamma_update(ev.awards, ev.expected, kappa, a0, a0)
-    theta = a / b_
+    a, theta = float(a), float(a / b_)
     post_cv = float(np.sqrt(1 / a + extra_var))
     shape = 1 / post_cv**2
     post = stats.gamma(shape, scale=theta / shape)
