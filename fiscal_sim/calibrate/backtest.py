@@ -30,7 +30,8 @@ QUANTILES = {"p05": 0.05, "p10": 0.10, "p50": 0.50, "p90": 0.90, "p95": 0.95}
 FLAG_Z = 2.58
 """|z| of the mean PIT above which a program is flagged (two-sided 1%)"""
 PIT_BINS = 10
-COLUMNS = ["program", "fiscal_year", "measure", "actual", "forecast_mean", *QUANTILES, "pit", "in_80", "in_90",
+UNITS = {"awards": "count", "amount_cny": "CNY"}
+COLUMNS = ["program", "fiscal_year", "measure", "unit", "actual", "forecast_mean", *QUANTILES, "pit", "in_80", "in_90",
            "crps", "train_years", "flag"]
 
 
@@ -129,15 +130,15 @@ def run_backtest(hist: History, scen: Scenario, holdout_from: int, out: Path, dr
                     complete = False
                     continue
                 x = fc[(pid, y, measure)]
-                rows.append({"program": pid, "fiscal_year": y, "measure": measure,
+                rows.append({"program": pid, "fiscal_year": y, "measure": measure, "unit": UNITS[measure],
                              **score(x, float(actual.sum()), float(rng.random())),
                              "train_years": train_years.get(pid, 0)})
                 total_x, total_y = total_x + x, total_y + float(actual.sum())
             if complete and isinstance(total_x, np.ndarray):
-                rows.append({"program": ALL, "fiscal_year": y, "measure": measure,
+                rows.append({"program": ALL, "fiscal_year": y, "measure": measure, "unit": UNITS[measure],
                              **score(total_x, total_y, float(rng.random())), "train_years": 0})
     table = pa.Table.from_pylist([{c: r[c] for c in COLUMNS} for r in rows]).cast(pa.schema(
-        [("program", pa.string()), ("fiscal_year", pa.int16()), ("measure", pa.string())]
+        [("program", pa.string()), ("fiscal_year", pa.int16()), ("measure", pa.string()), ("unit", pa.string())]
         + [(c, pa.float64()) for c in ["actual", "forecast_mean", *QUANTILES, "pit"]]
         + [("in_80", pa.bool_()), ("in_90", pa.bool_()), ("crps", pa.float64()), ("train_years", pa.int16()),
            ("flag", pa.string())]))
