@@ -316,3 +316,28 @@ def test_cli_bad_history_is_one_clear_error(tmp_path):
     res = CliRunner().invoke(app, ["calibrate", str(path), "--out", str(tmp_path / "x.yaml")])
     assert res.exit_code == 1 and "row 1, column awards: negative count" in res.output and "Traceback" not in res.output
     assert not (tmp_path / "x.yaml").exists()
+
+
+# ---------------------------------------------------------------- amounts
+
+def test_amounts_recover_the_true_award_size(scen, hist):
+    cals = {c.program: c for c in calibrate(hist, scen)}
+    team = cals["jwf2017-4.key-innovation-team"]  # true grant share 0.7 of 200万元, prior 0.55
+    assert team.amount["input"] == "grant_share" and team.amount["calibrated"] == "yes"
+    assert 0.62 < team.overrides["uptake.inputs.grant_share.mean"] < 0.78
+    lo, hi = team.amount["interval_90_cny"]
+    assert lo < team.amount["observed_mean_per_award_cny"] < hi
+    award = cals["jwf2017-4.postdoc-researcher"]  # a fixed award: checked, not changed
+    assert award.amount["calibrated"].startswith("no") and not any(k.startswith("uptake.inputs") for k in award.overrides)
+
+
+def test_amounts_equal_to_the_model_keep_the_distribution(tmp_path, scen):
+    from fiscal_sim.calibrate.amounts import calibrate_amount, commitments
+
+    prog = scen.catalogue.programs["jzf2017-3.tech-transaction"]
+    mean = float(commitments(prog).mean())
+    path = write_csv(tmp_path / "h.csv", [{"program": prog.id, "jurisdiction": "ALL", "year": y, "awards": 50,
+                                            "amount_cny": 50 * mean} for y in (2020, 2021)])
+    basis, changes = calibrate_amount(prog, read_history(path, scen.catalogue), 0.9)
+    assert basis["scale"] == pytest.approx(1.0, abs=1e-4)
+    assert changes["uptake.inputs.transaction.median"] == pytest.approx(100, rel=1e-4)

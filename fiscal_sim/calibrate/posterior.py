@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from fiscal_sim.calibrate.amounts import calibrate_amount
 from fiscal_sim.calibrate.history import ALL, History
 from fiscal_sim.catalogue.loader import CompiledProgram
 from fiscal_sim.errors import InputError, Problem
@@ -70,6 +71,8 @@ class Calibration:
     awards: float = 0.0
     growth_prior: float = 0.0
     growth: dict[str, Any] | None = None
+    amount: dict[str, Any] | None = None
+    """the amounts' basis where the history records amounts (:mod:`fiscal_sim.calibrate.amounts`)"""
     overrides: dict[str, Any] = field(default_factory=dict)
 
     def basis(self) -> dict[str, Any]:
@@ -85,6 +88,8 @@ class Calibration:
         }
         if self.growth is not None:
             out["growth"] = self.growth
+        if self.amount is not None:
+            out["amount"] = self.amount
         return out
 
     def note(self) -> str:
@@ -94,6 +99,10 @@ class Calibration:
         g = ""
         if self.growth and self.growth.get("adopted"):
             g = f"; growth {self.growth['estimate']:+.1%} a year estimated from the history"
+        if self.amount and self.amount.get("scale"):
+            g += (f"; amounts: mean commitment per award {self.amount['model_mean_per_award_cny'] / 1e4:,.4g}万元 → "
+                  f"{self.amount['posterior_mean_per_award_cny'] / 1e4:,.4g}万元 (input {self.amount['input']} × "
+                  f"{self.amount['scale']:.3g})")
         return (f"calibrated ({self.model}) on {len(self.years)} years of awards {min(self.years)}–{max(self.years)} "
                 f"({int(self.awards)} awards): {self.parameter} {self.prior_mean:.4g} (prior, rate_cv {self.prior_cv:.3g}) → "
                 f"{self.post_mean:.4g}, {round(LEVEL * 100)}% interval {lo:.4g}–{hi:.4g}{g}")
@@ -296,4 +305,11 @@ def calibrate(hist: History, scen: Scenario, level: float = LEVEL) -> list[Calib
     if missing:
         raise InputError([Problem(hist.path, p, "program", f"has history but is not simulated in scenario "
                                   f"{scen.spec.name!r} (excluded, unpriced or without uptake)") for p in missing])
-    return [calibrate_program(sp, hist.of(sp.id), scen, level) for sp in scen.programs]
+    out = []
+    for sp in scen.programs:
+        h = hist.of(sp.id)
+        cal = calibrate_program(sp, h, scen, level)
+        cal.amount, changes = calibrate_amount(sp.prog, h, level)
+        cal.overrides |= changes
+        out.append(cal)
+    return out

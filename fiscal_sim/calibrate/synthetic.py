@@ -4,7 +4,8 @@
 the engine itself for 2018–2025 with each program's count set to the true rate below (``rate_cv: 0``),
 keeping the baseline's noise (negative binomial dispersion, the shared yearly shock σ = 0.15), so awards
 and amounts per jurisdiction and year are what the model says a real year looks like. One program's true
-rate drifts (+12% a year) while its prior has no growth. Applications are awards plus Poisson(0.4 × awards)
+rate drifts (+12% a year) while its prior has no growth; one program's awards are larger than its prior
+says (``TRUE_INPUTS``). Applications are awards plus Poisson(0.4 × awards)
 unsuccessful ones. Every row says ``synthetic`` in its ``source`` column.
 """
 
@@ -33,12 +34,16 @@ TRUE_RATES: dict[str, dict[str, float]] = {
     "jwf2017-4.overseas-expert": {"mean": 34},         # poisson, prior 40, rate_cv 0.25
     "jwf2017-4.postdoc-researcher": {"mean": 28, "growth": 0.12, "base_year": 2018},  # DRIFTS; prior 40, no growth
 }
+TRUE_INPUTS: dict[str, dict[str, float]] = {
+    # program id: true award-size parameters (override paths), where they differ from the prior
+    "jwf2017-4.key-innovation-team": {"uptake.inputs.grant_share.mean": 0.7},  # prior mean share 0.55 of 200万元
+}
 SOURCE = "synthetic (fiscal_sim.calibrate.synthetic: stated true rates, engine noise); not real records"
 
 
 def true_overlay(base: Path, folder: Path, years: tuple[int, int] = YEARS, seed: int = SEED) -> Path:
     """A scenario file extending ``base`` with the true rates, certain (rate_cv 0), over ``years``, 1 draw."""
-    overrides = {pid: {f"uptake.count.{k}": v for k, v in (p | {"rate_cv": 0.0}).items()}
+    overrides = {pid: {f"uptake.count.{k}": v for k, v in (p | {"rate_cv": 0.0}).items()} | TRUE_INPUTS.get(pid, {})
                  for pid, p in TRUE_RATES.items()}
     data = {"scenario": {"name": "synthetic_truth", "extends": str(base.resolve()), "programs": list(TRUE_RATES),
                          "horizon": {"start": years[0], "end": years[1]}, "draws": 1, "seed": seed,
