@@ -287,8 +287,11 @@ def test_awards_where_the_program_expects_none_are_an_error(tmp_path, scen):
 
 def test_cli_calibrate_run_backtest_report(tmp_path):
     runner = CliRunner()
+    small = tmp_path / "small.yaml"  # the baseline cut to the history's programs (a fast run and report)
+    small.write_text(yaml.safe_dump({"scenario": {"extends": str(BASELINE), "name": "small", "budgets": [],
+                                                  "programs": list(TRUE_RATES)}}))
     overlay = tmp_path / "calibrated.yaml"
-    res = runner.invoke(app, ["calibrate", str(HISTORY), "--scenario", str(BASELINE), "--out", str(overlay)])
+    res = runner.invoke(app, ["calibrate", str(HISTORY), "--scenario", str(small), "--out", str(overlay)])
     assert res.exit_code == 0, res.output
     assert "jwf2017-4.postdoc-researcher" in res.output and "adopted" in res.output
     res = runner.invoke(app, ["run", str(overlay), "--draws", "100", "--out", str(tmp_path / "run"), "-q",
@@ -297,7 +300,7 @@ def test_cli_calibrate_run_backtest_report(tmp_path):
     ((basis,),) = duckdb.sql(f"SELECT uptake_basis FROM '{tmp_path}/run/programs.parquet' "
                              "WHERE program = 'jzf2017-3.tech-transaction'").fetchall()
     assert basis == "calibrated"
-    res = runner.invoke(app, ["backtest", str(HISTORY), "--scenario", str(BASELINE), "--holdout-from", "2023",
+    res = runner.invoke(app, ["backtest", str(HISTORY), "--scenario", str(small), "--holdout-from", "2023",
                               "--draws", "200", "--out", str(tmp_path / "run" / "backtest")])
     assert res.exit_code == 0, res.output
     n, programs = duckdb.sql(f"SELECT count(*), count(DISTINCT program) FROM '{tmp_path}/run/backtest/backtest.parquet'"
@@ -341,3 +344,20 @@ def test_amounts_equal_to_the_model_keep_the_distribution(tmp_path, scen):
     basis, changes = calibrate_amount(prog, read_history(path, scen.catalogue), 0.9)
     assert basis["scale"] == pytest.approx(1.0, abs=1e-4)
     assert changes["uptake.inputs.transaction.median"] == pytest.approx(100, rel=1e-4)
+
+
+def test_allocation_by_hand(tmp_path, scen):
+    from fiscal_sim.calibrate.posterior import calibrate_allocation
+
+    sp = next(s for s in scen.programs if s.id == "jwf2017-4.overseas-expert")  # nanhu, xiuzhou, jetz; equal prior
+    rows = [{"program": sp.id, "jurisdiction": j, "year": 2020, "awards": n} for j, n in
+            (("nanhu", 20), ("xiuzhou", 10), ("jetz", 0))]
+    basis, over = calibrate_allocation(sp, read_history(write_csv(tmp_path / "h.csv", rows), scen.catalogue), scen)
+    k = 20 / 3  # Dirichlet(20 × 1/3 each) + (20, 10, 0)
+    assert over["uptake.allocation"] == pytest.approx({"nanhu": (k + 20) / 50, "xiuzhou": (k + 10) / 50, "jetz": k / 50},
+                                                      rel=1e-5)
+    rows[2]["jurisdiction"] = "ALL"  # incomplete by jurisdiction: the split is kept
+    with pytest.raises(InputError):  # an ALL row beside rows by jurisdiction is a double count
+        read_history(write_csv(tmp_path / "h2.csv", rows), scen.catalogue)
+    basis, over = calibrate_allocation(sp, read_history(write_csv(tmp_path / "h3.csv", rows[:2]), scen.catalogue), scen)
+    assert (basis, over) == (None, {})

@@ -39,6 +39,8 @@ LEVEL = 0.9
 """probability of the reported posterior intervals"""
 MIN_TREND_YEARS = 5
 """years of history needed before growth is estimated"""
+ALLOCATION_PRIOR_AWARDS = 20.0
+"""assumption: the catalogue's split of applicants across jurisdictions weighs as much as 20 observed awards"""
 
 
 @dataclass
@@ -71,6 +73,8 @@ class Calibration:
     awards: float = 0.0
     growth_prior: float = 0.0
     growth: dict[str, Any] | None = None
+    allocation: dict[str, Any] | None = None
+    """the split across jurisdictions' basis, where the history is complete by jurisdiction"""
     amount: dict[str, Any] | None = None
     """the amounts' basis where the history records amounts (:mod:`fiscal_sim.calibrate.amounts`)"""
     overrides: dict[str, Any] = field(default_factory=dict)
@@ -88,6 +92,8 @@ class Calibration:
         }
         if self.growth is not None:
             out["growth"] = self.growth
+        if self.allocation is not None:
+            out["allocation"] = self.allocation
         if self.amount is not None:
             out["amount"] = self.amount
         return out
@@ -298,6 +304,33 @@ def calibrate_program(sp: SimProgram, hist: History, scen: Scenario, level: floa
     return cal
 
 
+def calibrate_allocation(sp: SimProgram, hist: History, scen: Scenario) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """Dirichlet–multinomial update of the split of applicants across jurisdictions.
+
+    Prior Dirichlet(K·a) with a the spec's allocation (normalised) and K = :data:`ALLOCATION_PRIOR_AWARDS`;
+    the awards by jurisdiction update it. Only where every observed year has a row for every jurisdiction of
+    the program (no ``ALL`` rows), and not for counts given by jurisdiction.
+    """
+    prog = sp.prog
+    up = prog.spec.uptake
+    J = prog.jurisdictions
+    if up is None or up.count.by_jurisdiction is not None or len(J) < 2 or not len(hist):
+        return None, {}
+    for y in hist.years:
+        if sorted(hist.jurisdiction[hist.year == y].tolist()) != sorted(J):
+            return None, {}
+    geo = scen.geography
+    src = up.allocation or {j: geo.data.default_allocation.get(j, 0.0) for j in J}
+    a = np.array([src.get(j, 0.0) for j in J], float)
+    a = a / a.sum() if a.sum() > 0 else np.full(len(J), 1 / len(J))
+    n = np.array([hist.awards[hist.jurisdiction == j].sum() for j in J])
+    alpha = ALLOCATION_PRIOR_AWARDS * a + n
+    post = alpha / alpha.sum()
+    basis = {"prior_shares": {j: _r(x) for j, x in zip(J, a)}, "awards": {j: int(x) for j, x in zip(J, n)},
+             "posterior_shares": {j: _r(x) for j, x in zip(J, post)}, "prior_weight_awards": ALLOCATION_PRIOR_AWARDS}
+    return basis, {"uptake.allocation": {j: _r(x) for j, x in zip(J, post)}}
+
+
 def calibrate(hist: History, scen: Scenario, level: float = LEVEL) -> list[Calibration]:
     """Calibrate every simulated program of the scenario (those without history keep their prior)."""
     simulated = {sp.id: sp for sp in scen.programs}
@@ -309,6 +342,8 @@ def calibrate(hist: History, scen: Scenario, level: float = LEVEL) -> list[Calib
     for sp in scen.programs:
         h = hist.of(sp.id)
         cal = calibrate_program(sp, h, scen, level)
+        cal.allocation, changes = calibrate_allocation(sp, h, scen)
+        cal.overrides |= changes
         cal.amount, changes = calibrate_amount(sp.prog, h, level)
         cal.overrides |= changes
         out.append(cal)
