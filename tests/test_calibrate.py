@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -224,6 +225,7 @@ def test_a_biased_overconfident_scenario_is_flagged(tmp_path, scen, hist):
 
 # ---------------------------------------------------------------- bad history files
 
+NEXT_YEAR = dt.date.today().year + 1
 GOOD = {"program": "jzf2017-3.science-award", "jurisdiction": "nanhu", "year": 2020, "awards": 3}
 
 
@@ -232,7 +234,7 @@ GOOD = {"program": "jzf2017-3.science-award", "jurisdiction": "nanhu", "year": 2
     ({"jurisdiction": "shanghai"}, "row 2, column jurisdiction", "unknown jurisdiction 'shanghai'"),
     ({"program": "jwf2017-4.overseas-expert", "jurisdiction": "haining"}, "row 2, column jurisdiction",
      "does not apply in 'haining'"),
-    ({"year": 2031}, "row 2, column year", "year 2031 is in the future"),
+    ({"year": NEXT_YEAR}, "row 2, column year", f"year {NEXT_YEAR} is in the future"),
     ({"awards": -2}, "row 2, column awards", "negative count -2"),
     ({"awards": 2.5}, "row 2, column awards", "not a whole number"),
     ({"awards": "many"}, "row 2, column awards", "not a number"),

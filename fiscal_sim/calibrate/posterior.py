@@ -136,8 +136,7 @@ def evidence(sp: SimProgram, hist: History, scen: Scenario, growth: float | None
         return Evidence(*(np.zeros(0) for _ in range(5)))
     lam = expected_counts(prog, scen.geography, years)
     problems = []
-    n, E, H, P = (np.zeros(len(years)) for _ in range(4))
-    sq = np.zeros(len(years))
+    n, E, sq = (np.zeros(len(years)) for _ in range(3))
     for k in range(len(hist)):
         t = years.index(int(hist.year[k]))
         cells = slice(None) if hist.jurisdiction[k] == ALL else [sp.prog.jurisdictions.index(hist.jurisdiction[k])]
