@@ -363,3 +363,10 @@ def test_allocation_by_hand(tmp_path, scen):
         read_history(write_csv(tmp_path / "h2.csv", rows), scen.catalogue)
     basis, over = calibrate_allocation(sp, read_history(write_csv(tmp_path / "h3.csv", rows[:2]), scen.catalogue), scen)
     assert (basis, over) == (None, {})
+
+
+def test_a_gb18030_csv_from_excel_reads(tmp_path, scen):
+    path = tmp_path / "h.csv"
+    path.write_bytes("program,jurisdiction,year,awards,source\njzf2017-3.science-award,nanhu,2020,3,财政局台账\n"
+                     .encode("gb18030"))
+    assert read_history(path, scen.catalogue).awards.tolist() == [3.0]

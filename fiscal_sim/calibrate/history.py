@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,9 +78,14 @@ class History:
 def _read_rows(path: Path) -> list[dict[str, Any]]:
     """Rows as dicts of raw cell values, by file type."""
     suffix = path.suffix.lower()
-    if suffix == ".csv":
-        with path.open(encoding="utf-8-sig", newline="") as f:
-            return [{k.strip(): v for k, v in row.items() if k is not None} for row in csv.DictReader(f)]
+    if suffix == ".csv":  # UTF-8 (with or without BOM), else GB18030 (what Chinese Excel writes by default)
+        raw = path.read_bytes()
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text = raw.decode("gb18030")
+        return [{k.strip(): v for k, v in row.items() if k is not None}
+                for row in csv.DictReader(io.StringIO(text, newline=""))]
     if suffix == ".parquet":
         import pyarrow.parquet as pq
 
@@ -89,8 +95,11 @@ def _read_rows(path: Path) -> list[dict[str, Any]]:
             import openpyxl
         except ImportError:
             raise InputError([Problem(str(path), None, "-", "reading .xlsx needs openpyxl: pip install 'fiscal-sim[history]'")]) from None
-        sheet = openpyxl.load_workbook(path, read_only=True, data_only=True).worksheets[0]
-        rows = list(sheet.iter_rows(values_only=True))
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        try:
+            rows = list(book.worksheets[0].iter_rows(values_only=True))
+        finally:
+            book.close()
         if not rows:
             return []
         head = [str(h).strip() if h is not None else "" for h in rows[0]]
