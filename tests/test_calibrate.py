@@ -370,3 +370,12 @@ def test_a_gb18030_csv_from_excel_reads(tmp_path, scen):
     path.write_bytes("program,jurisdiction,year,awards,source\njzf2017-3.science-award,nanhu,2020,3,财政局台账\n"
                      .encode("gb18030"))
     assert read_history(path, scen.catalogue).awards.tolist() == [3.0]
+
+
+def test_an_unusable_trend_keeps_the_prior_growth(tmp_path, scen):
+    rows = [{"program": "jwf2017-4.overseas-expert", "jurisdiction": "ALL", "year": y, "awards": 9 if y == 2022 else 0}
+            for y in range(2018, 2023)]
+    cals = {c.program: c for c in calibrate(read_history(write_csv(tmp_path / "h.csv", rows), scen.catalogue), scen)}
+    cal = cals["jwf2017-4.overseas-expert"]
+    assert cal.growth["estimate"] is None and "uptake.count.growth" not in cal.overrides
+    assert np.isfinite(cal.post_mean)

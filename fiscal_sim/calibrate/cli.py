@@ -50,7 +50,8 @@ def calibrate(history: Annotated[Path, typer.Argument(help="award history: .csv,
         g = c.growth or {}
         t.add_row(c.program, c.model, str(len(c.years)), f"{c.awards:,.0f}", c.parameter.split(".")[-1],
                   f"{c.prior_mean:.4g}", f"{c.post_mean:.4g}", f"{c.interval[0]:.4g}–{c.interval[1]:.4g}",
-                  (f"{g['estimate']:+.1%}" + (" adopted" if g["adopted"] else " (kept prior)")) if g else "")
+                  "" if not g else "none usable" if g["estimate"] is None
+                  else f"{g['estimate']:+.1%}" + (" adopted" if g["adopted"] else " (kept prior)"))
     out.print(t)
 
 

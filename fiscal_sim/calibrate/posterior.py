@@ -220,7 +220,10 @@ def trend(ev: Evidence, kappa: np.ndarray, base: int, iters: int = 50) -> tuple[
         W = m / (1.0 + m * kappa)
         z = X @ beta + (ev.awards - m) / m
         info = X.T @ (W[:, None] * X)
-        new = np.linalg.solve(info, X.T @ (W * z))
+        try:
+            new = np.linalg.solve(info, X.T @ (W * z))
+        except np.linalg.LinAlgError:
+            return None
         if np.allclose(new, beta, rtol=0, atol=1e-10):
             beta = new
             break
@@ -228,6 +231,8 @@ def trend(ev: Evidence, kappa: np.ndarray, base: int, iters: int = 50) -> tuple[
     m = ev.expected * np.exp(X @ beta)
     W = m / (1.0 + m * kappa)
     cov = np.linalg.inv(X.T @ (W[:, None] * X))
+    if not (np.all(np.isfinite(beta)) and np.isfinite(cov[1, 1])):
+        return None
     return float(beta[1]), float(np.sqrt(cov[1, 1])), float(base + (W @ x) / W.sum())
 
 
@@ -269,14 +274,19 @@ def calibrate_program(sp: SimProgram, hist: History, scen: Scenario, level: floa
         if fit is not None:
             b, se, centre = fit
             z = stats.norm.ppf(1 - q)
-            lo, hi = np.expm1(b - z * se), np.expm1(b + z * se)
-            adopted = not lo <= c.growth <= hi
-            cal.growth = {"prior": c.growth, "estimate": _r(np.expm1(b)), f"interval_{round(level * 100)}": [_r(lo), _r(hi)],
-                          "adopted": bool(adopted)}
-            if adopted:
-                growth = float(np.clip(np.expm1(b), -0.5, 1.0))
-                extra_var = se**2 * (base - centre) ** 2
-                ev = evidence(sp, hist, scen, growth=growth)
+            with np.errstate(over="ignore"):
+                lo, hi = np.expm1(b - z * se), np.expm1(b + z * se)
+            if not (np.isfinite(hi) and -0.5 <= np.expm1(b) <= 1.0):
+                cal.growth = {"prior": c.growth, "estimate": None, "adopted": False,
+                              "note": "no usable trend in this history (outside −50%…+100% a year): prior kept"}
+            else:
+                adopted = not lo <= c.growth <= hi
+                cal.growth = {"prior": c.growth, "estimate": _r(np.expm1(b)),
+                              f"interval_{round(level * 100)}": [_r(lo), _r(hi)], "adopted": bool(adopted)}
+                if adopted:
+                    growth = float(np.expm1(b))
+                    extra_var = se**2 * (base - centre) ** 2
+                    ev = evidence(sp, hist, scen, growth=growth)
     a0 = 1 / cv**2
     a, b_ = gamma_update(ev.awards, ev.expected, kappa, a0, a0)
     a, theta = float(a), float(a / b_)
