@@ -379,3 +379,16 @@ def test_an_unusable_trend_keeps_the_prior_growth(tmp_path, scen):
     cal = cals["jwf2017-4.overseas-expert"]
     assert cal.growth["estimate"] is None and "uptake.count.growth" not in cal.overrides
     assert np.isfinite(cal.post_mean)
+
+
+def test_cli_backtest_errors_name_the_file(tmp_path):
+    runner = CliRunner()
+    res = runner.invoke(app, ["backtest", str(HISTORY), "--holdout-from", "2030", "--out", str(tmp_path / "bt")])
+    assert res.exit_code == 1 and "no history from 2030 on to hold out (years 2018–2025)" in res.output
+    assert not (tmp_path / "bt").exists()
+    small = tmp_path / "small.yaml"
+    small.write_text(yaml.safe_dump({"scenario": {"extends": str(BASELINE), "name": "small", "budgets": [],
+                                                  "programs": ["jzf2017-3.science-award"]}}))
+    res = runner.invoke(app, ["calibrate", str(HISTORY), "--scenario", str(small), "--out", str(tmp_path / "c.yaml")])
+    assert res.exit_code == 1 and "program 'jzf2017-3.tech-transaction': program: has history but is not simulated " \
+                                  "in scenario 'small'" in res.output
