@@ -89,7 +89,7 @@ def backtest(history: Annotated[Path, typer.Argument(help="award history: .csv, 
               title=f"backtest from {holdout_from}", title_justify="left")
     for m, s in bt.summary["measures"].items():
         t.add_row(m, str(s["program_years"]), f"{s['coverage_80']:.0%}", f"{s['coverage_90']:.0%}",
-                  f"{s['mean_crps']:,.2f}", ", ".join(f"{p} ({w})" for p, w in s["flagged"].items()) or "none",
+                  f"{s['mean_crps'] / 1e4:,.1f}万元" if m == "amount_cny" else f"{s['mean_crps']:,.2f}", ", ".join(f"{p} ({w})" for p, w in s["flagged"].items()) or "none",
                   s["verdict"])
     out.print(t)
 
