@@ -42,7 +42,7 @@ def hist(scen):
 
 def write_csv(path: Path, rows: list[dict]) -> Path:
     with path.open("w", encoding="utf-8", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
         w.writeheader()
         w.writerows(rows)
     return path
@@ -239,6 +239,7 @@ GOOD = {"program": "jzf2017-3.science-award", "jurisdiction": "nanhu", "year": 2
     ({"awards": 2.5}, "row 2, column awards", "not a whole number"),
     ({"awards": "many"}, "row 2, column awards", "not a number"),
     ({"year": 2020, "jurisdiction": "nanhu"}, "row 2, column jurisdiction", "repeats the same program"),
+    ({"awards": 0, "amount_wan": 30}, "row 2, column amount", "an amount of 300,000 yuan with no awards"),
 ])
 def test_bad_rows_name_file_row_and_column(tmp_path, scen, change, where, message):
     path = write_csv(tmp_path / "h.csv", [GOOD, {**GOOD, "year": 2019, **change}])

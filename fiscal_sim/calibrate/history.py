@@ -220,6 +220,8 @@ def read_history(path: Path | str, catalogue: Catalogue, today: dt.date | None =
                     bad(col, f"negative amount {x:g}", pid or None)
                 else:
                     money[m] = x * scale
+        if money["amount"] > 0 and counts["awards"] == 0:
+            bad("amount", f"an amount of {money['amount']:,.0f} yuan with no awards", pid or None)
         if pid and jur and year is not None:
             for key in ((pid, jur, year), (pid, ALL, year)) if jur != ALL else ((pid, ALL, year),):
                 if key in seen:
