@@ -50,11 +50,10 @@ def charts(rows: list[dict], hist: list[int]) -> list[tuple[str, bytes]]:
     fig, ax = plt.subplots(figsize=(5, 3))
     k = len(hist)
     ax.bar((np.arange(k) + 0.5) / k, hist, width=0.9 / k, color="#2b6cb0")
-    ax.axhline(sum(hist) / k, color="#c53030", lw=1, ls="--", label="uniform (a calibrated forecast)")
+    ax.axhline(sum(hist) / k, color="#c53030", lw=1, ls="--")
     ax.set_xlabel("percentile rank of the actual in the forecast (PIT)")
     ax.set_ylabel("program-years")
-    ax.set_title("PIT histogram (awards)")
-    ax.legend(fontsize=8)
+    ax.set_title("PIT histogram (awards); dashed: flat, as a calibrated forecast gives")
     out.append(("backtest-pit", _png(fig)))
     prog = [r for r in rows if r["program"] != ALL]
     fig, ax = plt.subplots(figsize=(7, 0.28 * len(prog) + 1.2))
