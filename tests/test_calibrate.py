@@ -393,3 +393,15 @@ def test_cli_backtest_errors_name_the_file(tmp_path):
     res = runner.invoke(app, ["calibrate", str(HISTORY), "--scenario", str(small), "--out", str(tmp_path / "c.yaml")])
     assert res.exit_code == 1 and "program 'jzf2017-3.tech-transaction': program: has history but is not simulated " \
                                   "in scenario 'small'" in res.output
+
+
+def test_calibrate_never_overwrites_a_file_it_did_not_write(tmp_path):
+    runner = CliRunner()
+    mine = tmp_path / "scenario.yaml"
+    mine.write_text("scenario: {name: mine}\n")
+    res = runner.invoke(app, ["calibrate", str(HISTORY), "--out", str(mine), "-q"])
+    assert res.exit_code == 1 and "was not written by fiscal-sim calibrate; not overwriting it" in res.output
+    assert mine.read_text() == "scenario: {name: mine}\n"
+    ours = tmp_path / "cal.yaml"
+    for _ in range(2):  # a second calibrate replaces its own overlay
+        assert runner.invoke(app, ["calibrate", str(HISTORY), "--out", str(ours), "-q"]).exit_code == 0

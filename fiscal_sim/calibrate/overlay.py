@@ -18,6 +18,7 @@ import yaml
 
 from fiscal_sim.calibrate.history import History
 from fiscal_sim.calibrate.posterior import LEVEL, Calibration
+from fiscal_sim.errors import FiscalSimError
 from fiscal_sim.scenario import Scenario
 
 
@@ -46,11 +47,26 @@ def overlay_data(scen: Scenario, hist: History, cals: list[Calibration], out: Pa
     }
 
 
+HEAD = "# Scenario overlay written by `fiscal-sim calibrate`"
+
+
 def write_overlay(data: dict[str, Any], out: Path) -> Path:
-    """Write the overlay YAML (to a temporary file renamed into place)."""
+    """Write the overlay YAML (to a temporary file renamed into place).
+
+    An existing file is replaced only if an earlier ``calibrate`` wrote it: fiscal_sim never overwrites a file
+    it did not create (a scenario given as ``--out`` by mistake stays as it is).
+    """
     out = Path(out)
+    if out.exists():
+        try:
+            ours = out.is_file() and out.read_text(encoding="utf-8").startswith(HEAD)
+        except (OSError, UnicodeDecodeError):
+            ours = False
+        if not ours:
+            raise FiscalSimError(f"{out}: exists and was not written by fiscal-sim calibrate; not overwriting it "
+                                 "(choose another --out or remove it)")
     out.parent.mkdir(parents=True, exist_ok=True)
-    head = ("# Scenario overlay written by `fiscal-sim calibrate`: uptake priors updated from award history.\n"
+    head = (f"{HEAD}: uptake priors updated from award history.\n"
             f"# Run it with: fiscal-sim run {out}\n"
             "# calibration: gives each program's basis (prior, years observed, posterior mean and interval).\n")
     text = head + yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=120)
