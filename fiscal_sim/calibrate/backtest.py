@@ -156,18 +156,23 @@ def summarise(rows: list[dict[str, Any]], holdout_from: int, bt: Scenario) -> di
         pits = np.array([r["pit"] for r in prog_rows])
         n = len(prog_rows)
         in80, in90 = sum(r["in_80"] for r in prog_rows), sum(r["in_90"] for r in prog_rows)
-        flagged = {}
+        flagged, programs = {}, {}
         for pid in sorted({r["program"] for r in rows if r["measure"] == measure}):
-            z = mean_pit_z(np.array([r["pit"] for r in rows if r["measure"] == measure and r["program"] == pid]))
+            mine = [r for r in rows if r["measure"] == measure and r["program"] == pid]
+            z = mean_pit_z(np.array([r["pit"] for r in mine]))
             if abs(z) > FLAG_Z:
                 flagged[pid] = "forecast too high" if z < 0 else "forecast too low"
+            programs[pid] = {"years": len(mine), "in_80": sum(r["in_80"] for r in mine),
+                             "in_90": sum(r["in_90"] for r in mine), "mean_pit": round(float(np.mean([r["pit"] for r in mine])), 3),
+                             "mean_pit_z": round(z, 2), "mean_crps": float(np.mean([r["crps"] for r in mine])),
+                             "flag": flagged.get(pid, "")}
         p80 = stats.binomtest(in80, n, 0.8).pvalue
         p90 = stats.binomtest(in90, n, 0.9).pvalue
         out["measures"][measure] = {
             "program_years": n, "coverage_80": in80 / n, "coverage_90": in90 / n,
             "coverage_80_pvalue": float(p80), "coverage_90_pvalue": float(p90),
             "pit_histogram": np.histogram(pits, bins=PIT_BINS, range=(0, 1))[0].tolist(),
-            "mean_crps": float(np.mean([r["crps"] for r in prog_rows])), "flagged": flagged,
+            "mean_crps": float(np.mean([r["crps"] for r in prog_rows])), "flagged": flagged, "programs": programs,
             "verdict": ("intervals consistent with nominal coverage" if min(p80, p90) >= 0.05 and not flagged
                         else "miscalibrated: see flagged programs and coverage"),
         }

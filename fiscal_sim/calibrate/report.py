@@ -101,6 +101,16 @@ def backtest_section(folder: Path) -> tuple[str, list[tuple[str, bytes]]]:
                  f"<td class=num>{crps:,.2f}</td><td>{escape(flagged)}</td><td>{escape(s['verdict'])}</td></tr>")
     parts.append(f'<div class="table-wrap"><table class="data"><thead><tr>{head}</tr></thead>'
                  f"<tbody>{body}</tbody></table></div>")
+    for m, s in summary["measures"].items():
+        head = "".join(f"<th>{h}</th>" for h in ("program", "held-out years", "in 80%", "in 90%", "mean PIT",
+                                                 "mean CRPS", "flag"))
+        body = "".join(
+            f"<tr><td>{escape(pid)}</td><td class=num>{p['years']}</td><td class=num>{p['in_80']}</td>"
+            f"<td class=num>{p['in_90']}</td><td class=num>{p['mean_pit']:.2f}</td>"
+            f"<td class=num>{(p['mean_crps'] / 1e4 if m == 'amount_cny' else p['mean_crps']):,.2f}</td>"
+            f"<td>{escape(p['flag'])}</td></tr>" for pid, p in s["programs"].items())
+        parts.append(f'<div class="table-wrap"><table class="data"><caption>{escape(m)} by program (flag: mean PIT '
+                     f"|z| &gt; 2.58)</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
     for cid, png in pngs:
         parts.append(f'<figure><img src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}" '
                      f'alt="{cid}" data-chart="{cid}"></figure>')
