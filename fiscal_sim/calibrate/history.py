@@ -117,6 +117,94 @@ def _number(v: Any) -> float:
     return float(v)
 
 
+def _columns_problems(name: str, rows: list[dict[str, Any]]) -> list[Problem]:
+    columns = set(rows[0]) if rows else set()
+    problems = [Problem(name, None, f"column {c}", "required column is missing") for c in REQUIRED if c not in columns]
+    problems += [Problem(name, None, f"column {c}", f"unknown column (known: {', '.join(sorted(KNOWN))})")
+                 for c in sorted(columns - KNOWN)]
+    for m in MONEY:
+        given = [c for c in (m, f"{m}_cny", f"{m}_wan") if c in columns]
+        if len(given) > 1:
+            problems.append(Problem(name, None, f"column {given[1]}", f"give {m} once: {' and '.join(given)} both present"))
+    if not rows:
+        problems.append(Problem(name, None, "-", "the history file has no rows"))
+    return problems
+
+
+def _count(row: dict[str, Any], col: str, bad) -> float:
+    """A whole number ≥ 0, or NaN when blank (awards must be given)."""
+    v = row.get(col)
+    if _blank(v):
+        if col == "awards":
+            bad(col, "awards is empty")
+        return math.nan
+    try:
+        x = _number(v)
+    except (TypeError, ValueError):
+        bad(col, f"not a number: {v!r}")
+        return math.nan
+    if x < 0:
+        bad(col, f"negative count {x:g}")
+    elif x != int(x):
+        bad(col, f"not a whole number: {x:g}")
+    return x
+
+
+def _money_cny(row: dict[str, Any], m: str, bad) -> float:
+    """``m`` (amount or paid) in yuan from ``m_cny``, ``m_wan`` or ``m`` with ``unit``; NaN when not recorded."""
+    for col, unit in ((f"{m}_cny", "元"), (f"{m}_wan", "万元"), (m, row.get("unit"))):
+        if col not in row or _blank(row[col]):
+            continue
+        try:
+            x = _number(row[col])
+        except (TypeError, ValueError):
+            bad(col, f"not a number: {row[col]!r}")
+            return math.nan
+        if _blank(unit):
+            bad("unit", f"column {m} needs a unit (元, 万元 or 亿元) in column unit, or use {m}_cny / {m}_wan")
+            return math.nan
+        try:
+            scale = cny_per(str(unit).strip())
+        except ValueError as e:
+            bad("unit", str(e))
+            return math.nan
+        if x < 0:
+            bad(col, f"negative amount {x:g}")
+            return math.nan
+        return x * scale
+    return math.nan
+
+
+def _place(row: dict[str, Any], catalogue: Catalogue, bad) -> tuple[str, str]:
+    """The row's program id and jurisdiction, checked against the catalogue."""
+    geo = catalogue.geography
+    pid = str(row.get("program") or "").strip()
+    prog = catalogue.programs.get(pid)
+    if prog is None:
+        bad("program", f"unknown program {pid!r}" if pid else "program is empty")
+    jur = str(row.get("jurisdiction") or "").strip()
+    if not jur:
+        bad("jurisdiction", "jurisdiction is empty (use ALL for the program's whole area)")
+    elif jur != ALL and jur not in geo.jurisdictions:
+        bad("jurisdiction", f"unknown jurisdiction {jur!r} (known: {', '.join(geo.jurisdictions)}, or ALL)")
+    elif prog is not None and jur != ALL and jur not in prog.jurisdictions:
+        bad("jurisdiction", f"program does not apply in {jur!r} (it applies in {', '.join(prog.jurisdictions)})")
+    return pid, jur
+
+
+def _year(row: dict[str, Any], this_year: int, bad) -> int | None:
+    try:
+        value = _number(row.get("year"))
+        if value != int(value):
+            raise ValueError
+    except (TypeError, ValueError):
+        bad("year", f"not a year: {row.get('year')!r}")
+        return None
+    if int(value) > this_year:
+        bad("year", f"year {int(value)} is in the future (today is {this_year})")
+    return int(value)
+
+
 def read_history(path: Path | str, catalogue: Catalogue, today: dt.date | None = None) -> History:
     """Read and validate a history file; raise :class:`InputError` listing every problem."""
     path = Path(path)
@@ -129,117 +217,38 @@ def read_history(path: Path | str, catalogue: Catalogue, today: dt.date | None =
         raise
     except Exception as e:  # a malformed file: name it, no traceback
         raise InputError([Problem(name, None, "-", f"cannot read history file: {e}")]) from None
-    problems: list[Problem] = []
-    columns = set(rows[0]) if rows else set()
-    for col in REQUIRED:
-        if col not in columns:
-            problems.append(Problem(name, None, f"column {col}", "required column is missing"))
-    for col in sorted(columns - KNOWN):
-        problems.append(Problem(name, None, f"column {col}", f"unknown column (known: {', '.join(sorted(KNOWN))})"))
-    for m in MONEY:
-        given = [c for c in (m, f"{m}_cny", f"{m}_wan") if c in columns]
-        if len(given) > 1:
-            problems.append(Problem(name, None, f"column {given[1]}", f"give {m} once: {' and '.join(given)} both present"))
-    if not rows:
-        problems.append(Problem(name, None, "-", "the history file has no rows"))
+    problems = _columns_problems(name, rows)
     if problems:
         raise InputError(problems)
     this_year = (today or dt.date.today()).year
-    geo = catalogue.geography
-    out: dict[str, list] = {k: [] for k in ("program", "jurisdiction", "year", "awards", "applications", "amount_cny",
-                                            "paid_cny")}
+    fields = ("program", "jurisdiction", "year", "awards", "applications", "amount_cny", "paid_cny")
+    out: dict[str, list] = {k: [] for k in fields}
     seen: dict[tuple[str, str, int], int] = {}
     for i, row in enumerate(rows, start=1):
-        where = f"row {i}"
+        pid_of = str(row.get("program") or "").strip() or None
 
-        def bad(col: str, msg: str, prog: str | None = None) -> None:
-            problems.append(Problem(name, prog, f"{where}, column {col}", msg))
+        def bad(col: str, msg: str) -> None:
+            problems.append(Problem(name, pid_of, f"row {i}, column {col}", msg))
 
-        pid = str(row.get("program") or "").strip()
-        prog = catalogue.programs.get(pid)
-        if prog is None:
-            bad("program", f"unknown program {pid!r}" if pid else "program is empty")
-        jur = str(row.get("jurisdiction") or "").strip()
-        if not jur:
-            bad("jurisdiction", "jurisdiction is empty (use ALL for the program's whole area)", pid or None)
-        elif jur != ALL and jur not in geo.jurisdictions:
-            bad("jurisdiction", f"unknown jurisdiction {jur!r} (known: {', '.join(geo.jurisdictions)}, or ALL)", pid or None)
-        elif prog is not None and jur != ALL and jur not in prog.jurisdictions:
-            bad("jurisdiction", f"program does not apply in {jur!r} (it applies in {', '.join(prog.jurisdictions)})", pid)
-        try:
-            year_f = _number(row.get("year"))
-            year = int(year_f)
-            if year != year_f:
-                raise ValueError
-        except (TypeError, ValueError):
-            bad("year", f"not a year: {row.get('year')!r}", pid or None)
-            year = None
-        if year is not None and year > this_year:
-            bad("year", f"year {year} is in the future (today is {this_year})", pid or None)
-        counts = {}
-        for col in ("awards", "applications"):
-            v = row.get(col)
-            if _blank(v):
-                if col == "awards":
-                    bad(col, "awards is empty", pid or None)
-                counts[col] = math.nan
-                continue
-            try:
-                x = _number(v)
-            except (TypeError, ValueError):
-                bad(col, f"not a number: {v!r}", pid or None)
-                counts[col] = math.nan
-                continue
-            if x < 0:
-                bad(col, f"negative count {x:g}", pid or None)
-            elif x != int(x):
-                bad(col, f"not a whole number: {x:g}", pid or None)
-            counts[col] = x
-        if counts["applications"] == counts["applications"] and counts["awards"] > counts["applications"]:
-            bad("awards", f"{counts['awards']:g} awards exceed {counts['applications']:g} applications", pid or None)
-        money = {}
-        for m in MONEY:
-            money[m] = math.nan
-            for col, unit in ((f"{m}_cny", "元"), (f"{m}_wan", "万元"), (m, row.get("unit"))):
-                if col not in row or _blank(row[col]):
-                    continue
-                try:
-                    x = _number(row[col])
-                except (TypeError, ValueError):
-                    bad(col, f"not a number: {row[col]!r}", pid or None)
-                    continue
-                try:
-                    scale = cny_per(str(unit).strip()) if not _blank(unit) else None
-                except ValueError as e:
-                    bad("unit", str(e), pid or None)
-                    continue
-                if scale is None:
-                    bad("unit", f"column {m} needs a unit (元, 万元 or 亿元) in column unit, or use {m}_cny / {m}_wan",
-                        pid or None)
-                elif x < 0:
-                    bad(col, f"negative amount {x:g}", pid or None)
-                else:
-                    money[m] = x * scale
-        if money["amount"] > 0 and counts["awards"] == 0:
-            bad("amount", f"an amount of {money['amount']:,.0f} yuan with no awards", pid or None)
+        pid, jur = _place(row, catalogue, bad)
+        year = _year(row, this_year, bad)
+        awards, applications = _count(row, "awards", bad), _count(row, "applications", bad)
+        if awards > applications:  # False when applications is NaN (not recorded)
+            bad("awards", f"{awards:g} awards exceed {applications:g} applications")
+        amount, paid = _money_cny(row, "amount", bad), _money_cny(row, "paid", bad)
+        if amount > 0 and awards == 0:
+            bad("amount", f"an amount of {amount:,.0f} yuan with no awards")
         if pid and jur and year is not None:
             for key in ((pid, jur, year), (pid, ALL, year)) if jur != ALL else ((pid, ALL, year),):
                 if key in seen:
                     other = "the same program, jurisdiction and year" if key[1] == jur else "an ALL row of the same year"
-                    bad("jurisdiction", f"repeats {other} (row {seen[key]})", pid)
+                    bad("jurisdiction", f"repeats {other} (row {seen[key]})")
             if jur == ALL and any(k[0] == pid and k[2] == year and k[1] != ALL for k in seen):
-                bad("jurisdiction", "an ALL row for a year that also has rows by jurisdiction (double count)", pid)
+                bad("jurisdiction", "an ALL row for a year that also has rows by jurisdiction (double count)")
             seen.setdefault((pid, jur, year), i)
-        out["program"].append(pid)
-        out["jurisdiction"].append(jur)
-        out["year"].append(year or 0)
-        out["awards"].append(counts["awards"])
-        out["applications"].append(counts["applications"])
-        out["amount_cny"].append(money["amount"])
-        out["paid_cny"].append(money["paid"])
+        for k, v in zip(fields, (pid, jur, year or 0, awards, applications, amount, paid)):
+            out[k].append(v)
     if problems:
         raise InputError(problems)
     return History(name, np.array(out["program"], dtype=object), np.array(out["jurisdiction"], dtype=object),
-                   np.array(out["year"], dtype=np.int64), np.array(out["awards"], float),
-                   np.array(out["applications"], float), np.array(out["amount_cny"], float),
-                   np.array(out["paid_cny"], float))
+                   np.array(out["year"], dtype=np.int64), *(np.array(out[k], float) for k in fields[3:]))
