@@ -405,3 +405,18 @@ def test_calibrate_never_overwrites_a_file_it_did_not_write(tmp_path):
     ours = tmp_path / "cal.yaml"
     for _ in range(2):  # a second calibrate replaces its own overlay
         assert runner.invoke(app, ["calibrate", str(HISTORY), "--out", str(ours), "-q"]).exit_code == 0
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["nanhu", "xiuzhou", "jetz", "haining"]), st.integers(2017, 2025),
+                          st.integers(0, 500), st.floats(0, 1e5, allow_nan=False), st.sampled_from(["元", "万元", "亿元"])),
+                min_size=1, max_size=12, unique_by=lambda r: (r[0], r[1])))
+def test_history_round_trip_keeps_counts_and_converts_units(tmp_path_factory, scen, rows):
+    from fiscal_sim.units import cny_per
+
+    cat = scen.catalogue
+    data = [{"program": "jzf2017-3.science-award", "jurisdiction": j, "year": y, "awards": n,
+             "amount": repr(a if n else 0.0), "unit": u} for j, y, n, a, u in rows]
+    h = read_history(write_csv(tmp_path_factory.mktemp("h") / "h.csv", data), cat)
+    assert h.awards.tolist() == [float(r[2]) for r in rows]
+    assert h.amount_cny == pytest.approx([(r[3] if r[2] else 0.0) * cny_per(r[4]) for r in rows], rel=1e-12)
