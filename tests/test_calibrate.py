@@ -203,8 +203,8 @@ def test_backtest_of_a_correct_model_has_near_nominal_coverage(tmp_path, scen):
         pits += [r["pit"] for r in rows]
         in80 += [r["in_80"] for r in rows]
         in90 += [r["in_90"] for r in rows]
-    n = len(in80)  # 4 seeds × 7 programs × 4 years = 112
-    assert n == 112
+    n = len(in80)  # 4 seeds × (6 programs × 4 years + innovation-salary, replaced from 2024-04-01, × 3 years)
+    assert n == 108
     assert stats.binomtest(sum(in80), n, 0.8).pvalue > 0.01 and stats.binomtest(sum(in90), n, 0.9).pvalue > 0.01
     assert stats.kstest(pits, "uniform").pvalue > 0.01
 
@@ -291,7 +291,7 @@ def test_awards_where_the_program_expects_none_are_an_error(tmp_path, scen):
 def test_cli_calibrate_run_backtest_report(tmp_path):
     runner = CliRunner()
     small = tmp_path / "small.yaml"  # the baseline cut to the history's programs (a fast run and report)
-    small.write_text(yaml.safe_dump({"scenario": {"extends": str(BASELINE), "name": "small", "budgets": [],
+    small.write_text(yaml.safe_dump({"scenario": {"extends": str(BASELINE), "name": "small", "budgets": [], "commitments": None,
                                                   "programs": list(TRUE_RATES)}}))
     overlay = tmp_path / "calibrated.yaml"
     res = runner.invoke(app, ["calibrate", str(HISTORY), "--scenario", str(small), "--out", str(overlay)])
@@ -308,9 +308,9 @@ def test_cli_calibrate_run_backtest_report(tmp_path):
     assert res.exit_code == 0, res.output
     n, programs = duckdb.sql(f"SELECT count(*), count(DISTINCT program) FROM '{tmp_path}/run/backtest/backtest.parquet'"
                              " WHERE measure = 'awards'").fetchall()[0]
-    assert (n, programs) == (27, 9)  # 8 programs + ALL, 2023–2025
+    assert (n, programs) == (26, 9)  # 8 programs + ALL, 2023–2025, less innovation-salary in 2025 (replaced)
     summary = json.loads((tmp_path / "run/backtest/backtest.json").read_text(encoding="utf-8"))
-    assert sum(summary["measures"]["awards"]["pit_histogram"]) == 24
+    assert sum(summary["measures"]["awards"]["pit_histogram"]) == 23
     res = runner.invoke(app, ["report", str(tmp_path / "run")])
     assert res.exit_code == 0, res.output
     html = (tmp_path / "run/report/report.html").read_text(encoding="utf-8")
@@ -388,7 +388,7 @@ def test_cli_backtest_errors_name_the_file(tmp_path):
     assert res.exit_code == 1 and "no history from 2030 on to hold out (years 2018–2025)" in res.output
     assert not (tmp_path / "bt").exists()
     small = tmp_path / "small.yaml"
-    small.write_text(yaml.safe_dump({"scenario": {"extends": str(BASELINE), "name": "small", "budgets": [],
+    small.write_text(yaml.safe_dump({"scenario": {"extends": str(BASELINE), "name": "small", "budgets": [], "commitments": None,
                                                   "programs": ["jzf2017-3.science-award"]}}))
     res = runner.invoke(app, ["calibrate", str(HISTORY), "--scenario", str(small), "--out", str(tmp_path / "c.yaml")])
     assert res.exit_code == 1 and "program 'jzf2017-3.tech-transaction': program: has history but is not simulated " \

@@ -109,7 +109,7 @@ def run_backtest(hist: History, scen: Scenario, holdout_from: int, out: Path, dr
         raise InputError([Problem(hist.path, None, "program", "no held-out program is simulated in the scenario")])
     overlay = overlay_data(scen, train, cals, out / "calibration.yaml", name=f"{scen.spec.name}_backtest",
                            programs=test.programs, horizon={"start": min(test.years), "end": max(test.years)},
-                           draws=draws, budgets=[], pipelines=[])
+                           draws=draws, budgets=[], pipelines=[], commitments=None)
     overlay["calibration"]["holdout_from"] = holdout_from
     path = write_overlay(overlay, out / "calibration.yaml")
     bt = load_scenario(path, scen.catalogue)
@@ -130,6 +130,8 @@ def run_backtest(hist: History, scen: Scenario, holdout_from: int, out: Path, dr
                     complete = False
                     continue
                 x = fc[(pid, y, measure)]
+                if x.max() == 0 and actual.sum() == 0:  # nothing expected, nothing happened (e.g. not in force)
+                    continue
                 rows.append({"program": pid, "fiscal_year": y, "measure": measure, "unit": UNITS[measure],
                              **score(x, float(actual.sum()), float(rng.random())),
                              "train_years": train_years.get(pid, 0)})

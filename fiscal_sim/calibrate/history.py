@@ -94,7 +94,7 @@ def _read_rows(path: Path) -> list[dict[str, Any]]:
         try:
             import openpyxl
         except ImportError:
-            raise InputError([Problem(str(path), None, "-", "reading .xlsx needs openpyxl: pip install 'fiscal-sim[history]'")]) from None
+            raise InputError([Problem(str(path), None, "-", "reading .xlsx needs openpyxl: pip install 'fiscal-sim[xlsx]'")]) from None
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
         try:
             rows = list(book.worksheets[0].iter_rows(values_only=True))

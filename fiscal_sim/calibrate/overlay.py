@@ -26,9 +26,10 @@ def overlay_data(scen: Scenario, hist: History, cals: list[Calibration], out: Pa
                  **settings: Any) -> dict[str, Any]:
     """The overlay as plain data; ``settings`` replace scenario keys (e.g. horizon, programs for a backtest)."""
     base = os.path.relpath(Path(scen.path).resolve(), Path(out).resolve().parent)
-    prior_notes = {sp.id: sp.prog.spec.uptake.note for sp in scen.programs if sp.prog.spec.uptake}
+    ups = {sp.id: sp.prog.spec.uptake for sp in scen.programs if sp.prog.spec.uptake}
     overrides = {c.program: {**c.overrides, "uptake.basis": "calibrated",
-                             "uptake.note": " — ".join(filter(None, [prior_notes.get(c.program), c.note()]))}
+                             "uptake.note": " — ".join(filter(None, [ups[c.program].note, c.note()])),
+                             **({"uptake.target_until": None} if ups[c.program].target_until is not None else {})}
                  for c in cals if c.overrides}
     scenario = {"name": f"{scen.spec.name}_calibrated", "extends": base,
                 "description": f"{scen.spec.name} with uptake calibrated to the award history {hist.path}",

@@ -47,7 +47,7 @@ def true_overlay(base: Path, folder: Path, years: tuple[int, int] = YEARS, seed:
                  for pid, p in TRUE_RATES.items()}
     data = {"scenario": {"name": "synthetic_truth", "extends": str(base.resolve()), "programs": list(TRUE_RATES),
                          "horizon": {"start": years[0], "end": years[1]}, "draws": 1, "seed": seed,
-                         "budgets": [], "pipelines": [], "overrides": overrides}}
+                         "budgets": [], "pipelines": [], "commitments": None, "overrides": overrides}}
     path = folder / "truth.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     return path
@@ -68,6 +68,8 @@ def synthetic_rows(base: Path = DEFAULT_ROOT / "baseline.yaml", years: tuple[int
         led = ledgers[sp.id]
         for i, j in enumerate(sp.prog.jurisdictions):
             for t, y in enumerate(scen.years):
+                if sp.lam[i, t] == 0:  # not in force (or no allocation there): no record
+                    continue
                 n = int(led.applicants[0, i, t])
                 rows.append({"program": sp.id, "jurisdiction": j, "year": y, "awards": n,
                              "applications": n + int(rng.poisson(0.4 * n)),
