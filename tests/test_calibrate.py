@@ -420,3 +420,12 @@ def test_history_round_trip_keeps_counts_and_converts_units(tmp_path_factory, sc
     h = read_history(write_csv(tmp_path_factory.mktemp("h") / "h.csv", data), cat)
     assert h.awards.tolist() == [float(r[2]) for r in rows]
     assert h.amount_cny == pytest.approx([(r[3] if r[2] else 0.0) * cny_per(r[4]) for r in rows], rel=1e-12)
+
+
+def test_a_calibrated_target_drops_its_target_until(tmp_path, scen):
+    """jwf2017-4.city-leading-team's prior is a target until 2027; calibrated, it is no longer a target."""
+    rows = [{"program": "jwf2017-4.city-leading-team", "jurisdiction": "ALL", "year": y, "awards": 5} for y in (2020, 2021)]
+    hist = read_history(write_csv(tmp_path / "h.csv", rows), scen.catalogue)
+    path = write_overlay(overlay_data(scen, hist, calibrate(hist, scen), tmp_path / "c.yaml"), tmp_path / "c.yaml")
+    up = next(s for s in load_scenario(path).programs if s.id == "jwf2017-4.city-leading-team").prog.spec.uptake
+    assert (up.basis, up.target_until, up.basis_in(2025)) == ("calibrated", None, "calibrated")
