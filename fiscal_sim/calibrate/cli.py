@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import uuid
 from pathlib import Path
@@ -30,7 +31,7 @@ def calibrate(history: Annotated[Path, typer.Argument(help="award history: .csv,
 
     from fiscal_sim.calibrate.overlay import overlay_data, write_overlay
     from fiscal_sim.calibrate.posterior import calibrate as run_calibrate
-    from fiscal_sim.cli import fail, out
+    from fiscal_sim.cli import fail, out, show
     from fiscal_sim.errors import FiscalSimError
 
     try:
@@ -52,7 +53,7 @@ def calibrate(history: Annotated[Path, typer.Argument(help="award history: .csv,
                   f"{c.prior_mean:.4g}", f"{c.post_mean:.4g}", f"{c.interval[0]:.4g}–{c.interval[1]:.4g}",
                   "" if not g else "none usable" if g["estimate"] is None
                   else f"{g['estimate']:+.1%}" + (" adopted" if g["adopted"] else " (kept prior)"))
-    out.print(t)
+    show(t)
 
 
 def backtest(history: Annotated[Path, typer.Argument(help="award history: .csv, .parquet or .xlsx")],
@@ -66,7 +67,7 @@ def backtest(history: Annotated[Path, typer.Argument(help="award history: .csv, 
 
     from fiscal_sim.calibrate.backtest import run_backtest
     from fiscal_sim.calibrate.report import backtest_section, standalone_page
-    from fiscal_sim.cli import fail, out
+    from fiscal_sim.cli import fail, out, show
     from fiscal_sim.errors import FiscalSimError
     from fiscal_sim.io.parquet import atomic_dir, manifest_header, write_json, write_table
 
@@ -78,8 +79,9 @@ def backtest(history: Annotated[Path, typer.Argument(help="award history: .csv, 
             header = manifest_header(uuid.uuid4().hex[:12], sys.argv, kind="backtest")
             write_table(bt.table, tmp / "backtest.parquet", header["run_id"], scenario=scen.spec.name)
             write_json({**header, "history": hist.path, **bt.summary}, tmp / "backtest.json")
-            html, _ = backtest_section(tmp)
-            (tmp / "backtest.html").write_text(standalone_page(html), encoding="utf-8")
+            (tmp / "backtest.html").write_text(
+                standalone_page(backtest_section(tmp), json.loads((tmp / "backtest.json").read_text(encoding="utf-8"))),
+                encoding="utf-8")
     except FiscalSimError as e:
         fail(e)
     out.print(f"wrote [bold]{target}[/bold] (backtest.parquet, backtest.json, backtest.html, calibration.yaml)")
@@ -91,7 +93,7 @@ def backtest(history: Annotated[Path, typer.Argument(help="award history: .csv, 
         t.add_row(m, str(s["program_years"]), f"{s['coverage_80']:.0%}", f"{s['coverage_90']:.0%}",
                   f"{s['mean_crps'] / 1e4:,.1f}万元" if m == "amount_cny" else f"{s['mean_crps']:,.2f}", ", ".join(f"{p} ({w})" for p, w in s["flagged"].items()) or "none",
                   s["verdict"])
-    out.print(t)
+    show(t)
 
 
 def register(app: typer.Typer) -> None:
