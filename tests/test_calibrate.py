@@ -296,7 +296,9 @@ def test_cli_calibrate_run_backtest_report(tmp_path):
     overlay = tmp_path / "calibrated.yaml"
     res = runner.invoke(app, ["calibrate", str(HISTORY), "--scenario", str(small), "--out", str(overlay)])
     assert res.exit_code == 0, res.output
-    assert "jwf2017-4.postdoc-researcher" in res.output and "adopted" in res.output
+    assert "8 programs calibrated" in res.output
+    growth = yaml.safe_load(overlay.read_text(encoding="utf-8"))["calibration"]["programs"][DRIFTING]["growth"]
+    assert growth["adopted"]
     res = runner.invoke(app, ["run", str(overlay), "--draws", "100", "--out", str(tmp_path / "run"), "-q",
                               "--no-draws-ledger"])
     assert res.exit_code == 0, res.output

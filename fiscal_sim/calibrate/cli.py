@@ -25,8 +25,11 @@ def _inputs(history: Path, scenario: Path | None):
 def calibrate(history: Annotated[Path, typer.Argument(help="award history: .csv, .parquet or .xlsx (columns: README, Calibration)")],
               out_file: Annotated[Path, typer.Option("--out", help="scenario overlay YAML to write")],
               scenario: ScenarioOpt = None,
-              quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False) -> None:
-    """Update each program's uptake prior from its award history; write a scenario overlay that `run` accepts."""
+              quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only what was written")] = False) -> None:
+    """Update each program's uptake prior from its award history; write a scenario overlay that `run` accepts.
+
+    Example: fiscal-sim calibrate scenarios/history/awards_synthetic.csv --out outputs/baseline_calibrated.yaml
+    """
     from rich.table import Table
 
     from fiscal_sim.calibrate.overlay import overlay_data, write_overlay
@@ -61,8 +64,11 @@ def backtest(history: Annotated[Path, typer.Argument(help="award history: .csv, 
              scenario: ScenarioOpt = None,
              draws: Annotated[int, typer.Option(help="Monte Carlo draws of the held-out years")] = 1000,
              out_dir: Annotated[Optional[Path], typer.Option("--out", help="output folder (default outputs/<scenario>_backtest)")] = None,
-             quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False) -> None:
-    """Calibrate on the years before --holdout-from, simulate the later years and score the forecast."""
+             quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only what was written")] = False) -> None:
+    """Calibrate on the years before --holdout-from, simulate the later years and score the forecast.
+
+    Example: fiscal-sim backtest scenarios/history/awards_synthetic.csv --holdout-from 2023
+    """
     from rich.table import Table
 
     from fiscal_sim.calibrate.backtest import run_backtest
