@@ -74,7 +74,7 @@ class Backtest:
 def forecast_draws(scen: Scenario, test: History, progress: Callable[[int], None] | None = None
                    ) -> dict[tuple[str, int, str], np.ndarray]:
     """Per (program, year, measure): the draws of awards (and amounts) over the jurisdictions observed."""
-    from fiscal_sim.engine.run import chunks
+    from fiscal_sim.orchestrate.run import chunks
     from fiscal_sim.engine.simulate import simulate_chunk
 
     years = scen.years
