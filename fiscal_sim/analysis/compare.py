@@ -22,7 +22,6 @@ of the totals and of every program the reform changes), ``baseline/`` and
 
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -36,7 +35,9 @@ from fiscal_sim.engine.ledger import ALL, ALL_EQUITY, YEAR_MEASURES as MEASURES,
 from fiscal_sim.engine.run import chunks
 from fiscal_sim.engine.simulate import blocks_of, simulate_chunk
 from fiscal_sim.errors import FiscalSimError
-from fiscal_sim.io.parquet import atomic_dir, manifest_header, write_json, write_table
+from fiscal_sim.engine.pool import run_pool
+from fiscal_sim.io.outdir import inputs_of, replace_dir
+from fiscal_sim.io.parquet import manifest_header, write_json, write_table
 from fiscal_sim.scenario import Scenario
 from fiscal_sim.stats import Accumulator, summarise
 
@@ -230,7 +231,7 @@ def compare(base: Scenario, reform: Scenario, out: Path, workers: int = 1, indep
     p = pair(lay_b, lay_r)
     run_id = new_run_id()
     parts = chunks(base)
-    with atomic_dir(out) as tmp:
+    with replace_dir(out, "compare", inputs_of(base, reform)) as tmp:
         draws_dir = tmp / "compare_draws" if write_draws else None
         total = new_stats(lay_b, lay_r, p)
         if workers <= 1 or len(parts) == 1:
@@ -239,14 +240,13 @@ def compare(base: Scenario, reform: Scenario, out: Path, workers: int = 1, indep
                 if progress:
                     progress(b - a)
         else:
-            with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
-                                     initargs=(base, reform, lay_b, lay_r, p)) as pool:
-                futures = {pool.submit(_worker_chunk, a, b, draws_dir, run_id): b - a for a, b in parts}
-                for f in as_completed(futures):
-                    total.merge(f.result())
-                    n = futures.pop(f)  # drop the future: it holds its result until released
-                    if progress:
-                        progress(n)
+            def take(r, task):
+                total.merge(r)
+                if progress:
+                    progress(task[1] - task[0])
+
+            run_pool(workers, _worker_chunk, [(a, b, draws_dir, run_id) for a, b in parts], take,
+                     _init_worker, (base, reform, lay_b, lay_r, p))
         table = change_table(base, reform, p, total, independent)
         write_table(table, tmp / "compare.parquet", run_id, baseline=base.spec.name, reform=reform.spec.name)
         link = {"compared_in": str(out), "compare_run_id": run_id}

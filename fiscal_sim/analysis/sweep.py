@@ -53,7 +53,8 @@ from fiscal_sim.analysis.common import new_run_id, spec_data, variant, write_run
 from fiscal_sim.engine.ledger import ALL, ALL_EQUITY
 from fiscal_sim.engine.run import simulate, summary_table
 from fiscal_sim.errors import FiscalSimError
-from fiscal_sim.io.parquet import atomic_dir, manifest_header, write_json, write_table
+from fiscal_sim.io.outdir import inputs_of, replace_dir
+from fiscal_sim.io.parquet import manifest_header, write_json, write_table
 from fiscal_sim.scenario import Scenario
 from fiscal_sim.uptake.spec import Count, Uptake
 
@@ -348,7 +349,7 @@ def sweep(scen: Scenario, p: Plan, out: Path, workers: int = 1, totals_only: boo
     run_id = new_run_id()
     parts: list[pa.Table] = []
     keep_programs = {ALL, ALL_EQUITY} | {t.program for t in p.targets if t.program}
-    with atomic_dir(out) as tmp:
+    with replace_dir(out, "sweep", inputs_of(scen)) as tmp:
         for i in range(len(p.points)):
             v = point_scenario(scen, p, i)
             acc, lay, _ = simulate(v, workers)

@@ -9,7 +9,6 @@ folder that replaces the output folder only when everything succeeded.
 from __future__ import annotations
 
 import uuid
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -21,7 +20,9 @@ import pyarrow.parquet as pq
 from fiscal_sim.engine.ledger import SeriesLayout, draws_tables, layout, series_values
 from fiscal_sim.engine.simulate import blocks_of, simulate_chunk
 from fiscal_sim.io.dimensions import cost_shares_table, jurisdictions_table, payers_table, programs_table
-from fiscal_sim.io.parquet import atomic_dir, manifest_header, with_metadata, write_json, write_table
+from fiscal_sim.engine.pool import run_pool
+from fiscal_sim.io.outdir import inputs_of, replace_dir
+from fiscal_sim.io.parquet import manifest_header, with_metadata, write_json, write_table
 from fiscal_sim.scenario import Scenario
 from fiscal_sim.stats import BINS_PER_DECADE, Accumulator, summarise
 
@@ -110,10 +111,8 @@ def simulate(scen: Scenario, workers: int = 1, draws_dir: Path | None = None,
         for start, stop in parts:
             take(run_chunk(scen, lay, start, stop, draws_dir, run_id, None, pipeline), stop - start)
     else:
-        with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(scen, lay, pipeline)) as pool:
-            futures = {pool.submit(_worker_chunk, a, b, draws_dir, run_id): b - a for a, b in parts}
-            for f in as_completed(futures):
-                take(f.result(), futures.pop(f))  # drop the future: it holds its result until released
+        run_pool(workers, _worker_chunk, [(a, b, draws_dir, run_id) for a, b in parts],
+                 lambda r, t: take(r, t[1] - t[0]), _init_worker, (scen, lay, pipeline))
     return total, lay, extras
 
 
@@ -152,7 +151,7 @@ def run(scen: Scenario, out: Path, workers: int = 1, write_draws: bool = True, c
         progress: Callable[[int], None] | None = None, pipeline: bool = False) -> RunResult:
     """Simulate ``scen`` and write its outputs to ``out`` atomically."""
     run_id = uuid.uuid4().hex[:12]
-    with atomic_dir(out) as tmp:
+    with replace_dir(out, "run", inputs_of(scen)) as tmp:
         acc, lay, extras = simulate(scen, workers, tmp / "draws" if write_draws else None, progress, run_id, pipeline)
         if pipeline and scen.spec.pipelines:
             from fiscal_sim.pipeline import write_pipeline_outputs
