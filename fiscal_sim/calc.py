@@ -12,7 +12,7 @@ from fiscal_sim.catalogue.loader import Catalogue, CompiledProgram
 from fiscal_sim.errors import InputError, Problem
 from fiscal_sim.rules.aggregate import cap_by_group
 from fiscal_sim.rules.formula import TraceStep
-from fiscal_sim.units import fmt_wan, parse_money
+from fiscal_sim.units import fmt_wan, parse_money, parse_number
 
 
 @dataclass
@@ -64,12 +64,18 @@ def parse_inputs(prog: CompiledProgram, raw: dict[str, Any]) -> dict[str, np.nda
             elif s.type == "money":
                 out[name] = np.array([parse_money(str(value), s.unit or spec.unit)])
             else:
-                out[name] = np.array([float(value)])
+                v = parse_number(str(value))
+                if s.type == "share" and not 0 <= v <= 1:
+                    raise ValueError(f"{value!r} is outside 0–1: a share is a fraction (e.g. 0.35 for 35%)")
+                out[name] = np.array([v])
         except ValueError as e:
             problems.append(Problem(prog.file, prog.id, f"inputs.{name}", str(e)))
     for key in raw:
         if key.startswith("used_"):
-            out[key] = np.array([parse_money(str(raw[key]), spec.unit)])
+            try:
+                out[key] = np.array([parse_money(str(raw[key]), spec.unit)])
+            except ValueError as e:
+                problems.append(Problem(prog.file, prog.id, f"inputs.{key}", str(e)))
     if problems:
         raise InputError(problems)
     return out

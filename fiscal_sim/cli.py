@@ -16,7 +16,8 @@ from rich.table import Table
 from fiscal_sim.errors import FiscalSimError, InputError
 from fiscal_sim.units import fmt_wan
 
-app = typer.Typer(help="Budget and fiscal commitment simulation for Jiaxing's subsidy policies.",
+app = typer.Typer(help="Budget and fiscal commitment simulation for Jiaxing's subsidy policies. "
+                  "Add --debug anywhere to see a traceback with an error.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
 programs_app = typer.Typer(help="List and describe the programs of the catalogue.", no_args_is_help=True)
 app.add_typer(programs_app, name="programs")
@@ -28,11 +29,37 @@ CatalogueOpt = Annotated[Optional[Path], typer.Option("--catalogue", "-C", help=
 
 
 def fail(e: Exception, code: int = 1) -> None:
-    err.print(f"[red]error[/red]: {e}" if not isinstance(e, InputError) else f"[red]{len(e.problems)} problem(s)[/red]:")
+    raise typer.Exit(report_error(e, code))
+
+
+def report_error(e: BaseException, code: int = 1) -> int:
+    """Print ``e`` as the lines a user reads (the traceback too with --debug); return the exit code."""
+    from fiscal_sim.errors import describe_os_error
+
+    if DEBUG:
+        import traceback
+
+        traceback.print_exception(e)
     if isinstance(e, InputError):
+        err.print(f"[red]{len(e.problems)} problem(s)[/red]:")
         for p in e.problems:
             err.print(f"  {p}", markup=False)
-    raise typer.Exit(code)
+        return e.exit_code
+    if isinstance(e, FiscalSimError):
+        text, code = str(e), e.exit_code
+    elif isinstance(e, OSError):
+        text = describe_os_error(e)
+    elif isinstance(e, UnicodeDecodeError):
+        text = f"a file is not UTF-8 ({e.reason} at byte {e.start}): save it as UTF-8"
+    elif isinstance(e, RecursionError):
+        text = "input nested too deeply (a YAML alias that refers to itself?)"
+    elif isinstance(e, MemoryError):
+        text = "out of memory: use fewer draws, a smaller --chunk-size or fewer --workers"
+    else:
+        text = str(e)
+    err.print(("" if code == 130 else "[red]error[/red]: ") + text, markup=False if code == 130 else None,
+              highlight=False)
+    return code
 
 
 def _catalogue(root: Path | None):
@@ -191,6 +218,8 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
     except ValueError as e:
         fail(FiscalSimError(f"{scenario}: bad run setting: {e}"))
     target = out_dir or Path("outputs") / scen.spec.name
+    _check_out(target, "run", scen)
+    workers = _workers(scen, workers)
     with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, disable=quiet) as bar:
         task = bar.add_task(f"{scen.spec.name}: draws", total=scen.spec.draws)
@@ -203,6 +232,24 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
               f"{len(scen.programs)} programs simulated, {len(scen.unpriced)} unpriced/unsimulated listed)")
     if not quiet:
         out.print(cash_table(result.summary))
+
+
+def _check_out(target: Path, kind: str, *scens, hosts: tuple[str, ...] = ()) -> None:
+    """Refuse a bad --out before any work (the writer checks again before it replaces anything)."""
+    from fiscal_sim.io.outdir import check_out, inputs_of
+
+    check_out(target, kind, inputs_of(*scens), hosts)
+
+
+def _workers(scen, workers: int) -> int:
+    """``--workers`` within the CPUs (with a note when capped); refuse a chunk size that cannot fit in memory."""
+    from fiscal_sim.engine.resources import check_chunk_memory, check_workers
+
+    workers, note = check_workers(workers)
+    if note:
+        err.print(f"[yellow]note[/yellow]: {note}", highlight=False)
+    check_chunk_memory(scen, workers)
+    return workers
 
 
 def cash_table(summary) -> Table:
@@ -278,6 +325,8 @@ def compare(baseline: Annotated[Path, typer.Argument(help="baseline scenario YAM
     base = _load(baseline, draws=draws, seed=seed)
     ref = _load(reform)
     target = out_dir or Path("outputs") / f"{ref.spec.name}_vs_{base.spec.name}"
+    _check_out(target, "compare", base, ref)
+    workers = _workers(base, workers)
     bar, task = _progress(base.spec.draws, f"{ref.spec.name} vs {base.spec.name}: draws", quiet)
     with bar:
         try:
@@ -348,6 +397,8 @@ def sweep(scenario: Annotated[Path, typer.Argument(help="scenario YAML")],
     except FiscalSimError as e:
         fail(e)
     target = out_dir or Path("outputs") / f"{scen.spec.name}_sweep"
+    _check_out(target, "sweep", scen)
+    workers = _workers(scen, workers)
     bar, task = _progress(len(p.points), f"{scen.spec.name}: sweep points", quiet)
     with bar:
         try:
@@ -408,6 +459,10 @@ def sensitivity(source: Annotated[Path, typer.Argument(help="scenario YAML, or a
     else:
         scen = _load(source, draws=draws, seed=seed)
         target = out_dir or Path("outputs") / scen.spec.name
+    from fiscal_sim.analysis.sensitivity import HOSTS
+
+    _check_out(target, "sensitivity", scen, hosts=HOSTS)
+    workers = _workers(scen, workers)
     _warn_if_other_run(target, scen)
     bar, task = _progress(scen.spec.draws, f"{scen.spec.name}: draws", quiet)
     with bar:
@@ -446,8 +501,26 @@ def report(run_dir: Annotated[Path, typer.Argument(help="a run folder (fiscal-si
     out.print(f"wrote [bold]{result.html}[/bold] ({result.charts} charts, PNGs beside it; CJK font: {font})")
 
 
-def main() -> None:  # pragma: no cover - console entry point
-    app()
+DEBUG = False
+FAULTS = (FiscalSimError, OSError, UnicodeDecodeError, RecursionError, MemoryError)
+
+
+def main() -> None:
+    """Console entry point: every fault ends in one clear line and a non-zero exit; ``--debug`` (anywhere on
+    the command line, or FISCAL_SIM_DEBUG=1) shows the traceback."""
+    import os
+
+    global DEBUG
+    DEBUG = "--debug" in sys.argv[1:] or os.environ.get("FISCAL_SIM_DEBUG", "") not in ("", "0")
+    args = [a for a in sys.argv[1:] if a != "--debug"]
+    try:
+        app(args=args)
+    except FAULTS as e:
+        sys.exit(report_error(e))
+    except SystemExit as e:
+        if e.code == 130:  # Ctrl-C outside an output folder (typer exits 130 without a word)
+            err.print("interrupted; nothing written", highlight=False)
+        raise
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -22,6 +22,8 @@ class Problem:
 class FiscalSimError(Exception):
     """Base class for errors the CLI reports without a traceback."""
 
+    exit_code = 1
+
 
 class InputError(FiscalSimError):
     """One or more problems in a program, scenario or case file."""
@@ -31,8 +33,10 @@ class InputError(FiscalSimError):
         super().__init__("\n".join(str(p) for p in problems))
 
 
-class Interrupted(KeyboardInterrupt):
+class Interrupted(FiscalSimError):
     """Ctrl-C, after cleaning up; the message says what was kept (the CLI exits 130)."""
+
+    exit_code = 130
 
 
 _ERRNO_WORDS = {"ENOSPC": "disk full", "EDQUOT": "disk quota exceeded", "EROFS": "read-only file system",

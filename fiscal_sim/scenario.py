@@ -258,8 +258,11 @@ def load_scenario(path: Path | str, catalogue: Catalogue | None = None) -> Scena
     for i, b in enumerate(spec.budgets):
         if b.payer not in geo.payers and b.payer != "ALL":
             problems.append(doc.problem(("scenario", "budgets", i, "payer"), f"unknown payer {b.payer!r}"))
-        if b.program != "ALL" and b.program not in ids:
+        if b.program != "ALL" and (b.program not in ids or b.program in spec.exclude):
             problems.append(doc.problem(("scenario", "budgets", i, "program"), f"program {b.program!r} is not in the scenario", b.program))
+        if b.year is not None and b.year not in spec.horizon.years:
+            problems.append(doc.problem(("scenario", "budgets", i, "year"), f"year {b.year} is outside the horizon "
+                                        f"{spec.horizon.start}–{spec.horizon.end}: the line would never be compared"))
         try:
             cny_per(b.unit)
         except ValueError as e:
@@ -286,12 +289,29 @@ def load_scenario(path: Path | str, catalogue: Catalogue | None = None) -> Scena
             overrides = spec.cost_sharing[prog.spec.cost_sharing]
         shares = geo.share_matrix(prog.spec.cost_sharing, overrides)[jur]
         sims.append(SimProgram(prog, jur, expected_counts(prog, geo, spec.horizon.years), shares))
+    problems += unmatched_budgets(doc, spec, sims, geo)
     if spec.pipelines:
         problems += pipeline_problems(doc, spec, sims, geo)
     if problems:
         raise InputError(problems)
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
     return Scenario(spec, str(path), catalogue, sims, digest, unpriced)
+
+
+def unmatched_budgets(doc: YamlDoc, spec: ScenarioSpec, sims: list[SimProgram], geo: Geography) -> list[Problem]:
+    """Budget lines no simulated series matches (an unpriced program, a payer that pays nothing there)."""
+    payers_of = {sp.id: {geo.payers[p] for p in np.flatnonzero(sp.shares.sum(axis=0) > 0)} for sp in sims}
+    payers_of["ALL"] = set().union(*payers_of.values())
+    out = []
+    for i, b in enumerate(spec.budgets):
+        if b.program not in payers_of:
+            out.append(doc.problem(("scenario", "budgets", i, "program"), f"program {b.program!r} is not simulated "
+                                   "(unpriced, or no uptake): the budget line would never be compared", b.program))
+        elif b.payer != "ALL" and b.payer in geo.payers and b.payer not in payers_of[b.program]:
+            out.append(doc.problem(("scenario", "budgets", i, "payer"), f"payer {b.payer!r} pays nothing for "
+                                   f"{'any simulated program' if b.program == 'ALL' else b.program}: the budget line "
+                                   "would never be compared", None if b.program == "ALL" else b.program))
+    return out
 
 
 def pipeline_problems(doc: YamlDoc, spec: ScenarioSpec, sims: list[SimProgram], geo: Geography) -> list[Problem]:

@@ -42,6 +42,8 @@ from fiscal_sim.scenario import Scenario
 from fiscal_sim.uptake.random import shared_shock
 
 FILE = "sensitivity.parquet"
+HOSTS = ("run", "compare", "sensitivity")
+"""results the file may be added to (else the folder becomes a result of kind ``sensitivity``)"""
 
 
 @dataclass
@@ -223,7 +225,7 @@ def sensitivity(scen: Scenario, out_dir: Path, workers: int = 1,
 
     ``out_dir`` may be the scenario's run folder: the report then shows the tornado with the run.
     """
-    with into_result(out_dir, "sensitivity", ("run", "compare", "sensitivity"), inputs_of(scen)) as folder:
+    with into_result(out_dir, "sensitivity", HOSTS, inputs_of(scen)) as folder:
         factors, keys, X, T = collect(scen, workers, progress)
         table = rank_table(scen, factors, keys, X, T)
         run_id = new_run_id()

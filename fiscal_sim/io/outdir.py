@@ -34,6 +34,8 @@ MARKER = ".fiscal_sim-partial"
 """File inside a temporary folder: says fiscal_sim made it, and which process."""
 MANIFEST = "manifest.json"
 KINDS = ("run", "compare", "sweep", "report", "sensitivity")
+DATASET_FILES = 50
+"""a folder of more Parquet parts than this is listed as one entry ``name/`` (manifests stay small)"""
 OS_JUNK = {".DS_Store", "Thumbs.db", "desktop.ini"}
 
 # what each kind writes, for results written before manifests listed their files
@@ -98,6 +100,8 @@ def foreign_entries(folder: Path, kind: str) -> list[str] | None:
         if ours is None:
             if not _LEGACY[kind].match(name):
                 foreign.append(name)
+        elif entry.is_dir() and not entry.is_symlink() and name + "/" in ours:  # a dataset of Parquet parts
+            foreign += [f"{name}/{f}" for f in files_under(entry) if not f.endswith(".parquet")]
         elif entry.is_dir() and not entry.is_symlink():
             foreign += [f"{name}/{f}" for f in files_under(entry) if f"{name}/{f}" not in ours]
         elif name not in ours:
@@ -125,6 +129,8 @@ def _protected(target: Path, inputs: Iterable[Path]) -> str | None:
         return "is the working directory" if target == cwd else f"holds the working directory {cwd}"
     for f in inputs:
         f = Path(f).resolve()
+        if f.is_dir() and target == f:
+            return "is the folder this command reads"
         if at_or_above(f if f.is_dir() else f.parent):
             return f"holds {f}, which this command reads"
     if target.is_dir() and os.path.ismount(target):
@@ -209,11 +215,24 @@ def glob_escape(name: str) -> str:
     return re.sub(r"([*?\[])", r"[\1]", name)
 
 
+def written_list(folder: Path) -> list[str]:
+    """What a result holds: its files, and a folder holding many Parquet parts as one ``name/`` entry."""
+    out = []
+    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+        if entry.name == MARKER:
+            continue
+        files = [f"{entry.name}/{f}" for f in files_under(entry)] if entry.is_dir() else [entry.name]
+        if len(files) > DATASET_FILES and all(f.endswith(".parquet") for f in files):
+            files = [entry.name + "/"]
+        out += files
+    return out
+
+
 def _finish_manifest(tmp: Path, kind: str) -> None:
     """Record the kind and every file written, so a later run knows what it may replace."""
     m = read_manifest(tmp) or {}
     m.setdefault("kind", kind)
-    m["written"] = [f for f in files_under(tmp) if f != MARKER] + ([MANIFEST] if not (tmp / MANIFEST).exists() else [])
+    m["written"] = written_list(tmp) + ([MANIFEST] if not (tmp / MANIFEST).exists() else [])
     (tmp / MANIFEST).write_text(json.dumps(m, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
 
 
@@ -289,16 +308,27 @@ def replace_dir(target: Path | str, kind: str, inputs: Iterable[Path | str] = ()
         raise new from None
 
 
+def _host(target: Path | str, hosts: tuple[str, ...]) -> str | None:
+    """The kind of result ``target`` holds, if one of ``hosts``."""
+    final = Path(target).expanduser().resolve()
+    m = read_manifest(final) if final.is_dir() else None
+    host = kind_of(m) if m else None
+    return host if host in hosts else None
+
+
+def check_out(target: Path | str, kind: str, inputs: Iterable[Path | str] = (), hosts: tuple[str, ...] = ()) -> Path:
+    """:func:`check_target` for a command about to write ``kind`` (or add a file to a result of ``hosts``)."""
+    return check_target(target, _host(target, hosts) or kind, inputs)
+
+
 @contextmanager
 def into_result(target: Path | str, kind: str, hosts: tuple[str, ...], inputs: Iterable[Path | str] = ()
                 ) -> Iterator[Path]:
     """A folder to add a file to: ``target`` itself when it is a clean result of one of ``hosts``
     (the caller replaces its one file atomically), else a new result of ``kind`` via :func:`replace_dir`."""
-    final = Path(target).expanduser().resolve()
-    m = read_manifest(final) if final.is_dir() else None
-    host = kind_of(m) if m else None
-    if host in hosts:
-        yield check_target(target, host, inputs)  # type: ignore[arg-type]
+    host = _host(target, hosts)
+    if host:
+        yield check_target(target, host, inputs)
     else:
         with replace_dir(target, kind, inputs) as tmp:
             yield tmp
