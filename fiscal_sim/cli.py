@@ -36,6 +36,8 @@ def report_error(e: BaseException, code: int = 1) -> int:
     """Print ``e`` as the lines a user reads (the traceback too with --debug); return the exit code."""
     from fiscal_sim.errors import describe_os_error
 
+    global REPORTED
+    REPORTED = True
     if DEBUG:
         import traceback
 
@@ -502,6 +504,7 @@ def report(run_dir: Annotated[Path, typer.Argument(help="a run folder (fiscal-si
 
 
 DEBUG = False
+REPORTED = False
 FAULTS = (FiscalSimError, OSError, UnicodeDecodeError, RecursionError, MemoryError)
 
 
@@ -513,12 +516,16 @@ def main() -> None:
     global DEBUG
     DEBUG = "--debug" in sys.argv[1:] or os.environ.get("FISCAL_SIM_DEBUG", "") not in ("", "0")
     args = [a for a in sys.argv[1:] if a != "--debug"]
+    if not DEBUG:  # numpy's overflow warnings: the finiteness check says what went wrong, in one line
+        import warnings
+
+        warnings.simplefilter("ignore", RuntimeWarning)
     try:
         app(args=args)
     except FAULTS as e:
         sys.exit(report_error(e))
     except SystemExit as e:
-        if e.code == 130:  # Ctrl-C outside an output folder (typer exits 130 without a word)
+        if e.code == 130 and not REPORTED:  # Ctrl-C outside an output folder (typer exits 130 without a word)
             err.print("interrupted; nothing written", highlight=False)
         raise
 

@@ -24,7 +24,7 @@ from fiscal_sim.catalogue.schema import Program
 from fiscal_sim.errors import InputError, Problem
 from fiscal_sim.rules.formula import Strict
 from fiscal_sim.units import cny_per
-from fiscal_sim.yamlfile import YamlDoc
+from fiscal_sim.yamlfile import YamlDoc, _real_path
 
 NonNeg = Annotated[float, Field(ge=0)]
 
@@ -163,8 +163,12 @@ def apply_overrides(prog: CompiledProgram, changes: dict[str, Any], geo: Geograp
     try:
         spec = Program.model_validate(raw)
     except ValidationError as e:
-        for err in e.errors():
-            problem(tuple(str(x) for x in err["loc"]), err["msg"])
+        seen = set()
+        for err in e.errors():  # one message per field: a union's other members add only noise
+            loc = _real_path(err["loc"], raw)
+            if loc not in seen:
+                seen.add(loc)
+                problem(tuple(str(x) for x in loc), err["msg"].replace("Value error, ", ""))
         return None
     found = check_program(spec, geo, lambda path, msg: Problem("", prog.id, ".".join(map(str, path)), msg))
     for p in found:

@@ -186,6 +186,10 @@ def parse_values(target: str, text: str) -> list[Any]:
     if not text or any(v == "" for v in items):
         raise SweepError(f"--set {target}: empty value in {text!r}")
     out = [yaml.safe_load(v) for v in items]
+    bad = [v for v, x in zip(items, out) if isinstance(x, float) and not math.isfinite(x)
+           or isinstance(x, str) and x.strip().lower().lstrip("+-") in ("inf", "infinity", "nan")]
+    if bad:
+        raise SweepError(f"--set {target}: {', '.join(bad)} is not a finite number")
     if len({repr(v) for v in out}) < len(out):
         raise SweepError(f"--set {target}: repeated value in {text!r} (each combination runs once)")
     return out
@@ -198,6 +202,8 @@ def parse_range(target: str, text: str) -> tuple[float, float, bool]:
         lo, hi = float(lo_s), float(hi_s)
     except ValueError:
         raise SweepError(f"--range {target}: expected LO:HI, got {text!r}") from None
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise SweepError(f"--range {target}: LO and HI must be finite numbers, got {text!r}")
     if not lo < hi:
         raise SweepError(f"--range {target}: need LO < HI, got {text!r}")
     integer = all(s.strip().lstrip("+-").isdigit() for s in (lo_s, hi_s))

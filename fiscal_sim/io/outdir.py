@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from fiscal_sim.errors import FiscalSimError, Interrupted, describe_os_error
+from fiscal_sim.errors import FiscalSimError, InputError, Interrupted, describe_os_error
 
 MARKER = ".fiscal_sim-partial"
 """File inside a temporary folder: says fiscal_sim made it, and which process."""
@@ -260,6 +260,8 @@ def _failed(e: BaseException, shown: Path, existed: bool) -> BaseException:
         return Interrupted(f"interrupted; nothing written; {kept}")
     if isinstance(e, OSError):
         return FiscalSimError(f"writing {shown} failed: {describe_os_error(e)}; nothing written; {kept}")
+    if isinstance(e, FiscalSimError) and not isinstance(e, (InputError, OutputFolderError, Interrupted)):
+        return type(e)(f"{e}; nothing written; {kept}")
     return e
 
 

@@ -48,7 +48,7 @@ def require_finite(table: pa.Table, name: str) -> None:
             bad = ~np.isfinite(values) & ~np.asarray(c.is_null().to_numpy(zero_copy_only=False), bool)
             if bad.any():
                 raise NonFiniteError(f"{name}: {int(bad.sum())} value(s) of column {col} are infinite or NaN "
-                                     "(overflow in the inputs?): nothing written, the previous result is kept")
+                                     "(overflow in the inputs?)")
 
 
 def write_table(table: pa.Table, path: Path, run_id: str, **extra: str) -> None:
