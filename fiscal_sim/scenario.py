@@ -293,7 +293,8 @@ def load_scenario(path: Path | str, catalogue: Catalogue | None = None) -> Scena
             overrides = spec.cost_sharing[prog.spec.cost_sharing]
         shares = geo.share_matrix(prog.spec.cost_sharing, overrides)[jur]
         sims.append(SimProgram(prog, jur, expected_counts(prog, geo, spec.horizon.years), shares))
-    problems += unmatched_budgets(doc, spec, sims, geo)
+    if not problems:  # a program dropped for a bad override would make its budget lines look unmatched
+        problems += unmatched_budgets(doc, spec, sims, geo)
     if spec.pipelines:
         problems += pipeline_problems(doc, spec, sims, geo)
     if problems:

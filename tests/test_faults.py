@@ -114,7 +114,7 @@ OUT_CASES = {
 }
 
 
-SOME_CASES = ["plain file", "foreign folder", "dot", "input folder", "symlink to foreign"]
+SOME_CASES = ["plain file", "foreign folder", "input folder"]
 
 
 @pytest.mark.parametrize("name,case", [("run", c) for c in OUT_CASES] + [(n, c) for n in COMMANDS[1:] for c in SOME_CASES])
@@ -408,19 +408,30 @@ def test_gbk_program_file_is_named(place, tmp_path):
     refused(cli("run", root / "s.yaml", "--out", "x", cwd=place["cwd"]), "jiazhengfa_2017_3.yaml", "looks like GBK")
 
 
-NON_FINITE = {
-    "budget amount": lambda s: s["budgets"][0].update(amount=float("inf")),
-    "shock sigma": lambda s: s["shock"].update(sigma=float("nan")),
-    "override": lambda s: s["overrides"].update({"jzf2017-3.major-conversion": {"formula.max": float("-inf")}}),
-    "uptake override": lambda s: s["overrides"].update({"jwf2017-4.talent-housing": {"uptake.count.growth": float("nan")}}),
-    "cost sharing": lambda s: s.update(cost_sharing={"existing_regime": {"city_proper": {"city": float("inf"), "local": 0.4}}}),
-}
+NON_FINITE = [  # (change, field named in the message); the file-level fields are checked before the overrides
+    {"budget amount": (lambda s: s["budgets"][0].update(amount=float("inf")), "budgets[0].amount"),
+     "shock sigma": (lambda s: s["shock"].update(sigma=float("nan")), "shock.sigma"),
+     "cost sharing": (lambda s: s.update(cost_sharing={"existing_regime": {"city_proper": {"city": float("inf"),
+                                                                                          "local": 0.4}}}),
+                      "cost_sharing.existing_regime.city_proper.city")},
+    {"override": (lambda s: s["overrides"].update({"jzf2017-3.major-conversion": {"formula.max": float("-inf")}}),
+                  "formula.max"),
+     "uptake override": (lambda s: s["overrides"].update({"jwf2017-4.talent-housing": {"uptake.count.growth": float("nan")}}),
+                         "uptake.count.growth")},
+]
 
 
-@pytest.mark.parametrize("case", list(NON_FINITE))
-def test_inf_nan_in_scenario(place, case):
-    bad = _scenario(place, NON_FINITE[case], "bad.yaml")
-    refused(cli("validate", bad, cwd=place["cwd"]), "bad.yaml", "finite number")
+@pytest.mark.parametrize("cases", NON_FINITE, ids=["file fields", "overrides"])
+def test_inf_nan_in_scenario(place, cases):
+    def change(s):
+        for f, _ in cases.values():
+            f(s)
+
+    bad = _scenario(place, change, "bad.yaml")
+    err = refused(cli("validate", bad, cwd=place["cwd"]), f"{len(cases)} problem(s)")
+    lines = [ln for ln in err.splitlines() if "bad.yaml" in ln]
+    for _, field in cases.values():
+        assert any(field in ln and "finite number" in ln for ln in lines), (field, err)
 
 
 @pytest.mark.parametrize("args,words", [
@@ -437,24 +448,25 @@ def test_inf_nan_in_sweep(place, args, words):
     ("jzf2017-3.major-conversion", "fai=500美元", ["unknown unit '美元'", "万元"]),
     ("jzf2017-3.major-conversion", "fai=-5", ["negative"]),
     ("jzf2017-3.major-conversion", "fai=inf", ["not a finite number"]),
-    ("jzf2017-3.major-conversion", "fai=nan万元", ["not a finite number"]),
     ("jzf2017-3.major-conversion", "fai=1e400", ["not a finite number"]),
     ("jzf2017-3.rd-headquarters", "grant_share=1.5", ["outside 0–1"]),
-    ("jzf2017-3.rd-headquarters", "grant_share=-0.1", ["outside 0–1"]),
     ("jzf2017-3.rd-headquarters", "grant_share=nan", ["not a finite number"]),
 ])
 def test_calc_inputs(place, program, value, words):
     refused(cli("calc", program, "-i", value, cwd=place["cwd"]), "jiazhengfa_2017_3.yaml", "inputs.", *words)
 
 
-@pytest.mark.parametrize("line,words", [
-    ({"payer": "city", "program": "ALL", "amount": 1, "year": 2040}, ["budgets[2].year", "outside the horizon"]),
-    ({"payer": "province", "program": "jwf2017-4.talent-housing", "amount": 1}, ["pays nothing"]),
-    ({"payer": "city", "program": "jzbf2024-6.nri-performance-reward", "amount": 1}, ["not in the scenario"]),
-    ({"payer": "city", "program": "ALL", "amount": 1, "unit": "美元"}, ["unknown unit"]),
-])
-def test_budget_lines_that_match_nothing(place, line, words):
-    bad = _scenario(place, lambda s: s["budgets"].append(line), "bad.yaml")
+@pytest.mark.parametrize("lines,words", [
+    ([{"payer": "city", "program": "ALL", "amount": 1, "year": 2040},
+      {"payer": "city", "program": "ALL", "amount": 1, "unit": "美元"},
+      {"payer": "city", "program": "jzbf2024-6.nri-performance-reward", "amount": 1}],
+     ["3 problem(s)", "budgets[2].year", "outside the horizon", "budgets[3].unit", "unknown unit",
+      "budgets[4].program", "not in the scenario"]),
+    ([{"payer": "province", "program": "jwf2017-4.talent-housing", "amount": 1}],
+     ["1 problem(s)", "budgets[2].payer", "pays nothing"]),
+], ids=["year, unit, program", "payer"])
+def test_budget_lines_that_match_nothing(place, lines, words):
+    bad = _scenario(place, lambda s: s["budgets"].extend(lines), "bad.yaml")
     refused(cli("validate", bad, cwd=place["cwd"]), "bad.yaml", *words)
 
 
