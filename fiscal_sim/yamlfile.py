@@ -117,9 +117,14 @@ def read_text(path: Path, limit: int = MAX_FILE_BYTES) -> str:
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        looks = "UTF-16" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else "GBK/GB18030" if _decodes(raw, "gb18030") else None
-        hint = f"looks like {looks}" if looks else f"byte {e.start} cannot be read"
-        raise problem(f"file is not UTF-8 ({hint}); save it as UTF-8") from None
+        raise problem(not_utf8(raw, e)) from None
+
+
+def not_utf8(raw: bytes, e: UnicodeDecodeError) -> str:
+    """What to tell the user about a file that is not UTF-8 (GBK is common in Chinese offices)."""
+    looks = "UTF-16" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else "GBK/GB18030" if _decodes(raw, "gb18030") else None
+    hint = f"looks like {looks}" if looks else f"byte {e.start} cannot be read"
+    return f"file is not UTF-8 ({hint}); save it as UTF-8"
 
 
 def _decodes(raw: bytes, encoding: str) -> bool:

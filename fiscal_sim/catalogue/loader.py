@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from fiscal_sim.catalogue.geography import Geography, load_geography
 from fiscal_sim.catalogue.schema import INHERITED, Document, Program, ProgramFile
+from fiscal_sim.catalogue.timeline import TimelineFile, check_timeline, load_timeline
 from fiscal_sim.errors import InputError, Problem
 from fiscal_sim.rules.formula import ByInput, EvalContext, evaluate
 from fiscal_sim.rules.schedule import ScheduleChoice, cash_by_offset
@@ -20,6 +21,7 @@ from fiscal_sim.yamlfile import YamlDoc
 
 DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "scenarios"
 GEOGRAPHY_FILE = "catalogue/jurisdictions.yaml"
+TIMELINE_FILE = "catalogue/timeline.yaml"
 PROGRAM_DIR = "programs"
 
 
@@ -31,6 +33,8 @@ class CompiledProgram:
     document: Document
     file: str
     jurisdictions: list[str]
+    timeline_notes: list[str] = field(default_factory=list)
+    """how the policy timeline changed this program (in-force dates, schedule, group)"""
 
     @property
     def id(self) -> str:
@@ -73,6 +77,7 @@ class Catalogue:
     programs: dict[str, CompiledProgram]
     geography: Geography
     files: list[Path] = field(default_factory=list)
+    timeline: TimelineFile = field(default_factory=TimelineFile)
 
     def get(self, program_id: str) -> CompiledProgram:
         try:
@@ -109,9 +114,20 @@ def load_catalogue(root: Path | str | None = None, files: Iterable[Path] | None 
                 programs[cp.id] = cp
         except InputError as e:
             problems.extend(e.problems)
+    tl_path = root / TIMELINE_FILE
+    timeline = TimelineFile()
+    if not problems:
+        try:
+            timeline = load_timeline(tl_path)
+        except InputError as e:
+            problems.extend(e.problems)
+        documents = {p.document.number for p in programs.values()}
+        tl_doc = YamlDoc(tl_path) if tl_path.exists() else None
+        problems += check_timeline(timeline, programs, documents,
+                                   lambda path, msg: tl_doc.problem(path, msg) if tl_doc else Problem(str(tl_path), None, ".".join(map(str, path)), msg))
     if problems:
         raise InputError(problems)
-    return Catalogue(programs, geo, files)
+    return Catalogue(programs, geo, files + ([tl_path] if tl_path.exists() else []), timeline)
 
 
 def load_program_file(path: Path | str, geo: Geography) -> list[CompiledProgram]:

@@ -26,6 +26,9 @@ def programs_table(scen: Scenario) -> pa.Table:
         "cost_sharing": [p.spec.cost_sharing for p in progs],
         "exclusive_group": [p.spec.exclusive_group for p in progs],
         "uptake_basis": [p.spec.uptake.basis if p.spec.uptake else None for p in progs],
+        "uptake_target_until": pa.array([p.spec.uptake.target_until if p.spec.uptake else None for p in progs], pa.int16()),
+        "schedule": [p.spec.schedule.describe() for p in progs],
+        "timeline": ["; ".join(p.timeline_notes) or None for p in progs],
         "file": [p.file.split("/scenarios/")[-1] for p in progs],
     })
 

@@ -337,9 +337,12 @@ def into_result(target: Path | str, kind: str, hosts: tuple[str, ...], inputs: I
 
 
 def inputs_of(*scenarios) -> list[Path]:
-    """The files a command reads for these scenarios: scenario files, program files, the geography."""
+    """The files a command reads for these scenarios: scenario, program, geography and register files."""
     out: list[Path] = []
     for s in scenarios:
         out.append(Path(s.path))
         out += [Path(f) for f in s.catalogue.files] + [Path(s.catalogue.geography.path)]
+        register = getattr(s, "register", None)
+        if register is not None:
+            out.append(Path(register.path))
     return out
