@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -75,7 +76,7 @@ def place(tmp_path: Path, a_run: Path) -> dict[str, Path]:
     (tmp_path / "home").mkdir()
     data = tmp_path / "data" / "in"
     data.mkdir(parents=True)
-    for f in (SMALL, REFORM):
+    for f in SMALL.parent.iterdir():  # the scenarios with the register they read
         shutil.copy(f, data / f.name)
     (tmp_path / "cwd" / "budget").mkdir()
     (tmp_path / "cwd" / "budget" / "预算.xlsx").write_bytes(b"PK\x03\x04 workbook")
@@ -175,15 +176,21 @@ def test_report_writes_beside_the_run_and_keeps_it(place):
     assert snapshot(place["root"]) == before
 
 
-def test_mount_point_refused(place):
-    mnt = place["cwd"] / "mnt"
-    mnt.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], capture_output=True).returncode:
-        pytest.skip("cannot mount a tmpfs here (needs root): the mount-point rule is not exercised")
+@contextmanager
+def tmpfs(folder: Path, options: str, why_skip: str):
+    """A small tmpfs mounted on ``folder`` for the block; skip the test where mounting is not allowed."""
+    folder.mkdir(exist_ok=True)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True).returncode:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {why_skip}")
     try:
-        refused(cli(*command("run", place, mnt), cwd=place["cwd"]), "mount point")
+        yield folder
     finally:
-        subprocess.run(["umount", str(mnt)], check=True)
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_mount_point_refused(place):
+    with tmpfs(place["cwd"] / "mnt", "size=1m", "the mount-point rule is not exercised") as mnt:
+        refused(cli(*command("run", place, mnt), cwd=place["cwd"]), "mount point")
 
 
 def test_stale_temporary_folders_are_swept(place):
@@ -217,33 +224,22 @@ def test_disk_full_keeps_previous_result(place):
 
 
 def test_disk_full_on_a_tiny_tmpfs(place):
-    mnt = place["cwd"] / "small"
-    mnt.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)], capture_output=True).returncode:
-        pytest.skip("cannot mount a tmpfs here (needs root); test_disk_full_keeps_previous_result covers it with ulimit -f")
-    try:
+    with tmpfs(place["cwd"] / "small", "size=64k", "test_disk_full_keeps_previous_result covers it with ulimit -f") as mnt:
         refused(cli(*command("run", place, mnt / "res"), cwd=place["cwd"]), "disk full", "not created")
         assert list(mnt.iterdir()) == []
-    finally:
-        subprocess.run(["umount", str(mnt)], check=True)
 
 
 def test_read_only_folder(place):
     ro = place["cwd"] / "ro"
-    ro.mkdir()
-    mounted = False
     if os.geteuid() == 0:  # root ignores permission bits: a read-only mount is the only read-only folder
-        mounted = not subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(ro)],
-                                     capture_output=True).returncode
-        if not mounted:
-            pytest.skip("running as root (permissions do not bind) and cannot mount a read-only tmpfs")
-    else:
-        ro.chmod(0o555)
+        with tmpfs(ro, "ro,size=64k", "running as root, where permissions do not bind"):
+            refused(cli(*command("run", place, ro / "res"), cwd=place["cwd"]), "read-only", "nothing written")
+        return
+    ro.mkdir()
+    ro.chmod(0o555)
     try:
-        refused(cli(*command("run", place, ro / "res"), cwd=place["cwd"]), "writing", "nothing written")
+        refused(cli(*command("run", place, ro / "res"), cwd=place["cwd"]), "permission denied", "nothing written")
     finally:
-        if mounted:
-            subprocess.run(["umount", str(ro)], check=True)
         ro.chmod(0o755)
 
 
@@ -396,6 +392,13 @@ def test_encodings(place):
     bom.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode("utf-8"))
     r = cli("run", bom, "--draws", 100, "-q", "--out", "x", cwd=place["cwd"])
     assert r.returncode == 0, r.stderr
+
+
+def test_gbk_register_is_named(place):
+    reg = place["in"] / "crn_register.csv"
+    reg.write_bytes(reg.read_text(encoding="utf-8").replace("SYNTHETIC test row", "测试").encode("gb18030"))
+    refused(cli("run", place["base"], "--out", "x", cwd=place["cwd"]), "crn_register.csv", "looks like GBK")
+    assert not (place["cwd"] / "x").exists()
 
 
 def test_gbk_program_file_is_named(place, tmp_path):
