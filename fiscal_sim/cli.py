@@ -59,8 +59,9 @@ def report_error(e: BaseException, code: int = 1) -> int:
         text = "out of memory: use fewer draws, a smaller --chunk-size or fewer --workers"
     else:
         text = str(e)
-    err.print(("" if code == 130 else "[red]error[/red]: ") + text, markup=False if code == 130 else None,
-              highlight=False)
+    from rich.markup import escape
+
+    err.print(("" if code == 130 else "[red]error[/red]: ") + escape(text), highlight=False)
     return code
 
 
