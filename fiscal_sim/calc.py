@@ -64,7 +64,10 @@ def parse_inputs(prog: CompiledProgram, raw: dict[str, Any]) -> dict[str, np.nda
             elif s.type == "money":
                 out[name] = np.array([parse_money(str(value), s.unit or spec.unit)])
             else:
-                v = parse_number(str(value))
+                try:
+                    v = parse_number(str(value))
+                except ValueError as e:
+                    raise ValueError(f"{e} (input {name} is a {s.type}, e.g. {name}=0.5)") from None
                 if s.type == "share" and not 0 <= v <= 1:
                     raise ValueError(f"{value!r} is outside 0–1: a share is a fraction (e.g. 0.35 for 35%)")
                 out[name] = np.array([v])

@@ -42,7 +42,7 @@ def parse_money(text: str, default_unit: str) -> float:
     """Parse ``"35"``, ``"35万元"``, ``"350000元"`` or ``"1.2亿"`` into yuan (finite and not negative)."""
     m = _AMOUNT.fullmatch(text.strip().replace(",", ""))
     if not m:
-        raise ValueError(f"{text!r} is not an amount (write e.g. 35万元 or 350000)")
+        raise ValueError(f"{text!r} is not an amount (write a number in {default_unit} or a number with a unit, e.g. 200, 200{default_unit}, 2000000元, 1.2亿)")
     unit = m.group(2).strip()
     if unit and unit.lower() not in UNIT_ALIASES:
         raise ValueError(f"unknown unit {unit!r} in {text!r}; accepted units: {', '.join(UNIT_ALIASES)}")

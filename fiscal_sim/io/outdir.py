@@ -33,7 +33,7 @@ from fiscal_sim.errors import FiscalSimError, InputError, Interrupted, describe_
 MARKER = ".fiscal_sim-partial"
 """File inside a temporary folder: says fiscal_sim made it, and which process."""
 MANIFEST = "manifest.json"
-KINDS = ("run", "compare", "sweep", "report", "sensitivity")
+KINDS = ("run", "compare", "sweep", "report", "sensitivity", "export")
 DATASET_FILES = 50
 """a folder of more Parquet parts than this is listed as one entry ``name/`` (manifests stay small)"""
 OS_JUNK = {".DS_Store", "Thumbs.db", "desktop.ini"}
@@ -46,6 +46,7 @@ _LEGACY = {
     "sweep": re.compile(r"^(manifest\.json|sweep\.parquet|points\.parquet|point-0)$"),
     "report": re.compile(r"^(report\.html|\d\d-[\w.-]+\.png)$"),
     "sensitivity": re.compile(r"^(manifest\.json)$"),
+    "export": re.compile(r"^[a-z_]+\.csv$"),
 }
 # what other commands add beside a result: sensitivity.parquet, and a report folder of its own kind
 _ADD_ONS = {"run": ("sensitivity.parquet", "report"), "compare": ("sensitivity.parquet", "report"),
@@ -79,10 +80,12 @@ def kind_of(m: dict) -> str | None:
 def foreign_entries(folder: Path, kind: str) -> list[str] | None:
     """Entries of ``folder`` fiscal_sim did not write as a result of ``kind``; None if it is no such result."""
     m = read_manifest(folder)
-    if m is None:
-        if kind != "report" or not (folder / "report.html").is_file():
+    if m is None:  # reports and CSV exports written before they carried a manifest
+        legacy = ((folder / "report.html").is_file() if kind == "report"
+                  else all(_LEGACY["export"].match(p.name) for p in folder.iterdir()) if kind == "export" else False)
+        if not legacy:
             return None
-        m = {"kind": "report"}  # reports written before they carried a manifest
+        m = {"kind": kind}
     if kind_of(m) != kind:
         return None
     written = m.get("written")
