@@ -589,7 +589,7 @@ def sensitivity(source: Annotated[Path, typer.Argument(help="scenario YAML, or a
     from fiscal_sim.analysis.sensitivity import HOSTS
 
     _check_out(target, "sensitivity", scen, hosts=HOSTS)
-    workers = _workers(scen, workers)
+    workers = _workers(scen, workers or 1)
     _warn_if_other_run(target, scen)
     bar, task = _progress(scen.spec.draws, f"{scen.spec.name}: draws", quiet)
     with bar:
@@ -682,6 +682,9 @@ def main() -> None:
         app(args=args)
     except FAULTS as e:
         sys.exit(report_error(e))
+    except Exception as e:  # a bug: still one line, the traceback behind --debug
+        sys.exit(report_error(FiscalSimError(f"internal error ({type(e).__name__}: {e}); run again with --debug "
+                                             "and report the traceback")) if not DEBUG else report_error(e))
     except SystemExit as e:
         if e.code == 130 and not REPORTED:  # Ctrl-C outside an output folder (typer exits 130 without a word)
             err.print("interrupted; nothing written", highlight=False)
