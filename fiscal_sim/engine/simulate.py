@@ -84,8 +84,8 @@ def needs_applicants(sp: SimProgram) -> bool:
 
 
 def simulate_program(scen: Scenario, sp: SimProgram, start: int, stop: int, shocks: dict[int, np.ndarray],
-                     keep_awards: bool = False) -> ProgramLedger:
-    """Simulate one program for draws ``[start, stop)`` (whole blocks).
+                     keep_awards: bool = False, key: str | None = None) -> ProgramLedger:
+    """Simulate one program for draws ``[start, stop)`` (whole blocks); ``key`` names its stream (default: its id).
 
     Per-applicant programs are evaluated block by block: every array stays a
     few MB, which keeps memory flat and avoids fresh page faults per chunk.
@@ -99,7 +99,7 @@ def simulate_program(scen: Scenario, sp: SimProgram, start: int, stop: int, shoc
     per_applicant = needs_applicants(sp) or sp.per_applicant or keep_awards
     grid_parts, kept = [], []
     for b, first, nb in blocks_of(scen, start, stop):
-        rng = stream(spec.seed, b, prog.id)
+        rng = stream(spec.seed, b, key or prog.id)
         rows = slice(first - start, first - start + nb)
         rate_factor[rows], f = count_factors(rng, prog, nb, shocks[b], spec.shock.sigma, spec.shock.correlation)
         count_factor[rows] = f
@@ -255,4 +255,10 @@ def simulate_chunk(scen: Scenario, start: int, stop: int, keep_awards: set[str] 
         for sp in scen.programs:
             if sp.id in scen.register.books:
                 out[sp.id].existing = runoff(scen, sp, scen.register.books[sp.id], start, stop)
+    if scen.estimated:  # estimated pre-horizon cohorts of programs the register does not cover (never both)
+        from fiscal_sim.engine.pre_horizon import estimated_cohorts
+
+        for sp in scen.programs:
+            if sp.id in scen.estimated:
+                out[sp.id].existing = estimated_cohorts(scen, sp, scen.estimated[sp.id], start, stop)
     return out
