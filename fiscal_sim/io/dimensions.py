@@ -29,8 +29,17 @@ def programs_table(scen: Scenario) -> pa.Table:
         "uptake_target_until": pa.array([p.spec.uptake.target_until if p.spec.uptake else None for p in progs], pa.int16()),
         "schedule": [p.spec.schedule.describe() for p in progs],
         "timeline": ["; ".join(p.timeline_notes) or None for p in progs],
+        "existing_source": [existing_source(scen, p.id) for p in progs],
         "file": [p.file.split("/scenarios/")[-1] for p in progs],
     })
+
+
+def existing_source(scen: Scenario, pid: str) -> str | None:
+    """Where a program's ``existing`` vintage comes from: the register, an estimate of pre-horizon cohorts, or none."""
+    if scen.register is not None and pid in scen.register.covered:
+        return "register"
+    ph = scen.estimated.get(pid)
+    return f"estimated {ph.first}–{scen.spec.horizon.start - 1}" if ph is not None else None
 
 
 def payers_table(scen: Scenario) -> pa.Table:
