@@ -121,3 +121,12 @@ def test_run_writes_estimated_existing_vintage_read_back_with_duckdb(tmp_path):
     res = CliRunner().invoke(app, ["report", str(out)])
     assert res.exit_code == 0, res.output
     assert "estimated pre-horizon cohorts of 2 programs" in (out / "report" / "report.html").read_text(encoding="utf-8")
+
+
+def test_estimated_cohorts_keep_the_documents_terms_under_a_reform(tmp_path, catalogue):
+    """A reform (overrides) changes future awards only: the estimated 2024 cohort of old.grant is still 100万元 each."""
+    base = scenario(tmp_path, catalogue)
+    reform = scenario(tmp_path, catalogue, overrides={"old.grant": {"formula.amount": 50}})
+    a, b = simulate_chunk(base, 0, 200)["old.grant"], simulate_chunk(reform, 0, 200)["old.grant"]
+    np.testing.assert_array_equal(a.existing.cash, b.existing.cash)
+    np.testing.assert_allclose(b.committed.sum(axis=(1, 2)), a.committed.sum(axis=(1, 2)) / 2)

@@ -44,10 +44,11 @@ class PreHorizon:
 
 
 def cohort_years(prog, start: int, end: int, from_: int) -> PreHorizon | None:
-    """Award years of ``prog`` whose payments can reach the horizon (None if none can)."""
+    """Award years of ``prog`` whose payments can reach the horizon (None if none can, or if the documents leave
+    it unpriced: a scenario that prices it prices its future awards only)."""
     reach = prog.spec.schedule.max_len()  # payments fall at offsets 0 … reach − 1 from the award year
     first = max(from_, prog.spec.in_force.from_.year, start - reach + 1)
-    if first >= start or prog.spec.uptake is None:
+    if first >= start or prog.spec.uptake is None or not prog.priced:
         return None
     return PreHorizon(first, min(end, start + reach - 2))
 
