@@ -116,7 +116,7 @@ def test_run_writes_estimated_existing_vintage_read_back_with_duckdb(tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     est = manifest["estimated_pre_horizon"]
     assert est["basis"] == "assumption" and est["award_years"] == {"old.rent": [2020, 2024], "old.grant": [2024, 2024]}
-    sources = dict(duckdb.sql(f"SELECT program, existing_source FROM '{out}/programs.parquet'").fetchall())
+    sources = dict(duckdb.sql(f"SELECT program, existing_source FROM '{out}/programs.parquet' WHERE NOT is_total").fetchall())
     assert sources == {"old.rent": "estimated 2020–2024", "old.grant": "estimated 2024–2024"}
     res = CliRunner().invoke(app, ["report", str(out)])
     assert res.exit_code == 0, res.output
