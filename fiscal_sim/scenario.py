@@ -19,6 +19,7 @@ import numpy as np
 from pydantic import Field, ValidationError, model_validator
 
 from fiscal_sim.catalogue.geography import Geography
+from fiscal_sim.catalogue.groups import SimGroup, active_groups
 from fiscal_sim.catalogue.loader import Catalogue, CompiledProgram, check_program, load_catalogue
 from fiscal_sim.catalogue.schema import Program
 from fiscal_sim.errors import InputError, Problem
@@ -81,6 +82,8 @@ class ScenarioSpec(Strict):
     var_level: Annotated[float, Field(gt=0.5, lt=1)] = 0.95
     shock: Shock = Shock()
     budgets: list[Budget] = []
+    overlap: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(
+        default={}, description="non-cumulation group → overlap share (default: catalogue/exclusive_groups.yaml)")
     pipelines: list[dict[str, Any]] = Field(default=[], description="administrative pipelines (see fiscal_sim.pipeline)")
 
 
@@ -115,6 +118,8 @@ class Scenario:
     programs: list[SimProgram]
     sha256: str
     unpriced: list[CompiledProgram] = field(default_factory=list)
+    groups: list[SimGroup] = field(default_factory=list)
+    """non-cumulation groups the engine applies (two or more simulated members, overlap > 0)"""
 
     @property
     def geography(self) -> Geography:
@@ -128,7 +133,7 @@ class Scenario:
         """A copy with run settings changed (draws, seed, chunk_size) — validated like the file."""
         data = self.spec.model_dump(by_alias=True) | {k: v for k, v in settings.items() if v is not None}
         spec = ScenarioSpec.model_validate(data)
-        return Scenario(spec, self.path, self.catalogue, self.programs, self.sha256, self.unpriced)
+        return Scenario(spec, self.path, self.catalogue, self.programs, self.sha256, self.unpriced, self.groups)
 
 
 def set_path(obj: Any, path: list[str], value: Any) -> None:
@@ -255,6 +260,10 @@ def load_scenario(path: Path | str, catalogue: Catalogue | None = None) -> Scena
             for payer in shares:
                 if payer != "local" and payer not in geo.data.payers:
                     problems.append(doc.problem(("scenario", "cost_sharing", regime, cls, payer), f"unknown payer {payer!r}"))
+    for g in spec.overlap:
+        if g not in catalogue.groups:
+            problems.append(doc.problem(("scenario", "overlap", g), f"unknown non-cumulation group {g!r} "
+                                                                    f"(known: {', '.join(catalogue.groups) or 'none'})"))
     for i, b in enumerate(spec.budgets):
         if b.payer not in geo.payers and b.payer != "ALL":
             problems.append(doc.problem(("scenario", "budgets", i, "payer"), f"unknown payer {b.payer!r}"))
@@ -291,7 +300,7 @@ def load_scenario(path: Path | str, catalogue: Catalogue | None = None) -> Scena
     if problems:
         raise InputError(problems)
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    return Scenario(spec, str(path), catalogue, sims, digest, unpriced)
+    return Scenario(spec, str(path), catalogue, sims, digest, unpriced, active_groups(catalogue.groups, sims, spec.overlap))
 
 
 def pipeline_problems(doc: YamlDoc, spec: ScenarioSpec, sims: list[SimProgram], geo: Geography) -> list[Problem]:

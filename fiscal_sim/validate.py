@@ -14,7 +14,7 @@ def _kind(path: Path) -> str:
     data = YamlDoc(path).data
     if isinstance(data, dict):
         for key, kind in (("document", "program"), ("cases", "cases"), ("scenario", "scenario"),
-                          ("jurisdictions", "geography"), ("provisions", "provision_map")):
+                          ("jurisdictions", "geography"), ("provisions", "provision_map"), ("groups", "groups")):
             if key in data:
                 return kind
     return "unknown"
@@ -53,6 +53,10 @@ def validate_paths(paths: list[Path], root: Path | None = None) -> list[str]:
                 if base not in catalogues:
                     catalogues[base] = load_catalogue(base)
                 report.append(f"{f}: {len(load_provision_map(f, catalogues[base]))} provision(s) ok")  # type: ignore[arg-type]
+            elif kind == "groups":  # checked against the programs that name the groups
+                if base not in catalogues:
+                    catalogues[base] = load_catalogue(base)
+                report.append(f"{f}: {len(catalogues[base].groups)} non-cumulation group(s) ok")  # type: ignore[attr-defined]
             elif kind == "geography":
                 load_geography(f)
                 report.append(f"{f}: jurisdictions ok")

@@ -11,6 +11,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from fiscal_sim.catalogue.geography import Geography, load_geography
+from fiscal_sim.catalogue.groups import GROUPS_FILE, ExclusiveGroup, load_groups
 from fiscal_sim.catalogue.schema import INHERITED, Document, Program, ProgramFile
 from fiscal_sim.errors import InputError, Problem
 from fiscal_sim.rules.formula import ByInput, EvalContext, evaluate
@@ -73,6 +74,8 @@ class Catalogue:
     programs: dict[str, CompiledProgram]
     geography: Geography
     files: list[Path] = field(default_factory=list)
+    groups: dict[str, ExclusiveGroup] = field(default_factory=dict)
+    """non-cumulation groups (catalogue/exclusive_groups.yaml)"""
 
     def get(self, program_id: str) -> CompiledProgram:
         try:
@@ -111,7 +114,13 @@ def load_catalogue(root: Path | str | None = None, files: Iterable[Path] | None 
             problems.extend(e.problems)
     if problems:
         raise InputError(problems)
-    return Catalogue(programs, geo, files)
+    named: dict[str, list[str]] = {}
+    for cp in programs.values():
+        if cp.spec.exclusive_group:
+            named.setdefault(cp.spec.exclusive_group, []).append(cp.id)
+    groups_path = root / GROUPS_FILE
+    groups = load_groups(groups_path, named)
+    return Catalogue(programs, geo, files + ([groups_path] if groups_path.exists() else []), groups)
 
 
 def load_program_file(path: Path | str, geo: Geography) -> list[CompiledProgram]:
