@@ -59,32 +59,49 @@ def validate(paths: Annotated[list[Path], typer.Argument(help="program, case or 
     out.print("[green]all valid[/green]")
 
 
-def _parse_kv(items: list[str]) -> dict[str, str]:
-    kv = {}
+def _parse_kv(items: list[str]) -> dict[str, str | list[str]]:
+    """``key=value`` pairs; a key given several times collects its values (one per claim)."""
+    kv: dict[str, str | list[str]] = {}
     for it in items:
         if "=" not in it:
             raise typer.BadParameter(f"expected key=value, got {it!r}", param_hint="--input")
-        k, v = it.split("=", 1)
-        kv[k.strip()] = v.strip()
+        k, v = (x.strip() for x in it.split("=", 1))
+        kv[k] = v if k not in kv else [*([kv[k]] if isinstance(kv[k], str) else kv[k]), v]  # type: ignore[list-item]
     return kv
 
 
 @app.command()
-def calc(program_ids: Annotated[list[str], typer.Argument(help="program id(s); several = one applicant, non-cumulation applied")],
-         input: Annotated[list[str], typer.Option("--input", "-i", help="key=value; money in the input's unit or with a unit, e.g. 35万元")] = [],
+def calc(program_ids: Annotated[list[str], typer.Argument(help="program id(s) of one applicant: non-cumulation applied; "
+                                                               "an id given n times is n claims of that applicant")],
+         input: Annotated[list[str], typer.Option("--input", "-i", help="key=value; money in the input's unit or with a unit, "
+                                                  "e.g. 35万元; a key given n times = n claims (one value each); "
+                                                  "used_entity_year / used_person_year / used_entity_lifetime = cap already used")] = [],
          jurisdiction: Annotated[Optional[str], typer.Option("--jurisdiction", "-j", help="e.g. nanhu, haining")] = None,
          date: Annotated[Optional[str], typer.Option(help="award date YYYY-MM-DD (default today)")] = None,
+         amount: Annotated[Optional[str], typer.Option("--amount", help="price an unpriced program: the award, e.g. 50万元 (= -i award=…)")] = None,
+         stay: Annotated[Optional[int], typer.Option("--stay", min=0, help="years the recipient stays: a multi-year schedule stops after that many payments")] = None,
          explain: Annotated[bool, typer.Option("--explain", help="show each step with its clause")] = False,
          as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
          catalogue: CatalogueOpt = None) -> None:
-    """Compute one applicant's award, its schedule by year and its split by payer."""
-    from fiscal_sim.calc import calculate_many
+    """Compute one applicant's award, its schedule by year and its split by payer.
+
+    Several claims of one entity or person in a year (e.g. an intermediary's contracts) are one case: give an
+    input once per claim (-i contract=500万元 -i contract=80万元 …) or repeat the program id; the per-entity and
+    per-person annual caps (每家每年 / 每人每年累计不超过) then apply across the claims in the order given, after
+    what used_<per> says the applicant already received.
+    """
+    from fiscal_sim.calc import AWARD, calculate_many
 
     cat = _catalogue(catalogue)
     try:
         day = dt.date.fromisoformat(date) if date else None
-        results = calculate_many(cat, program_ids, _parse_kv(input), jurisdiction=jurisdiction, award_date=day,
-                                 explain=explain or as_json)
+        raw = _parse_kv(input)
+        if amount is not None:
+            if AWARD in raw:
+                raise typer.BadParameter("give the award once: --amount or -i award=…", param_hint="--amount")
+            raw[AWARD] = amount
+        results = calculate_many(cat, program_ids, raw, jurisdiction=jurisdiction, award_date=day,
+                                 explain=explain or as_json, stay=stay)
     except (FiscalSimError, ValueError) as e:
         fail(e)
     if as_json:
@@ -99,11 +116,17 @@ def calc(program_ids: Annotated[list[str], typer.Argument(help="program id(s); s
             for s in r.steps:
                 out.print(f"  {'  ' * max(s['depth'], 0)}• {s['text']}", markup=False)
                 out.print(f"  {'  ' * max(s['depth'], 0)}  「{s['clause']}」", style="dim", markup=False)
-        out.print(f"  award: {fmt_wan(r.award_cny)}   total commitment: [bold]{fmt_wan(r.total_cny)}[/bold] ({r.total_cny:,.2f} 元)")
+        if len(r.claims) > 1:
+            for i, c in enumerate(r.claims, 1):
+                cut = "" if c["award_cny"] == c["award_before_caps_cny"] else f" (before caps {fmt_wan(c['award_before_caps_cny'])})"
+                out.print(f"  claim {i}: {', '.join(f'{k}={v}' for k, v in c['inputs'].items())} → {fmt_wan(c['award_cny'])}{cut}",
+                          markup=False)
+        out.print(f"  award: {fmt_wan(r.award_cny)}   total commitment: [bold]{fmt_wan(r.total_cny)}[/bold] ({r.total_cny:,.2f} 元)"
+                  + (f"   paid: {fmt_wan(r.paid_cny)}, lapsed: {fmt_wan(r.lapsed_cny)}" if r.stay_years is not None else ""))
         t = Table("fiscal year", "cash", *r.payers.keys(), title="schedule and payers", title_justify="left")
         for s in r.schedule:
             t.add_row(str(s["fiscal_year"]), fmt_wan(s["cash_cny"]), *(fmt_wan(s["payers_cny"].get(p, 0)) for p in r.payers))
-        t.add_row("total", fmt_wan(r.total_cny), *(fmt_wan(v) for v in r.payers.values()), style="bold")
+        t.add_row("total", fmt_wan(r.paid_cny), *(fmt_wan(v) for v in r.payers.values()), style="bold")
         out.print(t)
         for n in r.notes:
             out.print(f"  note: {n}", markup=False)
