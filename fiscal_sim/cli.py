@@ -184,7 +184,15 @@ def programs_show(program_id: str, catalogue: CatalogueOpt = None) -> None:
     out.print(f"  applies in: {', '.join(p.jurisdictions)}; cost sharing: {s.cost_sharing} "
               f"({cat.geography.data.cost_sharing[s.cost_sharing].label_en})", markup=False)
     if s.exclusive_group:
-        out.print(f"  non-cumulation group: {s.exclusive_group}")
+        g = cat.groups[s.exclusive_group]
+        out.print(f"  non-cumulation group: {s.exclusive_group} ({g.rule}); overlap share {g.overlap:g} ({g.basis}: {g.note})",
+                  markup=False)
+    if s.uptake is not None:
+        name = cat.geography.weights_name(s.uptake.allocation)
+        w = cat.geography.data.allocation_weights[name] if name else None
+        out.print(f"  allocation to jurisdictions: {name or 'own table'}"
+                  + (f" ({w.basis}: {w.document + ' ' + (w.source or '') if w.basis == 'document' else w.note})" if w else ""),
+                  markup=False)
     body = s.model_dump(mode="json", by_alias=True, exclude_none=True,
                         include={"inputs", "formula", "schedule", "caps", "assumptions", "uptake"})
     out.print(yaml.safe_dump(body, allow_unicode=True, sort_keys=False), markup=False)

@@ -23,6 +23,7 @@ from fiscal_sim.catalogue.groups import SimGroup, active_groups
 from fiscal_sim.catalogue.loader import Catalogue, CompiledProgram, check_program, load_catalogue
 from fiscal_sim.catalogue.schema import Program
 from fiscal_sim.errors import InputError, Problem
+from fiscal_sim.pricing import Price, priced
 from fiscal_sim.rules.formula import Strict
 from fiscal_sim.units import cny_per
 from fiscal_sim.yamlfile import YamlDoc
@@ -82,6 +83,7 @@ class ScenarioSpec(Strict):
     var_level: Annotated[float, Field(gt=0.5, lt=1)] = 0.95
     shock: Shock = Shock()
     budgets: list[Budget] = []
+    price: dict[str, Price] = Field(default={}, description="unpriced program → amounts by grade (fiscal_sim.pricing)")
     overlap: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(
         default={}, description="non-cumulation group → overlap share (default: catalogue/exclusive_groups.yaml)")
     pipelines: list[dict[str, Any]] = Field(default=[], description="administrative pipelines (see fiscal_sim.pipeline)")
@@ -201,9 +203,7 @@ def expected_counts(prog: CompiledProgram, geo: Geography, years: list[int]) -> 
     if up is None or not prog.priced:
         return np.zeros((J, Y))
     c = up.count
-    alloc_src = up.allocation or {j: geo.data.default_allocation.get(j, 0.0) for j in prog.jurisdictions}
-    alloc = np.array([alloc_src.get(j, 0.0) for j in prog.jurisdictions], float)
-    alloc = alloc / alloc.sum() if alloc.sum() > 0 else np.full(J, 1.0 / J)
+    alloc = geo.allocation(up.allocation, prog.jurisdictions)
     base_year = c.base_year or years[0]
     lam = np.zeros((J, Y))
     for t, y in enumerate(years):
@@ -260,6 +260,11 @@ def load_scenario(path: Path | str, catalogue: Catalogue | None = None) -> Scena
             for payer in shares:
                 if payer != "local" and payer not in geo.data.payers:
                     problems.append(doc.problem(("scenario", "cost_sharing", regime, cls, payer), f"unknown payer {payer!r}"))
+    for pid in spec.price:
+        if pid not in catalogue.programs:
+            problems.append(doc.problem(("scenario", "price", pid), f"unknown program {pid!r}", pid))
+        elif pid not in ids or pid in spec.exclude:
+            problems.append(doc.problem(("scenario", "price", pid), "program is priced but not in the scenario", pid))
     for g in spec.overlap:
         if g not in catalogue.groups:
             problems.append(doc.problem(("scenario", "overlap", g), f"unknown non-cumulation group {g!r} "
@@ -280,6 +285,11 @@ def load_scenario(path: Path | str, catalogue: Catalogue | None = None) -> Scena
         if pid in spec.exclude:
             continue
         prog = catalogue.programs[pid]
+        if pid in spec.price:
+            prog = priced(prog, spec.price[pid], geo, lambda p, msg, pid=pid: problems.append(
+                doc.problem(("scenario", "price", pid) + tuple(p), msg, pid)))
+            if prog is None:
+                continue
         if pid in spec.overrides:
             def problem(p, msg, pid=pid):
                 problems.append(doc.problem(("scenario", "overrides", pid) + tuple(p), msg, pid))

@@ -225,7 +225,11 @@ def check_uptake(prog: Program, places: list[str], geo: Geography, problem) -> l
     out: list[Problem] = []
     up = prog.uptake
     assert up is not None
-    for key, table in (("allocation", up.allocation), ("by_jurisdiction", up.count.by_jurisdiction)):
+    if isinstance(up.allocation, str) and up.allocation not in geo.data.allocation_weights:
+        out.append(problem(("uptake", "allocation"), f"unknown allocation weights {up.allocation!r} "
+                                                     f"(known: {', '.join(geo.data.allocation_weights)})"))
+    explicit = up.allocation if isinstance(up.allocation, dict) else None
+    for key, table in (("allocation", explicit), ("by_jurisdiction", up.count.by_jurisdiction)):
         for j in table or {}:
             if j not in places:
                 where = ("uptake", key, j) if key == "allocation" else ("uptake", "count", key, j)

@@ -9,6 +9,8 @@ from fiscal_sim.scenario import Scenario
 
 def programs_table(scen: Scenario) -> pa.Table:
     progs = [sp.prog for sp in scen.programs] + scen.unpriced
+    overlap = {m: g.overlap for g in scen.groups for m in g.members}
+    geo = scen.geography
     return pa.table({
         "program": [p.id for p in progs],
         "title_zh": [p.spec.title_zh for p in progs],
@@ -25,6 +27,8 @@ def programs_table(scen: Scenario) -> pa.Table:
         "jurisdictions": [",".join(p.jurisdictions) for p in progs],
         "cost_sharing": [p.spec.cost_sharing for p in progs],
         "exclusive_group": [p.spec.exclusive_group for p in progs],
+        "overlap_share": pa.array([overlap.get(p.id) for p in progs], pa.float64()),
+        "allocation": [(geo.weights_name(p.spec.uptake.allocation) or "table") if p.spec.uptake else None for p in progs],
         "uptake_basis": [p.spec.uptake.basis if p.spec.uptake else None for p in progs],
         "file": [p.file.split("/scenarios/")[-1] for p in progs],
     })
