@@ -112,3 +112,13 @@ def test_a_group_without_an_entry_is_an_error(tmp_path):
     with pytest.raises(InputError) as e:
         load_catalogue(root)
     assert "o.grant, o.rent" in str(e.value) and "group 'pair' has no entry" in str(e.value)
+
+
+def test_the_overlap_share_can_be_swept(scen):
+    from fiscal_sim.analysis.sweep import SweepError, plan, point_scenario
+
+    p = plan(scen, ["overlap.pair=0,0.9"], [])
+    assert point_scenario(scen, p, 0).groups == []
+    assert [(g.name, g.overlap) for g in point_scenario(scen, p, 1).groups] == [("pair", 0.9)]
+    with pytest.raises(SweepError, match="unknown non-cumulation group 'pari'"):
+        plan(scen, ["overlap.pari=0.5"], [])

@@ -19,6 +19,8 @@ Grammar of a swept parameter (``--set TARGET=V1,V2,…`` or ``--range TARGET=LO:
     payers of the class share the remainder in proportion to their current shares.
 ``shock.sigma`` / ``shock.correlation``
     the scenario's shared uptake shock.
+``overlap.<group>``
+    the overlap share of a non-cumulation group (``catalogue/exclusive_groups.yaml``).
 
 Values are YAML scalars separated by commas (``300,500,800``, ``0,0.05``).
 A range ``LO:HI`` is sampled by ``--design lhs`` or ``sobol``
@@ -70,7 +72,7 @@ class Target:
     """One swept parameter: as written, and where it lands."""
 
     text: str
-    kind: Literal["program", "cost_sharing", "shock"]
+    kind: Literal["program", "cost_sharing", "shock", "overlap"]
     program: str | None
     path: str
     """dotted path inside the program, ``regime.class.payer``, or the shock field"""
@@ -78,7 +80,7 @@ class Target:
     @property
     def canonical(self) -> str:
         return {"program": f"programs.{self.program}.{self.path}", "cost_sharing": f"cost_sharing.{self.path}",
-                "shock": f"shock.{self.path}"}[self.kind]
+                "shock": f"shock.{self.path}", "overlap": f"overlap.{self.path}"}[self.kind]
 
 
 def _scenario_programs(scen: Scenario) -> dict[str, Any]:
@@ -168,8 +170,15 @@ def parse_target(scen: Scenario, text: str) -> Target:
         return Target(text, "cost_sharing", None, rest)
     if head == "shock" and rest in SHOCK_FIELDS:
         return Target(text, "shock", None, rest)
+    if head == "overlap" and rest:
+        members = [sp.id for sp in scen.programs if sp.prog.spec.exclusive_group == rest]
+        if rest not in scen.catalogue.groups:
+            raise SweepError(f"{text}: unknown non-cumulation group {rest!r} (known: {', '.join(scen.catalogue.groups)})")
+        if len(members) < 2:
+            raise SweepError(f"{text}: group {rest!r} has fewer than two simulated programs: sweeping it would change nothing")
+        return Target(text, "overlap", None, rest)
     raise SweepError(f"{text}: unknown parameter; use programs.<program_id>.<path>, uptake.<program_id>.<path>, "
-                     f"cost_sharing.<regime>.<fiscal_class>.<payer> or shock.sigma|correlation")
+                     f"cost_sharing.<regime>.<fiscal_class>.<payer>, shock.sigma|correlation or overlap.<group>")
 
 
 def parse_assignment(text: str, opt: str) -> tuple[str, str]:
@@ -297,6 +306,8 @@ def point_scenario(scen: Scenario, p: Plan, i: int) -> Scenario:
             data["overrides"].setdefault(t.program, {})[t.path] = v
         elif t.kind == "cost_sharing":
             _set_share(data, scen, t, v)
+        elif t.kind == "overlap":
+            data["overlap"][t.path] = v
         else:
             data["shock"][t.path] = v
     label = f"sweep point {i}: " + ", ".join(f"{t.text}={v}" for t, v in zip(p.targets, values))
@@ -316,6 +327,8 @@ def check_applied(scen: Scenario, targets: list[Target], values: tuple, label: s
         elif t.kind == "cost_sharing":
             regime, cls, payer = t.path.split(".")
             used = scen.spec.cost_sharing[regime][cls][payer]
+        elif t.kind == "overlap":
+            used = next((g.overlap for g in scen.groups if g.name == t.path), 0.0)
         else:
             used = getattr(scen.spec.shock, t.path)
         same = (math.isclose(float(used), float(v), rel_tol=1e-12, abs_tol=1e-12)
