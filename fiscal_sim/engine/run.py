@@ -141,6 +141,8 @@ def manifest(scen: Scenario, run_id: str, command: list[str] | None, workers: in
         "var_level": scen.spec.var_level,
         "programs_simulated": [sp.id for sp in scen.programs],
         "programs_not_simulated": {p.id: p.spec.status for p in scen.unpriced},
+        "non_cumulation": {g.name: {"members": g.members, "overlap": g.overlap} for g in scen.groups},
+        "priced_by_scenario": {pid: p.note for pid, p in scen.spec.price.items()},
         "quantile_method": f"log histogram, {BINS_PER_DECADE} bins per decade, clamped to exact min/max",
         "money_unit": "CNY (yuan); columns ending in _cny",
         "files": {"summary": "summary.parquet", "draws": "draws/ (hive: scenario, fiscal_year)",
