@@ -12,11 +12,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Union
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from fiscal_sim.catalogue.geography import Geography
-from fiscal_sim.catalogue.loader import CompiledProgram, check_program
-from fiscal_sim.catalogue.schema import Program
+from fiscal_sim.catalogue.loader import CompiledProgram, recompile
 from fiscal_sim.rules.formula import Strict
 from fiscal_sim.uptake.spec import Count
 
@@ -70,13 +69,4 @@ def priced(prog: CompiledProgram, price: Price, geo: Geography, problem) -> Comp
         uptake["count"] = price.count.model_dump(by_alias=True, mode="json", exclude_none=True)
     uptake["inputs"] = {GRADE: {"dist": "categorical", "probs": shares}}
     data["uptake"] = uptake
-    try:
-        spec = Program.model_validate(data)
-    except ValidationError as e:
-        for err in e.errors():
-            problem(tuple(str(x) for x in err["loc"]), err["msg"])
-        return None
-    found = check_program(spec, geo, lambda path, msg: (path, msg))
-    for path, msg in found:
-        problem(tuple(map(str, path)), msg)
-    return None if found else CompiledProgram(spec, prog.document, prog.file, prog.jurisdictions)
+    return recompile(prog, data, geo, problem)

@@ -20,8 +20,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from fiscal_sim.catalogue.geography import Geography
 from fiscal_sim.catalogue.groups import SimGroup, active_groups
-from fiscal_sim.catalogue.loader import Catalogue, CompiledProgram, check_program, load_catalogue
-from fiscal_sim.catalogue.schema import Program
+from fiscal_sim.catalogue.loader import Catalogue, CompiledProgram, load_catalogue, recompile
 from fiscal_sim.errors import InputError, Problem
 from fiscal_sim.pricing import Price, priced
 from fiscal_sim.rules.formula import Strict
@@ -167,18 +166,7 @@ def apply_overrides(prog: CompiledProgram, changes: dict[str, Any], geo: Geograp
             ok = False
     if not ok:
         return None
-    try:
-        spec = Program.model_validate(raw)
-    except ValidationError as e:
-        for err in e.errors():
-            problem(tuple(str(x) for x in err["loc"]), err["msg"])
-        return None
-    found = check_program(spec, geo, lambda path, msg: Problem("", prog.id, ".".join(map(str, path)), msg))
-    for p in found:
-        problem((p.field,), p.message)
-    if found:
-        return None
-    return CompiledProgram(spec, prog.document, prog.file, geo.resolve(spec.applies_in))
+    return recompile(prog, raw, geo, problem)
 
 
 def year_fraction_in_force(prog: CompiledProgram, year: int) -> float:

@@ -122,3 +122,15 @@ def test_the_overlap_share_can_be_swept(scen):
     assert [(g.name, g.overlap) for g in point_scenario(scen, p, 1).groups] == [("pair", 0.9)]
     with pytest.raises(SweepError, match="unknown non-cumulation group 'pari'"):
         plan(scen, ["overlap.pari=0.5"], [])
+
+
+def test_per_cell_only_the_lower_award_is_withheld(ledgers):
+    """In every (draw, place, year): rents (the higher commitment) are all paid; between N_g − min(N_g, N_r) and
+    N_g grants are paid — at most one grant withheld per linked rent applicant."""
+    g, r = ledgers["o.grant"], ledgers["o.rent"]
+    np.testing.assert_array_equal(r.committed, r.applicants * 40 * WAN)
+    paid_grants = g.committed / (30 * WAN)
+    np.testing.assert_allclose(paid_grants, np.rint(paid_grants))
+    assert (paid_grants <= g.applicants).all()
+    assert (paid_grants >= g.applicants - np.minimum(g.applicants, r.applicants)).all()
+    assert (paid_grants < g.applicants).any()

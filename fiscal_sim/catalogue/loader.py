@@ -253,3 +253,20 @@ def check_uptake(prog: Program, places: list[str], geo: Geography, problem) -> l
             if name not in up.inputs and spec.default is None:
                 out.append(problem(("uptake", "inputs"), f"no distribution for input {name!r} (and it has no default)"))
     return out
+
+
+def recompile(prog: CompiledProgram, data: dict[str, Any], geo: Geography, problem) -> CompiledProgram | None:
+    """``prog`` with its spec replaced by ``data`` (a changed dump), validated like a program file.
+
+    ``problem(path, message)`` is called for every problem; the result is then None.
+    """
+    try:
+        spec = Program.model_validate(data)
+    except ValidationError as e:
+        for err in e.errors():
+            problem(tuple(str(x) for x in err["loc"]), err["msg"])
+        return None
+    found = check_program(spec, geo, lambda path, msg: Problem("", prog.id, ".".join(map(str, path)), msg))
+    for p in found:
+        problem((p.field,), p.message)
+    return None if found else CompiledProgram(spec, prog.document, prog.file, geo.resolve(spec.applies_in))
