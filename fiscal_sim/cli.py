@@ -79,6 +79,7 @@ def calc(program_ids: Annotated[list[str], typer.Argument(help="program id(s) of
          jurisdiction: Annotated[Optional[str], typer.Option("--jurisdiction", "-j", help="e.g. nanhu, haining")] = None,
          date: Annotated[Optional[str], typer.Option(help="award date YYYY-MM-DD (default today)")] = None,
          amount: Annotated[Optional[str], typer.Option("--amount", help="price an unpriced program: the award, e.g. 50万元 (= -i award=…)")] = None,
+         claims: Annotated[Optional[Path], typer.Option("--claims", help="CSV of claims: a header of input names, one row per claim")] = None,
          stay: Annotated[Optional[int], typer.Option("--stay", min=0, help="years the recipient stays: a multi-year schedule stops after that many payments")] = None,
          explain: Annotated[bool, typer.Option("--explain", help="show each step with its clause")] = False,
          as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
@@ -86,7 +87,7 @@ def calc(program_ids: Annotated[list[str], typer.Argument(help="program id(s) of
     """Compute one applicant's award, its schedule by year and its split by payer.
 
     Several claims of one entity or person in a year (e.g. an intermediary's contracts) are one case: give an
-    input once per claim (-i contract=500万元 -i contract=80万元 …) or repeat the program id; the per-entity and
+    input once per claim (-i contract=500万元 -i contract=80万元 …), a --claims CSV, or repeat the program id; the per-entity and
     per-person annual caps (每家每年 / 每人每年累计不超过) then apply across the claims in the order given, after
     what used_<per> says the applicant already received.
     """
@@ -96,6 +97,14 @@ def calc(program_ids: Annotated[list[str], typer.Argument(help="program id(s) of
     try:
         day = dt.date.fromisoformat(date) if date else None
         raw = _parse_kv(input)
+        if claims is not None:
+            from fiscal_sim.claims_file import read_claims
+
+            table = read_claims(claims)
+            both = sorted(set(table) & set(raw))
+            if both:
+                raise typer.BadParameter(f"{', '.join(both)} given both in {claims} and with -i", param_hint="--claims")
+            raw |= table  # type: ignore[arg-type]
         if amount is not None:
             if AWARD in raw:
                 raise typer.BadParameter("give the award once: --amount or -i award=…", param_hint="--amount")

@@ -100,3 +100,24 @@ def _cat():
     from fiscal_sim.catalogue.loader import load_catalogue
 
     return load_catalogue()
+
+
+def test_claims_from_a_csv_file(tmp_path):
+    # 3% of 100, 200, …, 1200万元 = 3, 6, 9, then 10 each (per-contract cap): 3 + 6 + 9 + 9 × 10 = 108 → 100
+    f = tmp_path / "contracts.csv"
+    f.write_text("contract\n" + "".join(f"{100 * k}万元\n" for k in range(1, 13)), encoding="utf-8")
+    res = calc_json(INTERMEDIARY, "--claims", str(f), "-j", "haining", "--date", "2025-05-01")
+    assert len(res["claims"]) == 12 and res["total_cny"] == pytest.approx(1_000_000)
+    assert res["claims"][-1]["award_cny"] == pytest.approx(20_000)  # the 12th gets what is left: 100 − 98
+
+
+@pytest.mark.parametrize("text, says", [
+    ("contract,contract\n1,2\n", "column 2: empty or repeated column name"),
+    ("contract\n100\n\n200,3\n", "row 4: has 2 fields, the header has 1"),
+    ("contract\n", "needs a header row of input names and one row per claim"),
+])
+def test_bad_claims_files_are_named(tmp_path, text, says):
+    f = tmp_path / "claims.csv"
+    f.write_text(text, encoding="utf-8")
+    r = run("calc", INTERMEDIARY, "--claims", str(f), "-j", "nanhu")
+    assert r.returncode != 0 and str(f) in r.stderr and says in r.stderr and "Traceback" not in r.stderr
