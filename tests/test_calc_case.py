@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fiscal_sim.calc import calculate, calculate_many
 from fiscal_sim.errors import InputError
@@ -121,3 +123,13 @@ def test_bad_claims_files_are_named(tmp_path, text, says):
     f.write_text(text, encoding="utf-8")
     r = run("calc", INTERMEDIARY, "--claims", str(f), "-j", "nanhu")
     assert r.returncode != 0 and str(f) in r.stderr and says in r.stderr and "Traceback" not in r.stderr
+
+
+@settings(max_examples=40, deadline=None)
+@given(contracts=st.lists(st.floats(0, 5000), min_size=1, max_size=15), used=st.floats(0, 120))
+def test_claims_never_exceed_the_room_left_under_the_entity_cap(contracts, used):
+    r = calculate(_cat(), INTERMEDIARY, {"contract": [str(c) for c in contracts], "used_entity_year": str(used)},
+                  "haining", DAY, explain=False)
+    uncapped = [min(0.03 * c, 10) * 1e4 for c in contracts]  # 3%, at most 10万元 a contract
+    assert r.total_cny == pytest.approx(min(sum(uncapped), max(100 - used, 0) * 1e4), abs=1e-6)
+    assert all(0 <= c["award_cny"] <= c["award_before_caps_cny"] + 1e-9 for c in r.claims)
