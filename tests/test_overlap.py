@@ -134,3 +134,25 @@ def test_per_cell_only_the_lower_award_is_withheld(ledgers):
     assert (paid_grants <= g.applicants).all()
     assert (paid_grants >= g.applicants - np.minimum(g.applicants, r.applicants)).all()
     assert (paid_grants < g.applicants).any()
+
+
+def test_run_records_groups_and_weights_read_back_with_duckdb(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    import duckdb
+
+    exe = str(Path(sys.executable).with_name("fiscal-sim"))
+    out = tmp_path / "run"
+    r = subprocess.run([exe, "run", str(FIX / "overlap.yaml"), "--draws", "200", "--no-draws-ledger", "--out", str(out),
+                        "-q"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    rows = duckdb.sql(f"select program, exclusive_group, overlap_share, allocation from '{out}/programs.parquet' "
+                      "order by program").fetchall()
+    assert rows == [("o.grant", "pair", 0.6, "equal"), ("o.other", None, None, "equal"), ("o.rent", "pair", 0.6, "equal")]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["non_cumulation"] == {"pair": {"members": ["o.grant", "o.rent"], "overlap": 0.6}}
+    show = subprocess.run([exe, "programs", "show", "o.grant", "-C", str(FIX)], capture_output=True, text=True, timeout=60)
+    assert "non-cumulation group: pair (从优、从高、不重复); overlap share 0.5 (assumption: test share)" in show.stdout
+    assert "allocation to jurisdictions: equal (assumption:" in show.stdout
