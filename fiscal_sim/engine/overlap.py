@@ -65,7 +65,8 @@ def highest_only(rng: np.random.Generator, sps: list[SimProgram], blocks: list[B
         a = blk.apps
         g = (a.draw * n_jur + sp.jur[a.jur]) * Y + a.year
         c = np.bincount(g, minlength=cells)
-        order = np.lexsort((rng.random(g.size), g))  # a random order of the applicants within each cell
+        # a random order of the applicants within each cell: sort by (cell, random 32-bit tie-breaker)
+        order = np.argsort((g.astype(np.int64) << 32) | rng.integers(0, 2**32, g.size, dtype=np.int64))
         r = np.empty(g.size, dtype=np.int64)
         r[order] = np.arange(g.size) - (np.cumsum(c) - c)[g[order]]
         gcell.append(g)
