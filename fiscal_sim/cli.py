@@ -202,10 +202,35 @@ def programs_show(program_id: str, catalogue: CatalogueOpt = None) -> None:
         out.print(f"  allocation to jurisdictions: {name or 'own table'}"
                   + (f" ({w.basis}: {w.document + ' ' + (w.source or '') if w.basis == 'document' else w.note})" if w else ""),
                   markup=False)
+    for line in timeline_lines(cat, p):
+        out.print(line, markup=False)
     body = s.model_dump(mode="json", by_alias=True, exclude_none=True,
                         include={"inputs", "formula", "schedule", "caps", "assumptions", "uptake"})
     out.print(yaml.safe_dump(body, allow_unicode=True, sort_keys=False), markup=False)
     out.print(f"  file: {p.file}")
+
+
+def timeline_lines(cat, p) -> list[str]:
+    """The baseline policy timeline as it applies to program ``p``: every assumption with its basis."""
+    from fiscal_sim.catalogue.timeline import resolve
+
+    changes, assumptions = resolve(cat.programs, cat.timeline)
+    fams = {fid for fid, f in cat.timeline.families.items() if p.id in f.predecessors + f.successors}
+    mine = [a for a in assumptions if (a.kind in ("validity", "after_expiry") and a.subject == p.document.number)
+            or (a.kind == "family" and a.subject in fams)
+            or (a.kind == "after_expiry" and a.subject in fams)]
+    t = cat.timeline.timing
+    src = p.id if p.id in t.programs else p.document.number if p.document.number in t.documents else "default"
+    mine += [a for a in assumptions if a.kind == "timing" and a.subject == src]
+    lines = ["  timeline (catalogue/timeline.yaml; a scenario's timeline: block changes any of these):"]
+    lines += [f"    - {a.line()}" for a in mine]
+    if not any(a.kind == "validity" for a in mine) and p.spec.in_force.to is None:
+        lines.append(f"    - validity {p.document.number}: open-ended, no validity assumption recorded")
+    lines += [f"    → {n}" for n in (changes.get(p.id) or {}).get("notes", [])]
+    up = p.spec.uptake
+    if up is not None and up.basis == "target":
+        lines.append(f"  uptake basis: target{f' to {up.target_until}, assumption (carried forward) after' if up.target_until else ''}")
+    return lines
 
 
 @app.command()
@@ -249,7 +274,7 @@ def cash_table(summary) -> Table:
     """Expected cash by fiscal year and payer, with P90, in 万元."""
     import pyarrow.compute as pc
 
-    rows = summary.filter(pc.and_(pc.equal(summary["program"], "ALL"),
+    rows = summary.filter(pc.and_(pc.and_(pc.equal(summary["program"], "ALL"), pc.equal(summary["vintage"], "ALL")),
                                   pc.and_(pc.equal(summary["measure"], "cash"), pc.equal(summary["period"], "year"))))
     rows = rows.to_pylist()
     payers = []

@@ -19,8 +19,10 @@ import numpy as np
 from pydantic import Field, ValidationError, model_validator
 
 from fiscal_sim.catalogue.geography import Geography
-from fiscal_sim.catalogue.groups import SimGroup, active_groups
+from fiscal_sim.catalogue.groups import SimGroup, active_groups, known_groups
 from fiscal_sim.catalogue.loader import Catalogue, CompiledProgram, load_catalogue, recompile
+from fiscal_sim.catalogue.schema import InForce, Program
+from fiscal_sim.catalogue.timeline import Assumption, TimelineSettings, check_settings, merged, resolve
 from fiscal_sim.errors import InputError, Problem
 from fiscal_sim.pricing import Price, priced
 from fiscal_sim.rules.formula import Strict
@@ -86,6 +88,9 @@ class ScenarioSpec(Strict):
     overlap: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(
         default={}, description="non-cumulation group → overlap share (default: catalogue/exclusive_groups.yaml)")
     pipelines: list[dict[str, Any]] = Field(default=[], description="administrative pipelines (see fiscal_sim.pipeline)")
+    timeline: TimelineSettings | None = Field(default=None, description="changes to the catalogue's policy timeline")
+    commitments: str | None = Field(default=None, description="register of awards made before the horizon (CSV, "
+                                                              "Parquet or XLSX), relative to the scenario file")
 
 
 class ScenarioFile(Strict):
@@ -119,6 +124,10 @@ class Scenario:
     programs: list[SimProgram]
     sha256: str
     unpriced: list[CompiledProgram] = field(default_factory=list)
+    assumptions: list[Assumption] = field(default_factory=list)
+    """timeline and timing assumptions as applied (catalogue defaults and the scenario's changes)"""
+    register: Any = None
+    """the existing commitment book (:class:`fiscal_sim.register.Register`), or None"""
     groups: list[SimGroup] = field(default_factory=list)
     """non-cumulation groups the engine applies (two or more simulated members, overlap > 0)"""
 
@@ -134,7 +143,8 @@ class Scenario:
         """A copy with run settings changed (draws, seed, chunk_size) — validated like the file."""
         data = self.spec.model_dump(by_alias=True) | {k: v for k, v in settings.items() if v is not None}
         spec = ScenarioSpec.model_validate(data)
-        return Scenario(spec, self.path, self.catalogue, self.programs, self.sha256, self.unpriced, self.groups)
+        return Scenario(spec, self.path, self.catalogue, self.programs, self.sha256, self.unpriced, self.assumptions,
+                        self.register, self.groups)
 
 
 def set_path(obj: Any, path: list[str], value: Any) -> None:
@@ -253,10 +263,11 @@ def load_scenario(path: Path | str, catalogue: Catalogue | None = None) -> Scena
             problems.append(doc.problem(("scenario", "price", pid), f"unknown program {pid!r}", pid))
         elif pid not in ids or pid in spec.exclude:
             problems.append(doc.problem(("scenario", "price", pid), "program is priced but not in the scenario", pid))
+    known = known_groups(catalogue.groups, list(catalogue.timeline.families))
     for g in spec.overlap:
-        if g not in catalogue.groups:
+        if g not in known:
             problems.append(doc.problem(("scenario", "overlap", g), f"unknown non-cumulation group {g!r} "
-                                                                    f"(known: {', '.join(catalogue.groups) or 'none'})"))
+                                                                    f"(known: {', '.join(known) or 'none'})"))
     for i, b in enumerate(spec.budgets):
         if b.payer not in geo.payers and b.payer != "ALL":
             problems.append(doc.problem(("scenario", "budgets", i, "payer"), f"unknown payer {b.payer!r}"))
@@ -266,13 +277,19 @@ def load_scenario(path: Path | str, catalogue: Catalogue | None = None) -> Scena
             cny_per(b.unit)
         except ValueError as e:
             problems.append(doc.problem(("scenario", "budgets", i, "unit"), str(e)))
+    documents = {p.document.number for p in catalogue.programs.values()}
+    if spec.timeline is not None:
+        problems += check_settings(spec.timeline, catalogue.timeline, catalogue.programs, documents,
+                                   lambda p, msg: doc.problem(("scenario", "timeline") + tuple(p), msg))
     if problems:
         raise InputError(problems)
+    timeline, by_scenario = merged(catalogue.timeline, spec.timeline, documents)
+    changes, assumptions = resolve(catalogue.programs, timeline, by_scenario)
     sims, unpriced = [], []
     for pid in ids:
         if pid in spec.exclude:
             continue
-        prog = catalogue.programs[pid]
+        prog = on_timeline(catalogue.programs[pid], changes.get(pid))
         if pid in spec.price:
             prog = priced(prog, spec.price[pid], geo, lambda p, msg, pid=pid: problems.append(
                 doc.problem(("scenario", "price", pid) + tuple(p), msg, pid)))
@@ -281,9 +298,21 @@ def load_scenario(path: Path | str, catalogue: Catalogue | None = None) -> Scena
         if pid in spec.overrides:
             def problem(p, msg, pid=pid):
                 problems.append(doc.problem(("scenario", "overrides", pid) + tuple(p), msg, pid))
+            notes = prog.timeline_notes
             prog = apply_overrides(prog, spec.overrides[pid], geo, problem)
             if prog is None:
                 continue
+            prog.timeline_notes = notes
+        renewal = (changes.get(pid) or {}).get("renewal")
+        if renewal is not None:
+            def problem(p, msg, pid=pid):
+                problems.append(doc.problem(("scenario", "timeline", "after_expiry", prog.document.number, "overrides",
+                                             pid) + tuple(p), msg, pid))
+            copy_ = renewed(prog, renewal, geo, problem)
+            if copy_ is not None and copy_.priced and copy_.spec.uptake is not None:
+                jur = np.array([geo.jurisdictions.index(j) for j in copy_.jurisdictions])
+                sims.append(SimProgram(copy_, jur, expected_counts(copy_, geo, spec.horizon.years),
+                                       geo.share_matrix(copy_.spec.cost_sharing, spec.cost_sharing.get(copy_.spec.cost_sharing, {}))[jur]))
         if not prog.priced or prog.spec.uptake is None:
             unpriced.append(prog)
             continue
@@ -298,7 +327,67 @@ def load_scenario(path: Path | str, catalogue: Catalogue | None = None) -> Scena
     if problems:
         raise InputError(problems)
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    return Scenario(spec, str(path), catalogue, sims, digest, unpriced, active_groups(catalogue.groups, sims, spec.overlap))
+    scen = Scenario(spec, str(path), catalogue, sims, digest, unpriced, assumptions,
+                    groups=active_groups(catalogue.groups, sims, spec.overlap))
+    if spec.commitments:
+        from fiscal_sim.register import load_register
+
+        scen.register = load_register(Path(path).resolve().parent / spec.commitments, scen)
+    return scen
+
+
+def timeline_manifest(scen: Scenario) -> dict[str, Any]:
+    """What a run manifest states about the timeline, timing, uptake bases and the commitment register."""
+    y0, y1 = scen.spec.horizon.start, scen.spec.horizon.end
+    basis = {}
+    for sp in scen.programs:
+        up = sp.prog.spec.uptake
+        target = [y for y in range(y0, y1 + 1) if up.basis_in(y) == "target"]
+        basis[sp.id] = (f"target {target[0]}–{target[-1]}, assumption after" if target and target[-1] < y1
+                        else "target" if target else "assumption")
+    reg = scen.register
+    return {
+        "timeline": [{"kind": a.kind, "subject": a.subject, "setting": a.setting, "basis": a.basis, "text": a.text,
+                      "set_by": a.set_by} for a in scen.assumptions],
+        "program_timeline": {sp.id: {"in_force": [str(sp.prog.spec.in_force.from_), str(sp.prog.spec.in_force.to or "open")],
+                                     "schedule": sp.prog.spec.schedule.describe(), "uptake_basis": basis[sp.id],
+                                     "changes": sp.prog.timeline_notes} for sp in scen.programs},
+        "commitments": None if reg is None else {
+            "path": reg.path, "rows": reg.rows, "programs": sorted(reg.books),
+            "opening_outstanding_cny": float(sum(b.opening_cny.sum() for b in reg.books.values()))},
+    }
+
+
+def renewed(prog: CompiledProgram, renewal: dict, geo: Geography, problem) -> CompiledProgram | None:
+    """The renewed copy of a program (``renew_with``): id ``<id>.renewed``, in force from the day after expiry."""
+    from fiscal_sim.catalogue.timeline import RENEWED
+
+    data = prog.spec.model_dump(by_alias=True, mode="json")
+    data.update(id=prog.id + RENEWED, title_zh=prog.spec.title_zh + "（续期）", title_en=prog.spec.title_en + " (renewed)",
+                in_force={"from": str(renewal["from"]), "to": str(renewal["to"]) if renewal["to"] else None})
+    base = CompiledProgram(Program.model_validate(data), prog.document, prog.file, prog.jurisdictions)
+    out = apply_overrides(base, renewal["overrides"], geo, problem) if renewal["overrides"] else base
+    if out is not None:
+        out.timeline_notes = [f"renewal of {prog.id} from {renewal['from']}"] + [
+            f"{k}: {v}" for k, v in renewal["overrides"].items()]
+    return out
+
+
+def on_timeline(prog: CompiledProgram, change: dict | None) -> CompiledProgram:
+    """The program as the policy timeline has it: in-force end, schedule (lag, instalments), non-cumulation group."""
+    if not change:
+        return prog
+    update: dict[str, Any] = {}
+    if "in_force_to" in change:
+        # constructed, not validated: a program superseded before its first day ends the day before it starts
+        update["in_force"] = InForce.model_construct(from_=prog.spec.in_force.from_, to=change["in_force_to"])
+    if "schedule" in change:
+        update["schedule"] = change["schedule"]
+    if "exclusive_group" in change:
+        update["exclusive_group"] = change["exclusive_group"]
+    return CompiledProgram(prog.spec.model_copy(update=update), prog.document, prog.file, prog.jurisdictions,
+                           list(change["notes"]))
+
 
 
 def pipeline_problems(doc: YamlDoc, spec: ScenarioSpec, sims: list[SimProgram], geo: Geography) -> list[Problem]:

@@ -12,6 +12,8 @@ from fiscal_sim.yamlfile import YamlDoc
 
 def _kind(path: Path) -> str:
     data = YamlDoc(path).data
+    if path.name == "timeline.yaml" and path.parent.name == "catalogue":
+        return "timeline"
     if isinstance(data, dict):
         for key, kind in (("document", "program"), ("cases", "cases"), ("scenario", "scenario"),
                           ("jurisdictions", "geography"), ("provisions", "provision_map"), ("groups", "groups")):
@@ -57,6 +59,10 @@ def validate_paths(paths: list[Path], root: Path | None = None) -> list[str]:
                 if base not in catalogues:
                     catalogues[base] = load_catalogue(base)
                 report.append(f"{f}: {len(catalogues[base].groups)} non-cumulation group(s) ok")  # type: ignore[attr-defined]
+            elif kind == "timeline":
+                if base not in catalogues:
+                    catalogues[base] = load_catalogue(base)  # the catalogue checks its timeline's references
+                report.append(f"{f}: timeline ok")
             elif kind == "geography":
                 load_geography(f)
                 report.append(f"{f}: jurisdictions ok")

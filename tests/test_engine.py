@@ -61,22 +61,22 @@ def test_rent_stream_with_attrition_matches_closed_form(ledgers):
 def test_city_and_district_carry_half_each_in_every_draw(scen, ledgers):
     lay = layout(scen)
     v = series_values(scen, lay, ledgers)
-    c_city, c_nanhu = lay.blocks[("t.hnte", "city")], lay.blocks[("t.hnte", "nanhu")]
+    c_city, c_nanhu = lay.blocks[("t.hnte", "city", "ALL")], lay.blocks[("t.hnte", "nanhu", "ALL")]
     np.testing.assert_array_equal(v[c_city: c_city + 32], v[c_nanhu: c_nanhu + 32])
     assert v[c_city: c_city + 10].sum() > 0
 
 
 def test_county_program_puts_nothing_on_the_city(scen):
     lay = layout(scen)
-    assert ("t.rent", "city") not in lay.blocks and ("t.rent", "haining") in lay.blocks
+    assert ("t.rent", "city", "ALL") not in lay.blocks and ("t.rent", "haining", "ALL") in lay.blocks
 
 
 def test_payer_shares_add_up_to_program_total_in_every_draw(scen, ledgers):
     lay = layout(scen)
     v = series_values(scen, lay, ledgers)
     for sp in scen.programs:
-        total = v[lay.blocks[(sp.id, "ALL")]: lay.blocks[(sp.id, "ALL")] + 32]
-        parts = sum(v[c: c + 32] for (p, payer), c in lay.blocks.items() if p == sp.id and payer != "ALL")
+        total = v[lay.blocks[(sp.id, "ALL", "ALL")]: lay.blocks[(sp.id, "ALL", "ALL")] + 32]
+        parts = sum(v[c: c + 32] for (p, payer, _), c in lay.blocks.items() if p == sp.id and payer != "ALL")
         np.testing.assert_allclose(parts, total, rtol=1e-12, atol=1e-6)
 
 

@@ -63,7 +63,7 @@ def test_city_cash_from_draws_equals_the_summary(outputs):
     block = next(b for b in BLOCKS if "draws/**" in b and "payer = 'city'" in b)
     ((from_draws,),) = duckdb.sql(localise(block, outputs)).fetchall()
     ((mean,),) = duckdb.sql(f"""SELECT mean_cny / 1e4 FROM '{outputs}/baseline/summary.parquet' WHERE program = 'ALL'
-        AND payer = 'city' AND measure = 'cash' AND period = 'year' AND fiscal_year = 2027""").fetchall()
+        AND payer = 'city' AND vintage = 'ALL' AND measure = 'cash' AND period = 'year' AND fiscal_year = 2027""").fetchall()
     assert from_draws == pytest.approx(mean, rel=1e-9)
 
 

@@ -57,12 +57,12 @@ def test_swept_values_are_the_parameters_used(scen, grid):
 
 def test_swept_values_change_the_results(grid):
     rows = [r for r in grid.table.to_pylist() if r["program"] == CAPPED and r["payer"] == "ALL"
-            and r["measure"] == "cash" and r["period"] == "horizon"]
+            and r["vintage"] == "ALL" and r["measure"] == "cash" and r["period"] == "horizon"]
     by = {(r[CAP], r[GROWTH]): r["mean_cny"] for r in rows}
     for g in (0, 0.05):
         assert by[(300, g)] < by[(500, g)] < by[(800, g)]  # a higher cap pays more, same applicants
     housing = {(r[CAP], r[GROWTH]): r["mean_cny"] for r in grid.table.to_pylist() if r["program"] == HOUSING
-               and r["payer"] == "ALL" and r["measure"] == "cash" and r["period"] == "horizon"}
+               and r["payer"] == "ALL" and r["vintage"] == "ALL" and r["measure"] == "cash" and r["period"] == "horizon"}
     assert housing[(300, 0.05)] > housing[(300, 0)]
 
 

@@ -80,14 +80,28 @@ class SimGroup:
     overlap: float
 
 
+FAMILY_PREFIX = "family:"
+FAMILY_OVERLAP = 1.0
+"""a ``highest_only`` family (:mod:`fiscal_sim.catalogue.timeline`) pays for the same thing under two documents:
+while both are in force every applicant is eligible under both"""
+
+
+def known_groups(groups: dict[str, ExclusiveGroup], families: list[str]) -> list[str]:
+    """Group names a scenario's ``overlap`` may set: the catalogue's and the policy families' (``family:<id>``)."""
+    return list(groups) + [FAMILY_PREFIX + f for f in families]
+
+
 def active_groups(groups: dict[str, ExclusiveGroup], sims: list, overrides: dict[str, float]) -> list[SimGroup]:
     """Groups with two or more simulated members and a positive share; their members are simulated per applicant.
 
-    ``sims`` are the scenario's ``SimProgram`` objects; ``overrides`` the scenario's ``overlap`` table.
+    ``sims`` are the scenario's ``SimProgram`` objects (their ``exclusive_group`` as the policy timeline set it);
+    ``overrides`` the scenario's ``overlap`` table. A ``highest_only`` family's group has share
+    :data:`FAMILY_OVERLAP` unless the scenario sets one.
     """
     out = []
-    for name, g in groups.items():
-        share = overrides.get(name, g.overlap)
+    for name in dict.fromkeys(sp.prog.spec.exclusive_group for sp in sims if sp.prog.spec.exclusive_group):
+        default = groups[name].overlap if name in groups else FAMILY_OVERLAP
+        share = overrides.get(name, default)
         members = [sp for sp in sims if sp.prog.spec.exclusive_group == name]
         if len(members) < 2 or share <= 0:
             continue

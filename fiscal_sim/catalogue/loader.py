@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from fiscal_sim.catalogue.geography import Geography, load_geography
 from fiscal_sim.catalogue.groups import GROUPS_FILE, ExclusiveGroup, load_groups
 from fiscal_sim.catalogue.schema import INHERITED, Document, Program, ProgramFile
+from fiscal_sim.catalogue.timeline import TimelineFile, check_timeline, load_timeline
 from fiscal_sim.errors import InputError, Problem
 from fiscal_sim.rules.formula import ByInput, EvalContext, evaluate
 from fiscal_sim.rules.schedule import ScheduleChoice, cash_by_offset
@@ -21,6 +22,7 @@ from fiscal_sim.yamlfile import YamlDoc
 
 DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "scenarios"
 GEOGRAPHY_FILE = "catalogue/jurisdictions.yaml"
+TIMELINE_FILE = "catalogue/timeline.yaml"
 PROGRAM_DIR = "programs"
 
 
@@ -32,6 +34,8 @@ class CompiledProgram:
     document: Document
     file: str
     jurisdictions: list[str]
+    timeline_notes: list[str] = field(default_factory=list)
+    """how the policy timeline changed this program (in-force dates, schedule, group)"""
 
     @property
     def id(self) -> str:
@@ -74,6 +78,7 @@ class Catalogue:
     programs: dict[str, CompiledProgram]
     geography: Geography
     files: list[Path] = field(default_factory=list)
+    timeline: TimelineFile = field(default_factory=TimelineFile)
     groups: dict[str, ExclusiveGroup] = field(default_factory=dict)
     """non-cumulation groups (catalogue/exclusive_groups.yaml)"""
 
@@ -112,6 +117,17 @@ def load_catalogue(root: Path | str | None = None, files: Iterable[Path] | None 
                 programs[cp.id] = cp
         except InputError as e:
             problems.extend(e.problems)
+    tl_path = root / TIMELINE_FILE
+    timeline = TimelineFile()
+    if not problems:
+        try:
+            timeline = load_timeline(tl_path)
+        except InputError as e:
+            problems.extend(e.problems)
+        documents = {p.document.number for p in programs.values()}
+        tl_doc = YamlDoc(tl_path) if tl_path.exists() else None
+        problems += check_timeline(timeline, programs, documents,
+                                   lambda path, msg: tl_doc.problem(path, msg) if tl_doc else Problem(str(tl_path), None, ".".join(map(str, path)), msg))
     if problems:
         raise InputError(problems)
     named: dict[str, list[str]] = {}
@@ -120,7 +136,8 @@ def load_catalogue(root: Path | str | None = None, files: Iterable[Path] | None 
             named.setdefault(cp.spec.exclusive_group, []).append(cp.id)
     groups_path = root / GROUPS_FILE
     groups = load_groups(groups_path, named)
-    return Catalogue(programs, geo, files + ([groups_path] if groups_path.exists() else []), groups)
+    extra = [f for f in (tl_path, groups_path) if f.exists()]
+    return Catalogue(programs, geo, files + extra, timeline, groups)
 
 
 def load_program_file(path: Path | str, geo: Geography) -> list[CompiledProgram]:
@@ -269,4 +286,5 @@ def recompile(prog: CompiledProgram, data: dict[str, Any], geo: Geography, probl
     found = check_program(spec, geo, lambda path, msg: Problem("", prog.id, ".".join(map(str, path)), msg))
     for p in found:
         problem((p.field,), p.message)
-    return None if found else CompiledProgram(spec, prog.document, prog.file, geo.resolve(spec.applies_in))
+    return None if found else CompiledProgram(spec, prog.document, prog.file, geo.resolve(spec.applies_in),
+                                              list(prog.timeline_notes))

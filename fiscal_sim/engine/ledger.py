@@ -6,6 +6,11 @@ A *series* is one quantity whose distribution over draws the summary reports:
 capital never mixes with grant spending. Measures per fiscal year: ``committed``
 (awards made), ``cash`` (paid), ``outstanding`` (awarded, not yet paid or lapsed,
 at year end); per horizon: ``committed`` and ``cash`` summed over the years.
+
+``vintage`` splits a series by when the award was made: ``existing`` (the
+commitment register's awards made before the horizon) and ``new`` (awards the
+simulation makes); ``ALL`` is both. Split rows exist in run outputs when the
+scenario has a register, for the totals and for the programs it names.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ YEAR_MEASURES = ("committed", "cash", "outstanding")
 HORIZON_MEASURES = ("committed", "cash")
 ALL = "ALL"
 ALL_EQUITY = "ALL_EQUITY"
+VINTAGES = ("new", "existing")
 
 
 @dataclass
@@ -31,12 +37,13 @@ class SeriesLayout:
 
     program: list[str]
     payer: list[str]
+    vintage: list[str]
     measure: list[str]
     period: list[str]
     fiscal_year: list[int | None]
     budget_cny: np.ndarray
-    blocks: dict[tuple[str, str], int]
-    """first column of each (program, payer) block of 3·Y + 2 columns"""
+    blocks: dict[tuple[str, str, str], int]
+    """first column of each (program, payer, vintage) block of 3·Y + 2 columns"""
     payers_of: dict[str, list[int]]
     """payer indices (into geography.payers) each program pays through"""
 
@@ -45,7 +52,7 @@ class SeriesLayout:
         return len(self.program)
 
     def table(self) -> pa.Table:
-        return pa.table({"program": self.program, "payer": self.payer, "measure": self.measure,
+        return pa.table({"program": self.program, "payer": self.payer, "vintage": self.vintage, "measure": self.measure,
                          "period": self.period, "fiscal_year": pa.array(self.fiscal_year, pa.int16())})
 
 
@@ -54,45 +61,52 @@ def total_key(sp) -> str:
     return ALL_EQUITY if sp.prog.spec.status == "equity" else ALL
 
 
-def layout(scen: Scenario) -> SeriesLayout:
+def layout(scen: Scenario, by_vintage: bool = False) -> SeriesLayout:
+    """Series of a scenario; ``by_vintage`` adds ``existing`` / ``new`` series where the register has awards."""
     payers = scen.geography.payers
     years = scen.years
-    cols: dict[str, list] = {"program": [], "payer": [], "measure": [], "period": [], "fiscal_year": []}
-    blocks: dict[tuple[str, str], int] = {}
+    cols: dict[str, list] = {"program": [], "payer": [], "vintage": [], "measure": [], "period": [], "fiscal_year": []}
+    blocks: dict[tuple[str, str, str], int] = {}
     payers_of: dict[str, list[int]] = {}
     totals: dict[str, set[int]] = {}
+    books = scen.register.books if by_vintage and scen.register is not None else {}
+    split_totals: set[str] = set()
 
-    def add_block(program: str, payer: str) -> None:
-        blocks[(program, payer)] = len(cols["program"])
-        for m in YEAR_MEASURES:
-            for y in years:
-                for k, v in zip(cols, (program, payer, m, "year", y)):
+    def add_blocks(program: str, payer: str, split: bool) -> None:
+        for vintage in (ALL,) + (VINTAGES if split else ()):
+            blocks[(program, payer, vintage)] = len(cols["program"])
+            for m in YEAR_MEASURES:
+                for y in years:
+                    for k, v in zip(cols, (program, payer, vintage, m, "year", y)):
+                        cols[k].append(v)
+            for m in HORIZON_MEASURES:
+                for k, v in zip(cols, (program, payer, vintage, m, "horizon", None)):
                     cols[k].append(v)
-        for m in HORIZON_MEASURES:
-            for k, v in zip(cols, (program, payer, m, "horizon", None)):
-                cols[k].append(v)
 
     for sp in scen.programs:
         used = [int(i) for i in np.flatnonzero(sp.shares.sum(axis=0) > 0)]
         payers_of[sp.id] = used
         totals.setdefault(total_key(sp), set()).update(used)
+        if sp.id in books:
+            split_totals.add(total_key(sp))
         for i in used:
-            add_block(sp.id, payers[i])
-        add_block(sp.id, ALL)
+            add_blocks(sp.id, payers[i], sp.id in books)
+        add_blocks(sp.id, ALL, sp.id in books)
     for t in (ALL, ALL_EQUITY):
         if t in totals:
             for i in sorted(totals[t]):
-                add_block(t, payers[i])
-            add_block(t, ALL)
+                add_blocks(t, payers[i], t in split_totals)
+            add_blocks(t, ALL, t in split_totals)
     budget = np.full(len(cols["program"]), np.inf)
     for b in scen.spec.budgets:
         amount = b.amount * cny_per(b.unit)
         for c in range(len(budget)):
-            if (cols["program"][c] == b.program and cols["payer"][c] == b.payer and cols["measure"][c] == b.measure
+            if (cols["program"][c] == b.program and cols["payer"][c] == b.payer and cols["vintage"][c] == ALL
+                    and cols["measure"][c] == b.measure
                     and cols["period"][c] == "year" and (b.year is None or cols["fiscal_year"][c] == b.year)):
                 budget[c] = amount
-    return SeriesLayout(cols["program"], cols["payer"], cols["measure"], cols["period"], cols["fiscal_year"],
-                        budget, blocks, payers_of)
+    return SeriesLayout(cols["program"], cols["payer"], cols["vintage"], cols["measure"], cols["period"],
+                        cols["fiscal_year"], budget, blocks, payers_of)
 
 
 def series_values(scen: Scenario, lay: SeriesLayout, ledgers: dict[str, ProgramLedger]) -> np.ndarray:
@@ -102,26 +116,34 @@ def series_values(scen: Scenario, lay: SeriesLayout, ledgers: dict[str, ProgramL
     out = np.zeros((lay.size, n))
     width = 3 * Y + 2
 
-    def put(program: str, payer: str, block: np.ndarray) -> None:
-        c = lay.blocks[(program, payer)]
-        out[c: c + width] += block
+    def put(program: str, payer: str, vintage: str, block: np.ndarray) -> None:
+        c = lay.blocks.get((program, payer, vintage))
+        if c is not None:
+            out[c: c + width] += block
+
+    def payer_blocks(L: ProgramLedger, shares: np.ndarray) -> np.ndarray:
+        """(n × J × Y) per measure → (payer × (measure·year + horizon) × n) by the share matrix."""
+        stack = np.stack([L.committed, L.cash, L.outstanding])  # 3 × n × J × Y
+        by_payer = np.einsum("mnjy,jp->pmyn", stack, shares)  # P × 3 × Y × n
+        horizon = by_payer[:, :2].sum(axis=2)  # P × 2 × n
+        return np.concatenate([by_payer.reshape(shares.shape[1], 3 * Y, n), horizon], axis=1)
 
     payers = scen.geography.payers
     for sp in scen.programs:
         L = ledgers[sp.id]
         used = lay.payers_of[sp.id]
-        # (n × J × Y) per measure → (payer × measure·year × n) by the share matrix
-        stack = np.stack([L.committed, L.cash, L.outstanding])  # 3 × n × J × Y
-        by_payer = np.einsum("mnjy,jp->pmyn", stack, sp.shares[:, used])  # P × 3 × Y × n
-        horizon = by_payer[:, :2].sum(axis=2)  # P × 2 × n
-        blocks = np.concatenate([by_payer.reshape(len(used), 3 * Y, n), horizon], axis=1)
         tkey = total_key(sp)
-        for i, p in enumerate(used):
-            put(sp.id, payers[p], blocks[i])
-            put(tkey, payers[p], blocks[i])
-        total = blocks.sum(axis=0)
-        put(sp.id, ALL, total)
-        put(tkey, ALL, total)
+        parts = {"new": payer_blocks(L, sp.shares[:, used])}
+        if L.existing is not None:
+            parts["existing"] = payer_blocks(L.existing, sp.shares[:, used])
+        parts[ALL] = sum(parts.values())
+        for vintage, blocks in parts.items():
+            for i, p in enumerate(used):
+                put(sp.id, payers[p], vintage, blocks[i])
+                put(tkey, payers[p], vintage, blocks[i])
+            total = blocks.sum(axis=0)
+            put(sp.id, ALL, vintage, total)
+            put(tkey, ALL, vintage, total)
     return out
 
 
@@ -131,6 +153,7 @@ DRAWS_SCHEMA = pa.schema([
     ("spending", pa.dictionary(pa.int8(), pa.string())),
     ("jurisdiction", pa.dictionary(pa.int8(), pa.string())),
     ("payer", pa.dictionary(pa.int8(), pa.string())),
+    ("vintage", pa.dictionary(pa.int8(), pa.string())),
     ("committed_cny", pa.float64()),
     ("cash_cny", pa.float64()),
     ("cancelled_cny", pa.float64()),
@@ -148,9 +171,10 @@ def draws_tables(scen: Scenario, ledgers: dict[str, ProgramLedger], start: int) 
     programs = [sp.id for sp in scen.programs]
     Y = len(scen.years)
     cols: list[dict[str, list[np.ndarray]]] = [
-        {k: [] for k in ("draw", "program", "spending", "jurisdiction", "payer", "values")} for _ in range(Y)]
-    for code, sp in enumerate(scen.programs):
-        L = ledgers[sp.id]
+        {k: [] for k in ("draw", "program", "spending", "jurisdiction", "payer", "vintage", "values")} for _ in range(Y)]
+    parts = [(code, sp, L, v) for code, sp in enumerate(scen.programs)
+             for v, L in enumerate((ledgers[sp.id], ledgers[sp.id].existing)) if L is not None]
+    for code, sp, L, vintage in parts:  # vintage: 0 new, 1 existing (VINTAGES)
         jj, pp = np.nonzero(sp.shares)
         stack = np.stack([L.committed, L.cash, L.cancelled, L.outstanding], axis=-1)[:, jj]  # n × R × Y × 4
         vals = np.moveaxis(stack * sp.shares[jj, pp][None, :, None, None], 2, 0)  # Y × n × R × 4
@@ -168,9 +192,11 @@ def draws_tables(scen: Scenario, ledgers: dict[str, ProgramLedger], start: int) 
             c["spending"].append(np.full(keep.size, spending, np.int8))
             c["jurisdiction"].append(sp.jur[jj][r].astype(np.int8))
             c["payer"].append(pp[r].astype(np.int8))
+            c["vintage"].append(np.full(keep.size, vintage, np.int8))
             c["values"].append(v[keep])
     dictionaries = {"program": pa.array(programs), "spending": pa.array(["grant", "equity"]),
-                    "jurisdiction": pa.array(geo.jurisdictions), "payer": pa.array(geo.payers)}
+                    "jurisdiction": pa.array(geo.jurisdictions), "payer": pa.array(geo.payers),
+                    "vintage": pa.array(list(VINTAGES))}
     out = {}
     for y, c in enumerate(cols):
         if not c["draw"]:
@@ -179,7 +205,7 @@ def draws_tables(scen: Scenario, ledgers: dict[str, ProgramLedger], start: int) 
         values = np.concatenate(c["values"])
         arrays = [pa.array(np.concatenate(c["draw"]))]
         arrays += [pa.DictionaryArray.from_arrays(pa.array(np.concatenate(c[k])), dictionaries[k])
-                   for k in ("program", "spending", "jurisdiction", "payer")]
+                   for k in ("program", "spending", "jurisdiction", "payer", "vintage")]
         arrays += [pa.array(np.ascontiguousarray(values[:, m])) for m in range(4)]
         out[scen.years[y]] = pa.Table.from_arrays(arrays, schema=DRAWS_SCHEMA)
     return out

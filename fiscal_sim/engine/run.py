@@ -22,13 +22,13 @@ from fiscal_sim.engine.ledger import SeriesLayout, draws_tables, layout, series_
 from fiscal_sim.engine.simulate import blocks_of, simulate_chunk
 from fiscal_sim.io.dimensions import cost_shares_table, jurisdictions_table, payers_table, programs_table
 from fiscal_sim.io.parquet import atomic_dir, manifest_header, with_metadata, write_json, write_table
-from fiscal_sim.scenario import Scenario
+from fiscal_sim.scenario import Scenario, timeline_manifest
 from fiscal_sim.stats import BINS_PER_DECADE, Accumulator, summarise
 
 
 # dictionary pages only for the string keys, min/max statistics only where BI filters (draw, keys)
-DRAWS_WRITE_OPTIONS = dict(compression="snappy", use_dictionary=["program", "spending", "jurisdiction", "payer"],
-                           write_statistics=["draw", "program", "spending", "jurisdiction", "payer"])
+DRAWS_WRITE_OPTIONS = dict(compression="snappy", use_dictionary=["program", "spending", "jurisdiction", "payer", "vintage"],
+                           write_statistics=["draw", "program", "spending", "jurisdiction", "payer", "vintage"])
 
 
 @dataclass
@@ -94,7 +94,7 @@ def simulate(scen: Scenario, workers: int = 1, draws_dir: Path | None = None,
              progress: Callable[[int], None] | None = None, run_id: str = "", pipeline: bool = False
              ) -> tuple[Accumulator, SeriesLayout, list[pa.Table]]:
     """Run all chunks (in ``workers`` processes when > 1); merge statistics; collect pipeline tables."""
-    lay = layout(scen)
+    lay = layout(scen, by_vintage=True)
     total = Accumulator(lay.size, lay.budget_cny)
     extras: list[pa.Table] = []
     parts = chunks(scen)
@@ -143,6 +143,7 @@ def manifest(scen: Scenario, run_id: str, command: list[str] | None, workers: in
         "programs_not_simulated": {p.id: p.spec.status for p in scen.unpriced},
         "non_cumulation": {g.name: {"members": g.members, "overlap": g.overlap} for g in scen.groups},
         "priced_by_scenario": {pid: p.note for pid, p in scen.spec.price.items()},
+        **timeline_manifest(scen),
         "quantile_method": f"log histogram, {BINS_PER_DECADE} bins per decade, clamped to exact min/max",
         "money_unit": "CNY (yuan); columns ending in _cny",
         "files": {"summary": "summary.parquet", "draws": "draws/ (hive: scenario, fiscal_year)",

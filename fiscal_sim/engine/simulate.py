@@ -37,11 +37,16 @@ class ProgramLedger:
     count_factor: np.ndarray | None = None
     """per draw and year: rate factor × shared-shock exposure"""
     awards: "Awards | None" = None
+    opening: np.ndarray | None = None
+    """outstanding at the start of the horizon (n_draws × J_p): the existing book's remaining payments"""
+    existing: "ProgramLedger | None" = None
+    """the run-off of awards made before the horizon (vintage ``existing``); this ledger is vintage ``new``"""
 
     @property
     def outstanding(self) -> np.ndarray:
         """Awarded but not yet paid (nor cancelled) at each year end."""
-        return np.cumsum(self.committed - self.cash - self.cancelled, axis=2)
+        out = np.cumsum(self.committed - self.cash - self.cancelled, axis=2)
+        return out if self.opening is None else out + self.opening[:, :, None]
 
 
 @dataclass
@@ -284,5 +289,12 @@ def simulate_chunk(scen: Scenario, start: int, stop: int, keep_awards: set[str] 
     out: dict[str, ProgramLedger] = {}
     for g in scen.groups:
         out |= simulate_group(scen, g, start, stop, shocks, keep_awards)
-    return {sp.id: out[sp.id] if sp.id in out else simulate_program(scen, sp, start, stop, shocks, sp.id in keep_awards)
-            for sp in scen.programs}
+    out = {sp.id: out[sp.id] if sp.id in out else simulate_program(scen, sp, start, stop, shocks, sp.id in keep_awards)
+           for sp in scen.programs}
+    if scen.register is not None:  # the existing commitment book, run off beside the new awards
+        from fiscal_sim.engine.runoff import runoff
+
+        for sp in scen.programs:
+            if sp.id in scen.register.books:
+                out[sp.id].existing = runoff(scen, sp, scen.register.books[sp.id], start, stop)
+    return out

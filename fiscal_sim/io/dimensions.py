@@ -30,6 +30,9 @@ def programs_table(scen: Scenario) -> pa.Table:
         "overlap_share": pa.array([overlap.get(p.id) for p in progs], pa.float64()),
         "allocation": [(geo.weights_name(p.spec.uptake.allocation) or "table") if p.spec.uptake else None for p in progs],
         "uptake_basis": [p.spec.uptake.basis if p.spec.uptake else None for p in progs],
+        "uptake_target_until": pa.array([p.spec.uptake.target_until if p.spec.uptake else None for p in progs], pa.int16()),
+        "schedule": [p.spec.schedule.describe() for p in progs],
+        "timeline": ["; ".join(p.timeline_notes) or None for p in progs],
         "file": [p.file.split("/scenarios/")[-1] for p in progs],
     })
 

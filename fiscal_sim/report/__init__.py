@@ -38,6 +38,9 @@ def build_sections(d: ReportData, cjk: bool, top: int) -> list[sections.Section]
     sens = sections.sensitivity(d, cjk, top)
     if sens:
         out.append(sens)
+    tl = sections.timeline(d)
+    if tl:
+        out.append(tl)
     return out
 
 

@@ -28,6 +28,8 @@ class RunFolder:
     rows: list[dict[str, Any]]
     programs: dict[str, dict[str, Any]]
     payers: dict[str, dict[str, Any]]
+    vintage_rows: list[dict[str, Any]] = field(default_factory=list)
+    """summary rows split by vintage (``existing`` / ``new``), when the run had a commitment register"""
     index: dict[Key, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -93,12 +95,14 @@ def load_run(path: Path) -> RunFolder:
         manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise NotARunFolder(f"{path / 'manifest.json'}: unreadable manifest: {e}") from None
-    rows = _table(path / "summary.parquet").to_pylist()
+    every = _table(path / "summary.parquet").to_pylist()
+    rows = [r for r in every if r.get("vintage", "ALL") == "ALL"]
     if not rows:
         raise NotARunFolder(f"{path / 'summary.parquet'} has no rows: nothing to report")
     programs = _by_key(_table(path / "programs.parquet"), "program") if (path / "programs.parquet").is_file() else {}
     payers = _by_key(_table(path / "payers.parquet"), "payer") if (path / "payers.parquet").is_file() else {}
-    return RunFolder(path, manifest, rows, programs, payers)
+    split = [r for r in every if r.get("vintage", "ALL") != "ALL" and r["program"] == "ALL" and r["period"] == "year"]
+    return RunFolder(path, manifest, rows, programs, payers, split)
 
 
 def load(root: Path | str) -> ReportData:

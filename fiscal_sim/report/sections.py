@@ -88,6 +88,30 @@ def headline(d: ReportData) -> Section:
     return Section("headline", f"Expected grant cash {span} 资金需求总览", tables=[t])
 
 
+def timeline(d: ReportData) -> Section | None:
+    """Every policy-timeline and payment-timing assumption of the run, and cash already owed vs new."""
+    m = d.run.manifest
+    if not m.get("timeline"):
+        return None
+    s = Section("timeline", "Policy timeline, payment timing, existing commitments 政策时间线、支付时点、存量承诺",
+                "What applies when, what replaces what, and when awards are paid: each assumption with its basis "
+                "(a quote of the documents, or a labelled assumption) and whether the catalogue or this scenario set it.")
+    s.tables.append(Table(["kind 类别", "subject 对象", "setting 设定", "basis 依据", "set by", "text 说明"],
+                          [[a["kind"], a["subject"], a["setting"], a["basis"], a["set_by"], a["text"]] for a in m["timeline"]],
+                          "catalogue/timeline.yaml and the scenario's timeline: block", text_columns=6))
+    reg = m.get("commitments")
+    cash = [r for r in d.run.vintage_rows if r["payer"] == ALL and r["measure"] == "cash"]
+    if reg and cash:
+        by = {(r["vintage"], r["fiscal_year"]): r["mean_cny"] for r in cash}
+        years = sorted({r["fiscal_year"] for r in cash})
+        unit = unit_for(by.values())
+        s.tables.append(Table(["vintage"] + [str(y) for y in years],
+                              [[v] + [unit.fmt(by.get((v, y), 0.0)) for y in years] for v in ("existing", "new")],
+                              f"Expected grant cash, all payers. {unit_caption(unit)}. Existing = the register "
+                              f"{reg['path']} ({reg['rows']} rows), new = awards simulated from the horizon on."))
+    return s
+
+
 def fan_table(rows: list[dict[str, Any]], unit: Unit, reference: list[dict[str, Any]] | None = None) -> Table:
     cols = ["year 年度", "mean 均值", "P5", "P10", "P50 中位数", "P90", "P95", "budget 预算", "P(exceed) 超预算概率"]
     if reference is not None:

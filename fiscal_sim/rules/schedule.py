@@ -189,3 +189,20 @@ def cash_by_offset(
     if years_stayed is not None:
         cash = np.where(K < np.asarray(years_stayed)[:, None], cash, 0.0)
     return committed, cash
+
+
+def with_timing(schedule: _Schedule, lag: int | None, instalments: list[float] | None = None) -> _Schedule:
+    """``schedule`` with its payment lag set and a one-off award split into ``instalments``.
+
+    The lag is the number of years from the award decision to the first payment
+    (decided in t, paid in t + lag); ``None`` keeps each schedule's own lag.
+    Instalments only replace ``one_off`` schedules (an annual or instalment
+    schedule of the text is kept); a choice applies both to each option.
+    """
+    if isinstance(schedule, ScheduleChoice):
+        return schedule.model_copy(update={"options": {k: with_timing(v, lag, instalments)
+                                                       for k, v in schedule.options.items()}})
+    lag = schedule.lag if lag is None else lag  # type: ignore[attr-defined]
+    if instalments and isinstance(schedule, OneOff):
+        return Instalments(kind="instalments", fractions=list(instalments), lag=lag, clause=schedule.clause)
+    return schedule.model_copy(update={"lag": lag}) if lag != schedule.lag else schedule  # type: ignore[attr-defined]

@@ -147,6 +147,8 @@ class Uptake(Strict):
     basis: Literal["target", "assumption"] = Field(
         description="target: from a number in the documents (quote it); assumption: no target exists")
     quote: str | None = None
+    target_until: int | None = Field(
+        default=None, description="last year the quoted target covers; later years are an assumption (carried forward)")
     note: str | None = None
     count: Count
     allocation: Union[str, dict[str, NonNeg], None] = Field(
@@ -161,4 +163,12 @@ class Uptake(Strict):
     def _quoted(self):
         if self.basis == "target" and not self.quote:
             raise ValueError("an uptake prior based on a target needs the quote it comes from")
+        if self.target_until is not None and self.basis != "target":
+            raise ValueError("target_until only applies to basis: target")
         return self
+
+    def basis_in(self, year: int) -> str:
+        """The basis of the count in ``year``: ``target`` while the quoted target covers it, else ``assumption``."""
+        if self.basis == "target" and (self.target_until is None or year <= self.target_until):
+            return "target"
+        return "assumption"
