@@ -156,3 +156,19 @@ def test_run_records_groups_and_weights_read_back_with_duckdb(tmp_path):
     show = subprocess.run([exe, "programs", "show", "o.grant", "-C", str(FIX)], capture_output=True, text=True, timeout=60)
     assert "non-cumulation group: pair (从优、从高、不重复); overlap share 0.5 (assumption: test share)" in show.stdout
     assert "allocation to jurisdictions: equal (assumption:" in show.stdout
+
+
+def test_a_highest_only_family_pays_only_the_higher_in_the_simulation(tmp_path):
+    """Timeline fixture: old.grant 10 × 100万元 a year, new.grant 6 × 50万元 (2026–2027), deterministic counts.
+    As a highest_only family (group family:grants, overlap 1) the 6 new-grant applicants of 2026–27 are also
+    old-grant applicants and take the higher 100万元: new.grant pays nothing, old.grant 1000 a year."""
+    from tests.test_timeline import FIX as TL, scenario, totals
+
+    cat = load_catalogue(TL)
+    scen = scenario(tmp_path, cat, timeline={"families": {"grants": "highest_only"}})
+    assert [(g.name, g.members, g.overlap) for g in scen.groups] == [("family:grants", ["old.grant", "new.grant"], 1.0)]
+    t = totals(scen)
+    np.testing.assert_array_equal(t["old.grant"]["committed"], [1000] * 7)
+    np.testing.assert_array_equal(t["new.grant"]["committed"], [0] * 7)
+    half = scenario(tmp_path, cat, timeline={"families": {"grants": "highest_only"}}, overlap={"family:grants": 0.5})
+    assert [g.overlap for g in half.groups] == [0.5]
