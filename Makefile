@@ -32,6 +32,7 @@ test: setup
 bench: setup
 	$(PY) bench/engine.py
 	$(PY) bench/pipeline.py --json bench/results/pipeline.json
+	$(PY) bench/startup.py
 
 validate: setup
 	$(BIN)/fiscal-sim validate scenarios

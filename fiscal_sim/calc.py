@@ -73,7 +73,10 @@ def parse_inputs(prog: CompiledProgram, raw: dict[str, Any]) -> dict[str, np.nda
             elif s.type == "money":
                 out[name] = np.array([parse_money(str(value), s.unit or spec.unit)])
             else:
-                out[name] = np.array([float(value)])
+                try:
+                    out[name] = np.array([float(value)])
+                except ValueError:
+                    raise ValueError(f"{value!r} is not a number (input {name} is a {s.type}, e.g. {name}=0.5)") from None
         except ValueError as e:
             problems.append(Problem(prog.file, prog.id, f"inputs.{name}", str(e)))
     if problems:

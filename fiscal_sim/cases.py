@@ -146,3 +146,33 @@ def run_case(cat: Catalogue, case: Case) -> tuple[list[CaseResult], list[str]]:
         if set(got_p) != set(want_p) or any(abs(got_p[k] - want_p[k]) > 1e-6 for k in want_p):
             bad.append(f"payers: expected {want_p} 万元, got {got_p} 万元")
     return results, bad
+
+
+def check_file(path: Path | str, cat: Catalogue) -> list[tuple[Case, list[str]]]:
+    """Load and compute every case of a file: (case, mismatches) per case; a case whose computation fails
+    (e.g. an input out of its range) is a mismatch that says why."""
+    from fiscal_sim.errors import FiscalSimError
+
+    out = []
+    for case in load_cases(path, cat):
+        try:
+            _, bad = run_case(cat, case)
+        except (FiscalSimError, ValueError) as e:
+            bad = [f"cannot compute: {e}"]
+        out.append((case, bad))
+    return out
+
+
+def case_files(paths: list[Path]) -> list[Path]:
+    """YAML files under ``paths`` that hold ``cases:``."""
+    from fiscal_sim.errors import InputError
+
+    files: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            files += sorted(x for x in p.rglob("*.yaml"))
+        elif p.exists():
+            files.append(p)
+        else:
+            raise InputError([Problem(str(p), None, "-", "no such file or folder")])
+    return [f for f in files if isinstance(YamlDoc(f).data, dict) and "cases" in YamlDoc(f).data]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sys
 from collections import Counter
 from pathlib import Path
@@ -13,8 +14,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from fiscal_sim.errors import FiscalSimError, InputError
-from fiscal_sim.units import fmt_wan
+# start-up: pydantic scans every installed package's entry points for plugins (0.1–0.5 s); fiscal_sim uses none
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+
+from fiscal_sim import terminal  # noqa: E402
+from fiscal_sim.errors import FiscalSimError, InputError  # noqa: E402
+from fiscal_sim.terminal import plain_error  # noqa: E402
+from fiscal_sim.units import fmt_wan  # noqa: E402
 
 app = typer.Typer(help="Budget and fiscal commitment simulation for Jiaxing's subsidy policies.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -22,6 +28,27 @@ programs_app = typer.Typer(help="List and describe the programs of the catalogue
 app.add_typer(programs_app, name="programs")
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, soft_wrap=True)
+
+
+def show(t: Table) -> None:
+    terminal.show(out, t)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from fiscal_sim import __version__
+
+        out.print(f"fiscal-sim {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _setup(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                 help="print the version and exit")] = False) -> None:
+    """Budget and fiscal commitment simulation for Jiaxing's subsidy policies."""
+    global out
+    # tables fit the terminal: its width, or $COLUMNS; 200 columns when piped (nothing is cut in a file)
+    out = Console(soft_wrap=True, width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200)
 
 CatalogueOpt = Annotated[Optional[Path], typer.Option("--catalogue", "-C", help="scenarios folder holding programs/ and catalogue/",
                                                       envvar="FISCAL_SIM_SCENARIOS")]
@@ -36,10 +63,10 @@ def fail(e: Exception, code: int = 1) -> None:
 
 
 def _catalogue(root: Path | None):
-    from fiscal_sim.catalogue.loader import load_catalogue
+    from fiscal_sim.catalogue.cache import cached_catalogue
 
     try:
-        return load_catalogue(root)
+        return cached_catalogue(root)
     except FiscalSimError as e:
         fail(e)
 
@@ -47,7 +74,10 @@ def _catalogue(root: Path | None):
 @app.command()
 def validate(paths: Annotated[list[Path], typer.Argument(help="program, case or scenario files, or folders")],
              catalogue: CatalogueOpt = None) -> None:
-    """Check program, case and scenario files; exit non-zero on any problem."""
+    """Check program, case and scenario files (and that every case computes as expected); exit non-zero on any problem.
+
+    Example: fiscal-sim validate scenarios tests/cases
+    """
     from fiscal_sim.validate import validate_paths
 
     try:
@@ -57,6 +87,39 @@ def validate(paths: Annotated[list[Path], typer.Argument(help="program, case or 
     for line in report:
         out.print(line, markup=False)
     out.print("[green]all valid[/green]")
+
+
+@app.command("test")
+def test_cases(paths: Annotated[Optional[list[Path]], typer.Argument(help="case files or folders (default: tests/cases)")] = None,
+               catalogue: CatalogueOpt = None,
+               verbose: Annotated[bool, typer.Option("--verbose", "-v", help="list passing cases too")] = False) -> None:
+    """Run YAML case files (like `openfisca test`): each case's expected award, total, schedule and payers are
+    computed and compared; failures are listed with the difference; exit 1 on any failure.
+
+    Example: fiscal-sim test tests/cases/jiazhengbanfa_2024_7.yaml
+    """
+    from fiscal_sim.cases import case_files, check_file
+
+    cat = _catalogue(catalogue)
+    try:
+        files = case_files(paths or [Path("tests/cases")])
+        if not files:
+            raise FiscalSimError(f"no case files (YAML with `cases:`) under {', '.join(map(str, paths or ['tests/cases']))}")
+        results = [(f, c, bad) for f in files for c, bad in check_file(f, cat)]
+    except FiscalSimError as e:
+        fail(e)
+    failed = [r for r in results if r[2]]
+    for f, c, bad in results:
+        if bad:
+            out.print(f"[red]FAIL[/red] {f}: {c.name}", highlight=False)
+            for b in bad:
+                out.print(f"     {b}", markup=False, highlight=False)
+        elif verbose:
+            out.print(f"[green]ok[/green]   {f}: {c.name}", highlight=False)
+    colour = "red" if failed else "green"
+    out.print(f"[{colour}]{len(results) - len(failed)} passed, {len(failed)} failed[/{colour}] ({len(files)} file(s))")
+    if failed:
+        raise typer.Exit(1)
 
 
 def _parse_kv(items: list[str]) -> dict[str, str | list[str]]:
@@ -90,12 +153,17 @@ def calc(program_ids: Annotated[list[str], typer.Argument(help="program id(s) of
     input once per claim (-i contract=500万元 -i contract=80万元 …), a --claims CSV, or repeat the program id; the per-entity and
     per-person annual caps (每家每年 / 每人每年累计不超过) then apply across the claims in the order given, after
     what used_<per> says the applicant already received.
+
+    Example: fiscal-sim calc jwf2017-4.innovation-salary -i tier=A -i term=long -i salary=200 -j nanhu --explain
     """
     from fiscal_sim.calc import AWARD, calculate_many
 
     cat = _catalogue(catalogue)
     try:
-        day = dt.date.fromisoformat(date) if date else None
+        try:
+            day = dt.date.fromisoformat(date) if date else None
+        except ValueError as e:
+            raise FiscalSimError(f"--date {date}: expected a date written YYYY-MM-DD, e.g. 2025-03-01 ({e})") from None
         raw = _parse_kv(input)
         if claims is not None:
             from fiscal_sim.claims_file import read_claims
@@ -136,48 +204,56 @@ def calc(program_ids: Annotated[list[str], typer.Argument(help="program id(s) of
         for s in r.schedule:
             t.add_row(str(s["fiscal_year"]), fmt_wan(s["cash_cny"]), *(fmt_wan(s["payers_cny"].get(p, 0)) for p in r.payers))
         t.add_row("total", fmt_wan(r.paid_cny), *(fmt_wan(v) for v in r.payers.values()), style="bold")
-        out.print(t)
+        show(t)
         for n in r.notes:
             out.print(f"  note: {n}", markup=False)
 
 
+FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table (fits the terminal), csv or json",
+                                        case_sensitive=False)]
+
+
 @programs_app.command("list")
-def programs_list(document: Annotated[Optional[str], typer.Option(help="filter: document number, e.g. 嘉政办发〔2024〕7号")] = None,
-                  kind: Annotated[Optional[str], typer.Option(help="filter: formula kind used anywhere in the formula")] = None,
+def programs_list(document: Annotated[Optional[str], typer.Option(help="filter: 文号 in any bracket style or a short id, e.g. 嘉政办发〔2024〕7号, 嘉政办发[2024]7号, jzbf2024-7")] = None,
+                  kind: Annotated[Optional[str], typer.Option(help="filter: formula kind used anywhere in the formula, e.g. up_to")] = None,
                   status: Annotated[Optional[str], typer.Option(help="filter: priced, unpriced or equity")] = None,
-                  jurisdiction: Annotated[Optional[str], typer.Option(help="filter: applies in this jurisdiction")] = None,
-                  as_json: Annotated[bool, typer.Option("--json")] = False,
+                  jurisdiction: Annotated[Optional[str], typer.Option(help="filter: applies in this place, by id or name, e.g. nanhu or 南湖区")] = None,
+                  fmt: FormatOpt = "table",
+                  as_json: Annotated[bool, typer.Option("--json", help="same as --format json")] = False,
                   catalogue: CatalogueOpt = None) -> None:
-    """List programs with their source, formula kind and status, and print totals."""
+    """List programs with their source, formula kind and status, and print totals.
+
+    Examples: fiscal-sim programs list --document jzbf2024-7 --status priced;
+    fiscal-sim programs list --jurisdiction 南湖区 --format csv
+    """
+    from fiscal_sim.listing import Filters, select
+
     cat = _catalogue(catalogue)
-    rows = []
-    for p in cat.programs.values():
-        kinds = sorted({n.kind for _, n in p.spec.formula.walk()}) if p.spec.formula else []
-        if document and document not in p.document.number:
-            continue
-        if kind and kind not in kinds:
-            continue
-        if status and p.spec.status != status:
-            continue
-        if jurisdiction and jurisdiction not in p.jurisdictions:
-            continue
-        rows.append((p, kinds))
-    if as_json:
-        sys.stdout.write(json.dumps([{"id": p.id, "title_zh": p.spec.title_zh, "title_en": p.spec.title_en,
-                                      "document": p.document.number, "section": p.spec.source.section,
-                                      "status": p.spec.status, "kinds": k} for p, k in rows], ensure_ascii=False, indent=2) + "\n")
-        return
-    t = Table("id", "title", "document", "section", "formula", "status")
-    for p, k in rows:
-        t.add_row(p.id, p.spec.title_zh, p.document.number, p.spec.source.section, ",".join(k), p.spec.status)
-    out.print(t)
-    c = Counter(p.spec.status for p, _ in rows)
-    out.print(f"{len(rows)} provisions: {c.get('priced', 0)} priced, {c.get('unpriced', 0)} unpriced, {c.get('equity', 0)} equity")
+    try:
+        rows = select(list(cat.programs.values()), Filters(document, kind, status, jurisdiction),
+                      cat.geography.data.jurisdictions)
+    except FiscalSimError as e:
+        fail(e)
+    data = [{"id": p.id, "title_zh": p.spec.title_zh, "title_en": p.spec.title_en, "document": p.document.number,
+             "section": p.spec.source.section, "status": p.spec.status, "kinds": k} for p, k in rows]
+    fmt = "json" if as_json else fmt
+    cols = (["id", "title_zh", "status"] if out.width < 100 else ["id", "title_zh", "document", "status"]
+            if out.width < 150 else ["id", "title_zh", "document", "section", "kinds", "status"])
+    if fmt.lower() not in ("table", "csv", "json"):
+        fail(FiscalSimError(f"--format {fmt}: expected table, csv or json"))
+    terminal.emit(out, data, cols if fmt == "table" else list(data[0]), fmt)
+    if fmt == "table":
+        c = Counter(p.spec.status for p, _ in rows)
+        out.print(f"{len(rows)} provisions: {c.get('priced', 0)} priced, {c.get('unpriced', 0)} unpriced, {c.get('equity', 0)} equity")
 
 
 @programs_app.command("show")
-def programs_show(program_id: str, catalogue: CatalogueOpt = None) -> None:
-    """Describe one program: source, dates, places, inputs, formula, schedule, payers, uptake."""
+def programs_show(program_id: Annotated[str, typer.Argument(help="program id, e.g. jwf2017-4.talent-housing")],
+                  catalogue: CatalogueOpt = None) -> None:
+    """Describe one program: source, dates, places, inputs, formula, schedule, payers, uptake.
+
+    Example: fiscal-sim programs show jwf2017-4.talent-housing
+    """
     import yaml
 
     cat = _catalogue(catalogue)
@@ -242,8 +318,11 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
         out_dir: Annotated[Optional[Path], typer.Option("--out", help="output folder (default outputs/<scenario name>)")] = None,
         write_draws: Annotated[bool, typer.Option("--draws-ledger/--no-draws-ledger", help="write the per-draw ledger")] = True,
         pipeline: Annotated[bool, typer.Option("--pipeline", help="run the simpy pipeline for programs that declare one")] = False,
-        quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False) -> None:
-    """Simulate a scenario and write Parquet results (summary, per-draw ledger, dimensions, manifest)."""
+        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the output folder (no progress, headline or tables)")] = False) -> None:
+    """Simulate a scenario and write Parquet results (headline, summary, per-draw ledger, dimensions, manifest).
+
+    Example: fiscal-sim run scenarios/baseline.yaml --draws 10000 --workers 2 --out outputs/baseline
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     from fiscal_sim.engine.run import run as run_scenario
@@ -254,7 +333,7 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
     except FiscalSimError as e:
         fail(e)
     except ValueError as e:
-        fail(FiscalSimError(f"{scenario}: bad run setting: {e}"))
+        fail(FiscalSimError(f"{scenario}: bad run setting: {plain_error(e)}"))
     target = out_dir or Path("outputs") / scen.spec.name
     with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, disable=quiet) as bar:
@@ -267,30 +346,17 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
     out.print(f"wrote [bold]{result.out}[/bold] (run {result.run_id}; {scen.spec.draws:,} draws, "
               f"{len(scen.programs)} programs simulated, {len(scen.unpriced)} unpriced/unsimulated listed)")
     if not quiet:
-        out.print(cash_table(result.summary))
+        print_headline(result.out)
+        for t in terminal.cash_tables(result.summary, out.width):
+            show(t)
 
 
-def cash_table(summary) -> Table:
-    """Expected cash by fiscal year and payer, with P90, in 万元."""
-    import pyarrow.compute as pc
-
-    rows = summary.filter(pc.and_(pc.and_(pc.equal(summary["program"], "ALL"), pc.equal(summary["vintage"], "ALL")),
-                                  pc.and_(pc.equal(summary["measure"], "cash"), pc.equal(summary["period"], "year"))))
-    rows = rows.to_pylist()
-    payers = []
-    for r in rows:
-        if r["payer"] not in payers and (r["mean_cny"] or 0) > 0:
-            payers.append(r["payer"])
-    payers.sort(key=lambda p: (p != "ALL", p != "city", p))
-    years = sorted({r["fiscal_year"] for r in rows})
-    t = Table("payer", "", *[str(y) for y in years], title="expected grant cash by payer and year, 万元 (mean and P90)",
-              title_justify="left")
-    by = {(r["fiscal_year"], r["payer"]): r for r in rows}
-    for p in payers:
-        for stat, col in (("mean", "mean_cny"), ("P90", "p90_cny")):
-            t.add_row(p if stat == "mean" else "", stat, *[f"{by[(y, p)][col] / 1e4:,.0f}" if (y, p) in by else ""
-                                                           for y in years], end_section=stat == "P90")
-    return t
+def print_headline(folder: Path) -> None:
+    """The run's headline (headline.json), before any table."""
+    h = json.loads((Path(folder) / "headline.json").read_text(encoding="utf-8"))
+    for line in h["text"]["en"]:
+        out.print(line, markup=False, highlight=False)
+    out.print()
 
 
 # ---------------------------------------------------------------- analyst tools: compare, sweep, sensitivity, report
@@ -303,7 +369,7 @@ def _load(scenario: Path, **settings):
     except FiscalSimError as e:
         fail(e)
     except ValueError as e:
-        fail(FiscalSimError(f"{scenario}: bad run setting: {e}"))
+        fail(FiscalSimError(f"{scenario}: bad run setting: {plain_error(e)}"))
 
 
 def _progress(total: int, label: str, quiet: bool):
@@ -336,8 +402,12 @@ def compare(baseline: Annotated[Path, typer.Argument(help="baseline scenario YAM
             out_dir: Annotated[Optional[Path], typer.Option("--out", help="output folder (default outputs/<reform>_vs_<baseline>)")] = None,
             write_draws: Annotated[bool, typer.Option("--draws-ledger/--no-draws-ledger", help="write the per-draw change")] = True,
             independent: Annotated[bool, typer.Option("--independent", help="give the reform its own seed (no common random numbers: to see what CRN buy)")] = False,
-            quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False) -> None:
-    """Compare a reform with its baseline draw by draw (common random numbers); write compare.parquet."""
+            tolerance: Annotated[float, typer.Option(help="list a payer or program as changed only when its mean changes by more than this many yuan")] = 1.0,
+            quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the output folder (no progress, headline or tables)")] = False) -> None:
+    """Compare a reform with its baseline draw by draw (common random numbers); write compare.parquet.
+
+    Example: fiscal-sim compare scenarios/baseline.yaml scenarios/reform.yaml --draws 2000 --workers 2
+    """
     from fiscal_sim.analysis.compare import compare as run_compare, headline
 
     base = _load(baseline, draws=draws, seed=seed)
@@ -354,7 +424,13 @@ def compare(baseline: Annotated[Path, typer.Argument(help="baseline scenario YAM
               f"{'independent draws' if independent else 'common random numbers'})")
     if quiet:
         return
-    h = headline(result.table)
+    from fiscal_sim import headline as hl
+
+    rows = result.table.to_pylist()
+    for line in hl.compare_lines(rows, hl.from_folder(result.out / "baseline"), hl.from_folder(result.out / "reform")):
+        out.print(line, markup=False, highlight=False)
+    out.print()
+    h = headline(result.table, tolerance)
     t = Table("payer", "year", "baseline", "reform", "change", "± se", "P5 change", "P95 change", "P(exceed) base → reform",
               title=f"{ref.spec.name} − {base.spec.name}: expected grant cash, 万元", title_justify="left")
     for r in h["by_year"] + [r for r in h["horizon"] if r["payer"] in ("ALL", "city")]:
@@ -362,23 +438,27 @@ def compare(baseline: Annotated[Path, typer.Argument(help="baseline scenario YAM
         t.add_row(r["payer"], str(r["fiscal_year"] or "horizon"), _wan(r["baseline_mean_cny"]), _wan(r["reform_mean_cny"]),
                   _wan(r["change_mean_cny"], True), _wan(r["change_se_cny"]), _wan(r["change_p05_cny"], True),
                   _wan(r["change_p95_cny"], True), p_ex)
-    out.print(t)
-    others = [r for r in h["horizon"] if r["payer"] not in ("ALL", "city") and r["change_mean_cny"]]
+    show(t)
+    others = [r for r in h["horizon"] if r["payer"] not in ("ALL", "city") and abs(r["change_mean_cny"]) > tolerance]
     if others:
         t = Table("payer", "baseline", "reform", "change", "± se", title="over the horizon, other payers, 万元",
                   title_justify="left")
         for r in others:
             t.add_row(r["payer"], _wan(r["baseline_mean_cny"]), _wan(r["reform_mean_cny"]), _wan(r["change_mean_cny"], True),
                       _wan(r["change_se_cny"]))
-        out.print(t)
-    changed = [r for r in h["programs"] if r["change_mean_cny"]]
+        show(t)
+    changed = h["programs"]
     if changed:
-        t = Table("program", "baseline", "reform", "change", "± se", title="programs that change (horizon, all payers), 万元",
+        from rich.table import Column
+
+        t = Table(Column("program", no_wrap=True, min_width=max(len(r["program"]) for r in changed)),
+                  "baseline", "reform", "change", "± se",
+                  title=f"programs whose mean changes by more than {tolerance:g} yuan (horizon, all payers), 万元",
                   title_justify="left")
         for r in changed:
             t.add_row(r["program"], _wan(r["baseline_mean_cny"]), _wan(r["reform_mean_cny"]), _wan(r["change_mean_cny"], True),
                       _wan(r["change_se_cny"]))
-        out.print(t)
+        show(t)
 
 
 @app.command()
@@ -394,7 +474,7 @@ def sweep(scenario: Annotated[Path, typer.Argument(help="scenario YAML")],
           workers: Annotated[int, typer.Option(help="worker processes")] = 1,
           out_dir: Annotated[Optional[Path], typer.Option("--out", help="output folder (default outputs/<scenario>_sweep)")] = None,
           totals_only: Annotated[bool, typer.Option("--totals-only", help="keep only totals and swept programs in sweep.parquet")] = False,
-          quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False) -> None:
+          quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the output folder (no progress, headline or tables)")] = False) -> None:
     """Run a scenario over a grid or a Latin hypercube / Sobol' design of parameters; write sweep.parquet.
 
     TARGET is one of: programs.<program_id>.<path> (a program parameter, as in a scenario's overrides; programs.<id>.cap is formula.max of a cap);
@@ -404,6 +484,8 @@ def sweep(scenario: Annotated[Path, typer.Argument(help="scenario YAML")],
     cost_sharing.<regime>.<fiscal_class>.<payer> (a payer's share; the other payers share the rest);
 
     shock.sigma or shock.correlation. Program ids contain dots: the longest matching id wins.
+
+    Example: fiscal-sim sweep scenarios/baseline.yaml --set programs.jzf2017-3.major-conversion.cap=1500,3000 --draws 1000
     """
     from fiscal_sim.analysis.sweep import plan, sweep as run_sweep
 
@@ -423,6 +505,14 @@ def sweep(scenario: Annotated[Path, typer.Argument(help="scenario YAML")],
     out.print(f"wrote [bold]{result.out}[/bold] ({len(p.points)} points × {scen.spec.draws:,} draws; run {result.run_id})")
     if quiet:
         return
+    from fiscal_sim import headline as hl
+    from fiscal_sim.analysis.sweep import sql_names
+
+    point0 = hl.from_folder(result.out / "point-0")  # labels from the first point's dimension tables
+    names = {p["payer"]: {"name_zh": p["name_zh"], "name_en": p["name_en"]} for p in point0["payers"]}
+    for line in hl.sweep_lines(result.table.to_pylist(), sql_names(p.targets), {}, names):
+        out.print(line, markup=False, highlight=False)
+    out.print()
     rows = [r for r in result.table.to_pylist() if r["program"] == "ALL" and r["measure"] == "cash"
             and r["period"] == "horizon" and r["payer"] in ("ALL", "city")]
     t = Table("point", *[tg.text for tg in p.targets], "all payers mean", "all payers P95", "city mean", "city P95",
@@ -432,7 +522,7 @@ def sweep(scenario: Annotated[Path, typer.Argument(help="scenario YAML")],
         a, c = by.get((i, "ALL"), {}), by.get((i, "city"), {})
         t.add_row(str(i), *[str(v) for v in pt], _wan(a.get("mean_cny")), _wan(a.get("p95_cny")),
                   _wan(c.get("mean_cny")), _wan(c.get("p95_cny")))
-    out.print(t)
+    show(t)
 
 
 def _warn_if_other_run(folder: Path, scen) -> None:
@@ -452,11 +542,14 @@ def _warn_if_other_run(folder: Path, scen) -> None:
 def sensitivity(source: Annotated[Path, typer.Argument(help="scenario YAML, or a run folder (its scenario and settings are reused)")],
                 draws: Annotated[Optional[int], typer.Option(help="draws (default: the scenario's or the run's)")] = None,
                 seed: Annotated[Optional[int], typer.Option(help="root seed (default: the scenario's or the run's)")] = None,
-                workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+                workers: Annotated[Optional[int], typer.Option(help="worker processes (default: every core for a run folder, else 1)")] = None,
                 out_dir: Annotated[Optional[Path], typer.Option("--out", help="folder for sensitivity.parquet (default: the run folder, or outputs/<scenario>)")] = None,
                 top: Annotated[int, typer.Option(help="parameters to print")] = 10,
-                quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False) -> None:
-    """Rank the uncertain assumptions (uptake rates, shared shock) by their rank correlation with total cost."""
+                quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the output folder (no progress, headline or tables)")] = False) -> None:
+    """Rank the uncertain assumptions (uptake rates, shared shock) by their rank correlation with total cost.
+
+    Example: fiscal-sim sensitivity outputs/baseline --workers 2
+    """
     from fiscal_sim.analysis.sensitivity import sensitivity as run_sensitivity, top as top_rows
 
     if source.is_dir():
@@ -470,6 +563,11 @@ def sensitivity(source: Annotated[Path, typer.Argument(help="scenario YAML, or a
         if scen.sha256 != m["scenario"].get("sha256"):
             err.print(f"[yellow]warning[/yellow]: {path} changed since the run in {source} (sha256 differs)")
         target = out_dir or source
+        workers = workers or os.cpu_count() or 1
+        if not quiet:
+            err.print(f"note: a run folder keeps no per-draw parameters (uptake-rate factors, shocks), so the run's "
+                      f"scenario is simulated again with its seed and {scen.spec.draws:,} draws — the same draws — "
+                      f"on {workers} worker(s)")
     else:
         scen = _load(source, draws=draws, seed=seed)
         target = out_dir or Path("outputs") / scen.spec.name
@@ -477,9 +575,12 @@ def sensitivity(source: Annotated[Path, typer.Argument(help="scenario YAML, or a
     bar, task = _progress(scen.spec.draws, f"{scen.spec.name}: draws", quiet)
     with bar:
         try:
-            result = run_sensitivity(scen, target, workers=workers, progress=lambda k: bar.advance(task, k))
+            result = run_sensitivity(scen, target, workers=workers or 1, progress=lambda k: bar.advance(task, k))
         except FiscalSimError as e:
             fail(e)
+    from fiscal_sim.analysis.sensitivity import record_in_manifest
+
+    record_in_manifest(target, result)
     out.print(f"wrote [bold]{result.path}[/bold] ({scen.spec.draws:,} draws)")
     if quiet:
         return
@@ -487,12 +588,16 @@ def sensitivity(source: Annotated[Path, typer.Argument(help="scenario YAML, or a
         rows = top_rows(result.table, payer, "horizon", k=top)
         if not rows:
             continue
-        t = Table("rank", "parameter", "ρ", "95% CI", "first-order share", title=f"what drives total grant cash of {payer} "
-                  f"over the horizon (joint R² of ranks {rows[0]['target_rank_r2']:.2f})", title_justify="left")
+        from rich.table import Column
+
+        t = Table("rank", Column("parameter", no_wrap=True, min_width=max(len(r["factor"]) for r in rows)),
+                  "swing, 万元 (low / high 10%)", "ρ", "first-order share",
+                  title=f"what drives total grant cash of {payer} over the horizon (joint R² of ranks "
+                  f"{rows[0]['target_rank_r2']:.2f})", title_justify="left")
         for r in rows:
-            t.add_row(str(r["rank"]), r["factor"], f"{r['spearman_rho']:+.3f}",
-                      f"[{r['rho_ci_lo']:+.2f}, {r['rho_ci_hi']:+.2f}]", _pct(r["first_order_index"]))
-        out.print(t)
+            t.add_row(str(r["rank"]), r["factor"], f"{_wan(r['swing_low_cny'], True)} / {_wan(r['swing_high_cny'], True)}",
+                      f"{r['spearman_rho']:+.3f}", _pct(r["first_order_index"]))
+        show(t)
 
 
 @app.command()
@@ -500,7 +605,10 @@ def report(run_dir: Annotated[Path, typer.Argument(help="a run folder (fiscal-si
            out_dir: Annotated[Optional[Path], typer.Option("--out", help="report folder (default RUN_DIR/report)")] = None,
            top: Annotated[int, typer.Option(help="programs in the top-N charts")] = 10,
            cjk: Annotated[bool, typer.Option("--cjk/--no-cjk", help="Chinese chart labels when a CJK font is installed")] = True) -> None:
-    """Write a self-contained HTML report (fan charts, top programs, exceedance, sensitivity, change) and PNGs."""
+    """Write a self-contained HTML report (headline first; charts with their tables; prints on A4) and PNGs.
+
+    Example: fiscal-sim report outputs/baseline
+    """
     from fiscal_sim.report import write_report
 
     try:
@@ -509,6 +617,29 @@ def report(run_dir: Annotated[Path, typer.Argument(help="a run folder (fiscal-si
         fail(e)
     font = result.cjk_font or "none (chart labels in English; Chinese titles in the tables)"
     out.print(f"wrote [bold]{result.html}[/bold] ({result.charts} charts, PNGs beside it; CJK font: {font})")
+
+
+@app.command()
+def export(run_dir: Annotated[Path, typer.Argument(help="a run folder written by `fiscal-sim run`")],
+           xlsx: Annotated[Optional[Path], typer.Option("--xlsx", help="write an Excel workbook to this file, e.g. baseline.xlsx")] = None,
+           csv: Annotated[Optional[Path], typer.Option("--csv", help="write every table as CSV (UTF-8 with BOM) into this folder")] = None) -> None:
+    """Export a run for spreadsheets: an Excel workbook (headline, payer × year pivot of mean and P90 in 万元,
+    budget exceedance, top programs, assumptions) and/or CSV files.
+
+    Example: fiscal-sim export outputs/baseline --xlsx baseline.xlsx --csv outputs/baseline_csv
+    """
+    from fiscal_sim.export import write_csv, write_xlsx
+
+    if xlsx is None and csv is None:
+        fail(FiscalSimError("say what to write: --xlsx FILE and/or --csv FOLDER"))
+    try:
+        if xlsx is not None:
+            out.print(f"wrote [bold]{write_xlsx(run_dir, xlsx)}[/bold]")
+        if csv is not None:
+            files = write_csv(run_dir, csv)
+            out.print(f"wrote [bold]{csv}[/bold] ({', '.join(f.name for f in files)})")
+    except FiscalSimError as e:
+        fail(e)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -65,12 +65,15 @@ class Accumulator:
     folded: BlockMoments | None = None
     next_block: int = 0
     exceed: np.ndarray = field(init=False)
+    overrun: np.ndarray = field(init=False)
+    """sum over draws of the amount above the budget line, in whole fen (int64: exact in any merge order)"""
     lo: np.ndarray = field(init=False)
     hi: np.ndarray = field(init=False)
 
     def __post_init__(self):
         self.hist = np.zeros((self.size, NBINS), dtype=np.int32)
         self.exceed = np.zeros(self.size, dtype=np.int64)
+        self.overrun = np.zeros(self.size, dtype=np.int64)
         self.lo = np.full(self.size, np.inf)
         self.hi = np.full(self.size, -np.inf)
         if self.budget is None:
@@ -91,7 +94,10 @@ class Accumulator:
             counts = np.bincount(idx.reshape(-1), minlength=rows.size * NBINS).reshape(rows.size, NBINS)
             counts[:, ZERO] -= v.shape[1]
             self.hist[rows] += counts.astype(np.int32)
-        self.exceed += (v > self.budget[:, None]).sum(axis=1)  # type: ignore[index]
+        lines = np.flatnonzero(np.isfinite(self.budget))  # only series with a budget line can exceed it
+        over = np.clip(v[lines] - self.budget[lines, None], 0.0, None)  # type: ignore[index]
+        self.exceed[lines] += (over > 0).sum(axis=1)
+        self.overrun[lines] += np.rint(over * 100).astype(np.int64).sum(axis=1)
         self.lo = np.minimum(self.lo, v.min(axis=1))
         self.hi = np.maximum(self.hi, v.max(axis=1))
 
@@ -101,6 +107,7 @@ class Accumulator:
         self.blocks = {}
         self.folded, self.next_block = None, 0
         self.exceed.fill(0)
+        self.overrun.fill(0)
         self.lo.fill(np.inf)
         self.hi.fill(-np.inf)
 
@@ -125,6 +132,7 @@ class Accumulator:
             self.hist += other.hist
         self.blocks.update(other.blocks)
         self.exceed += other.exceed
+        self.overrun += other.overrun
         self.lo = np.minimum(self.lo, other.lo)
         self.hi = np.maximum(self.hi, other.hi)
         self.fold()
@@ -222,4 +230,6 @@ def summarise(acc: Accumulator, level: float) -> dict[str, np.ndarray]:
     out["p_exceed"] = np.where(has_budget, acc.exceed / n, np.nan)
     out["p_exceed_lo"] = np.where(has_budget, lo, np.nan)
     out["p_exceed_hi"] = np.where(has_budget, hi, np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["overrun_if_exceeded_cny"] = np.where(has_budget & (acc.exceed > 0), acc.overrun / 100 / acc.exceed, np.nan)
     return out

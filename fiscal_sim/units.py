@@ -25,10 +25,14 @@ def cny_per(unit: str) -> float:
 def parse_money(text: str, default_unit: str) -> float:
     """Parse ``"35"``, ``"35万元"``, ``"350000元"`` or ``"1.2亿"`` into yuan."""
     s = text.strip().replace(",", "")
-    for alias in sorted(UNIT_ALIASES, key=len, reverse=True):
-        if s.lower().endswith(alias):
-            return float(s[: -len(alias)]) * cny_per(alias)
-    return float(s) * cny_per(default_unit)
+    try:
+        for alias in sorted(UNIT_ALIASES, key=len, reverse=True):
+            if s.lower().endswith(alias):
+                return float(s[: -len(alias)]) * cny_per(alias)
+        return float(s) * cny_per(default_unit)
+    except ValueError:
+        raise ValueError(f"{text!r} is not an amount: write a number in {default_unit} or a number with a unit, "
+                         f"e.g. 200, 200{default_unit}, 2000000元, 1.2亿") from None
 
 
 def fmt_wan(cny: float) -> str:

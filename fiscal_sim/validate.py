@@ -71,9 +71,13 @@ def validate_paths(paths: list[Path], root: Path | None = None) -> list[str]:
                     catalogues[base] = load_catalogue(base)
                 cat = catalogues[base]
                 if kind == "cases":
-                    from fiscal_sim.cases import load_cases
+                    from fiscal_sim.cases import check_file
 
-                    report.append(f"{f}: {len(load_cases(f, cat))} case(s) ok")  # type: ignore[arg-type]
+                    results = check_file(f, cat)  # type: ignore[arg-type]
+                    failed = [(c, bad) for c, bad in results if bad]
+                    problems += [Problem(str(f), ",".join(c.ids), f"case {c.name!r}", "; ".join(bad)) for c, bad in failed]
+                    if not failed:
+                        report.append(f"{f}: {len(results)} case(s) ok")
                 else:
                     from fiscal_sim.scenario import load_scenario
 

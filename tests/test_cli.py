@@ -116,7 +116,7 @@ def test_unknown_program():
 
 
 @pytest.mark.parametrize("inputs, named, says", [
-    (["contract=abc"], "inputs.contract", "could not convert"),
+    (["contract=abc"], "inputs.contract", "'abc' is not an amount: write a number in 万元 or a number with a unit"),
     (["contrct=200"], "inputs.contrct", "not an input of this program"),
     ([], "inputs.contract", "required input is missing"),
 ])

@@ -145,3 +145,15 @@ def test_a_program_only_in_the_baseline_counts_as_zero_in_the_reform(scenarios, 
     assert gone["change_mean_cny"] == pytest.approx(-gone["baseline_mean_cny"])
     (total,) = rows(res.table, program="ALL", payer="ALL", measure="cash", period="horizon")
     assert total["change_mean_cny"] == pytest.approx(gone["change_mean_cny"])
+
+
+def test_float_noise_is_not_a_change():
+    import pyarrow as pa
+
+    from fiscal_sim.analysis.compare import headline
+
+    rows = [{"program": p, "payer": "ALL", "measure": "cash", "period": "horizon", "fiscal_year": None,
+             "baseline_mean_cny": 1e9, "reform_mean_cny": 1e9 + d, "change_mean_cny": d}
+            for p, d in (("a", 1e-10), ("b", -0.5), ("c", 2.0), ("d", -5e4))]
+    assert [r["program"] for r in headline(pa.Table.from_pylist(rows))["programs"]] == ["d", "c"]
+    assert [r["program"] for r in headline(pa.Table.from_pylist(rows), tolerance=1e4)["programs"]] == ["d"]

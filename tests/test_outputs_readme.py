@@ -100,5 +100,8 @@ def test_every_column_written_is_documented(outputs, heading, path):
 
 def test_sweep_columns_are_point_parameters_and_the_summary(outputs):
     summary = pq.read_schema(outputs / "baseline/summary.parquet").names
-    assert pq.read_schema(outputs / "baseline_sweep/sweep.parquet").names == ["point", SWEPT] + summary
-    assert pq.read_schema(outputs / "baseline_sweep/points.parquet").names == ["point", SWEPT]
+    column = "programs_jzf2017_3_major_conversion_cap"  # SQL-safe; the path as given is in the field's metadata
+    schema = pq.read_schema(outputs / "baseline_sweep/sweep.parquet")
+    assert schema.names == ["point", column] + summary
+    assert schema.field(column).metadata[b"fiscal_sim.path"] == SWEPT.encode()
+    assert pq.read_schema(outputs / "baseline_sweep/points.parquet").names == ["point", column]

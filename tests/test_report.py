@@ -77,7 +77,14 @@ def compare_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def report(run_dir):
-    return write_report(run_dir)
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = write_report(run_dir)
+    missing = [str(w.message) for w in caught if "missing from" in str(w.message)]  # matplotlib's missing glyph
+    assert not missing, missing
+    return result
 
 
 def check_page(html: str, images: list[Path]) -> Page:
@@ -99,7 +106,12 @@ def test_report_is_self_contained_and_every_chart_has_its_table(report):
     html = report.html.read_text(encoding="utf-8")
     page = check_page(html, report.images)
     ids = {i["data-chart"] for i in page.images}
-    assert {"cash-ALL", "cash-city", "outstanding-ALL", "top-mean", "top-p95", "exceedance", "tornado-ALL"} <= ids
+    assert {"overview", "payers", "outstanding-ALL", "top-mean", "top-p95", "exceedance", "tornado-ALL"} <= ids
+    # the order a director reads: headline first, overview next, technical details (hashes, seed) last
+    order = [html.index(f'<section id="{i}"') for i in ("headline", "overview", "payers", "sensitivity",
+                                                          "convergence", "run")]
+    assert order == sorted(order)
+    assert "@page{size:A4" in html and "@media print" in html
     # amounts in 万元/亿元, Chinese titles with English
     assert "万元" in html and "亿元" in html
     assert "重大科技成果转化项目固定资产投资补助" in html and "Major technology-conversion projects" in html
@@ -111,6 +123,13 @@ def test_compared_run_shows_the_change(compare_dir):
     ids = {i["data-chart"] for i in check_page(html, r.images).images}
     assert {"change-ALL", "change-city", "change-exceedance", "change-programs"} <= ids
     assert "vs baseline" in html and "common random numbers" in html
+    # the change opens the headline: all payers' horizon cash, baseline → reform, from compare.parquet
+    import pyarrow.parquet as pq
+
+    row = next(x for x in pq.read_table(compare_dir / "compare.parquet").to_pylist() if x["program"] == "ALL"
+               and x["payer"] == "ALL" and x["measure"] == "cash" and x["period"] == "horizon")
+    first = html[:html.index('<section id="overview"')]
+    assert f"all payers: {row['baseline_mean_cny'] / 1e8:,.2f} → {row['reform_mean_cny'] / 1e8:,.2f}" in first
 
 
 def test_without_a_cjk_font_labels_fall_back_and_tables_keep_chinese(run_dir, tmp_path):
@@ -204,3 +223,87 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     shot = tmp_path / "page.png"
     res = browse(report.html, tmp_path / "profile2", "--window-size=1280,2400", f"--screenshot={shot}")
     assert res.returncode == 0 and shot.is_file() and shot.stat().st_size > 20_000
+
+
+@pytest.mark.browser
+def test_first_screen_shows_the_headline_numbers(report, run_dir, tmp_path):
+    """The page text (as Chromium renders it) holds the headline's numbers from headline.json and summary.parquet."""
+    import json
+
+    import duckdb
+
+    h = json.loads((run_dir / "headline.json").read_text(encoding="utf-8"))
+    res = browse(report.html, tmp_path / "profile", "--virtual-time-budget=5000", "--dump-dom")
+    assert res.returncode == 0, res.stderr[-2000:]
+    first = res.stdout[:res.stdout.index('<section id="overview"')]  # the headline comes before everything else
+    total = duckdb.sql(f"SELECT mean_cny, p90_cny FROM '{run_dir}/summary.parquet' WHERE program = 'ALL' AND "
+                       "payer = 'ALL' AND vintage = 'ALL' AND measure = 'cash' AND period = 'horizon'").fetchall()[0]
+    assert f"{total[0] / 1e8:,.2f}" in first and f"{total[1] / 1e8:,.2f}" in first
+    for b in h["budget_lines"]:
+        assert f"{100 * b['p_exceed']:.1f}" in first
+    assert h["top_tail"][0]["program"] in first
+    shot = tmp_path / "first.png"
+    res = browse(report.html, tmp_path / "profile2", "--window-size=1280,1000", f"--screenshot={shot}")
+    assert res.returncode == 0 and shot.is_file() and shot.stat().st_size > 20_000
+
+
+def test_the_report_says_when_no_cjk_font_file_is_found(run_dir, tmp_path, monkeypatch):
+    from fiscal_sim.report import charts
+
+    monkeypatch.setattr(charts, "cjk_font_file", lambda: None)
+    r = write_report(run_dir, tmp_path / "nofont", cjk=False)
+    html = r.html.read_text(encoding="utf-8")
+    assert "No CJK font file" in html and "未找到中文字体" in html
+
+
+def test_the_cjk_font_is_registered_from_its_file():
+    from matplotlib import font_manager
+
+    from fiscal_sim.report import charts
+
+    path = charts.cjk_font_file()
+    if path is None:
+        pytest.skip("no Noto CJK / WenQuanYi font file on this machine (Debian: fonts-noto-cjk)")
+    assert any(f.fname == path for f in font_manager.fontManager.ttflist)
+    assert charts.cjk_font() == font_manager.FontProperties(fname=path).get_name()
+
+
+def test_existing_vs_new_commitments_when_the_summary_has_a_vintage(run_dir, tmp_path):
+    """With a `vintage` column (existing commitments / new awards, and their ALL total) the overview chart splits
+    the mean by vintage, and the headline reads only the all-vintage rows."""
+    import json
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from fiscal_sim import headline
+
+    folder = tmp_path / "vintage"
+    shutil.copytree(run_dir, folder, ignore=shutil.ignore_patterns("report", "draws"))
+    s = pq.read_table(folder / "summary.parquet")
+    if "vintage" in s.column_names:  # the run's own split, if any, is replaced by a synthetic one
+        s = s.filter(pc.equal(s["vintage"].cast(pa.string()), "ALL")).drop_columns(["vintage"])
+    parts = [s.append_column("vintage", pa.array(["ALL"] * s.num_rows))]
+    for v, share in (("existing", 0.3), ("new", 0.7)):
+        t = s.set_column(s.column_names.index("mean_cny"), "mean_cny", pc.multiply(s["mean_cny"], share))
+        parts.append(t.append_column("vintage", pa.array([v] * s.num_rows)))
+    pq.write_table(pa.concat_tables(parts), folder / "summary.parquet")
+    plain = json.loads((run_dir / "headline.json").read_text(encoding="utf-8"))
+    assert headline.from_folder(folder)["payers"] == plain["payers"]
+    r = write_report(folder, tmp_path / "rep")
+    html = r.html.read_text(encoding="utf-8")
+    assert "existing (mean)" in html and "new (mean)" in html and "vintage" in html
+
+
+@pytest.mark.browser
+def test_the_report_prints_on_a4(report, tmp_path):
+    import re
+
+    pdf = tmp_path / "report.pdf"
+    res = browse(report.html, tmp_path / "profile", "--no-pdf-header-footer", f"--print-to-pdf={pdf}")
+    assert res.returncode == 0 and pdf.is_file(), res.stderr[-2000:]
+    boxes = {tuple(round(float(x)) for x in b.split()) for b in
+             re.findall(rb"/MediaBox\s*\[([^\]]*)\]", pdf.read_bytes())}
+    assert boxes == {(0, 0, 595, 842)}  # A4 in points, every page

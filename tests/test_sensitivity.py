@@ -88,3 +88,16 @@ def test_cli_on_a_run_folder_writes_beside_the_run(tmp_path):
     t = pq.read_table(run_dir / "sensitivity.parquet")
     assert set(t["draws"].to_pylist()) == {200}
     assert np.all(np.array(t["abs_rho"]) <= 1)
+
+
+def test_swings_are_the_outer_decile_means_minus_the_mean():
+    """Hand-computed: X = 1…10, target 2X (mean 11): lowest 10% of X → 2, highest → 20; swings −9 and +9."""
+    import numpy as np
+
+    from fiscal_sim.analysis.sensitivity import swings
+
+    X = np.arange(1.0, 11.0)[:, None]
+    T = np.column_stack([2 * X[:, 0], -X[:, 0]])
+    lo, hi = swings(X, T)
+    np.testing.assert_allclose(lo, [[-9.0, 4.5]])
+    np.testing.assert_allclose(hi, [[9.0, -4.5]])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -19,6 +21,7 @@ CAPPED = "jzf2017-3.major-conversion"
 HOUSING = "jwf2017-4.talent-housing"
 CAP = f"programs.{CAPPED}.formula.max"
 GROWTH = f"uptake.{HOUSING}.growth"
+CAP_COL, GROWTH_COL = (re.sub(r"[^a-z0-9]+", "_", c.lower()) for c in (CAP, GROWTH))  # SQL-safe column names
 
 
 @pytest.fixture(scope="module")
@@ -34,14 +37,14 @@ def grid(scen, tmp_path_factory):
 
 def test_grid_runs_every_combination_once(grid):
     points = pq.read_table(grid.out / "points.parquet").to_pylist()
-    combos = [(r[CAP], r[GROWTH]) for r in points]
+    combos = [(r[CAP_COL], r[GROWTH_COL]) for r in points]
     assert sorted(combos) == sorted((c, g) for c in (300, 500, 800) for g in (0, 0.05))
     assert len(set(combos)) == len(combos) == 6
     t = pq.read_table(grid.out / "sweep.parquet")
     assert sorted(set(t["point"].to_pylist())) == list(range(6))
     per_point = np.bincount(np.array(t["point"]))
     assert len(set(per_point)) == 1  # the same summary rows for every point
-    assert {CAP, GROWTH} <= set(t.column_names)
+    assert {CAP_COL, GROWTH_COL} <= set(t.column_names)
 
 
 def test_swept_values_are_the_parameters_used(scen, grid):
@@ -58,10 +61,10 @@ def test_swept_values_are_the_parameters_used(scen, grid):
 def test_swept_values_change_the_results(grid):
     rows = [r for r in grid.table.to_pylist() if r["program"] == CAPPED and r["payer"] == "ALL"
             and r["vintage"] == "ALL" and r["measure"] == "cash" and r["period"] == "horizon"]
-    by = {(r[CAP], r[GROWTH]): r["mean_cny"] for r in rows}
+    by = {(r[CAP_COL], r[GROWTH_COL]): r["mean_cny"] for r in rows}
     for g in (0, 0.05):
         assert by[(300, g)] < by[(500, g)] < by[(800, g)]  # a higher cap pays more, same applicants
-    housing = {(r[CAP], r[GROWTH]): r["mean_cny"] for r in grid.table.to_pylist() if r["program"] == HOUSING
+    housing = {(r[CAP_COL], r[GROWTH_COL]): r["mean_cny"] for r in grid.table.to_pylist() if r["program"] == HOUSING
                and r["payer"] == "ALL" and r["vintage"] == "ALL" and r["measure"] == "cash" and r["period"] == "horizon"}
     assert housing[(300, 0.05)] > housing[(300, 0)]
 

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
+from fiscal_sim import headline
 from fiscal_sim.engine.ledger import SeriesLayout
 from fiscal_sim.engine.run import manifest, summary_table
 from fiscal_sim.errors import InputError
@@ -77,6 +78,7 @@ def write_run_folder(folder: Path, scen: Scenario, lay: SeriesLayout, acc: Accum
     meta = manifest(scen, run_id, command, 1)
     meta["files"] = {k: v for k, v in meta["files"].items() if k != "draws"}
     write_json(meta | (extra_manifest or {}), folder / "manifest.json")
+    headline.write(folder)
     return summary
 
 

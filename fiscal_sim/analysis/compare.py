@@ -329,15 +329,19 @@ def compare_manifest(base: Scenario, reform: Scenario, run_id: str, command: lis
     }
 
 
-def headline(table: pa.Table) -> dict[str, list[dict]]:
+TOLERANCE_CNY = 1.0
+"""a change of the mean smaller than this (yuan) is float noise, not a change"""
+
+
+def headline(table: pa.Table, tolerance: float = TOLERANCE_CNY) -> dict[str, list[dict]]:
     """Rows for the printed headline: grant cash by year (all payers, city) and over the horizon by payer,
-    and the programs whose expected horizon cash changes most."""
+    and the programs whose expected horizon cash changes by more than ``tolerance`` yuan, most first."""
     rows = [r for r in table.to_pylist() if r["measure"] == "cash"]
     by_year = [r for r in rows if r["program"] == ALL and r["period"] == "year" and r["payer"] in (ALL, "city")]
     horizon = [r for r in rows if r["program"] == ALL and r["period"] == "horizon"
                and (r["baseline_mean_cny"] or r["reform_mean_cny"])]
     programs = [r for r in rows if r["program"] not in (ALL, ALL_EQUITY) and r["payer"] == ALL
-                and r["period"] == "horizon" and r["change_mean_cny"] != 0]
+                and r["period"] == "horizon" and abs(r["change_mean_cny"]) > tolerance]
     by_year.sort(key=lambda r: (r["payer"] != ALL, r["fiscal_year"]))
     horizon.sort(key=lambda r: (r["payer"] != ALL, r["payer"] != "city", -abs(r["change_mean_cny"])))
     programs.sort(key=lambda r: -abs(r["change_mean_cny"]))

@@ -154,6 +154,18 @@ def correlation_ratio(x: np.ndarray, T: np.ndarray, bins: int) -> np.ndarray:
     return np.clip((eta2 - null) / (1 - null), 0.0, 1.0)
 
 
+def swings(X: np.ndarray, T: np.ndarray, share: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+    """Tornado swings (F × T, yuan): the target's mean over the draws where a parameter is in its lowest
+    (highest) ``share`` of draws, minus the target's mean over all draws."""
+    n, F = X.shape
+    k = max(1, int(round(share * n)))
+    order = np.argsort(X, axis=0, kind="stable")  # ties keep draw order: deterministic
+    mean = T.mean(axis=0)
+    low = np.stack([T[order[:k, i]].mean(axis=0) for i in range(F)]) if F else np.zeros((0, T.shape[1]))
+    high = np.stack([T[order[-k:, i]].mean(axis=0) for i in range(F)]) if F else np.zeros((0, T.shape[1]))
+    return low - mean, high - mean
+
+
 def rank_table(scen: Scenario, factors: list[Factor], keys: list[tuple[str, str, int | None]], X: np.ndarray,
                T: np.ndarray) -> pa.Table:
     """The tornado table: one row per (target, parameter), targets that vary only."""
@@ -174,13 +186,14 @@ def rank_table(scen: Scenario, factors: list[Factor], keys: list[tuple[str, str,
     r2_adj = 1 - (1 - r2) * (n - 1) / max(n - k - 1, 1)
     bins = int(np.clip(np.sqrt(n), 2, 50))
     eta = np.stack([correlation_ratio(X[:, i], T, bins) for i in range(F)]) if F else np.zeros((0, T.shape[1]))
+    swing_lo, swing_hi = swings(X, T)
     order = np.argsort(-np.abs(rho), axis=0, kind="stable")
     rank = np.empty_like(order)
     rank[order, np.arange(T.shape[1])[None, :]] = np.arange(1, F + 1)[:, None]
     cols: dict[str, list] = {c: [] for c in (
         "payer", "period", "fiscal_year", "factor", "factor_kind", "program", "factor_year", "spearman_rho",
         "abs_rho", "rho_ci_lo", "rho_ci_hi", "p_value", "rho_sq", "first_order_index", "rank", "target_rank_r2",
-        "target_mean_cny", "target_sd_cny", "factor_mean", "factor_sd")}
+        "target_mean_cny", "target_sd_cny", "factor_mean", "factor_sd", "swing_low_cny", "swing_high_cny")}
     tmean, tsd = T.mean(axis=0), T.std(axis=0, ddof=1)
     fmean, fsd = X.mean(axis=0), X.std(axis=0, ddof=1)
     for j, (payer, period, year) in enumerate(keys):
@@ -189,7 +202,7 @@ def rank_table(scen: Scenario, factors: list[Factor], keys: list[tuple[str, str,
         for i, f in enumerate(factors):
             row = (payer, period, year, f.name, f.kind, f.program, f.year, rho[i, j], abs(rho[i, j]), lo[i, j],
                    hi[i, j], pval[i, j], rho[i, j] ** 2, eta[i, j], rank[i, j], r2_adj[j], tmean[j], tsd[j],
-                   fmean[i], fsd[i])
+                   fmean[i], fsd[i], swing_lo[i, j], swing_hi[i, j])
             for c, v in zip(cols, row):
                 cols[c].append(v)
     m = len(cols["payer"])
@@ -203,7 +216,8 @@ def rank_table(scen: Scenario, factors: list[Factor], keys: list[tuple[str, str,
                                                               "p_value", "rho_sq", "first_order_index")},
         "rank": pa.array(cols["rank"], pa.int16()),
         **{c: nan_to_null(np.array(cols[c], float)) for c in ("target_rank_r2", "target_mean_cny", "target_sd_cny",
-                                                              "factor_mean", "factor_sd")},
+                                                              "factor_mean", "factor_sd", "swing_low_cny",
+                                                              "swing_high_cny")},
         "draws": pa.array(np.full(m, n, dtype=np.int32)),
     })
 
@@ -233,3 +247,24 @@ def top(table: pa.Table, payer: str = ALL, period: str = "horizon", year: int | 
     rows = [r for r in table.to_pylist() if r["payer"] == payer and r["period"] == period
             and (period == "horizon" or r["fiscal_year"] == year)]
     return sorted(rows, key=lambda r: r["rank"])[:k]
+
+
+def record_in_manifest(folder: Path, result: SensitivityResult, k: int = 5) -> None:
+    """Add the sensitivity's file and top parameters (all payers, horizon) to ``folder/manifest.json``."""
+    import json
+    import os
+    import uuid
+
+    path = Path(folder) / "manifest.json"
+    if not path.is_file():
+        return
+    m = json.loads(path.read_text(encoding="utf-8"))
+    rows = top(result.table, ALL, "horizon", k=k)
+    m["sensitivity"] = {
+        "file": FILE, "draws": rows[0]["draws"] if rows else None,
+        "top_all_payers_horizon": [{"factor": r["factor"], "spearman_rho": r["spearman_rho"],
+                                    "swing_low_cny": r["swing_low_cny"], "swing_high_cny": r["swing_high_cny"]}
+                                   for r in rows]}
+    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.write_text(json.dumps(m, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)

@@ -41,6 +41,7 @@ import copy
 import difflib
 import itertools
 import math
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -337,6 +338,26 @@ def check_applied(scen: Scenario, targets: list[Target], values: tuple, label: s
             raise SweepError(f"{label}: {t.text}: asked for {v!r} but the program uses {used!r}")
 
 
+def sql_names(targets: list[Target]) -> list[str]:
+    """SQL-safe column names of the swept parameters: lower case, ``[a-z0-9_]``, unique
+    (``programs.jzf2017-3.major-conversion.cap`` → ``programs_jzf2017_3_major_conversion_cap``)."""
+    out: list[str] = []
+    for t in targets:
+        base = re.sub(r"_+", "_", re.sub(r"[^a-z0-9]", "_", t.text.lower())).strip("_") or "parameter"
+        base = base if not base[0].isdigit() else f"p_{base}"
+        name, k = base, 2
+        while name in out:
+            name, k = f"{base}_{k}", k + 1
+        out.append(name)
+    return out
+
+
+def _field(name: str, target: Target, values: list[Any]) -> tuple[pa.Field, pa.Array]:
+    """A swept parameter's column, with the path as written in the field's metadata (``fiscal_sim.path``)."""
+    arr = _value_column(values)
+    return pa.field(name, arr.type, metadata={"fiscal_sim.path": target.text, "fiscal_sim.canonical": target.canonical}), arr
+
+
 def _value_column(values: list[Any]) -> pa.Array:
     if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
         if all(isinstance(v, int) for v in values):
@@ -369,16 +390,19 @@ def sweep(scen: Scenario, p: Plan, out: Path, workers: int = 1, totals_only: boo
             if totals_only:
                 mask = np.isin(np.array(lay.program, dtype=object), list(keep_programs))
                 table = table.filter(pa.array(mask))
-            cols = {"point": pa.array(np.full(table.num_rows, i, dtype=np.int32))}
-            cols |= {t.text: _value_column([p.points[i][j]] * table.num_rows) for j, t in enumerate(p.targets)}
-            parts.append(pa.table(cols | {n: table[n] for n in table.column_names}))
+            fields = [_field(n, t, [p.points[i][j]] * table.num_rows)
+                      for j, (n, t) in enumerate(zip(sql_names(p.targets), p.targets))]
+            fields.insert(0, (pa.field("point", pa.int32()), pa.array(np.full(table.num_rows, i, dtype=np.int32))))
+            fields += [(table.schema.field(n), table[n]) for n in table.column_names]
+            parts.append(pa.Table.from_arrays([a for _, a in fields], schema=pa.schema([f for f, _ in fields])))
             if i == 0:
                 write_run_folder(tmp / "point-0", v, lay, acc, run_id, command, {"role": "sweep point 0"})
             if progress:
                 progress(i + 1, len(p.points))
         result = pa.concat_tables(parts, promote_options="permissive")
         write_table(result, tmp / "sweep.parquet", run_id, scenario=scen.spec.name,
-                    swept=", ".join(t.text for t in p.targets))
+                    swept=", ".join(t.text for t in p.targets),
+                    **{f"fiscal_sim.column.{n}": t.text for n, t in zip(sql_names(p.targets), p.targets)})
         write_table(points_table(p), tmp / "points.parquet", run_id)
         write_json(sweep_manifest(scen, p, run_id, command, totals_only), tmp / "manifest.json")
     return SweepResult(Path(out), run_id, p, result)
@@ -386,9 +410,9 @@ def sweep(scen: Scenario, p: Plan, out: Path, workers: int = 1, totals_only: boo
 
 def points_table(p: Plan) -> pa.Table:
     """One row per point: its number and the value of every swept parameter."""
-    cols = {"point": pa.array(np.arange(len(p.points), dtype=np.int32))}
-    cols |= {t.text: _value_column([pt[j] for pt in p.points]) for j, t in enumerate(p.targets)}
-    return pa.table(cols)
+    fields = [(pa.field("point", pa.int32()), pa.array(np.arange(len(p.points), dtype=np.int32)))]
+    fields += [_field(n, t, [pt[j] for pt in p.points]) for j, (n, t) in enumerate(zip(sql_names(p.targets), p.targets))]
+    return pa.Table.from_arrays([a for _, a in fields], schema=pa.schema([f for f, _ in fields]))
 
 
 def sweep_manifest(scen: Scenario, p: Plan, run_id: str, command: list[str] | None, totals_only: bool) -> dict:
@@ -400,8 +424,8 @@ def sweep_manifest(scen: Scenario, p: Plan, run_id: str, command: list[str] | No
         "draws": scen.spec.draws,
         "design": p.design,
         "points": len(p.points),
-        "parameters": [{"column": t.text, "kind": t.kind, "program": t.program, "path": t.path,
-                        "canonical": t.canonical} for t in p.targets],
+        "parameters": [{"column": n, "as_given": t.text, "kind": t.kind, "program": t.program, "path": t.path,
+                        "canonical": t.canonical} for n, t in zip(sql_names(p.targets), p.targets)],
         "series": "totals and swept programs" if totals_only else "all",
         "money_unit": "CNY (yuan); columns ending in _cny",
         "files": {"sweep": "sweep.parquet", "points": "points.parquet",

@@ -18,10 +18,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fiscal_sim import headline
 from fiscal_sim.engine.ledger import SeriesLayout, draws_tables, layout, series_values
 from fiscal_sim.engine.simulate import blocks_of, simulate_chunk
 from fiscal_sim.io.dimensions import cost_shares_table, jurisdictions_table, payers_table, programs_table
-from fiscal_sim.io.parquet import atomic_dir, manifest_header, with_metadata, write_json, write_table
+from fiscal_sim.io.parquet import atomic_dir, manifest_header, round_money, with_metadata, write_json, write_table
 from fiscal_sim.scenario import Scenario, timeline_manifest
 from fiscal_sim.stats import BINS_PER_DECADE, Accumulator, summarise
 
@@ -123,7 +124,9 @@ def summary_table(scen: Scenario, lay: SeriesLayout, acc: Accumulator) -> pa.Tab
     table = pa.table({"scenario": [scen.spec.name] * lay.size, **{n: keys[n] for n in keys.column_names}})
     for name, values in cols.items():  # NaN (no budget line) becomes NULL: "not applicable" in BI tools
         table = table.append_column(name, pa.array(values, from_pandas=True))
-    return table.append_column("var_level", pa.array(np.full(lay.size, scen.spec.var_level)))
+    table = table.append_column("var_level", pa.array(np.full(lay.size, scen.spec.var_level)))
+    total = np.isin(lay.program, ["ALL", "ALL_EQUITY"]) | (np.asarray(lay.payer) == "ALL")
+    return round_money(table.append_column("is_total", pa.array(total)))  # is_total: sum only rows where it is false
 
 
 def manifest(scen: Scenario, run_id: str, command: list[str] | None, workers: int) -> dict:
@@ -146,7 +149,7 @@ def manifest(scen: Scenario, run_id: str, command: list[str] | None, workers: in
         **timeline_manifest(scen),
         "quantile_method": f"log histogram, {BINS_PER_DECADE} bins per decade, clamped to exact min/max",
         "money_unit": "CNY (yuan); columns ending in _cny",
-        "files": {"summary": "summary.parquet", "draws": "draws/ (hive: scenario, fiscal_year)",
+        "files": {"summary": "summary.parquet", "headline": "headline.json", "draws": "draws/ (hive: scenario, fiscal_year)",
                   "dimensions": ["programs.parquet", "payers.parquet", "jurisdictions.parquet", "cost_shares.parquet"]},
     }
 
@@ -171,4 +174,5 @@ def run(scen: Scenario, out: Path, workers: int = 1, write_draws: bool = True, c
             info["files"]["pipeline"] = ["pipeline_draws.parquet", "pipeline_summary.parquet"]
             info["pipelines"] = [p.get("name") for p in scen.spec.pipelines]
         write_json(info, tmp / "manifest.json")
+        headline.write(tmp)
     return RunResult(Path(out), run_id, summary, acc, lay)

@@ -7,44 +7,60 @@ import pyarrow as pa
 from fiscal_sim.scenario import Scenario
 
 
+# the total members of the program and payer dimensions: a BI join on them never drops or doubles a summary row
+PROGRAM_TOTALS = {"ALL": ("全部资助项目合计", "All grant programs (total)"),
+                  "ALL_EQUITY": ("全部股权出资合计", "All fund capital, equity (total)")}
+PAYER_TOTAL = ("ALL", "全部财政合计", "All payers (total)")
+
+
 def programs_table(scen: Scenario) -> pa.Table:
+    """One row per program (simulated first, then listed), then the ``ALL`` / ``ALL_EQUITY`` totals."""
     progs = [sp.prog for sp in scen.programs] + scen.unpriced
     overlap = {m: g.overlap for g in scen.groups for m in g.members}
     geo = scen.geography
+    n, t = len(progs), len(PROGRAM_TOTALS)
+    none = [None] * t
     return pa.table({
-        "program": [p.id for p in progs],
-        "title_zh": [p.spec.title_zh for p in progs],
-        "title_en": [p.spec.title_en for p in progs],
-        "document_number": [p.document.number for p in progs],
-        "document_title": [p.document.title for p in progs],
-        "section": [p.spec.source.section for p in progs],
-        "quote": [p.spec.source.quote for p in progs],
-        "status": [p.spec.status for p in progs],
-        "simulated": [i < len(scen.programs) for i in range(len(progs))],
-        "unit": [p.spec.unit for p in progs],
-        "in_force_from": pa.array([p.spec.in_force.from_ for p in progs], pa.date32()),
-        "in_force_to": pa.array([p.spec.in_force.to for p in progs], pa.date32()),
-        "jurisdictions": [",".join(p.jurisdictions) for p in progs],
-        "cost_sharing": [p.spec.cost_sharing for p in progs],
-        "exclusive_group": [p.spec.exclusive_group for p in progs],
-        "overlap_share": pa.array([overlap.get(p.id) for p in progs], pa.float64()),
-        "allocation": [(geo.weights_name(p.spec.uptake.allocation) or "table") if p.spec.uptake else None for p in progs],
-        "uptake_basis": [p.spec.uptake.basis if p.spec.uptake else None for p in progs],
-        "uptake_target_until": pa.array([p.spec.uptake.target_until if p.spec.uptake else None for p in progs], pa.int16()),
-        "schedule": [p.spec.schedule.describe() for p in progs],
-        "timeline": ["; ".join(p.timeline_notes) or None for p in progs],
-        "file": [p.file.split("/scenarios/")[-1] for p in progs],
+        "program": [p.id for p in progs] + list(PROGRAM_TOTALS),
+        "title_zh": [p.spec.title_zh for p in progs] + [v[0] for v in PROGRAM_TOTALS.values()],
+        "title_en": [p.spec.title_en for p in progs] + [v[1] for v in PROGRAM_TOTALS.values()],
+        "is_total": [False] * n + [True] * t,
+        "sort_order": pa.array(list(range(1, n + 1)) + [0, n + 1], pa.int32()),  # ALL first, equity last
+        "document_number": [p.document.number for p in progs] + none,
+        "document_title": [p.document.title for p in progs] + none,
+        "section": [p.spec.source.section for p in progs] + none,
+        "quote": [p.spec.source.quote for p in progs] + none,
+        "status": [p.spec.status for p in progs] + ["total", "total"],
+        "simulated": [i < len(scen.programs) for i in range(n)] + none,
+        "unit": [p.spec.unit for p in progs] + none,
+        "in_force_from": pa.array([p.spec.in_force.from_ for p in progs] + none, pa.date32()),
+        "in_force_to": pa.array([p.spec.in_force.to for p in progs] + none, pa.date32()),
+        "jurisdictions": [",".join(p.jurisdictions) for p in progs] + none,
+        "cost_sharing": [p.spec.cost_sharing for p in progs] + none,
+        "exclusive_group": [p.spec.exclusive_group for p in progs] + none,
+        "overlap_share": pa.array([overlap.get(p.id) for p in progs] + none, pa.float64()),
+        "allocation": [(geo.weights_name(p.spec.uptake.allocation) or "table") if p.spec.uptake else None
+                       for p in progs] + none,
+        "uptake_basis": [p.spec.uptake.basis if p.spec.uptake else None for p in progs] + none,
+        "uptake_target_until": pa.array([p.spec.uptake.target_until if p.spec.uptake else None for p in progs] + none,
+                                        pa.int16()),
+        "schedule": [p.spec.schedule.describe() for p in progs] + none,
+        "timeline": ["; ".join(p.timeline_notes) or None for p in progs] + none,
+        "file": [p.file.split("/scenarios/")[-1] for p in progs] + none,
     })
 
 
 def payers_table(scen: Scenario) -> pa.Table:
+    """One row per payer (city, province, then places, in the catalogue's order), then the ``ALL`` total."""
     geo = scen.geography
     payers = geo.payers
     return pa.table({
-        "payer": payers,
-        "name_zh": [geo.payer_name(p, "zh") for p in payers],
-        "name_en": [geo.payer_name(p, "en") for p in payers],
-        "kind": ["city" if p == "city" else "province" if p == "province" else "local" for p in payers],
+        "payer": payers + [PAYER_TOTAL[0]],
+        "name_zh": [geo.payer_name(p, "zh") for p in payers] + [PAYER_TOTAL[1]],
+        "name_en": [geo.payer_name(p, "en") for p in payers] + [PAYER_TOTAL[2]],
+        "kind": ["city" if p == "city" else "province" if p == "province" else "local" for p in payers] + ["total"],
+        "is_total": [False] * len(payers) + [True],
+        "sort_order": pa.array(list(range(1, len(payers) + 1)) + [0], pa.int32()),
     })
 
 

@@ -27,7 +27,8 @@ SCHEMA_VERSION = "1.0"
 def encode_strings(table: pa.Table) -> pa.Table:
     """Dictionary-encode every string column (small files, fast BI filters)."""
     cols = [c.dictionary_encode() if pa.types.is_string(c.type) else c for c in table.columns]
-    return pa.table(cols, names=table.column_names)
+    fields = [pa.field(f.name, c.type, f.nullable, f.metadata) for f, c in zip(table.schema, cols)]
+    return pa.Table.from_arrays(cols, schema=pa.schema(fields, table.schema.metadata))
 
 
 def with_metadata(table: pa.Table, run_id: str, **extra: str) -> pa.Table:
@@ -36,9 +37,22 @@ def with_metadata(table: pa.Table, run_id: str, **extra: str) -> pa.Table:
     return table.replace_schema_metadata({**(table.schema.metadata or {}), **{k.encode(): v.encode() for k, v in meta.items()}})
 
 
+COMPRESSION = "zstd"
+"""the one codec of every table fiscal_sim writes"""
+
+
+def round_money(table: pa.Table) -> pa.Table:
+    """Round every float ``*_cny`` column to the fen (0.01 yuan): the stored amounts BI tools sum."""
+    import pyarrow.compute as pc
+
+    cols = [pc.round(c, 2) if n.endswith("_cny") and pa.types.is_floating(c.type) else c
+            for n, c in zip(table.column_names, table.columns)]
+    return pa.table(cols, schema=table.schema)
+
+
 def write_table(table: pa.Table, path: Path, run_id: str, **extra: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(with_metadata(encode_strings(table), run_id, **extra), path, compression="zstd")
+    pq.write_table(with_metadata(encode_strings(round_money(table)), run_id, **extra), path, compression=COMPRESSION)
 
 
 def manifest_header(run_id: str, command: list[str] | None, **kind: str) -> dict[str, Any]:

@@ -30,9 +30,33 @@ BLUE, DARK, RED, GREY, GREEN = "#2b6cb0", "#1a365d", "#c53030", "#718096", "#2f8
 DPI = 110
 
 
+FONT_GLOBS = ("/usr/share/fonts/**/NotoSansCJK*", "/usr/share/fonts/**/NotoSansSC*", "/usr/share/fonts/**/wqy*",
+              "/usr/share/fonts/**/NotoSerifCJK*", "/usr/local/share/fonts/**/*CJK*", "/Library/Fonts/*CJK*",
+              "C:/Windows/Fonts/msyh*")
+
+
+@lru_cache(maxsize=1)
+def cjk_font_file() -> str | None:
+    """The first Noto CJK / WenQuanYi font file found on the system, registered with matplotlib (never a stale cache)."""
+    import glob
+
+    for pattern in FONT_GLOBS:
+        for path in sorted(glob.glob(pattern, recursive=True)):
+            if path.lower().endswith((".ttc", ".otf", ".ttf")) and "bold" not in path.lower():
+                try:
+                    font_manager.fontManager.addfont(path)
+                except (OSError, RuntimeError, ValueError):
+                    continue
+                return path
+    return None
+
+
 @lru_cache(maxsize=1)
 def cjk_font() -> str | None:
-    """The first installed font family with CJK glyphs, or None."""
+    """The family name of a CJK font: the registered file's, else the first installed family with CJK glyphs."""
+    path = cjk_font_file()
+    if path:
+        return font_manager.FontProperties(fname=path).get_name()
     installed = {f.name for f in font_manager.fontManager.ttflist}
     return next((f for f in CJK_FAMILIES if f in installed), None)
 
@@ -130,19 +154,67 @@ def exceed_chart(years: list[int], lines: list[tuple[str, Sequence[float | None]
         return _png(fig)
 
 
-def tornado(labels: list[str], rho: Sequence[float], title: str, cjk: bool) -> bytes:
-    """Spearman ρ of each uncertain parameter with the target, largest |ρ| on top."""
+def tornado(labels: list[str], low: Sequence[float], high: Sequence[float], unit: Unit, title: str, cjk: bool) -> bytes:
+    """Swing of the target from its mean with each parameter in its lowest / highest 10% of draws, first on top."""
     with plt.rc_context(style(cjk)):
         n = len(labels)
         fig, ax = plt.subplots(figsize=(6.4, 0.8 + 0.3 * max(n, 1)))
         y = np.arange(n)[::-1]
-        r = np.asarray(rho, float)
-        ax.barh(y, r, color=[BLUE if v >= 0 else RED for v in r])
+        lo, hi = np.asarray(low, float) / unit.cny, np.asarray(high, float) / unit.cny
+        ax.barh(y, hi, color=BLUE, alpha=0.85, label="parameter in its highest 10%")
+        ax.barh(y, lo, color=RED, alpha=0.85, label="parameter in its lowest 10%")
         ax.set_yticks(y, [_t(lb, cjk) for lb in labels])
-        ax.set_xlim(-1, 1)
         ax.axvline(0, color="black", lw=0.6)
-        ax.set_xlabel("Spearman rank correlation ρ")
+        ax.set_xlabel(_t(f"change from the mean, {unit.label}", cjk))
         ax.set_title(_t(title, cjk))
+        ax.legend(fontsize=7, loc="lower right", frameon=False)
+        return _png(fig)
+
+
+def small_multiples(years: list[int], panels: list[tuple[str, dict[str, Sequence[float | None]],
+                                                          Sequence[float | None] | None]], unit: Unit, cjk: bool,
+                    columns: int = 4) -> bytes:
+    """One compact grid: a P5–P95 band, the mean and the budget line per payer, on a shared unit."""
+    with plt.rc_context(style(cjk)):
+        rows = -(-len(panels) // columns)
+        fig, axes = plt.subplots(rows, columns, figsize=(9.6, 1.9 * rows), sharex=True, squeeze=False)
+        x = np.array(years)
+        for ax, (label, q, budget) in zip(axes.flat, panels):
+            ax.fill_between(x, _arr(q["p05"], unit), _arr(q["p95"], unit), color=BLUE, alpha=0.22, lw=0)
+            ax.plot(x, _arr(q["mean"], unit), color=DARK, lw=1.2)
+            if budget is not None and any(b is not None for b in budget):
+                ax.step(x, _arr(budget, unit), where="mid", color=RED, lw=1.2)
+            ax.set_title(_t(label, cjk), fontsize=8)
+            ax.set_ylim(bottom=0)
+            ax.tick_params(labelsize=7)
+            ax.set_xticks(x[:: max(1, len(x) // 4)])
+        for ax in list(axes.flat)[len(panels):]:
+            ax.set_visible(False)
+        fig.supylabel(_t(unit.label, cjk), fontsize=8)
+        fig.tight_layout()
+        return _png(fig)
+
+
+def overview(years: list[int], q: dict[str, Sequence[float | None]], unit: Unit, title: str, cjk: bool,
+             budget: Sequence[float | None] | None = None,
+             parts: list[tuple[str, Sequence[float | None]]] | None = None) -> bytes:
+    """Total cash by year: P5–P95 band, mean, budget line, and stacked means of its parts (existing vs new)."""
+    with plt.rc_context(style(cjk)):
+        fig, ax = plt.subplots(figsize=(8.0, 3.6))
+        x = np.array(years)
+        if parts:
+            ax.stackplot(x, *[_arr(v, unit) for _, v in parts], labels=[_t(lb, cjk) for lb, _ in parts],
+                         colors=["#a0aec0", "#90cdf4", "#c6f6d5"][: len(parts)], alpha=0.7)
+        ax.fill_between(x, _arr(q["p05"], unit), _arr(q["p95"], unit), color=BLUE, alpha=0.18, lw=0,
+                        label="P5–P95")
+        ax.plot(x, _arr(q["mean"], unit), color=DARK, lw=1.8, marker="o", ms=3, label="mean")
+        if budget is not None and any(b is not None for b in budget):
+            ax.step(x, _arr(budget, unit), where="mid", color=RED, lw=1.8, label="budget line")
+        ax.set_title(_t(title, cjk))
+        ax.set_ylabel(_t(unit.label, cjk))
+        ax.set_xticks(x)
+        ax.set_ylim(bottom=0)
+        ax.legend(fontsize=7, ncol=4, loc="upper left", frameon=False)
         return _png(fig)
 
 

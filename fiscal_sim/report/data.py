@@ -28,6 +28,8 @@ class RunFolder:
     rows: list[dict[str, Any]]
     programs: dict[str, dict[str, Any]]
     payers: dict[str, dict[str, Any]]
+    pipeline: list[dict[str, Any]] | None = None
+    """rows of pipeline_summary.parquet (runs with --pipeline)"""
     vintage_rows: list[dict[str, Any]] = field(default_factory=list)
     """summary rows split by vintage (``existing`` / ``new``), when the run had a commitment register"""
     index: dict[Key, dict[str, Any]] = field(default_factory=dict)
@@ -38,6 +40,10 @@ class RunFolder:
     @property
     def name(self) -> str:
         return self.manifest.get("scenario", {}).get("name", self.path.name)
+
+    @property
+    def vintages(self) -> list[str]:
+        return sorted({r["vintage"] for r in self.vintage_rows})
 
     @property
     def years(self) -> list[int]:
@@ -102,7 +108,8 @@ def load_run(path: Path) -> RunFolder:
     programs = _by_key(_table(path / "programs.parquet"), "program") if (path / "programs.parquet").is_file() else {}
     payers = _by_key(_table(path / "payers.parquet"), "payer") if (path / "payers.parquet").is_file() else {}
     split = [r for r in every if r.get("vintage", "ALL") != "ALL" and r["program"] == "ALL" and r["period"] == "year"]
-    return RunFolder(path, manifest, rows, programs, payers, split)
+    pipeline = _table(path / "pipeline_summary.parquet").to_pylist() if (path / "pipeline_summary.parquet").is_file() else None
+    return RunFolder(path, manifest, rows, programs, payers, pipeline, split)
 
 
 def load(root: Path | str) -> ReportData:

@@ -7,7 +7,7 @@ from typing import Any
 
 from fiscal_sim.report import charts
 from fiscal_sim.report.data import ReportData, RunFolder
-from fiscal_sim.report.money import Unit, both, pct, unit_for
+from fiscal_sim.report.money import WAN, YI, Unit, both, pct, unit_for
 
 ALL = "ALL"
 TOTALS = ("ALL", "ALL_EQUITY")
@@ -40,6 +40,9 @@ class Section:
     intro: str = ""
     charts: list[Chart] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
+    template: str = ""
+    """a partial template of templates/ that renders this section's ``data`` before its charts and tables"""
+    data: dict[str, Any] = field(default_factory=dict)
 
 
 def program_label(run: RunFolder, pid: str, cjk: bool, width: int = 20) -> str:
@@ -63,7 +66,7 @@ PROGRAM_COLUMNS = ["program", "名称", "title", "文号 document"]
 
 def payers_with_cash(run: RunFolder) -> list[str]:
     """Payers whose expected grant cash is non-zero in some year: all payers, city, province, then places."""
-    order = [ALL] + list(run.payers)
+    order = [ALL] + [p for p in run.payers if p != ALL]
     have = {r["payer"] for r in run.rows if r["program"] == ALL and r["measure"] == "cash" and r["mean_cny"]}
     return [p for p in order if p in have]
 
@@ -73,19 +76,86 @@ def unit_caption(unit: Unit) -> str:
 
 
 def headline(d: ReportData) -> Section:
-    """Horizon totals per payer: mean, median, P95, TVaR — in 万元 and 亿元."""
-    run = d.run
+    """The answer up front (headline.json of the run, zh and en), then horizon totals per payer."""
+    from fiscal_sim import headline as hl
+
+    h = hl.load(d.run.path)
+    change = hl.compare_lines(d.compare or [], hl.load(d.baseline.path), h) if d.is_compare and d.baseline else []
+    return Section("headline", "Headline 结论", template="headline.html.j2", data={"headline": h, "change": change})
+
+
+def horizon_table(run: RunFolder) -> Table:
+    """Horizon totals per payer: mean, median, P90, P95, TVaR — in 万元 and 亿元."""
     rows = []
     for payer in payers_with_cash(run):
-        h = run.horizon(ALL, payer)
-        if h:
-            rows.append([run.payer_label(payer, True), both(h["mean_cny"]), both(h["p50_cny"]), both(h["p95_cny"]),
-                         both(h["tvar_cny"])])
+        r = run.horizon(ALL, payer)
+        if r:
+            rows.append([run.payer_label(payer, True), both(r["mean_cny"]), both(r["p50_cny"]), both(r["p90_cny"]),
+                         both(r["p95_cny"]), both(r["tvar_cny"])])
     years = run.years
     span = f"{years[0]}–{years[-1]}" if years else ""
-    t = Table(["payer 财政", "mean 均值", "median 中位数", "P95", f"TVaR{int(100 * (run.rows[0].get('var_level') or 0.95))}"],
-              rows, f"Grant cash over {span} (program ALL), all draws. TVaR: mean of the worst tail of draws.")
-    return Section("headline", f"Expected grant cash {span} 资金需求总览", tables=[t])
+    return Table(["payer 财政", "mean 均值", "median 中位数", "P90", "P95",
+                  f"TVaR{int(100 * (run.rows[0].get('var_level') or 0.95))}"],
+                 rows, f"Grant cash over {span} (program ALL), all draws. TVaR: mean of the worst tail of draws.")
+
+
+def overview(d: ReportData, cjk: bool) -> Section:
+    """One chart: total grant cash by year, P5–P95 band, budget line; existing vs new commitments when the
+    summary has a ``vintage`` dimension."""
+    run = d.run
+    s = Section("overview", "Total cash by year 分年度资金支出总览",
+                "Grant cash of all payers (program ALL) by fiscal year: the band holds 90% of the draws (P5–P95), "
+                "the line is the mean, the red line the budget line.")
+    # the budget holder's series when the budget line is the city's (a line drawn on another total would mislead)
+    payer = next((p for p in (ALL, "city") if any(r["budget_cny"] is not None for r in run.by_year(ALL, p, "cash"))),
+                 ALL)
+    rows = run.by_year(ALL, payer, "cash")
+    if not rows:
+        return s
+    if payer != ALL:
+        s.intro = s.intro.replace("of all payers", f"of {run.payer_label(payer, True)} (the budget holder)")
+    unit = unit_for(r["p95_cny"] for r in rows)
+    q = {k: [r[f"{k}_cny"] for r in rows] for k in ("p05", "p95", "mean")}
+    budget = [r["budget_cny"] for r in rows]
+    parts = None
+    if run.vintages:
+        parts = []
+        for v in run.vintages:
+            by = {r["fiscal_year"]: r["mean_cny"] for r in run.vintage_rows if r["vintage"] == v
+                  and r["program"] == ALL and r["payer"] == payer and r["measure"] == "cash" and r["period"] == "year"}
+            parts.append((f"{v} (mean)", [by.get(r["fiscal_year"]) for r in rows]))
+        s.intro += " Shaded areas: the mean split into existing commitments and new awards (vintage)."
+    title = f"Grant cash 资金支出 — {run.payer_label(payer, cjk)} ({unit.label})"
+    png = charts.overview([r["fiscal_year"] for r in rows], q, unit, title, cjk, budget=budget, parts=parts)
+    cols = ["year 年度", "mean 均值", "P5", "P95", "budget 预算"] + [lb for lb, _ in parts or []]
+    trows = [[str(r["fiscal_year"]), unit.fmt(r["mean_cny"]), unit.fmt(r["p05_cny"]), unit.fmt(r["p95_cny"]),
+              unit.fmt(b)] + [unit.fmt(v[i]) for _, v in parts or []] for i, (r, b) in enumerate(zip(rows, budget))]
+    s.charts.append(Chart("overview", title, png, Table(cols, trows, unit_caption(unit)), "total cash by year"))
+    return s
+
+
+def payer_grid(d: ReportData, cjk: bool) -> Section:
+    """Small multiples: one compact grid of every payer's cash by year (band, mean, budget line)."""
+    run = d.run
+    s = Section("payers", "Cash by payer 分财政资金支出",
+                "One panel per payer, on the same unit: the band holds 90% of the draws, the line is the mean, "
+                "the red line the budget line.")
+    s.tables.append(horizon_table(run))
+    payers = [p for p in payers_with_cash(run) if p != ALL]
+    if not payers:
+        return s
+    years = run.years
+    series = {p: run.by_year(ALL, p, "cash") for p in payers}
+    unit = unit_for(r["p95_cny"] for p in payers for r in series[p])
+    panels = [(run.payer_label(p, cjk), {k: [r[f"{k}_cny"] for r in series[p]] for k in ("p05", "p95", "mean")},
+               [r["budget_cny"] for r in series[p]]) for p in payers]
+    png = charts.small_multiples(years, panels, unit, cjk)
+    by = {p: {r["fiscal_year"]: r for r in series[p]} for p in payers}
+    table = Table(["payer 财政"] + [str(y) for y in years],
+                  [[run.payer_label(p, True)] + [unit.fmt(by[p].get(y, {}).get("mean_cny")) for y in years]
+                   for p in payers], unit_caption(unit) + " Mean cash by year.")
+    s.charts.append(Chart("payers", "Cash by payer and year", png, table, "small multiples of cash by payer"))
+    return s
 
 
 def timeline(d: ReportData) -> Section | None:
@@ -143,20 +213,6 @@ def fan(run: RunFolder, payer: str, measure: str, cjk: bool, chart_id: str, titl
     png = charts.fan_chart([r["fiscal_year"] for r in rows], q, unit, title, cjk,
                            budget=[r["budget_cny"] for r in rows], reference=refmean)
     return Chart(chart_id, title, png, fan_table(rows, unit, ref), f"fan chart: {title}")
-
-
-def cash_fans(d: ReportData, cjk: bool) -> Section:
-    run = d.run
-    s = Section("cash", "Cash by fiscal year and payer 分年度、分财政的资金支出",
-                "Fan charts of grant cash paid (program ALL): the bands hold 90% and 80% of the draws; "
-                "the solid line is the median, the dashed line the mean, the red line the budget line."
-                + (" The dotted line is the baseline's mean." if d.is_compare else ""))
-    for payer in payers_with_cash(run):
-        title = f"Cash 现金支出 — {run.payer_label(payer, cjk)}"
-        c = fan(run, payer, "cash", cjk, f"cash-{payer}", title, d.baseline)
-        if c:
-            s.charts.append(c)
-    return s
 
 
 def outstanding(d: ReportData, cjk: bool) -> Section:
@@ -239,15 +295,21 @@ def factor_label(run: RunFolder, r: dict[str, Any], cjk: bool) -> str:
     return r["factor"]
 
 
+def swing(r: dict[str, Any]) -> tuple[float, float]:
+    """Change of the target from its mean when the parameter is in its lowest / highest 10% of draws (yuan)."""
+    return r.get("swing_low_cny") or 0.0, r.get("swing_high_cny") or 0.0  # absent in files of older versions
+
+
 def sensitivity(d: ReportData, cjk: bool, k: int) -> Section | None:
     if not d.sensitivity:
         return None
     run = d.run
-    s = Section("sensitivity", "Which assumptions drive the risk 敏感性分析",
-                "Rank correlation (Spearman ρ) between each uncertain parameter drawn per draw (a program's uptake "
-                "rate, the shared uptake shock of a year) and the total grant cash of a payer over the horizon. "
-                "First-order share: the part of the variance explained by that parameter alone (binned estimate). "
-                "Joint R² of ranks: what all parameters explain together; the rest is applicant-level randomness.")
+    s = Section("sensitivity", "Which assumptions drive the risk 敏感性分析（龙卷风图）",
+                "For each uncertain parameter drawn per draw (a program's uptake rate, the shared uptake shock of a "
+                "year): how far total grant cash over the horizon moves from its mean in the draws where that "
+                "parameter is in its lowest and in its highest 10% (measured over the draws, not approximated). "
+                "Ranked by Spearman ρ. Joint R² of ranks: what all parameters explain together; the rest is "
+                "applicant-level randomness.")
     n_sens, n_run = d.sensitivity[0]["draws"], d.run.manifest.get("draws")
     if n_run and n_sens != n_run:
         s.intro += f" Note: computed from {n_sens:,} draws, while this run has {n_run:,}."
@@ -256,14 +318,63 @@ def sensitivity(d: ReportData, cjk: bool, k: int) -> Section | None:
                       key=lambda r: r["rank"])[:k]
         if not rows:
             continue
-        title = f"Tornado — total cash, {run.payer_label(payer, cjk)}"
-        png = charts.tornado([factor_label(run, r, cjk) for r in rows], [r["spearman_rho"] for r in rows], title, cjk)
-        table = Table(["rank", "parameter 参数", "program", "ρ", "95% CI", "first-order share", "p-value"],
-                      [[str(r["rank"]), factor_label(run, r, True), r["program"] or "", f"{r['spearman_rho']:+.3f}",
-                        f"[{r['rho_ci_lo']:+.2f}, {r['rho_ci_hi']:+.2f}]", pct(r["first_order_index"]),
-                        f"{r['p_value']:.2g}"] for r in rows],
-                      f"{rows[0]['draws']:,} draws; joint R² of ranks {rows[0]['target_rank_r2']:.2f}.", text_columns=3)
+        sw = [swing(r) for r in rows]
+        unit = unit_for(max(abs(lo), abs(hi)) for lo, hi in sw)
+        title = f"Tornado — total cash, {run.payer_label(payer, cjk)} ({unit.label})"
+        png = charts.tornado([factor_label(run, r, cjk) for r in rows], [lo for lo, _ in sw], [hi for _, hi in sw],
+                             unit, title, cjk)
+        table = Table(["rank", "parameter 参数", "program", f"swing, lowest → highest 10% ({unit.label})", "ρ", "95% CI",
+                       "first-order share"],
+                      [[str(r["rank"]), factor_label(run, r, True), r["program"] or "", unit.fmt(hi - lo, True),
+                        f"{r['spearman_rho']:+.3f}", f"[{r['rho_ci_lo']:+.2f}, {r['rho_ci_hi']:+.2f}]",
+                        pct(r["first_order_index"])] for r, (lo, hi) in zip(rows, sw)],
+                      f"{rows[0]['draws']:,} draws; joint R² of ranks {rows[0]['target_rank_r2']:.2f}. "
+                      + unit_caption(unit), text_columns=3)
         s.charts.append(Chart(f"tornado-{payer}", title, png, table, title))
+    return s
+
+
+def pipeline(d: ReportData, cjk: bool) -> Section | None:
+    """The administrative pipeline (``--pipeline`` runs): P(appropriation runs out) by year, when, arrears."""
+    rows = d.run.pipeline
+    if not rows:
+        return None
+    s = Section("pipeline", "Appropriations and arrears 拨款用尽与欠付",
+                "From the simpy review and payment pipeline: the probability that a bounded appropriation runs out "
+                "before year end (95% Wilson interval), the median day it does, and the expected arrears "
+                "(instalments due but unpaid at year end).")
+    idx = {(r["measure"], r["fiscal_year"], r["pipeline"], r["program"], r["payer"]): r for r in rows}
+    trows = []
+    for r in sorted((r for r in rows if r["measure"] == "exhausted" and r["program"] == ALL),
+                    key=lambda r: (r["pipeline"], r["payer"], r["fiscal_year"])):
+        key = (r["fiscal_year"], r["pipeline"], ALL, r["payer"])
+        day = idx.get(("exhausted_day_of_year",) + key)
+        arrears = idx.get(("arrears_cny",) + key)
+        trows.append([r["pipeline"], d.run.payer_label(r["payer"], True), str(r["fiscal_year"]),
+                      f"{pct(r['mean'])} [{pct(r['p_lo'])}–{pct(r['p_hi'])}]",
+                      f"day {day['p50']:.0f}" if day and day.get("p50") is not None else "",
+                      WAN.fmt(arrears["mean"]) if arrears else ""])
+    s.tables.append(Table(["pipeline", "payer 财政", "year 年度", "P(runs out) 用尽概率", "median day 中位用尽日",
+                           "arrears 欠付 (万元)"], trows, "Bounded appropriations only.", text_columns=3))
+    return s
+
+
+def convergence(d: ReportData, cjk: bool) -> Section:
+    """Monte Carlo standard errors of the headline figures, and whether more draws would change them."""
+    from fiscal_sim import headline as hl
+
+    h = hl.load(d.run.path)
+    s = Section("convergence", "Convergence 模拟收敛性",
+                "Monte Carlo standard error (MCSE = sd / √draws) of each headline mean, and the width of each "
+                "P(exceed) interval. A figure is stable when ±2 MCSE stays within its printed precision "
+                "(0.01亿元) and the interval is narrower than 2 percentage points.")
+    rows = [[p["name_zh"] + " " + p["name_en"], "mean over the horizon", YI.fmt(p["mean_cny"]) + "亿元",
+             f"±{YI.fmt(2 * p['mcse_cny'])}亿元", "yes" if 2 * p["mcse_cny"] >= 0.005e8 else "no"] for p in h["payers"]]
+    rows += [[b["label_zh"], f"P(exceed) {b['worst_year']}", pct(b["p_exceed"]),
+              f"[{pct(b['p_exceed_lo'])}–{pct(b['p_exceed_hi'])}]",
+              "yes" if b["p_exceed_hi"] - b["p_exceed_lo"] >= 0.02 else "no"] for b in h["budget_lines"]]
+    s.tables.append(Table(["figure 指标", "statistic", "value", "±2 MCSE / 95% interval", "more draws would change it"],
+                          rows, f"{h['draws']:,} draws.", text_columns=2))
     return s
 
 

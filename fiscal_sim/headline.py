@@ -1,0 +1,321 @@
+"""The answer up front: will we exceed the budget, by how much, and because of what.
+
+:func:`compute` reads a run folder's summary (and its pipeline summary when the
+run had ``--pipeline``) and returns the headline as plain data — horizon grant
+cash by payer (mean, P90), each budget line's worst year (P(exceed) with its
+Wilson interval and the expected overrun when exceeded), the three programs
+that weigh most in the worst 5% of draws (from the per-draw ledger; without
+one, by their own P95), and each bounded appropriation's risk of
+running out (when, and the expected arrears) — with the same text in Chinese
+and English. ``headline.json`` in a run folder holds it; the CLI prints
+:func:`lines`; the HTML report opens with it. Every number is read from the
+summary tables (tail means from the per-draw ledger), never recomputed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+ALL, ALL_EQUITY = "ALL", "ALL_EQUITY"
+TOP = 3
+FILE = "headline.json"
+WIDTH = 80
+
+
+def _fit(head: str, title: str, tail: str, width: int = WIDTH) -> str:
+    """``head + title + tail`` within ``width`` terminal cells: only the title is shortened (ids never are)."""
+    from rich.cells import cell_len
+
+    room = width - cell_len(head) - cell_len(tail)
+    if cell_len(title) > room:
+        while title and cell_len(title) > max(room - 1, 0):
+            title = title[:-1]
+        title = title.rstrip() + "…" if room > 1 else ""
+    return head + title + tail
+
+
+def _read(path: Path) -> list[dict[str, Any]]:
+    import pyarrow.parquet as pq
+
+    return pq.read_table(path).to_pylist() if path.is_file() else []
+
+
+def _cells(text: str) -> int:
+    from rich.cells import cell_len
+
+    return cell_len(text)
+
+
+def _yi(cny: float | None) -> str:
+    return "–" if cny is None else f"{cny / 1e8:,.2f}"
+
+
+def _wan(cny: float | None) -> str:
+    return "–" if cny is None else f"{cny / 1e4:,.0f}"
+
+
+def _pct(p: float | None) -> str:
+    return "–" if p is None else f"{100 * p:.1f}%"
+
+
+def payer_names(payers: dict[str, dict[str, Any]], payer: str) -> tuple[str, str]:
+    """(Chinese, English) name of a payer; ``ALL`` is every payer together."""
+    if payer == ALL:
+        return "全部财政", "all payers"
+    p = payers.get(payer, {})
+    return p.get("name_zh") or payer, p.get("name_en") or payer
+
+
+def _by_payer(rows: list[dict[str, Any]], payers: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    order = {p: v.get("sort_order", i + 1) for i, (p, v) in enumerate(payers.items())} | {ALL: 0}
+    out = []
+    for r in rows:
+        if r["program"] == ALL and r["measure"] == "cash" and r["period"] == "horizon" and r["mean_cny"]:
+            zh, en = payer_names(payers, r["payer"])
+            out.append({"payer": r["payer"], "name_zh": zh, "name_en": en, "mean_cny": r["mean_cny"],
+                        "p90_cny": r["p90_cny"], "mcse_cny": r["mcse_cny"]})
+    return sorted(out, key=lambda r: (order.get(r["payer"], len(order)), r["payer"]))
+
+
+def _budget_lines(rows: list[dict[str, Any]], programs: dict, payers: dict) -> list[dict[str, Any]]:
+    lines: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        if r["period"] == "year" and r.get("p_exceed") is not None:
+            lines.setdefault((r["program"], r["payer"], r["measure"]), []).append(r)
+    out = []
+    for (prog, payer, measure), yrs in lines.items():
+        yrs.sort(key=lambda r: r["fiscal_year"])
+        worst = max(yrs, key=lambda r: (r["p_exceed"], -r["fiscal_year"]))
+        pzh, pen = payer_names(payers, payer)
+        title = programs.get(prog, {})
+        out.append({
+            "program": prog, "payer": payer, "measure": measure,
+            "label_zh": f"{pzh}·{'全部项目' if prog == ALL else title.get('title_zh') or prog}",
+            "label_en": f"{pen}, {'all programs' if prog == ALL else prog}",
+            "worst_year": worst["fiscal_year"], "budget_cny": worst["budget_cny"], "p_exceed": worst["p_exceed"],
+            "p_exceed_lo": worst["p_exceed_lo"], "p_exceed_hi": worst["p_exceed_hi"],
+            "overrun_if_exceeded_cny": worst.get("overrun_if_exceeded_cny"),
+            "years": [{k: r.get(k) for k in ("fiscal_year", "budget_cny", "p_exceed", "p_exceed_lo", "p_exceed_hi",
+                                             "overrun_if_exceeded_cny")} for r in yrs]})
+    return sorted(out, key=lambda b: -b["p_exceed"])
+
+
+def tail_contributions(folder: Path, draws: int, level: float = 0.95) -> dict[str, float] | None:
+    """Each program's mean grant cash over the horizon in the worst ``1 − level`` of draws (by all payers' total),
+    from the per-draw ledger ``draws/``; these sum to the total's mean in those draws. None without a ledger."""
+    parts = list((folder / "draws").rglob("*.parquet")) if (folder / "draws").is_dir() else []
+    if not parts or not draws:
+        return None
+    import duckdb
+
+    k = max(1, int(round((1 - level) * draws)))
+    glob = str(folder / "draws" / "**" / "*.parquet").replace("'", "''")
+    rows = duckdb.connect().sql(f"""
+        WITH d AS (SELECT draw, program, sum(cash_cny) AS cash
+                   FROM read_parquet('{glob}', hive_partitioning = false) WHERE spending = 'grant' GROUP BY ALL),
+             tail AS (SELECT draw, sum(cash) AS total FROM d GROUP BY draw ORDER BY total DESC, draw LIMIT {k})
+        SELECT program, sum(cash) / {k} FROM d JOIN tail USING (draw) GROUP BY program""").fetchall()
+    return {p: float(v) for p, v in rows}
+
+
+def _top_tail(rows: list[dict[str, Any]], programs: dict, tail: dict[str, float] | None) -> list[dict[str, Any]]:
+    """The programs that weigh most in the tail: by their mean cash in the worst 5% of draws when the per-draw
+    ledger is there (``tail``), else by their own P95 of horizon cash."""
+    progs = [r for r in rows if r["program"] not in (ALL, ALL_EQUITY) and r["payer"] == ALL
+             and r["measure"] == "cash" and r["period"] == "horizon" and r["p95_cny"]]
+    if tail:
+        progs.sort(key=lambda r: (-tail.get(r["program"], 0.0), r["program"]))
+    else:
+        progs.sort(key=lambda r: (-r["p95_cny"], r["program"]))
+    return [{"program": r["program"], "title_zh": programs.get(r["program"], {}).get("title_zh") or r["program"],
+             "title_en": programs.get(r["program"], {}).get("title_en") or r["program"],
+             "p95_cny": r["p95_cny"], "mean_cny": r["mean_cny"],
+             "tail_mean_cny": round(tail.get(r["program"], 0.0), 2) if tail else None,
+             "ranked_by": "tail_mean" if tail else "p95"} for r in progs[:TOP]]
+
+
+def _pipeline(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per (pipeline, payer): the year its appropriation most likely runs out, when, and the arrears then."""
+    ex = [r for r in rows if r["measure"] == "exhausted" and r["program"] == ALL]
+    idx = {(r["measure"], r["fiscal_year"], r["pipeline"], r["program"], r["payer"]): r for r in rows}
+    worst: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in ex:
+        k = (r["pipeline"], r["payer"])
+        if k not in worst or (r["mean"], -r["fiscal_year"]) > (worst[k]["mean"], -worst[k]["fiscal_year"]):
+            worst[k] = r
+    out = []
+    for (pipe, payer), r in sorted(worst.items()):
+        key = (r["fiscal_year"], pipe, ALL, payer)
+        day = idx.get(("exhausted_day_of_year",) + key)
+        arrears = idx.get(("arrears_cny",) + key)
+        date = (dt.date(r["fiscal_year"], 1, 1) + dt.timedelta(days=int(day["p50"]) - 1)).isoformat() \
+            if day and day.get("p50") is not None else None
+        out.append({"pipeline": pipe, "payer": payer, "fiscal_year": r["fiscal_year"], "p_exhausted": r["mean"],
+                    "p_lo": r["p_lo"], "p_hi": r["p_hi"], "median_exhaustion_date": date,
+                    "arrears_mean_cny": arrears["mean"] if arrears else None})
+    return sorted(out, key=lambda p: -p["p_exhausted"])
+
+
+def _convergence(payers: list[dict[str, Any]], budgets: list[dict[str, Any]]) -> dict[str, Any]:
+    """Would more draws change the headline? Means: is 2 MCSE below the printed precision (0.01亿元)?
+    Probabilities: is the Wilson interval narrower than 2 points?"""
+    worst_mean = max((2 * p["mcse_cny"] for p in payers), default=0.0)
+    worst_p = max((b["p_exceed_hi"] - b["p_exceed_lo"] for b in budgets), default=0.0)
+    return {"max_2mcse_cny": worst_mean, "means_stable": worst_mean < 0.005e8,
+            "max_interval_width": worst_p, "probabilities_stable": worst_p < 0.02}
+
+
+def compute(summary: list[dict[str, Any]], programs: dict[str, dict[str, Any]], payers: dict[str, dict[str, Any]],
+            pipeline: list[dict[str, Any]] | None = None, manifest: dict[str, Any] | None = None,
+            tail: dict[str, float] | None = None) -> dict[str, Any]:
+    """The headline of one run from its summary rows (and pipeline summary rows), with zh/en text."""
+    m = manifest or {}
+    summary = [r for r in summary if r.get("vintage") in (None, "ALL")]  # the all-vintage series (issue 10a)
+    years = sorted({r["fiscal_year"] for r in summary if r["period"] == "year"})
+    by_payer = _by_payer(summary, payers)
+    budgets = _budget_lines(summary, programs, payers)
+    h = {"scenario": summary[0]["scenario"] if summary else m.get("scenario", {}).get("name"),
+         "horizon": [years[0], years[-1]] if years else None,
+         "draws": summary[0]["draws"] if summary else None,
+         "unit_note": "amounts in yuan (*_cny); text in 亿元 and 万元",
+         "payers": by_payer, "budget_lines": budgets, "top_tail": _top_tail(summary, programs, tail),
+         "pipeline": _pipeline(pipeline) if pipeline else None,
+         "convergence": _convergence(by_payer, budgets)}
+    h["text"] = {"en": text(h, "en"), "zh": text(h, "zh")}
+    return h
+
+
+def from_folder(folder: Path | str) -> dict[str, Any]:
+    """The headline of a run folder (summary.parquet, dimension tables, optional pipeline_summary.parquet)."""
+    folder = Path(folder)
+    progs = {r["program"]: r for r in _read(folder / "programs.parquet")}
+    pays = {r["payer"]: r for r in _read(folder / "payers.parquet")}
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8")) \
+        if (folder / "manifest.json").is_file() else {}
+    pipe = _read(folder / "pipeline_summary.parquet") or None
+    summary = _read(folder / "summary.parquet")
+    tail = tail_contributions(folder, summary[0]["draws"] if summary else 0)
+    return compute(summary, progs, pays, pipe, manifest, tail)
+
+
+KEYS = {"scenario", "horizon", "draws", "payers", "budget_lines", "top_tail", "pipeline", "convergence", "text"}
+
+
+def load(folder: Path | str) -> dict[str, Any]:
+    """The headline the run wrote (``headline.json``), computed afresh when it is absent or of another version."""
+    try:
+        h = json.loads((Path(folder) / FILE).read_text(encoding="utf-8"))
+        if isinstance(h, dict) and KEYS <= set(h):
+            return h
+    except (OSError, ValueError):
+        pass
+    return from_folder(folder)
+
+
+def write(folder: Path | str) -> dict[str, Any]:
+    """Compute the headline of ``folder`` and write it to ``folder/headline.json``."""
+    from fiscal_sim.io.parquet import write_json
+
+    h = from_folder(folder)
+    write_json(h, Path(folder) / FILE)
+    return h
+
+
+def text(h: dict[str, Any], lang: str) -> list[str]:
+    """The headline as short lines (each under 80 columns for ordinary labels), in ``lang`` (``en`` or ``zh``)."""
+    zh = lang == "zh"
+    span = f"{h['horizon'][0]}–{h['horizon'][1]}" if h["horizon"] else ""
+    out = [f"{h['scenario']} {span}，{h['draws']:,}次模拟：资助资金现金支出合计（亿元）" if zh
+           else f"{h['scenario']} {span}, {h['draws']:,} draws: grant cash over the horizon (亿元)"]
+    names = [p["name_zh"] if zh else p["name_en"] for p in h["payers"]]
+    pad = min(max((_cells(n) for n in names), default=0), 34)
+    out.append(" " * (pad + 2) + ("     均值      P90" if zh else "      mean      P90"))
+    for p, name in zip(h["payers"], names):
+        out.append(_fit("  ", name, " " * max(pad - _cells(name), 0) + f"{_yi(p['mean_cny']):>10} {_yi(p['p90_cny']):>8}",
+                        pad + 2 + 19))
+    if not h["budget_lines"]:
+        out.append("预算线：情景未设置（在情景文件中加入 budgets:）" if zh
+                   else "Budget lines: none set in the scenario (add `budgets:` to see P(exceed))")
+    for b in h["budget_lines"]:
+        over = b["overrun_if_exceeded_cny"]
+        ci = f"{_pct(b['p_exceed'])} [{_pct(b['p_exceed_lo'])}–{_pct(b['p_exceed_hi'])}]"
+        if zh:
+            out += [f"预算线 {b['label_zh']}：每年 {_wan(b['budget_cny'])}万元",
+                    f"  最可能超支的年份 {b['worst_year']}：超支概率 {ci}"
+                    + (f"，超支时平均超出 {_wan(over)}万元" if over is not None else "")]
+        else:
+            out += [f"Budget line {b['label_en']}: {_wan(b['budget_cny'])}万元 a year",
+                    f"  worst year {b['worst_year']}: P(exceed) {ci}"
+                    + (f"; overrun if exceeded {_wan(over)}万元" if over is not None else "")]
+    if h["top_tail"]:
+        by_tail = h["top_tail"][0]["ranked_by"] == "tail_mean"
+        if by_tail:
+            out.append("最差5%情形中支出最多的项目（期内现金均值，亿元）：" if zh
+                       else "Largest in the worst 5% of draws (their mean horizon cash, 亿元):")
+        else:
+            out.append("尾部风险最大的项目（期内现金 P95，亿元）：" if zh else "Largest tail risk (P95 of horizon cash, 亿元):")
+        for i, t in enumerate(h["top_tail"], 1):
+            v = t["tail_mean_cny"] if by_tail else t["p95_cny"]
+            out.append(_fit(f"  {i}. {t['program']} ", t["title_zh"] if zh else t["title_en"], f"  {_yi(v)}"))
+    for p in h["pipeline"] or []:
+        when = p["median_exhaustion_date"]
+        ci = f"{_pct(p['p_exhausted'])} [{_pct(p['p_lo'])}–{_pct(p['p_hi'])}]"
+        if zh:
+            out += [f"拨款 {p['pipeline']}（{p['payer']}）：{p['fiscal_year']}年用尽概率 {ci}",
+                    ("  中位用尽日 " + when + "，" if when else "  ") + f"年末欠付均值 {_wan(p['arrears_mean_cny'])}万元"]
+        else:
+            out += [f"Appropriation {p['pipeline']} ({p['payer']}): P(runs out) in {p['fiscal_year']} {ci}",
+                    (f"  median date {when}; " if when else "  ") + f"expected arrears {_wan(p['arrears_mean_cny'])}万元"]
+    c = h["convergence"]
+    stable = c["means_stable"] and c["probabilities_stable"]
+    if zh:
+        out.append("模拟次数已足够：增加次数不会改变上述数字" if stable else
+                   f"蒙特卡洛误差：均值 ±{_yi(c['max_2mcse_cny'])}亿元"
+                   + (f"，超支概率 ±{_pct(c['max_interval_width'] / 2)}" if h["budget_lines"] else "")
+                   + "；增加模拟次数可使数字更稳定")
+    else:
+        ex = f", P(exceed) ±{_pct(c['max_interval_width'] / 2)}" if h["budget_lines"] else ""
+        out.append("Enough draws: more would not change these figures" if stable else
+                   f"Monte Carlo error: means ±{_yi(c['max_2mcse_cny'])}亿元{ex}: more draws help")
+    return out
+
+
+def lines(h: dict[str, Any]) -> list[str]:
+    """The headline for the terminal: English with Chinese names where they help."""
+    return h["text"]["en"]
+
+
+def compare_lines(rows: list[dict[str, Any]], base: dict[str, Any], reform: dict[str, Any]) -> list[str]:
+    """A comparison's headline: horizon cash of all payers and the city, baseline → reform with the change's
+    standard error (from compare.parquet rows), and each budget line's worst-year P(exceed) in both."""
+    out = [f"{reform['scenario']} vs {base['scenario']}: grant cash over the horizon (亿元), change ± se"]
+    for r in sorted(rows, key=lambda r: r["payer"] != ALL):
+        if r["program"] == ALL and r["measure"] == "cash" and r["period"] == "horizon" and r["payer"] in (ALL, "city"):
+            out.append(f"  {'all payers' if r['payer'] == ALL else r['payer']}: {_yi(r['baseline_mean_cny'])} → "
+                       f"{_yi(r['reform_mean_cny'])} ({r['change_mean_cny'] / 1e8:+,.2f} ± {_yi(r['change_se_cny'])})")
+    before = {(b["program"], b["payer"], b["measure"]): b for b in base["budget_lines"]}
+    for b in reform["budget_lines"]:
+        a = before.get((b["program"], b["payer"], b["measure"]))
+        was = f"{_pct(a['p_exceed'])} ({a['worst_year']}) → " if a else ""
+        out.append(f"  P(exceed) {b['label_en']}: {was}{_pct(b['p_exceed'])} ({b['worst_year']})")
+    return out
+
+
+def sweep_lines(rows: list[dict[str, Any]], columns: list[str], programs: dict, payers: dict) -> list[str]:
+    """A sweep's headline: per point, all payers' horizon cash (mean, P90) and the worst budget line."""
+    out = ["Sweep: grant cash of all payers over the horizon (亿元) and the riskiest budget line, per point"]
+    points = sorted({r["point"] for r in rows})
+    for i in points:
+        mine = [r for r in rows if r["point"] == i]
+        h = compute(mine, programs, payers)
+        values = ", ".join(f"{c}={mine[0][c]}" for c in columns)
+        tot = next((p for p in h["payers"] if p["payer"] == ALL), None)
+        line = f"    mean {_yi(tot and tot['mean_cny'])}, P90 {_yi(tot and tot['p90_cny'])}"
+        if h["budget_lines"]:
+            b = h["budget_lines"][0]
+            line += f"; P(exceed) {b['payer']}/{b['program']} {_pct(b['p_exceed'])} in {b['worst_year']}"
+        out += [f"  point {i}: {values}", line]
+    return out
