@@ -1,10 +1,10 @@
-# fiscal_sim — make run (baseline simulation), make test (whole suite), make bench (benchmark)
+# fiscal_sim — make run (baseline simulation), make test (whole suite), make bench (benchmark), make bench-scale (Dask, long)
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
 
-.PHONY: setup run test bench validate examples clean
+.PHONY: setup run test bench bench-scale validate examples clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,9 +30,13 @@ test: setup
 	$(BIN)/pytest -q -n 2
 
 bench: setup
+	$(PY) bench/rules.py
 	$(PY) bench/engine.py
 	$(PY) bench/pipeline.py --json bench/results/pipeline.json
 	$(PY) bench/startup.py
+
+bench-scale: setup
+	$(PY) bench/scale.py
 
 validate: setup
 	$(BIN)/fiscal-sim validate scenarios

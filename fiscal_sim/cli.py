@@ -286,6 +286,21 @@ def programs_show(program_id: Annotated[str, typer.Argument(help="program id, e.
     out.print(f"  file: {p.file}")
 
 
+ExecutorOpt = Annotated[str, typer.Option("--executor", help="where chunks run: pool (local processes) or dask")]
+SchedulerOpt = Annotated[Optional[str], typer.Option("--scheduler", help="Dask scheduler address, e.g. tcp://HOST:8786 "
+                                                     "(--executor dask; default: a LocalCluster of --workers)")]
+SchedulerFileOpt = Annotated[Optional[str], typer.Option("--scheduler-file", help="Dask scheduler file (--executor dask)")]
+
+
+def _executor(kind: str, workers: int, scheduler: Optional[str], scheduler_file: Optional[str]):
+    """The executor context for ``--executor`` (errors end the command with one clear message)."""
+    from fiscal_sim.orchestrate.executors import executor
+
+    if kind not in ("pool", "dask"):
+        fail(FiscalSimError(f"--executor must be pool or dask, not {kind!r}"))
+    return executor(kind, workers, scheduler, scheduler_file)  # type: ignore[arg-type]
+
+
 def timeline_lines(cat, p) -> list[str]:
     """The baseline policy timeline as it applies to program ``p``: every assumption with its basis."""
     from fiscal_sim.catalogue.timeline import resolve
@@ -318,6 +333,7 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
         out_dir: Annotated[Optional[Path], typer.Option("--out", help="output folder (default outputs/<scenario name>)")] = None,
         write_draws: Annotated[bool, typer.Option("--draws-ledger/--no-draws-ledger", help="write the per-draw ledger")] = True,
         pipeline: Annotated[bool, typer.Option("--pipeline", help="run the simpy pipeline for programs that declare one")] = False,
+        executor: ExecutorOpt = "pool", scheduler: SchedulerOpt = None, scheduler_file: SchedulerFileOpt = None,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the output folder (no progress, headline or tables)")] = False) -> None:
     """Simulate a scenario and write Parquet results (headline, summary, per-draw ledger, dimensions, manifest).
 
@@ -325,7 +341,7 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    from fiscal_sim.engine.run import run as run_scenario
+    from fiscal_sim.orchestrate.run import run as run_scenario
     from fiscal_sim.scenario import load_scenario
 
     try:
@@ -339,8 +355,9 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
                   console=err, disable=quiet) as bar:
         task = bar.add_task(f"{scen.spec.name}: draws", total=scen.spec.draws)
         try:
-            result = run_scenario(scen, target, workers=workers, write_draws=write_draws, command=sys.argv,
-                                  progress=lambda k: bar.advance(task, k), pipeline=pipeline)
+            with _executor(executor, workers, scheduler, scheduler_file) as ex:
+                result = run_scenario(scen, target, workers=workers, write_draws=write_draws, command=sys.argv,
+                                      progress=lambda k: bar.advance(task, k), pipeline=pipeline, executor=ex)
         except FiscalSimError as e:
             fail(e)
     out.print(f"wrote [bold]{result.out}[/bold] (run {result.run_id}; {scen.spec.draws:,} draws, "
@@ -403,6 +420,7 @@ def compare(baseline: Annotated[Path, typer.Argument(help="baseline scenario YAM
             write_draws: Annotated[bool, typer.Option("--draws-ledger/--no-draws-ledger", help="write the per-draw change")] = True,
             independent: Annotated[bool, typer.Option("--independent", help="give the reform its own seed (no common random numbers: to see what CRN buy)")] = False,
             tolerance: Annotated[float, typer.Option(help="list a payer or program as changed only when its mean changes by more than this many yuan")] = 1.0,
+            executor: ExecutorOpt = "pool", scheduler: SchedulerOpt = None, scheduler_file: SchedulerFileOpt = None,
             quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the output folder (no progress, headline or tables)")] = False) -> None:
     """Compare a reform with its baseline draw by draw (common random numbers); write compare.parquet.
 
@@ -416,8 +434,9 @@ def compare(baseline: Annotated[Path, typer.Argument(help="baseline scenario YAM
     bar, task = _progress(base.spec.draws, f"{ref.spec.name} vs {base.spec.name}: draws", quiet)
     with bar:
         try:
-            result = run_compare(base, ref, target, workers=workers, independent=independent, write_draws=write_draws,
-                                 command=sys.argv, progress=lambda k: bar.advance(task, k))
+            with _executor(executor, workers, scheduler, scheduler_file) as ex:
+                result = run_compare(base, ref, target, workers=workers, independent=independent, write_draws=write_draws,
+                                     command=sys.argv, progress=lambda k: bar.advance(task, k), executor=ex)
         except FiscalSimError as e:
             fail(e)
     out.print(f"wrote [bold]{result.out}[/bold] (run {result.run_id}; {base.spec.draws:,} draws, "
@@ -474,6 +493,7 @@ def sweep(scenario: Annotated[Path, typer.Argument(help="scenario YAML")],
           workers: Annotated[int, typer.Option(help="worker processes")] = 1,
           out_dir: Annotated[Optional[Path], typer.Option("--out", help="output folder (default outputs/<scenario>_sweep)")] = None,
           totals_only: Annotated[bool, typer.Option("--totals-only", help="keep only totals and swept programs in sweep.parquet")] = False,
+          executor: ExecutorOpt = "pool", scheduler: SchedulerOpt = None, scheduler_file: SchedulerFileOpt = None,
           quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the output folder (no progress, headline or tables)")] = False) -> None:
     """Run a scenario over a grid or a Latin hypercube / Sobol' design of parameters; write sweep.parquet.
 
@@ -498,8 +518,9 @@ def sweep(scenario: Annotated[Path, typer.Argument(help="scenario YAML")],
     bar, task = _progress(len(p.points), f"{scen.spec.name}: sweep points", quiet)
     with bar:
         try:
-            result = run_sweep(scen, p, target, workers=workers, totals_only=totals_only, command=sys.argv,
-                               progress=lambda i, n: bar.update(task, completed=i))
+            with _executor(executor, workers, scheduler, scheduler_file) as ex:
+                result = run_sweep(scen, p, target, workers=workers, totals_only=totals_only, command=sys.argv,
+                                   progress=lambda i, n: bar.update(task, completed=i), executor=ex)
         except FiscalSimError as e:
             fail(e)
     out.print(f"wrote [bold]{result.out}[/bold] ({len(p.points)} points × {scen.spec.draws:,} draws; run {result.run_id})")

@@ -54,7 +54,8 @@ from scipy.stats import qmc
 
 from fiscal_sim.analysis.common import new_run_id, spec_data, variant, write_run_folder
 from fiscal_sim.engine.ledger import ALL, ALL_EQUITY
-from fiscal_sim.engine.run import simulate, summary_table
+from fiscal_sim.orchestrate.executors import Executor, PoolExecutor
+from fiscal_sim.orchestrate.run import simulate_points, summary_table
 from fiscal_sim.errors import FiscalSimError
 from fiscal_sim.io.parquet import atomic_dir, manifest_header, write_json, write_table
 from fiscal_sim.scenario import Scenario
@@ -377,15 +378,17 @@ class SweepResult:
 
 
 def sweep(scen: Scenario, p: Plan, out: Path, workers: int = 1, totals_only: bool = False,
-          command: list[str] | None = None, progress: Callable[[int, int], None] | None = None) -> SweepResult:
+          command: list[str] | None = None, progress: Callable[[int, int], None] | None = None,
+          executor: Executor | None = None) -> SweepResult:
     """Run every point of ``p``; write ``sweep.parquet``, ``points.parquet`` and ``manifest.json`` to ``out``."""
     run_id = new_run_id()
-    parts: list[pa.Table] = []
+    parts: dict[int, pa.Table] = {}
     keep_programs = {ALL, ALL_EQUITY} | {t.program for t in p.targets if t.program}
+    points = [point_scenario(scen, p, i) for i in range(len(p.points))]
+    done = 0
     with atomic_dir(out) as tmp:
-        for i in range(len(p.points)):
-            v = point_scenario(scen, p, i)
-            acc, lay, _ = simulate(v, workers)
+        for i, acc, lay in simulate_points(points, executor or PoolExecutor(workers)):
+            v = points[i]
             table = summary_table(v, lay, acc)
             if totals_only:
                 mask = np.isin(np.array(lay.program, dtype=object), list(keep_programs))
@@ -394,12 +397,13 @@ def sweep(scen: Scenario, p: Plan, out: Path, workers: int = 1, totals_only: boo
                       for j, (n, t) in enumerate(zip(sql_names(p.targets), p.targets))]
             fields.insert(0, (pa.field("point", pa.int32()), pa.array(np.full(table.num_rows, i, dtype=np.int32))))
             fields += [(table.schema.field(n), table[n]) for n in table.column_names]
-            parts.append(pa.Table.from_arrays([a for _, a in fields], schema=pa.schema([f for f, _ in fields])))
+            parts[i] = pa.Table.from_arrays([a for _, a in fields], schema=pa.schema([f for f, _ in fields]))
             if i == 0:
                 write_run_folder(tmp / "point-0", v, lay, acc, run_id, command, {"role": "sweep point 0"})
+            done += 1
             if progress:
-                progress(i + 1, len(p.points))
-        result = pa.concat_tables(parts, promote_options="permissive")
+                progress(done, len(p.points))
+        result = pa.concat_tables([parts[i] for i in sorted(parts)], promote_options="permissive")
         write_table(result, tmp / "sweep.parquet", run_id, scenario=scen.spec.name,
                     swept=", ".join(t.text for t in p.targets),
                     **{f"fiscal_sim.column.{n}": t.text for n, t in zip(sql_names(p.targets), p.targets)})

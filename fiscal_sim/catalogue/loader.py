@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -15,6 +16,7 @@ from fiscal_sim.catalogue.groups import GROUPS_FILE, ExclusiveGroup, load_groups
 from fiscal_sim.catalogue.schema import INHERITED, Document, Program, ProgramFile
 from fiscal_sim.catalogue.timeline import TimelineFile, check_timeline, load_timeline
 from fiscal_sim.errors import InputError, Problem
+from fiscal_sim.rules.compile import CompiledFormula, compile_formula
 from fiscal_sim.rules.formula import ByInput, EvalContext, evaluate
 from fiscal_sim.rules.schedule import ScheduleChoice, cash_by_offset
 from fiscal_sim.units import cny_per
@@ -53,16 +55,29 @@ class CompiledProgram:
     def priced(self) -> bool:
         return self.spec.status in ("priced", "equity") and self.spec.formula is not None
 
+    @property
+    def money_scale(self) -> dict[str, float]:
+        return {k: self.unit_cny for k, v in self.spec.inputs.items() if v.type == "money"}
+
     def context(self, inputs: dict[str, np.ndarray], n: int, trace: list | None = None) -> EvalContext:
-        money = {k: self.unit_cny for k, v in self.spec.inputs.items() if v.type == "money"}
         return EvalContext(n=n, inputs=inputs, categories=self.categories, unit_cny=self.unit_cny, trace=trace,
-                           money_scale=money)
+                           money_scale=self.money_scale)
+
+    @cached_property
+    def plan(self) -> CompiledFormula:
+        """The formula compiled to array operations (:mod:`fiscal_sim.rules.compile`)."""
+        return compile_formula(self.spec.formula, self.categories, self.unit_cny, self.money_scale)  # type: ignore[arg-type]
 
     def award_cny(self, ctx: EvalContext) -> np.ndarray:
-        """Each applicant's award (per year for annual schedules), before aggregate caps."""
+        """Each applicant's award (per year for annual schedules), before aggregate caps.
+
+        Traced evaluations walk the formula tree step by step; others run the compiled plan.
+        """
         if not self.priced:
             return np.zeros(ctx.n)
-        return evaluate(self.spec.formula, ctx)  # type: ignore[arg-type]
+        if ctx.trace is not None:
+            return evaluate(self.spec.formula, ctx)  # type: ignore[arg-type]
+        return self.plan(ctx.inputs, ctx.n)
 
     def cash(self, amount_cny: np.ndarray, ctx: EvalContext, years_stayed=None, width=None):
         """``(committed_cny, cash_cny by year offset)`` for awards ``amount_cny``."""
