@@ -19,10 +19,12 @@ import numpy as np
 from pydantic import Field, ValidationError, model_validator
 
 from fiscal_sim.catalogue.geography import Geography
-from fiscal_sim.catalogue.loader import Catalogue, CompiledProgram, check_program, load_catalogue
+from fiscal_sim.catalogue.groups import SimGroup, active_groups, known_groups
+from fiscal_sim.catalogue.loader import Catalogue, CompiledProgram, load_catalogue, recompile
 from fiscal_sim.catalogue.schema import InForce, Program
 from fiscal_sim.catalogue.timeline import Assumption, TimelineSettings, check_settings, merged, resolve
 from fiscal_sim.errors import InputError, Problem
+from fiscal_sim.pricing import Price, priced
 from fiscal_sim.rules.formula import Strict
 from fiscal_sim.units import cny_per
 from fiscal_sim.yamlfile import YamlDoc
@@ -99,6 +101,9 @@ class ScenarioSpec(Strict):
     var_level: Annotated[float, Field(gt=0.5, lt=1)] = 0.95
     shock: Shock = Shock()
     budgets: list[Budget] = []
+    price: dict[str, Price] = Field(default={}, description="unpriced program → amounts by grade (fiscal_sim.pricing)")
+    overlap: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(
+        default={}, description="non-cumulation group → overlap share (default: catalogue/exclusive_groups.yaml)")
     pipelines: list[dict[str, Any]] = Field(default=[], description="administrative pipelines (see fiscal_sim.pipeline)")
     timeline: TimelineSettings | None = Field(default=None, description="changes to the catalogue's policy timeline")
     commitments: str | Commitments | None = Field(
@@ -146,6 +151,8 @@ class Scenario:
     """timeline and timing assumptions as applied (catalogue defaults and the scenario's changes)"""
     register: Any = None
     """the existing commitment book (:class:`fiscal_sim.register.Register`), or None"""
+    groups: list[SimGroup] = field(default_factory=list)
+    """non-cumulation groups the engine applies (two or more simulated members, overlap > 0)"""
     estimated: dict[str, Any] = field(default_factory=dict)
     """programs whose pre-horizon cohorts are estimated (``commitments.estimate_before``) →
     :class:`fiscal_sim.engine.pre_horizon.PreHorizon` (award years)"""
@@ -170,7 +177,7 @@ class Scenario:
         data = self.spec.model_dump(by_alias=True) | {k: v for k, v in settings.items() if v is not None}
         spec = ScenarioSpec.model_validate(data)
         return Scenario(spec, self.path, self.catalogue, self.programs, self.sha256, self.unpriced, self.assumptions,
-                        self.register, self.estimated, self.documented)
+                        self.register, self.groups, self.estimated, self.documented)
 
 
 def set_path(obj: Any, path: list[str], value: Any) -> None:
@@ -202,18 +209,7 @@ def apply_overrides(prog: CompiledProgram, changes: dict[str, Any], geo: Geograp
             ok = False
     if not ok:
         return None
-    try:
-        spec = Program.model_validate(raw)
-    except ValidationError as e:
-        for err in e.errors():
-            problem(tuple(str(x) for x in err["loc"]), err["msg"])
-        return None
-    found = check_program(spec, geo, lambda path, msg: Problem("", prog.id, ".".join(map(str, path)), msg))
-    for p in found:
-        problem((p.field,), p.message)
-    if found:
-        return None
-    return CompiledProgram(spec, prog.document, prog.file, geo.resolve(spec.applies_in))
+    return recompile(prog, raw, geo, problem)
 
 
 def year_fraction_in_force(prog: CompiledProgram, year: int) -> float:
@@ -240,9 +236,7 @@ def expected_counts(prog: CompiledProgram, geo: Geography, years: list[int], bas
     if up is None or not prog.priced:
         return np.zeros((J, Y))
     c = up.count
-    alloc_src = up.allocation or {j: geo.data.default_allocation.get(j, 0.0) for j in prog.jurisdictions}
-    alloc = np.array([alloc_src.get(j, 0.0) for j in prog.jurisdictions], float)
-    alloc = alloc / alloc.sum() if alloc.sum() > 0 else np.full(J, 1.0 / J)
+    alloc = geo.allocation(up.allocation, prog.jurisdictions)
     base_year = c.base_year or base_year or years[0]
     lam = np.zeros((J, Y))
     for t, y in enumerate(years):
@@ -299,6 +293,16 @@ def load_scenario(path: Path | str, catalogue: Catalogue | None = None) -> Scena
             for payer in shares:
                 if payer != "local" and payer not in geo.data.payers:
                     problems.append(doc.problem(("scenario", "cost_sharing", regime, cls, payer), f"unknown payer {payer!r}"))
+    for pid in spec.price:
+        if pid not in catalogue.programs:
+            problems.append(doc.problem(("scenario", "price", pid), f"unknown program {pid!r}", pid))
+        elif pid not in ids or pid in spec.exclude:
+            problems.append(doc.problem(("scenario", "price", pid), "program is priced but not in the scenario", pid))
+    known = known_groups(catalogue.groups, list(catalogue.timeline.families))
+    for g in spec.overlap:
+        if g not in known:
+            problems.append(doc.problem(("scenario", "overlap", g), f"unknown non-cumulation group {g!r} "
+                                                                    f"(known: {', '.join(known) or 'none'})"))
     for i, b in enumerate(spec.budgets):
         if b.payer not in geo.payers and b.payer != "ALL":
             problems.append(doc.problem(("scenario", "budgets", i, "payer"), f"unknown payer {b.payer!r}"))
@@ -322,6 +326,11 @@ def load_scenario(path: Path | str, catalogue: Catalogue | None = None) -> Scena
         if pid in spec.exclude:
             continue
         prog = on_timeline(catalogue.programs[pid], changes.get(pid))
+        if pid in spec.price:
+            prog = priced(prog, spec.price[pid], geo, lambda p, msg, pid=pid: problems.append(
+                doc.problem(("scenario", "price", pid) + tuple(p), msg, pid)))
+            if prog is None:
+                continue
         if pid in spec.overrides:
             def problem(p, msg, pid=pid):
                 problems.append(doc.problem(("scenario", "overrides", pid) + tuple(p), msg, pid))
@@ -355,7 +364,8 @@ def load_scenario(path: Path | str, catalogue: Catalogue | None = None) -> Scena
     if problems:
         raise InputError(problems)
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    scen = Scenario(spec, str(path), catalogue, sims, digest, unpriced, assumptions)
+    scen = Scenario(spec, str(path), catalogue, sims, digest, unpriced, assumptions,
+                    groups=active_groups(catalogue.groups, sims, spec.overlap))
     scen.documented = documented
     book = spec.commitments_spec
     if book.register_path:
@@ -428,6 +438,7 @@ def on_timeline(prog: CompiledProgram, change: dict | None) -> CompiledProgram:
         update["exclusive_group"] = change["exclusive_group"]
     return CompiledProgram(prog.spec.model_copy(update=update), prog.document, prog.file, prog.jurisdictions,
                            list(change["notes"]))
+
 
 
 def pipeline_problems(doc: YamlDoc, spec: ScenarioSpec, sims: list[SimProgram], geo: Geography) -> list[Problem]:

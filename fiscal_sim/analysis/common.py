@@ -23,7 +23,7 @@ import yaml
 
 from fiscal_sim import headline
 from fiscal_sim.engine.ledger import SeriesLayout
-from fiscal_sim.engine.run import manifest, summary_table
+from fiscal_sim.orchestrate.run import manifest, summary_table
 from fiscal_sim.errors import InputError
 from fiscal_sim.io.dimensions import cost_shares_table, jurisdictions_table, payers_table, programs_table
 from fiscal_sim.io.parquet import with_metadata, write_json, write_table

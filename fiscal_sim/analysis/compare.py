@@ -22,7 +22,6 @@ of the totals and of every program the reform changes), ``baseline/`` and
 
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -33,10 +32,11 @@ import pyarrow as pa
 from fiscal_sim.analysis.common import (SeriesKey, nan_to_null, new_run_id, series_keys, write_part,
                                         write_run_folder)
 from fiscal_sim.engine.ledger import ALL, ALL_EQUITY, YEAR_MEASURES as MEASURES, SeriesLayout, layout, series_values
-from fiscal_sim.engine.run import chunks
 from fiscal_sim.engine.simulate import blocks_of, simulate_chunk
 from fiscal_sim.errors import FiscalSimError
 from fiscal_sim.io.parquet import atomic_dir, manifest_header, write_json, write_table
+from fiscal_sim.orchestrate.executors import Executor, PoolExecutor
+from fiscal_sim.orchestrate.run import chunks
 from fiscal_sim.scenario import Scenario
 from fiscal_sim.stats import Accumulator, summarise
 
@@ -183,16 +183,9 @@ def draws_table(p: Pairing, ub: np.ndarray, ur: np.ndarray, change: np.ndarray, 
     return pa.table(cols, schema=DRAWS_SCHEMA)
 
 
-_WORKER: dict = {}
-
-
-def _init_worker(base: Scenario, reform: Scenario, lay_b: SeriesLayout, lay_r: SeriesLayout, p: Pairing) -> None:
-    _WORKER.update(base=base, reform=reform, lay_b=lay_b, lay_r=lay_r, pair=p)
-
-
-def _worker_chunk(start: int, stop: int, draws_dir: Path | None, run_id: str) -> ChunkStats:
-    w = _WORKER
-    return compare_chunk(w["base"], w["reform"], w["lay_b"], w["lay_r"], w["pair"], start, stop, draws_dir, run_id)
+def compare_task(state: tuple, start: int, stop: int, draws_dir: Path | None, run_id: str) -> tuple[int, ChunkStats]:
+    """One chunk on an executor's worker: fresh statistics, returned by value."""
+    return stop - start, compare_chunk(*state, start, stop, draws_dir, run_id)
 
 
 def aligned(base: Scenario, reform: Scenario, independent: bool = False) -> Scenario:
@@ -222,7 +215,7 @@ class CompareResult:
 
 def compare(base: Scenario, reform: Scenario, out: Path, workers: int = 1, independent: bool = False,
             write_draws: bool = True, command: list[str] | None = None,
-            progress: Callable[[int], None] | None = None) -> CompareResult:
+            progress: Callable[[int], None] | None = None, executor: Executor | None = None) -> CompareResult:
     """Run baseline and reform with common random numbers; write the comparison folder ``out`` atomically."""
     base = base.with_settings(chunk_size=min(base.spec.chunk_size, MAX_CHUNK))
     reform = aligned(base, reform, independent)
@@ -233,20 +226,11 @@ def compare(base: Scenario, reform: Scenario, out: Path, workers: int = 1, indep
     with atomic_dir(out) as tmp:
         draws_dir = tmp / "compare_draws" if write_draws else None
         total = new_stats(lay_b, lay_r, p)
-        if workers <= 1 or len(parts) == 1:
-            for a, b in parts:
-                compare_chunk(base, reform, lay_b, lay_r, p, a, b, draws_dir, run_id, total)
-                if progress:
-                    progress(b - a)
-        else:
-            with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
-                                     initargs=(base, reform, lay_b, lay_r, p)) as pool:
-                futures = {pool.submit(_worker_chunk, a, b, draws_dir, run_id): b - a for a, b in parts}
-                for f in as_completed(futures):
-                    total.merge(f.result())
-                    n = futures.pop(f)  # drop the future: it holds its result until released
-                    if progress:
-                        progress(n)
+        tasks = [(a, b, draws_dir, run_id) for a, b in parts]
+        for n, st in (executor or PoolExecutor(workers)).map(compare_task, (base, reform, lay_b, lay_r, p), tasks):
+            total.merge(st)
+            if progress:
+                progress(n)
         table = change_table(base, reform, p, total, independent)
         write_table(table, tmp / "compare.parquet", run_id, baseline=base.spec.name, reform=reform.spec.name)
         link = {"compared_in": str(out), "compare_run_id": run_id}

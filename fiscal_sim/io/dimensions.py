@@ -16,6 +16,8 @@ PAYER_TOTAL = ("ALL", "全部财政合计", "All payers (total)")
 def programs_table(scen: Scenario) -> pa.Table:
     """One row per program (simulated first, then listed), then the ``ALL`` / ``ALL_EQUITY`` totals."""
     progs = [sp.prog for sp in scen.programs] + scen.unpriced
+    overlap = {m: g.overlap for g in scen.groups for m in g.members}
+    geo = scen.geography
     n, t = len(progs), len(PROGRAM_TOTALS)
     none = [None] * t
     return pa.table({
@@ -36,6 +38,9 @@ def programs_table(scen: Scenario) -> pa.Table:
         "jurisdictions": [",".join(p.jurisdictions) for p in progs] + none,
         "cost_sharing": [p.spec.cost_sharing for p in progs] + none,
         "exclusive_group": [p.spec.exclusive_group for p in progs] + none,
+        "overlap_share": pa.array([overlap.get(p.id) for p in progs] + none, pa.float64()),
+        "allocation": [(geo.weights_name(p.spec.uptake.allocation) or "table") if p.spec.uptake else None
+                       for p in progs] + none,
         "uptake_basis": [p.spec.uptake.basis if p.spec.uptake else None for p in progs] + none,
         "uptake_target_until": pa.array([p.spec.uptake.target_until if p.spec.uptake else None for p in progs] + none,
                                         pa.int16()),
