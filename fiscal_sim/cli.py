@@ -152,29 +152,41 @@ def test_cases(paths: Annotated[Optional[list[Path]], typer.Argument(help="case 
         raise typer.Exit(1)
 
 
-def _parse_kv(items: list[str]) -> dict[str, str]:
-    kv = {}
+def _parse_kv(items: list[str]) -> dict[str, str | list[str]]:
+    """``key=value`` pairs; a key given several times collects its values (one per claim)."""
+    kv: dict[str, str | list[str]] = {}
     for it in items:
         if "=" not in it:
             raise typer.BadParameter(f"expected key=value, got {it!r}", param_hint="--input")
-        k, v = it.split("=", 1)
-        kv[k.strip()] = v.strip()
+        k, v = (x.strip() for x in it.split("=", 1))
+        kv[k] = v if k not in kv else [*([kv[k]] if isinstance(kv[k], str) else kv[k]), v]  # type: ignore[list-item]
     return kv
 
 
 @app.command()
-def calc(program_ids: Annotated[list[str], typer.Argument(help="program id(s); several = one applicant, non-cumulation applied")],
-         input: Annotated[list[str], typer.Option("--input", "-i", help="key=value; money in the input's unit or with a unit, e.g. 35万元")] = [],
+def calc(program_ids: Annotated[list[str], typer.Argument(help="program id(s) of one applicant: non-cumulation applied; "
+                                                               "an id given n times is n claims of that applicant")],
+         input: Annotated[list[str], typer.Option("--input", "-i", help="key=value; money in the input's unit or with a unit, "
+                                                  "e.g. 35万元; a key given n times = n claims (one value each); "
+                                                  "used_entity_year / used_person_year / used_entity_lifetime = cap already used")] = [],
          jurisdiction: Annotated[Optional[str], typer.Option("--jurisdiction", "-j", help="e.g. nanhu, haining")] = None,
          date: Annotated[Optional[str], typer.Option(help="award date YYYY-MM-DD (default today)")] = None,
+         amount: Annotated[Optional[str], typer.Option("--amount", help="price an unpriced program: the award, e.g. 50万元 (= -i award=…)")] = None,
+         claims: Annotated[Optional[Path], typer.Option("--claims", help="CSV of claims: a header of input names, one row per claim")] = None,
+         stay: Annotated[Optional[int], typer.Option("--stay", min=0, help="years the recipient stays: a multi-year schedule stops after that many payments")] = None,
          explain: Annotated[bool, typer.Option("--explain", help="show each step with its clause")] = False,
          as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
          catalogue: CatalogueOpt = None) -> None:
     """Compute one applicant's award, its schedule by year and its split by payer.
 
+    Several claims of one entity or person in a year (e.g. an intermediary's contracts) are one case: give an
+    input once per claim (-i contract=500万元 -i contract=80万元 …), a --claims CSV, or repeat the program id; the per-entity and
+    per-person annual caps (每家每年 / 每人每年累计不超过) then apply across the claims in the order given, after
+    what used_<per> says the applicant already received.
+
     Example: fiscal-sim calc jwf2017-4.innovation-salary -i tier=A -i term=long -i salary=200 -j nanhu --explain
     """
-    from fiscal_sim.calc import calculate_many
+    from fiscal_sim.calc import AWARD, calculate_many
 
     cat = _catalogue(catalogue)
     try:
@@ -182,8 +194,21 @@ def calc(program_ids: Annotated[list[str], typer.Argument(help="program id(s); s
             day = dt.date.fromisoformat(date) if date else None
         except ValueError as e:
             raise FiscalSimError(f"--date {date}: expected a date written YYYY-MM-DD, e.g. 2025-03-01 ({e})") from None
-        results = calculate_many(cat, program_ids, _parse_kv(input), jurisdiction=jurisdiction, award_date=day,
-                                 explain=explain or as_json)
+        raw = _parse_kv(input)
+        if claims is not None:
+            from fiscal_sim.claims_file import read_claims
+
+            table = read_claims(claims)
+            both = sorted(set(table) & set(raw))
+            if both:
+                raise typer.BadParameter(f"{', '.join(both)} given both in {claims} and with -i", param_hint="--claims")
+            raw |= table  # type: ignore[arg-type]
+        if amount is not None:
+            if AWARD in raw:
+                raise typer.BadParameter("give the award once: --amount or -i award=…", param_hint="--amount")
+            raw[AWARD] = amount
+        results = calculate_many(cat, program_ids, raw, jurisdiction=jurisdiction, award_date=day,
+                                 explain=explain or as_json, stay=stay)
     except (FiscalSimError, ValueError) as e:
         fail(e)
     if as_json:
@@ -198,11 +223,17 @@ def calc(program_ids: Annotated[list[str], typer.Argument(help="program id(s); s
             for s in r.steps:
                 out.print(f"  {'  ' * max(s['depth'], 0)}• {s['text']}", markup=False)
                 out.print(f"  {'  ' * max(s['depth'], 0)}  「{s['clause']}」", style="dim", markup=False)
-        out.print(f"  award: {fmt_wan(r.award_cny)}   total commitment: [bold]{fmt_wan(r.total_cny)}[/bold] ({r.total_cny:,.2f} 元)")
+        if len(r.claims) > 1:
+            for i, c in enumerate(r.claims, 1):
+                cut = "" if c["award_cny"] == c["award_before_caps_cny"] else f" (before caps {fmt_wan(c['award_before_caps_cny'])})"
+                out.print(f"  claim {i}: {', '.join(f'{k}={v}' for k, v in c['inputs'].items())} → {fmt_wan(c['award_cny'])}{cut}",
+                          markup=False)
+        out.print(f"  award: {fmt_wan(r.award_cny)}   total commitment: [bold]{fmt_wan(r.total_cny)}[/bold] ({r.total_cny:,.2f} 元)"
+                  + (f"   paid: {fmt_wan(r.paid_cny)}, lapsed: {fmt_wan(r.lapsed_cny)}" if r.stay_years is not None else ""))
         t = Table("fiscal year", "cash", *r.payers.keys(), title="schedule and payers", title_justify="left")
         for s in r.schedule:
             t.add_row(str(s["fiscal_year"]), fmt_wan(s["cash_cny"]), *(fmt_wan(s["payers_cny"].get(p, 0)) for p in r.payers))
-        t.add_row("total", fmt_wan(r.total_cny), *(fmt_wan(v) for v in r.payers.values()), style="bold")
+        t.add_row("total", fmt_wan(r.paid_cny), *(fmt_wan(v) for v in r.payers.values()), style="bold")
         show(t)
         for n in r.notes:
             out.print(f"  note: {n}", markup=False)
@@ -268,13 +299,36 @@ def programs_show(program_id: Annotated[str, typer.Argument(help="program id, e.
     out.print(f"  applies in: {', '.join(p.jurisdictions)}; cost sharing: {s.cost_sharing} "
               f"({cat.geography.data.cost_sharing[s.cost_sharing].label_en})", markup=False)
     if s.exclusive_group:
-        out.print(f"  non-cumulation group: {s.exclusive_group}")
+        g = cat.groups[s.exclusive_group]
+        out.print(f"  non-cumulation group: {s.exclusive_group} ({g.rule}); overlap share {g.overlap:g} ({g.basis}: {g.note})",
+                  markup=False)
+    if s.uptake is not None:
+        name = cat.geography.weights_name(s.uptake.allocation)
+        w = cat.geography.data.allocation_weights[name] if name else None
+        out.print(f"  allocation to jurisdictions: {name or 'own table'}"
+                  + (f" ({w.basis}: {w.document + ' ' + (w.source or '') if w.basis == 'document' else w.note})" if w else ""),
+                  markup=False)
     for line in timeline_lines(cat, p):
         out.print(line, markup=False)
     body = s.model_dump(mode="json", by_alias=True, exclude_none=True,
                         include={"inputs", "formula", "schedule", "caps", "assumptions", "uptake"})
     out.print(yaml.safe_dump(body, allow_unicode=True, sort_keys=False), markup=False)
     out.print(f"  file: {p.file}")
+
+
+ExecutorOpt = Annotated[str, typer.Option("--executor", help="where chunks run: pool (local processes) or dask")]
+SchedulerOpt = Annotated[Optional[str], typer.Option("--scheduler", help="Dask scheduler address, e.g. tcp://HOST:8786 "
+                                                     "(--executor dask; default: a LocalCluster of --workers)")]
+SchedulerFileOpt = Annotated[Optional[str], typer.Option("--scheduler-file", help="Dask scheduler file (--executor dask)")]
+
+
+def _executor(kind: str, workers: int, scheduler: Optional[str], scheduler_file: Optional[str]):
+    """The executor context for ``--executor`` (errors end the command with one clear message)."""
+    from fiscal_sim.orchestrate.executors import executor
+
+    if kind not in ("pool", "dask"):
+        fail(FiscalSimError(f"--executor must be pool or dask, not {kind!r}"))
+    return executor(kind, workers, scheduler, scheduler_file)  # type: ignore[arg-type]
 
 
 def timeline_lines(cat, p) -> list[str]:
@@ -309,6 +363,7 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
         out_dir: Annotated[Optional[Path], typer.Option("--out", help="output folder (default outputs/<scenario name>)")] = None,
         write_draws: Annotated[bool, typer.Option("--draws-ledger/--no-draws-ledger", help="write the per-draw ledger")] = True,
         pipeline: Annotated[bool, typer.Option("--pipeline", help="run the simpy pipeline for programs that declare one")] = False,
+        executor: ExecutorOpt = "pool", scheduler: SchedulerOpt = None, scheduler_file: SchedulerFileOpt = None,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the output folder (no progress, headline or tables)")] = False) -> None:
     """Simulate a scenario and write Parquet results (headline, summary, per-draw ledger, dimensions, manifest).
 
@@ -316,7 +371,7 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    from fiscal_sim.engine.run import run as run_scenario
+    from fiscal_sim.orchestrate.run import run as run_scenario
     from fiscal_sim.scenario import load_scenario
 
     try:
@@ -332,8 +387,9 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
                   console=err, disable=quiet) as bar:
         task = bar.add_task(f"{scen.spec.name}: draws", total=scen.spec.draws)
         try:
-            result = run_scenario(scen, target, workers=workers, write_draws=write_draws, command=sys.argv,
-                                  progress=lambda k: bar.advance(task, k), pipeline=pipeline)
+            with _executor(executor, workers, scheduler, scheduler_file) as ex:
+                result = run_scenario(scen, target, workers=workers, write_draws=write_draws, command=sys.argv,
+                                      progress=lambda k: bar.advance(task, k), pipeline=pipeline, executor=ex)
         except FiscalSimError as e:
             fail(e)
     out.print(f"wrote [bold]{result.out}[/bold] (run {result.run_id}; {scen.spec.draws:,} draws, "
@@ -414,6 +470,7 @@ def compare(baseline: Annotated[Path, typer.Argument(help="baseline scenario YAM
             write_draws: Annotated[bool, typer.Option("--draws-ledger/--no-draws-ledger", help="write the per-draw change")] = True,
             independent: Annotated[bool, typer.Option("--independent", help="give the reform its own seed (no common random numbers: to see what CRN buy)")] = False,
             tolerance: Annotated[float, typer.Option(help="list a payer or program as changed only when its mean changes by more than this many yuan")] = 1.0,
+            executor: ExecutorOpt = "pool", scheduler: SchedulerOpt = None, scheduler_file: SchedulerFileOpt = None,
             quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the output folder (no progress, headline or tables)")] = False) -> None:
     """Compare a reform with its baseline draw by draw (common random numbers); write compare.parquet.
 
@@ -429,8 +486,9 @@ def compare(baseline: Annotated[Path, typer.Argument(help="baseline scenario YAM
     bar, task = _progress(base.spec.draws, f"{ref.spec.name} vs {base.spec.name}: draws", quiet)
     with bar:
         try:
-            result = run_compare(base, ref, target, workers=workers, independent=independent, write_draws=write_draws,
-                                 command=sys.argv, progress=lambda k: bar.advance(task, k))
+            with _executor(executor, workers, scheduler, scheduler_file) as ex:
+                result = run_compare(base, ref, target, workers=workers, independent=independent, write_draws=write_draws,
+                                     command=sys.argv, progress=lambda k: bar.advance(task, k), executor=ex)
         except FiscalSimError as e:
             fail(e)
     out.print(f"wrote [bold]{result.out}[/bold] (run {result.run_id}; {base.spec.draws:,} draws, "
@@ -487,6 +545,7 @@ def sweep(scenario: Annotated[Path, typer.Argument(help="scenario YAML")],
           workers: Annotated[int, typer.Option(help="worker processes")] = 1,
           out_dir: Annotated[Optional[Path], typer.Option("--out", help="output folder (default outputs/<scenario>_sweep)")] = None,
           totals_only: Annotated[bool, typer.Option("--totals-only", help="keep only totals and swept programs in sweep.parquet")] = False,
+          executor: ExecutorOpt = "pool", scheduler: SchedulerOpt = None, scheduler_file: SchedulerFileOpt = None,
           quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the output folder (no progress, headline or tables)")] = False) -> None:
     """Run a scenario over a grid or a Latin hypercube / Sobol' design of parameters; write sweep.parquet.
 
@@ -513,8 +572,9 @@ def sweep(scenario: Annotated[Path, typer.Argument(help="scenario YAML")],
     bar, task = _progress(len(p.points), f"{scen.spec.name}: sweep points", quiet)
     with bar:
         try:
-            result = run_sweep(scen, p, target, workers=workers, totals_only=totals_only, command=sys.argv,
-                               progress=lambda i, n: bar.update(task, completed=i))
+            with _executor(executor, workers, scheduler, scheduler_file) as ex:
+                result = run_sweep(scen, p, target, workers=workers, totals_only=totals_only, command=sys.argv,
+                                   progress=lambda i, n: bar.update(task, completed=i), executor=ex)
         except FiscalSimError as e:
             fail(e)
     out.print(f"wrote [bold]{result.out}[/bold] ({len(p.points)} points × {scen.spec.draws:,} draws; run {result.run_id})")

@@ -57,6 +57,8 @@ class Register:
     path: str
     books: dict[str, ProgramBook]
     rows: int
+    covered: frozenset[str] = frozenset()
+    """programs with any row (present or not): their pre-horizon awards are the register's, never estimated"""
 
 
 def _read_rows(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
@@ -151,6 +153,7 @@ def load_register(path: Path, scen) -> Register:
     start = scen.spec.horizon.start
     Y = len(scen.years)
     parts: dict[str, list[tuple[int, int, np.ndarray, np.ndarray, float, int]]] = {}
+    covered: set[str] = set()
     for i, row in enumerate(rows, start=1):
         pid = row.get("program")
 
@@ -169,6 +172,7 @@ def load_register(path: Path, scen) -> Register:
             bad("program", "not simulated in this scenario (unpriced, without uptake, or excluded): its commitments "
                            "cannot be run off")
             continue
+        covered.add(pid)
         n_bad = len(problems)
         jur = str(row.get("jurisdiction") or "").strip()
         if jur not in sp.prog.jurisdictions:
@@ -239,4 +243,4 @@ def load_register(path: Path, scen) -> Register:
                               np.array([p[2] for p in ps]), np.array([p[3] for p in ps]),
                               np.array([p[4] for p in ps]), np.array([p[5] for p in ps]))
              for pid, ps in parts.items()}
-    return Register(name, books, len(rows))
+    return Register(name, books, len(rows), frozenset(covered))

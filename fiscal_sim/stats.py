@@ -11,6 +11,7 @@ typically far smaller. Exceedance counts against budget lines are exact.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -80,26 +81,40 @@ class Accumulator:
             self.budget = np.full(self.size, np.inf)
 
     def add(self, blocks: list[tuple[int, int, int]], values: np.ndarray) -> None:
-        """Add a chunk of draws: ``values`` (size × n_draws, series-major) covering ``blocks`` of (block, first, n)."""
+        """Add a chunk of draws: ``values`` (size × n_draws, series-major) covering ``blocks`` of (block, first, n).
+
+        Many series are zero in every draw (programs expired, payers not involved): their statistics are
+        known without reading them (mean and m2 exactly 0, every draw in the zero bin), so only the live
+        rows are read; the results are the same as treating every row alike.
+        """
         v = np.ascontiguousarray(values)
+        n = v.shape[1]
+        live = np.flatnonzero(v.any(axis=1))
+        lv = v[live]
         for b, first, nb in blocks:
-            part = np.ascontiguousarray(v[:, first:first + nb])
-            mean = part.mean(axis=1)
-            self.blocks[b] = BlockMoments(nb, mean, ((part - mean[:, None]) ** 2).sum(axis=1))
-        live = np.flatnonzero(v.any(axis=1))  # many series are zero in every draw (e.g. programs expired)
-        self.hist[:, ZERO] += v.shape[1]
+            part = lv[:, first:first + nb]
+            mean, m2 = np.zeros(self.size), np.zeros(self.size)
+            mean[live] = part.mean(axis=1)
+            m2[live] = ((part - mean[live, None]) ** 2).sum(axis=1)
+            self.blocks[b] = BlockMoments(nb, mean, m2)
+        self.hist[:, ZERO] += n
         for lo in range(0, live.size, SERIES_GROUP):  # bincount by groups of series: small, dense, fast
             rows = live[lo:lo + SERIES_GROUP]
-            idx = bin_index(v[rows]) + (np.arange(rows.size) * NBINS)[:, None]
+            idx = bin_index(lv[lo:lo + SERIES_GROUP]) + (np.arange(rows.size) * NBINS)[:, None]
             counts = np.bincount(idx.reshape(-1), minlength=rows.size * NBINS).reshape(rows.size, NBINS)
-            counts[:, ZERO] -= v.shape[1]
+            counts[:, ZERO] -= n
             self.hist[rows] += counts.astype(np.int32)
         lines = np.flatnonzero(np.isfinite(self.budget))  # only series with a budget line can exceed it
         over = np.clip(v[lines] - self.budget[lines, None], 0.0, None)  # type: ignore[index]
         self.exceed[lines] += (over > 0).sum(axis=1)
         self.overrun[lines] += np.rint(over * 100).astype(np.int64).sum(axis=1)
-        self.lo = np.minimum(self.lo, v.min(axis=1))
-        self.hi = np.maximum(self.hi, v.max(axis=1))
+        dead = np.ones(self.size, dtype=bool)
+        dead[live] = False
+        self.lo[dead] = np.minimum(self.lo[dead], 0.0)
+        self.hi[dead] = np.maximum(self.hi[dead], 0.0)
+        if live.size:
+            self.lo[live] = np.minimum(self.lo[live], lv.min(axis=1))
+            self.hi[live] = np.maximum(self.hi[live], lv.max(axis=1))
 
     def reset(self) -> None:
         """Empty the accumulator, keeping its buffers (no new memory)."""
@@ -114,6 +129,9 @@ class Accumulator:
     def __getstate__(self) -> dict:
         """Pickle the histogram sparsely (most bins are empty): workers send KBs, not the dense array."""
         state = dict(self.__dict__)
+        if isinstance(self.hist, _SparseHist):  # detached, or received from another process: send it as it is
+            state["hist"] = (self.hist.index, self.hist.counts)
+            return state
         flat = self.hist.reshape(-1)
         nz = np.flatnonzero(flat)
         state["hist"] = (nz, flat[nz])
@@ -123,6 +141,23 @@ class Accumulator:
         nz, counts = state.pop("hist")
         self.__dict__.update(state)
         self.hist = _SparseHist(nz, counts)  # type: ignore[assignment]
+
+    def detached(self) -> "Accumulator":
+        """A copy sharing no memory with this one, its histogram sparse: what a worker returns (a reused
+        accumulator returned by reference would be wiped by the worker's next :meth:`reset`)."""
+        out = copy.copy(self)
+        if isinstance(self.hist, _SparseHist):
+            out.hist = _SparseHist(self.hist.index.copy(), self.hist.counts.copy())  # type: ignore[assignment]
+        else:
+            flat = self.hist.reshape(-1)
+            nz = np.flatnonzero(flat)
+            out.hist = _SparseHist(nz, flat[nz])  # type: ignore[assignment]
+        out.blocks = copy.deepcopy(self.blocks)
+        out.folded = copy.deepcopy(self.folded)
+        out.budget = None if self.budget is None else self.budget.copy()
+        out.exceed, out.overrun = self.exceed.copy(), self.overrun.copy()
+        out.lo, out.hi = self.lo.copy(), self.hi.copy()
+        return out
 
     def merge(self, other: "Accumulator") -> None:
         """Fold in another accumulator of the same series (from another chunk or worker)."""

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from fiscal_sim.engine.ledger import layout, series_values
-from fiscal_sim.engine.run import run
+from fiscal_sim.orchestrate.run import run
 from fiscal_sim.engine.simulate import blocks_of, simulate_chunk, simulate_program
 from fiscal_sim.errors import InputError
 from fiscal_sim.scenario import load_scenario
@@ -216,7 +216,7 @@ def test_failed_run_leaves_previous_result_untouched(tmp_path, scen, monkeypatch
     out = tmp_path / "r"
     run(scen.with_settings(draws=100), out, write_draws=False)
     before = (out / "manifest.json").read_text()
-    import fiscal_sim.engine.run as engine_run
+    import fiscal_sim.orchestrate.run as engine_run
 
     def boom(*a, **k):
         raise RuntimeError("disk full")

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from fiscal_sim.catalogue.loader import load_catalogue
-from fiscal_sim.engine.run import run
+from fiscal_sim.orchestrate.run import run
 from fiscal_sim.scenario import load_scenario
 
 REPO = Path(__file__).resolve().parents[1]

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from fiscal_sim.analysis.compare import compare
 from fiscal_sim.analysis.sensitivity import sensitivity
 from fiscal_sim.cli import app
-from fiscal_sim.engine.run import run
+from fiscal_sim.orchestrate.run import run
 from fiscal_sim.report import NotARunFolder, write_report
 from fiscal_sim.scenario import load_scenario
 

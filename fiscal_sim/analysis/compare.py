@@ -32,12 +32,12 @@ import pyarrow as pa
 from fiscal_sim.analysis.common import (SeriesKey, nan_to_null, new_run_id, series_keys, write_part,
                                         write_run_folder)
 from fiscal_sim.engine.ledger import ALL, ALL_EQUITY, YEAR_MEASURES as MEASURES, SeriesLayout, layout, series_values
-from fiscal_sim.engine.run import chunks
 from fiscal_sim.engine.simulate import blocks_of, simulate_chunk
 from fiscal_sim.errors import FiscalSimError
-from fiscal_sim.engine.pool import run_pool
 from fiscal_sim.io.outdir import inputs_of, replace_dir
 from fiscal_sim.io.parquet import manifest_header, write_json, write_table
+from fiscal_sim.orchestrate.executors import Executor, PoolExecutor
+from fiscal_sim.orchestrate.run import chunks
 from fiscal_sim.scenario import Scenario
 from fiscal_sim.stats import Accumulator, summarise
 
@@ -184,16 +184,9 @@ def draws_table(p: Pairing, ub: np.ndarray, ur: np.ndarray, change: np.ndarray, 
     return pa.table(cols, schema=DRAWS_SCHEMA)
 
 
-_WORKER: dict = {}
-
-
-def _init_worker(base: Scenario, reform: Scenario, lay_b: SeriesLayout, lay_r: SeriesLayout, p: Pairing) -> None:
-    _WORKER.update(base=base, reform=reform, lay_b=lay_b, lay_r=lay_r, pair=p)
-
-
-def _worker_chunk(start: int, stop: int, draws_dir: Path | None, run_id: str) -> ChunkStats:
-    w = _WORKER
-    return compare_chunk(w["base"], w["reform"], w["lay_b"], w["lay_r"], w["pair"], start, stop, draws_dir, run_id)
+def compare_task(state: tuple, start: int, stop: int, draws_dir: Path | None, run_id: str) -> tuple[int, ChunkStats]:
+    """One chunk on an executor's worker: fresh statistics, returned by value."""
+    return stop - start, compare_chunk(*state, start, stop, draws_dir, run_id)
 
 
 def aligned(base: Scenario, reform: Scenario, independent: bool = False) -> Scenario:
@@ -223,7 +216,7 @@ class CompareResult:
 
 def compare(base: Scenario, reform: Scenario, out: Path, workers: int = 1, independent: bool = False,
             write_draws: bool = True, command: list[str] | None = None,
-            progress: Callable[[int], None] | None = None) -> CompareResult:
+            progress: Callable[[int], None] | None = None, executor: Executor | None = None) -> CompareResult:
     """Run baseline and reform with common random numbers; write the comparison folder ``out`` atomically."""
     base = base.with_settings(chunk_size=min(base.spec.chunk_size, MAX_CHUNK))
     reform = aligned(base, reform, independent)
@@ -234,19 +227,11 @@ def compare(base: Scenario, reform: Scenario, out: Path, workers: int = 1, indep
     with replace_dir(out, "compare", inputs_of(base, reform)) as tmp:
         draws_dir = tmp / "compare_draws" if write_draws else None
         total = new_stats(lay_b, lay_r, p)
-        if workers <= 1 or len(parts) == 1:
-            for a, b in parts:
-                compare_chunk(base, reform, lay_b, lay_r, p, a, b, draws_dir, run_id, total)
-                if progress:
-                    progress(b - a)
-        else:
-            def take(r, task):
-                total.merge(r)
-                if progress:
-                    progress(task[1] - task[0])
-
-            run_pool(workers, _worker_chunk, [(a, b, draws_dir, run_id) for a, b in parts], take,
-                     _init_worker, (base, reform, lay_b, lay_r, p))
+        tasks = [(a, b, draws_dir, run_id) for a, b in parts]
+        for n, st in (executor or PoolExecutor(workers)).map(compare_task, (base, reform, lay_b, lay_r, p), tasks):
+            total.merge(st)
+            if progress:
+                progress(n)
         table = change_table(base, reform, p, total, independent)
         write_table(table, tmp / "compare.parquet", run_id, baseline=base.spec.name, reform=reform.spec.name)
         link = {"compared_in": str(out), "compare_run_id": run_id}

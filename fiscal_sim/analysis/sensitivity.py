@@ -32,8 +32,8 @@ from scipy import stats
 
 from fiscal_sim.analysis.common import nan_to_null, new_run_id, write_file_atomic
 from fiscal_sim.engine.ledger import ALL, layout, series_values
-from fiscal_sim.engine.pool import run_pool
-from fiscal_sim.engine.run import chunks
+from fiscal_sim.orchestrate.pool import run_pool
+from fiscal_sim.orchestrate.run import chunks
 from fiscal_sim.engine.simulate import blocks_of, simulate_chunk
 from fiscal_sim.errors import FiscalSimError
 from fiscal_sim.io.parquet import manifest_header, write_json

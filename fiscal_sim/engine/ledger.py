@@ -62,14 +62,15 @@ def total_key(sp) -> str:
 
 
 def layout(scen: Scenario, by_vintage: bool = False) -> SeriesLayout:
-    """Series of a scenario; ``by_vintage`` adds ``existing`` / ``new`` series where the register has awards."""
+    """Series of a scenario; ``by_vintage`` adds ``existing`` / ``new`` series where there is an existing book
+    (register rows or estimated pre-horizon cohorts)."""
     payers = scen.geography.payers
     years = scen.years
     cols: dict[str, list] = {"program": [], "payer": [], "vintage": [], "measure": [], "period": [], "fiscal_year": []}
     blocks: dict[tuple[str, str, str], int] = {}
     payers_of: dict[str, list[int]] = {}
     totals: dict[str, set[int]] = {}
-    books = scen.register.books if by_vintage and scen.register is not None else {}
+    books = scen.existing_programs if by_vintage else set()
     split_totals: set[str] = set()
 
     def add_blocks(program: str, payer: str, split: bool) -> None:
@@ -118,7 +119,7 @@ def series_values(scen: Scenario, lay: SeriesLayout, ledgers: dict[str, ProgramL
 
     def put(program: str, payer: str, vintage: str, block: np.ndarray) -> None:
         c = lay.blocks.get((program, payer, vintage))
-        if c is not None:
+        if c is not None and block.any():  # a block zero in every draw leaves its rows untouched (statistics skip them)
             out[c: c + width] += block
 
     def payer_blocks(L: ProgramLedger, shares: np.ndarray) -> np.ndarray:
@@ -158,54 +159,71 @@ DRAWS_SCHEMA = pa.schema([
     ("cash_cny", pa.float64()),
     ("cancelled_cny", pa.float64()),
     ("outstanding_cny", pa.float64()),
+    # the hive folder keys, also as columns (readers that ignore folder names keep them);
+    # plain string and int32 are the types pyarrow's and DuckDB's hive readers infer from the folder names
+    ("scenario", pa.string()),
+    ("fiscal_year", pa.int32()),
 ])
+MEASURES = ("committed", "cash", "cancelled", "outstanding")
 
 
 def draws_tables(scen: Scenario, ledgers: dict[str, ProgramLedger], start: int) -> dict[int, pa.Table]:
-    """Per-draw ledger rows by fiscal year: (draw, program, jurisdiction, payer) with non-zero amounts.
+    """Per-draw ledger rows by fiscal year: (draw, program, jurisdiction, payer, vintage) with non-zero amounts.
 
-    Columns are gathered as numpy arrays over all programs, then each year's
-    table is built once with dictionaries shared by every file of the run.
+    For each program (and vintage) the non-zero (year, draw, jurisdiction ×
+    payer) cells are found once, year-major, and each measure is gathered at
+    those cells; one stable sort by year then groups every program's rows into
+    the year tables (rows within a year: program, vintage, draw, jurisdiction,
+    payer order).
     """
     geo = scen.geography
-    programs = [sp.id for sp in scen.programs]
     Y = len(scen.years)
-    cols: list[dict[str, list[np.ndarray]]] = [
-        {k: [] for k in ("draw", "program", "spending", "jurisdiction", "payer", "vintage", "values")} for _ in range(Y)]
-    parts = [(code, sp, L, v) for code, sp in enumerate(scen.programs)
-             for v, L in enumerate((ledgers[sp.id], ledgers[sp.id].existing)) if L is not None]
-    for code, sp, L, vintage in parts:  # vintage: 0 new, 1 existing (VINTAGES)
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("year", "draw", "program", "spending", "jurisdiction",
+                                                          "payer", "vintage", *MEASURES)}
+    ledgers_of = [(code, sp, L, v) for code, sp in enumerate(scen.programs)
+                  for v, L in enumerate((ledgers[sp.id], ledgers[sp.id].existing)) if L is not None]
+    for code, sp, L, vintage in ledgers_of:  # vintage: 0 new, 1 existing (VINTAGES)
         jj, pp = np.nonzero(sp.shares)
-        stack = np.stack([L.committed, L.cash, L.cancelled, L.outstanding], axis=-1)[:, jj]  # n × R × Y × 4
-        vals = np.moveaxis(stack * sp.shares[jj, pp][None, :, None, None], 2, 0)  # Y × n × R × 4
-        n, R = vals.shape[1:3]
-        spending = 1 if total_key(sp) == ALL_EQUITY else 0
-        for y in range(Y):
-            v = vals[y].reshape(n * R, 4)
-            keep = np.flatnonzero(np.any(v != 0, axis=1))
-            if not keep.size:
-                continue
-            c = cols[y]
-            c["draw"].append((keep // R).astype(np.int32) + start)
-            r = keep % R
-            c["program"].append(np.full(keep.size, code, np.int16))
-            c["spending"].append(np.full(keep.size, spending, np.int8))
-            c["jurisdiction"].append(sp.jur[jj][r].astype(np.int8))
-            c["payer"].append(pp[r].astype(np.int8))
-            c["vintage"].append(np.full(keep.size, vintage, np.int8))
-            c["values"].append(v[keep])
-    dictionaries = {"program": pa.array(programs), "spending": pa.array(["grant", "equity"]),
+        R = jj.size
+        arrays = {m: getattr(L, m) for m in MEASURES}  # each n × J × Y
+        n = L.committed.shape[0]
+        live = L.committed != 0
+        for a in (L.cash, L.cancelled, arrays["outstanding"]):
+            live |= a != 0
+        cell = np.flatnonzero(live.transpose(2, 0, 1)[:, :, jj])  # year-major: (y, draw, r)
+        if not cell.size:
+            continue
+        y, rest = np.divmod(cell, n * R)
+        d, r = np.divmod(rest, R)
+        flat = (d * sp.shares.shape[0] + jj[r]) * Y + y  # index into n × J × Y
+        share = sp.shares[jj, pp][r]
+        for m, a in arrays.items():
+            parts[m].append(a.reshape(-1)[flat] * share)
+        parts["year"].append(y.astype(np.int16))
+        parts["draw"].append(d.astype(np.int32) + start)
+        parts["program"].append(np.full(cell.size, code, np.int16))
+        parts["spending"].append(np.full(cell.size, 1 if total_key(sp) == ALL_EQUITY else 0, np.int8))
+        parts["jurisdiction"].append(sp.jur[jj[r]].astype(np.int8))
+        parts["payer"].append(pp[r].astype(np.int8))
+        parts["vintage"].append(np.full(cell.size, vintage, np.int8))
+    if not parts["year"]:
+        return {year: DRAWS_SCHEMA.empty_table() for year in scen.years}
+    cols = {k: np.concatenate(v) for k, v in parts.items()}
+    year = cols.pop("year")
+    order = np.argsort(year, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(year, minlength=Y))])
+    dictionaries = {"program": pa.array([sp.id for sp in scen.programs]), "spending": pa.array(["grant", "equity"]),
                     "jurisdiction": pa.array(geo.jurisdictions), "payer": pa.array(geo.payers),
                     "vintage": pa.array(list(VINTAGES))}
+    cols = {k: v[order] for k, v in cols.items()}
     out = {}
-    for y, c in enumerate(cols):
-        if not c["draw"]:
-            out[scen.years[y]] = DRAWS_SCHEMA.empty_table()
-            continue
-        values = np.concatenate(c["values"])
-        arrays = [pa.array(np.concatenate(c["draw"]))]
-        arrays += [pa.DictionaryArray.from_arrays(pa.array(np.concatenate(c[k])), dictionaries[k])
-                   for k in ("program", "spending", "jurisdiction", "payer", "vintage")]
-        arrays += [pa.array(np.ascontiguousarray(values[:, m])) for m in range(4)]
-        out[scen.years[y]] = pa.Table.from_arrays(arrays, schema=DRAWS_SCHEMA)
+    for y, year in enumerate(scen.years):
+        rows = slice(bounds[y], bounds[y + 1])
+        k = bounds[y + 1] - bounds[y]
+        arrays = [pa.array(cols["draw"][rows])]
+        arrays += [pa.DictionaryArray.from_arrays(pa.array(cols[c][rows]), dictionaries[c])
+                   for c in ("program", "spending", "jurisdiction", "payer", "vintage")]
+        arrays += [pa.array(cols[m][rows]) for m in MEASURES]
+        arrays += [pa.array([scen.spec.name], pa.string()).take(np.zeros(k, np.int32)), pa.array(np.full(k, year, np.int32))]
+        out[year] = pa.Table.from_arrays(arrays, schema=DRAWS_SCHEMA)
     return out

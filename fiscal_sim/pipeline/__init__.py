@@ -10,7 +10,8 @@ no lag, the pipeline pays exactly the engine's cash.
 
 Modules: ``spec`` (scenario syntax, validation), ``plan`` (calendar and
 settings in days and yuan), ``model`` (the simpy model of one draw),
-``apply`` (a chunk of draws, the ledger), ``measures`` (the per-draw table),
+``apply`` (the model over a chunk of draws), ``chunk`` (what it hands on), ``measures`` (money by year:
+the ledger and the per-draw table),
 ``outputs`` (Parquet files and statistics over draws).
 """
 
@@ -32,10 +33,31 @@ def pipeline_programs(scen: "Scenario") -> set[str]:
 
 
 def apply_pipelines(scen: "Scenario", ledgers: "dict[str, ProgramLedger]", start: int, stop: int) -> "pa.Table | None":
-    """Run the pipelines for draws ``[start, stop)``; replace their programs' cash in ``ledgers``; per-draw table."""
-    from fiscal_sim.pipeline.apply import apply_pipelines as _apply
+    """Run the pipelines for draws ``[start, stop)``; replace their programs' cash in ``ledgers``; per-draw table.
 
-    return _apply(scen, ledgers, start, stop)
+    The model (:mod:`.apply`) hands each pipeline's outcomes to :mod:`.measures`, which books the cash paid
+    into the ledgers (rejections become cancellations) and builds the per-draw rows.
+    """
+    import pyarrow as pa
+
+    from fiscal_sim.pipeline.apply import run_pipeline
+    from fiscal_sim.pipeline.chunk import EVENTS_KEY
+    from fiscal_sim.pipeline.measures import Labels, measure
+    from fiscal_sim.pipeline.plan import compile_pipelines
+
+    plans = compile_pipelines(scen)
+    if not plans:
+        return None
+    labels = Labels.of(scen, plans)
+    tables, events = [], 0
+    for plan in plans:
+        ch, out = run_pipeline(scen, plan, ledgers, start, stop)
+        tables.append(measure(scen, plan, labels, ch, out, ledgers, start))
+        events += out.events
+        for pid in plan.programs:
+            ledgers[pid].awards = None  # free the per-applicant arrays early
+    table = pa.concat_tables(tables)
+    return table.replace_schema_metadata({EVENTS_KEY: str(events).encode()})
 
 
 def write_pipeline_outputs(scen: "Scenario", tables: "list[pa.Table]", folder: Path, run_id: str) -> None:

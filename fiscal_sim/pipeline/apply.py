@@ -2,53 +2,24 @@
 
 The engine simulates a pipeline's programs per applicant and keeps their
 awards; this module gives each applicant its application instant, review time
-and approval from the pipeline's own random stream, runs
-:func:`fiscal_sim.pipeline.model.run_draw` draw by draw, and replaces the
-programs' engine cash in the ledgers by the cash the pipeline pays (rejections
-become cancellations). Random numbers come per block of draws from
-``stream(seed, block, "pipeline:<name>:<program>")``, so results do not depend
-on chunking or workers.
+and approval from the pipeline's own random stream, and runs
+:func:`fiscal_sim.pipeline.model.run_draw` draw by draw (:func:`run_pipeline`);
+:mod:`fiscal_sim.pipeline.measures` then turns the outcomes into money by
+year. Random numbers come per block of draws from ``stream(seed, block,
+"pipeline:<name>:<program>")``, so results do not depend on chunking or workers.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
-import pyarrow as pa
 
 from fiscal_sim.engine.simulate import Awards, ProgramLedger, blocks_of, simulate_program
-from fiscal_sim.pipeline.measures import Labels, measure
-from fiscal_sim.pipeline.model import Applicants, Outcome, Settings, run_draw
-from fiscal_sim.pipeline.plan import Plan, compile_pipelines
+from fiscal_sim.pipeline.chunk import ChunkApplicants, ChunkOutcome
+from fiscal_sim.pipeline.model import Outcome, Settings, run_draw
+from fiscal_sim.pipeline.plan import Plan
 from fiscal_sim.scenario import Scenario
 from fiscal_sim.uptake.random import shared_shock, stream
 from fiscal_sim.uptake.sample import draw_values
-
-EVENTS_KEY = b"fiscal_sim.pipeline.simpy_events"
-
-
-@dataclass
-class ChunkApplicants:
-    """A pipeline's applicants for a chunk of draws, sorted by draw (then program, then engine order)."""
-
-    draw: np.ndarray
-    program: np.ndarray
-    jur: np.ndarray
-    year: np.ndarray
-    arrival: np.ndarray
-    review: np.ndarray
-    approved: np.ndarray
-    rank: np.ndarray
-    cash: np.ndarray
-    share: np.ndarray
-    bounds: np.ndarray
-    """(n + 1,) first row of each draw"""
-
-    def draw_slice(self, d: int) -> Applicants:
-        s = slice(self.bounds[d], self.bounds[d + 1])
-        return Applicants(self.arrival[s], self.review[s], self.approved[s], self.rank[s], self.year[s],
-                          self.cash[s], self.share[s])
 
 
 def awards_of(scen: Scenario, ledgers: dict[str, ProgramLedger], pid: str, start: int, stop: int) -> Awards:
@@ -103,20 +74,6 @@ def settings(plan: Plan) -> Settings:
                     cal.first_batch, plan.appropriation)
 
 
-@dataclass
-class ChunkOutcome:
-    """The model's outcomes for all draws of a chunk, concatenated like :class:`ChunkApplicants`."""
-
-    decided: np.ndarray
-    due: np.ndarray
-    paid: np.ndarray
-    exhausted: np.ndarray
-    """(n × P × Y)"""
-    left: np.ndarray
-    """(n × P × Y)"""
-    events: int
-
-
 def run_draws(ch: ChunkApplicants, s: Settings) -> ChunkOutcome:
     """The model for every draw of the chunk, one simpy environment per draw."""
     outs: list[Outcome] = [run_draw(ch.draw_slice(d), s) for d in range(ch.bounds.size - 1)]
@@ -127,25 +84,14 @@ def run_draws(ch: ChunkApplicants, s: Settings) -> ChunkOutcome:
                         sum(o.events for o in outs))
 
 
-def apply_pipelines(scen: Scenario, ledgers: dict[str, ProgramLedger], start: int, stop: int) -> pa.Table | None:
-    """Replace the engine's cash of pipeline programs by the cash the pipelines pay; return the per-draw table."""
-    plans = compile_pipelines(scen)
-    if not plans:
-        return None
-    labels = Labels.of(scen, plans)
-    tables, events = [], 0
-    for plan in plans:
-        for s in plan.sim_index:
-            sp = scen.programs[s]
-            if not sp.per_applicant:
-                raise RuntimeError(f"program {sp.id} is in pipeline {plan.name!r} but was not simulated per "
-                                   "applicant (load the scenario with load_scenario)")
-        awards = [awards_of(scen, ledgers, pid, start, stop) for pid in plan.programs]
-        ch = gather(scen, plan, awards, start, stop)
-        out = run_draws(ch, settings(plan))
-        tables.append(measure(scen, plan, labels, ch, out, ledgers, start))
-        events += out.events
-        for pid in plan.programs:
-            ledgers[pid].awards = None  # free the per-applicant arrays early
-    table = pa.concat_tables(tables)
-    return table.replace_schema_metadata({EVENTS_KEY: str(events).encode()})
+def run_pipeline(scen: Scenario, plan: Plan, ledgers: dict[str, ProgramLedger], start: int, stop: int
+                 ) -> tuple[ChunkApplicants, ChunkOutcome]:
+    """One pipeline's model for draws ``[start, stop)``: its applicants and their outcomes."""
+    for s in plan.sim_index:
+        sp = scen.programs[s]
+        if not sp.per_applicant:
+            raise RuntimeError(f"program {sp.id} is in pipeline {plan.name!r} but was not simulated per "
+                               "applicant (load the scenario with load_scenario)")
+    awards = [awards_of(scen, ledgers, pid, start, stop) for pid in plan.programs]
+    ch = gather(scen, plan, awards, start, stop)
+    return ch, run_draws(ch, settings(plan))

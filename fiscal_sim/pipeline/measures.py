@@ -27,17 +27,14 @@ averages over draws in a BI tool are right. Columns (yuan in ``*_cny``):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 
 from fiscal_sim.engine.simulate import ProgramLedger
+from fiscal_sim.pipeline.chunk import ChunkApplicants, ChunkOutcome
 from fiscal_sim.pipeline.plan import Plan
 from fiscal_sim.scenario import Scenario
-
-if TYPE_CHECKING:
-    from fiscal_sim.pipeline.apply import ChunkApplicants, ChunkOutcome
 
 ALL = "ALL"
 MONEY = ("committed_cny", "entitled_cny", "paid_cny", "cancelled_cny", "arrears_cny", "not_yet_due_cny",
@@ -101,7 +98,7 @@ def grouped_mean_p90(key: np.ndarray, value: np.ndarray, size: int) -> tuple[np.
     return count, mean, p90
 
 
-def measure(scen: Scenario, plan: Plan, labels: Labels, ch: "ChunkApplicants", out: "ChunkOutcome",
+def measure(scen: Scenario, plan: Plan, labels: Labels, ch: ChunkApplicants, out: ChunkOutcome,
             ledgers: dict[str, ProgramLedger], start: int) -> pa.Table:
     """Replace the pipeline programs' ledger cash (and add rejections to cancellations); return the table."""
     cal = plan.cal
@@ -172,7 +169,7 @@ def measure(scen: Scenario, plan: Plan, labels: Labels, ch: "ChunkApplicants", o
 
 
 def _table(plan: Plan, labels: Labels, start: int, cols: dict[str, np.ndarray], count: np.ndarray, mean: np.ndarray,
-           p90: np.ndarray, out: "ChunkOutcome") -> pa.Table:
+           p90: np.ndarray, out: ChunkOutcome) -> pa.Table:
     """Dense rows (draw, year, program or ALL, payer) for the payers each program uses."""
     K, P, Y = len(plan.programs), len(plan.payers), plan.cal.n_years
     n = count.shape[0]

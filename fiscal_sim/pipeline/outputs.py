@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from fiscal_sim.io.parquet import write_table
-from fiscal_sim.pipeline.apply import EVENTS_KEY
+from fiscal_sim.pipeline.chunk import EVENTS_KEY
 from fiscal_sim.pipeline.measures import MONEY
 from fiscal_sim.scenario import Scenario
 from fiscal_sim.stats import wilson

@@ -1,17 +1,22 @@
-"""Run a scenario: chunks of draws (in a process pool), statistics, Parquet outputs.
+"""Run a scenario: chunks of draws on an executor, statistics, Parquet outputs.
 
-Each chunk simulates every program for its draws, writes its part of the
-per-draw ledger, and returns a statistics accumulator; the parent merges them
-and writes the summary, the dimension tables and the manifest into a temporary
-folder that replaces the output folder only when everything succeeded.
+Each chunk simulates every program for its draws (:mod:`fiscal_sim.engine`),
+hands its ledgers to the pipeline when asked (:mod:`fiscal_sim.pipeline`),
+writes its part of the per-draw ledger straight into the hive layout (one file
+per fiscal year named by the chunk's first draw, so a retried chunk overwrites
+its own part), and returns a detached statistics accumulator; the client folds
+them in block order and writes the summary, the dimension tables and the
+manifest into a temporary folder that replaces the output folder only when
+everything succeeded.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -21,16 +26,19 @@ from fiscal_sim import headline
 from fiscal_sim.engine.ledger import SeriesLayout, draws_tables, layout, series_values
 from fiscal_sim.engine.simulate import blocks_of, simulate_chunk
 from fiscal_sim.io.dimensions import cost_shares_table, jurisdictions_table, payers_table, programs_table
-from fiscal_sim.engine.pool import run_pool
 from fiscal_sim.io.outdir import inputs_of, replace_dir
 from fiscal_sim.io.parquet import manifest_header, round_money, with_metadata, write_json, write_table
+from fiscal_sim.orchestrate.executors import Executor, PoolExecutor
 from fiscal_sim.scenario import Scenario, timeline_manifest
 from fiscal_sim.stats import BINS_PER_DECADE, Accumulator, summarise
 
 
-# dictionary pages only for the string keys, min/max statistics only where BI filters (draw, keys)
-DRAWS_WRITE_OPTIONS = dict(compression="snappy", use_dictionary=["program", "spending", "jurisdiction", "payer", "vintage"],
-                           write_statistics=["draw", "program", "spending", "jurisdiction", "payer", "vintage"])
+# zstd like every other table; dictionary pages only for the string keys; min/max statistics only where BI
+# filters (draw, keys); row groups of up to 1 Mi rows (a chunk-year part is one group: few, large reads)
+DRAWS_WRITE_OPTIONS = dict(compression="zstd",
+                           use_dictionary=["program", "spending", "jurisdiction", "payer", "vintage", "scenario"],
+                           write_statistics=["draw", "program", "spending", "jurisdiction", "payer", "vintage", "scenario",
+                                             "fiscal_year"], row_group_size=1 << 20)
 
 
 @dataclass
@@ -76,45 +84,65 @@ def run_chunk(scen: Scenario, lay: SeriesLayout, start: int, stop: int, draws_di
     return acc, extra
 
 
-_WORKER: dict = {}
+_REUSED: dict[int, Accumulator] = {}
 
 
-def _init_worker(scen: Scenario, lay: SeriesLayout, pipeline: bool) -> None:
-    _WORKER["scen"], _WORKER["lay"], _WORKER["pipeline"] = scen, lay, pipeline
-
-
-def _worker_chunk(start: int, stop: int, draws_dir: Path | None, run_id: str) -> tuple[Accumulator, pa.Table | None]:
-    """One chunk in a worker; the worker reuses one accumulator's buffers and ships a sparse copy."""
-    acc = _WORKER.get("acc")
+def chunk_task(state: tuple[Scenario, SeriesLayout, bool], start: int, stop: int, draws_dir: Path | None,
+               run_id: str) -> tuple[int, int, Accumulator, pa.Table | None]:
+    """One chunk on a worker: statistics in a reused accumulator (no fresh pages per chunk), returned as a
+    detached sparse copy (the next chunk on this worker resets the reused one)."""
+    scen, lay, pipeline = state
+    acc = _REUSED.get(lay.size)
     if acc is None:
-        acc = _WORKER["acc"] = Accumulator(_WORKER["lay"].size, _WORKER["lay"].budget_cny)
+        _REUSED.clear()
+        acc = _REUSED[lay.size] = Accumulator(lay.size, lay.budget_cny)
     acc.reset()
-    return run_chunk(_WORKER["scen"], _WORKER["lay"], start, stop, draws_dir, run_id, acc, _WORKER["pipeline"])
+    acc.budget = lay.budget_cny
+    acc, extra = run_chunk(scen, lay, start, stop, draws_dir, run_id, acc, pipeline)
+    return start, stop, acc.detached(), extra
 
 
 def simulate(scen: Scenario, workers: int = 1, draws_dir: Path | None = None,
-             progress: Callable[[int], None] | None = None, run_id: str = "", pipeline: bool = False
-             ) -> tuple[Accumulator, SeriesLayout, list[pa.Table]]:
-    """Run all chunks (in ``workers`` processes when > 1); merge statistics; collect pipeline tables."""
+             progress: Callable[[int], None] | None = None, run_id: str = "", pipeline: bool = False,
+             executor: Executor | None = None) -> tuple[Accumulator, SeriesLayout, list[pa.Table]]:
+    """Run all chunks on ``executor`` (default: a pool of ``workers`` processes); fold statistics; collect
+    pipeline tables (in chunk order)."""
     lay = layout(scen, by_vintage=True)
     total = Accumulator(lay.size, lay.budget_cny)
-    extras: list[pa.Table] = []
-    parts = chunks(scen)
-
-    def take(result: tuple[Accumulator, pa.Table | None], n: int) -> None:
-        total.merge(result[0])
-        if result[1] is not None:
-            extras.append(result[1])
+    extras: dict[int, pa.Table] = {}
+    ex = executor or PoolExecutor(workers)
+    tasks = [(a, b, draws_dir, run_id) for a, b in chunks(scen)]
+    for a, b, acc, extra in ex.map(chunk_task, (scen, lay, pipeline), tasks):
+        total.merge(acc)
+        if extra is not None:
+            extras[a] = extra
         if progress:
-            progress(n)
+            progress(b - a)
+    return total, lay, [extras[k] for k in sorted(extras)]
 
-    if workers <= 1 or len(parts) == 1:
-        for start, stop in parts:
-            take(run_chunk(scen, lay, start, stop, draws_dir, run_id, None, pipeline), stop - start)
-    else:
-        run_pool(workers, _worker_chunk, [(a, b, draws_dir, run_id) for a, b in parts],
-                 lambda r, t: take(r, t[1] - t[0]), _init_worker, (scen, lay, pipeline))
-    return total, lay, extras
+
+def _point_task(states: tuple, point: int, start: int, stop: int) -> tuple[int, int, int, Accumulator]:
+    start, stop, acc, _ = chunk_task(states[point], start, stop, None, "")
+    return point, start, stop, acc
+
+
+def simulate_points(scens: list[Scenario], executor: Executor,
+                    progress: Callable[[int], None] | None = None) -> Iterator[tuple[int, Accumulator, SeriesLayout]]:
+    """Several scenarios (a sweep's points) on one executor: every point's chunks are submitted in point order
+    through the executor's bounded window, so only a few points are open at once; yields ``(point, statistics,
+    layout)`` as each point's last chunk comes in (points may finish out of order). No per-draw ledger."""
+    lays = [layout(s, by_vintage=True) for s in scens]
+    tasks = [(i, a, b) for i, s in enumerate(scens) for a, b in chunks(s)]
+    left = Counter(i for i, _, _ in tasks)
+    open_: dict[int, Accumulator] = {}
+    for i, a, b, acc in executor.map(_point_task, tuple((s, lay, False) for s, lay in zip(scens, lays)), tasks):
+        total = open_.setdefault(i, Accumulator(lays[i].size, lays[i].budget_cny))
+        total.merge(acc)
+        if progress:
+            progress(b - a)
+        left[i] -= 1
+        if not left[i]:
+            yield i, open_.pop(i), lays[i]
 
 
 def summary_table(scen: Scenario, lay: SeriesLayout, acc: Accumulator) -> pa.Table:
@@ -143,6 +171,8 @@ def manifest(scen: Scenario, run_id: str, command: list[str] | None, workers: in
         "var_level": scen.spec.var_level,
         "programs_simulated": [sp.id for sp in scen.programs],
         "programs_not_simulated": {p.id: p.spec.status for p in scen.unpriced},
+        "non_cumulation": {g.name: {"members": g.members, "overlap": g.overlap} for g in scen.groups},
+        "priced_by_scenario": {pid: p.note for pid, p in scen.spec.price.items()},
         **timeline_manifest(scen),
         "quantile_method": f"log histogram, {BINS_PER_DECADE} bins per decade, clamped to exact min/max",
         "money_unit": "CNY (yuan); columns ending in _cny",
@@ -152,11 +182,14 @@ def manifest(scen: Scenario, run_id: str, command: list[str] | None, workers: in
 
 
 def run(scen: Scenario, out: Path, workers: int = 1, write_draws: bool = True, command: list[str] | None = None,
-        progress: Callable[[int], None] | None = None, pipeline: bool = False) -> RunResult:
-    """Simulate ``scen`` and write its outputs to ``out`` atomically."""
+        progress: Callable[[int], None] | None = None, pipeline: bool = False,
+        executor: Executor | None = None) -> RunResult:
+    """Simulate ``scen`` and write its outputs to ``out`` atomically (chunks on ``executor``, default a pool)."""
     run_id = uuid.uuid4().hex[:12]
     with replace_dir(out, "run", inputs_of(scen)) as tmp:
-        acc, lay, extras = simulate(scen, workers, tmp / "draws" if write_draws else None, progress, run_id, pipeline)
+        acc, lay, extras = simulate(scen, workers, tmp / "draws" if write_draws else None, progress, run_id, pipeline,
+                                    executor)
+        workers = executor.workers if executor else workers
         if pipeline and scen.spec.pipelines:
             from fiscal_sim.pipeline import write_pipeline_outputs
 

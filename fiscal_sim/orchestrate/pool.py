@@ -1,6 +1,8 @@
 """Worker processes that stop with their parent: Ctrl-C, a killed parent, a killed worker.
 
-:func:`run_pool` maps a function over chunks in a process pool. On Ctrl-C it
+:func:`start_pool` starts such a pool (used by
+:class:`fiscal_sim.orchestrate.executors.PoolExecutor`) and :func:`run_pool` maps a
+function over chunks in one. On Ctrl-C they
 cancels the queued chunks and terminates the workers at once (they ignore
 SIGINT themselves, so a terminal's Ctrl-C reaches only the parent); a worker
 that dies (kill -9, out of memory) ends the run with a clear error. Every worker
@@ -37,7 +39,17 @@ def _init(parent: int, initializer: Callable[..., None] | None, initargs: tuple)
         initializer(*initargs)
 
 
-def _terminate(pool: ProcessPoolExecutor) -> None:
+def start_pool(workers: int, initializer: Callable[..., None] | None = None, initargs: tuple = ()) -> ProcessPoolExecutor:
+    """A process pool whose workers ignore Ctrl-C and exit when this process dies."""
+    return ProcessPoolExecutor(max_workers=workers, initializer=_init, initargs=(os.getpid(), initializer, initargs))
+
+
+def worker_died() -> FiscalSimError:
+    return FiscalSimError("a worker process died (killed, or out of memory?): the run stopped; "
+                          "try fewer --workers or a smaller --chunk-size")
+
+
+def terminate(pool: ProcessPoolExecutor) -> None:
     """Cancel queued work and kill the workers now (shutdown alone would wait for running chunks)."""
     procs = list((getattr(pool, "_processes", None) or {}).values())
     pool.shutdown(wait=False, cancel_futures=True)
@@ -51,7 +63,7 @@ def _terminate(pool: ProcessPoolExecutor) -> None:
 def run_pool(workers: int, fn: Callable[..., Any], tasks: Iterable[tuple], on_result: Callable[[Any, tuple], None],
              initializer: Callable[..., None] | None = None, initargs: tuple = ()) -> None:
     """Run ``fn(*task)`` for every task in ``workers`` processes; ``on_result(result, task)`` as each completes."""
-    pool = ProcessPoolExecutor(max_workers=workers, initializer=_init, initargs=(os.getpid(), initializer, initargs))
+    pool = start_pool(workers, initializer, initargs)
     try:
         pending: dict[Future, tuple] = {pool.submit(fn, *t): t for t in tasks}
         while pending:
@@ -59,10 +71,9 @@ def run_pool(workers: int, fn: Callable[..., Any], tasks: Iterable[tuple], on_re
             for f in done:
                 on_result(f.result(), pending.pop(f))  # drop the future: it holds its result until released
     except BrokenProcessPool:
-        _terminate(pool)
-        raise FiscalSimError("a worker process died (killed, or out of memory?): the run stopped; "
-                             "try fewer --workers or a smaller --chunk-size") from None
+        terminate(pool)
+        raise worker_died() from None
     except BaseException:
-        _terminate(pool)
+        terminate(pool)
         raise
     pool.shutdown(wait=True)
