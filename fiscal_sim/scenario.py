@@ -27,7 +27,7 @@ from fiscal_sim.errors import InputError, Problem
 from fiscal_sim.pricing import Price, priced
 from fiscal_sim.rules.formula import Strict
 from fiscal_sim.units import cny_per
-from fiscal_sim.yamlfile import YamlDoc, _real_path
+from fiscal_sim.yamlfile import YamlDoc
 
 NonNeg = Annotated[float, Field(ge=0)]
 

@@ -41,11 +41,13 @@ _AMOUNT = re.compile(r"([-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?|[-+]?(?:inf|infin
 def parse_money(text: str, default_unit: str) -> float:
     """Parse ``"35"``, ``"35万元"``, ``"350000元"`` or ``"1.2亿"`` into yuan (finite and not negative)."""
     m = _AMOUNT.fullmatch(text.strip().replace(",", ""))
+    form = f"write a number in {default_unit} or a number with a unit, e.g. 200, 200{default_unit}, 2000000元, 1.2亿"
     if not m:
-        raise ValueError(f"{text!r} is not an amount (write a number in {default_unit} or a number with a unit, e.g. 200, 200{default_unit}, 2000000元, 1.2亿)")
+        raise ValueError(f"{text!r} is not an amount: {form}")
     unit = m.group(2).strip()
     if unit and unit.lower() not in UNIT_ALIASES:
-        raise ValueError(f"unknown unit {unit!r} in {text!r}; accepted units: {', '.join(UNIT_ALIASES)}")
+        raise ValueError(f"{text!r} is not an amount: unknown unit {unit!r} (accepted units: {', '.join(UNIT_ALIASES)}); "
+                         f"{form}")
     v = parse_number(m.group(1)) * cny_per(unit.lower() or default_unit)
     if v < 0:
         raise ValueError(f"{text!r} is negative: an amount of money is 0 or more")
