@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from fiscal_sim.errors import InputError, Problem
+from fiscal_sim.errors import InputError, Problem, describe_os_error
 
 Path_ = tuple[str | int, ...]
 
@@ -16,8 +16,53 @@ Path_ = tuple[str | int, ...]
 _FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+MAX_FILE_BYTES = 4 * 2**20
+"""largest scenario or program file read (the largest in the repository is ~40 KB)"""
+MAX_NODES = 200_000
+"""most YAML nodes a file may expand to, aliases counted at every use ("billion laughs" stops here)"""
+
+
+class TooBig(yaml.YAMLError):
+    """The file expands beyond :data:`MAX_NODES` or an alias refers to itself."""
+
+
+def expanded_size(root: yaml.Node, limit: int = MAX_NODES) -> int:
+    """Nodes of the document with every alias expanded; raise :class:`TooBig` past ``limit`` or on a cycle.
+
+    Each node's size is computed once (aliases share nodes), so the check is
+    linear in the file even when its expansion is exponential.
+    """
+    size: dict[int, int] = {}
+    open_: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:  # iterative: deep nesting must not overflow the Python stack
+        node, done = stack.pop()
+        key = id(node)
+        kids = ([c for kv in node.value for c in kv] if isinstance(node, yaml.MappingNode)
+                else list(node.value) if isinstance(node, yaml.SequenceNode) else [])
+        if done:
+            open_.discard(key)
+            size[key] = 1 + sum(size[id(c)] for c in kids)
+            if size[key] > limit:
+                raise TooBig(f"the file expands to more than {limit:,} values through its aliases (&anchor/*alias); "
+                             "write the values out or use fewer aliases")
+            continue
+        if key in size:
+            continue
+        if key in open_:
+            raise TooBig(f"an alias refers to itself (line {node.start_mark.line + 1}): the value would be infinite")
+        open_.add(key)
+        stack.append((node, True))
+        for c in kids:
+            if id(c) in open_:
+                raise TooBig(f"an alias refers to itself (line {c.start_mark.line + 1}): the value would be infinite")
+            if id(c) not in size:
+                stack.append((c, False))
+    return size[id(root)]
+
+
 def _parse(text: str) -> tuple[yaml.Node | None, Any]:
-    """Compose and construct in one pass (libyaml when installed).
+    """Compose, check the expanded size, then construct (libyaml when installed).
 
     On a syntax error the pure-Python parser re-reads the text: its messages
     are clearer (it names the offending character).
@@ -27,7 +72,11 @@ def _parse(text: str) -> tuple[yaml.Node | None, Any]:
         loader = cls(text)
         try:
             node = loader.get_single_node()
+            if node is not None:
+                expanded_size(node)
             return node, (loader.construct_document(node) if node is not None else None)
+        except TooBig:
+            raise
         except yaml.YAMLError as e:
             err = e
         finally:
@@ -52,18 +101,53 @@ def _lines(node: yaml.Node, path: Path_, out: dict[Path_, int], dups: list[tuple
             _lines(v, path + (i,), out, dups)
 
 
+def read_text(path: Path, limit: int = MAX_FILE_BYTES) -> str:
+    """A UTF-8 text file (a BOM is dropped; CRLF line ends work), with one clear problem for every fault."""
+    def problem(msg: str) -> InputError:
+        return InputError([Problem(str(path), None, "-", msg)])
+
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(limit + 1)
+    except OSError as e:
+        raise problem(f"cannot read file: {describe_os_error(e)}") from None
+    if len(raw) > limit:
+        raise problem(f"file is larger than {limit // 2**20} MB: a scenario or program file is a few KB "
+                      "(is this the right file?)")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise problem(not_utf8(raw, e)) from None
+
+
+def not_utf8(raw: bytes, e: UnicodeDecodeError) -> str:
+    """What to tell the user about a file that is not UTF-8 (GBK is common in Chinese offices)."""
+    looks = "UTF-16" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else "GBK/GB18030" if _decodes(raw, "gb18030") else None
+    hint = f"looks like {looks}" if looks else f"byte {e.start} cannot be read"
+    return f"file is not UTF-8 ({hint}); save it as UTF-8"
+
+
+def _decodes(raw: bytes, encoding: str) -> bool:
+    try:
+        raw.decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 class YamlDoc:
     """A parsed YAML file: ``data`` (plain Python) and ``line(path)``."""
 
     def __init__(self, path: Path | str, text: str | None = None):
         self.path = Path(path)
         self.name = str(path)
-        try:
-            text = self.path.read_text(encoding="utf-8") if text is None else text
-        except OSError as e:
-            raise InputError([Problem(self.name, None, "-", f"cannot read file: {e.strerror}")]) from None
+        text = read_text(self.path) if text is None else text
         try:
             node, self.data = _parse(text)
+        except RecursionError:
+            raise InputError([Problem(self.name, None, "-", "nested too deeply to read")]) from None
+        except TooBig as e:
+            raise InputError([Problem(self.name, None, "-", str(e))]) from None
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None)
             raise InputError([Problem(self.name, None, "-", f"invalid YAML: {getattr(e, 'problem', e)}",

@@ -75,12 +75,13 @@ def backtest(history: Annotated[Path, typer.Argument(help="award history: .csv, 
     from fiscal_sim.calibrate.report import backtest_section, standalone_page
     from fiscal_sim.cli import fail, out, show
     from fiscal_sim.errors import FiscalSimError
-    from fiscal_sim.io.parquet import atomic_dir, manifest_header, write_json, write_table
+    from fiscal_sim.io.outdir import inputs_of, replace_dir
+    from fiscal_sim.io.parquet import manifest_header, write_json, write_table
 
     try:
         hist, scen = _inputs(history, scenario)
         target = out_dir or Path("outputs") / f"{scen.spec.name}_backtest"
-        with atomic_dir(target) as tmp:
+        with replace_dir(target, "backtest", [*inputs_of(scen), Path(hist.path)]) as tmp:
             bt = run_backtest(hist, scen, holdout_from, tmp, draws=draws)
             header = manifest_header(uuid.uuid4().hex[:12], sys.argv, kind="backtest")
             write_table(bt.table, tmp / "backtest.parquet", header["run_id"], scenario=scen.spec.name)

@@ -20,7 +20,7 @@ from fiscal_sim.units import fmt_wan
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # inf and nan are never a valid input
 
 
 class ByInput(Strict):

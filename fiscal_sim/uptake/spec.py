@@ -152,8 +152,9 @@ class Uptake(Strict):
         default=None, description="last year the quoted target covers; later years are an assumption (carried forward)")
     note: str | None = None
     count: Count
-    allocation: dict[str, NonNeg] | None = Field(
-        default=None, description="share of applicants by jurisdiction; default the catalogue's weights")
+    allocation: Union[str, dict[str, NonNeg], None] = Field(
+        default=None, description="share of applicants by jurisdiction: named weights of jurisdictions.yaml "
+                                  "(allocation_weights), an explicit table, or (null) the catalogue's default weights")
     inputs: dict[str, InputDist] = {}
     attrition: Fraction = Field(default=0.0, description="annual probability a multi-year recipient leaves")
     entities: Annotated[int, Field(ge=1)] | None = Field(
