@@ -282,9 +282,15 @@ def merge_extends(doc: YamlDoc, chain: tuple[Path, ...] = ()) -> tuple[Any, tupl
         raise InputError([doc.problem(("scenario", "extends"), f"no such scenario file {base_path}")])
     base, chain = merge_extends(YamlDoc(base_path), chain)
     base_sc = dict(base.get("scenario") or {}) if isinstance(base, dict) else {}
-    for key in FILE_KEYS:  # a file the base names stays where the base says, wherever the overlay lives
-        if isinstance(base_sc.get(key), str) and not Path(base_sc[key]).is_absolute():
-            base_sc[key] = str((base_path.parent / base_sc[key]).resolve())
+    def anchored(name: str) -> str:  # a file the base names stays where the base says, wherever the overlay lives
+        return name if Path(name).is_absolute() else str((base_path.parent / name).resolve())
+
+    for key in FILE_KEYS:
+        if isinstance(base_sc.get(key), str):
+            base_sc[key] = anchored(base_sc[key])
+    book = base_sc.get("commitments")
+    if isinstance(book, dict) and isinstance(book.get("register"), str):  # commitments: {register: FILE, …}
+        base_sc["commitments"] = {**book, "register": anchored(book["register"])}
     overrides = {pid: dict(v or {}) for pid, v in (base_sc.get("overrides") or {}).items()}
     keep = child.get("programs", base_sc.get("programs", "all"))
     for pid in list(overrides):

@@ -329,9 +329,7 @@ def calibrate_allocation(sp: SimProgram, hist: History, scen: Scenario) -> tuple
         if sorted(hist.jurisdiction[hist.year == y].tolist()) != sorted(J):
             return None, {}
     geo = scen.geography
-    src = up.allocation or {j: geo.data.default_allocation.get(j, 0.0) for j in J}
-    a = np.array([src.get(j, 0.0) for j in J], float)
-    a = a / a.sum() if a.sum() > 0 else np.full(len(J), 1 / len(J))
+    a = geo.allocation(up.allocation, J)  # the prior shares: named weights, the program's table, or the default
     n = np.array([hist.awards[hist.jurisdiction == j].sum() for j in J])
     alpha = ALLOCATION_PRIOR_AWARDS * a + n
     post = alpha / alpha.sum()
