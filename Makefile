@@ -22,6 +22,9 @@ examples: setup
 	$(BIN)/fiscal-sim calc jwf2017-4.innovation-salary -i tier=A -i term=long -i salary=200 -j nanhu --date 2025-03-01 --explain
 	$(BIN)/fiscal-sim calc jwf2017-4.talent-housing -i tier=provincial -i option=rent -j xiuzhou --date 2025-03-01
 	$(BIN)/fiscal-sim calc jzbf2024-7.tech-intermediary-reward -i contract=500 -j haining --date 2025-05-01 --explain
+	$(BIN)/fiscal-sim calc jzbf2024-7.tech-intermediary-reward -i contract=500 -i contract=3000 -i contract=80 -i used_entity_year=85 -j haining --date 2025-05-01
+	$(BIN)/fiscal-sim calc jwf2017-4.talent-housing -i tier=national -i option=rent --stay 4 -j nanhu --date 2025-03-01
+	$(BIN)/fiscal-sim calc jzbf2024-6.nri-performance-reward --amount 100 -j nanhu --date 2025-06-30
 
 test: setup
 	$(BIN)/pytest -q -n 2

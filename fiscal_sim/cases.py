@@ -25,7 +25,7 @@ from typing import Any
 
 from pydantic import Field, ValidationError, model_validator
 
-from fiscal_sim.calc import CaseResult, calculate_many
+from fiscal_sim.calc import AWARD, CaseResult, calculate_many
 from fiscal_sim.catalogue.loader import Catalogue
 from fiscal_sim.errors import InputError, Problem
 from fiscal_sim.rules.formula import Strict
@@ -41,6 +41,8 @@ class Expected(Strict):
     total_wan: float | None = None
     total_cny: float | None = None
     schedule_wan: list[float] | None = None
+    paid_wan: float | None = None
+    lapsed_wan: float | None = None
     payers_wan: dict[str, float] | None = None
     in_force: bool | None = None
     winner: str | None = None
@@ -53,6 +55,8 @@ class Case(Strict):
     jurisdiction: str | None = None
     date: dt.date = dt.date(2025, 6, 30)
     inputs: dict[str, Any] = {}
+    """a list value gives one claim per element (claims of one entity: aggregate caps apply across them)"""
+    stay: int | None = Field(default=None, ge=0, description="years the recipient stays (multi-year schedules)")
     expected: Expected
 
     @model_validator(mode="after")
@@ -87,13 +91,15 @@ def load_cases(path: Path | str, cat: Catalogue) -> list[Case]:
             for key, value in case.inputs.items():
                 spec = prog.spec.inputs.get(key)
                 if spec is None:
-                    if key.startswith("used_") or len(case.ids) > 1:
-                        continue
+                    if key.startswith("used_") or key == AWARD or len(case.ids) > 1:
+                        continue  # checked by calc
                     problems.append(doc.problem(("cases", i, "inputs", key), f"{key!r} is not an input of {pid}", pid))
-                elif spec.type == "category" and str(value) not in spec.values:  # type: ignore[operator]
-                    problems.append(doc.problem(
-                        ("cases", i, "inputs", key),
-                        f"{key}={value!r} is not in the program's table (declared {spec.values})", pid))
+                elif spec.type == "category":
+                    for v in value if isinstance(value, list) else [value]:
+                        if str(v) not in spec.values:  # type: ignore[operator]
+                            problems.append(doc.problem(
+                                ("cases", i, "inputs", key),
+                                f"{key}={v!r} is not in the program's table (declared {spec.values})", pid))
     if problems:
         raise InputError(problems)
     return cf.cases
@@ -101,7 +107,8 @@ def load_cases(path: Path | str, cat: Catalogue) -> list[Case]:
 
 def run_case(cat: Catalogue, case: Case) -> tuple[list[CaseResult], list[str]]:
     """Compute a case; return the results and a list of mismatches (empty when it passes)."""
-    results = calculate_many(cat, case.ids, case.inputs, jurisdiction=case.jurisdiction, award_date=case.date)
+    results = calculate_many(cat, case.ids, case.inputs, jurisdiction=case.jurisdiction, award_date=case.date,
+                             stay=case.stay)
     exp = case.expected
     paid = [r for r in results if r.winner]
     res = paid[0] if len(results) == 1 else None
@@ -122,6 +129,8 @@ def run_case(cat: Catalogue, case: Case) -> tuple[list[CaseResult], list[str]]:
     cmp("award", res.award_cny, exp.award_cny, "元")
     cmp("total", res.total_cny, exp.total_wan, "万元")
     cmp("total", res.total_cny, exp.total_cny, "元")
+    cmp("paid", res.paid_cny, exp.paid_wan, "万元")
+    cmp("lapsed", res.lapsed_cny, exp.lapsed_wan, "万元")
     if exp.in_force is not None and res.in_force != exp.in_force:
         bad.append(f"in_force: expected {exp.in_force}, got {res.in_force}")
     if exp.schedule_wan is not None:

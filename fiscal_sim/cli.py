@@ -22,7 +22,8 @@ from fiscal_sim.errors import FiscalSimError, InputError  # noqa: E402
 from fiscal_sim.terminal import plain_error  # noqa: E402
 from fiscal_sim.units import fmt_wan  # noqa: E402
 
-app = typer.Typer(help="Budget and fiscal commitment simulation for Jiaxing's subsidy policies.",
+app = typer.Typer(help="Budget and fiscal commitment simulation for Jiaxing's subsidy policies. "
+                  "Add --debug anywhere to see a traceback with an error.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
 programs_app = typer.Typer(help="List and describe the programs of the catalogue.", no_args_is_help=True)
 app.add_typer(programs_app, name="programs")
@@ -55,11 +56,40 @@ CatalogueOpt = Annotated[Optional[Path], typer.Option("--catalogue", "-C", help=
 
 
 def fail(e: Exception, code: int = 1) -> None:
-    err.print(f"[red]error[/red]: {e}" if not isinstance(e, InputError) else f"[red]{len(e.problems)} problem(s)[/red]:")
+    raise typer.Exit(report_error(e, code))
+
+
+def report_error(e: BaseException, code: int = 1) -> int:
+    """Print ``e`` as the lines a user reads (the traceback too with --debug); return the exit code."""
+    from fiscal_sim.errors import describe_os_error
+
+    global REPORTED
+    REPORTED = True
+    if DEBUG:
+        import traceback
+
+        traceback.print_exception(e)
     if isinstance(e, InputError):
+        err.print(f"[red]{len(e.problems)} problem(s)[/red]:")
         for p in e.problems:
             err.print(f"  {p}", markup=False)
-    raise typer.Exit(code)
+        return e.exit_code
+    if isinstance(e, FiscalSimError):
+        text, code = str(e), e.exit_code
+    elif isinstance(e, OSError):
+        text = describe_os_error(e)
+    elif isinstance(e, UnicodeDecodeError):
+        text = f"a file is not UTF-8 ({e.reason} at byte {e.start}): save it as UTF-8"
+    elif isinstance(e, RecursionError):
+        text = "input nested too deeply (a YAML alias that refers to itself?)"
+    elif isinstance(e, MemoryError):
+        text = "out of memory: use fewer draws, a smaller --chunk-size or fewer --workers"
+    else:
+        text = str(e)
+    from rich.markup import escape
+
+    err.print(("" if code == 130 else "[red]error[/red]: ") + escape(text), highlight=False)
+    return code
 
 
 def _catalogue(root: Path | None):
@@ -122,29 +152,41 @@ def test_cases(paths: Annotated[Optional[list[Path]], typer.Argument(help="case 
         raise typer.Exit(1)
 
 
-def _parse_kv(items: list[str]) -> dict[str, str]:
-    kv = {}
+def _parse_kv(items: list[str]) -> dict[str, str | list[str]]:
+    """``key=value`` pairs; a key given several times collects its values (one per claim)."""
+    kv: dict[str, str | list[str]] = {}
     for it in items:
         if "=" not in it:
             raise typer.BadParameter(f"expected key=value, got {it!r}", param_hint="--input")
-        k, v = it.split("=", 1)
-        kv[k.strip()] = v.strip()
+        k, v = (x.strip() for x in it.split("=", 1))
+        kv[k] = v if k not in kv else [*([kv[k]] if isinstance(kv[k], str) else kv[k]), v]  # type: ignore[list-item]
     return kv
 
 
 @app.command()
-def calc(program_ids: Annotated[list[str], typer.Argument(help="program id(s); several = one applicant, non-cumulation applied")],
-         input: Annotated[list[str], typer.Option("--input", "-i", help="key=value; money in the input's unit or with a unit, e.g. 35万元")] = [],
+def calc(program_ids: Annotated[list[str], typer.Argument(help="program id(s) of one applicant: non-cumulation applied; "
+                                                               "an id given n times is n claims of that applicant")],
+         input: Annotated[list[str], typer.Option("--input", "-i", help="key=value; money in the input's unit or with a unit, "
+                                                  "e.g. 35万元; a key given n times = n claims (one value each); "
+                                                  "used_entity_year / used_person_year / used_entity_lifetime = cap already used")] = [],
          jurisdiction: Annotated[Optional[str], typer.Option("--jurisdiction", "-j", help="e.g. nanhu, haining")] = None,
          date: Annotated[Optional[str], typer.Option(help="award date YYYY-MM-DD (default today)")] = None,
+         amount: Annotated[Optional[str], typer.Option("--amount", help="price an unpriced program: the award, e.g. 50万元 (= -i award=…)")] = None,
+         claims: Annotated[Optional[Path], typer.Option("--claims", help="CSV of claims: a header of input names, one row per claim")] = None,
+         stay: Annotated[Optional[int], typer.Option("--stay", min=0, help="years the recipient stays: a multi-year schedule stops after that many payments")] = None,
          explain: Annotated[bool, typer.Option("--explain", help="show each step with its clause")] = False,
          as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
          catalogue: CatalogueOpt = None) -> None:
     """Compute one applicant's award, its schedule by year and its split by payer.
 
+    Several claims of one entity or person in a year (e.g. an intermediary's contracts) are one case: give an
+    input once per claim (-i contract=500万元 -i contract=80万元 …), a --claims CSV, or repeat the program id; the per-entity and
+    per-person annual caps (每家每年 / 每人每年累计不超过) then apply across the claims in the order given, after
+    what used_<per> says the applicant already received.
+
     Example: fiscal-sim calc jwf2017-4.innovation-salary -i tier=A -i term=long -i salary=200 -j nanhu --explain
     """
-    from fiscal_sim.calc import calculate_many
+    from fiscal_sim.calc import AWARD, calculate_many
 
     cat = _catalogue(catalogue)
     try:
@@ -152,8 +194,21 @@ def calc(program_ids: Annotated[list[str], typer.Argument(help="program id(s); s
             day = dt.date.fromisoformat(date) if date else None
         except ValueError as e:
             raise FiscalSimError(f"--date {date}: expected a date written YYYY-MM-DD, e.g. 2025-03-01 ({e})") from None
-        results = calculate_many(cat, program_ids, _parse_kv(input), jurisdiction=jurisdiction, award_date=day,
-                                 explain=explain or as_json)
+        raw = _parse_kv(input)
+        if claims is not None:
+            from fiscal_sim.claims_file import read_claims
+
+            table = read_claims(claims)
+            both = sorted(set(table) & set(raw))
+            if both:
+                raise typer.BadParameter(f"{', '.join(both)} given both in {claims} and with -i", param_hint="--claims")
+            raw |= table  # type: ignore[arg-type]
+        if amount is not None:
+            if AWARD in raw:
+                raise typer.BadParameter("give the award once: --amount or -i award=…", param_hint="--amount")
+            raw[AWARD] = amount
+        results = calculate_many(cat, program_ids, raw, jurisdiction=jurisdiction, award_date=day,
+                                 explain=explain or as_json, stay=stay)
     except (FiscalSimError, ValueError) as e:
         fail(e)
     if as_json:
@@ -168,11 +223,17 @@ def calc(program_ids: Annotated[list[str], typer.Argument(help="program id(s); s
             for s in r.steps:
                 out.print(f"  {'  ' * max(s['depth'], 0)}• {s['text']}", markup=False)
                 out.print(f"  {'  ' * max(s['depth'], 0)}  「{s['clause']}」", style="dim", markup=False)
-        out.print(f"  award: {fmt_wan(r.award_cny)}   total commitment: [bold]{fmt_wan(r.total_cny)}[/bold] ({r.total_cny:,.2f} 元)")
+        if len(r.claims) > 1:
+            for i, c in enumerate(r.claims, 1):
+                cut = "" if c["award_cny"] == c["award_before_caps_cny"] else f" (before caps {fmt_wan(c['award_before_caps_cny'])})"
+                out.print(f"  claim {i}: {', '.join(f'{k}={v}' for k, v in c['inputs'].items())} → {fmt_wan(c['award_cny'])}{cut}",
+                          markup=False)
+        out.print(f"  award: {fmt_wan(r.award_cny)}   total commitment: [bold]{fmt_wan(r.total_cny)}[/bold] ({r.total_cny:,.2f} 元)"
+                  + (f"   paid: {fmt_wan(r.paid_cny)}, lapsed: {fmt_wan(r.lapsed_cny)}" if r.stay_years is not None else ""))
         t = Table("fiscal year", "cash", *r.payers.keys(), title="schedule and payers", title_justify="left")
         for s in r.schedule:
             t.add_row(str(s["fiscal_year"]), fmt_wan(s["cash_cny"]), *(fmt_wan(s["payers_cny"].get(p, 0)) for p in r.payers))
-        t.add_row("total", fmt_wan(r.total_cny), *(fmt_wan(v) for v in r.payers.values()), style="bold")
+        t.add_row("total", fmt_wan(r.paid_cny), *(fmt_wan(v) for v in r.payers.values()), style="bold")
         show(t)
         for n in r.notes:
             out.print(f"  note: {n}", markup=False)
@@ -238,7 +299,15 @@ def programs_show(program_id: Annotated[str, typer.Argument(help="program id, e.
     out.print(f"  applies in: {', '.join(p.jurisdictions)}; cost sharing: {s.cost_sharing} "
               f"({cat.geography.data.cost_sharing[s.cost_sharing].label_en})", markup=False)
     if s.exclusive_group:
-        out.print(f"  non-cumulation group: {s.exclusive_group}")
+        g = cat.groups[s.exclusive_group]
+        out.print(f"  non-cumulation group: {s.exclusive_group} ({g.rule}); overlap share {g.overlap:g} ({g.basis}: {g.note})",
+                  markup=False)
+    if s.uptake is not None:
+        name = cat.geography.weights_name(s.uptake.allocation)
+        w = cat.geography.data.allocation_weights[name] if name else None
+        out.print(f"  allocation to jurisdictions: {name or 'own table'}"
+                  + (f" ({w.basis}: {w.document + ' ' + (w.source or '') if w.basis == 'document' else w.note})" if w else ""),
+                  markup=False)
     for line in timeline_lines(cat, p):
         out.print(line, markup=False)
     body = s.model_dump(mode="json", by_alias=True, exclude_none=True,
@@ -312,6 +381,8 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
     except ValueError as e:
         fail(FiscalSimError(f"{scenario}: bad run setting: {plain_error(e)}"))
     target = out_dir or Path("outputs") / scen.spec.name
+    _check_out(target, "run", scen)
+    workers = _workers(scen, workers)
     with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, disable=quiet) as bar:
         task = bar.add_task(f"{scen.spec.name}: draws", total=scen.spec.draws)
@@ -327,6 +398,24 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
         print_headline(result.out)
         for t in terminal.cash_tables(result.summary, out.width):
             show(t)
+
+
+def _check_out(target: Path, kind: str, *scens, hosts: tuple[str, ...] = ()) -> None:
+    """Refuse a bad --out before any work (the writer checks again before it replaces anything)."""
+    from fiscal_sim.io.outdir import check_out, inputs_of
+
+    check_out(target, kind, inputs_of(*scens), hosts)
+
+
+def _workers(scen, workers: int) -> int:
+    """``--workers`` within the CPUs (with a note when capped); refuse a chunk size that cannot fit in memory."""
+    from fiscal_sim.engine.resources import check_chunk_memory, check_workers
+
+    workers, note = check_workers(workers)
+    if note:
+        err.print(f"[yellow]note[/yellow]: {note}", highlight=False)
+    check_chunk_memory(scen, workers)
+    return workers
 
 
 def print_headline(folder: Path) -> None:
@@ -392,6 +481,8 @@ def compare(baseline: Annotated[Path, typer.Argument(help="baseline scenario YAM
     base = _load(baseline, draws=draws, seed=seed)
     ref = _load(reform)
     target = out_dir or Path("outputs") / f"{ref.spec.name}_vs_{base.spec.name}"
+    _check_out(target, "compare", base, ref)
+    workers = _workers(base, workers)
     bar, task = _progress(base.spec.draws, f"{ref.spec.name} vs {base.spec.name}: draws", quiet)
     with bar:
         try:
@@ -476,6 +567,8 @@ def sweep(scenario: Annotated[Path, typer.Argument(help="scenario YAML")],
     except FiscalSimError as e:
         fail(e)
     target = out_dir or Path("outputs") / f"{scen.spec.name}_sweep"
+    _check_out(target, "sweep", scen)
+    workers = _workers(scen, workers)
     bar, task = _progress(len(p.points), f"{scen.spec.name}: sweep points", quiet)
     with bar:
         try:
@@ -553,6 +646,10 @@ def sensitivity(source: Annotated[Path, typer.Argument(help="scenario YAML, or a
     else:
         scen = _load(source, draws=draws, seed=seed)
         target = out_dir or Path("outputs") / scen.spec.name
+    from fiscal_sim.analysis.sensitivity import HOSTS
+
+    _check_out(target, "sensitivity", scen, hosts=HOSTS)
+    workers = _workers(scen, workers or 1)
     _warn_if_other_run(target, scen)
     bar, task = _progress(scen.spec.draws, f"{scen.spec.name}: draws", quiet)
     with bar:
@@ -624,8 +721,40 @@ def export(run_dir: Annotated[Path, typer.Argument(help="a run folder written by
         fail(e)
 
 
-def main() -> None:  # pragma: no cover - console entry point
-    app()
+# ---------------------------------------------------------------- issue 13: calibrate, backtest (fiscal_sim/calibrate/cli.py)
+from fiscal_sim.calibrate.cli import register as _register_calibrate  # noqa: E402
+
+_register_calibrate(app)
+
+
+DEBUG = False
+REPORTED = False
+FAULTS = (FiscalSimError, OSError, UnicodeDecodeError, RecursionError, MemoryError)
+
+
+def main() -> None:
+    """Console entry point: every fault ends in one clear line and a non-zero exit; ``--debug`` (anywhere on
+    the command line, or FISCAL_SIM_DEBUG=1) shows the traceback."""
+    import os
+
+    global DEBUG
+    DEBUG = "--debug" in sys.argv[1:] or os.environ.get("FISCAL_SIM_DEBUG", "") not in ("", "0")
+    args = [a for a in sys.argv[1:] if a != "--debug"]
+    if not DEBUG:  # numpy's overflow warnings: the finiteness check says what went wrong, in one line
+        import warnings
+
+        warnings.simplefilter("ignore", RuntimeWarning)
+    try:
+        app(args=args)
+    except FAULTS as e:
+        sys.exit(report_error(e))
+    except Exception as e:  # a bug: still one line, the traceback behind --debug
+        sys.exit(report_error(FiscalSimError(f"internal error ({type(e).__name__}: {e}); run again with --debug "
+                                             "and report the traceback")) if not DEBUG else report_error(e))
+    except SystemExit as e:
+        if e.code == 130 and not REPORTED:  # Ctrl-C outside an output folder (typer exits 130 without a word)
+            err.print("interrupted; nothing written", highlight=False)
+        raise
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -22,6 +22,8 @@ class Problem:
 class FiscalSimError(Exception):
     """Base class for errors the CLI reports without a traceback."""
 
+    exit_code = 1
+
 
 class InputError(FiscalSimError):
     """One or more problems in a program, scenario or case file."""
@@ -29,3 +31,25 @@ class InputError(FiscalSimError):
     def __init__(self, problems: list[Problem]):
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
+
+
+class Interrupted(FiscalSimError):
+    """Ctrl-C, after cleaning up; the message says what was kept (the CLI exits 130)."""
+
+    exit_code = 130
+
+
+_ERRNO_WORDS = {"ENOSPC": "disk full", "EDQUOT": "disk quota exceeded", "EROFS": "read-only file system",
+                "EACCES": "permission denied", "EPERM": "operation not permitted", "ENOENT": "no such file or folder",
+                "ENOTDIR": "a part of the path is a file, not a folder", "EISDIR": "is a folder, not a file",
+                "EFBIG": "file too large (a size limit was reached)", "EIO": "input/output error (disk fault?)"}
+
+
+def describe_os_error(e: OSError) -> str:
+    """One line for an operating-system error: the file, and the problem in plain words."""
+    import errno
+
+    name = errno.errorcode.get(e.errno or -1, "")
+    words = _ERRNO_WORDS.get(name) or e.strerror or str(e)
+    files = " → ".join(str(f) for f in (e.filename, e.filename2) if f)
+    return f"{files}: {words}" if files else words

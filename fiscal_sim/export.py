@@ -161,18 +161,13 @@ def write_csv(folder: Path | str, target: Path | str) -> list[Path]:
     """Every Parquet table of the run folder as ``<name>.csv`` (UTF-8 with BOM) in ``target``."""
     import pyarrow.csv as pcsv
 
-    from fiscal_sim.io.parquet import atomic_dir
+    from fiscal_sim.io.outdir import check_target, replace_dir
 
     folder, target = Path(folder), Path(target)
+    check_target(target, "export", [folder])
     check_run_folder(folder)
     names = [n for n in TABLES if (folder / f"{n}.parquet").is_file()]
-    if target.exists():
-        foreign = [p.name for p in target.iterdir()] if target.is_dir() else [target.name]
-        foreign = [n for n in foreign if n not in {f"{t}.csv" for t in TABLES}]
-        if foreign:
-            raise FiscalSimError(f"{target} exists and holds files fiscal-sim did not write ({', '.join(foreign[:5])}): "
-                                 "not replacing it (choose a new or empty folder)")
-    with atomic_dir(target) as tmp:
+    with replace_dir(target, "export", [folder]) as tmp:
         for n in names:
             with open(tmp / f"{n}.csv", "wb") as f:
                 f.write("\ufeff".encode("utf-8"))

@@ -22,6 +22,7 @@ import numpy as np
 
 from fiscal_sim.errors import InputError, Problem
 from fiscal_sim.rules.schedule import Annual, Instalments, OneOff, ScheduleChoice
+from fiscal_sim.yamlfile import not_utf8
 
 REQUIRED = ("program", "jurisdiction", "award_date", "payments_made", "present")
 AMOUNTS = {"amount_wan": 1e4, "amount_cny": 1.0, "annual_amount_wan": 1e4, "annual_amount_cny": 1.0}
@@ -56,16 +57,21 @@ class Register:
     path: str
     books: dict[str, ProgramBook]
     rows: int
+    covered: frozenset[str] = frozenset()
+    """programs with any row (present or not): their pre-horizon awards are the register's, never estimated"""
 
 
 def _read_rows(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
     """Header and rows of a CSV, Parquet or XLSX file (values as read, empty cells as None)."""
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            rows = [{k: (v if v not in ("", None) else None) for k, v in r.items()} for r in reader]
-            return list(reader.fieldnames or []), rows
+        try:
+            with path.open(newline="", encoding="utf-8-sig") as fh:
+                reader = csv.DictReader(fh)
+                rows = [{k: (v if v not in ("", None) else None) for k, v in r.items()} for r in reader]
+                return list(reader.fieldnames or []), rows
+        except UnicodeDecodeError as e:  # Excel in a Chinese locale saves CSV as GBK
+            raise InputError([Problem(str(path), None, "-", not_utf8(path.read_bytes(), e))]) from None
     if suffix == ".parquet":
         import pyarrow.parquet as pq
 
@@ -147,6 +153,7 @@ def load_register(path: Path, scen) -> Register:
     start = scen.spec.horizon.start
     Y = len(scen.years)
     parts: dict[str, list[tuple[int, int, np.ndarray, np.ndarray, float, int]]] = {}
+    covered: set[str] = set()
     for i, row in enumerate(rows, start=1):
         pid = row.get("program")
 
@@ -165,6 +172,7 @@ def load_register(path: Path, scen) -> Register:
             bad("program", "not simulated in this scenario (unpriced, without uptake, or excluded): its commitments "
                            "cannot be run off")
             continue
+        covered.add(pid)
         n_bad = len(problems)
         jur = str(row.get("jurisdiction") or "").strip()
         if jur not in sp.prog.jurisdictions:
@@ -235,4 +243,4 @@ def load_register(path: Path, scen) -> Register:
                               np.array([p[2] for p in ps]), np.array([p[3] for p in ps]),
                               np.array([p[4] for p in ps]), np.array([p[5] for p in ps]))
              for pid, ps in parts.items()}
-    return Register(name, books, len(rows))
+    return Register(name, books, len(rows), frozenset(covered))

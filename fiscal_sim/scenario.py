@@ -19,10 +19,12 @@ import numpy as np
 from pydantic import Field, ValidationError, model_validator
 
 from fiscal_sim.catalogue.geography import Geography
-from fiscal_sim.catalogue.loader import Catalogue, CompiledProgram, check_program, load_catalogue
+from fiscal_sim.catalogue.groups import SimGroup, active_groups, known_groups
+from fiscal_sim.catalogue.loader import Catalogue, CompiledProgram, load_catalogue, recompile
 from fiscal_sim.catalogue.schema import InForce, Program
 from fiscal_sim.catalogue.timeline import Assumption, TimelineSettings, check_settings, merged, resolve
 from fiscal_sim.errors import InputError, Problem
+from fiscal_sim.pricing import Price, priced
 from fiscal_sim.rules.formula import Strict
 from fiscal_sim.units import cny_per
 from fiscal_sim.yamlfile import YamlDoc
@@ -67,8 +69,26 @@ class Budget(Strict):
     measure: Literal["cash", "committed"] = "cash"
 
 
+class EstimateBefore(Strict):
+    """Estimated pre-horizon cohorts: awards decided from ``from`` to the year before the horizon, for programs
+    the register does not cover, simulated with the same uptake, in-force dates and payment timing as new awards
+    (an assumption; the register is the authority where the bureau has one)."""
+
+    from_: Annotated[int, Field(alias="from", ge=2000, le=2100)]
+    programs: Union[Literal["uncovered"], list[str]] = "uncovered"
+
+
+class Commitments(Strict):
+    """The existing book: a register file and/or estimated pre-horizon cohorts."""
+
+    register_path: str | None = Field(default=None, alias="register",
+                                      description="CSV, Parquet or XLSX, relative to the scenario file")
+    estimate_before: EstimateBefore | None = None
+
+
 class ScenarioSpec(Strict):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]+$")]
+    extends: str | None = Field(default=None, description="base scenario file (relative to this one); see merge_extends")
     description: str = ""
     programs: Union[Literal["all"], list[str]] = "all"
     exclude: list[str] = []
@@ -82,14 +102,24 @@ class ScenarioSpec(Strict):
     var_level: Annotated[float, Field(gt=0.5, lt=1)] = 0.95
     shock: Shock = Shock()
     budgets: list[Budget] = []
+    price: dict[str, Price] = Field(default={}, description="unpriced program → amounts by grade (fiscal_sim.pricing)")
+    overlap: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(
+        default={}, description="non-cumulation group → overlap share (default: catalogue/exclusive_groups.yaml)")
     pipelines: list[dict[str, Any]] = Field(default=[], description="administrative pipelines (see fiscal_sim.pipeline)")
     timeline: TimelineSettings | None = Field(default=None, description="changes to the catalogue's policy timeline")
-    commitments: str | None = Field(default=None, description="register of awards made before the horizon (CSV, "
-                                                              "Parquet or XLSX), relative to the scenario file")
+    commitments: str | Commitments | None = Field(
+        default=None, description="the existing book: a register path (CSV, Parquet or XLSX, relative to the scenario "
+                                  "file), or {register: PATH, estimate_before: {from: YEAR, programs: uncovered|[ids]}}")
+
+    @property
+    def commitments_spec(self) -> Commitments:
+        c = self.commitments
+        return Commitments(register=c) if isinstance(c, str) else c or Commitments()
 
 
 class ScenarioFile(Strict):
     scenario: ScenarioSpec
+    calibration: dict[str, Any] | None = Field(default=None, description="provenance written by fiscal-sim calibrate")
 
 
 @dataclass
@@ -123,6 +153,20 @@ class Scenario:
     """timeline and timing assumptions as applied (catalogue defaults and the scenario's changes)"""
     register: Any = None
     """the existing commitment book (:class:`fiscal_sim.register.Register`), or None"""
+    groups: list[SimGroup] = field(default_factory=list)
+    """non-cumulation groups the engine applies (two or more simulated members, overlap > 0)"""
+    estimated: dict[str, Any] = field(default_factory=dict)
+    """programs whose pre-horizon cohorts are estimated (``commitments.estimate_before``) →
+    :class:`fiscal_sim.engine.pre_horizon.PreHorizon` (award years)"""
+    documented: dict[str, CompiledProgram] = field(default_factory=dict)
+    """overridden programs as the catalogue has them: pre-horizon awards were made on these terms"""
+    extends: tuple[str, ...] = ()
+    """the scenario files this one ``extends`` (base first is last), read with it"""
+
+    @property
+    def existing_programs(self) -> set[str]:
+        """Programs with an ``existing`` vintage: register books and estimated pre-horizon cohorts."""
+        return set(self.register.books if self.register is not None else ()) | set(self.estimated)
 
     @property
     def geography(self) -> Geography:
@@ -137,7 +181,7 @@ class Scenario:
         data = self.spec.model_dump(by_alias=True) | {k: v for k, v in settings.items() if v is not None}
         spec = ScenarioSpec.model_validate(data)
         return Scenario(spec, self.path, self.catalogue, self.programs, self.sha256, self.unpriced, self.assumptions,
-                        self.register)
+                        self.register, self.groups, self.estimated, self.documented, self.extends)
 
 
 def set_path(obj: Any, path: list[str], value: Any) -> None:
@@ -169,18 +213,7 @@ def apply_overrides(prog: CompiledProgram, changes: dict[str, Any], geo: Geograp
             ok = False
     if not ok:
         return None
-    try:
-        spec = Program.model_validate(raw)
-    except ValidationError as e:
-        for err in e.errors():
-            problem(tuple(str(x) for x in err["loc"]), err["msg"])
-        return None
-    found = check_program(spec, geo, lambda path, msg: Problem("", prog.id, ".".join(map(str, path)), msg))
-    for p in found:
-        problem((p.field,), p.message)
-    if found:
-        return None
-    return CompiledProgram(spec, prog.document, prog.file, geo.resolve(spec.applies_in))
+    return recompile(prog, raw, geo, problem)
 
 
 def year_fraction_in_force(prog: CompiledProgram, year: int) -> float:
@@ -198,17 +231,17 @@ def _table_value(table: dict[int, float], year: int) -> float:
     return table[max(earlier)] if earlier else table[min(table)]
 
 
-def expected_counts(prog: CompiledProgram, geo: Geography, years: list[int]) -> np.ndarray:
-    """Expected applicants per (program jurisdiction, year): targets, allocation, growth, in-force share."""
+def expected_counts(prog: CompiledProgram, geo: Geography, years: list[int], base_year: int | None = None) -> np.ndarray:
+    """Expected applicants per (program jurisdiction, year): targets, allocation, growth, in-force share.
+
+    Growth runs from the count's ``base_year``, else ``base_year`` given here, else the first year."""
     up = prog.spec.uptake
     J, Y = len(prog.jurisdictions), len(years)
     if up is None or not prog.priced:
         return np.zeros((J, Y))
     c = up.count
-    alloc_src = up.allocation or {j: geo.data.default_allocation.get(j, 0.0) for j in prog.jurisdictions}
-    alloc = np.array([alloc_src.get(j, 0.0) for j in prog.jurisdictions], float)
-    alloc = alloc / alloc.sum() if alloc.sum() > 0 else np.full(J, 1.0 / J)
-    base_year = c.base_year or years[0]
+    alloc = geo.allocation(up.allocation, prog.jurisdictions)
+    base_year = c.base_year or base_year or years[0]
     lam = np.zeros((J, Y))
     for t, y in enumerate(years):
         g = (1.0 + c.growth) ** (y - base_year)
@@ -227,16 +260,59 @@ def expected_counts(prog: CompiledProgram, geo: Geography, years: list[int]) -> 
     return lam
 
 
+FILE_KEYS = ("commitments",)
+"""scenario keys naming a file relative to the scenario file"""
+
+
+def merge_extends(doc: YamlDoc, chain: tuple[Path, ...] = ()) -> tuple[Any, tuple[Path, ...]]:
+    """A scenario's data with its ``extends`` base merged in, and the chain of files (this one first).
+
+    The file's ``scenario`` keys replace the base's, except ``overrides``, merged per program (the file's
+    paths win). Inherited overrides of programs the file leaves out (``programs``, ``exclude``) are dropped.
+    """
+    chain = chain + (doc.path.resolve(),)
+    data = doc.data
+    child = data.get("scenario") if isinstance(data, dict) else None
+    if not isinstance(child, dict) or not child.get("extends"):
+        return data, chain
+    base_path = (doc.path.parent / str(child["extends"])).resolve()
+    if base_path in chain:
+        raise InputError([doc.problem(("scenario", "extends"), f"circular extends: {base_path} extends this file")])
+    if not base_path.exists():
+        raise InputError([doc.problem(("scenario", "extends"), f"no such scenario file {base_path}")])
+    base, chain = merge_extends(YamlDoc(base_path), chain)
+    base_sc = dict(base.get("scenario") or {}) if isinstance(base, dict) else {}
+    def anchored(name: str) -> str:  # a file the base names stays where the base says, wherever the overlay lives
+        return name if Path(name).is_absolute() else str((base_path.parent / name).resolve())
+
+    for key in FILE_KEYS:
+        if isinstance(base_sc.get(key), str):
+            base_sc[key] = anchored(base_sc[key])
+    book = base_sc.get("commitments")
+    if isinstance(book, dict) and isinstance(book.get("register"), str):  # commitments: {register: FILE, …}
+        base_sc["commitments"] = {**book, "register": anchored(book["register"])}
+    overrides = {pid: dict(v or {}) for pid, v in (base_sc.get("overrides") or {}).items()}
+    keep = child.get("programs", base_sc.get("programs", "all"))
+    for pid in list(overrides):
+        if (keep != "all" and isinstance(keep, list) and pid not in keep) or pid in (child.get("exclude") or []):
+            del overrides[pid]
+    for pid, paths in (child.get("overrides") or {}).items():
+        overrides[pid] = {**overrides.get(pid, {}), **(paths or {})}
+    merged = {**base_sc, **child, "overrides": overrides}
+    return {**(base if isinstance(base, dict) else {}), **data, "scenario": merged}, chain
+
+
 def load_scenario(path: Path | str, catalogue: Catalogue | None = None) -> Scenario:
     """Read, validate and compile a scenario file; every problem names file, program and field."""
     doc = YamlDoc(path)
+    data, chain = merge_extends(doc)
     try:
-        sf = ScenarioFile.model_validate(doc.data)
+        sf = ScenarioFile.model_validate(data)
     except ValidationError as e:
-        raise InputError(doc.problems_from(e, (), None, doc.data)) from None
+        raise InputError(doc.problems_from(e, (), None, data)) from None
     spec = sf.scenario
     if catalogue is None:
-        root = Path(path).resolve().parent
+        root = chain[-1].parent
         catalogue = load_catalogue(root if (root / "catalogue/jurisdictions.yaml").exists() else None)
     geo = catalogue.geography
     problems: list[Problem] = []
@@ -264,11 +340,24 @@ def load_scenario(path: Path | str, catalogue: Catalogue | None = None) -> Scena
             for payer in shares:
                 if payer != "local" and payer not in geo.data.payers:
                     problems.append(doc.problem(("scenario", "cost_sharing", regime, cls, payer), f"unknown payer {payer!r}"))
+    for pid in spec.price:
+        if pid not in catalogue.programs:
+            problems.append(doc.problem(("scenario", "price", pid), f"unknown program {pid!r}", pid))
+        elif pid not in ids or pid in spec.exclude:
+            problems.append(doc.problem(("scenario", "price", pid), "program is priced but not in the scenario", pid))
+    known = known_groups(catalogue.groups, list(catalogue.timeline.families))
+    for g in spec.overlap:
+        if g not in known:
+            problems.append(doc.problem(("scenario", "overlap", g), f"unknown non-cumulation group {g!r} "
+                                                                    f"(known: {', '.join(known) or 'none'})"))
     for i, b in enumerate(spec.budgets):
         if b.payer not in geo.payers and b.payer != "ALL":
             problems.append(doc.problem(("scenario", "budgets", i, "payer"), f"unknown payer {b.payer!r}"))
-        if b.program != "ALL" and b.program not in ids:
+        if b.program != "ALL" and (b.program not in ids or b.program in spec.exclude):
             problems.append(doc.problem(("scenario", "budgets", i, "program"), f"program {b.program!r} is not in the scenario", b.program))
+        if b.year is not None and b.year not in spec.horizon.years:
+            problems.append(doc.problem(("scenario", "budgets", i, "year"), f"year {b.year} is outside the horizon "
+                                        f"{spec.horizon.start}–{spec.horizon.end}: the line would never be compared"))
         try:
             cny_per(b.unit)
         except ValueError as e:
@@ -282,14 +371,21 @@ def load_scenario(path: Path | str, catalogue: Catalogue | None = None) -> Scena
     timeline, by_scenario = merged(catalogue.timeline, spec.timeline, documents)
     changes, assumptions = resolve(catalogue.programs, timeline, by_scenario)
     sims, unpriced = [], []
+    documented: dict[str, CompiledProgram] = {}  # programs as documented, before the scenario's overrides
     for pid in ids:
         if pid in spec.exclude:
             continue
         prog = on_timeline(catalogue.programs[pid], changes.get(pid))
+        if pid in spec.price:
+            prog = priced(prog, spec.price[pid], geo, lambda p, msg, pid=pid: problems.append(
+                doc.problem(("scenario", "price", pid) + tuple(p), msg, pid)))
+            if prog is None:
+                continue
         if pid in spec.overrides:
             def problem(p, msg, pid=pid):
                 problems.append(doc.problem(("scenario", "overrides", pid) + tuple(p), msg, pid))
             notes = prog.timeline_notes
+            documented[pid] = prog
             prog = apply_overrides(prog, spec.overrides[pid], geo, problem)
             if prog is None:
                 continue
@@ -313,16 +409,26 @@ def load_scenario(path: Path | str, catalogue: Catalogue | None = None) -> Scena
             overrides = spec.cost_sharing[prog.spec.cost_sharing]
         shares = geo.share_matrix(prog.spec.cost_sharing, overrides)[jur]
         sims.append(SimProgram(prog, jur, expected_counts(prog, geo, spec.horizon.years), shares))
+    if not problems:  # a program dropped for a bad override would make its budget lines look unmatched
+        problems += unmatched_budgets(doc, spec, sims, geo)
     if spec.pipelines:
         problems += pipeline_problems(doc, spec, sims, geo)
     if problems:
         raise InputError(problems)
-    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    scen = Scenario(spec, str(path), catalogue, sims, digest, unpriced, assumptions)
-    if spec.commitments:
+    digest = hashlib.sha256(b"".join(f.read_bytes() for f in chain)).hexdigest()
+    scen = Scenario(spec, str(path), catalogue, sims, digest, unpriced, assumptions,
+                    groups=active_groups(catalogue.groups, sims, spec.overlap))
+    scen.documented = documented
+    scen.extends = tuple(str(f) for f in chain[1:])
+    book = spec.commitments_spec
+    if book.register_path:
         from fiscal_sim.register import load_register
 
-        scen.register = load_register(Path(path).resolve().parent / spec.commitments, scen)
+        scen.register = load_register(Path(path).resolve().parent / book.register_path, scen)
+    if book.estimate_before is not None:
+        from fiscal_sim.engine.pre_horizon import estimated_programs
+
+        scen.estimated = estimated_programs(scen, book.estimate_before, doc)
     return scen
 
 
@@ -334,7 +440,7 @@ def timeline_manifest(scen: Scenario) -> dict[str, Any]:
         up = sp.prog.spec.uptake
         target = [y for y in range(y0, y1 + 1) if up.basis_in(y) == "target"]
         basis[sp.id] = (f"target {target[0]}–{target[-1]}, assumption after" if target and target[-1] < y1
-                        else "target" if target else "assumption")
+                        else "target" if target else up.basis_in(y1))
     reg = scen.register
     return {
         "timeline": [{"kind": a.kind, "subject": a.subject, "setting": a.setting, "basis": a.basis, "text": a.text,
@@ -345,6 +451,14 @@ def timeline_manifest(scen: Scenario) -> dict[str, Any]:
         "commitments": None if reg is None else {
             "path": reg.path, "rows": reg.rows, "programs": sorted(reg.books),
             "opening_outstanding_cny": float(sum(b.opening_cny.sum() for b in reg.books.values()))},
+        "estimated_pre_horizon": None if not scen.estimated else {
+            "basis": "assumption",
+            "text": "vintage 'existing' = the register's awards plus estimated pre-horizon cohorts for the programs "
+                    "listed: awards decided from the first year given to the year before the horizon, simulated with "
+                    "the same uptake priors, in-force dates, timeline and payment timing as new awards, attrition "
+                    "from the award year; only payments falling in the horizon are counted (earlier ones were paid). "
+                    "Programs with any register row are not estimated (no double counting).",
+            "award_years": {pid: [ph.first, y0 - 1] for pid, ph in scen.estimated.items()}},
     }
 
 
@@ -377,6 +491,22 @@ def on_timeline(prog: CompiledProgram, change: dict | None) -> CompiledProgram:
         update["exclusive_group"] = change["exclusive_group"]
     return CompiledProgram(prog.spec.model_copy(update=update), prog.document, prog.file, prog.jurisdictions,
                            list(change["notes"]))
+
+
+def unmatched_budgets(doc: YamlDoc, spec: ScenarioSpec, sims: list[SimProgram], geo: Geography) -> list[Problem]:
+    """Budget lines no simulated series matches (an unpriced program, a payer that pays nothing there)."""
+    payers_of = {sp.id: {geo.payers[p] for p in np.flatnonzero(sp.shares.sum(axis=0) > 0)} for sp in sims}
+    payers_of["ALL"] = set().union(*payers_of.values())
+    out = []
+    for i, b in enumerate(spec.budgets):
+        if b.program not in payers_of:
+            out.append(doc.problem(("scenario", "budgets", i, "program"), f"program {b.program!r} is not simulated "
+                                   "(unpriced, or no uptake): the budget line would never be compared", b.program))
+        elif b.payer != "ALL" and b.payer in geo.payers and b.payer not in payers_of[b.program]:
+            out.append(doc.problem(("scenario", "budgets", i, "payer"), f"payer {b.payer!r} pays nothing for "
+                                   f"{'any simulated program' if b.program == 'ALL' else b.program}: the budget line "
+                                   "would never be compared", None if b.program == "ALL" else b.program))
+    return out
 
 
 def pipeline_problems(doc: YamlDoc, spec: ScenarioSpec, sims: list[SimProgram], geo: Geography) -> list[Problem]:

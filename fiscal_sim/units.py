@@ -6,6 +6,8 @@ Every amount in code and output carries its unit in its name: ``*_cny`` is yuan
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Literal
 
 MoneyUnit = Literal["元", "万元", "亿元"]
@@ -19,20 +21,37 @@ def cny_per(unit: str) -> float:
     try:
         return CNY_PER_UNIT[UNIT_ALIASES[unit]]
     except KeyError:
-        raise ValueError(f"unknown money unit {unit!r}; use one of 元, 万元, 亿元") from None
+        raise ValueError(f"unknown unit {unit!r}; accepted units: {', '.join(UNIT_ALIASES)}") from None
+
+
+def parse_number(text: str) -> float:
+    """A finite number (``inf`` and ``nan`` are refused)."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number") from None
+    if not math.isfinite(v):
+        raise ValueError(f"{text!r} is not a finite number")
+    return v
+
+
+_AMOUNT = re.compile(r"([-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?|[-+]?(?:inf|infinity|nan))\s*(.*)", re.I)
 
 
 def parse_money(text: str, default_unit: str) -> float:
-    """Parse ``"35"``, ``"35万元"``, ``"350000元"`` or ``"1.2亿"`` into yuan."""
-    s = text.strip().replace(",", "")
-    try:
-        for alias in sorted(UNIT_ALIASES, key=len, reverse=True):
-            if s.lower().endswith(alias):
-                return float(s[: -len(alias)]) * cny_per(alias)
-        return float(s) * cny_per(default_unit)
-    except ValueError:
-        raise ValueError(f"{text!r} is not an amount: write a number in {default_unit} or a number with a unit, "
-                         f"e.g. 200, 200{default_unit}, 2000000元, 1.2亿") from None
+    """Parse ``"35"``, ``"35万元"``, ``"350000元"`` or ``"1.2亿"`` into yuan (finite and not negative)."""
+    m = _AMOUNT.fullmatch(text.strip().replace(",", ""))
+    form = f"write a number in {default_unit} or a number with a unit, e.g. 200, 200{default_unit}, 2000000元, 1.2亿"
+    if not m:
+        raise ValueError(f"{text!r} is not an amount: {form}")
+    unit = m.group(2).strip()
+    if unit and unit.lower() not in UNIT_ALIASES:
+        raise ValueError(f"{text!r} is not an amount: unknown unit {unit!r} (accepted units: {', '.join(UNIT_ALIASES)}); "
+                         f"{form}")
+    v = parse_number(m.group(1)) * cny_per(unit.lower() or default_unit)
+    if v < 0:
+        raise ValueError(f"{text!r} is negative: an amount of money is 0 or more")
+    return v
 
 
 def fmt_wan(cny: float) -> str:

@@ -16,7 +16,7 @@ def _kind(path: Path) -> str:
         return "timeline"
     if isinstance(data, dict):
         for key, kind in (("document", "program"), ("cases", "cases"), ("scenario", "scenario"),
-                          ("jurisdictions", "geography"), ("provisions", "provision_map")):
+                          ("jurisdictions", "geography"), ("provisions", "provision_map"), ("groups", "groups")):
             if key in data:
                 return kind
     return "unknown"
@@ -55,6 +55,10 @@ def validate_paths(paths: list[Path], root: Path | None = None) -> list[str]:
                 if base not in catalogues:
                     catalogues[base] = load_catalogue(base)
                 report.append(f"{f}: {len(load_provision_map(f, catalogues[base]))} provision(s) ok")  # type: ignore[arg-type]
+            elif kind == "groups":  # checked against the programs that name the groups
+                if base not in catalogues:
+                    catalogues[base] = load_catalogue(base)
+                report.append(f"{f}: {len(catalogues[base].groups)} non-cumulation group(s) ok")  # type: ignore[attr-defined]
             elif kind == "timeline":
                 if base not in catalogues:
                     catalogues[base] = load_catalogue(base)  # the catalogue checks its timeline's references

@@ -7,65 +7,64 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from fiscal_sim.errors import InputError, Problem
+from fiscal_sim.errors import InputError, Problem, describe_os_error
 
 Path_ = tuple[str | int, ...]
 
 
-def _parse(text: str) -> tuple[yaml.Node | None, Any]:
-    """Compose and construct in one pass (libyaml when installed).
+MAX_FILE_BYTES = 4 * 2**20
+"""largest scenario or program file read (the largest in the repository is ~40 KB)"""
+def read_text(path: Path, limit: int = MAX_FILE_BYTES) -> str:
+    """A UTF-8 text file (a BOM is dropped; CRLF line ends work), with one clear problem for every fault."""
+    def problem(msg: str) -> InputError:
+        return InputError([Problem(str(path), None, "-", msg)])
 
-    On a syntax error the pure-Python parser re-reads the text: its messages
-    are clearer (it names the offending character).
-    """
-    import yaml  # here, not at import: commands served from the catalogue cache read no YAML
-
-    err: yaml.YAMLError | None = None
-    for cls in dict.fromkeys((getattr(yaml, "CSafeLoader", yaml.SafeLoader), yaml.SafeLoader)):
-        loader = cls(text)
-        try:
-            node = loader.get_single_node()
-            return node, (loader.construct_document(node) if node is not None else None)
-        except yaml.YAMLError as e:
-            err = e
-        finally:
-            loader.dispose()
-    assert err is not None
-    raise err
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(limit + 1)
+    except OSError as e:
+        raise problem(f"cannot read file: {describe_os_error(e)}") from None
+    if len(raw) > limit:
+        raise problem(f"file is larger than {limit // 2**20} MB: a scenario or program file is a few KB "
+                      "(is this the right file?)")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise problem(not_utf8(raw, e)) from None
 
 
-def _lines(node: yaml.Node, path: Path_, out: dict[Path_, int], dups: list[tuple[Path_, int]]) -> None:
-    import yaml
+def not_utf8(raw: bytes, e: UnicodeDecodeError) -> str:
+    """What to tell the user about a file that is not UTF-8 (GBK is common in Chinese offices)."""
+    looks = "UTF-16" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else "GBK/GB18030" if _decodes(raw, "gb18030") else None
+    hint = f"looks like {looks}" if looks else f"byte {e.start} cannot be read"
+    return f"file is not UTF-8 ({hint}); save it as UTF-8"
 
-    out.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        seen = set()
-        for k, v in node.value:
-            key = k.value
-            if key in seen and key != "<<":
-                dups.append((path + (key,), k.start_mark.line + 1))
-            seen.add(key)
-            out[path + (key,)] = k.start_mark.line + 1
-            _lines(v, path + (key,), out, dups)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, v in enumerate(node.value):
-            _lines(v, path + (i,), out, dups)
+
+def _decodes(raw: bytes, encoding: str) -> bool:
+    try:
+        raw.decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 class YamlDoc:
     """A parsed YAML file: ``data`` (plain Python) and ``line(path)``."""
 
     def __init__(self, path: Path | str, text: str | None = None):
-        import yaml
-
         self.path = Path(path)
         self.name = str(path)
-        try:
-            text = self.path.read_text(encoding="utf-8") if text is None else text
-        except OSError as e:
-            raise InputError([Problem(self.name, None, "-", f"cannot read file: {e.strerror}")]) from None
+        import yaml
+
+        from fiscal_sim.yamlparse import TooBig, _lines, _parse
+
+        text = read_text(self.path) if text is None else text
         try:
             node, self.data = _parse(text)
+        except RecursionError:
+            raise InputError([Problem(self.name, None, "-", "nested too deeply to read")]) from None
+        except TooBig as e:
+            raise InputError([Problem(self.name, None, "-", str(e))]) from None
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None)
             raise InputError([Problem(self.name, None, "-", f"invalid YAML: {getattr(e, 'problem', e)}",

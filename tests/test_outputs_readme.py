@@ -33,6 +33,9 @@ def outputs(tmp_path_factory) -> Path:
                   "--out", str(root / "cap1500_vs_baseline"), "-q"],
                  ["sweep", str(SCEN / "crn_base.yaml"), "--set", f"{SWEPT}=1500,3000", "--draws", "100",
                   "--out", str(root / "baseline_sweep"), "-q"],
+                 ["backtest", str(REPO_SCEN / "history" / "awards_synthetic.csv"), "--scenario",
+                  str(REPO_SCEN / "baseline.yaml"), "--holdout-from", "2023", "--draws", "100",
+                  "--out", str(root / "baseline_backtest"), "-q"],
                  ["run", str(REPO_SCEN / "tight_budget.yaml"), "--pipeline", "--draws", "40",
                   "--out", str(root / "tight_budget"), "-q", "--no-draws-ledger"]):
         res = runner.invoke(app, args)
@@ -86,6 +89,7 @@ def documented(heading: str) -> set[str]:
     ("compare_draws/", "cap1500_vs_baseline/compare_draws"),
     ("pipeline_draws.parquet", "tight_budget/pipeline_draws.parquet"),
     ("pipeline_summary.parquet", "tight_budget/pipeline_summary.parquet"),
+    ("backtest.parquet", "baseline_backtest/backtest.parquet"),
 ])
 def test_every_column_written_is_documented(outputs, heading, path):
     target = outputs / path

@@ -322,7 +322,7 @@ def bad(tmp_path, catalogue, pipelines, draws=10):
     ({"appropriations": [{"payer": "mars", "amount": 1, "unit": "万元"}]}, "appropriations[0].payer", "unknown payer"),
     ({"appropriations": [{"payer": "province", "amount": 1, "unit": "万元"}]}, "appropriations[0].payer", "pays nothing"),
     ({"appropriations": [{"payer": "city", "year": 2040, "amount": 1, "unit": "万元"}]}, "appropriations[0].year", "outside the horizon"),
-    ({"appropriations": [{"payer": "city", "amount": 1, "unit": "美元"}]}, "appropriations[0]", "unknown money unit"),
+    ({"appropriations": [{"payer": "city", "amount": 1, "unit": "美元"}]}, "appropriations[0]", "unknown unit"),
     ({"appropriations": [{"payer": "city", "amount": 1}]}, "appropriations[0].unit", "required field is missing"),
     ({"windows": [{"open": 3, "close": 6}, {"open": 5, "close": 8}]}, "windows", "overlap"),
     ({"windows": [{"open": 6, "close": 3}]}, "windows[0]", "closes"),

@@ -405,7 +405,7 @@ def test_parse_money_rejects_garbage():
 
 def test_cny_per():
     assert cny_per("元") == 1 and cny_per("万元") == 1e4 and cny_per("亿元") == 1e8 and cny_per("万") == 1e4
-    with pytest.raises(ValueError, match="unknown money unit"):
+    with pytest.raises(ValueError, match="unknown unit"):
         cny_per("千元")
 
 

@@ -157,7 +157,10 @@ def test_baseline_loads_the_illustrative_register():
     assert scen.register is not None and scen.register.rows >= 20
     text = (root / "commitments" / "illustrative_register.csv").read_text(encoding="utf-8")
     assert all("SYNTHETIC" in line for line in text.splitlines()[1:])
-    assert yaml.safe_load((root / "baseline.yaml").read_text())["scenario"]["commitments"].endswith(".csv")
+    book = yaml.safe_load((root / "baseline.yaml").read_text())["scenario"]["commitments"]
+    assert book["register"].endswith(".csv") and book["estimate_before"] == {"from": 2017, "programs": "uncovered"}
+    # the estimate covers exactly the simulated programs the register leaves out (whose cohorts reach 2025)
+    assert scen.estimated and not set(scen.estimated) & scen.register.covered
 
 
 def test_overdue_payments_fall_in_the_first_year_and_count_as_one(scen, tmp_path):

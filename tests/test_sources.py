@@ -60,3 +60,16 @@ def test_formula_numbers_come_from_the_text(catalogue):
             if not any(f in text for f in forms) and not any(f in derived for f in forms):
                 missing.append(f"{p.id}: {kind} {v:g} is not in its quote, clauses or a derivation")
     assert not missing, "\n".join(missing)
+
+
+def test_group_and_weight_quotes_occur_in_their_documents(catalogue):
+    """Non-cumulation groups and allocation weights quote their document verbatim too."""
+    need_shared(SEEDS)
+    seed_of = {p.document.number: p.document.seed_file for p in catalogue.programs.values()}
+    seeds = {p.name: _norm(p.read_text(encoding="utf-8")) for p in SEEDS.glob("*.txt")}
+    cited = [(f"group {n}", g.document, g.quote) for n, g in catalogue.groups.items()]
+    cited += [(f"weights {n}", w.document, w.quote) for n, w in catalogue.geography.data.allocation_weights.items()
+              if w.basis == "document"]
+    missing = [f"{what}: {quote!r} not in {doc}" for what, doc, quote in cited
+               if doc not in seed_of or _norm(quote) not in seeds[seed_of[doc]]]
+    assert not missing, "\n".join(missing)

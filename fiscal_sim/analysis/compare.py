@@ -34,7 +34,8 @@ from fiscal_sim.analysis.common import (SeriesKey, nan_to_null, new_run_id, seri
 from fiscal_sim.engine.ledger import ALL, ALL_EQUITY, YEAR_MEASURES as MEASURES, SeriesLayout, layout, series_values
 from fiscal_sim.engine.simulate import blocks_of, simulate_chunk
 from fiscal_sim.errors import FiscalSimError
-from fiscal_sim.io.parquet import atomic_dir, manifest_header, write_json, write_table
+from fiscal_sim.io.outdir import inputs_of, replace_dir
+from fiscal_sim.io.parquet import manifest_header, write_json, write_table
 from fiscal_sim.orchestrate.executors import Executor, PoolExecutor
 from fiscal_sim.orchestrate.run import chunks
 from fiscal_sim.scenario import Scenario
@@ -223,7 +224,7 @@ def compare(base: Scenario, reform: Scenario, out: Path, workers: int = 1, indep
     p = pair(lay_b, lay_r)
     run_id = new_run_id()
     parts = chunks(base)
-    with atomic_dir(out) as tmp:
+    with replace_dir(out, "compare", inputs_of(base, reform)) as tmp:
         draws_dir = tmp / "compare_draws" if write_draws else None
         total = new_stats(lay_b, lay_r, p)
         tasks = [(a, b, draws_dir, run_id) for a, b in parts]

@@ -22,7 +22,6 @@ and the shared-shock stream, so they are exactly the values the run used.
 
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -33,13 +32,18 @@ from scipy import stats
 
 from fiscal_sim.analysis.common import nan_to_null, new_run_id, write_file_atomic
 from fiscal_sim.engine.ledger import ALL, layout, series_values
+from fiscal_sim.orchestrate.pool import run_pool
 from fiscal_sim.orchestrate.run import chunks
 from fiscal_sim.engine.simulate import blocks_of, simulate_chunk
 from fiscal_sim.errors import FiscalSimError
+from fiscal_sim.io.parquet import manifest_header, write_json
+from fiscal_sim.io.outdir import inputs_of, into_result
 from fiscal_sim.scenario import Scenario
 from fiscal_sim.uptake.random import shared_shock
 
 FILE = "sensitivity.parquet"
+HOSTS = ("run", "compare", "sensitivity")
+"""results the file may be added to (else the folder becomes a result of kind ``sensitivity``)"""
 
 
 @dataclass
@@ -119,11 +123,12 @@ def collect(scen: Scenario, workers: int = 1, progress: Callable[[int], None] | 
             if progress:
                 progress(b - a)
     else:
-        with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(scen, factors, idx)) as pool:
-            for (a, b), r in zip(parts, pool.map(_worker, *zip(*parts))):
-                results.append(r)
-                if progress:
-                    progress(b - a)
+        def take(r, task):
+            results.append(r)
+            if progress:
+                progress(task[1] - task[0])
+
+        run_pool(workers, _worker, parts, take, _init_worker, (scen, factors, idx))
     results.sort(key=lambda r: r[0])
     return factors, keys, np.concatenate([r[1] for r in results]), np.concatenate([r[2] for r in results])
 
@@ -234,12 +239,17 @@ def sensitivity(scen: Scenario, out_dir: Path, workers: int = 1,
 
     ``out_dir`` may be the scenario's run folder: the report then shows the tornado with the run.
     """
-    factors, keys, X, T = collect(scen, workers, progress)
-    table = rank_table(scen, factors, keys, X, T)
-    path = Path(out_dir) / FILE
-    write_file_atomic(table, path, new_run_id(), scenario=scen.spec.name, scenario_sha256=scen.sha256,
-                      seed=str(scen.spec.seed), draws=str(scen.spec.draws))
-    return SensitivityResult(path, table)
+    with into_result(out_dir, "sensitivity", HOSTS, inputs_of(scen)) as folder:
+        factors, keys, X, T = collect(scen, workers, progress)
+        table = rank_table(scen, factors, keys, X, T)
+        run_id = new_run_id()
+        write_file_atomic(table, folder / FILE, run_id, scenario=scen.spec.name, scenario_sha256=scen.sha256,
+                          seed=str(scen.spec.seed), draws=str(scen.spec.draws))
+        if not (folder / "manifest.json").exists():
+            write_json({**manifest_header(run_id, None, kind="sensitivity"),
+                        "scenario": {"name": scen.spec.name, "path": scen.path, "sha256": scen.sha256},
+                        "seed_entropy": scen.spec.seed, "draws": scen.spec.draws}, folder / "manifest.json")
+    return SensitivityResult(Path(out_dir) / FILE, table)
 
 
 def top(table: pa.Table, payer: str = ALL, period: str = "horizon", year: int | None = None, k: int = 10) -> list[dict]:

@@ -19,6 +19,8 @@ Grammar of a swept parameter (``--set TARGET=V1,V2,…`` or ``--range TARGET=LO:
     payers of the class share the remainder in proportion to their current shares.
 ``shock.sigma`` / ``shock.correlation``
     the scenario's shared uptake shock.
+``overlap.<group>``
+    the overlap share of a non-cumulation group (``catalogue/exclusive_groups.yaml``).
 
 Values are YAML scalars separated by commas (``300,500,800``, ``0,0.05``).
 A range ``LO:HI`` is sampled by ``--design lhs`` or ``sobol``
@@ -55,7 +57,8 @@ from fiscal_sim.engine.ledger import ALL, ALL_EQUITY
 from fiscal_sim.orchestrate.executors import Executor, PoolExecutor
 from fiscal_sim.orchestrate.run import simulate_points, summary_table
 from fiscal_sim.errors import FiscalSimError
-from fiscal_sim.io.parquet import atomic_dir, manifest_header, write_json, write_table
+from fiscal_sim.io.outdir import inputs_of, replace_dir
+from fiscal_sim.io.parquet import manifest_header, write_json, write_table
 from fiscal_sim.scenario import Scenario
 from fiscal_sim.uptake.spec import Count, Uptake
 
@@ -72,7 +75,7 @@ class Target:
     """One swept parameter: as written, and where it lands."""
 
     text: str
-    kind: Literal["program", "cost_sharing", "shock"]
+    kind: Literal["program", "cost_sharing", "shock", "overlap"]
     program: str | None
     path: str
     """dotted path inside the program, ``regime.class.payer``, or the shock field"""
@@ -80,7 +83,7 @@ class Target:
     @property
     def canonical(self) -> str:
         return {"program": f"programs.{self.program}.{self.path}", "cost_sharing": f"cost_sharing.{self.path}",
-                "shock": f"shock.{self.path}"}[self.kind]
+                "shock": f"shock.{self.path}", "overlap": f"overlap.{self.path}"}[self.kind]
 
 
 def _scenario_programs(scen: Scenario) -> dict[str, Any]:
@@ -170,8 +173,15 @@ def parse_target(scen: Scenario, text: str) -> Target:
         return Target(text, "cost_sharing", None, rest)
     if head == "shock" and rest in SHOCK_FIELDS:
         return Target(text, "shock", None, rest)
+    if head == "overlap" and rest:
+        members = [sp.id for sp in scen.programs if sp.prog.spec.exclusive_group == rest]
+        if rest not in scen.catalogue.groups:
+            raise SweepError(f"{text}: unknown non-cumulation group {rest!r} (known: {', '.join(scen.catalogue.groups)})")
+        if len(members) < 2:
+            raise SweepError(f"{text}: group {rest!r} has fewer than two simulated programs: sweeping it would change nothing")
+        return Target(text, "overlap", None, rest)
     raise SweepError(f"{text}: unknown parameter; use programs.<program_id>.<path>, uptake.<program_id>.<path>, "
-                     f"cost_sharing.<regime>.<fiscal_class>.<payer> or shock.sigma|correlation")
+                     f"cost_sharing.<regime>.<fiscal_class>.<payer>, shock.sigma|correlation or overlap.<group>")
 
 
 def parse_assignment(text: str, opt: str) -> tuple[str, str]:
@@ -187,6 +197,10 @@ def parse_values(target: str, text: str) -> list[Any]:
     if not text or any(v == "" for v in items):
         raise SweepError(f"--set {target}: empty value in {text!r}")
     out = [yaml.safe_load(v) for v in items]
+    bad = [v for v, x in zip(items, out) if isinstance(x, float) and not math.isfinite(x)
+           or isinstance(x, str) and x.strip().lower().lstrip("+-") in ("inf", "infinity", "nan")]
+    if bad:
+        raise SweepError(f"--set {target}: {', '.join(bad)} is not a finite number")
     if len({repr(v) for v in out}) < len(out):
         raise SweepError(f"--set {target}: repeated value in {text!r} (each combination runs once)")
     return out
@@ -199,6 +213,8 @@ def parse_range(target: str, text: str) -> tuple[float, float, bool]:
         lo, hi = float(lo_s), float(hi_s)
     except ValueError:
         raise SweepError(f"--range {target}: expected LO:HI, got {text!r}") from None
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise SweepError(f"--range {target}: LO and HI must be finite numbers, got {text!r}")
     if not lo < hi:
         raise SweepError(f"--range {target}: need LO < HI, got {text!r}")
     integer = all(s.strip().lstrip("+-").isdigit() for s in (lo_s, hi_s))
@@ -299,6 +315,8 @@ def point_scenario(scen: Scenario, p: Plan, i: int) -> Scenario:
             data["overrides"].setdefault(t.program, {})[t.path] = v
         elif t.kind == "cost_sharing":
             _set_share(data, scen, t, v)
+        elif t.kind == "overlap":
+            data["overlap"][t.path] = v
         else:
             data["shock"][t.path] = v
     label = f"sweep point {i}: " + ", ".join(f"{t.text}={v}" for t, v in zip(p.targets, values))
@@ -318,6 +336,8 @@ def check_applied(scen: Scenario, targets: list[Target], values: tuple, label: s
         elif t.kind == "cost_sharing":
             regime, cls, payer = t.path.split(".")
             used = scen.spec.cost_sharing[regime][cls][payer]
+        elif t.kind == "overlap":
+            used = next((g.overlap for g in scen.groups if g.name == t.path), 0.0)
         else:
             used = getattr(scen.spec.shock, t.path)
         same = (math.isclose(float(used), float(v), rel_tol=1e-12, abs_tol=1e-12)
@@ -373,7 +393,7 @@ def sweep(scen: Scenario, p: Plan, out: Path, workers: int = 1, totals_only: boo
     keep_programs = {ALL, ALL_EQUITY} | {t.program for t in p.targets if t.program}
     points = [point_scenario(scen, p, i) for i in range(len(p.points))]
     done = 0
-    with atomic_dir(out) as tmp:
+    with replace_dir(out, "sweep", inputs_of(scen)) as tmp:
         for i, acc, lay in simulate_points(points, executor or PoolExecutor(workers)):
             v = points[i]
             table = summary_table(v, lay, acc)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import Field, ValidationError, model_validator
@@ -45,12 +45,35 @@ class Regime(Strict):
         return self
 
 
+class Weights(Strict):
+    """Relative weights of jurisdictions that allocate a city-wide program's applicants (firms, incubators, …).
+
+    ``basis: document`` needs the document, the table and a verbatim ``quote``
+    of its heading; ``basis: assumption`` says in ``note`` why no data is used.
+    """
+
+    label_en: str
+    basis: Literal["document", "assumption"]
+    document: str | None = None
+    source: str | None = Field(default=None, description="where in the document, e.g. 附件 table and column")
+    quote: str | None = None
+    note: str
+    weights: dict[str, Annotated[float, Field(ge=0)]] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _cited(self):
+        if self.basis == "document" and not (self.document and self.source and self.quote):
+            raise ValueError("weights with basis: document need document, source and quote")
+        return self
+
+
 class GeographyFile(Strict):
     jurisdictions: dict[str, Jurisdiction]
     fiscal_classes: dict[str, str]
     groups: dict[str, list[str]]
     payers: dict[str, Payer]
-    default_allocation: dict[str, float]
+    allocation_weights: dict[str, Weights] = Field(min_length=1)
+    default_allocation: str = Field(description="the weights a program uses when its uptake names none")
     cost_sharing: dict[str, Regime] = Field(min_length=1)
 
 
@@ -86,6 +109,17 @@ class Geography:
                     out.append(j)
         return out
 
+    def weights_name(self, allocation: str | dict[str, float] | None) -> str | None:
+        """The named weights a program's ``uptake.allocation`` uses (None for an explicit table)."""
+        return self.data.default_allocation if allocation is None else allocation if isinstance(allocation, str) else None
+
+    def allocation(self, allocation: str | dict[str, float] | None, places: list[str]) -> np.ndarray:
+        """Shares (summing to 1) of ``places`` from named weights, an explicit table, or the default weights."""
+        name = self.weights_name(allocation)
+        table = self.data.allocation_weights[name].weights if name else allocation
+        w = np.array([table.get(j, 0.0) for j in places], float)  # type: ignore[union-attr]
+        return w / w.sum() if w.sum() > 0 else np.full(len(places), 1.0 / len(places))
+
     def share_matrix(self, regime: str, overrides: dict[str, dict[str, float]] | None = None) -> np.ndarray:
         """Shares (n_jurisdictions × n_payers) for ``regime``; rows sum to 1."""
         shares = dict(self.data.cost_sharing[regime].shares)
@@ -116,6 +150,16 @@ def load_geography(path: Path | str) -> Geography:
         for cls, s in r.shares.items():
             for payer in set(s) - known_payers:
                 problems.append(doc.problem(("cost_sharing", name, "shares", cls, payer), f"unknown payer {payer!r}"))
+    for name, w in data.allocation_weights.items():
+        for j in set(w.weights) - set(data.jurisdictions):
+            problems.append(doc.problem(("allocation_weights", name, "weights", j), f"unknown jurisdiction {j!r}"))
+    if data.default_allocation not in data.allocation_weights:
+        problems.append(doc.problem(("default_allocation",), f"unknown weights {data.default_allocation!r} "
+                                                             f"(known: {', '.join(data.allocation_weights)})"))
+    for name, r in data.cost_sharing.items():
+        if any(s.get("province", 0) > 0 for s in r.shares.values()) and not (r.basis == "document" and r.source):
+            problems.append(doc.problem(("cost_sharing", name), "a province share needs a document naming the "
+                                                                "provincial co-funding (basis: document, source)"))
     for g, members in data.groups.items():
         for m in members:
             if m not in data.jurisdictions:

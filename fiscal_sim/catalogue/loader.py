@@ -12,6 +12,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from fiscal_sim.catalogue.geography import Geography, load_geography
+from fiscal_sim.catalogue.groups import GROUPS_FILE, ExclusiveGroup, load_groups
 from fiscal_sim.catalogue.schema import INHERITED, Document, Program, ProgramFile
 from fiscal_sim.catalogue.timeline import TimelineFile, check_timeline, load_timeline
 from fiscal_sim.errors import InputError, Problem
@@ -19,7 +20,7 @@ from fiscal_sim.rules.compile import CompiledFormula, compile_formula
 from fiscal_sim.rules.formula import ByInput, EvalContext, evaluate
 from fiscal_sim.rules.schedule import ScheduleChoice, cash_by_offset
 from fiscal_sim.units import cny_per
-from fiscal_sim.yamlfile import YamlDoc
+from fiscal_sim.yamlfile import YamlDoc, _real_path
 
 DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "scenarios"
 GEOGRAPHY_FILE = "catalogue/jurisdictions.yaml"
@@ -93,6 +94,8 @@ class Catalogue:
     geography: Geography
     files: list[Path] = field(default_factory=list)
     timeline: TimelineFile = field(default_factory=TimelineFile)
+    groups: dict[str, ExclusiveGroup] = field(default_factory=dict)
+    """non-cumulation groups (catalogue/exclusive_groups.yaml)"""
 
     def get(self, program_id: str) -> CompiledProgram:
         try:
@@ -142,7 +145,14 @@ def load_catalogue(root: Path | str | None = None, files: Iterable[Path] | None 
                                    lambda path, msg: tl_doc.problem(path, msg) if tl_doc else Problem(str(tl_path), None, ".".join(map(str, path)), msg))
     if problems:
         raise InputError(problems)
-    return Catalogue(programs, geo, files + ([tl_path] if tl_path.exists() else []), timeline)
+    named: dict[str, list[str]] = {}
+    for cp in programs.values():
+        if cp.spec.exclusive_group:
+            named.setdefault(cp.spec.exclusive_group, []).append(cp.id)
+    groups_path = root / GROUPS_FILE
+    groups = load_groups(groups_path, named)
+    extra = [f for f in (tl_path, groups_path) if f.exists()]
+    return Catalogue(programs, geo, files + extra, timeline, groups)
 
 
 def load_program_file(path: Path | str, geo: Geography) -> list[CompiledProgram]:
@@ -247,7 +257,11 @@ def check_uptake(prog: Program, places: list[str], geo: Geography, problem) -> l
     out: list[Problem] = []
     up = prog.uptake
     assert up is not None
-    for key, table in (("allocation", up.allocation), ("by_jurisdiction", up.count.by_jurisdiction)):
+    if isinstance(up.allocation, str) and up.allocation not in geo.data.allocation_weights:
+        out.append(problem(("uptake", "allocation"), f"unknown allocation weights {up.allocation!r} "
+                                                     f"(known: {', '.join(geo.data.allocation_weights)})"))
+    explicit = up.allocation if isinstance(up.allocation, dict) else None
+    for key, table in (("allocation", explicit), ("by_jurisdiction", up.count.by_jurisdiction)):
         for j in table or {}:
             if j not in places:
                 where = ("uptake", key, j) if key == "allocation" else ("uptake", "count", key, j)
@@ -271,3 +285,25 @@ def check_uptake(prog: Program, places: list[str], geo: Geography, problem) -> l
             if name not in up.inputs and spec.default is None:
                 out.append(problem(("uptake", "inputs"), f"no distribution for input {name!r} (and it has no default)"))
     return out
+
+
+def recompile(prog: CompiledProgram, data: dict[str, Any], geo: Geography, problem) -> CompiledProgram | None:
+    """``prog`` with its spec replaced by ``data`` (a changed dump), validated like a program file.
+
+    ``problem(path, message)`` is called for every problem; the result is then None.
+    """
+    try:
+        spec = Program.model_validate(data)
+    except ValidationError as e:
+        seen = set()
+        for err in e.errors():  # one message per field: a union's other members add only noise
+            loc = _real_path(err["loc"], data)
+            if loc not in seen:
+                seen.add(loc)
+                problem(tuple(str(x) for x in loc), err["msg"].replace("Value error, ", ""))
+        return None
+    found = check_program(spec, geo, lambda path, msg: Problem("", prog.id, ".".join(map(str, path)), msg))
+    for p in found:
+        problem((p.field,), p.message)
+    return None if found else CompiledProgram(spec, prog.document, prog.file, geo.resolve(spec.applies_in),
+                                              list(prog.timeline_notes))

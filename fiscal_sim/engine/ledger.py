@@ -62,14 +62,15 @@ def total_key(sp) -> str:
 
 
 def layout(scen: Scenario, by_vintage: bool = False) -> SeriesLayout:
-    """Series of a scenario; ``by_vintage`` adds ``existing`` / ``new`` series where the register has awards."""
+    """Series of a scenario; ``by_vintage`` adds ``existing`` / ``new`` series where there is an existing book
+    (register rows or estimated pre-horizon cohorts)."""
     payers = scen.geography.payers
     years = scen.years
     cols: dict[str, list] = {"program": [], "payer": [], "vintage": [], "measure": [], "period": [], "fiscal_year": []}
     blocks: dict[tuple[str, str, str], int] = {}
     payers_of: dict[str, list[int]] = {}
     totals: dict[str, set[int]] = {}
-    books = scen.register.books if by_vintage and scen.register is not None else {}
+    books = scen.existing_programs if by_vintage else set()
     split_totals: set[str] = set()
 
     def add_blocks(program: str, payer: str, split: bool) -> None:

@@ -12,6 +12,7 @@ are derived from it (:mod:`fiscal_sim.engine.ledger`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 
@@ -83,42 +84,79 @@ def needs_applicants(sp: SimProgram) -> bool:
     return False
 
 
-def simulate_program(scen: Scenario, sp: SimProgram, start: int, stop: int, shocks: dict[int, np.ndarray],
-                     keep_awards: bool = False) -> ProgramLedger:
-    """Simulate one program for draws ``[start, stop)`` (whole blocks).
+@dataclass
+class Block:
+    """One block's per-applicant draws of one program: applicants, their context and awards (after caps)."""
+
+    block: int
+    first: int
+    apps: Applicants
+    ctx: object
+    amount: np.ndarray
+
+
+class ProgramRun:
+    """Simulate one program for draws ``[start, stop)`` (whole blocks): :meth:`blocks`, then :meth:`book` each.
 
     Per-applicant programs are evaluated block by block: every array stays a
     few MB, which keeps memory flat and avoids fresh page faults per chunk.
+    :meth:`blocks` yields each block's awards before they are booked, so a
+    caller can adjust them first (non-cumulation across programs,
+    :mod:`fiscal_sim.engine.overlap`).
     """
-    spec = scen.spec
-    prog = sp.prog
-    Y, J, n = len(scen.years), len(sp.jur), stop - start
-    counts = np.zeros((n, J, Y), dtype=np.int64)
-    rate_factor, count_factor = np.ones(n), np.ones((n, Y))
-    committed, cash, cancelled = np.zeros((n, J, Y)), np.zeros((n, J, Y)), np.zeros((n, J, Y))
-    per_applicant = needs_applicants(sp) or sp.per_applicant or keep_awards
-    grid_parts, kept = [], []
-    for b, first, nb in blocks_of(scen, start, stop):
-        rng = stream(spec.seed, b, prog.id)
-        rows = slice(first - start, first - start + nb)
-        rate_factor[rows], f = count_factors(rng, prog, nb, shocks[b], spec.shock.sigma, spec.shock.correlation)
-        count_factor[rows] = f
-        counts[rows] = sample_counts(rng, prog, sp.lam, f)
-        if per_applicant:
-            apps = sample_applicants(rng, prog, counts[rows], bool(prog.spec.caps))
-            ctx = prog.context(apps.inputs, apps.cell.size)
-            amount = apply_group_caps(sp, apps, prog.award_cny(ctx))
-            aw = applicant_ledger(prog, apps, amount, ctx, committed[rows], cash[rows], cancelled[rows], keep_awards)
-            if aw is not None:
-                aw.draw = aw.draw + first
-                aw.jur = sp.jur[aw.jur]
-                kept.append(aw)
-        else:
-            grid_parts.append((rng, counts[rows]))  # the category split and attrition use the same stream
-    if grid_parts:
-        grid_ledger(sp, grid_parts, committed, cash, cancelled)
-    awards = Awards.concat(kept) if keep_awards else None
-    return ProgramLedger(committed, cash, cancelled, counts, rate_factor, count_factor, awards)
+
+    def __init__(self, scen: Scenario, sp: SimProgram, start: int, stop: int, keep_awards: bool = False,
+                 key: str | None = None):
+        Y, J, n = len(scen.years), len(sp.jur), stop - start
+        self.scen, self.sp, self.start, self.stop, self.keep_awards = scen, sp, start, stop, keep_awards
+        self.key = key or sp.prog.id  # names the program's random stream
+        self.ledger = ProgramLedger(np.zeros((n, J, Y)), np.zeros((n, J, Y)), np.zeros((n, J, Y)),
+                                    np.zeros((n, J, Y), dtype=np.int64), np.ones(n), np.ones((n, Y)))
+        self.per_applicant = needs_applicants(sp) or sp.per_applicant or keep_awards
+        self.grid_parts: list = []
+        self.kept: list[Awards] = []
+
+    def blocks(self, shocks: dict[int, np.ndarray]) -> Iterator[Block]:
+        spec, prog, L = self.scen.spec, self.sp.prog, self.ledger
+        for b, first, nb in blocks_of(self.scen, self.start, self.stop):
+            rng = stream(spec.seed, b, self.key)
+            rows = slice(first - self.start, first - self.start + nb)
+            L.rate_factor[rows], f = count_factors(rng, prog, nb, shocks[b], spec.shock.sigma, spec.shock.correlation)  # type: ignore[index]
+            L.count_factor[rows] = f  # type: ignore[index]
+            L.applicants[rows] = sample_counts(rng, prog, self.sp.lam, f)
+            if self.per_applicant:
+                apps = sample_applicants(rng, prog, L.applicants[rows], bool(prog.spec.caps))
+                ctx = prog.context(apps.inputs, apps.cell.size)
+                yield Block(b, first, apps, ctx, apply_group_caps(self.sp, apps, prog.award_cny(ctx)))
+            else:
+                self.grid_parts.append((rng, L.applicants[rows]))  # the category split and attrition use the same stream
+
+    def book(self, blk: Block) -> None:
+        """Add a block's awards into the ledger (cash by year, attrition, lapses)."""
+        rows = slice(blk.first - self.start, blk.first - self.start + blk.apps.shape[0])
+        L = self.ledger
+        aw = applicant_ledger(self.sp.prog, blk.apps, blk.amount, blk.ctx, L.committed[rows], L.cash[rows],
+                              L.cancelled[rows], self.keep_awards)
+        if aw is not None:
+            aw.draw = aw.draw + blk.first
+            aw.jur = self.sp.jur[aw.jur]
+            self.kept.append(aw)
+
+    def finish(self) -> ProgramLedger:
+        L = self.ledger
+        if self.grid_parts:
+            grid_ledger(self.sp, self.grid_parts, L.committed, L.cash, L.cancelled)
+        L.awards = Awards.concat(self.kept) if self.keep_awards else None
+        return L
+
+
+def simulate_program(scen: Scenario, sp: SimProgram, start: int, stop: int, shocks: dict[int, np.ndarray],
+                     keep_awards: bool = False, key: str | None = None) -> ProgramLedger:
+    """Simulate one program for draws ``[start, stop)`` (whole blocks); ``key`` names its stream (default: its id)."""
+    run = ProgramRun(scen, sp, start, stop, keep_awards, key)
+    for blk in run.blocks(shocks):
+        run.book(blk)
+    return run.finish()
 
 
 def applicant_ledger(prog, apps: Applicants, amount: np.ndarray, ctx, committed: np.ndarray, cash: np.ndarray,
@@ -245,14 +283,26 @@ def apply_group_caps(sp: SimProgram, apps: Applicants, amount: np.ndarray) -> np
 
 
 def simulate_chunk(scen: Scenario, start: int, stop: int, keep_awards: set[str] = frozenset()) -> dict[str, ProgramLedger]:
-    """Every program of the scenario for draws ``[start, stop)``."""
+    """Every program of the scenario for draws ``[start, stop)``; non-cumulation groups together."""
+    from fiscal_sim.engine.overlap import simulate_group
+
     Y = len(scen.years)
     shocks = {b: shared_shock(scen.spec.seed, b, nb, Y) for b, _, nb in blocks_of(scen, start, stop)}
-    out = {sp.id: simulate_program(scen, sp, start, stop, shocks, sp.id in keep_awards) for sp in scen.programs}
+    out: dict[str, ProgramLedger] = {}
+    for g in scen.groups:
+        out |= simulate_group(scen, g, start, stop, shocks, keep_awards)
+    out = {sp.id: out[sp.id] if sp.id in out else simulate_program(scen, sp, start, stop, shocks, sp.id in keep_awards)
+           for sp in scen.programs}
     if scen.register is not None:  # the existing commitment book, run off beside the new awards
         from fiscal_sim.engine.runoff import runoff
 
         for sp in scen.programs:
             if sp.id in scen.register.books:
                 out[sp.id].existing = runoff(scen, sp, scen.register.books[sp.id], start, stop)
+    if scen.estimated:  # estimated pre-horizon cohorts of programs the register does not cover (never both)
+        from fiscal_sim.engine.pre_horizon import estimated_cohorts
+
+        for sp in scen.programs:
+            if sp.id in scen.estimated:
+                out[sp.id].existing = estimated_cohorts(scen, sp, scen.estimated[sp.id], start, stop)
     return out

@@ -16,6 +16,8 @@ PAYER_TOTAL = ("ALL", "全部财政合计", "All payers (total)")
 def programs_table(scen: Scenario) -> pa.Table:
     """One row per program (simulated first, then listed), then the ``ALL`` / ``ALL_EQUITY`` totals."""
     progs = [sp.prog for sp in scen.programs] + scen.unpriced
+    overlap = {m: g.overlap for g in scen.groups for m in g.members}
+    geo = scen.geography
     n, t = len(progs), len(PROGRAM_TOTALS)
     none = [None] * t
     return pa.table({
@@ -36,13 +38,25 @@ def programs_table(scen: Scenario) -> pa.Table:
         "jurisdictions": [",".join(p.jurisdictions) for p in progs] + none,
         "cost_sharing": [p.spec.cost_sharing for p in progs] + none,
         "exclusive_group": [p.spec.exclusive_group for p in progs] + none,
+        "overlap_share": pa.array([overlap.get(p.id) for p in progs] + none, pa.float64()),
+        "allocation": [(geo.weights_name(p.spec.uptake.allocation) or "table") if p.spec.uptake else None
+                       for p in progs] + none,
         "uptake_basis": [p.spec.uptake.basis if p.spec.uptake else None for p in progs] + none,
         "uptake_target_until": pa.array([p.spec.uptake.target_until if p.spec.uptake else None for p in progs] + none,
                                         pa.int16()),
         "schedule": [p.spec.schedule.describe() for p in progs] + none,
         "timeline": ["; ".join(p.timeline_notes) or None for p in progs] + none,
+        "existing_source": [existing_source(scen, p.id) for p in progs] + none,
         "file": [p.file.split("/scenarios/")[-1] for p in progs] + none,
     })
+
+
+def existing_source(scen: Scenario, pid: str) -> str | None:
+    """Where a program's ``existing`` vintage comes from: the register, an estimate of pre-horizon cohorts, or none."""
+    if scen.register is not None and pid in scen.register.covered:
+        return "register"
+    ph = scen.estimated.get(pid)
+    return f"estimated {ph.first}–{scen.spec.horizon.start - 1}" if ph is not None else None
 
 
 def payers_table(scen: Scenario) -> pa.Table:

@@ -9,17 +9,16 @@ carries ``fiscal_sim.schema_version``, ``fiscal_sim.run_id`` and
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import uuid
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable
+
+import numpy as np
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fiscal_sim import __version__
+from fiscal_sim.errors import FiscalSimError
 
 SCHEMA_VERSION = "1.0"
 
@@ -37,6 +36,22 @@ def with_metadata(table: pa.Table, run_id: str, **extra: str) -> pa.Table:
     return table.replace_schema_metadata({**(table.schema.metadata or {}), **{k.encode(): v.encode() for k, v in meta.items()}})
 
 
+class NonFiniteError(FiscalSimError):
+    """A statistic came out infinite or NaN: the result is not written."""
+
+
+def require_finite(table: pa.Table, name: str) -> None:
+    """Refuse a table with an infinite or NaN value (NULL is "not applicable" and allowed)."""
+    for col in table.column_names:
+        c = table[col]
+        if pa.types.is_floating(c.type):
+            values = c.to_numpy(zero_copy_only=False)
+            bad = ~np.isfinite(values) & ~np.asarray(c.is_null().to_numpy(zero_copy_only=False), bool)
+            if bad.any():
+                raise NonFiniteError(f"{name}: {int(bad.sum())} value(s) of column {col} are infinite or NaN "
+                                     "(overflow in the inputs?)")
+
+
 COMPRESSION = "zstd"
 """the one codec of every table fiscal_sim writes"""
 
@@ -51,6 +66,7 @@ def round_money(table: pa.Table) -> pa.Table:
 
 
 def write_table(table: pa.Table, path: Path, run_id: str, **extra: str) -> None:
+    require_finite(table, path.name)
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(with_metadata(encode_strings(round_money(table)), run_id, **extra), path, compression=COMPRESSION)
 
@@ -68,25 +84,8 @@ def write_json(obj: Any, path: Path) -> None:
     path.write_text(json.dumps(obj, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
 
 
-@contextmanager
-def atomic_dir(final: Path) -> Iterator[Path]:
-    """Yield a temporary folder beside ``final``; on success it replaces ``final`` in one rename.
+def atomic_dir(final: Path, kind: str = "run", inputs: Iterable[Path] = ()):
+    """The checked, atomic output folder of :func:`fiscal_sim.io.outdir.replace_dir` (kept for older callers)."""
+    from fiscal_sim.io.outdir import replace_dir
 
-    On failure the temporary folder is removed and ``final`` (a previous run) is untouched.
-    """
-    final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old = None
-    if final.exists():
-        old = final.parent / f".{final.name}.old-{uuid.uuid4().hex[:8]}"
-        os.replace(final, old)
-    os.replace(tmp, final)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    return replace_dir(final, kind, inputs)

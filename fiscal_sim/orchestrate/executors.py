@@ -9,11 +9,13 @@ order: callers fold statistics in block order (:meth:`fiscal_sim.stats.Accumulat
 from __future__ import annotations
 
 import logging
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, wait
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator, Literal
 
 from fiscal_sim.errors import FiscalSimError
+from fiscal_sim.orchestrate.pool import start_pool, terminate, worker_died
 
 ExecutorKind = Literal["pool", "dask"]
 
@@ -53,7 +55,8 @@ class PoolExecutor(Executor):
             yield from Executor.map(self, fn, state, tasks)
             return
         window = window or 2 * self.workers
-        with ProcessPoolExecutor(max_workers=self.workers, initializer=_set_state, initargs=(state,)) as pool:
+        pool = start_pool(self.workers, _set_state, (state,))  # workers stop with Ctrl-C and with this process
+        try:
             todo = iter(tasks)
             running = {pool.submit(_call, fn, *t) for t in _take(todo, window)}
             while running:
@@ -61,6 +64,13 @@ class PoolExecutor(Executor):
                 running |= {pool.submit(_call, fn, *t) for t in _take(todo, len(done))}
                 for f in done:
                     yield f.result()
+        except BrokenProcessPool:
+            terminate(pool)
+            raise worker_died() from None
+        except BaseException:  # Ctrl-C, an error in a chunk or in the caller (GeneratorExit): stop the workers now
+            terminate(pool)
+            raise
+        pool.shutdown(wait=True)
 
 
 class DaskExecutor(Executor):

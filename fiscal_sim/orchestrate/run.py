@@ -26,7 +26,8 @@ from fiscal_sim import headline
 from fiscal_sim.engine.ledger import SeriesLayout, draws_tables, layout, series_values
 from fiscal_sim.engine.simulate import blocks_of, simulate_chunk
 from fiscal_sim.io.dimensions import cost_shares_table, jurisdictions_table, payers_table, programs_table
-from fiscal_sim.io.parquet import atomic_dir, manifest_header, round_money, with_metadata, write_json, write_table
+from fiscal_sim.io.outdir import inputs_of, replace_dir
+from fiscal_sim.io.parquet import manifest_header, round_money, with_metadata, write_json, write_table
 from fiscal_sim.orchestrate.executors import Executor, PoolExecutor
 from fiscal_sim.scenario import Scenario, timeline_manifest
 from fiscal_sim.stats import BINS_PER_DECADE, Accumulator, summarise
@@ -170,6 +171,8 @@ def manifest(scen: Scenario, run_id: str, command: list[str] | None, workers: in
         "var_level": scen.spec.var_level,
         "programs_simulated": [sp.id for sp in scen.programs],
         "programs_not_simulated": {p.id: p.spec.status for p in scen.unpriced},
+        "non_cumulation": {g.name: {"members": g.members, "overlap": g.overlap} for g in scen.groups},
+        "priced_by_scenario": {pid: p.note for pid, p in scen.spec.price.items()},
         **timeline_manifest(scen),
         "quantile_method": f"log histogram, {BINS_PER_DECADE} bins per decade, clamped to exact min/max",
         "money_unit": "CNY (yuan); columns ending in _cny",
@@ -183,7 +186,7 @@ def run(scen: Scenario, out: Path, workers: int = 1, write_draws: bool = True, c
         executor: Executor | None = None) -> RunResult:
     """Simulate ``scen`` and write its outputs to ``out`` atomically (chunks on ``executor``, default a pool)."""
     run_id = uuid.uuid4().hex[:12]
-    with atomic_dir(out) as tmp:
+    with replace_dir(out, "run", inputs_of(scen)) as tmp:
         acc, lay, extras = simulate(scen, workers, tmp / "draws" if write_draws else None, progress, run_id, pipeline,
                                     executor)
         workers = executor.workers if executor else workers

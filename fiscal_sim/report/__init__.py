@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from fiscal_sim.io.parquet import atomic_dir
+from fiscal_sim.io.outdir import check_target, replace_dir
 from fiscal_sim.report import charts, sections
 from fiscal_sim.report.data import NotARunFolder, ReportData, load
 from fiscal_sim.report.html import page
@@ -32,6 +32,12 @@ class ReportResult:
 
 SectionMaker = Callable[[ReportData, bool, int], "sections.Section | None"]
 
+def _backtest(d: ReportData) -> "sections.Section | None":
+    from fiscal_sim.calibrate.report import report_section
+
+    return report_section(d)
+
+
 SECTIONS: list[SectionMaker] = [
     lambda d, cjk, top: sections.headline(d),
     lambda d, cjk, top: sections.overview(d, cjk),
@@ -44,6 +50,7 @@ SECTIONS: list[SectionMaker] = [
     lambda d, cjk, top: sections.timeline(d),
     lambda d, cjk, top: sections.outstanding(d, cjk),
     lambda d, cjk, top: sections.convergence(d, cjk),
+    lambda d, cjk, top: _backtest(d),  # issue 13: the backtest in RUN/backtest/, if any
 ]
 """The report's sections in order, after the header and before the technical details: each maker returns a
 section or None (nothing to show). Add a section by inserting its maker here."""
@@ -78,6 +85,8 @@ def write_report(run_dir: Path | str, out: Path | str | None = None, top: int = 
 
     ``cjk``: Chinese chart labels (default: when a CJK font is installed).
     """
+    target = Path(out) if out else Path(run_dir) / "report"
+    check_target(target, "report", [run_dir])  # before any work
     d = load(run_dir)
     use_cjk = bool(charts.cjk_font()) if cjk is None else (cjk and bool(charts.cjk_font()))
     secs = build_sections(d, use_cjk, top)
@@ -92,10 +101,9 @@ def write_report(run_dir: Path | str, out: Path | str | None = None, top: int = 
                                                    "chart labels are in English; the tables carry the Chinese titles. "
                                                    "未找到中文字体，图表标签使用英文。")
     html = page(title, subtitle, meta_rows(d), secs, footer, font_note)
-    target = Path(out) if out else Path(run_dir) / "report"
     images: list[Path] = []
     n = 0
-    with atomic_dir(target) as tmp:
+    with replace_dir(target, "report", [run_dir]) as tmp:
         for s in secs:
             for c in s.charts:
                 n += 1

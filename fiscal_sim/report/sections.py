@@ -169,16 +169,19 @@ def timeline(d: ReportData) -> Section | None:
     s.tables.append(Table(["kind 类别", "subject 对象", "setting 设定", "basis 依据", "set by", "text 说明"],
                           [[a["kind"], a["subject"], a["setting"], a["basis"], a["set_by"], a["text"]] for a in m["timeline"]],
                           "catalogue/timeline.yaml and the scenario's timeline: block", text_columns=6))
-    reg = m.get("commitments")
+    reg, est = m.get("commitments"), m.get("estimated_pre_horizon")
     cash = [r for r in d.run.vintage_rows if r["payer"] == ALL and r["measure"] == "cash"]
-    if reg and cash:
+    if (reg or est) and cash:
+        book = " and ".join(([f"the register {reg['path']} ({reg['rows']} rows)"] if reg else []) + (
+            [f"estimated pre-horizon cohorts of {len(est['award_years'])} programs the register does not cover "
+             "(an assumption)"] if est else []))
         by = {(r["vintage"], r["fiscal_year"]): r["mean_cny"] for r in cash}
         years = sorted({r["fiscal_year"] for r in cash})
         unit = unit_for(by.values())
         s.tables.append(Table(["vintage"] + [str(y) for y in years],
                               [[v] + [unit.fmt(by.get((v, y), 0.0)) for y in years] for v in ("existing", "new")],
-                              f"Expected grant cash, all payers. {unit_caption(unit)}. Existing = the register "
-                              f"{reg['path']} ({reg['rows']} rows), new = awards simulated from the horizon on."))
+                              f"Expected grant cash, all payers. {unit_caption(unit)}. Existing = {book}, "
+                              "new = awards simulated from the horizon on."))
     return s
 
 

@@ -21,8 +21,9 @@ from fiscal_sim.units import fmt_wan
 
 class Strict(BaseModel):
     # defer_build: a model's validator is built on its first validation, not at import, so commands that
-    # read the compiled catalogue from the cache (``calc``, ``programs list``) never pay for schema building
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    # read the compiled catalogue from the cache (``calc``, ``programs list``) never pay for schema building;
+    # inf and nan are never a valid input
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True, allow_inf_nan=False)
 
 
 class ByInput(Strict):

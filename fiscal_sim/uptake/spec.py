@@ -144,15 +144,17 @@ InputDist = Annotated[
 class Uptake(Strict):
     """A program's uptake prior: counts, input distributions, attrition, entity pools."""
 
-    basis: Literal["target", "assumption"] = Field(
-        description="target: from a number in the documents (quote it); assumption: no target exists")
+    basis: Literal["target", "assumption", "calibrated"] = Field(
+        description="target: from a number in the documents (quote it); assumption: no target exists; "
+                    "calibrated: updated from award history (fiscal-sim calibrate; the note gives the basis)")
     quote: str | None = None
     target_until: int | None = Field(
         default=None, description="last year the quoted target covers; later years are an assumption (carried forward)")
     note: str | None = None
     count: Count
-    allocation: dict[str, NonNeg] | None = Field(
-        default=None, description="share of applicants by jurisdiction; default the catalogue's weights")
+    allocation: Union[str, dict[str, NonNeg], None] = Field(
+        default=None, description="share of applicants by jurisdiction: named weights of jurisdictions.yaml "
+                                  "(allocation_weights), an explicit table, or (null) the catalogue's default weights")
     inputs: dict[str, InputDist] = {}
     attrition: Fraction = Field(default=0.0, description="annual probability a multi-year recipient leaves")
     entities: Annotated[int, Field(ge=1)] | None = Field(
@@ -167,7 +169,7 @@ class Uptake(Strict):
         return self
 
     def basis_in(self, year: int) -> str:
-        """The basis of the count in ``year``: ``target`` while the quoted target covers it, else ``assumption``."""
+        """The basis of the count in ``year``: ``target`` while the quoted target covers it, ``calibrated``, else ``assumption``."""
         if self.basis == "target" and (self.target_until is None or year <= self.target_until):
             return "target"
-        return "assumption"
+        return "calibrated" if self.basis == "calibrated" else "assumption"

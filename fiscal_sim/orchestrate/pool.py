@@ -1,0 +1,79 @@
+"""Worker processes that stop with their parent: Ctrl-C, a killed parent, a killed worker.
+
+:func:`start_pool` starts such a pool (used by
+:class:`fiscal_sim.orchestrate.executors.PoolExecutor`) and :func:`run_pool` maps a
+function over chunks in one. On Ctrl-C they
+cancels the queued chunks and terminates the workers at once (they ignore
+SIGINT themselves, so a terminal's Ctrl-C reaches only the parent); a worker
+that dies (kill -9, out of memory) ends the run with a clear error. Every worker
+watches its parent and exits on its own when the parent is gone, so a killed
+run leaves no orphan holding memory.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, Callable, Iterable
+
+from fiscal_sim.errors import FiscalSimError
+
+PARENT_POLL_S = 0.5
+
+
+def _watch_parent(parent: int) -> None:
+    while True:
+        if os.getppid() != parent:
+            os._exit(3)  # the parent died: no one will read our result
+        time.sleep(PARENT_POLL_S)
+
+
+def _init(parent: int, initializer: Callable[..., None] | None, initargs: tuple) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and terminates us
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="fiscal-sim-parent-watch").start()
+    if initializer is not None:
+        initializer(*initargs)
+
+
+def start_pool(workers: int, initializer: Callable[..., None] | None = None, initargs: tuple = ()) -> ProcessPoolExecutor:
+    """A process pool whose workers ignore Ctrl-C and exit when this process dies."""
+    return ProcessPoolExecutor(max_workers=workers, initializer=_init, initargs=(os.getpid(), initializer, initargs))
+
+
+def worker_died() -> FiscalSimError:
+    return FiscalSimError("a worker process died (killed, or out of memory?): the run stopped; "
+                          "try fewer --workers or a smaller --chunk-size")
+
+
+def terminate(pool: ProcessPoolExecutor) -> None:
+    """Cancel queued work and kill the workers now (shutdown alone would wait for running chunks)."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+    for p in procs:
+        p.join(timeout=2)
+
+
+def run_pool(workers: int, fn: Callable[..., Any], tasks: Iterable[tuple], on_result: Callable[[Any, tuple], None],
+             initializer: Callable[..., None] | None = None, initargs: tuple = ()) -> None:
+    """Run ``fn(*task)`` for every task in ``workers`` processes; ``on_result(result, task)`` as each completes."""
+    pool = start_pool(workers, initializer, initargs)
+    try:
+        pending: dict[Future, tuple] = {pool.submit(fn, *t): t for t in tasks}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for f in done:
+                on_result(f.result(), pending.pop(f))  # drop the future: it holds its result until released
+    except BrokenProcessPool:
+        terminate(pool)
+        raise worker_died() from None
+    except BaseException:
+        terminate(pool)
+        raise
+    pool.shutdown(wait=True)
