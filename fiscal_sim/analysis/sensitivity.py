@@ -262,8 +262,8 @@ def top(table: pa.Table, payer: str = ALL, period: str = "horizon", year: int | 
 def record_in_manifest(folder: Path, result: SensitivityResult, k: int = 5) -> None:
     """Add the sensitivity's file and top parameters (all payers, horizon) to ``folder/manifest.json``."""
     import json
-    import os
-    import uuid
+
+    from fiscal_sim.io.parquet import replace_text
 
     path = Path(folder) / "manifest.json"
     if not path.is_file():
@@ -275,6 +275,4 @@ def record_in_manifest(folder: Path, result: SensitivityResult, k: int = 5) -> N
         "top_all_payers_horizon": [{"factor": r["factor"], "spearman_rho": r["spearman_rho"],
                                     "swing_low_cny": r["swing_low_cny"], "swing_high_cny": r["swing_high_cny"]}
                                    for r in rows]}
-    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.write_text(json.dumps(m, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    replace_text(path, json.dumps(m, ensure_ascii=False, indent=2, default=str) + "\n")

@@ -19,6 +19,7 @@ import yaml
 from fiscal_sim.calibrate.history import History
 from fiscal_sim.calibrate.posterior import LEVEL, Calibration
 from fiscal_sim.errors import FiscalSimError
+from fiscal_sim.io.parquet import replace_text
 from fiscal_sim.scenario import Scenario
 
 
@@ -71,7 +72,5 @@ def write_overlay(data: dict[str, Any], out: Path) -> Path:
             f"# Run it with: fiscal-sim run {out}\n"
             "# calibration: gives each program's basis (prior, years observed, posterior mean and interval).\n")
     text = head + yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=120)
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, out)
+    replace_text(out, text)
     return out

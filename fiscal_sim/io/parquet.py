@@ -84,6 +84,20 @@ def write_json(obj: Any, path: Path) -> None:
     path.write_text(json.dumps(obj, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
 
 
+def replace_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file beside it, renamed over it: a reader sees the old
+    file or the new one, never half of one, and a failed write leaves no temporary file behind."""
+    import os
+    import uuid
+
+    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def atomic_dir(final: Path, kind: str = "run", inputs: Iterable[Path] = ()):
     """The checked, atomic output folder of :func:`fiscal_sim.io.outdir.replace_dir` (kept for older callers)."""
     from fiscal_sim.io.outdir import replace_dir

@@ -25,6 +25,7 @@ class ChunkApplicants:
     rank: np.ndarray
     cash: np.ndarray
     share: np.ndarray
+    """(n × P) each payer's share of the applicant's instalments"""
     bounds: np.ndarray
     """(n + 1,) first row of each draw"""
 
