@@ -360,7 +360,8 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
         seed: Annotated[Optional[int], typer.Option(help="root seed (default: the scenario's)")] = None,
         chunk_size: Annotated[Optional[int], typer.Option(help="draws per chunk (rounded up to whole blocks)")] = None,
         workers: Annotated[int, typer.Option(help="worker processes")] = 1,
-        out_dir: Annotated[Optional[Path], typer.Option("--out", help="output folder (default outputs/<scenario name>)")] = None,
+        out_dir: Annotated[Optional[str], typer.Option("--out", help="output folder (default outputs/<scenario name>), or a "
+                                                       "URL such as s3://BUCKET/PREFIX (the run goes under PREFIX/<run id>/)")] = None,
         write_draws: Annotated[bool, typer.Option("--draws-ledger/--no-draws-ledger", help="write the per-draw ledger")] = True,
         pipeline: Annotated[bool, typer.Option("--pipeline", help="run the simpy pipeline for programs that declare one")] = False,
         executor: ExecutorOpt = "pool", scheduler: SchedulerOpt = None, scheduler_file: SchedulerFileOpt = None,
@@ -380,7 +381,9 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
         fail(e)
     except ValueError as e:
         fail(FiscalSimError(f"{scenario}: bad run setting: {plain_error(e)}"))
-    target = out_dir or Path("outputs") / scen.spec.name
+    from fiscal_sim.io.target import parse
+
+    target = parse(out_dir) if out_dir else Path("outputs") / scen.spec.name
     _check_out(target, "run", scen)
     workers = _workers(scen, workers)
     with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -395,16 +398,17 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
     out.print(f"wrote [bold]{result.out}[/bold] (run {result.run_id}; {scen.spec.draws:,} draws, "
               f"{len(scen.programs)} programs simulated, {len(scen.unpriced)} unpriced/unsimulated listed)")
     if not quiet:
-        print_headline(result.out)
+        print_headline(result.headline or result.out)
         for t in terminal.cash_tables(result.summary, out.width):
             show(t)
 
 
-def _check_out(target: Path, kind: str, *scens, hosts: tuple[str, ...] = ()) -> None:
-    """Refuse a bad --out before any work (the writer checks again before it replaces anything)."""
-    from fiscal_sim.io.outdir import check_out, inputs_of
+def _check_out(target, kind: str, *scens, hosts: tuple[str, ...] = ()) -> None:
+    """Refuse a bad --out (a folder, or a URL) before any work (the writer checks again before it writes)."""
+    from fiscal_sim.io.outdir import inputs_of
+    from fiscal_sim.io.target import check
 
-    check_out(target, kind, inputs_of(*scens), hosts)
+    check(target, kind, inputs_of(*scens), hosts)
 
 
 def _workers(scen, workers: int) -> int:
@@ -418,9 +422,9 @@ def _workers(scen, workers: int) -> int:
     return workers
 
 
-def print_headline(folder: Path) -> None:
-    """The run's headline (headline.json), before any table."""
-    h = json.loads((Path(folder) / "headline.json").read_text(encoding="utf-8"))
+def print_headline(folder: Path | dict) -> None:
+    """The run's headline (as computed, or its folder's headline.json), before any table."""
+    h = folder if isinstance(folder, dict) else json.loads((Path(folder) / "headline.json").read_text(encoding="utf-8"))
     for line in h["text"]["en"]:
         out.print(line, markup=False, highlight=False)
     out.print()

@@ -103,19 +103,31 @@ def _budget_lines(rows: list[dict[str, Any]], programs: dict, payers: dict) -> l
     return sorted(out, key=lambda b: -b["p_exceed"])
 
 
-def tail_contributions(folder: Path, draws: int, level: float = 0.95) -> dict[str, float] | None:
+def tail_contributions(folder: Path, draws: int, level: float = 0.95,
+                       ledger: Path | str | None = None) -> dict[str, float] | None:
     """Each program's mean grant cash over the horizon in the worst ``1 − level`` of draws (by all payers' total),
-    from the per-draw ledger ``draws/``; these sum to the total's mean in those draws. None without a ledger."""
-    parts = list((folder / "draws").rglob("*.parquet")) if (folder / "draws").is_dir() else []
-    if not parts or not draws:
+    from the per-draw ledger (``ledger``: a folder or a URL; default ``folder/draws``); these sum to the total's
+    mean in those draws. None without a ledger."""
+    if not draws:
         return None
     import duckdb
 
+    con = duckdb.connect()
+    if isinstance(ledger, str):  # on an object store (fiscal_sim.io.target): scanned as an Arrow dataset
+        from fiscal_sim.io.target import ledger_dataset
+
+        con.register("ledger", ledger_dataset(ledger))
+        source = "ledger"
+    else:
+        ledger = ledger or folder / "draws"
+        if not ledger.is_dir() or not any(ledger.rglob("*.parquet")):
+            return None
+        glob = str(ledger / "**" / "*.parquet").replace("'", "''")
+        source = f"read_parquet('{glob}', hive_partitioning = false)"
     k = max(1, int(round((1 - level) * draws)))
-    glob = str(folder / "draws" / "**" / "*.parquet").replace("'", "''")
-    rows = duckdb.connect().sql(f"""
+    rows = con.sql(f"""
         WITH d AS (SELECT draw, program, sum(cash_cny) AS cash
-                   FROM read_parquet('{glob}', hive_partitioning = false) WHERE spending = 'grant' GROUP BY ALL),
+                   FROM {source} WHERE spending = 'grant' GROUP BY ALL),
              tail AS (SELECT draw, sum(cash) AS total FROM d GROUP BY draw ORDER BY total DESC, draw LIMIT {k})
         SELECT program, sum(cash) / {k} FROM d JOIN tail USING (draw) GROUP BY program""").fetchall()
     return {p: float(v) for p, v in rows}
@@ -188,8 +200,9 @@ def compute(summary: list[dict[str, Any]], programs: dict[str, dict[str, Any]], 
     return h
 
 
-def from_folder(folder: Path | str) -> dict[str, Any]:
-    """The headline of a run folder (summary.parquet, dimension tables, optional pipeline_summary.parquet)."""
+def from_folder(folder: Path | str, ledger: Path | str | None = None) -> dict[str, Any]:
+    """The headline of a run folder (summary.parquet, dimension tables, optional pipeline_summary.parquet;
+    the per-draw ledger in ``ledger``, default ``folder/draws``)."""
     folder = Path(folder)
     progs = {r["program"]: r for r in _read(folder / "programs.parquet")}
     pays = {r["payer"]: r for r in _read(folder / "payers.parquet")}
@@ -197,7 +210,7 @@ def from_folder(folder: Path | str) -> dict[str, Any]:
         if (folder / "manifest.json").is_file() else {}
     pipe = _read(folder / "pipeline_summary.parquet") or None
     summary = _read(folder / "summary.parquet")
-    tail = tail_contributions(folder, summary[0]["draws"] if summary else 0)
+    tail = tail_contributions(folder, summary[0]["draws"] if summary else 0, ledger=ledger)
     return compute(summary, progs, pays, pipe, manifest, tail)
 
 
@@ -215,11 +228,11 @@ def load(folder: Path | str) -> dict[str, Any]:
     return from_folder(folder)
 
 
-def write(folder: Path | str) -> dict[str, Any]:
-    """Compute the headline of ``folder`` and write it to ``folder/headline.json``."""
+def write(folder: Path | str, ledger: Path | str | None = None) -> dict[str, Any]:
+    """Compute the headline of ``folder`` (per-draw ledger in ``ledger``) and write it to ``folder/headline.json``."""
     from fiscal_sim.io.parquet import write_json
 
-    h = from_folder(folder)
+    h = from_folder(folder, ledger)
     write_json(h, Path(folder) / FILE)
     return h
 

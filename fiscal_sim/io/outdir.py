@@ -221,14 +221,19 @@ def glob_escape(name: str) -> str:
 
 def written_list(folder: Path) -> list[str]:
     """What a result holds: its files, and a folder holding many Parquet parts as one ``name/`` entry."""
+    return collapse([f for f in files_under(folder) if f != MARKER])
+
+
+def collapse(files: list[str]) -> list[str]:
+    """Sorted relative file paths, each top-level folder of many Parquet parts as one ``name/`` entry."""
+    tops: dict[str, list[str]] = {}
+    for f in sorted(files):
+        tops.setdefault(f.split("/", 1)[0], []).append(f)
     out = []
-    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
-        if entry.name == MARKER:
-            continue
-        files = [f"{entry.name}/{f}" for f in files_under(entry)] if entry.is_dir() else [entry.name]
-        if len(files) > DATASET_FILES and all(f.endswith(".parquet") for f in files):
-            files = [entry.name + "/"]
-        out += files
+    for top, group in sorted(tops.items()):
+        if len(group) > DATASET_FILES and all(f.endswith(".parquet") and "/" in f for f in group):
+            group = [top + "/"]
+        out += group
     return out
 
 

@@ -7,7 +7,8 @@ per fiscal year named by the chunk's first draw, so a retried chunk overwrites
 its own part), and returns a detached statistics accumulator; the client folds
 them in block order and writes the summary, the dimension tables and the
 manifest into a temporary folder that replaces the output folder only when
-everything succeeded.
+everything succeeded — or, for a URL (:mod:`fiscal_sim.io.target`), under a
+new run-id prefix with ``_SUCCESS`` written last.
 """
 
 from __future__ import annotations
@@ -20,14 +21,14 @@ from typing import Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from fiscal_sim import headline
 from fiscal_sim.engine.ledger import SeriesLayout, draws_tables, layout, series_values
 from fiscal_sim.engine.simulate import blocks_of, simulate_chunk
 from fiscal_sim.io.dimensions import cost_shares_table, jurisdictions_table, payers_table, programs_table
-from fiscal_sim.io.outdir import inputs_of, replace_dir
+from fiscal_sim.io.outdir import inputs_of
 from fiscal_sim.io.parquet import manifest_header, round_money, with_metadata, write_json, write_table
+from fiscal_sim.io.target import Remote, output, parse, write_part
 from fiscal_sim.orchestrate.executors import Executor, PoolExecutor
 from fiscal_sim.scenario import Scenario, timeline_manifest
 from fiscal_sim.stats import BINS_PER_DECADE, Accumulator, summarise
@@ -43,11 +44,12 @@ DRAWS_WRITE_OPTIONS = dict(compression="zstd",
 
 @dataclass
 class RunResult:
-    out: Path
+    out: Path | Remote
     run_id: str
     summary: pa.Table
     accumulator: Accumulator
     layout: SeriesLayout
+    headline: dict | None = None
 
 
 def chunks(scen: Scenario) -> list[tuple[int, int]]:
@@ -57,7 +59,7 @@ def chunks(scen: Scenario) -> list[tuple[int, int]]:
     return [(s, min(s + size, scen.spec.draws)) for s in range(0, scen.spec.draws, size)]
 
 
-def run_chunk(scen: Scenario, lay: SeriesLayout, start: int, stop: int, draws_dir: Path | None,
+def run_chunk(scen: Scenario, lay: SeriesLayout, start: int, stop: int, draws_dir: Path | str | None,
               run_id: str = "", acc: Accumulator | None = None, pipeline: bool = False
               ) -> tuple[Accumulator, pa.Table | None]:
     """Simulate one chunk; write its per-draw ledger; return its statistics (added into ``acc`` if given).
@@ -78,16 +80,15 @@ def run_chunk(scen: Scenario, lay: SeriesLayout, start: int, stop: int, draws_di
     acc.add([(b, first - start, nb) for b, first, nb in blocks_of(scen, start, stop)], series_values(scen, lay, ledgers))
     if draws_dir is not None:
         for year, table in draws_tables(scen, ledgers, start).items():
-            part = draws_dir / f"scenario={scen.spec.name}" / f"fiscal_year={year}"
-            part.mkdir(parents=True, exist_ok=True)
-            pq.write_table(with_metadata(table, run_id), part / f"part-{start:09d}.parquet", **DRAWS_WRITE_OPTIONS)
+            write_part(draws_dir, f"scenario={scen.spec.name}/fiscal_year={year}/part-{start:09d}.parquet",
+                       with_metadata(table, run_id), **DRAWS_WRITE_OPTIONS)
     return acc, extra
 
 
 _REUSED: dict[int, Accumulator] = {}
 
 
-def chunk_task(state: tuple[Scenario, SeriesLayout, bool], start: int, stop: int, draws_dir: Path | None,
+def chunk_task(state: tuple[Scenario, SeriesLayout, bool], start: int, stop: int, draws_dir: Path | str | None,
                run_id: str) -> tuple[int, int, Accumulator, pa.Table | None]:
     """One chunk on a worker: statistics in a reused accumulator (no fresh pages per chunk), returned as a
     detached sparse copy (the next chunk on this worker resets the reused one)."""
@@ -102,7 +103,7 @@ def chunk_task(state: tuple[Scenario, SeriesLayout, bool], start: int, stop: int
     return start, stop, acc.detached(), extra
 
 
-def simulate(scen: Scenario, workers: int = 1, draws_dir: Path | None = None,
+def simulate(scen: Scenario, workers: int = 1, draws_dir: Path | str | None = None,
              progress: Callable[[int], None] | None = None, run_id: str = "", pipeline: bool = False,
              executor: Executor | None = None) -> tuple[Accumulator, SeriesLayout, list[pa.Table]]:
     """Run all chunks on ``executor`` (default: a pool of ``workers`` processes); fold statistics; collect
@@ -181,13 +182,15 @@ def manifest(scen: Scenario, run_id: str, command: list[str] | None, workers: in
     }
 
 
-def run(scen: Scenario, out: Path, workers: int = 1, write_draws: bool = True, command: list[str] | None = None,
-        progress: Callable[[int], None] | None = None, pipeline: bool = False,
+def run(scen: Scenario, out: Path | str | Remote, workers: int = 1, write_draws: bool = True,
+        command: list[str] | None = None, progress: Callable[[int], None] | None = None, pipeline: bool = False,
         executor: Executor | None = None) -> RunResult:
-    """Simulate ``scen`` and write its outputs to ``out`` atomically (chunks on ``executor``, default a pool)."""
+    """Simulate ``scen`` and write its outputs to ``out`` (chunks on ``executor``, default a pool): a local
+    folder atomically, or a URL's ``<run_id>/`` prefix with ``_SUCCESS`` last (:mod:`fiscal_sim.io.target`)."""
     run_id = uuid.uuid4().hex[:12]
-    with replace_dir(out, "run", inputs_of(scen)) as tmp:
-        acc, lay, extras = simulate(scen, workers, tmp / "draws" if write_draws else None, progress, run_id, pipeline,
+    with output(parse(out) if isinstance(out, str) else out, "run", run_id, inputs_of(scen)) as dest:
+        tmp = dest.folder
+        acc, lay, extras = simulate(scen, workers, dest.draws if write_draws else None, progress, run_id, pipeline,
                                     executor)
         workers = executor.workers if executor else workers
         if pipeline and scen.spec.pipelines:
@@ -204,5 +207,5 @@ def run(scen: Scenario, out: Path, workers: int = 1, write_draws: bool = True, c
             info["files"]["pipeline"] = ["pipeline_draws.parquet", "pipeline_summary.parquet"]
             info["pipelines"] = [p.get("name") for p in scen.spec.pipelines]
         write_json(info, tmp / "manifest.json")
-        headline.write(tmp)
-    return RunResult(Path(out), run_id, summary, acc, lay)
+        head = headline.write(tmp, dest.draws if write_draws else None)
+    return RunResult(dest.location, run_id, summary, acc, lay, head)
