@@ -36,17 +36,21 @@ SUCCESS = "_SUCCESS"
 """written last under a run's prefix: the run is complete (JSON: run id, files written, creation time)"""
 LATEST = "LATEST"
 """beside the runs of a prefix, written after a run's ``_SUCCESS``: JSON naming the last complete run"""
-SECRETS = ("secret_key", "session_token", "access_key")
+SECRETS = ("secret_key", "session_token", "access_key", "access_token")
 """query options of a URL never printed or recorded"""
 
 
 def shown(uri: str) -> str:
-    """``uri`` with its credentials masked (for messages and manifests)."""
+    """``uri`` with its credentials (``KEY:SECRET@`` and secret query options) masked, for messages and manifests."""
     parts = urlsplit(uri)
-    if not parts.query:
+    if "@" not in parts.netloc and not any(k in SECRETS for k, _ in parse_qsl(parts.query)):
         return uri
-    query = [(k, "***" if k in SECRETS else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
-    return urlunsplit(parts._replace(query=urlencode(query, safe=":/")))
+    if "@" in parts.netloc:
+        parts = parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1])
+    if any(k in SECRETS for k, _ in parse_qsl(parts.query)):
+        query = [(k, "***" if k in SECRETS else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+        parts = parts._replace(query=urlencode(query, safe=":/*"))
+    return urlunsplit(parts)
 
 
 @dataclass(frozen=True)
