@@ -684,7 +684,8 @@ def sensitivity(source: Annotated[Path, typer.Argument(help="scenario YAML, or a
 
 
 @app.command()
-def report(run_dir: Annotated[Path, typer.Argument(help="a run folder (fiscal-sim run) or a comparison folder (fiscal-sim compare)")],
+def report(run_dir: Annotated[str, typer.Argument(help="a run folder (fiscal-sim run) or a comparison folder (fiscal-sim compare), "
+                                                  "or a run's URL (s3://…; then give --out)")],
            out_dir: Annotated[Optional[Path], typer.Option("--out", help="report folder (default RUN_DIR/report)")] = None,
            top: Annotated[int, typer.Option(help="programs in the top-N charts")] = 10,
            cjk: Annotated[bool, typer.Option("--cjk/--no-cjk", help="Chinese chart labels when a CJK font is installed")] = True) -> None:
@@ -692,10 +693,14 @@ def report(run_dir: Annotated[Path, typer.Argument(help="a run folder (fiscal-si
 
     Example: fiscal-sim report outputs/baseline
     """
+    from fiscal_sim.io.target import readable, shown
     from fiscal_sim.report import write_report
 
     try:
-        result = write_report(run_dir, out_dir, top=top, cjk=cjk)
+        if "://" in run_dir and out_dir is None:
+            raise FiscalSimError(f"RUN_DIR {shown(run_dir)} is a URL: give --out FOLDER for the report")
+        with readable(run_dir) as folder:
+            result = write_report(folder, out_dir, top=top, cjk=cjk)
     except FiscalSimError as e:
         fail(e)
     font = result.cjk_font or "none (chart labels in English; Chinese titles in the tables)"
@@ -703,7 +708,7 @@ def report(run_dir: Annotated[Path, typer.Argument(help="a run folder (fiscal-si
 
 
 @app.command()
-def export(run_dir: Annotated[Path, typer.Argument(help="a run folder written by `fiscal-sim run`")],
+def export(run_dir: Annotated[str, typer.Argument(help="a run folder written by `fiscal-sim run`, or its URL (s3://…)")],
            xlsx: Annotated[Optional[Path], typer.Option("--xlsx", help="write an Excel workbook to this file, e.g. baseline.xlsx")] = None,
            csv: Annotated[Optional[Path], typer.Option("--csv", help="write every table as CSV (UTF-8 with BOM) into this folder")] = None) -> None:
     """Export a run for spreadsheets: an Excel workbook (headline, payer × year pivot of mean and P90 in 万元,
@@ -715,12 +720,15 @@ def export(run_dir: Annotated[Path, typer.Argument(help="a run folder written by
 
     if xlsx is None and csv is None:
         fail(FiscalSimError("say what to write: --xlsx FILE and/or --csv FOLDER"))
+    from fiscal_sim.io.target import readable
+
     try:
-        if xlsx is not None:
-            out.print(f"wrote [bold]{write_xlsx(run_dir, xlsx)}[/bold]")
-        if csv is not None:
-            files = write_csv(run_dir, csv)
-            out.print(f"wrote [bold]{csv}[/bold] ({', '.join(f.name for f in files)})")
+        with readable(run_dir) as folder:
+            if xlsx is not None:
+                out.print(f"wrote [bold]{write_xlsx(folder, xlsx)}[/bold]")
+            if csv is not None:
+                files = write_csv(folder, csv)
+                out.print(f"wrote [bold]{csv}[/bold] ({', '.join(f.name for f in files)})")
     except FiscalSimError as e:
         fail(e)
 

@@ -18,7 +18,8 @@ import pytest
 from fiscal_sim.errors import FiscalSimError
 from fiscal_sim.io import target
 from fiscal_sim.io.outdir import OutputFolderError
-from fiscal_sim.io.target import LATEST, SUCCESS, Remote, parse, remote_files
+from fiscal_sim.export import write_csv
+from fiscal_sim.io.target import LATEST, SUCCESS, Remote, parse, readable, remote_files
 from fiscal_sim.orchestrate.executors import Executor
 from fiscal_sim.orchestrate.run import run
 from fiscal_sim.scenario import load_scenario
@@ -221,13 +222,31 @@ def test_check_refuses_a_missing_bucket_and_a_foreign_latest(s3):
         target.check(parse(s3("foreign")), "run")
 
 
+def test_readers_read_a_complete_run_only(s3, base, local, tmp_path):
+    result = run(base, s3("read"), workers=1)
+    write_csv(local[0], tmp_path / "local")
+    for where in (s3("read"), result.out.uri):  # the prefix (its LATEST run), or the run itself
+        with readable(where) as folder:
+            assert not (folder / "draws").exists()  # readers of a run folder need only its small files
+            write_csv(folder, tmp_path / "remote")
+        for f in (tmp_path / "local").glob("*.csv"):
+            assert f.read_bytes() == (tmp_path / "remote" / f.name).read_bytes(), f.name
+    fs, path = fs_path(Remote(s3("partial/0123456789ab/draws")), "part-000000000.parquet")
+    with fs.open_output_stream(path) as f:
+        f.write(b"a part of a run that failed")
+    for where in (s3("partial"), s3("partial/0123456789ab")):
+        with pytest.raises(OutputFolderError, match=f"no complete run there.*a run that failed has no {SUCCESS}"):
+            with readable(where):
+                pass
+
+
 def cli(*args: str) -> subprocess.CompletedProcess:
     exe = Path(sys.executable).parent / "fiscal-sim"
     return subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=120,
                           env={**os.environ, **ENV})
 
 
-def test_cli_runs_to_a_url_and_refuses_a_bad_one(s3):
+def test_cli_runs_to_a_url_and_refuses_a_bad_one(s3, tmp_path):
     url = s3("cli").replace("s3://", "s3://testing:TOPSECRET@")  # credentials in the URL: never shown or recorded
     r = cli("run", str(BASE), "--draws", "200", "-q", "--out", url)
     assert r.returncode == 0, r.stderr
@@ -236,6 +255,10 @@ def test_cli_runs_to_a_url_and_refuses_a_bad_one(s3):
     assert f"cli/{latest['run_id']}" in r.stdout and "TOPSECRET" not in r.stdout
     m = read_json(run_prefix, "manifest.json")
     assert "TOPSECRET" not in json.dumps(m) and any("s3://***@" in a for a in m["command"])
+    r = cli("export", s3("cli"), "--csv", str(tmp_path / "csv"))
+    assert r.returncode == 0 and (tmp_path / "csv" / "summary.csv").is_file(), r.stderr
+    r = cli("report", s3("cli"))
+    assert r.returncode == 1 and r.stderr.strip() == f"error: RUN_DIR {s3('cli')} is a URL: give --out FOLDER for the report"
     for bad, words in (("bogus://x/y", "--out bogus://x/y: not a folder or a storage URL"),
                        (s3("p", bucket="no-such-bucket"), "bucket no-such-bucket not found")):
         r = cli("run", str(BASE), "--draws", "200", "-q", "--out", bad)

@@ -271,3 +271,51 @@ def ledger_dataset(uri: str):
 
     fs, path = _open_uri(uri)
     return ds.dataset(path, filesystem=fs, format="parquet")
+
+
+@contextmanager
+def readable(value: str | Path, what: str = "RUN_DIR") -> Iterator[Path]:
+    """A result folder to read: ``value`` itself when local; for a URL, the complete run there (its
+    ``_SUCCESS`` written; a prefix holding ``LATEST`` means its last run) copied, without its per-draw ledger,
+    into a temporary folder for the duration of the block."""
+    where = parse(value, what)
+    if isinstance(where, Path):
+        yield where
+        return
+    with tempfile.TemporaryDirectory(prefix="fiscal_sim-") as tmp:
+        try:
+            _download(_complete_run(where, what), Path(tmp))
+        except OSError as e:
+            raise FiscalSimError(f"reading {what} {where} failed: {_os_error(e)}") from None
+        yield Path(tmp)
+
+
+def _exists(r: Remote) -> bool:
+    fs, path = r.fs_path
+    info, types = _info(fs, path)
+    return info.type != types.NotFound
+
+
+def _complete_run(where: Remote, what: str) -> Remote:
+    """The run ``where`` names: itself when its ``_SUCCESS`` is written, else the run its ``LATEST`` names."""
+    if _exists(where.child(SUCCESS)):
+        return where
+    latest = _read_latest(where)
+    if not latest:
+        raise OutputFolderError(f"{what} {where}: no complete run there (no {SUCCESS}, no {LATEST} of fiscal_sim); "
+                                f"a run that failed has no {SUCCESS} and is not read")
+    run = where.child(latest["run_id"])
+    if not _exists(run.child(SUCCESS)):
+        raise OutputFolderError(f"{what} {where}: its {LATEST} names {latest['run_id']}/, which has no {SUCCESS}")
+    return run
+
+
+def _download(run: Remote, folder: Path) -> None:
+    """Copy a run's files but its per-draw ledger into ``folder``."""
+    fs, base = run.fs_path
+    for name in remote_files(run):
+        if not name.startswith("draws/"):
+            local = folder / name
+            local.parent.mkdir(parents=True, exist_ok=True)
+            with fs.open_input_stream(f"{base}/{name}") as f:
+                local.write_bytes(f.read())
