@@ -381,9 +381,7 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
         fail(e)
     except ValueError as e:
         fail(FiscalSimError(f"{scenario}: bad run setting: {plain_error(e)}"))
-    from fiscal_sim.io.target import parse
-
-    target = parse(out_dir) if out_dir else Path("outputs") / scen.spec.name
+    target = _out(out_dir) or Path("outputs") / scen.spec.name
     _check_out(target, "run", scen)
     workers = _workers(scen, workers)
     with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -401,6 +399,13 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
         print_headline(result.headline or result.out)
         for t in terminal.cash_tables(result.summary, out.width):
             show(t)
+
+
+def _out(value: Optional[str]):
+    """``--out`` as given: a local folder, or a URL (:mod:`fiscal_sim.io.target`); None when not given."""
+    from fiscal_sim.io.target import parse
+
+    return parse(value) if value else None
 
 
 def _check_out(target, kind: str, *scens, hosts: tuple[str, ...] = ()) -> None:
@@ -470,7 +475,7 @@ def compare(baseline: Annotated[Path, typer.Argument(help="baseline scenario YAM
             draws: Annotated[Optional[int], typer.Option(help="draws (default: the baseline's)")] = None,
             seed: Annotated[Optional[int], typer.Option(help="root seed for both (default: the baseline's)")] = None,
             workers: Annotated[int, typer.Option(help="worker processes")] = 1,
-            out_dir: Annotated[Optional[Path], typer.Option("--out", help="output folder (default outputs/<reform>_vs_<baseline>)")] = None,
+            out_dir: Annotated[Optional[str], typer.Option("--out", help="output folder (default outputs/<reform>_vs_<baseline>), or a URL (s3://…)")] = None,
             write_draws: Annotated[bool, typer.Option("--draws-ledger/--no-draws-ledger", help="write the per-draw change")] = True,
             independent: Annotated[bool, typer.Option("--independent", help="give the reform its own seed (no common random numbers: to see what CRN buy)")] = False,
             tolerance: Annotated[float, typer.Option(help="list a payer or program as changed only when its mean changes by more than this many yuan")] = 1.0,
@@ -484,7 +489,7 @@ def compare(baseline: Annotated[Path, typer.Argument(help="baseline scenario YAM
 
     base = _load(baseline, draws=draws, seed=seed)
     ref = _load(reform)
-    target = out_dir or Path("outputs") / f"{ref.spec.name}_vs_{base.spec.name}"
+    target = _out(out_dir) or Path("outputs") / f"{ref.spec.name}_vs_{base.spec.name}"
     _check_out(target, "compare", base, ref)
     workers = _workers(base, workers)
     bar, task = _progress(base.spec.draws, f"{ref.spec.name} vs {base.spec.name}: draws", quiet)
@@ -501,8 +506,12 @@ def compare(baseline: Annotated[Path, typer.Argument(help="baseline scenario YAM
         return
     from fiscal_sim import headline as hl
 
+    from fiscal_sim.io.target import readable
+
     rows = result.table.to_pylist()
-    for line in hl.compare_lines(rows, hl.from_folder(result.out / "baseline"), hl.from_folder(result.out / "reform")):
+    with readable(result.out) as folder:
+        lines = hl.compare_lines(rows, hl.from_folder(folder / "baseline"), hl.from_folder(folder / "reform"))
+    for line in lines:
         out.print(line, markup=False, highlight=False)
     out.print()
     h = headline(result.table, tolerance)
@@ -547,7 +556,7 @@ def sweep(scenario: Annotated[Path, typer.Argument(help="scenario YAML")],
           draws: Annotated[Optional[int], typer.Option(help="draws per point (default: the scenario's)")] = None,
           seed: Annotated[Optional[int], typer.Option(help="root seed, the same for every point")] = None,
           workers: Annotated[int, typer.Option(help="worker processes")] = 1,
-          out_dir: Annotated[Optional[Path], typer.Option("--out", help="output folder (default outputs/<scenario>_sweep)")] = None,
+          out_dir: Annotated[Optional[str], typer.Option("--out", help="output folder (default outputs/<scenario>_sweep), or a URL (s3://…)")] = None,
           totals_only: Annotated[bool, typer.Option("--totals-only", help="keep only totals and swept programs in sweep.parquet")] = False,
           executor: ExecutorOpt = "pool", scheduler: SchedulerOpt = None, scheduler_file: SchedulerFileOpt = None,
           quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the output folder (no progress, headline or tables)")] = False) -> None:
@@ -570,7 +579,7 @@ def sweep(scenario: Annotated[Path, typer.Argument(help="scenario YAML")],
         p = plan(scen, set_, range_, design, samples, design_seed)  # type: ignore[arg-type]
     except FiscalSimError as e:
         fail(e)
-    target = out_dir or Path("outputs") / f"{scen.spec.name}_sweep"
+    target = _out(out_dir) or Path("outputs") / f"{scen.spec.name}_sweep"
     _check_out(target, "sweep", scen)
     workers = _workers(scen, workers)
     bar, task = _progress(len(p.points), f"{scen.spec.name}: sweep points", quiet)
@@ -587,7 +596,10 @@ def sweep(scenario: Annotated[Path, typer.Argument(help="scenario YAML")],
     from fiscal_sim import headline as hl
     from fiscal_sim.analysis.sweep import sql_names
 
-    point0 = hl.from_folder(result.out / "point-0")  # labels from the first point's dimension tables
+    from fiscal_sim.io.target import readable
+
+    with readable(result.out) as folder:
+        point0 = hl.from_folder(folder / "point-0")  # labels from the first point's dimension tables
     names = {p["payer"]: {"name_zh": p["name_zh"], "name_en": p["name_en"]} for p in point0["payers"]}
     for line in hl.sweep_lines(result.table.to_pylist(), sql_names(p.targets), {}, names):
         out.print(line, markup=False, highlight=False)

@@ -15,6 +15,8 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
+from fiscal_sim.analysis.compare import compare
+from fiscal_sim.analysis.sweep import plan, sweep
 from fiscal_sim.errors import FiscalSimError
 from fiscal_sim.io import target
 from fiscal_sim.io.outdir import OutputFolderError
@@ -238,6 +240,27 @@ def test_readers_read_a_complete_run_only(s3, base, local, tmp_path):
         with pytest.raises(OutputFolderError, match=f"no complete run there.*a run that failed has no {SUCCESS}"):
             with readable(where):
                 pass
+
+
+def test_compare_and_sweep_on_s3_equal_local_ones(s3, base, tmp_path):
+    reform = load_scenario(HERE / "crn_cap.yaml")
+    here = compare(base, reform, tmp_path / "cmp", executor=Executor())
+    there = compare(base, reform, s3("cmp"), executor=Executor())
+    assert isinstance(there.out, Remote) and there.table.equals(here.table)
+    with readable(s3("cmp")) as folder:  # the compare's small files, through LATEST
+        for f in ("compare.parquet", "baseline/summary.parquet", "reform/summary.parquet"):
+            assert pq.read_table(folder / f).equals(pq.read_table(tmp_path / "cmp" / f)), f
+    fs, path = fs_path(there.out, "compare_draws")
+    names = remote_files(there.out.child("compare_draws"))
+    assert names == sorted(p.name for p in (tmp_path / "cmp" / "compare_draws").glob("*.parquet"))
+    for n in names:
+        assert pq.read_table(f"{path}/{n}", filesystem=fs).equals(pq.read_table(tmp_path / "cmp" / "compare_draws" / n))
+    assert read_json(there.out, SUCCESS)["kind"] == "compare"
+    small = base.with_settings(draws=100)
+    p = plan(small, ["uptake.jwf2017-4.talent-housing.growth=0,0.05"], [])
+    swept = sweep(small, p, s3("sweep"), executor=Executor())
+    assert swept.table.equals(sweep(small, p, tmp_path / "sweep", executor=Executor()).table)
+    assert {"sweep.parquet", "points.parquet", "point-0/summary.parquet", SUCCESS} <= set(remote_files(swept.out))
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:

@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import yaml
 
 from fiscal_sim import headline
@@ -26,7 +25,7 @@ from fiscal_sim.engine.ledger import SeriesLayout
 from fiscal_sim.orchestrate.run import manifest, summary_table
 from fiscal_sim.errors import InputError
 from fiscal_sim.io.dimensions import cost_shares_table, jurisdictions_table, payers_table, programs_table
-from fiscal_sim.io.parquet import with_metadata, write_json, write_table
+from fiscal_sim.io.parquet import write_json, write_table
 from fiscal_sim.scenario import Scenario, load_scenario
 from fiscal_sim.stats import Accumulator
 
@@ -94,12 +93,6 @@ def write_file_atomic(table: pa.Table, path: Path, run_id: str, **extra: str) ->
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def write_part(table: pa.Table, path: Path, run_id: str) -> None:
-    """A part file of a multi-file dataset (no dictionary re-encoding: parts are already typed)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(with_metadata(table, run_id), path, compression="zstd")
 
 
 def nan_to_null(values: np.ndarray) -> pa.Array:

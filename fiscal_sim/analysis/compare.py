@@ -29,13 +29,14 @@ from typing import Callable
 import numpy as np
 import pyarrow as pa
 
-from fiscal_sim.analysis.common import (SeriesKey, nan_to_null, new_run_id, series_keys, write_part,
+from fiscal_sim.analysis.common import (SeriesKey, nan_to_null, new_run_id, series_keys,
                                         write_run_folder)
 from fiscal_sim.engine.ledger import ALL, ALL_EQUITY, YEAR_MEASURES as MEASURES, SeriesLayout, layout, series_values
 from fiscal_sim.engine.simulate import blocks_of, simulate_chunk
 from fiscal_sim.errors import FiscalSimError
-from fiscal_sim.io.outdir import inputs_of, replace_dir
-from fiscal_sim.io.parquet import manifest_header, write_json, write_table
+from fiscal_sim.io.outdir import inputs_of
+from fiscal_sim.io.parquet import manifest_header, with_metadata, write_json, write_table
+from fiscal_sim.io.target import Remote, output, parse, write_part
 from fiscal_sim.orchestrate.executors import Executor, PoolExecutor
 from fiscal_sim.orchestrate.run import chunks
 from fiscal_sim.scenario import Scenario
@@ -127,7 +128,7 @@ def new_stats(lay_b: SeriesLayout, lay_r: SeriesLayout, p: Pairing) -> ChunkStat
 
 
 def compare_chunk(base: Scenario, reform: Scenario, lay_b: SeriesLayout, lay_r: SeriesLayout, p: Pairing,
-                  start: int, stop: int, draws_dir: Path | None, run_id: str,
+                  start: int, stop: int, draws_dir: Path | str | None, run_id: str,
                   stats: ChunkStats | None = None) -> ChunkStats:
     """Simulate draws ``[start, stop)`` of both scenarios; add them and their difference into ``stats``."""
     vb = series_values(base, lay_b, simulate_chunk(base, start, stop))
@@ -145,7 +146,7 @@ def compare_chunk(base: Scenario, reform: Scenario, lay_b: SeriesLayout, lay_r: 
     if draws_dir is not None:
         table = draws_table(p, ub, ur, change, start)
         if table.num_rows:
-            write_part(table, draws_dir / f"part-{start:09d}.parquet", run_id)
+            write_part(draws_dir, f"part-{start:09d}.parquet", with_metadata(table, run_id), compression="zstd")
     return stats
 
 
@@ -184,7 +185,7 @@ def draws_table(p: Pairing, ub: np.ndarray, ur: np.ndarray, change: np.ndarray, 
     return pa.table(cols, schema=DRAWS_SCHEMA)
 
 
-def compare_task(state: tuple, start: int, stop: int, draws_dir: Path | None, run_id: str) -> tuple[int, ChunkStats]:
+def compare_task(state: tuple, start: int, stop: int, draws_dir: Path | str | None, run_id: str) -> tuple[int, ChunkStats]:
     """One chunk on an executor's worker: fresh statistics, returned by value."""
     return stop - start, compare_chunk(*state, start, stop, draws_dir, run_id)
 
@@ -207,25 +208,27 @@ def independent_seed(seed: int) -> int:
 
 @dataclass
 class CompareResult:
-    out: Path
+    out: Path | Remote
     run_id: str
     table: pa.Table
     baseline: pa.Table
     reform: pa.Table
 
 
-def compare(base: Scenario, reform: Scenario, out: Path, workers: int = 1, independent: bool = False,
+def compare(base: Scenario, reform: Scenario, out: Path | str | Remote, workers: int = 1, independent: bool = False,
             write_draws: bool = True, command: list[str] | None = None,
             progress: Callable[[int], None] | None = None, executor: Executor | None = None) -> CompareResult:
-    """Run baseline and reform with common random numbers; write the comparison folder ``out`` atomically."""
+    """Run baseline and reform with common random numbers; write the comparison folder ``out`` atomically (or
+    under a URL's run-id prefix, :mod:`fiscal_sim.io.target`)."""
     base = base.with_settings(chunk_size=min(base.spec.chunk_size, MAX_CHUNK))
     reform = aligned(base, reform, independent)
     lay_b, lay_r = layout(base), layout(reform)
     p = pair(lay_b, lay_r)
     run_id = new_run_id()
     parts = chunks(base)
-    with replace_dir(out, "compare", inputs_of(base, reform)) as tmp:
-        draws_dir = tmp / "compare_draws" if write_draws else None
+    with output(parse(out) if isinstance(out, str) else out, "compare", run_id, inputs_of(base, reform)) as dest:
+        tmp = dest.folder
+        draws_dir = dest.dataset("compare_draws") if write_draws else None
         total = new_stats(lay_b, lay_r, p)
         tasks = [(a, b, draws_dir, run_id) for a, b in parts]
         for n, st in (executor or PoolExecutor(workers)).map(compare_task, (base, reform, lay_b, lay_r, p), tasks):
@@ -234,11 +237,11 @@ def compare(base: Scenario, reform: Scenario, out: Path, workers: int = 1, indep
                 progress(n)
         table = change_table(base, reform, p, total, independent)
         write_table(table, tmp / "compare.parquet", run_id, baseline=base.spec.name, reform=reform.spec.name)
-        link = {"compared_in": str(out), "compare_run_id": run_id}
+        link = {"compared_in": str(dest.location), "compare_run_id": run_id}
         sb = write_run_folder(tmp / "baseline", base, lay_b, total.base, run_id, command, link | {"role": "baseline"})
         sr = write_run_folder(tmp / "reform", reform, lay_r, total.reform, run_id, command, link | {"role": "reform"})
         write_json(compare_manifest(base, reform, run_id, command, independent, write_draws), tmp / "manifest.json")
-    return CompareResult(Path(out), run_id, table, sb, sr)
+    return CompareResult(dest.location, run_id, table, sb, sr)
 
 
 def change_table(base: Scenario, reform: Scenario, p: Pairing, st: ChunkStats, independent: bool) -> pa.Table:

@@ -57,7 +57,8 @@ from fiscal_sim.engine.ledger import ALL, ALL_EQUITY
 from fiscal_sim.orchestrate.executors import Executor, PoolExecutor
 from fiscal_sim.orchestrate.run import simulate_points, summary_table
 from fiscal_sim.errors import FiscalSimError
-from fiscal_sim.io.outdir import inputs_of, replace_dir
+from fiscal_sim.io.outdir import inputs_of
+from fiscal_sim.io.target import Remote, output, parse
 from fiscal_sim.io.parquet import manifest_header, write_json, write_table
 from fiscal_sim.scenario import Scenario
 from fiscal_sim.uptake.spec import Count, Uptake
@@ -378,13 +379,13 @@ def _value_column(values: list[Any]) -> pa.Array:
 
 @dataclass
 class SweepResult:
-    out: Path
+    out: Path | Remote
     run_id: str
     plan: Plan
     table: pa.Table
 
 
-def sweep(scen: Scenario, p: Plan, out: Path, workers: int = 1, totals_only: bool = False,
+def sweep(scen: Scenario, p: Plan, out: Path | str | Remote, workers: int = 1, totals_only: bool = False,
           command: list[str] | None = None, progress: Callable[[int, int], None] | None = None,
           executor: Executor | None = None) -> SweepResult:
     """Run every point of ``p``; write ``sweep.parquet``, ``points.parquet`` and ``manifest.json`` to ``out``."""
@@ -393,7 +394,8 @@ def sweep(scen: Scenario, p: Plan, out: Path, workers: int = 1, totals_only: boo
     keep_programs = {ALL, ALL_EQUITY} | {t.program for t in p.targets if t.program}
     points = [point_scenario(scen, p, i) for i in range(len(p.points))]
     done = 0
-    with replace_dir(out, "sweep", inputs_of(scen)) as tmp:
+    with output(parse(out) if isinstance(out, str) else out, "sweep", run_id, inputs_of(scen)) as dest:
+        tmp = dest.folder
         for i, acc, lay in simulate_points(points, executor or PoolExecutor(workers)):
             v = points[i]
             table = summary_table(v, lay, acc)
@@ -416,7 +418,7 @@ def sweep(scen: Scenario, p: Plan, out: Path, workers: int = 1, totals_only: boo
                     **{f"fiscal_sim.column.{n}": t.text for n, t in zip(sql_names(p.targets), p.targets)})
         write_table(points_table(p), tmp / "points.parquet", run_id)
         write_json(sweep_manifest(scen, p, run_id, command, totals_only), tmp / "manifest.json")
-    return SweepResult(Path(out), run_id, p, result)
+    return SweepResult(dest.location, run_id, p, result)
 
 
 def points_table(p: Plan) -> pa.Table:

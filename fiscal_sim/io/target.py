@@ -188,12 +188,21 @@ def remote_files(target: Remote) -> list[str]:
 
 @dataclass
 class Staging:
-    """Where a command writes a result: ``folder`` holds the client's files; ``draws`` is where workers write
-    per-draw parts (a local folder, or a URL string); ``location`` is the result's final place."""
+    """Where a command writes a result: ``folder`` holds the client's files; workers write per-draw parts into
+    :meth:`dataset` folders (local folders, or URL strings); ``location`` is the result's final place."""
 
     folder: Path
-    draws: Path | str
     location: Path | Remote
+
+    def dataset(self, name: str) -> Path | str:
+        """Where workers write the parts of the dataset ``name`` (e.g. ``draws``) of this result."""
+        if isinstance(self.location, Remote):
+            return self.location.child(name).uri
+        return self.folder / name
+
+    @property
+    def draws(self) -> Path | str:
+        return self.dataset("draws")
 
 
 @contextmanager
@@ -203,7 +212,7 @@ def output(target: Path | Remote, kind: str, run_id: str, inputs: Iterable[Path 
     succeeds (then ``LATEST``); on failure the prefix is left without ``_SUCCESS`` and nothing is deleted."""
     if isinstance(target, Path):
         with replace_dir(target, kind, inputs) as tmp:
-            yield Staging(tmp, tmp / "draws", target)
+            yield Staging(tmp, target)
         return
     check(target, kind)
     run = target.child(run_id)
@@ -211,7 +220,7 @@ def output(target: Path | Remote, kind: str, run_id: str, inputs: Iterable[Path 
         raise OutputFolderError(f"--out {target}: {run_id}/ exists already; nothing was written")
     try:
         with tempfile.TemporaryDirectory(prefix="fiscal_sim-") as tmp:
-            yield Staging(Path(tmp), run.child("draws").uri, run)
+            yield Staging(Path(tmp), run)
             _publish(Path(tmp), run, kind, run_id)
     except BaseException as e:
         raise _failed(e, run) from e
@@ -274,11 +283,11 @@ def ledger_dataset(uri: str):
 
 
 @contextmanager
-def readable(value: str | Path, what: str = "RUN_DIR") -> Iterator[Path]:
+def readable(value: str | Path | Remote, what: str = "RUN_DIR") -> Iterator[Path]:
     """A result folder to read: ``value`` itself when local; for a URL, the complete run there (its
     ``_SUCCESS`` written; a prefix holding ``LATEST`` means its last run) copied, without its per-draw ledger,
     into a temporary folder for the duration of the block."""
-    where = parse(value, what)
+    where = value if isinstance(value, Remote) else parse(value, what)
     if isinstance(where, Path):
         yield where
         return
