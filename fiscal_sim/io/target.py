@@ -271,7 +271,8 @@ def _failed(e: BaseException, run: Remote) -> BaseException:
         return e
     if isinstance(e, FiscalSimError):
         return type(e)(f"{e}; {left}")
-    return FiscalSimError(f"the run failed ({type(e).__name__}: {_one_line(e)}); {left}")
+    return FiscalSimError(f"internal error ({type(e).__name__}: {_one_line(e)}); {left}; run again with --debug "
+                          "and report the traceback")
 
 
 def ledger_dataset(uri: str):
