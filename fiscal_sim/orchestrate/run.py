@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fiscal_sim import headline
-from fiscal_sim.engine.ledger import SeriesLayout, draws_tables, layout, series_values
+from fiscal_sim.engine.ledger import SeriesLayout, draws_tables, layout, series_rows
 from fiscal_sim.engine.simulate import blocks_of, simulate_chunk
 from fiscal_sim.io.dimensions import cost_shares_table, jurisdictions_table, payers_table, programs_table
 from fiscal_sim.io.outdir import inputs_of, replace_dir
@@ -75,7 +75,9 @@ def run_chunk(scen: Scenario, lay: SeriesLayout, start: int, stop: int, draws_di
     else:
         ledgers = simulate_chunk(scen, start, stop)
     acc = acc or Accumulator(lay.size, lay.budget_cny)
-    acc.add([(b, first - start, nb) for b, first, nb in blocks_of(scen, start, stop)], series_values(scen, lay, ledgers))
+    rows, values = series_rows(scen, lay, ledgers)
+    acc.add([(b, first - start, nb) for b, first, nb in blocks_of(scen, start, stop)], values, rows)
+    del values
     if draws_dir is not None:
         for year, table in draws_tables(scen, ledgers, start).items():
             part = draws_dir / f"scenario={scen.spec.name}" / f"fiscal_year={year}"
@@ -84,22 +86,13 @@ def run_chunk(scen: Scenario, lay: SeriesLayout, start: int, stop: int, draws_di
     return acc, extra
 
 
-_REUSED: dict[int, Accumulator] = {}
-
-
 def chunk_task(state: tuple[Scenario, SeriesLayout, bool], start: int, stop: int, draws_dir: Path | None,
                run_id: str) -> tuple[int, int, Accumulator, pa.Table | None]:
-    """One chunk on a worker: statistics in a reused accumulator (no fresh pages per chunk), returned as a
-    detached sparse copy (the next chunk on this worker resets the reused one)."""
+    """One chunk on a worker: its statistics in a fresh accumulator (a few sparse arrays, shared with nothing
+    the worker keeps) and its pipeline table."""
     scen, lay, pipeline = state
-    acc = _REUSED.get(lay.size)
-    if acc is None:
-        _REUSED.clear()
-        acc = _REUSED[lay.size] = Accumulator(lay.size, lay.budget_cny)
-    acc.reset()
-    acc.budget = lay.budget_cny
-    acc, extra = run_chunk(scen, lay, start, stop, draws_dir, run_id, acc, pipeline)
-    return start, stop, acc.detached(), extra
+    acc, extra = run_chunk(scen, lay, start, stop, draws_dir, run_id, None, pipeline)
+    return start, stop, acc, extra
 
 
 def simulate(scen: Scenario, workers: int = 1, draws_dir: Path | None = None,
