@@ -49,6 +49,37 @@ class _SparseHist:
 
 
 @dataclass
+class TopDraws:
+    """The ``k`` draws with the largest total, with each part's value in them: exact, and the same set whatever
+    the order in which chunks are merged (ties go to the lower draw)."""
+
+    k: int
+    draw: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    total: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    parts: np.ndarray | None = None
+    """len(draw) × parts"""
+
+    def add(self, draw: np.ndarray, parts: np.ndarray, total: np.ndarray | None = None) -> None:
+        """Offer draws (their parts, draws × parts; ``total`` defaults to the parts' sum); keep the top ``k``."""
+        total = parts.sum(axis=1) if total is None else total
+        if self.parts is not None:
+            draw, total = np.concatenate([self.draw, draw]), np.concatenate([self.total, total])
+            parts = np.concatenate([self.parts, parts])
+        keep = np.lexsort((draw, -total))[: self.k]
+        self.draw, self.total, self.parts = draw[keep], total[keep], parts[keep]
+
+    def merge(self, other: "TopDraws") -> None:
+        if other.parts is not None:
+            self.add(other.draw, other.parts, other.total)
+
+    def means(self) -> np.ndarray:
+        """Each part's mean over the kept draws, summed in draw order (bit-identical whatever the merges)."""
+        if self.parts is None or not self.draw.size:
+            return np.zeros(0 if self.parts is None else self.parts.shape[1])
+        return self.parts[np.argsort(self.draw)].sum(axis=0) / self.draw.size
+
+
+@dataclass
 class BlockMoments:
     n: int
     mean: np.ndarray
@@ -80,6 +111,8 @@ class Accumulator:
     """sum over draws of the amount above the budget line, in whole fen (int64: exact in any merge order)"""
     lo: np.ndarray = field(init=False)
     hi: np.ndarray = field(init=False)
+    top: TopDraws | None = None
+    """the worst draws by some total and their parts (the headline's tail contributions), when kept"""
 
     def __post_init__(self):
         self.zeros = np.zeros(self.size, dtype=np.int64)
@@ -156,7 +189,7 @@ class Accumulator:
 
     def reset(self) -> None:
         """Empty the accumulator."""
-        self.__init__(self.size, self.budget)  # type: ignore[misc]
+        self.__init__(self.size, self.budget, top=None if self.top is None else TopDraws(self.top.k))  # type: ignore[misc]
 
     def __getstate__(self) -> dict:
         """Pickle the histogram sparsely (most bins are empty): workers send KBs, not the dense array."""
@@ -181,6 +214,10 @@ class Accumulator:
         self.overrun += other.overrun
         self.lo = np.minimum(self.lo, other.lo)
         self.hi = np.maximum(self.hi, other.hi)
+        if other.top is not None:
+            if self.top is None:
+                self.top = TopDraws(other.top.k)
+            self.top.merge(other.top)
         self.fold()
 
     def fold(self) -> None:

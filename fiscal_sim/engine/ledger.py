@@ -165,6 +165,24 @@ def series_rows(scen: Scenario, lay: SeriesLayout, ledgers: dict[str, ProgramLed
     return rows, np.concatenate([found[c] for c in starts])
 
 
+def grant_programs(scen: Scenario) -> list[str]:
+    """Programs whose cash adds into the grant total ``ALL`` (not fund capital), in catalogue order."""
+    return [sp.id for sp in scen.programs if total_key(sp) == ALL]
+
+
+def horizon_cash(scen: Scenario, lay: SeriesLayout, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Each grant program's cash over the horizon (all payers and vintages) in each draw of a chunk, from its
+    :func:`series_rows`: n_draws × :func:`grant_programs`, yuan."""
+    Y = len(scen.years)
+    want = np.array([lay.blocks[(pid, ALL, ALL)] + 3 * Y + 1 for pid in grant_programs(scen)], dtype=np.int64)
+    out = np.zeros((values.shape[1], want.size))
+    if rows.size:
+        pos = np.minimum(np.searchsorted(rows, want), rows.size - 1)
+        found = rows[pos] == want
+        out[:, found] = values[pos[found]].T
+    return out
+
+
 def series_values(scen: Scenario, lay: SeriesLayout, ledgers: dict[str, ProgramLedger]) -> np.ndarray:
     """The per-draw value of every series for one chunk, series-major (n_series × n_draws), yuan (dense:
     for small runs and tests; the engine's statistics take :func:`series_rows`)."""

@@ -23,14 +23,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fiscal_sim import headline
-from fiscal_sim.engine.ledger import SeriesLayout, draws_tables, layout, series_rows
+from fiscal_sim.engine.ledger import SeriesLayout, draws_tables, grant_programs, horizon_cash, layout, series_rows
 from fiscal_sim.engine.simulate import blocks_of, simulate_chunk
 from fiscal_sim.io.dimensions import cost_shares_table, jurisdictions_table, payers_table, programs_table
 from fiscal_sim.io.outdir import inputs_of, replace_dir
 from fiscal_sim.io.parquet import manifest_header, round_money, with_metadata, write_json, write_table
 from fiscal_sim.orchestrate.executors import Executor, PoolExecutor
 from fiscal_sim.scenario import Scenario, timeline_manifest
-from fiscal_sim.stats import BINS_PER_DECADE, Accumulator, summarise
+from fiscal_sim.stats import BINS_PER_DECADE, Accumulator, TopDraws, summarise
 
 
 # zstd like every other table; dictionary pages only for the string keys; min/max statistics only where BI
@@ -74,9 +74,11 @@ def run_chunk(scen: Scenario, lay: SeriesLayout, start: int, stop: int, draws_di
         extra = apply_pipelines(scen, ledgers, start, stop)
     else:
         ledgers = simulate_chunk(scen, start, stop)
-    acc = acc or Accumulator(lay.size, lay.budget_cny)
+    acc = acc or Accumulator(lay.size, lay.budget_cny, top=TopDraws(headline.tail_size(scen.spec.draws)))
     rows, values = series_rows(scen, lay, ledgers)
     acc.add([(b, first - start, nb) for b, first, nb in blocks_of(scen, start, stop)], values, rows)
+    if acc.top is not None:  # the worst draws by total grant cash, with each program's part (headline tail)
+        acc.top.add(np.arange(start, stop), horizon_cash(scen, lay, rows, values))
     del values
     if draws_dir is not None:
         for year, table in draws_tables(scen, ledgers, start).items():
@@ -114,8 +116,15 @@ def simulate(scen: Scenario, workers: int = 1, draws_dir: Path | None = None,
     return total, lay, [extras[k] for k in sorted(extras)]
 
 
-def _point_task(states: tuple, point: int, start: int, stop: int) -> tuple[int, int, int, Accumulator]:
-    start, stop, acc, _ = chunk_task(states[point], start, stop, None, "")
+_POINT_LAYOUTS: dict[int, SeriesLayout] = {}
+
+
+def _point_task(scens: tuple[Scenario, ...], point: int, start: int, stop: int) -> tuple[int, int, int, Accumulator]:
+    """One chunk of one point: the point's layout is made on the worker (kept for its next chunks only)."""
+    if point not in _POINT_LAYOUTS:
+        _POINT_LAYOUTS.clear()
+        _POINT_LAYOUTS[point] = layout(scens[point], by_vintage=True)
+    start, stop, acc, _ = chunk_task((scens[point], _POINT_LAYOUTS[point], False), start, stop, None, "")
     return point, start, stop, acc
 
 
@@ -123,19 +132,22 @@ def simulate_points(scens: list[Scenario], executor: Executor,
                     progress: Callable[[int], None] | None = None) -> Iterator[tuple[int, Accumulator, SeriesLayout]]:
     """Several scenarios (a sweep's points) on one executor: every point's chunks are submitted in point order
     through the executor's bounded window, so only a few points are open at once; yields ``(point, statistics,
-    layout)`` as each point's last chunk comes in (points may finish out of order). No per-draw ledger."""
-    lays = [layout(s, by_vintage=True) for s in scens]
+    layout)`` as each point's last chunk comes in (points may finish out of order). No per-draw ledger.
+    A point's layout and statistics exist only while it is open, on the client as on the workers."""
     tasks = [(i, a, b) for i, s in enumerate(scens) for a, b in chunks(s)]
     left = Counter(i for i, _, _ in tasks)
-    open_: dict[int, Accumulator] = {}
-    for i, a, b, acc in executor.map(_point_task, tuple((s, lay, False) for s, lay in zip(scens, lays)), tasks):
-        total = open_.setdefault(i, Accumulator(lays[i].size, lays[i].budget_cny))
-        total.merge(acc)
+    open_: dict[int, tuple[Accumulator, SeriesLayout]] = {}
+    for i, a, b, acc in executor.map(_point_task, tuple(scens), tasks):
+        if i not in open_:
+            lay = layout(scens[i], by_vintage=True)
+            open_[i] = (Accumulator(lay.size, lay.budget_cny), lay)
+        open_[i][0].merge(acc)
+        del acc
         if progress:
             progress(b - a)
         left[i] -= 1
         if not left[i]:
-            yield i, open_.pop(i), lays[i]
+            yield i, *open_.pop(i)
 
 
 def summary_table(scen: Scenario, lay: SeriesLayout, acc: Accumulator) -> pa.Table:
@@ -197,5 +209,5 @@ def run(scen: Scenario, out: Path, workers: int = 1, write_draws: bool = True, c
             info["files"]["pipeline"] = ["pipeline_draws.parquet", "pipeline_summary.parquet"]
             info["pipelines"] = [p.get("name") for p in scen.spec.pipelines]
         write_json(info, tmp / "manifest.json")
-        headline.write(tmp)
+        headline.write(tmp, tail=dict(zip(grant_programs(scen), acc.top.means())) if acc.top else None)
     return RunResult(Path(out), run_id, summary, acc, lay)
