@@ -113,6 +113,48 @@ def timed_run(args: list[str], code: Path = REPO) -> tuple[float, float]:
     return wall, peak
 
 
+PHASES = {  # (label, function) whose cumulative time one chunk spends, in the order printed
+    "simulate_chunk": ("simulate: all programs", "fiscal_sim/engine/simulate.py", "simulate_chunk"),
+    "simulate_group": ("  of which non-cumulation groups", "fiscal_sim/engine/overlap.py", "simulate_group"),
+    "estimated_cohorts": ("  of which pre-horizon cohorts", "fiscal_sim/engine/pre_horizon.py", "estimated_cohorts"),
+    "runoff": ("  of which register run-off", "fiscal_sim/engine/runoff.py", "runoff"),
+    "sample_applicants": ("  of which applicant inputs (sampling)", "fiscal_sim/uptake/sample.py", "sample_applicants"),
+    "applicant_ledger": ("  of which awards → cash by year", "fiscal_sim/engine/simulate.py", "applicant_ledger"),
+    "series_rows": ("series: payers, totals, vintages", "fiscal_sim/engine/ledger.py", "series_rows"),
+    "add": ("statistics: moments, histogram", "fiscal_sim/stats.py", "add"),
+    "draws_tables": ("per-draw ledger: rows", "fiscal_sim/engine/ledger.py", "draws_tables"),
+    "write_table": ("per-draw ledger: Parquet write", "pyarrow/parquet/core.py", "write_table"),
+}
+
+
+def chunk_profile(draws: int = 1000, repeats: int = 3) -> dict:
+    """Where one chunk's time goes (medians over ``repeats`` chunks, in this process, with the per-draw ledger):
+    cumulative seconds of each phase in :data:`PHASES`, and the applicant-awards evaluated one by one."""
+    import cProfile
+    import pstats
+
+    from fiscal_sim.engine.ledger import layout
+    from fiscal_sim.orchestrate.run import run_chunk
+    from fiscal_sim.scenario import load_scenario
+
+    scen = load_scenario(BASELINE)
+    lay = layout(scen, by_vintage=True)
+    seen: dict[str, list[float]] = {k: [] for k in PHASES}
+    walls = []
+    with tempfile.TemporaryDirectory() as tmp:
+        run_chunk(scen, lay, 0, draws, Path(tmp))  # warm: imports, compiled plans
+        for r in range(repeats):
+            prof = cProfile.Profile()
+            t = time.perf_counter()
+            prof.runcall(run_chunk, scen, lay, (r + 1) * draws, (r + 2) * draws, Path(tmp))
+            walls.append(time.perf_counter() - t)
+            stats = pstats.Stats(prof).stats  # type: ignore[attr-defined]
+            for k, (_, path, fn) in PHASES.items():
+                seen[k].append(sum(v[3] for (file, _, name), v in stats.items() if file.endswith(path) and name == fn))
+    return {"draws": draws, "repeats": repeats, "chunk_s_median": statistics.median(walls),
+            "phases_s_median": {k: statistics.median(v) for k, v in seen.items()}}
+
+
 def case(name: str, draws: int, args: list[str], repeats: int, base: Path | None = None) -> dict:
     """Repeated runs of this checkout (and of ``base`` alternately, when given): medians."""
     codes = {"this": REPO} | ({"base": base} if base else {})
@@ -153,13 +195,15 @@ def main() -> None:
     ]
     if large:
         cases.append(case(f"large_{large // 1000}k_no_draws_ledger", large, common + ["--no-draws-ledger"], 1))
+    print("profile of one chunk …", file=sys.stderr, flush=True)
+    profile = chunk_profile()
     raw_after = raw_lognormal_rate()  # the machine's load can change during the runs: bracket them
     raw = statistics.median([raw, raw_after])
     for c in cases:
         c["awards_per_s_per_core"] = c["awards_per_s"] / workers
         c["ratio_to_raw_lognormal"] = c["awards_per_s_per_core"] / raw
     targets = {"baseline_10k": 8.0, "baseline_10k_no_draws_ledger": 6.0}
-    result = {"machine": machine(), "workers": workers, "raw_lognormal_per_s": raw, "cases": cases,
+    result = {"machine": machine(), "workers": workers, "raw_lognormal_per_s": raw, "cases": cases, "chunk_profile": profile,
               "targets": {"baseline_10k_wall_s": 8, "baseline_10k_no_draws_ledger_wall_s": 6, "peak_mem_gib": 2,
                           "ratio_to_raw_lognormal": 0.25},
               "load_average": os.getloadavg(), "created": time.strftime("%Y-%m-%d %H:%M:%S")}
@@ -177,6 +221,13 @@ def main() -> None:
               f"{c.get('base_wall_s_median', float('nan')):>7.2f} {c.get('ratio_to_base', float('nan')):>6.2f} "
               f"{c['peak_rss_mib_process_tree']:>9.0f} {c['awards_per_s_per_core'] / 1e6:>16.2f} "
               f"{c['ratio_to_raw_lognormal']:>7.1%} {'(≥25% met)' if c['ratio_to_raw_lognormal'] >= 0.25 else '(<25%)'}")
+    floor = expected_applicants(profile["draws"]) / raw
+    print(f"\nwhere one chunk of {profile['draws']:,} draws goes (one process, with the per-draw ledger; medians of "
+          f"{profile['repeats']}, cumulative seconds under cProfile): {profile['chunk_s_median']:.2f} s in all")
+    for k, (label, _, _) in PHASES.items():
+        print(f"  {label:42} {profile['phases_s_median'][k]:6.2f} s")
+    print(f"  floor: its {expected_applicants(profile['draws']) / 1e6:.1f} M applicant inputs at the raw lognormal "
+          f"rate alone {floor:6.2f} s")
 
 
 if __name__ == "__main__":

@@ -4,12 +4,12 @@
 run had ``--pipeline``) and returns the headline as plain data — horizon grant
 cash by payer (mean, P90), each budget line's worst year (P(exceed) with its
 Wilson interval and the expected overrun when exceeded), the three programs
-that weigh most in the worst 5% of draws (from the per-draw ledger; without
-one, by their own P95), and each bounded appropriation's risk of
+that weigh most in the worst 5% of draws (kept by the run as it simulates;
+else from an older run's per-draw ledger, else by their own P95), and each bounded appropriation's risk of
 running out (when, and the expected arrears) — with the same text in Chinese
 and English. ``headline.json`` in a run folder holds it; the CLI prints
 :func:`lines`; the HTML report opens with it. Every number is read from the
-summary tables (tail means from the per-draw ledger), never recomputed.
+summary tables (tail means kept by the run), never recomputed.
 """
 
 from __future__ import annotations
@@ -103,39 +103,39 @@ def _budget_lines(rows: list[dict[str, Any]], programs: dict, payers: dict) -> l
     return sorted(out, key=lambda b: -b["p_exceed"])
 
 
-def tail_contributions(folder: Path, draws: int, level: float = 0.95,
-                       ledger: Path | str | None = None) -> dict[str, float] | None:
+TAIL_LEVEL = 0.95
+
+
+def tail_size(draws: int, level: float = TAIL_LEVEL) -> int:
+    """How many draws make the worst ``1 − level`` of ``draws``."""
+    return max(1, int(round((1 - level) * draws)))
+
+
+def tail_contributions(folder: Path, draws: int, level: float = TAIL_LEVEL) -> dict[str, float] | None:
     """Each program's mean grant cash over the horizon in the worst ``1 − level`` of draws (by all payers' total),
-    from the per-draw ledger (``ledger``: a folder or a URL; default ``folder/draws``); these sum to the total's
-    mean in those draws. None without a ledger."""
-    if not draws:
+    from the per-draw ledger ``draws/``; these sum to the total's mean in those draws. None without a ledger.
+    (A run computes the same while it simulates, :class:`fiscal_sim.stats.TopDraws`; this reads it back from an
+    older run's folder.)"""
+    parts = list((folder / "draws").rglob("*.parquet")) if (folder / "draws").is_dir() else []
+    if not parts or not draws:
         return None
     import duckdb
 
+    k = tail_size(draws, level)
+    glob = str(folder / "draws" / "**" / "*.parquet").replace("'", "''")
     con = duckdb.connect()
-    if isinstance(ledger, str):  # on an object store (fiscal_sim.io.target): scanned as an Arrow dataset
-        from fiscal_sim.io.target import ledger_dataset
-
-        con.register("ledger", ledger_dataset(ledger))
-        source = "ledger"
-    else:
-        ledger = ledger or folder / "draws"
-        if not ledger.is_dir() or not any(ledger.rglob("*.parquet")):
-            return None
-        glob = str(ledger / "**" / "*.parquet").replace("'", "''")
-        source = f"read_parquet('{glob}', hive_partitioning = false)"
-    k = max(1, int(round((1 - level) * draws)))
+    con.execute("SET enable_progress_bar = false")  # a long scan must not draw a bar over the terminal's output
     rows = con.sql(f"""
         WITH d AS (SELECT draw, program, sum(cash_cny) AS cash
-                   FROM {source} WHERE spending = 'grant' GROUP BY ALL),
+                   FROM read_parquet('{glob}', hive_partitioning = false) WHERE spending = 'grant' GROUP BY ALL),
              tail AS (SELECT draw, sum(cash) AS total FROM d GROUP BY draw ORDER BY total DESC, draw LIMIT {k})
         SELECT program, sum(cash) / {k} FROM d JOIN tail USING (draw) GROUP BY program""").fetchall()
     return {p: float(v) for p, v in rows}
 
 
 def _top_tail(rows: list[dict[str, Any]], programs: dict, tail: dict[str, float] | None) -> list[dict[str, Any]]:
-    """The programs that weigh most in the tail: by their mean cash in the worst 5% of draws when the per-draw
-    ledger is there (``tail``), else by their own P95 of horizon cash."""
+    """The programs that weigh most in the tail: by their mean cash in the worst 5% of draws (``tail``: a run
+    computes it; an older run's per-draw ledger gives it), else by their own P95 of horizon cash."""
     progs = [r for r in rows if r["program"] not in (ALL, ALL_EQUITY) and r["payer"] == ALL
              and r["measure"] == "cash" and r["period"] == "horizon" and r["p95_cny"]]
     if tail:
@@ -200,9 +200,10 @@ def compute(summary: list[dict[str, Any]], programs: dict[str, dict[str, Any]], 
     return h
 
 
-def from_folder(folder: Path | str, ledger: Path | str | None = None) -> dict[str, Any]:
-    """The headline of a run folder (summary.parquet, dimension tables, optional pipeline_summary.parquet;
-    the per-draw ledger in ``ledger``, default ``folder/draws``)."""
+def from_folder(folder: Path | str, tail: dict[str, float] | None = None) -> dict[str, Any]:
+    """The headline of a run folder (summary.parquet, dimension tables, optional pipeline_summary.parquet);
+    ``tail``: each program's mean cash in the worst draws, when the caller has it (else read from the per-draw
+    ledger when there is one)."""
     folder = Path(folder)
     progs = {r["program"]: r for r in _read(folder / "programs.parquet")}
     pays = {r["payer"]: r for r in _read(folder / "payers.parquet")}
@@ -210,7 +211,8 @@ def from_folder(folder: Path | str, ledger: Path | str | None = None) -> dict[st
         if (folder / "manifest.json").is_file() else {}
     pipe = _read(folder / "pipeline_summary.parquet") or None
     summary = _read(folder / "summary.parquet")
-    tail = tail_contributions(folder, summary[0]["draws"] if summary else 0, ledger=ledger)
+    if tail is None:
+        tail = tail_contributions(folder, summary[0]["draws"] if summary else 0)
     return compute(summary, progs, pays, pipe, manifest, tail)
 
 
@@ -228,11 +230,11 @@ def load(folder: Path | str) -> dict[str, Any]:
     return from_folder(folder)
 
 
-def write(folder: Path | str, ledger: Path | str | None = None) -> dict[str, Any]:
-    """Compute the headline of ``folder`` (per-draw ledger in ``ledger``) and write it to ``folder/headline.json``."""
+def write(folder: Path | str, tail: dict[str, float] | None = None) -> dict[str, Any]:
+    """Compute the headline of ``folder`` and write it to ``folder/headline.json``."""
     from fiscal_sim.io.parquet import write_json
 
-    h = from_folder(folder, ledger)
+    h = from_folder(folder, tail)
     write_json(h, Path(folder) / FILE)
     return h
 

@@ -44,7 +44,39 @@ def _bin_value(idx: np.ndarray, frac: np.ndarray) -> np.ndarray:
 @dataclass
 class _SparseHist:
     index: np.ndarray
+    """flat (series · NBINS + bin) positions, unique"""
     counts: np.ndarray
+
+
+@dataclass
+class TopDraws:
+    """The ``k`` draws with the largest total, with each part's value in them: exact, and the same set whatever
+    the order in which chunks are merged (ties go to the lower draw)."""
+
+    k: int
+    draw: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    total: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    parts: np.ndarray | None = None
+    """len(draw) × parts"""
+
+    def add(self, draw: np.ndarray, parts: np.ndarray, total: np.ndarray | None = None) -> None:
+        """Offer draws (their parts, draws × parts; ``total`` defaults to the parts' sum); keep the top ``k``."""
+        total = parts.sum(axis=1) if total is None else total
+        if self.parts is not None:
+            draw, total = np.concatenate([self.draw, draw]), np.concatenate([self.total, total])
+            parts = np.concatenate([self.parts, parts])
+        keep = np.lexsort((draw, -total))[: self.k]
+        self.draw, self.total, self.parts = draw[keep], total[keep], parts[keep]
+
+    def merge(self, other: "TopDraws") -> None:
+        if other.parts is not None:
+            self.add(other.draw, other.parts, other.total)
+
+    def means(self) -> np.ndarray:
+        """Each part's mean over the kept draws, summed in draw order (bit-identical whatever the merges)."""
+        if self.parts is None or not self.draw.size:
+            return np.zeros(0 if self.parts is None else self.parts.shape[1])
+        return self.parts[np.argsort(self.draw)].sum(axis=0) / self.draw.size
 
 
 @dataclass
@@ -56,11 +88,20 @@ class BlockMoments:
 
 @dataclass
 class Accumulator:
-    """Streaming statistics for ``size`` series; feed it blocks of draws with :meth:`add`."""
+    """Streaming statistics for ``size`` series; feed it blocks of draws with :meth:`add`, fold others in with
+    :meth:`merge`.
+
+    The histogram counts only non-zero draws (``zeros`` counts the rest, per series): most series are zero
+    in most chunks, so a chunk's statistics are a few sparse arrays, and only the accumulator that merges
+    chunks (the client's) holds the dense ``size × NBINS`` histogram.
+    """
 
     size: int
     budget: np.ndarray | None = None
-    hist: np.ndarray = field(init=False)
+    hist: np.ndarray | _SparseHist | None = None
+    """non-zero draws by bin: None (none yet), sparse (one chunk's) or dense int32 (size × NBINS, merged)"""
+    zeros: np.ndarray = field(init=False)
+    """draws exactly zero, per series"""
     blocks: dict[int, BlockMoments] = field(default_factory=dict)
     """blocks not yet folded into the running moments (folding goes strictly in block order)"""
     folded: BlockMoments | None = None
@@ -70,9 +111,11 @@ class Accumulator:
     """sum over draws of the amount above the budget line, in whole fen (int64: exact in any merge order)"""
     lo: np.ndarray = field(init=False)
     hi: np.ndarray = field(init=False)
+    top: TopDraws | None = None
+    """the worst draws by some total and their parts (the headline's tail contributions), when kept"""
 
     def __post_init__(self):
-        self.hist = np.zeros((self.size, NBINS), dtype=np.int32)
+        self.zeros = np.zeros(self.size, dtype=np.int64)
         self.exceed = np.zeros(self.size, dtype=np.int64)
         self.overrun = np.zeros(self.size, dtype=np.int64)
         self.lo = np.full(self.size, np.inf)
@@ -80,96 +123,101 @@ class Accumulator:
         if self.budget is None:
             self.budget = np.full(self.size, np.inf)
 
-    def add(self, blocks: list[tuple[int, int, int]], values: np.ndarray) -> None:
-        """Add a chunk of draws: ``values`` (size × n_draws, series-major) covering ``blocks`` of (block, first, n).
+    def add(self, blocks: list[tuple[int, int, int]], values: np.ndarray, rows: np.ndarray | None = None) -> None:
+        """Add a chunk of draws covering ``blocks`` of (block, first, n): ``values`` (series × n_draws) of the
+        series ``rows`` (default: all, in order); series not in ``rows`` are zero in every draw of the chunk.
 
-        Many series are zero in every draw (programs expired, payers not involved): their statistics are
-        known without reading them (mean and m2 exactly 0, every draw in the zero bin), so only the live
-        rows are read; the results are the same as treating every row alike.
+        Series zero in every draw have statistics known without reading them (mean and m2 exactly 0, every
+        draw a zero), so only the live rows are read; the results are the same as treating every row alike.
         """
-        v = np.ascontiguousarray(values)
+        v = np.asarray(values)
+        rows = np.arange(self.size) if rows is None else np.asarray(rows, dtype=np.int64)
         n = v.shape[1]
-        live = np.flatnonzero(v.any(axis=1))
-        lv = v[live]
+        keep = np.flatnonzero(v.any(axis=1))
+        live, lv = rows[keep], v[keep]
         for b, first, nb in blocks:
             part = lv[:, first:first + nb]
             mean, m2 = np.zeros(self.size), np.zeros(self.size)
             mean[live] = part.mean(axis=1)
             m2[live] = ((part - mean[live, None]) ** 2).sum(axis=1)
             self.blocks[b] = BlockMoments(nb, mean, m2)
-        self.hist[:, ZERO] += n
+        self.zeros += n
+        self.zeros[live] -= np.count_nonzero(lv, axis=1)
+        index, counts = [], []
         for lo in range(0, live.size, SERIES_GROUP):  # bincount by groups of series: small, dense, fast
-            rows = live[lo:lo + SERIES_GROUP]
-            idx = bin_index(lv[lo:lo + SERIES_GROUP]) + (np.arange(rows.size) * NBINS)[:, None]
-            counts = np.bincount(idx.reshape(-1), minlength=rows.size * NBINS).reshape(rows.size, NBINS)
-            counts[:, ZERO] -= n
-            self.hist[rows] += counts.astype(np.int32)
-        lines = np.flatnonzero(np.isfinite(self.budget))  # only series with a budget line can exceed it
-        over = np.clip(v[lines] - self.budget[lines, None], 0.0, None)  # type: ignore[index]
-        self.exceed[lines] += (over > 0).sum(axis=1)
-        self.overrun[lines] += np.rint(over * 100).astype(np.int64).sum(axis=1)
-        dead = np.ones(self.size, dtype=bool)
-        dead[live] = False
-        self.lo[dead] = np.minimum(self.lo[dead], 0.0)
-        self.hi[dead] = np.maximum(self.hi[dead], 0.0)
+            part = lv[lo:lo + SERIES_GROUP]
+            at = np.flatnonzero(part)  # zeros are counted apart
+            binned = np.bincount(at // n * NBINS + bin_index(part.reshape(-1)[at]), minlength=part.shape[0] * NBINS)
+            at = np.flatnonzero(binned)
+            index.append(live[lo + at // NBINS] * NBINS + at % NBINS)
+            counts.append(binned[at].astype(np.int32))
+        if index:
+            self._add_hist(_SparseHist(np.concatenate(index), np.concatenate(counts)))
+        lines = np.flatnonzero(np.isfinite(self.budget[rows]))  # type: ignore[index]  # only these can exceed
+        over = np.clip(v[lines] - self.budget[rows[lines], None], 0.0, None)  # type: ignore[index]
+        np.add.at(self.exceed, rows[lines], (over > 0).sum(axis=1))
+        np.add.at(self.overrun, rows[lines], np.rint(over * 100).astype(np.int64).sum(axis=1))
+        self.lo = np.minimum(self.lo, 0.0, where=self.zeros > 0, out=self.lo)
+        self.hi = np.maximum(self.hi, 0.0, where=self.zeros > 0, out=self.hi)
         if live.size:
             self.lo[live] = np.minimum(self.lo[live], lv.min(axis=1))
             self.hi[live] = np.maximum(self.hi[live], lv.max(axis=1))
 
+    def _add_hist(self, other: _SparseHist | np.ndarray) -> None:
+        if self.hist is None and isinstance(other, _SparseHist):
+            self.hist = _SparseHist(other.index.copy(), other.counts.copy())
+            return
+        if not isinstance(self.hist, np.ndarray):  # the first merge makes the histogram dense
+            dense = np.zeros((self.size, NBINS), dtype=np.int32)
+            if self.hist is not None:
+                dense.reshape(-1)[self.hist.index] = self.hist.counts
+            self.hist = dense
+        if isinstance(other, _SparseHist):
+            self.hist.reshape(-1)[other.index] += other.counts  # positions are unique within one sparse histogram
+        else:
+            self.hist += other
+
+    def counts(self) -> np.ndarray:
+        """The full histogram (size × NBINS, zeros in the middle bin)."""
+        out = np.zeros((self.size, NBINS), dtype=np.int64)
+        if isinstance(self.hist, _SparseHist):
+            out.reshape(-1)[self.hist.index] = self.hist.counts
+        elif self.hist is not None:
+            out += self.hist
+        out[:, ZERO] = self.zeros
+        return out
+
     def reset(self) -> None:
-        """Empty the accumulator, keeping its buffers (no new memory)."""
-        self.hist.fill(0)
-        self.blocks = {}
-        self.folded, self.next_block = None, 0
-        self.exceed.fill(0)
-        self.overrun.fill(0)
-        self.lo.fill(np.inf)
-        self.hi.fill(-np.inf)
+        """Empty the accumulator."""
+        self.__init__(self.size, self.budget, top=None if self.top is None else TopDraws(self.top.k))  # type: ignore[misc]
 
     def __getstate__(self) -> dict:
         """Pickle the histogram sparsely (most bins are empty): workers send KBs, not the dense array."""
         state = dict(self.__dict__)
-        if isinstance(self.hist, _SparseHist):  # detached, or received from another process: send it as it is
-            state["hist"] = (self.hist.index, self.hist.counts)
-            return state
-        flat = self.hist.reshape(-1)
-        nz = np.flatnonzero(flat)
-        state["hist"] = (nz, flat[nz])
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        nz, counts = state.pop("hist")
-        self.__dict__.update(state)
-        self.hist = _SparseHist(nz, counts)  # type: ignore[assignment]
-
-    def detached(self) -> "Accumulator":
-        """A copy sharing no memory with this one, its histogram sparse: what a worker returns (a reused
-        accumulator returned by reference would be wiped by the worker's next :meth:`reset`)."""
-        out = copy.copy(self)
-        if isinstance(self.hist, _SparseHist):
-            out.hist = _SparseHist(self.hist.index.copy(), self.hist.counts.copy())  # type: ignore[assignment]
-        else:
+        if isinstance(self.hist, np.ndarray):
             flat = self.hist.reshape(-1)
             nz = np.flatnonzero(flat)
-            out.hist = _SparseHist(nz, flat[nz])  # type: ignore[assignment]
-        out.blocks = copy.deepcopy(self.blocks)
-        out.folded = copy.deepcopy(self.folded)
-        out.budget = None if self.budget is None else self.budget.copy()
-        out.exceed, out.overrun = self.exceed.copy(), self.overrun.copy()
-        out.lo, out.hi = self.lo.copy(), self.hi.copy()
-        return out
+            state["hist"] = _SparseHist(nz, flat[nz])
+        return state
+
+    def detached(self) -> "Accumulator":
+        """A copy sharing no memory with this one (what a worker returns)."""
+        return copy.deepcopy(self)
 
     def merge(self, other: "Accumulator") -> None:
         """Fold in another accumulator of the same series (from another chunk or worker)."""
-        if isinstance(other.hist, _SparseHist):
-            np.add.at(self.hist.reshape(-1), other.hist.index, other.hist.counts)
-        else:
-            self.hist += other.hist
+        if other.hist is not None:
+            self._add_hist(other.hist)
+        self.zeros += other.zeros
         self.blocks.update(other.blocks)
         self.exceed += other.exceed
         self.overrun += other.overrun
         self.lo = np.minimum(self.lo, other.lo)
         self.hi = np.maximum(self.hi, other.hi)
+        if other.top is not None:
+            if self.top is None:
+                self.top = TopDraws(other.top.k)
+            self.top.merge(other.top)
         self.fold()
 
     def fold(self) -> None:
@@ -207,34 +255,40 @@ class Accumulator:
     def quantiles(self, qs: list[float], tail_level: float) -> tuple[np.ndarray, np.ndarray]:
         """Quantiles ``qs`` (len(qs) × size) and the tail mean beyond ``tail_level`` (size), from the histogram.
 
-        Series are processed in groups, so one cumulative sum serves every
-        quantile and temporaries stay small. Quantiles are read log-linearly
-        inside their bin and clamped to the exact min and max.
+        Series zero in every draw are zero throughout; the others are processed in groups, so one cumulative
+        sum serves every quantile and temporaries stay small. Quantiles are read log-linearly inside their
+        bin and clamped to the exact min and max.
         """
         n = self.n
-        out = np.empty((len(qs), self.size))
-        tail = np.empty(self.size)
+        out = np.zeros((len(qs), self.size))
+        tail = np.zeros(self.size)
+        if self.hist is None:
+            return out, tail
+        if isinstance(self.hist, _SparseHist):
+            self._add_hist(np.zeros((self.size, NBINS), dtype=np.int32))
         centres = _bin_value(np.arange(NBINS), np.full(NBINS, 0.5))
-        for lo in range(0, self.size, SERIES_GROUP):
-            hi = min(lo + SERIES_GROUP, self.size)
-            h = self.hist[lo:hi]
-            cum = np.cumsum(h, axis=1, dtype=np.int64)
-            rows = np.arange(hi - lo)
+        moving = np.flatnonzero(self.zeros < n)
+        for lo in range(0, moving.size, SERIES_GROUP):
+            at = moving[lo:lo + SERIES_GROUP]
+            h = self.hist[at].astype(np.int64)  # type: ignore[index]
+            h[:, ZERO] = self.zeros[at]
+            cum = np.cumsum(h, axis=1)
+            rows = np.arange(at.size)
             for k, q in enumerate(list(qs) + [tail_level]):
                 target = q * n
                 idx = np.minimum((cum < target).sum(axis=1), NBINS - 1)
                 before = np.where(idx > 0, cum[rows, np.maximum(idx - 1, 0)], 0)
                 frac = np.clip((target - before) / np.maximum(h[rows, idx], 1), 0.0, 1.0)
-                value = np.clip(_bin_value(idx, frac), self.lo[lo:hi], self.hi[lo:hi])
+                value = np.clip(_bin_value(idx, frac), self.lo[at], self.hi[at])
                 if k < len(qs):
-                    out[k, lo:hi] = value
+                    out[k, at] = value
                 else:  # TVaR: mean of the worst (1 − level) draws: bins above VaR's, plus part of its bin
                     above = np.arange(NBINS)[None, :] > idx[:, None]
                     above_n = (h * above).sum(axis=1)
                     above_sum = (h * above * centres[None, :]).sum(axis=1)
                     in_bin = np.clip(max((1 - q) * n, 1.0) - above_n, 0, None)
                     t = (above_sum + in_bin * value) / np.maximum(above_n + in_bin, 1)
-                    tail[lo:hi] = np.clip(np.maximum(t, value), self.lo[lo:hi], self.hi[lo:hi])
+                    tail[at] = np.clip(np.maximum(t, value), self.lo[at], self.hi[at])
         return out, tail
 
 

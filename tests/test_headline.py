@@ -136,7 +136,7 @@ def test_tail_contributions_from_the_ledger_sum_to_the_worst_draws_mean(tmp_path
     for r in t:
         if r["spending"] == "grant" and r["draw"] in worst:
             mine[r["program"]] = mine.get(r["program"], 0.0) + r["cash_cny"] / 10
-    h = json.loads((out / "headline.json").read_text(encoding="utf-8"))
+    h = json.loads((out / "headline.json").read_text(encoding="utf-8"))  # the run's own (stats.TopDraws)
     best = sorted(mine, key=lambda p: (-mine[p], p))[:3]
     assert [x["program"] for x in h["top_tail"]] == best and h["top_tail"][0]["ranked_by"] == "tail_mean"
     assert h["top_tail"][0]["tail_mean_cny"] == pytest.approx(mine[best[0]], abs=0.01)

@@ -75,16 +75,18 @@ def test_runoff_matches_the_closed_form_expectation(scen, tmp_path):
 
 
 def test_register_rows_share_costs_like_new_awards(scen):
-    """The city / Nanhu 50/50 regime applies to existing payments as to new ones (series by payer)."""
+    """The city / Nanhu 50/50 regime applies to existing payments as to new ones (the existing-vintage totals
+    by payer: half of every existing payment to each)."""
     from fiscal_sim.engine.ledger import layout, series_values
 
     lay = layout(scen, by_vintage=True)
     v = series_values(scen, lay, simulate_chunk(scen, 0, 200))
-    c_city, c_nanhu = lay.blocks[("old.grant", "city", "existing")], lay.blocks[("old.grant", "nanhu", "existing")]
+    c_city, c_nanhu = lay.blocks[("ALL", "city", "existing")], lay.blocks[("ALL", "nanhu", "existing")]
     Y = len(scen.years)
     cash_city, cash_nanhu = v[c_city + Y], v[c_nanhu + Y]  # cash of 2025
-    np.testing.assert_allclose(cash_city, 50 * WAN)
-    np.testing.assert_allclose(cash_nanhu, 50 * WAN)
+    np.testing.assert_allclose(cash_city, (100 + 10) / 2 * WAN)  # old.grant's 100万 and old.rent's 10万 a year
+    np.testing.assert_array_equal(cash_city, cash_nanhu)
+    np.testing.assert_array_equal(cash_city + cash_nanhu, v[lay.blocks[("ALL", "ALL", "existing")] + Y])
 
 
 @pytest.mark.parametrize("row, column, message", [

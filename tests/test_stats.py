@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from fiscal_sim.stats import BINS_PER_DECADE, Accumulator, bin_index, summarise, wilson
+from fiscal_sim.stats import BINS_PER_DECADE, Accumulator, TopDraws, bin_index, summarise, wilson
 
 RESOLUTION = 10 ** (1 / BINS_PER_DECADE) - 1  # one bin's relative width
 
@@ -96,3 +98,29 @@ def test_blocks_out_of_order_are_folded_in_order(values):
 def test_bin_index_signs_and_zero():
     idx = bin_index(np.array([-5.0, 0.0, 5.0, 1e20, 0.5]))
     assert idx[0] < idx[1] < idx[2] < idx[3] and idx[4] > idx[1]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 60), st.integers(1, 5), st.integers(1, 200), st.randoms(use_true_random=False))
+def test_top_draws_are_the_exact_worst_whatever_the_chunks_and_merge_order(k, parts, draws, rnd):
+    """TopDraws keeps the k largest totals (ties to the lower draw) and its means are bit-identical whatever the
+    chunking and the order chunks are merged in."""
+    rng = np.random.default_rng(rnd.randrange(2**32))
+    values = np.round(rng.gamma(1.0, 10.0, (draws, parts)), 1)  # rounding makes ties between totals likely
+    cuts = sorted(rnd.sample(range(1, draws), min(draws - 1, rnd.randrange(4)))) if draws > 1 else []
+    pieces = []
+    for a, b in zip([0, *cuts], [*cuts, draws]):
+        t = TopDraws(k)
+        t.add(np.arange(a, b), values[a:b])
+        pieces.append(t)
+    rnd.shuffle(pieces)
+    merged = TopDraws(k)
+    for t in pieces:
+        merged.merge(t)
+    total = values.sum(axis=1)
+    worst = sorted(range(draws), key=lambda d: (-total[d], d))[:k]
+    assert sorted(merged.draw.tolist()) == sorted(worst)
+    whole = TopDraws(k)
+    whole.add(np.arange(draws), values)
+    np.testing.assert_array_equal(merged.means(), whole.means())
+    np.testing.assert_allclose(merged.means(), values[worst].mean(axis=0), rtol=1e-12)

@@ -10,7 +10,8 @@ at year end); per horizon: ``committed`` and ``cash`` summed over the years.
 ``vintage`` splits a series by when the award was made: ``existing`` (the
 commitment register's awards made before the horizon) and ``new`` (awards the
 simulation makes); ``ALL`` is both. Split rows exist in run outputs when the
-scenario has a register, for the totals and for the programs it names.
+scenario has an existing book: for the totals (every payer) and for the programs
+in the book (payer ``ALL`` only: a program's payers are not split by vintage).
 """
 
 from __future__ import annotations
@@ -90,8 +91,8 @@ def layout(scen: Scenario, by_vintage: bool = False) -> SeriesLayout:
         totals.setdefault(total_key(sp), set()).update(used)
         if sp.id in books:
             split_totals.add(total_key(sp))
-        for i in used:
-            add_blocks(sp.id, payers[i], sp.id in books)
+        for i in used:  # a program's payers: all vintages together (its vintages show in its ALL-payer series)
+            add_blocks(sp.id, payers[i], False)
         add_blocks(sp.id, ALL, sp.id in books)
     for t in (ALL, ALL_EQUITY):
         if t in totals:
@@ -110,34 +111,46 @@ def layout(scen: Scenario, by_vintage: bool = False) -> SeriesLayout:
                         cols["fiscal_year"], budget, blocks, payers_of)
 
 
-def series_values(scen: Scenario, lay: SeriesLayout, ledgers: dict[str, ProgramLedger]) -> np.ndarray:
-    """The per-draw value of every series for one chunk, series-major (n_series × n_draws), yuan."""
+def series_rows(scen: Scenario, lay: SeriesLayout, ledgers: dict[str, ProgramLedger]) -> tuple[np.ndarray, np.ndarray]:
+    """The series of one chunk that are non-zero in some draw: ``(rows, values)``, ``rows`` ascending indices
+    into the layout and ``values`` (len(rows) × n_draws) in yuan; every other series is zero in every draw."""
     n = next(iter(ledgers.values())).committed.shape[0] if ledgers else 0
     Y = len(scen.years)
-    out = np.zeros((lay.size, n))
     width = 3 * Y + 2
+    found: dict[int, np.ndarray] = {}  # first column of a block → its (width × n) values
 
     def put(program: str, payer: str, vintage: str, block: np.ndarray) -> None:
         c = lay.blocks.get((program, payer, vintage))
-        if c is not None and block.any():  # a block zero in every draw leaves its rows untouched (statistics skip them)
-            out[c: c + width] += block
+        if c is None:
+            return
+        if c in found:
+            found[c] += block
+        else:
+            found[c] = block.copy()
 
     def payer_blocks(L: ProgramLedger, shares: np.ndarray) -> np.ndarray:
-        """(n × J × Y) per measure → (payer × (measure·year + horizon) × n) by the share matrix."""
-        stack = np.stack([L.committed, L.cash, L.outstanding])  # 3 × n × J × Y
-        by_payer = np.einsum("mnjy,jp->pmyn", stack, shares)  # P × 3 × Y × n
-        horizon = by_payer[:, :2].sum(axis=2)  # P × 2 × n
-        return np.concatenate([by_payer.reshape(shares.shape[1], 3 * Y, n), horizon], axis=1)
+        """(n × J × Y) per measure → (payer × (measure·year + horizon) × n) by the share matrix (J × payer,
+        mostly zeros: a jurisdiction pays through one or two payers)."""
+        stack = np.stack([L.committed, L.cash, L.outstanding]).transpose(2, 0, 3, 1)  # J × 3 × Y × n
+        out = np.zeros((shares.shape[1], 3 * Y + 2, n))
+        for j, p in zip(*np.nonzero(shares)):  # jurisdictions in order: the same sums whatever the chunk
+            out[p, :3 * Y] += shares[j, p] * stack[j].reshape(3 * Y, n)
+        out[:, 3 * Y:] = out[:, :2 * Y].reshape(-1, 2, Y, n).sum(axis=2)
+        return out
 
     payers = scen.geography.payers
     for sp in scen.programs:
         L = ledgers[sp.id]
+        if not (L.committed.any() or L.cash.any() or L.outstanding.any()
+                or (L.existing is not None and (L.existing.cash.any() or L.existing.outstanding.any()
+                                                or L.existing.committed.any()))):
+            continue  # nothing in any draw: no series of this program moves
         used = lay.payers_of[sp.id]
         tkey = total_key(sp)
         parts = {"new": payer_blocks(L, sp.shares[:, used])}
         if L.existing is not None:
             parts["existing"] = payer_blocks(L.existing, sp.shares[:, used])
-        parts[ALL] = sum(parts.values())
+        parts[ALL] = parts["new"] + parts["existing"] if "existing" in parts else parts["new"]
         for vintage, blocks in parts.items():
             for i, p in enumerate(used):
                 put(sp.id, payers[p], vintage, blocks[i])
@@ -145,6 +158,38 @@ def series_values(scen: Scenario, lay: SeriesLayout, ledgers: dict[str, ProgramL
             total = blocks.sum(axis=0)
             put(sp.id, ALL, vintage, total)
             put(tkey, ALL, vintage, total)
+    if not found:
+        return np.zeros(0, dtype=np.int64), np.zeros((0, n))
+    starts = sorted(found)
+    rows = (np.asarray(starts, dtype=np.int64)[:, None] + np.arange(width)).reshape(-1)
+    return rows, np.concatenate([found[c] for c in starts])
+
+
+def grant_programs(scen: Scenario) -> list[str]:
+    """Programs whose cash adds into the grant total ``ALL`` (not fund capital), in catalogue order."""
+    return [sp.id for sp in scen.programs if total_key(sp) == ALL]
+
+
+def horizon_cash(scen: Scenario, lay: SeriesLayout, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Each grant program's cash over the horizon (all payers and vintages) in each draw of a chunk, from its
+    :func:`series_rows`: n_draws × :func:`grant_programs`, yuan."""
+    Y = len(scen.years)
+    want = np.array([lay.blocks[(pid, ALL, ALL)] + 3 * Y + 1 for pid in grant_programs(scen)], dtype=np.int64)
+    out = np.zeros((values.shape[1], want.size))
+    if rows.size:
+        pos = np.minimum(np.searchsorted(rows, want), rows.size - 1)
+        found = rows[pos] == want
+        out[:, found] = values[pos[found]].T
+    return out
+
+
+def series_values(scen: Scenario, lay: SeriesLayout, ledgers: dict[str, ProgramLedger]) -> np.ndarray:
+    """The per-draw value of every series for one chunk, series-major (n_series × n_draws), yuan (dense:
+    for small runs and tests; the engine's statistics take :func:`series_rows`)."""
+    rows, values = series_rows(scen, lay, ledgers)
+    n = next(iter(ledgers.values())).committed.shape[0] if ledgers else 0
+    out = np.zeros((lay.size, n))
+    out[rows] = values
     return out
 
 

@@ -275,14 +275,6 @@ def _failed(e: BaseException, run: Remote) -> BaseException:
                           "and report the traceback")
 
 
-def ledger_dataset(uri: str):
-    """The per-draw ledger at ``uri`` as an Arrow dataset of its Parquet parts (for the headline's tail)."""
-    import pyarrow.dataset as ds
-
-    fs, path = _open_uri(uri)
-    return ds.dataset(path, filesystem=fs, format="parquet")
-
-
 @contextmanager
 def readable(value: str | Path | Remote, what: str = "RUN_DIR") -> Iterator[Path]:
     """A result folder to read: ``value`` itself when local; for a URL, the complete run there (its

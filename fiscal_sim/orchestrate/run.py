@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 
 from fiscal_sim import headline
-from fiscal_sim.engine.ledger import SeriesLayout, draws_tables, layout, series_values
+from fiscal_sim.engine.ledger import SeriesLayout, draws_tables, grant_programs, horizon_cash, layout, series_rows
 from fiscal_sim.engine.simulate import blocks_of, simulate_chunk
 from fiscal_sim.io.dimensions import cost_shares_table, jurisdictions_table, payers_table, programs_table
 from fiscal_sim.io.outdir import inputs_of
@@ -31,7 +31,7 @@ from fiscal_sim.io.parquet import manifest_header, round_money, with_metadata, w
 from fiscal_sim.io.target import Remote, output, parse, write_part
 from fiscal_sim.orchestrate.executors import Executor, PoolExecutor
 from fiscal_sim.scenario import Scenario, timeline_manifest
-from fiscal_sim.stats import BINS_PER_DECADE, Accumulator, summarise
+from fiscal_sim.stats import BINS_PER_DECADE, Accumulator, TopDraws, summarise
 
 
 # zstd like every other table; dictionary pages only for the string keys; min/max statistics only where BI
@@ -76,8 +76,12 @@ def run_chunk(scen: Scenario, lay: SeriesLayout, start: int, stop: int, draws_di
         extra = apply_pipelines(scen, ledgers, start, stop)
     else:
         ledgers = simulate_chunk(scen, start, stop)
-    acc = acc or Accumulator(lay.size, lay.budget_cny)
-    acc.add([(b, first - start, nb) for b, first, nb in blocks_of(scen, start, stop)], series_values(scen, lay, ledgers))
+    acc = acc or Accumulator(lay.size, lay.budget_cny, top=TopDraws(headline.tail_size(scen.spec.draws)))
+    rows, values = series_rows(scen, lay, ledgers)
+    acc.add([(b, first - start, nb) for b, first, nb in blocks_of(scen, start, stop)], values, rows)
+    if acc.top is not None:  # the worst draws by total grant cash, with each program's part (headline tail)
+        acc.top.add(np.arange(start, stop), horizon_cash(scen, lay, rows, values))
+    del values
     if draws_dir is not None:
         for year, table in draws_tables(scen, ledgers, start).items():
             write_part(draws_dir, f"scenario={scen.spec.name}/fiscal_year={year}/part-{start:09d}.parquet",
@@ -85,22 +89,13 @@ def run_chunk(scen: Scenario, lay: SeriesLayout, start: int, stop: int, draws_di
     return acc, extra
 
 
-_REUSED: dict[int, Accumulator] = {}
-
-
 def chunk_task(state: tuple[Scenario, SeriesLayout, bool], start: int, stop: int, draws_dir: Path | str | None,
                run_id: str) -> tuple[int, int, Accumulator, pa.Table | None]:
-    """One chunk on a worker: statistics in a reused accumulator (no fresh pages per chunk), returned as a
-    detached sparse copy (the next chunk on this worker resets the reused one)."""
+    """One chunk on a worker: its statistics in a fresh accumulator (a few sparse arrays, shared with nothing
+    the worker keeps) and its pipeline table."""
     scen, lay, pipeline = state
-    acc = _REUSED.get(lay.size)
-    if acc is None:
-        _REUSED.clear()
-        acc = _REUSED[lay.size] = Accumulator(lay.size, lay.budget_cny)
-    acc.reset()
-    acc.budget = lay.budget_cny
-    acc, extra = run_chunk(scen, lay, start, stop, draws_dir, run_id, acc, pipeline)
-    return start, stop, acc.detached(), extra
+    acc, extra = run_chunk(scen, lay, start, stop, draws_dir, run_id, None, pipeline)
+    return start, stop, acc, extra
 
 
 def simulate(scen: Scenario, workers: int = 1, draws_dir: Path | str | None = None,
@@ -122,8 +117,15 @@ def simulate(scen: Scenario, workers: int = 1, draws_dir: Path | str | None = No
     return total, lay, [extras[k] for k in sorted(extras)]
 
 
-def _point_task(states: tuple, point: int, start: int, stop: int) -> tuple[int, int, int, Accumulator]:
-    start, stop, acc, _ = chunk_task(states[point], start, stop, None, "")
+_POINT_LAYOUTS: dict[int, SeriesLayout] = {}
+
+
+def _point_task(scens: tuple[Scenario, ...], point: int, start: int, stop: int) -> tuple[int, int, int, Accumulator]:
+    """One chunk of one point: the point's layout is made on the worker (kept for its next chunks only)."""
+    if point not in _POINT_LAYOUTS:
+        _POINT_LAYOUTS.clear()
+        _POINT_LAYOUTS[point] = layout(scens[point], by_vintage=True)
+    start, stop, acc, _ = chunk_task((scens[point], _POINT_LAYOUTS[point], False), start, stop, None, "")
     return point, start, stop, acc
 
 
@@ -131,19 +133,22 @@ def simulate_points(scens: list[Scenario], executor: Executor,
                     progress: Callable[[int], None] | None = None) -> Iterator[tuple[int, Accumulator, SeriesLayout]]:
     """Several scenarios (a sweep's points) on one executor: every point's chunks are submitted in point order
     through the executor's bounded window, so only a few points are open at once; yields ``(point, statistics,
-    layout)`` as each point's last chunk comes in (points may finish out of order). No per-draw ledger."""
-    lays = [layout(s, by_vintage=True) for s in scens]
+    layout)`` as each point's last chunk comes in (points may finish out of order). No per-draw ledger.
+    A point's layout and statistics exist only while it is open, on the client as on the workers."""
     tasks = [(i, a, b) for i, s in enumerate(scens) for a, b in chunks(s)]
     left = Counter(i for i, _, _ in tasks)
-    open_: dict[int, Accumulator] = {}
-    for i, a, b, acc in executor.map(_point_task, tuple((s, lay, False) for s, lay in zip(scens, lays)), tasks):
-        total = open_.setdefault(i, Accumulator(lays[i].size, lays[i].budget_cny))
-        total.merge(acc)
+    open_: dict[int, tuple[Accumulator, SeriesLayout]] = {}
+    for i, a, b, acc in executor.map(_point_task, tuple(scens), tasks):
+        if i not in open_:
+            lay = layout(scens[i], by_vintage=True)
+            open_[i] = (Accumulator(lay.size, lay.budget_cny), lay)
+        open_[i][0].merge(acc)
+        del acc
         if progress:
             progress(b - a)
         left[i] -= 1
         if not left[i]:
-            yield i, open_.pop(i), lays[i]
+            yield i, *open_.pop(i)
 
 
 def summary_table(scen: Scenario, lay: SeriesLayout, acc: Accumulator) -> pa.Table:
@@ -207,5 +212,5 @@ def run(scen: Scenario, out: Path | str | Remote, workers: int = 1, write_draws:
             info["files"]["pipeline"] = ["pipeline_draws.parquet", "pipeline_summary.parquet"]
             info["pipelines"] = [p.get("name") for p in scen.spec.pipelines]
         write_json(info, tmp / "manifest.json")
-        head = headline.write(tmp, dest.draws if write_draws else None)
+        head = headline.write(tmp, tail=dict(zip(grant_programs(scen), acc.top.means())) if acc.top else None)
     return RunResult(dest.location, run_id, summary, acc, lay, head)
