@@ -30,7 +30,7 @@ HERE = Path(__file__).parent / "scenarios"
 BASE = HERE / "crn_base.yaml"
 BUCKET = "fiscal-sim-test"
 ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-       "AWS_EC2_METADATA_DISABLED": "true"}
+       "AWS_EC2_METADATA_DISABLED": "true", "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
 
 
 @pytest.fixture(scope="module")
@@ -278,6 +278,9 @@ def test_cli_runs_to_a_url_and_refuses_a_bad_one(s3, tmp_path):
     assert f"cli/{latest['run_id']}" in r.stdout and "TOPSECRET" not in r.stdout
     m = read_json(run_prefix, "manifest.json")
     assert "TOPSECRET" not in json.dumps(m) and any("s3://***@" in a for a in m["command"])
+    r = cli("compare", str(BASE), str(HERE / "crn_cap.yaml"), "--draws", "200", "--out", s3("cli-compare"))
+    assert r.returncode == 0 and "cli-compare/" in r.stdout and "all payers:" in r.stdout, r.stderr  # its headline
+    assert read_json(Remote(s3("cli-compare")), LATEST)["run_id"] in r.stdout
     r = cli("export", s3("cli"), "--csv", str(tmp_path / "csv"))
     assert r.returncode == 0 and (tmp_path / "csv" / "summary.csv").is_file(), r.stderr
     r = cli("report", s3("cli"))

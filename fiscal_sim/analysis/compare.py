@@ -36,7 +36,7 @@ from fiscal_sim.engine.simulate import blocks_of, simulate_chunk
 from fiscal_sim.errors import FiscalSimError
 from fiscal_sim.io.outdir import inputs_of
 from fiscal_sim.io.parquet import manifest_header, with_metadata, write_json, write_table
-from fiscal_sim.io.target import Remote, output, parse, write_part
+from fiscal_sim.io.target import Remote, output, write_part
 from fiscal_sim.orchestrate.executors import Executor, PoolExecutor
 from fiscal_sim.orchestrate.run import chunks
 from fiscal_sim.scenario import Scenario
@@ -226,7 +226,7 @@ def compare(base: Scenario, reform: Scenario, out: Path | str | Remote, workers:
     p = pair(lay_b, lay_r)
     run_id = new_run_id()
     parts = chunks(base)
-    with output(parse(out) if isinstance(out, str) else out, "compare", run_id, inputs_of(base, reform)) as dest:
+    with output(out, "compare", run_id, inputs_of(base, reform)) as dest:
         tmp = dest.folder
         draws_dir = dest.dataset("compare_draws") if write_draws else None
         total = new_stats(lay_b, lay_r, p)

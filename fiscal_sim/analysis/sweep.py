@@ -58,7 +58,7 @@ from fiscal_sim.orchestrate.executors import Executor, PoolExecutor
 from fiscal_sim.orchestrate.run import simulate_points, summary_table
 from fiscal_sim.errors import FiscalSimError
 from fiscal_sim.io.outdir import inputs_of
-from fiscal_sim.io.target import Remote, output, parse
+from fiscal_sim.io.target import Remote, output
 from fiscal_sim.io.parquet import manifest_header, write_json, write_table
 from fiscal_sim.scenario import Scenario
 from fiscal_sim.uptake.spec import Count, Uptake
@@ -394,7 +394,7 @@ def sweep(scen: Scenario, p: Plan, out: Path | str | Remote, workers: int = 1, t
     keep_programs = {ALL, ALL_EQUITY} | {t.program for t in p.targets if t.program}
     points = [point_scenario(scen, p, i) for i in range(len(p.points))]
     done = 0
-    with output(parse(out) if isinstance(out, str) else out, "sweep", run_id, inputs_of(scen)) as dest:
+    with output(out, "sweep", run_id, inputs_of(scen)) as dest:
         tmp = dest.folder
         for i, acc, lay in simulate_points(points, executor or PoolExecutor(workers)):
             v = points[i]

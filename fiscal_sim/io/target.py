@@ -206,10 +206,13 @@ class Staging:
 
 
 @contextmanager
-def output(target: Path | Remote, kind: str, run_id: str, inputs: Iterable[Path | str] = ()) -> Iterator[Staging]:
+def output(target: Path | str | Remote, kind: str, run_id: str, inputs: Iterable[Path | str] = ()
+           ) -> Iterator[Staging]:
     """The place to write a result of ``kind``: a local folder atomically (:func:`replace_dir`), or a new
     ``<target>/<run_id>/`` prefix, its client files uploaded and ``_SUCCESS`` written last when the block
     succeeds (then ``LATEST``); on failure the prefix is left without ``_SUCCESS`` and nothing is deleted."""
+    if isinstance(target, str):
+        target = parse(target)
     if isinstance(target, Path):
         with replace_dir(target, kind, inputs) as tmp:
             yield Staging(tmp, target)
@@ -312,11 +315,15 @@ def _complete_run(where: Remote, what: str) -> Remote:
     return run
 
 
+LEDGERS = ("draws/", "compare_draws/")
+"""the per-draw datasets of a result, left in place by :func:`readable`"""
+
+
 def _download(run: Remote, folder: Path) -> None:
-    """Copy a run's files but its per-draw ledger into ``folder``."""
+    """Copy a result's files but its per-draw datasets into ``folder``."""
     fs, base = run.fs_path
     for name in remote_files(run):
-        if not name.startswith("draws/"):
+        if not name.startswith(LEDGERS):
             local = folder / name
             local.parent.mkdir(parents=True, exist_ok=True)
             with fs.open_input_stream(f"{base}/{name}") as f:

@@ -28,7 +28,7 @@ from fiscal_sim.engine.simulate import blocks_of, simulate_chunk
 from fiscal_sim.io.dimensions import cost_shares_table, jurisdictions_table, payers_table, programs_table
 from fiscal_sim.io.outdir import inputs_of
 from fiscal_sim.io.parquet import manifest_header, round_money, with_metadata, write_json, write_table
-from fiscal_sim.io.target import Remote, output, parse, write_part
+from fiscal_sim.io.target import Remote, output, write_part
 from fiscal_sim.orchestrate.executors import Executor, PoolExecutor
 from fiscal_sim.scenario import Scenario, timeline_manifest
 from fiscal_sim.stats import BINS_PER_DECADE, Accumulator, TopDraws, summarise
@@ -193,7 +193,7 @@ def run(scen: Scenario, out: Path | str | Remote, workers: int = 1, write_draws:
     """Simulate ``scen`` and write its outputs to ``out`` (chunks on ``executor``, default a pool): a local
     folder atomically, or a URL's ``<run_id>/`` prefix with ``_SUCCESS`` last (:mod:`fiscal_sim.io.target`)."""
     run_id = uuid.uuid4().hex[:12]
-    with output(parse(out) if isinstance(out, str) else out, "run", run_id, inputs_of(scen)) as dest:
+    with output(out, "run", run_id, inputs_of(scen)) as dest:
         tmp = dest.folder
         acc, lay, extras = simulate(scen, workers, dest.draws if write_draws else None, progress, run_id, pipeline,
                                     executor)
