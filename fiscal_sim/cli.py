@@ -381,7 +381,7 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
         fail(e)
     except ValueError as e:
         fail(FiscalSimError(f"{scenario}: bad run setting: {plain_error(e)}"))
-    target = _out(out_dir) or Path("outputs") / scen.spec.name
+    target = _out(out_dir, Path("outputs") / scen.spec.name)
     _check_out(target, "run", scen)
     workers = _workers(scen, workers)
     with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -401,11 +401,11 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
             show(t)
 
 
-def _out(value: Optional[str]):
-    """``--out`` as given: a local folder, or a URL (:mod:`fiscal_sim.io.target`); None when not given."""
+def _out(value: Optional[str], default: Path):
+    """``--out`` as given (a local folder, or a URL: :mod:`fiscal_sim.io.target`), else ``default``."""
     from fiscal_sim.io.target import parse
 
-    return parse(value) if value else None
+    return parse(value) if value is not None else default
 
 
 def _check_out(target, kind: str, *scens, hosts: tuple[str, ...] = ()) -> None:
@@ -489,7 +489,7 @@ def compare(baseline: Annotated[Path, typer.Argument(help="baseline scenario YAM
 
     base = _load(baseline, draws=draws, seed=seed)
     ref = _load(reform)
-    target = _out(out_dir) or Path("outputs") / f"{ref.spec.name}_vs_{base.spec.name}"
+    target = _out(out_dir, Path("outputs") / f"{ref.spec.name}_vs_{base.spec.name}")
     _check_out(target, "compare", base, ref)
     workers = _workers(base, workers)
     bar, task = _progress(base.spec.draws, f"{ref.spec.name} vs {base.spec.name}: draws", quiet)
@@ -579,7 +579,7 @@ def sweep(scenario: Annotated[Path, typer.Argument(help="scenario YAML")],
         p = plan(scen, set_, range_, design, samples, design_seed)  # type: ignore[arg-type]
     except FiscalSimError as e:
         fail(e)
-    target = _out(out_dir) or Path("outputs") / f"{scen.spec.name}_sweep"
+    target = _out(out_dir, Path("outputs") / f"{scen.spec.name}_sweep")
     _check_out(target, "sweep", scen)
     workers = _workers(scen, workers)
     bar, task = _progress(len(p.points), f"{scen.spec.name}: sweep points", quiet)

@@ -17,7 +17,7 @@ import pytest
 
 from fiscal_sim.analysis.compare import compare
 from fiscal_sim.analysis.sweep import plan, sweep
-from fiscal_sim.errors import FiscalSimError
+from fiscal_sim.errors import FiscalSimError, Interrupted
 from fiscal_sim.io import target
 from fiscal_sim.io.outdir import OutputFolderError
 from fiscal_sim.export import write_csv
@@ -183,6 +183,18 @@ def test_an_error_in_a_chunk_leaves_no_success(s3, base, monkeypatch):
         run(base, s3("fail-chunk"), executor=Executor())
     left = remote_files(Remote(s3("fail-chunk")))
     assert left and not any(f.endswith(SUCCESS) for f in left) and LATEST not in left
+
+
+def test_ctrl_c_leaves_no_success(s3, base, monkeypatch):
+    import fiscal_sim.orchestrate.run as orun
+
+    def interrupted(scen, start, stop, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(orun, "simulate_chunk", interrupted)
+    with pytest.raises(Interrupted, match=f"^interrupted; s3://.*without {SUCCESS}") as e:
+        run(base, s3("ctrl-c"), executor=Executor())
+    assert e.value.exit_code == 130 and remote_files(Remote(s3("ctrl-c"))) == []
 
 
 class Retrying(Executor):
