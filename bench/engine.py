@@ -11,6 +11,10 @@ machine's raw numpy lognormal rate measured in the same run. Applicant-awards
 count only applicants evaluated one by one (category-only programs are done by
 counts × amounts and are not counted).
 
+It then profiles one chunk in this process (cumulative seconds per phase under cProfile: simulation, of which
+non-cumulation groups, pre-horizon cohorts, applicant sampling and awards to cash; summary series; statistics; the
+per-draw ledger's rows and Parquet) and prints the floor: the chunk's applicant inputs at the raw lognormal rate.
+
 On a shared machine absolute times move with the load: ``BENCH_BASE=/path/to/other/checkout``
 also times that code (e.g. ``git archive main | tar -x -C /tmp/base``) in the same run, alternating
 run by run, and reports the ratio. ``BENCH_LARGE_DRAWS=200000`` adds a long run (off by default so
