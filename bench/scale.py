@@ -7,7 +7,7 @@ reporting wall time, draws per second, the client's peak and each worker's peak,
 the first and last quarter of the run (flat means no growth with draws). Results go to
 ``bench/results/scale.json``.
 
-``python bench/scale.py [--draws 1000000] [--points 100] [--point-draws 10000] [--workers 2]``
+``python bench/scale.py [--draws 1000000] [--points 100] [--point-draws 10000] [--workers 2] [--only run|sweep]``
 """
 
 from __future__ import annotations
@@ -103,22 +103,31 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--points", type=int, default=100)
     ap.add_argument("--point-draws", type=int, default=10_000)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--only", choices=["run", "sweep"], help="one case only (its record replaces the same case's "
+                                                             "in bench/results/scale.json; the other is kept)")
     a = ap.parse_args(argv)
     dask = ["--executor", "dask", "--workers", str(a.workers)]
     values = ",".join(f"{0.001 * i:.3f}" for i in range(a.points))
     with tempfile.TemporaryDirectory() as tmp:
-        cases = [
-            measured(f"baseline_{a.draws // 1000}k_no_draws_ledger",
-                     ["run", str(BASELINE), "--draws", str(a.draws), "--chunk-size", "1000", "--no-draws-ledger",
-                      "--out", f"{tmp}/run", *dask], a.draws),
-            measured(f"sweep_{a.points}_points_x_{a.point_draws // 1000}k",
-                     ["sweep", str(BASELINE), "--set", f"{GROWTH}={values}", "--draws", str(a.point_draws),
-                      "--totals-only", "--out", f"{tmp}/sweep", *dask], a.points * a.point_draws),
-        ]
-    result = {"machine": machine(), "workers": a.workers, "cases": cases, "load_average": os.getloadavg(),
-              "created": time.strftime("%Y-%m-%d %H:%M:%S")}
+        cases = []
+        if a.only in (None, "run"):
+            cases.append(measured(f"baseline_{a.draws // 1000}k_no_draws_ledger",
+                                  ["run", str(BASELINE), "--draws", str(a.draws), "--chunk-size", "1000",
+                                   "--no-draws-ledger", "--out", f"{tmp}/run", *dask], a.draws))
+        if a.only in (None, "sweep"):
+            cases.append(measured(f"sweep_{a.points}_points_x_{a.point_draws / 1000:g}k",
+                                  ["sweep", str(BASELINE), "--set", f"{GROWTH}={values}", "--draws", str(a.point_draws),
+                                   "--totals-only", "--out", f"{tmp}/sweep", *dask], a.points * a.point_draws))
+    for c in cases:
+        c |= {"load_average_after": os.getloadavg(), "created": time.strftime("%Y-%m-%d %H:%M:%S")}
     out = REPO / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
+    kept = []
+    if a.only and (out / "scale.json").is_file():
+        kept = [c for c in json.loads((out / "scale.json").read_text())["cases"]
+                if not c["case"].startswith("baseline_" if a.only == "run" else "sweep_")]
+    result = {"machine": machine(), "workers": a.workers, "cases": kept + cases, "load_average": os.getloadavg(),
+              "created": time.strftime("%Y-%m-%d %H:%M:%S")}
     (out / "scale.json").write_text(json.dumps(result, indent=2) + "\n")
     print(f"machine: {result['machine']['cpu']} ({result['machine']['cores']} cores); Dask LocalCluster of "
           f"{a.workers} single-threaded workers; load average {os.getloadavg()[0]:.1f}")
