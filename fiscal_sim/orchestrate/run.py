@@ -4,7 +4,7 @@ Each chunk simulates every program for its draws (:mod:`fiscal_sim.engine`),
 hands its ledgers to the pipeline when asked (:mod:`fiscal_sim.pipeline`),
 writes its part of the per-draw ledger straight into the hive layout (one file
 per fiscal year named by the chunk's first draw, so a retried chunk overwrites
-its own part), and returns a detached statistics accumulator; the client folds
+its own part), and returns its statistics (a fresh, sparse accumulator); the client folds
 them in block order and writes the summary, the dimension tables and the
 manifest into a temporary folder that replaces the output folder only when
 everything succeeded — or, for a URL (:mod:`fiscal_sim.io.target`), under a
@@ -121,9 +121,10 @@ _POINT_LAYOUTS: dict[int, SeriesLayout] = {}
 
 
 def _point_task(scens: tuple[Scenario, ...], point: int, start: int, stop: int) -> tuple[int, int, int, Accumulator]:
-    """One chunk of one point: the point's layout is made on the worker (kept for its next chunks only)."""
+    """One chunk of one point: the point's layout is made on the worker (kept for the few points open at once)."""
     if point not in _POINT_LAYOUTS:
-        _POINT_LAYOUTS.clear()
+        if len(_POINT_LAYOUTS) >= 4:
+            del _POINT_LAYOUTS[min(_POINT_LAYOUTS)]  # points are submitted in order: the lowest is done
         _POINT_LAYOUTS[point] = layout(scens[point], by_vintage=True)
     start, stop, acc, _ = chunk_task((scens[point], _POINT_LAYOUTS[point], False), start, stop, None, "")
     return point, start, stop, acc
