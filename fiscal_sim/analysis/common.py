@@ -22,7 +22,7 @@ import yaml
 
 from fiscal_sim import headline
 from fiscal_sim.engine.ledger import SeriesLayout
-from fiscal_sim.orchestrate.run import manifest, summary_table
+from fiscal_sim.orchestrate.run import manifest, summary_table, tail_means
 from fiscal_sim.errors import InputError
 from fiscal_sim.io.dimensions import cost_shares_table, jurisdictions_table, payers_table, programs_table
 from fiscal_sim.io.parquet import write_json, write_table
@@ -80,7 +80,7 @@ def write_run_folder(folder: Path, scen: Scenario, lay: SeriesLayout, acc: Accum
     meta = manifest(scen, run_id, command, 1)
     meta["files"] = {k: v for k, v in meta["files"].items() if k != "draws"}
     write_json(meta | (extra_manifest or {}), folder / "manifest.json")
-    headline.write(folder)
+    headline.write(folder, tail=tail_means(scen, acc))
     return summary
 
 

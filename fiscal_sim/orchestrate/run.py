@@ -163,6 +163,12 @@ def summary_table(scen: Scenario, lay: SeriesLayout, acc: Accumulator) -> pa.Tab
     return round_money(table.append_column("is_total", pa.array(total)))  # is_total: sum only rows where it is false
 
 
+def tail_means(scen: Scenario, acc: Accumulator) -> dict[str, float] | None:
+    """Each grant program's mean horizon cash in the worst draws the accumulator kept (the headline's tail), yuan;
+    None when it kept none."""
+    return dict(zip(grant_programs(scen), acc.top.means().tolist())) if acc.top is not None else None
+
+
 def manifest(scen: Scenario, run_id: str, command: list[str] | None, workers: int) -> dict:
     return {
         **manifest_header(run_id, command),
@@ -213,5 +219,5 @@ def run(scen: Scenario, out: Path | str | Remote, workers: int = 1, write_draws:
             info["files"]["pipeline"] = ["pipeline_draws.parquet", "pipeline_summary.parquet"]
             info["pipelines"] = [p.get("name") for p in scen.spec.pipelines]
         write_json(info, tmp / "manifest.json")
-        head = headline.write(tmp, tail=dict(zip(grant_programs(scen), acc.top.means())) if acc.top else None)
+        head = headline.write(tmp, tail=tail_means(scen, acc))
     return RunResult(dest.location, run_id, summary, acc, lay, head)
