@@ -383,7 +383,29 @@ def test_an_unusable_trend_keeps_the_prior_growth(tmp_path, scen):
     cals = {c.program: c for c in calibrate(read_history(write_csv(tmp_path / "h.csv", rows), scen.catalogue), scen)}
     cal = cals["jwf2017-4.overseas-expert"]
     assert cal.growth["estimate"] is None and "uptake.count.growth" not in cal.overrides
+    assert cal.growth["note"].startswith("no usable trend") and not cal.growth["adopted"]
     assert np.isfinite(cal.post_mean)
+
+
+@pytest.mark.parametrize("awards", [[9, 0, 0, 0, 0], [0, 0, 0, 0, 9], [0, 0, 0, 0, 1e-300], [1, 0, 0, 0, 400]])
+def test_trend_without_a_finite_fit_is_none_on_every_machine(awards):
+    """Awards only at one end of the years (no finite maximum) or a slope far outside ±log 2 give None, not a
+    value that depends on where floating point stops the divergence."""
+    from fiscal_sim.calibrate.posterior import Evidence, trend
+    years = np.arange(2018, 2023)
+    ev = Evidence(years=years, awards=np.array(awards, float), expected=np.full(5, 2.0), pool=np.zeros(5),
+                  herfindahl=np.zeros(5))
+    assert trend(ev, np.zeros(5), 2020) is None
+
+
+def test_trend_recovers_a_known_growth():
+    """Counts that are exactly expected × 1.1^t fit β = log 1.1 (hand-computed: the Poisson MLE is exact)."""
+    from fiscal_sim.calibrate.posterior import Evidence, trend
+    years = np.arange(2018, 2023)
+    ev = Evidence(years=years, awards=10 * 1.1 ** (years - 2020.0), expected=np.full(5, 10.0), pool=np.zeros(5),
+                  herfindahl=np.zeros(5))
+    b, se, centre = trend(ev, np.zeros(5), 2020)
+    assert b == pytest.approx(np.log(1.1), abs=1e-9) and se > 0 and 2019 < centre < 2021
 
 
 def test_cli_backtest_errors_name_the_file(tmp_path):

@@ -204,14 +204,24 @@ def beta_update(n: np.ndarray, pool: np.ndarray, s2: float, alpha0: float, beta0
     return alpha, beta
 
 
+MAX_TREND = float(np.log(2.0))
+"""|β| beyond log 2 (halving or doubling a year) is no usable trend; the fit stops there"""
+
+
 def trend(ev: Evidence, kappa: np.ndarray, base: int, iters: int = 50) -> tuple[float, float, float] | None:
     """Log-linear trend of awards on the year: ``(β, se(β), weighted mean year)``; None if it cannot be fitted.
 
     Weighted Poisson regression (IRLS) with the negative binomial's weights ``m / (1 + m κ)``;
-    ``ev.expected`` must be computed without growth.
+    ``ev.expected`` must be computed without growth. The fit is None — on every machine alike — when the
+    likelihood has no finite maximum (all awards in the first or last year), when an iterate leaves
+    ``|β| ≤ 2·MAX_TREND`` (a diverging fit stops long before floating point decides its fate), or when it
+    has not converged after ``iters`` steps.
     """
     if ev.awards.sum() <= 0 or np.unique(ev.years).size < 2:
         return None
+    seen = np.unique(ev.years[ev.awards > 0])
+    if seen.size == 1 and seen[0] in (ev.years.min(), ev.years.max()):
+        return None  # every award at one end of the years: the slope's maximum likelihood is at ±∞
     x = ev.years - float(base)
     X = np.column_stack([np.ones_like(x), x])
     beta = np.array([np.log(ev.awards.sum() / ev.expected.sum()), 0.0])
@@ -224,14 +234,18 @@ def trend(ev: Evidence, kappa: np.ndarray, base: int, iters: int = 50) -> tuple[
             new = np.linalg.solve(info, X.T @ (W * z))
         except np.linalg.LinAlgError:
             return None
-        if np.allclose(new, beta, rtol=0, atol=1e-10):
-            beta = new
-            break
+        if not (np.all(np.isfinite(new)) and abs(new[1]) <= 2 * MAX_TREND):
+            return None
+        done = np.allclose(new, beta, rtol=0, atol=1e-10)
         beta = new
+        if done:
+            break
+    else:
+        return None
     m = ev.expected * np.exp(X @ beta)
     W = m / (1.0 + m * kappa)
     cov = np.linalg.inv(X.T @ (W[:, None] * X))
-    if not (np.all(np.isfinite(beta)) and np.isfinite(cov[1, 1])):
+    if not np.isfinite(cov[1, 1]):
         return None
     return float(beta[1]), float(np.sqrt(cov[1, 1])), float(base + (W @ x) / W.sum())
 
@@ -271,14 +285,17 @@ def calibrate_program(sp: SimProgram, hist: History, scen: Scenario, level: floa
     extra_var, growth = 0.0, None
     if c.mean is not None and np.unique(ev.years).size >= MIN_TREND_YEARS:
         fit = trend(evidence(sp, hist, scen, growth=0.0), kappa, base)
-        if fit is not None:
+        unusable = {"prior": c.growth, "estimate": None, "adopted": False,
+                    "note": "no usable trend in this history (none fits, or outside −50%…+100% a year): prior kept"}
+        if fit is None:
+            cal.growth = unusable
+        else:
             b, se, centre = fit
             z = stats.norm.ppf(1 - q)
             with np.errstate(over="ignore"):
                 lo, hi = np.expm1(b - z * se), np.expm1(b + z * se)
             if not (np.isfinite(hi) and -0.5 <= np.expm1(b) <= 1.0):
-                cal.growth = {"prior": c.growth, "estimate": None, "adopted": False,
-                              "note": "no usable trend in this history (outside −50%…+100% a year): prior kept"}
+                cal.growth = unusable
             else:
                 adopted = not lo <= c.growth <= hi
                 cal.growth = {"prior": c.growth, "estimate": _r(np.expm1(b)),
