@@ -604,13 +604,11 @@ def sweep(scenario: Annotated[Path, typer.Argument(help="scenario YAML")],
     for line in hl.sweep_lines(result.table.to_pylist(), sql_names(p.targets), {}, names):
         out.print(line, markup=False, highlight=False)
     out.print()
-    rows = [r for r in result.table.to_pylist() if r["program"] == "ALL" and r["measure"] == "cash"
-            and r["period"] == "horizon" and r["payer"] in ("ALL", "city")]
+    from fiscal_sim.analysis.sweep import point_totals
+
     t = Table("point", *[tg.text for tg in p.targets], "all payers mean", "all payers P95", "city mean", "city P95",
               title="grant cash over the horizon, 万元", title_justify="left")
-    by = {(r["point"], r["payer"]): r for r in rows}
-    for i, pt in enumerate(p.points):
-        a, c = by.get((i, "ALL"), {}), by.get((i, "city"), {})
+    for i, pt, a, c in point_totals(result.table, p, ("ALL", "city")):
         t.add_row(str(i), *[str(v) for v in pt], _wan(a.get("mean_cny")), _wan(a.get("p95_cny")),
                   _wan(c.get("mean_cny")), _wan(c.get("p95_cny")))
     show(t)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -22,29 +25,49 @@ BLOCKS = re.findall(r"```sql\n(.*?)```", TEXT, flags=re.S)
 SWEPT = "programs.jzf2017-3.major-conversion.cap"
 
 
+DRAWS = {"run": "200", "compare": "200", "sweep": "100", "backtest": "100"}
+
+
+def readme_commands(text: str) -> list[list[str]]:
+    """The ``fiscal-sim`` command lines of the indented block at the top of outputs/README.md, as written
+    (continuation lines joined, comments dropped)."""
+    block = text.split("\n\n", 3)[2]
+    joined = re.sub(r"\\\n\s*", " ", block)
+    return [shlex.split(line.split("#")[0])[1:] for line in joined.splitlines() if line.strip().startswith("fiscal-sim ")]
+
+
 @pytest.fixture(scope="module")
 def outputs(tmp_path_factory) -> Path:
-    """The folders the README's commands write, from a small scenario (same program ids, 2025–2029)."""
-    root = tmp_path_factory.mktemp("readme") / "outputs"
+    """The folders the README's own commands write, run as written in an empty folder beside a copy of the
+    scenarios (with few draws and quiet): the queries are then proven on exactly what a reader gets."""
+    work = tmp_path_factory.mktemp("readme")
+    shutil.copytree(REPO_SCEN, work / "scenarios")
     runner = CliRunner()
-    for args in (["run", str(SCEN / "crn_base.yaml"), "--draws", "200", "--out", str(root / "baseline"), "-q"],
-                 ["sensitivity", str(root / "baseline"), "-q"],
-                 ["compare", str(SCEN / "crn_base.yaml"), str(SCEN / "crn_cap.yaml"), "--draws", "200",
-                  "--out", str(root / "cap1500_vs_baseline"), "-q"],
-                 ["sweep", str(SCEN / "crn_base.yaml"), "--set", f"{SWEPT}=1500,3000", "--draws", "100",
-                  "--out", str(root / "baseline_sweep"), "-q"],
-                 ["backtest", str(REPO_SCEN / "history" / "awards_synthetic.csv"), "--scenario",
-                  str(REPO_SCEN / "baseline.yaml"), "--holdout-from", "2023", "--draws", "100",
-                  "--out", str(root / "baseline_backtest"), "-q"],
-                 ["run", str(REPO_SCEN / "tight_budget.yaml"), "--pipeline", "--draws", "40",
-                  "--out", str(root / "tight_budget"), "-q", "--no-draws-ledger"]):
-        res = runner.invoke(app, args)
-        assert res.exit_code == 0, (args, res.output)
-    return root
+    cwd = os.getcwd()
+    os.chdir(work)
+    try:
+        for args in readme_commands(TEXT):
+            extra = ["--draws", DRAWS[args[0]]] if args[0] in DRAWS else []
+            if args[0] == "run" and "--pipeline" in args:
+                extra = ["--draws", "40", "--no-draws-ledger"]
+            quiet = [] if args[0] == "report" else ["-q"]  # report prints one line and has no --quiet
+            res = runner.invoke(app, [*args, *extra, *quiet])
+            assert res.exit_code == 0, (args, res.output)
+    finally:
+        os.chdir(cwd)
+    return work / "outputs"
 
 
 def localise(sql: str, root: Path) -> str:
     return sql.replace("'outputs/", f"'{root}/")
+
+
+def test_the_readme_lists_the_commands_its_queries_need():
+    commands = [a[0] for a in readme_commands(TEXT)]
+    assert commands == ["run", "sensitivity", "compare", "sweep", "report", "backtest", "run"]
+    folders = set(re.findall(r"'outputs/([a-z0-9_]+)/", "\n".join(BLOCKS)))
+    written = {a[a.index("--out") + 1].split("/")[1] for a in readme_commands(TEXT) if "--out" in a}
+    assert folders <= written, f"queries read folders no command writes: {folders - written}"
 
 
 def test_readme_has_the_queries_the_issue_asks_for():
@@ -109,3 +132,18 @@ def test_sweep_columns_are_point_parameters_and_the_summary(outputs):
     assert schema.names == ["point", column] + summary
     assert schema.field(column).metadata[b"fiscal_sim.path"] == SWEPT.encode()
     assert pq.read_schema(outputs / "baseline_sweep/points.parquet").names == ["point", column]
+
+
+def test_top_programs_query_lists_programs_not_the_total(outputs):
+    block = next(b for b in BLOCKS if "LIMIT 10" in b and "p95_cny DESC" in b)
+    rows = duckdb.connect().sql(localise(block, outputs)).fetchall()
+    assert len(rows) == 10 and not {"ALL", "ALL_EQUITY"} & {r[0] for r in rows}
+
+
+def test_sweep_query_gives_one_row_a_point_equal_to_the_all_vintage_summary(outputs):
+    block = next(b for b in BLOCKS if "baseline_sweep/sweep.parquet" in b and "cap_wan" in b)
+    rows = duckdb.connect().sql(localise(block, outputs)).fetchall()
+    assert [r[0] for r in rows] == [1500, 3000]
+    (city,), = duckdb.sql(f"""SELECT round(mean_cny / 1e4) FROM '{outputs}/baseline_sweep/point-0/summary.parquet'
+        WHERE program = 'ALL' AND payer = 'city' AND vintage = 'ALL' AND measure = 'cash' AND period = 'horizon'""").fetchall()
+    assert rows[0][1] == city

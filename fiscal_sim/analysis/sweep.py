@@ -421,6 +421,15 @@ def sweep(scen: Scenario, p: Plan, out: Path | str | Remote, workers: int = 1, t
     return SweepResult(dest.location, run_id, p, result)
 
 
+def point_totals(table: pa.Table, p: Plan, payers: tuple[str, ...]) -> list[tuple[Any, ...]]:
+    """Per point: ``(point, values, row of payers[0], row of payers[1], …)`` — the horizon grant cash of all
+    programs (``program = 'ALL'``, ``vintage = 'ALL'``: never the existing/new split), ``{}`` where absent."""
+    rows = [r for r in table.to_pylist() if r["program"] == ALL and r["vintage"] == ALL and r["measure"] == "cash"
+            and r["period"] == "horizon" and r["payer"] in payers]
+    by = {(r["point"], r["payer"]): r for r in rows}
+    return [(i, pt, *[by.get((i, payer), {}) for payer in payers]) for i, pt in enumerate(p.points)]
+
+
 def points_table(p: Plan) -> pa.Table:
     """One row per point: its number and the value of every swept parameter."""
     fields = [(pa.field("point", pa.int32()), pa.array(np.arange(len(p.points), dtype=np.int32)))]
