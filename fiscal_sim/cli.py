@@ -71,8 +71,10 @@ def report_error(e: BaseException, code: int = 1) -> int:
         traceback.print_exception(e)
     if isinstance(e, InputError):
         err.print(f"[red]{len(e.problems)} problem(s)[/red]:")
+        from fiscal_sim.io.secrets import mask
+
         for p in e.problems:
-            err.print(f"  {p}", markup=False)
+            err.print(f"  {mask(str(p))}", markup=False)
         return e.exit_code
     if isinstance(e, FiscalSimError):
         text, code = str(e), e.exit_code
@@ -88,7 +90,9 @@ def report_error(e: BaseException, code: int = 1) -> int:
         text = str(e)
     from rich.markup import escape
 
-    err.print(("" if code == 130 else "[red]error[/red]: ") + escape(text), highlight=False)
+    from fiscal_sim.io.secrets import mask
+
+    err.print(("" if code == 130 else "[red]error[/red]: ") + escape(mask(text)), highlight=False)
     return code
 
 

@@ -76,8 +76,11 @@ def manifest_header(run_id: str, command: list[str] | None, **kind: str) -> dict
     import datetime as dt
     import sys
 
+    from fiscal_sim.io.secrets import mask_all
+
     return {**kind, "run_id": run_id, "engine_version": __version__, "schema_version": SCHEMA_VERSION,
-            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "command": command or sys.argv}
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "command": mask_all(command or sys.argv)}
 
 
 def write_json(obj: Any, path: Path) -> None:

@@ -27,30 +27,21 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Iterator
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from fiscal_sim.errors import FiscalSimError, InputError, Interrupted, describe_os_error
+from fiscal_sim.io.secrets import mask, mask_all
 from fiscal_sim.io.outdir import MANIFEST, OutputFolderError, check_out, collapse, replace_dir
 
 SUCCESS = "_SUCCESS"
 """written last under a run's prefix: the run is complete (JSON: run id, files written, creation time)"""
 LATEST = "LATEST"
 """beside the runs of a prefix, written after a run's ``_SUCCESS``: JSON naming the last complete run"""
-SECRETS = ("secret_key", "session_token", "access_key", "access_token")
-"""query options of a URL never printed or recorded"""
 
 
 def shown(uri: str) -> str:
-    """``uri`` with its credentials (``KEY:SECRET@`` and secret query options) masked, for messages and manifests."""
-    parts = urlsplit(uri)
-    if "@" not in parts.netloc and not any(k in SECRETS for k, _ in parse_qsl(parts.query)):
-        return uri
-    if "@" in parts.netloc:
-        parts = parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1])
-    if any(k in SECRETS for k, _ in parse_qsl(parts.query)):
-        query = [(k, "***" if k in SECRETS else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
-        parts = parts._replace(query=urlencode(query, safe=":/*"))
-    return urlunsplit(parts)
+    """``uri`` with its credentials masked, for messages and manifests (:func:`fiscal_sim.io.secrets.mask`)."""
+    return mask(uri)
 
 
 @dataclass(frozen=True)
@@ -239,7 +230,7 @@ def _publish(folder: Path, run: Remote, kind: str, run_id: str) -> None:
     m.setdefault("kind", kind)
     m.update(location=str(run), written=written)
     if isinstance(m.get("command"), list):
-        m["command"] = [shown(a) if "://" in a else a for a in m["command"]]
+        m["command"] = mask_all(m["command"])
     (folder / MANIFEST).write_text(json.dumps(m, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
     for name in [f for f in staged if f != MANIFEST] + [MANIFEST]:
         _upload(fs, f"{base}/{name}", (folder / name).read_bytes())
