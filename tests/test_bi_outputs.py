@@ -74,15 +74,28 @@ def test_xlsx_export_reads_back_with_openpyxl(run_dir, tmp_path):
     assert res.exit_code == 0, res.output
     wb = openpyxl.load_workbook(target)
     assert wb.sheetnames[0] == "Headline 结论"
-    assert any("全部财政" in str(c.value) for c in wb["Headline 结论"]["A"])
-    pivot = wb["Cash by payer 分财政 (万元)"]
-    header = [c.value for c in pivot[1]]
-    by = {(r[0], r[3]): r for r in pivot.iter_rows(min_row=2, values_only=True)}
+    head = {(r[0], r[1]): r for r in wb["Headline 结论"].iter_rows(min_row=2, values_only=True)}
+    ((h_mean, h_p90),) = duckdb.sql(f"SELECT mean_cny, p90_cny FROM '{run_dir}/summary.parquet' WHERE program = 'ALL' "
+                                    "AND payer = 'city' AND vintage = 'ALL' AND measure = 'cash' AND period = 'horizon'"
+                                    ).fetchall()
+    assert head[("payer", "city")][5] == pytest.approx(h_mean / 1e4, abs=0.01)  # a number, not text
+    assert head[("payer", "city")][6] == pytest.approx(h_p90 / 1e4, abs=0.01)
+    assert head[("payer", "ALL")][4] == "total" and head[("payer", "city")][4] == "member"
     ((mean, p90),) = duckdb.sql(f"SELECT mean_cny, p90_cny FROM '{run_dir}/summary.parquet' WHERE program = 'ALL' AND "
                                 "payer = 'city' AND vintage = 'ALL' AND measure = 'cash' AND fiscal_year = 2027").fetchall()
-    col = header.index("2027")
-    assert by[("city", "mean")][col] == pytest.approx(mean / 1e4, abs=0.01)
-    assert by[("city", "P90")][col] == pytest.approx(p90 / 1e4, abs=0.01)
+    for sheet, want in (("Cash mean 现金均值 (万元)", mean), ("Cash P90 现金P90 (万元)", p90)):
+        ws = wb[sheet]
+        header = [c.value for c in ws[1]]
+        by = {r[0]: r for r in ws.iter_rows(min_row=2, values_only=True)}
+        assert by["city"][header.index("2027")] == pytest.approx(want / 1e4, abs=0.01)
+    # the members' means add up to the total: a SUM over is_total = FALSE never double counts
+    ws = wb["Cash mean 现金均值 (万元)"]
+    header = [c.value for c in ws[1]]
+    col, tot = header.index("horizon 合计"), header.index("is_total (filter FALSE before SUM)")
+    rows = list(ws.iter_rows(min_row=2, values_only=True))
+    total = next(r[col] for r in rows if r[tot])
+    assert sum(r[col] for r in rows if not r[tot]) == pytest.approx(total, rel=1e-6)
+    assert ws.auto_filter.ref
     lines = list(wb["Budget lines 超预算概率"].iter_rows(min_row=2, values_only=True))
     assert lines and all(0 <= r[6] <= 1 for r in lines)
     assert {"Top programs 主要项目 (万元)", "Assumptions 假设"} <= set(wb.sheetnames)
@@ -111,3 +124,91 @@ def test_export_never_replaces_what_it_did_not_write(run_dir, tmp_path):
     for _ in range(2):  # a workbook fiscal-sim wrote is replaced by the next export
         assert CliRunner().invoke(app, ["export", str(run_dir), "--xlsx", str(ours), "--csv", str(tmp_path / "csv")]
                                   ).exit_code == 0
+
+
+def _formulas(path: Path) -> list[str]:
+    import openpyxl
+
+    wb = openpyxl.load_workbook(path)
+    return [f"{ws.title}!{c.coordinate}" for ws in wb for row in ws.iter_rows() for c in row if c.data_type == "f"]
+
+
+EVIL = '=HYPERLINK("http://example.invalid","open me")'
+
+
+def test_text_never_executes_in_the_workbook_or_csv(tmp_path):
+    """A scenario whose texts start with = or + (description, titles): the exported workbook holds
+    no formula and the CSV no cell a spreadsheet would evaluate; numbers stay numbers."""
+    import csv
+
+    import yaml
+
+    scen = tmp_path / "evil.yaml"
+    scen.write_text(yaml.safe_dump({"scenario": {
+        "extends": str(HERE / "scenarios" / "crn_base.yaml"), "name": "evil", "description": EVIL,
+        "overrides": {"jzf2017-3.major-conversion": {"title_zh": EVIL, "title_en": "+1+1",
+                                                      }}}}, allow_unicode=True),
+                    encoding="utf-8")
+    out = tmp_path / "run"
+    res = CliRunner().invoke(app, ["run", str(scen), "--draws", "100", "--out", str(out), "-q", "--no-draws-ledger"])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(app, ["export", str(out), "--xlsx", str(tmp_path / "e.xlsx"), "--csv", str(tmp_path / "csv")])
+    assert res.exit_code == 0, res.output
+    assert _formulas(tmp_path / "e.xlsx") == []
+    import openpyxl
+
+    texts = {c.value for ws in openpyxl.load_workbook(tmp_path / "e.xlsx") for row in ws.iter_rows() for c in row
+             if isinstance(c.value, str)}
+    assert "'" + EVIL in texts, "the title reaches the workbook, neutralised"
+    assert not {t for t in texts if t.startswith(("=", "+", "-", "@", "\t", "\r"))}
+    for f in (tmp_path / "csv").glob("*.csv"):
+        with open(f, encoding="utf-8-sig", newline="") as fh:
+            cells = [c for row in csv.reader(fh) for c in row]
+        bad = [c for c in cells if c.startswith(("=", "+", "@", "\t", "\r")) or
+               (c.startswith("-") and not re.fullmatch(r"-[0-9.eE+-]+", c))]
+        assert not bad, (f.name, bad[:3])
+    rows = duckdb.sql(f"SELECT title_zh, title_en FROM read_csv('{tmp_path}/csv/programs.csv') "
+                      "WHERE program = 'jzf2017-3.major-conversion'").fetchall()
+    assert rows == [("'" + EVIL, "'+1+1")]
+
+
+def test_compare_and_sweep_folders_export(tmp_path):
+    import openpyxl
+
+    base, cap = HERE / "scenarios" / "crn_base.yaml", HERE / "scenarios" / "crn_cap.yaml"
+    runner = CliRunner()
+    assert runner.invoke(app, ["compare", str(base), str(cap), "--draws", "100", "--out", str(tmp_path / "cmp"),
+                               "-q"]).exit_code == 0
+    assert runner.invoke(app, ["sweep", str(base), "--set", "programs.jzf2017-3.major-conversion.cap=1500,3000",
+                               "--draws", "50", "--out", str(tmp_path / "sw"), "-q"]).exit_code == 0
+    for name in ("cmp", "sw"):
+        res = runner.invoke(app, ["export", str(tmp_path / name), "--xlsx", str(tmp_path / f"{name}.xlsx"),
+                                  "--csv", str(tmp_path / f"{name}_csv")])
+        assert res.exit_code == 0, res.output
+    ws = openpyxl.load_workbook(tmp_path / "cmp.xlsx")["Change 变化 (万元)"]
+    header = [c.value for c in ws[1]]
+    row = next(r for r in ws.iter_rows(min_row=2, values_only=True) if r[0] == "city" and r[2] == "horizon")
+    ((change,),) = duckdb.sql(f"SELECT change_mean_cny FROM '{tmp_path}/cmp/compare.parquet' WHERE program = 'ALL' "
+                              "AND payer = 'city' AND measure = 'cash' AND period = 'horizon'").fetchall()
+    assert row[header.index("change (万元)")] == pytest.approx(change / 1e4, abs=0.01)
+    ws = openpyxl.load_workbook(tmp_path / "sw.xlsx")["Points 参数点 (万元)"]
+    header = [c.value for c in ws[1]]
+    got = {(r[0], r[header.index("payer")]): r[header.index("horizon mean (万元)")]
+           for r in ws.iter_rows(min_row=2, values_only=True)}
+    want = duckdb.sql(f"SELECT point, payer, mean_cny FROM '{tmp_path}/sw/sweep.parquet' WHERE program = 'ALL' AND "
+                      "vintage = 'ALL' AND measure = 'cash' AND period = 'horizon'").fetchall()
+    assert len(got) == len(want) and all(got[(p, y)] == pytest.approx(m / 1e4, abs=0.01) for p, y, m in want)
+    assert {f.name for f in (tmp_path / "sw_csv").glob("*.csv")} == {"sweep.csv", "points.csv"}
+    assert (tmp_path / "cmp_csv" / "compare.csv").is_file()
+
+
+def test_a_truncated_summary_is_one_clear_line(run_dir, tmp_path):
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(run_dir, bad)
+    data = (bad / "summary.parquet").read_bytes()
+    (bad / "summary.parquet").write_bytes(data[: len(data) // 2])
+    res = CliRunner().invoke(app, ["export", str(bad), "--csv", str(tmp_path / "csv")])
+    assert res.exit_code == 1 and "summary.parquet: not a readable Parquet file" in res.output, res.output
+    assert not (tmp_path / "csv").exists()
