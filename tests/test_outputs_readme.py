@@ -147,3 +147,17 @@ def test_sweep_query_gives_one_row_a_point_equal_to_the_all_vintage_summary(outp
     (city,), = duckdb.sql(f"""SELECT round(mean_cny / 1e4) FROM '{outputs}/baseline_sweep/point-0/summary.parquet'
         WHERE program = 'ALL' AND payer = 'city' AND vintage = 'ALL' AND measure = 'cash' AND period = 'horizon'""").fetchall()
     assert rows[0][1] == city
+
+
+PYTHON = re.findall(r"```python\n(.*?)```", TEXT, flags=re.S)
+
+
+@pytest.mark.parametrize("i", range(len(PYTHON)), ids=[f"python{i}" for i in range(len(PYTHON))])
+def test_every_python_example_runs(outputs, i):
+    """The pandas examples run as written on the README's folders (fiscal_year an integer in every reader)."""
+    pytest.importorskip("pandas")
+    code = PYTHON[i].replace('"outputs/', f'"{outputs}/')
+    scope: dict = {}
+    exec(compile(code, f"outputs/README.md python block {i}", "exec"), scope)
+    if "city" in scope:
+        assert len(scope["city"]) == 10 and str(scope["city"].fiscal_year.dtype) == "Int16"
