@@ -105,7 +105,12 @@ def calculate(cat: Catalogue, program_id: str, raw_inputs: dict[str, Any] | list
     notes: list[str] = []
     if jurisdiction is None:
         jurisdiction = prog.jurisdictions[0]
-        notes.append(f"no jurisdiction given: using {jurisdiction}")
+        notes.append(f"no jurisdiction given: using {cat.geography.payer_name(jurisdiction)} ({jurisdiction})")
+    else:
+        try:
+            jurisdiction = cat.geography.find(jurisdiction)
+        except KeyError as e:
+            raise InputError([Problem(prog.file, prog.id, "jurisdiction", e.args[0])]) from None
     if jurisdiction not in prog.jurisdictions:
         raise InputError([Problem(prog.file, prog.id, "jurisdiction",
                                   f"{jurisdiction!r} is not where the program applies ({', '.join(prog.jurisdictions)})")])

@@ -222,7 +222,8 @@ def calc(program_ids: Annotated[list[str], typer.Argument(help="program id(s) of
     for r in results:
         status = "" if r.winner else "  [yellow](not paid: non-cumulation)[/yellow]"
         out.print(f"[bold]{r.program}[/bold]  {r.title_zh} — {r.title_en}{status}")
-        out.print(f"  source: {r.document} {r.section}; jurisdiction {r.jurisdiction}; award date {r.award_date}")
+        place = cat.geography.payer_name(r.jurisdiction)
+        out.print(f"  source: {r.document} {r.section}; {place} ({r.jurisdiction}); award date {r.award_date}")
         if explain:
             for s in r.steps:
                 out.print(f"  {'  ' * max(s['depth'], 0)}• {s['text']}", markup=False)

@@ -133,3 +133,37 @@ def test_claims_never_exceed_the_room_left_under_the_entity_cap(contracts, used)
     uncapped = [min(0.03 * c, 10) * 1e4 for c in contracts]  # 3%, at most 10万元 a contract
     assert r.total_cny == pytest.approx(min(sum(uncapped), max(100 - used, 0) * 1e4), abs=1e-6)
     assert all(0 <= c["award_cny"] <= c["award_before_caps_cny"] + 1e-9 for c in r.claims)
+
+
+@pytest.mark.parametrize("name", ["haining", "Haining", "海宁市", "海宁", "Haining (county-level city)"])
+def test_a_place_by_any_of_its_names(catalogue, name):
+    r = calculate(catalogue, INTERMEDIARY, {"contract": 200}, jurisdiction=name, award_date=DAY)
+    assert r.jurisdiction == "haining" and r.total_cny == pytest.approx(6e4)  # 3% of 200万元 = 6万元, under the cap
+
+
+def test_an_unknown_place_lists_the_places(catalogue):
+    with pytest.raises(InputError, match=r"'海盐市' is not a place fiscal-sim knows: nanhu \(南湖区\)"):
+        calculate(catalogue, INTERMEDIARY, {"contract": 200}, jurisdiction="海盐市", award_date=DAY)
+
+
+@pytest.mark.parametrize("text, refused", [("5000000", True), ("100000", True), ("99999", False), ("5000000元", False),
+                                           ("50亿", False)])
+def test_a_bare_number_that_looks_like_yuan_is_refused_with_both_readings(text, refused):
+    from fiscal_sim.units import parse_money
+
+    if not refused:
+        assert parse_money(text, "万元") > 0
+        return
+    with pytest.raises(ValueError) as e:
+        parse_money(text, "万元")
+    msg = str(e.value)
+    assert f"write {text}元 for" in msg and f"or {text}万元 if you mean" in msg
+    if text == "5000000":
+        assert "500亿元" in msg and "500万元" in msg
+
+
+def test_a_typo_in_a_full_id_gets_the_close_match(catalogue):
+    with pytest.raises(InputError, match="did you mean jzbf2024-7.tech-intermediary-reward"):
+        catalogue.get("jzbf2024-7.tech-intermediary-rewrd")
+    with pytest.raises(InputError, match="did you mean jwf2017-4.talent-housing"):
+        catalogue.get("jwf2017-4.talent-hosuing")

@@ -97,6 +97,22 @@ class Geography:
         p = self.data.payers.get(payer) or self.data.jurisdictions[payer]
         return p.name_zh if lang == "zh" else p.name_en
 
+    def find(self, name: str) -> str:
+        """The jurisdiction id for any of its names: the id (``haining``), the Chinese name with or without its
+        suffix (海宁市, 海宁), the English name (case-insensitive); KeyError with the accepted names otherwise."""
+        key = name.strip()
+        names: dict[str, str] = {}
+        for j, d in self.data.jurisdictions.items():
+            zh = d.name_zh.split("（")[0]
+            for n in (j, d.name_zh, zh, zh.rstrip("区县市") if len(zh) > 2 else zh, d.name_en, d.name_en.split(" (")[0],
+                      d.name_en.split(" District")[0].split(" County")[0]):
+                names.setdefault(n.lower(), j)
+        try:
+            return names[key.lower()]
+        except KeyError:
+            listed = ", ".join(f"{j} ({d.name_zh})" for j, d in self.data.jurisdictions.items())
+            raise KeyError(f"{name!r} is not a place fiscal-sim knows: {listed}") from None
+
     def resolve(self, applies_in: str | list[str]) -> list[str]:
         """Jurisdiction ids for a group name, an id, or a list of either."""
         items = [applies_in] if isinstance(applies_in, str) else applies_in

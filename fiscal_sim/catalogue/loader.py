@@ -101,7 +101,10 @@ class Catalogue:
         try:
             return self.programs[program_id]
         except KeyError:
-            close = [p for p in self.programs if program_id.split(".")[-1] in p][:5]
+            import difflib
+
+            close = difflib.get_close_matches(program_id, list(self.programs), n=3, cutoff=0.8)
+            close += [p for p in self.programs if program_id.split(".")[-1] in p and p not in close][:5 - len(close)]
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             raise InputError([Problem("catalogue", program_id, "id", f"unknown program{hint}")]) from None
 
