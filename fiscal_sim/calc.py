@@ -71,7 +71,8 @@ def parse_inputs(prog: CompiledProgram, raw: dict[str, Any]) -> dict[str, np.nda
                     raise ValueError(f"{value!r} is not one of {', '.join(s.values)}")  # type: ignore[arg-type]
                 out[name] = np.array([s.values.index(str(value))])  # type: ignore[union-attr]
             elif s.type == "money":
-                out[name] = np.array([parse_money(str(value), s.unit or spec.unit)])
+                out[name] = np.array([parse_money(value if isinstance(value, (int, float)) else str(value),
+                                                  s.unit or spec.unit)])
             else:
                 try:
                     v = parse_number(str(value))

@@ -43,8 +43,13 @@ def parse_number(text: str) -> float:
 _AMOUNT = re.compile(r"([-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?|[-+]?(?:inf|infinity|nan))\s*(.*)", re.I)
 
 
-def parse_money(text: str, default_unit: str) -> float:
-    """Parse ``"35"``, ``"35万元"``, ``"350000元"`` or ``"1.2亿"`` into yuan (finite and not negative)."""
+def parse_money(text: str | float, default_unit: str) -> float:
+    """Parse ``"35"``, ``"35万元"``, ``"350000元"`` or ``"1.2亿"`` into yuan (finite and not negative).
+
+    Typed text (a ``str``) without a unit that would make 10亿元 or more in a 万元/亿元 input is refused as
+    probably yuan; a number from a data file (``int``/``float``, its unit declared by the file) is not."""
+    typed = isinstance(text, str)
+    text = str(text)
     m = _AMOUNT.fullmatch(text.strip().replace(",", ""))
     form = f"write a number in {default_unit} or a number with a unit, e.g. 200, 200{default_unit}, 2000000元, 1.2亿"
     if not m:
@@ -55,7 +60,7 @@ def parse_money(text: str, default_unit: str) -> float:
                          f"{form}")
     number = parse_number(m.group(1))
     v = number * cny_per(unit.lower() or default_unit)
-    if not unit and cny_per(default_unit) > 1 and v >= BARE_YUAN_LOOKING_CNY:
+    if typed and not unit and cny_per(default_unit) > 1 and v >= BARE_YUAN_LOOKING_CNY:
         raise ValueError(f"{text!r} has no unit: in {UNIT_ALIASES[default_unit]} it would be {fmt_wan(v)}, which looks "
                          f"like an amount in yuan ({fmt_wan(number)}). Say which: write {m.group(1)}元 for "
                          f"{fmt_wan(number)}, or {m.group(1)}{UNIT_ALIASES[default_unit]} if you mean {fmt_wan(v)}")
