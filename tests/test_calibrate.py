@@ -455,3 +455,52 @@ def test_a_calibrated_target_drops_its_target_until(tmp_path, scen):
     path = write_overlay(overlay_data(scen, hist, calibrate(hist, scen), tmp_path / "c.yaml"), tmp_path / "c.yaml")
     up = next(s for s in load_scenario(path).programs if s.id == "jwf2017-4.city-leading-team").prog.spec.uptake
     assert (up.basis, up.target_until, up.basis_in(2025)) == ("calibrated", None, "calibrated")
+
+
+def test_calibrate_prints_the_change_in_money_first_equal_to_separate_runs(tmp_path):
+    """The plain-words lines `calibrate` prints before its statistics equal two `fiscal-sim run`s (the calibrated
+    programs alone, new awards, same seed and draws) read back with DuckDB."""
+    from fiscal_sim.calibrate.impact import DRAWS
+
+    runner = CliRunner()
+    overlay = tmp_path / "cal.yaml"
+    res = runner.invoke(app, ["calibrate", str(HISTORY), "--out", str(overlay)], env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    text = res.output
+    assert text.index("What the history changes") < text.index("the statistics behind it")
+    ids = yaml.safe_load(overlay.read_text(encoding="utf-8"))["scenario"]["overrides"].keys()
+    totals = {}
+    for side, base in (("before", BASELINE), ("after", overlay)):
+        scen = tmp_path / f"{side}.yaml"
+        scen.write_text(yaml.safe_dump({"scenario": {"extends": str(base), "name": side, "programs": sorted(ids),
+                                                     "commitments": None, "budgets": []}}), encoding="utf-8")
+        out = tmp_path / side
+        assert runner.invoke(app, ["run", str(scen), "--draws", str(DRAWS), "--out", str(out), "-q",
+                                   "--no-draws-ledger"]).exit_code == 0
+        ((totals[side],),) = duckdb.sql(f"SELECT sum(mean_cny) FROM '{out}/summary.parquet' WHERE program NOT IN "
+                                     "('ALL', 'ALL_EQUITY') AND payer = 'ALL' AND vintage = 'ALL' AND measure = 'cash' "
+                                     "AND period = 'horizon'").fetchall()
+    b, a = totals["before"], totals["after"]
+    assert f"together: {b / 1e8:,.2f} → {a / 1e8:,.2f}亿元 ({(a - b) / 1e8:+,.2f}亿元 over the horizon)" in text
+
+
+def test_backtest_prints_plain_totals_equal_to_its_parquet(tmp_path):
+    import re
+
+    res = CliRunner().invoke(app, ["backtest", str(HISTORY), "--holdout-from", "2023", "--draws", "100",
+                                   "--out", str(tmp_path / "bt")], env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    rows = duckdb.sql(f"SELECT fiscal_year, measure, actual, forecast_mean FROM '{tmp_path}/bt/backtest.parquet' "
+                      "WHERE program = 'ALL' ORDER BY 1, 2").fetchall()
+    want = {}
+    for y, m, actual, mean in rows:
+        want.setdefault(y, {})[m] = (actual, mean)
+    for y, got in want.items():
+        aw, am = got["awards"], got["amount_cny"]
+        assert (f"  {y}: {aw[0]:,.0f} awards (expected {aw[1]:,.1f}); {am[0] / 1e4:,.0f}万元 awarded "
+                f"(expected {am[1] / 1e4:,.0f}万元)") in res.output
+    ((inside, n),) = duckdb.sql(f"SELECT count(*) FILTER (WHERE in_80), count(*) FROM '{tmp_path}/bt/backtest.parquet' "
+                                "WHERE program <> 'ALL' AND measure = 'awards'").fetchall()
+    assert f"{inside} of {n} program-years' award counts fell inside the 80% band" in res.output
+    m = re.search(r"│ awards\s+│ (\d+)\s+│ (\d+)%", res.output)
+    assert m and int(m.group(1)) == n and int(m.group(2)) == round(100 * inside / n)

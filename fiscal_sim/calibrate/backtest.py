@@ -179,3 +179,31 @@ def summarise(rows: list[dict[str, Any]], holdout_from: int, bt: Scenario) -> di
                         else "miscalibrated: see flagged programs and coverage"),
         }
     return out
+
+
+def plain_lines(table: pa.Table) -> list[str]:
+    """The backtest in plain words: per held-out year, awards and amounts of the programs with history (the
+    ``ALL`` rows), actual against the forecast mean, then how many program-years fell in the 80% band."""
+    rows = table.to_pylist()
+    total = {(r["fiscal_year"], r["measure"]): r for r in rows if r["program"] == ALL}
+    years = sorted({y for y, _ in total})
+    if not years:
+        return []
+    out = [f"Held out {years[0]}–{years[-1]}: what happened against what the model, calibrated on earlier years, "
+           "expected (all programs with history together):"]
+    for y in years:
+        aw = total.get((y, "awards"))
+        am = total.get((y, "amount_cny"))
+        line = f"  {y}:"
+        if aw:
+            line += f" {aw['actual']:,.0f} awards (expected {aw['forecast_mean']:,.1f})"
+        if am:
+            line += f"; {am['actual'] / 1e4:,.0f}万元 awarded (expected {am['forecast_mean'] / 1e4:,.0f}万元)"
+        out.append(line)
+    for m, what in (("awards", "award counts"), ("amount_cny", "amounts")):
+        mine = [r for r in rows if r["measure"] == m and r["program"] != ALL]
+        if mine:
+            inside = sum(bool(r["in_80"]) for r in mine)
+            out.append(f"  {inside} of {len(mine)} program-years' {what} fell inside the 80% band (about "
+                       f"{0.8 * len(mine):.0f} expected if the uncertainty is right)")
+    return out

@@ -48,8 +48,19 @@ def calibrate(history: Annotated[Path, typer.Argument(help="award history: .csv,
               f"{len(cals) - len(done)} keep their prior); run it with: fiscal-sim run {path}")
     if quiet:
         return
+    from fiscal_sim.calibrate.impact import DRAWS, impact, lines
+    from fiscal_sim.scenario import load_scenario
+
+    try:
+        changes = impact(scen, load_scenario(path), cals)
+    except FiscalSimError as e:
+        fail(e)
+    for line in lines(changes, DRAWS):
+        out.print(line, markup=False, highlight=False)
+    out.print()
     t = Table("program", "model", "years", "awards", "parameter", "prior", "posterior", "90% interval", "growth",
-              title="calibrated uptake (posterior mean and 90% interval)", title_justify="left")
+              title="the statistics behind it (posterior mean and 90% interval of the uptake parameter)",
+              title_justify="left")
     for c in done:
         g = c.growth or {}
         t.add_row(c.program, c.model, str(len(c.years)), f"{c.awards:,.0f}", c.parameter.split(".")[-1],
@@ -94,8 +105,14 @@ def backtest(history: Annotated[Path, typer.Argument(help="award history: .csv, 
     out.print(f"wrote [bold]{target}[/bold] (backtest.parquet, backtest.json, backtest.html, calibration.yaml)")
     if quiet:
         return
+    from fiscal_sim.calibrate.backtest import plain_lines
+
+    for line in plain_lines(bt.table):
+        out.print(line, markup=False, highlight=False)
+    out.print()
     t = Table("measure", "program-years", "80% coverage", "90% coverage", "mean CRPS", "flagged", "verdict",
-              title=f"backtest from {holdout_from}", title_justify="left")
+              title=f"the statistics behind it (backtest from {holdout_from}; CRPS: mean forecast error score, "
+                    "lower is better)", title_justify="left")
     for m, s in bt.summary["measures"].items():
         t.add_row(m, str(s["program_years"]), f"{s['coverage_80']:.0%}", f"{s['coverage_90']:.0%}",
                   f"{s['mean_crps'] / 1e4:,.1f}万元" if m == "amount_cny" else f"{s['mean_crps']:,.2f}", ", ".join(f"{p} ({w})" for p, w in s["flagged"].items()) or "none",
