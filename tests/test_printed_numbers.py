@@ -1,0 +1,61 @@
+"""Every number `compare` and `sensitivity` print equals an independent DuckDB query of the Parquet they wrote
+(the sweep's table: tests/test_sweep.py; calibrate and backtest: tests/test_calibrate.py)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from fiscal_sim.cli import app
+
+HERE = Path(__file__).parent / "scenarios"
+WIDE = {"COLUMNS": "220"}
+
+
+def _wan(cny: float, signed: bool = False) -> str:
+    """Whole 万元 as the terminal prints them (Python's round of yuan / 1e4, thousands separated)."""
+    v = round(cny / 1e4)
+    return f"{v:+,}" if signed and v else f"{v:,}"
+
+
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cmp") / "cmp"
+    res = CliRunner().invoke(app, ["compare", str(HERE / "crn_base.yaml"), str(HERE / "crn_cap.yaml"), "--draws", "200",
+                                   "--out", str(out)], env=WIDE)
+    assert res.exit_code == 0, res.output
+    return out, res.output
+
+
+def test_compare_headline_lines_equal_compare_parquet(compared):
+    out, text = compared
+    rows = duckdb.sql(f"SELECT payer, baseline_mean_cny, reform_mean_cny, change_mean_cny, change_se_cny "
+                      f"FROM '{out}/compare.parquet' WHERE program = 'ALL' AND measure = 'cash' "
+                      "AND period = 'horizon' AND payer IN ('ALL', 'city')").fetchall()
+    assert len(rows) == 2
+    for payer, b, r, c, se in rows:
+        line = (f"{b / 1e8:,.2f} → {r / 1e8:,.2f} ({c / 1e8:+,.2f} ± {se / 1e8:,.2f})")
+        assert line in text, (payer, line)
+
+
+def test_sensitivity_table_equals_sensitivity_parquet(tmp_path):
+    run = tmp_path / "run"
+    runner = CliRunner()
+    assert runner.invoke(app, ["run", str(HERE / "crn_base.yaml"), "--draws", "300", "--out", str(run), "-q",
+                               "--no-draws-ledger"]).exit_code == 0
+    res = runner.invoke(app, ["sensitivity", str(run), "--top", "5"], env=WIDE)
+    assert res.exit_code == 0, res.output
+    printed = re.findall(r"^│ (\d+)\s+│ .+? │ ([-+]?[\d,]+) / ([-+]?[\d,]+)\s+│ ([-+]\d\.\d{3})\s+│ ([\d.]+)%", res.output,
+                         flags=re.M)
+    want = duckdb.sql(f"SELECT payer, rank, swing_low_cny, swing_high_cny, spearman_rho, first_order_index "
+                      f"FROM '{run}/sensitivity.parquet' WHERE period = 'horizon' AND payer IN ('ALL', 'city') "
+                      "AND rank <= 5 ORDER BY payer = 'city', rank").fetchall()
+    assert len(printed) == len(want) == 10
+    for (rank, lo, hi, rho, share), (payer, r, w_lo, w_hi, w_rho, w_share) in zip(printed, want):
+        assert int(rank) == r
+        assert (lo, hi) == (_wan(w_lo, True), _wan(w_hi, True)), (payer, r)
+        assert rho == f"{w_rho:+.3f}" and share == f"{100 * w_share:.1f}", (payer, r)
