@@ -1,1 +1,18 @@
+"""fiscal_sim: budget and fiscal commitment simulation for municipal subsidy policies.
+
+The Python API (:mod:`fiscal_sim.api`) is re-exported here, imported on first use so that the command line
+starts without it: ``import fiscal_sim as fs; fs.simulate(fs.load("scenarios/baseline.yaml"))``.
+"""
+
 __version__ = "0.1.0"
+
+_API = ("Result", "Comparison", "load", "simulate", "write", "compare", "sweep", "calculate", "describe")
+__all__ = ["__version__", *_API]
+
+
+def __getattr__(name: str):
+    if name in _API:
+        from fiscal_sim import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'fiscal_sim' has no attribute {name!r}")

@@ -163,3 +163,16 @@ def test_printed_sweep_table_equals_duckdb_on_sweep_parquet(tmp_path):
         a_m, a_p, c_m, c_p = (int(c.replace(",", "")) for c in cells)
         assert (a_m, a_p) == want[int(point)]["ALL"] and (c_m, c_p) == want[int(point)]["city"]
     assert want[0]["ALL"][0] < want[1]["ALL"][0]  # the cap moves the total: the rows are not the fixed book
+
+
+def test_two_sweeps_of_different_scenarios_in_one_process(scen):
+    """A long-lived process (a notebook, the workbench) sweeps one scenario, then another: each point's layout is
+    made for its own scenario, never taken from the earlier sweep's point of the same number."""
+    from fiscal_sim.orchestrate.executors import Executor
+    from fiscal_sim.orchestrate.run import simulate_points
+
+    other = load_scenario(Path(__file__).resolve().parents[1] / "scenarios" / "baseline.yaml").with_settings(draws=100)
+    for s in (scen, other):
+        p = plan(s, [f"programs.{CAPPED}.cap=1000,3000"], [])
+        done = {i: lay for i, _, lay in simulate_points([point_scenario(s, p, i) for i in range(2)], Executor())}
+        assert set(done) == {0, 1} and set(done[0].program) >= {sp.id for sp in s.programs if sp.lam.any()} - {"ALL"}

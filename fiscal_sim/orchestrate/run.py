@@ -117,16 +117,18 @@ def simulate(scen: Scenario, workers: int = 1, draws_dir: Path | str | None = No
     return total, lay, [extras[k] for k in sorted(extras)]
 
 
-_POINT_LAYOUTS: dict[int, SeriesLayout] = {}
+_POINT_LAYOUTS: dict[int, tuple[Scenario, SeriesLayout]] = {}
 
 
 def _point_task(scens: tuple[Scenario, ...], point: int, start: int, stop: int) -> tuple[int, int, int, Accumulator]:
-    """One chunk of one point: the point's layout is made on the worker (kept for the few points open at once)."""
-    if point not in _POINT_LAYOUTS:
+    """One chunk of one point: the point's layout is made on the worker (kept for the few points open at once,
+    and only for the very scenario object it was made from: a later sweep in the same process makes its own)."""
+    cached = _POINT_LAYOUTS.get(point)
+    if cached is None or cached[0] is not scens[point]:
         if len(_POINT_LAYOUTS) >= 4:
             del _POINT_LAYOUTS[min(_POINT_LAYOUTS)]  # points are submitted in order: the lowest is done
-        _POINT_LAYOUTS[point] = layout(scens[point], by_vintage=True)
-    start, stop, acc, _ = chunk_task((scens[point], _POINT_LAYOUTS[point], False), start, stop, None, "")
+        _POINT_LAYOUTS[point] = cached = (scens[point], layout(scens[point], by_vintage=True))
+    start, stop, acc, _ = chunk_task((scens[point], cached[1], False), start, stop, None, "")
     return point, start, stop, acc
 
 

@@ -1,0 +1,181 @@
+"""The Python front door: plain functions over the engine, results in memory, files a separate step.
+
+A notebook session, in five lines (the baseline at 200 draws)::
+
+    >>> import fiscal_sim as fs
+    >>> base = fs.load("scenarios/baseline.yaml").with_settings(draws=200)
+    >>> res = fs.simulate(base)
+    >>> city = res.cash("city")                     # the city's cash by fiscal year (yuan): mean, P90, P(exceed)
+    >>> [int(y) for y in city.index[:3]]
+    [2025, 2026, 2027]
+    >>> bool((city.p90_cny >= city.mean_cny).all())
+    True
+    >>> res.headline["draws"]
+    200
+
+Everything here is a thin call into the packages below it (scenario, orchestrate, analysis, calibrate, calc);
+the CLI and the workbench are other faces on the same functions.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+import pyarrow as pa
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from fiscal_sim.calc import CaseResult
+    from fiscal_sim.scenario import Scenario
+    from fiscal_sim.stats import Accumulator
+
+__all__ = ["Result", "Comparison", "load", "simulate", "write", "compare", "sweep", "calculate", "describe"]
+
+
+def load(path: str | Path) -> "Scenario":
+    """Read, validate and compile a scenario file (errors name file, program and field)."""
+    from fiscal_sim.scenario import load_scenario
+
+    return load_scenario(path)
+
+
+def _with_sets(scen: "Scenario", sets: Sequence[str]) -> "Scenario":
+    """The scenario with ``--set``-style assignments applied (``programs.ID.formula.max=300``; one value each)."""
+    if not sets:
+        return scen
+    from fiscal_sim.analysis.sweep import plan, point_scenario
+
+    p = plan(scen, list(sets), [])
+    if len(p.points) != 1:
+        from fiscal_sim.errors import FiscalSimError
+
+        raise FiscalSimError("simulate takes one value per --set assignment; use sweep for several")
+    return point_scenario(scen, p, 0)
+
+
+@dataclass
+class Result:
+    """One scenario simulated in memory: the summary statistics (an Arrow table, yuan), the headline and the
+    streaming statistics they came from. Nothing is written until :func:`write`."""
+
+    scenario: "Scenario"
+    summary: pa.Table
+    headline: dict[str, Any]
+    accumulator: "Accumulator" = field(repr=False)
+
+    def to_pandas(self) -> "pd.DataFrame":
+        """The summary as a pandas DataFrame (nullable dtypes: ``fiscal_year`` stays an integer)."""
+        return self.summary.to_pandas(types_mapper=_nullable)
+
+    def cash(self, payer: str = "ALL", program: str = "ALL") -> "pd.DataFrame":
+        """Cash by fiscal year for one payer and program (all-vintage series), indexed by ``fiscal_year``."""
+        df = self.to_pandas()
+        df = df[(df.payer == payer) & (df.program == program) & (df.vintage == "ALL") & (df.measure == "cash")
+                & (df.period == "year")]
+        return df.set_index("fiscal_year").sort_index()
+
+
+def _nullable(t: pa.DataType) -> Any:
+    import pandas as pd
+
+    return {pa.int16(): pd.Int16Dtype(), pa.int32(): pd.Int32Dtype(), pa.int64(): pd.Int64Dtype(),
+            pa.bool_(): pd.BooleanDtype()}.get(t)
+
+
+def simulate(scenario: "Scenario | str | Path", *, draws: int | None = None, seed: int | None = None,
+             sets: Sequence[str] = (), workers: int = 1) -> Result:
+    """Simulate a scenario in memory (no files): summary, headline and statistics.
+
+    ``sets`` are ``--set`` assignments applied first; ``workers`` > 1 uses a local process pool. Results are
+    bit-identical whatever the workers (randomness from the scenario's SeedSequence, keyed by block of draws).
+    """
+    from fiscal_sim import headline
+    from fiscal_sim.io.dimensions import payers_table, programs_table
+    from fiscal_sim.orchestrate.executors import Executor, PoolExecutor
+    from fiscal_sim.orchestrate.run import simulate as run_chunks, summary_table, tail_means
+
+    scen = load(scenario) if isinstance(scenario, (str, Path)) else scenario
+    scen = _with_sets(scen.with_settings(draws=draws, seed=seed), sets)
+    acc, lay, _ = run_chunks(scen, executor=Executor() if workers <= 1 else PoolExecutor(workers))
+    summary = summary_table(scen, lay, acc)
+    progs = {r["program"]: r for r in programs_table(scen).to_pylist()}
+    pays = {r["payer"]: r for r in payers_table(scen).to_pylist()}
+    head = headline.compute(summary.to_pylist(), progs, pays, tail=tail_means(scen, acc))
+    return Result(scen, summary, head, acc)
+
+
+def write(scenario: "Scenario | str | Path", out: str | Path, *, draws: int | None = None, workers: int = 1,
+          write_draws: bool = True) -> Path | Any:
+    """Simulate and write a run folder (or a URL prefix) exactly as ``fiscal-sim run`` does; returns where."""
+    from fiscal_sim.io.target import parse
+    from fiscal_sim.orchestrate.run import run
+
+    scen = load(scenario) if isinstance(scenario, (str, Path)) else scenario
+    return run(scen.with_settings(draws=draws), parse(str(out)), workers=workers, write_draws=write_draws).out
+
+
+@dataclass
+class Comparison:
+    """Baseline against reform with common random numbers: ``table`` is compare.parquet's content (yuan)."""
+
+    table: pa.Table
+    folder: Path | None = None
+
+    def to_pandas(self) -> "pd.DataFrame":
+        return self.table.to_pandas(types_mapper=_nullable)
+
+
+def compare(base: "Scenario | str | Path", reform: "Scenario | str | Path", *, draws: int | None = None,
+            workers: int = 1, out: str | Path | None = None) -> Comparison:
+    """Compare two scenarios with common random numbers; kept in memory unless ``out`` names a folder."""
+    from fiscal_sim.analysis.compare import compare as run_compare
+
+    b = load(base) if isinstance(base, (str, Path)) else base
+    r = load(reform) if isinstance(reform, (str, Path)) else reform
+    b = b.with_settings(draws=draws)
+    if out is not None:
+        res = run_compare(b, r, Path(out), workers=workers)
+        return Comparison(res.table, Path(out))
+    with tempfile.TemporaryDirectory(prefix="fiscal-sim-compare-") as d:
+        res = run_compare(b, r, Path(d) / "cmp", workers=workers, write_draws=False)
+        return Comparison(res.table)
+
+
+def sweep(scenario: "Scenario | str | Path", sets: Sequence[str], *, draws: int | None = None, workers: int = 1,
+          out: str | Path | None = None) -> pa.Table:
+    """Run a scenario over every combination of ``--set`` values (``'budgets.city=2亿,3亿'`` style); returns
+    sweep.parquet's content (one block of summary rows per point), in memory unless ``out`` is given."""
+    from fiscal_sim.analysis.sweep import plan, sweep as run_sweep
+
+    scen = load(scenario) if isinstance(scenario, (str, Path)) else scenario
+    scen = scen.with_settings(draws=draws)
+    p = plan(scen, list(sets), [])
+    if out is not None:
+        return run_sweep(scen, p, Path(out), workers=workers).table
+    with tempfile.TemporaryDirectory(prefix="fiscal-sim-sweep-") as d:
+        return run_sweep(scen, p, Path(d) / "sweep", workers=workers, totals_only=True).table
+
+
+def calculate(program: str, inputs: dict[str, Any] | list[dict[str, Any]], *, jurisdiction: str | None = None,
+         date: str | None = None) -> "CaseResult":
+    """One applicant's award under a program, its payment schedule and payers (as ``fiscal-sim calc``)."""
+    import datetime as dt
+
+    from fiscal_sim.calc import calculate as one_case
+    from fiscal_sim.catalogue.cache import cached_catalogue
+
+    day = dt.date.fromisoformat(date) if date else None
+    return one_case(cached_catalogue(None), program, inputs, jurisdiction=jurisdiction, award_date=day)
+
+
+def describe(program: str) -> dict[str, Any]:
+    """A program's catalogue entry as plain data (document, clause, formula, schedule, sharing, uptake)."""
+    from fiscal_sim.catalogue.cache import cached_catalogue
+
+    prog = cached_catalogue(None).get(program)
+    return {"id": prog.id, "document": prog.document.number, "jurisdictions": list(prog.jurisdictions),
+            **prog.spec.model_dump(mode="json", exclude_none=True)}
