@@ -33,7 +33,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from fiscal_sim.scenario import Scenario
     from fiscal_sim.stats import Accumulator
 
-__all__ = ["Result", "Comparison", "load", "simulate", "write", "compare", "sweep", "calculate", "describe"]
+__all__ = ["Result", "Comparison", "load", "simulate", "write", "compare", "sweep", "calculate", "describe",
+           "scenario_of_run", "sensitivity", "calibration", "backtest"]
 
 
 def load(path: str | Path) -> "Scenario":
@@ -179,3 +180,60 @@ def describe(program: str) -> dict[str, Any]:
     prog = cached_catalogue(None).get(program)
     return {"id": prog.id, "document": prog.document.number, "jurisdictions": list(prog.jurisdictions),
             **prog.spec.model_dump(mode="json", exclude_none=True)}
+
+
+def scenario_of_run(folder: str | Path, *, draws: int | None = None, seed: int | None = None
+                    ) -> tuple["Scenario", bool]:
+    """The scenario a run folder was made from, with its seed, draws, blocks and chunks (``draws``/``seed``
+    replace them); the flag says whether the scenario file changed since the run (sha256 differs)."""
+    import json
+
+    from fiscal_sim.errors import FiscalSimError
+
+    folder = Path(folder)
+    try:
+        m = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        path = Path(m["scenario"]["path"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise FiscalSimError(f"{folder}: not a run folder with a manifest naming its scenario ({e})") from None
+    scen = load(path).with_settings(draws=draws or m.get("draws"), seed=m.get("seed_entropy") if seed is None else seed,
+                                    block_size=m.get("block_size"), chunk_size=m.get("chunk_size"))
+    return scen, scen.sha256 != m["scenario"].get("sha256")
+
+
+def sensitivity(scenario: "Scenario | str | Path", *, draws: int | None = None, workers: int = 1) -> pa.Table:
+    """Rank the uncertain assumptions by their rank correlation with total cost, in memory (sensitivity.parquet's
+    content); ``scenario`` may be a run folder, whose scenario and settings are reused."""
+    from fiscal_sim.analysis.sensitivity import collect, rank_table
+
+    if isinstance(scenario, (str, Path)) and Path(scenario).is_dir():
+        scen, _ = scenario_of_run(scenario, draws=draws)
+    else:
+        scen = (load(scenario) if isinstance(scenario, (str, Path)) else scenario).with_settings(draws=draws)
+    factors, keys, X, T = collect(scen, workers)
+    return rank_table(scen, factors, keys, X, T)
+
+
+def calibration(history: str | Path, scenario: "Scenario | str | Path | None" = None) -> list[Any]:
+    """Update each program's uptake prior with an award history (.csv, .parquet, .xlsx): one ``Calibration`` per
+    simulated program (prior, posterior, interval, overrides); write an overlay with ``fiscal-sim calibrate``."""
+    from fiscal_sim.calibrate.history import read_history
+    from fiscal_sim.calibrate.posterior import calibrate as run_calibrate
+    from fiscal_sim.catalogue.loader import DEFAULT_ROOT
+
+    scen = load(scenario or DEFAULT_ROOT / "baseline.yaml") if not hasattr(scenario, "spec") else scenario
+    return run_calibrate(read_history(history, scen.catalogue), scen)  # type: ignore[union-attr]
+
+
+def backtest(history: str | Path, holdout_from: int, scenario: "Scenario | str | Path | None" = None,
+             *, draws: int = 1000) -> pa.Table:
+    """Calibrate on the years before ``holdout_from``, simulate the later ones and score them (backtest.parquet's
+    content: actual against forecast quantiles, PIT, CRPS per program and year)."""
+    from fiscal_sim.calibrate.backtest import run_backtest
+    from fiscal_sim.calibrate.history import read_history
+    from fiscal_sim.catalogue.loader import DEFAULT_ROOT
+
+    scen = load(scenario or DEFAULT_ROOT / "baseline.yaml") if not hasattr(scenario, "spec") else scenario
+    with tempfile.TemporaryDirectory(prefix="fiscal-sim-backtest-") as d:
+        return run_backtest(read_history(history, scen.catalogue), scen, holdout_from, Path(d),  # type: ignore[union-attr]
+                            draws=draws).table

@@ -647,15 +647,11 @@ def sensitivity(source: Annotated[Path, typer.Argument(help="scenario YAML, or a
     from fiscal_sim.analysis.sensitivity import sensitivity as run_sensitivity, top as top_rows
 
     if source.is_dir():
-        try:
-            m = json.loads((source / "manifest.json").read_text(encoding="utf-8"))
-            path = Path(m["scenario"]["path"])
-        except (OSError, ValueError, KeyError) as e:
-            fail(FiscalSimError(f"{source}: not a run folder with a manifest naming its scenario ({e})"))
-        scen = _load(path, draws=draws or m.get("draws"), seed=m.get("seed_entropy") if seed is None else seed,
-                     block_size=m.get("block_size"), chunk_size=m.get("chunk_size"))
-        if scen.sha256 != m["scenario"].get("sha256"):
-            err.print(f"[yellow]warning[/yellow]: {path} changed since the run in {source} (sha256 differs)")
+        from fiscal_sim.api import scenario_of_run
+
+        scen, changed = scenario_of_run(source, draws=draws, seed=seed)
+        if changed:
+            err.print(f"[yellow]warning[/yellow]: {scen.path} changed since the run in {source} (sha256 differs)")
         target = out_dir or source
         workers = workers or os.cpu_count() or 1
         if not quiet:

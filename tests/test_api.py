@@ -83,3 +83,38 @@ def test_the_notebook_example_runs(monkeypatch, capsys):
     runpy.run_path(str(REPO / "examples" / "notebook_baseline.py"), run_name="__main__")
     printed = capsys.readouterr().out
     assert "city, horizon change (亿元):" in printed and "yuan" in printed
+
+
+def test_sensitivity_calibrate_backtest_in_memory(tmp_path):
+    run = tmp_path / "run"
+    assert CliRunner().invoke(app, ["run", str(HERE / "crn_base.yaml"), "--draws", "200", "--out", str(run), "-q",
+                                    "--no-draws-ledger"]).exit_code == 0
+    scen, changed = fs.scenario_of_run(run)
+    assert scen.spec.draws == 200 and not changed
+    table = fs.sensitivity(run)
+    assert CliRunner().invoke(app, ["sensitivity", str(run), "-q"]).exit_code == 0
+    disk = pq.read_table(run / "sensitivity.parquet")
+    cols = ["factor", "payer", "rank", "spearman_rho"]
+    assert table.select(cols).to_pylist() == disk.select(cols).to_pylist()
+    history = REPO / "scenarios" / "history" / "awards_synthetic.csv"
+    cals = {c.program: c for c in fs.calibration(history)}
+    assert cals["jzf2017-3.major-conversion"].model == "beta-binomial"
+    bt = fs.backtest(history, 2023, draws=100)
+    assert set(bt.column_names) >= {"program", "fiscal_year", "actual", "pit", "crps"} and bt.num_rows > 0
+
+
+def test_a_folder_that_is_not_a_run_is_one_clear_error(tmp_path):
+    from fiscal_sim.errors import FiscalSimError
+
+    with pytest.raises(FiscalSimError, match="not a run folder with a manifest naming its scenario"):
+        fs.scenario_of_run(tmp_path)
+
+
+def test_every_api_name_is_reachable_from_the_package():
+    """No API name is shadowed by a submodule of the same name (``fiscal_sim.calc`` is a module: the API says
+    ``calculate``)."""
+    import importlib
+
+    for name in fs.api.__all__:
+        assert not importlib.util.find_spec(f"fiscal_sim.{name}") if name[0].islower() else True, name
+        assert getattr(fs, name) is getattr(fs.api, name)
