@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
 
-.PHONY: setup run test bench bench-scale validate examples clean
+.PHONY: setup run test bench bench-scale validate examples clean accept-baseline
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ examples: setup
 
 test: setup
 	$(BIN)/pytest -q -n 2
+
+accept-baseline: setup  # after reviewing tests/locked/baseline_aggregate.actual.csv against the locked file
+	$(PY) -c "import sys; sys.path.insert(0, 'tests'); import test_locked_baseline as t; t.write(t.aggregate(), t.LOCKED)"
+	rm -f tests/locked/baseline_aggregate.actual.csv
 
 bench: setup
 	$(PY) bench/rules.py
