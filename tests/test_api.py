@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import doctest
-import os
 import runpy
 from pathlib import Path
 

@@ -3,7 +3,6 @@ takes: ``KEY:SECRET@`` with ``/``, ``+``, ``=`` or percent-escapes in the secret
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -62,7 +61,7 @@ def _scan(root: Path, needles: list[str]) -> list[str]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("form", sorted(FORMS))
-def test_no_command_shows_or_writes_a_secret(s3, tmp_path, form):
+def test_no_command_shows_or_writes_a_secret(s3, tmp_path, form):  # noqa: F811 (the moto fixture)
     """Every command that takes a URL, with credentials in the user info or the query: no secret in stdout,
     stderr, a local file written, or any object in the bucket (manifests of sub-runs included)."""
     boto3 = pytest.importorskip("boto3")

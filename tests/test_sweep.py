@@ -159,7 +159,7 @@ def test_printed_sweep_table_equals_duckdb_on_sweep_parquet(tmp_path):
         want.setdefault(point, {})[payer] = (round(m / 1e4), round(p / 1e4))
     printed = re.findall(r"^│ (\d+)\s+│ (\d+)\s+│ ([\d,]+)\s+│ ([\d,]+)\s+│ ([\d,]+)\s+│ ([\d,]+)\s+│$", res.output, flags=re.M)
     assert len(printed) == 2
-    for point, cap, *cells in printed:
+    for point, _cap, *cells in printed:
         a_m, a_p, c_m, c_p = (int(c.replace(",", "")) for c in cells)
         assert (a_m, a_p) == want[int(point)]["ALL"] and (c_m, c_p) == want[int(point)]["city"]
     assert want[0]["ALL"][0] < want[1]["ALL"][0]  # the cap moves the total: the rows are not the fixed book
