@@ -49,11 +49,11 @@ def variant(scen: Scenario, data: dict[str, Any], label: str) -> Scenario:
     Problems are reported against ``label`` (e.g. the sweep point) rather than
     the temporary file the spec passes through.
     """
-    book = scen.spec.commitments_spec
-    if book.register_path:  # the register stays where the original scenario points
-        register = str(Path(scen.path).resolve().parent / book.register_path)
-        data = data | {"commitments": register if isinstance(data["commitments"], str)
-                       else data["commitments"] | {"register": register}}
+    book = data.get("commitments")
+    named = book if isinstance(book, str) else (book or {}).get("register")
+    if named:  # a relative register stays where the original scenario points (a variant may drop it: null)
+        register = str(Path(scen.path).resolve().parent / named)
+        data = data | {"commitments": register if isinstance(book, str) else book | {"register": register}}
     with tempfile.TemporaryDirectory(prefix="fiscal-sim-variant-") as d:
         path = Path(d) / "scenario.yaml"
         path.write_text(yaml.safe_dump({"scenario": data}, allow_unicode=True, sort_keys=False), encoding="utf-8")
