@@ -30,6 +30,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field, ValidationError, model_validator
 
+from fiscal_sim import headline
 from fiscal_sim.analysis.common import SeriesKey, new_run_id, series_keys, spec_data, variant
 from fiscal_sim.analysis.sweep import Plan, parse_target, point_scenario
 from fiscal_sim.engine.ledger import ALL, SeriesLayout, layout, series_values
@@ -45,10 +46,8 @@ from fiscal_sim.scenario import Scenario
 from fiscal_sim.yamlfile import YamlDoc
 
 CATALOGUE_FILE = "alternatives.yaml"
-KINDS = ("validity", "after_expiry", "family", "register", "count", "timing", "allocation", "overlap", "price",
-         "cost_sharing")
 Kind = Literal["validity", "after_expiry", "family", "register", "count", "timing", "allocation", "overlap", "price",
-               "cost_sharing"]
+               "cost_sharing", "shock"]
 MAX_CHUNK = 250
 """draws per chunk: every alternative of a chunk runs on one worker, one after the other"""
 
@@ -148,6 +147,8 @@ def _current(scen: Scenario, t: Any) -> Any:
     if t.kind == "program":
         prog = next(sp.prog for sp in scen.programs if sp.id == t.program)
         return _get(prog.spec.model_dump(by_alias=True, mode="json"), t.path.split("."))
+    if t.kind == "shock":
+        return getattr(scen.spec.shock, t.path)
     return None
 
 
@@ -314,13 +315,15 @@ def ledger(scen: Scenario, alts: list[Alternative], out: Path | str | Remote, wo
     per_alt: list[np.ndarray | None] = [vals[0]] + [None if s is None else next(it) for s in compiled]
     table, budgets = tables(scen, alts, pk, per_alt)
     run_id = new_run_id()
+    rows, lines = table.to_pylist(), budgets.to_pylist()
+    top = {lang: headline.assumption_lines(rows, lines, lang) for lang in ("en", "zh")}
     with output(out, "assumptions", run_id, inputs_of(scen)) as dest:
         write_table(table, dest.folder / "assumptions.parquet", run_id, scenario=scen.spec.name)
         write_table(budgets, dest.folder / "assumptions_budgets.parquet", run_id, scenario=scen.spec.name)
         write_json({**manifest_header(run_id, command, kind="assumptions"),
                     "scenario": {"name": scen.spec.name, "path": scen.path, "sha256": scen.sha256},
                     "draws": scen.spec.draws, "seed_entropy": scen.spec.seed, "block_size": scen.spec.block_size,
-                    "common_random_numbers": True, "alternatives": len(alts),
+                    "common_random_numbers": True, "alternatives": len(alts), "headline": top,
                     "money_unit": "CNY (yuan); columns ending in _cny",
                     "files": {"ledger": "assumptions.parquet", "budget_lines": "assumptions_budgets.parquet"}},
                    dest.folder / "manifest.json")
