@@ -559,7 +559,7 @@ def assumptions(scenario: Annotated[Path, typer.Argument(help="scenario YAML")],
     Example: fiscal-sim assumptions scenarios/baseline.yaml --draws 1000 --workers 2
     """
     from fiscal_sim import headline as hl
-    from fiscal_sim.analysis.assumptions import ledger, load_alternatives
+    from fiscal_sim.analysis.assumptions import compile_all, ledger, ledger_scenario, load_alternatives
 
     scen = _load(scenario, draws=draws)
     target = _out(out_dir, Path("outputs") / f"{scen.spec.name}_assumptions")
@@ -573,10 +573,12 @@ def assumptions(scenario: Annotated[Path, typer.Argument(help="scenario YAML")],
                 raise FiscalSimError(f"--only {', '.join(unknown)}: no such alternative (known: "
                                      f"{', '.join(a.name for a in alts)})")
             alts = [a for a in alts if a.name in only]
+        scen = ledger_scenario(scen)
+        compiled = compile_all(scen, alts)  # every alternative checked before anything runs
         bar, task = _progress(scen.spec.draws, f"{scen.spec.name}: {len(alts)} alternatives, draws", quiet)
         with bar, _executor(executor, workers, scheduler, scheduler_file) as ex:
             result = ledger(scen, alts, target, workers=workers, command=sys.argv,
-                            progress=lambda k: bar.advance(task, k), executor=ex)
+                            progress=lambda k: bar.advance(task, k), executor=ex, compiled=compiled)
     except FiscalSimError as e:
         fail(e)
     out.print(f"wrote [bold]{result.out}[/bold] (run {result.run_id}; {len(alts)} alternatives, "

@@ -37,7 +37,7 @@ from fiscal_sim.engine.ledger import ALL, SeriesLayout, layout, series_values
 from fiscal_sim.engine.simulate import simulate_chunk
 from fiscal_sim.errors import FiscalSimError
 from fiscal_sim.io.outdir import inputs_of
-from fiscal_sim.io.parquet import manifest_header, write_json, write_table
+from fiscal_sim.io.parquet import manifest_header, round_money, write_json, write_table
 from fiscal_sim.io.target import Remote, output
 from fiscal_sim.orchestrate.executors import Executor, PoolExecutor
 from fiscal_sim.orchestrate.run import chunks
@@ -118,6 +118,8 @@ def merge(data: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
 def switched(scen: Scenario, alt: Alternative) -> Scenario | None:
     """The scenario with ``alt`` applied (validated like a scenario file), or None when it changes nothing."""
     label = f"{alt.source}: alternative {alt.name}"
+    if alt.source != scen.path and not_applicable(scen, alt):
+        return None
     data = spec_data(scen)
     try:
         out = scen
@@ -149,6 +151,67 @@ def _current(scen: Scenario, t: Any) -> Any:
         return _get(prog.spec.model_dump(by_alias=True, mode="json"), t.path.split("."))
     if t.kind == "shock":
         return getattr(scen.spec.shock, t.path)
+    return None
+
+
+def _group_members(scen: Scenario, group: str) -> set[str]:
+    return {pid for pid, p in scen.catalogue.programs.items() if p.spec.exclusive_group == group}
+
+
+def named_programs(scen: Scenario, alt: Alternative) -> set[str] | None:
+    """The programs an alternative names (overrides, prices, program parameters, overlap groups, program
+    timing, families) and their non-cumulation partners; None where it may touch any program (validity, renewal, default timing, the book,
+    cost sharing, the shock)."""
+    from fiscal_sim.analysis.sweep import resolve_program
+
+    out: set[str] = set()
+    for key, value in alt.patch.items():
+        if key in ("overrides", "price"):
+            out |= set(value or {})
+        elif key == "overlap":
+            for g in value or {}:
+                out |= _group_members(scen, g)
+        elif key == "timeline" and set(value or {}) <= {"timing", "families"}:
+            for k in (value.get("timing") or {}):
+                if k not in scen.catalogue.programs:
+                    return None
+                out.add(k)
+            for fid in (value.get("families") or {}):
+                fam = scen.catalogue.timeline.families.get(fid)
+                if fam is None:
+                    return None
+                out |= set(fam.predecessors) | set(fam.successors)
+        else:
+            return None
+    for text in alt.set:
+        head, _, rest = text.partition(".")
+        if head in ("programs", "uptake"):
+            out.add(resolve_program(scen, text, rest)[0])
+        elif head == "overlap":
+            out |= _group_members(scen, rest)
+        else:
+            return None
+    partners = {g for pid in out if pid in scen.catalogue.programs
+                and (g := scen.catalogue.programs[pid].spec.exclusive_group)}
+    return out.union(*(_group_members(scen, g) for g in partners))  # non-cumulation ties a group's members
+
+
+def not_applicable(scen: Scenario, alt: Alternative) -> str | None:
+    """Why a catalogue alternative has nothing to switch in this scenario (a program it names is not in it,
+    a group it names has fewer than two simulated members), else None."""
+    have = {sp.id for sp in scen.programs} | {p.id for p in scen.unpriced}
+    simulated = {sp.id for sp in scen.programs}
+    try:
+        named = named_programs(scen, alt)
+    except FiscalSimError:
+        return None  # the compile reports it
+    missing = sorted((named or set()) - have)
+    if missing:
+        return f"not in scenario {scen.spec.name}: {', '.join(missing)}"
+    groups = list((alt.patch.get("overlap") or {})) + [t.partition(".")[2] for t in alt.set if t.startswith("overlap.")]
+    for g in groups:
+        if len(_group_members(scen, g) & simulated) < 2:
+            return f"group {g} has fewer than two simulated programs in scenario {scen.spec.name}"
     return None
 
 
@@ -231,9 +294,10 @@ def values(scen: Scenario, alts: list[Scenario], executor: Executor,
     return pk, [np.concatenate([parts[s][i] for s in order], axis=1) for i in range(len(scens))]
 
 
-def _mean_se(d: np.ndarray) -> tuple[float, float]:
+def _mean_se(d: np.ndarray) -> tuple[float, float | None]:
+    """Mean of the per-draw change and its paired standard error (None from a single draw)."""
     n = d.size
-    return float(d.mean()), float(d.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
+    return float(d.mean()), float(d.std(ddof=1) / math.sqrt(n)) if n > 1 else None
 
 
 def worst_year(v: np.ndarray, pk: Picks, line: int) -> tuple[int, np.ndarray]:
@@ -257,6 +321,7 @@ def tables(scen: Scenario, alts: list[Alternative], pk: Picks, vals: list[np.nda
         d_city, se_city = _mean_se(v[Picks.HORIZON_CITY] - base[Picks.HORIZON_CITY])
         rows.append({"alternative": alt.name, "kind": alt.kind, "subject": alt.subject, "title": alt.title,
                      "basis": alt.basis, "declared_in": alt.source, "changes_scenario": v is not base,
+                     "note": not_applicable(scen, alt) or ("" if v is not base else "changes nothing in this scenario"),
                      "draws": n,
                      "baseline_horizon_cash_all_cny": float(base[Picks.HORIZON_ALL].mean()),
                      "alternative_horizon_cash_all_cny": float(v[Picks.HORIZON_ALL].mean()),
@@ -286,6 +351,7 @@ def tables(scen: Scenario, alts: list[Alternative], pk: Picks, vals: list[np.nda
 SCHEMA = pa.schema([
     ("rank", pa.int32()), ("alternative", pa.string()), ("kind", pa.string()), ("subject", pa.string()),
     ("title", pa.string()), ("basis", pa.string()), ("declared_in", pa.string()), ("changes_scenario", pa.bool_()),
+    ("note", pa.string()),
     ("draws", pa.int32()),
     *[(f"{side}_horizon_cash_{who}_cny", pa.float64()) for who in ("all", "city")
       for side in ("baseline", "alternative", "change")],
@@ -299,21 +365,32 @@ BUDGET_SCHEMA = pa.schema([
 ])
 
 
-def ledger(scen: Scenario, alts: list[Alternative], out: Path | str | Remote, workers: int = 1,
-           command: list[str] | None = None, progress: Callable[[int], None] | None = None,
-           executor: Executor | None = None) -> LedgerResult:
-    """Run every alternative against ``scen`` with common random numbers; write the ledger folder ``out``."""
+def ledger_scenario(scen: Scenario) -> Scenario:
+    """The scenario with the ledger's chunk size (every alternative of a chunk is held on one worker)."""
+    return scen.with_settings(chunk_size=min(scen.spec.chunk_size, MAX_CHUNK))
+
+
+def compile_all(scen: Scenario, alts: list[Alternative]) -> list[Scenario | None]:
+    """Every alternative switched into ``scen`` (None: nothing to switch), checked before anything runs."""
     if not alts:
         raise AlternativeError("no alternatives to run (the catalogue and the scenario declare none, or --only "
                                "matched none)")
-    scen = scen.with_settings(chunk_size=min(scen.spec.chunk_size, MAX_CHUNK))
-    compiled = [switched(scen, a) for a in alts]
+    return [switched(scen, a) for a in alts]
+
+
+def ledger(scen: Scenario, alts: list[Alternative], out: Path | str | Remote, workers: int = 1,
+           command: list[str] | None = None, progress: Callable[[int], None] | None = None,
+           executor: Executor | None = None, compiled: list[Scenario | None] | None = None) -> LedgerResult:
+    """Run every alternative against ``scen`` with common random numbers; write the ledger folder ``out``.
+    ``compiled``: the alternatives already switched into ``ledger_scenario(scen)`` (:func:`compile_all`)."""
+    scen = ledger_scenario(scen)
+    compiled = compile_all(scen, alts) if compiled is None else compiled
     live = [s.with_settings(draws=scen.spec.draws, seed=scen.spec.seed, block_size=scen.spec.block_size,
                             chunk_size=scen.spec.chunk_size) for s in compiled if s is not None]
     pk, vals = values(scen, live, executor or PoolExecutor(workers), progress)
     it = iter(vals[1:])
     per_alt: list[np.ndarray | None] = [vals[0]] + [None if s is None else next(it) for s in compiled]
-    table, budgets = tables(scen, alts, pk, per_alt)
+    table, budgets = (round_money(t) for t in tables(scen, alts, pk, per_alt))  # as stored: to the fen
     run_id = new_run_id()
     rows, lines = table.to_pylist(), budgets.to_pylist()
     top = {lang: headline.assumption_lines(rows, lines, lang) for lang in ("en", "zh")}
