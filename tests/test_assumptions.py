@@ -257,3 +257,19 @@ def test_a_bad_alternative_is_one_line_naming_file_and_alternative(tmp_path, alt
     assert "Traceback" not in text and len(text.splitlines()) == 1, text
     assert str(path) in text and "alternative bad" in text and says in text
     assert not (tmp_path / "o").exists()  # nothing written
+
+
+def test_the_report_shows_the_ledger_of_the_run_folder(tmp_path):
+    run, runner = tmp_path / "run", CliRunner()
+    res = runner.invoke(app, ["run", str(BASELINE), "--draws", "100", "--out", str(run), "-q", "--no-draws-ledger"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["assumptions", str(BASELINE), "--draws", "100", "--out", str(run / "assumptions"), "-q",
+                              "--only", "major-conversion-2-a-year", "--only", "shock-none"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["report", str(run)])
+    assert res.exit_code == 0, res.output
+    html = (run / "report" / "report.html").read_text(encoding="utf-8")
+    row = duckdb.sql(f"SELECT change_horizon_cash_all_cny FROM '{run}/assumptions/assumptions.parquet' "
+                     "WHERE alternative = 'major-conversion-2-a-year'").fetchall()[0][0]
+    assert "Assumption ledger" in html and "The answer moves most with" in html
+    assert f"{row / 1e8:+,.2f}" in html and row < 0
