@@ -36,6 +36,8 @@ def outputs(tmp_path_factory) -> Path:
                  ["backtest", str(REPO_SCEN / "history" / "awards_synthetic.csv"), "--scenario",
                   str(REPO_SCEN / "baseline.yaml"), "--holdout-from", "2023", "--draws", "100",
                   "--out", str(root / "baseline_backtest"), "-q"],
+                 ["assumptions", str(SCEN / "crn_base.yaml"), "--draws", "100", "--only", "major-conversion-2-a-year",
+                  "--out", str(root / "baseline_assumptions"), "-q"],
                  ["run", str(REPO_SCEN / "tight_budget.yaml"), "--pipeline", "--draws", "40",
                   "--out", str(root / "tight_budget"), "-q", "--no-draws-ledger"]):
         res = runner.invoke(app, args)
@@ -90,6 +92,8 @@ def documented(heading: str) -> set[str]:
     ("pipeline_draws.parquet", "tight_budget/pipeline_draws.parquet"),
     ("pipeline_summary.parquet", "tight_budget/pipeline_summary.parquet"),
     ("backtest.parquet", "baseline_backtest/backtest.parquet"),
+    ("assumptions.parquet", "baseline_assumptions/assumptions.parquet"),
+    ("assumptions_budgets.parquet", "baseline_assumptions/assumptions_budgets.parquet"),
 ])
 def test_every_column_written_is_documented(outputs, heading, path):
     target = outputs / path
