@@ -273,3 +273,16 @@ def test_the_report_shows_the_ledger_of_the_run_folder(tmp_path):
                      "WHERE alternative = 'major-conversion-2-a-year'").fetchall()[0][0]
     assert "Assumption ledger" in html and "The answer moves most with" in html
     assert f"{row / 1e8:+,.2f}" in html and row < 0
+
+
+def test_validate_checks_an_alternatives_file_against_the_baseline(tmp_path):
+    from fiscal_sim.analysis.assumptions import check_file
+
+    assert check_file(REPO / "scenarios" / "catalogue" / "alternatives.yaml", REPO / "scenarios") >= 30
+    bad = tmp_path / "alternatives.yaml"
+    bad.write_text(yaml.safe_dump({"alternatives": [{"name": "late", "kind": "validity", "subject": "嘉政发〔2017〕3号",
+                                                     "title": "t", "basis": "b", "patch": {"timeline": {"validity": {
+                                                         "嘉政发〔2099〕1号": {"status": "in_force"}}}}}]},
+                                  allow_unicode=True), encoding="utf-8")
+    with pytest.raises(AlternativeError, match=rf"{bad}: alternative late: .*嘉政发〔2099〕1号"):
+        check_file(bad, REPO / "scenarios")

@@ -107,6 +107,19 @@ def load_alternatives(scen: Scenario, catalogue_file: Path | None = None) -> lis
     return alts
 
 
+def check_file(path: Path, root: Path) -> int:
+    """Check an alternatives file: every alternative parses and, where ``root/baseline.yaml`` exists, switches
+    into that baseline; the number of alternatives."""
+    from fiscal_sim.scenario import load_scenario
+
+    alts = _parse((YamlDoc(path).data or {}).get("alternatives", []), str(path))
+    if (root / "baseline.yaml").exists():
+        scen = load_scenario(root / "baseline.yaml")
+        for a in alts:
+            switched(scen, a)
+    return len(alts)
+
+
 def merge(data: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
     """``data`` with ``patch`` merged in: mappings key by key, other values replaced (``None`` included)."""
     out = copy.deepcopy(data)
