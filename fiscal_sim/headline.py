@@ -338,7 +338,7 @@ def sweep_lines(rows: list[dict[str, Any]], columns: list[str], programs: dict, 
 
 def assumption_lines(rows: list[dict[str, Any]], budgets: list[dict[str, Any]], lang: str = "en",
                      top: int = TOP) -> list[str]:
-    """The assumption ledger's headline: the ``top`` alternatives that move all payers' horizon cash most
+    """The assumption ledger's headline: the ``top`` alternatives that move horizon cash most (all payers or city)
     (ranked rows of assumptions.parquet), each with the city's change and the largest change of a budget
     line's worst-year P(exceed) (assumptions_budgets.parquet), ± the paired standard error."""
     zh = lang == "zh"

@@ -172,12 +172,16 @@ def _alt(name: str) -> Alternative:
 def test_tables_by_hand(base):
     b = np.array([[1.0, 2, 3, 4], [1, 1, 1, 1], [11, 0, 0, 0], [0, 0, 12, 13]])  # 2026 exceeds in 2 of 4 draws
     a = np.array([[2.0, 2, 5, 4], [1, 1, 1, 2], [11, 11, 11, 0], [0, 0, 0, 0]])  # 2025 exceeds in 3 of 4
-    led, lines = tables(base, [_alt("a"), _alt("same")], _picks(), [b, a, None])
+    city = b + np.array([[0.0], [5], [0], [0]])  # moves only the city's cash: ranked by its larger change
+    led, lines = tables(base, [_alt("a"), _alt("same"), _alt("copy"), _alt("city")], _picks(), [b, a, None, b.copy(), city])
     r = {x["alternative"]: x for x in led.to_pylist()}
+    assert r["city"]["rank"] == 1 and r["a"]["rank"] == 2
+    assert r["same"]["note"] == "changes nothing in this scenario"
+    assert r["copy"]["changes_scenario"] and r["copy"]["note"].startswith("switched, but no reported series moves")
     # per-draw change of all payers: 1, 0, 2, 0 → mean 0.75, sd² = (0.0625+0.5625+1.5625+0.5625)/3 = 11/12
     assert r["a"]["change_horizon_cash_all_cny"] == 0.75
     assert r["a"]["change_horizon_cash_all_se_cny"] == pytest.approx(math.sqrt(11 / 12) / 2)
-    assert r["a"]["change_horizon_cash_city_cny"] == 0.25 and r["a"]["rank"] == 1
+    assert r["a"]["change_horizon_cash_city_cny"] == 0.25
     assert r["same"]["change_horizon_cash_all_cny"] == 0 and not r["same"]["changes_scenario"]
     line = next(x for x in lines.to_pylist() if x["alternative"] == "a")
     assert (line["baseline_worst_year"], line["baseline_p_exceed"]) == (2026, 0.5)
@@ -195,7 +199,7 @@ def test_ranking_is_by_the_size_of_the_change(base, shifts, seed):
     vals = [b] + [b + np.array([[s], [0], [0], [0]]) for s in shifts]
     led, _ = tables(base, [_alt(f"a{i}") for i in range(len(shifts))], _picks(), vals)
     rows = sorted(led.to_pylist(), key=lambda r: r["rank"])
-    sizes = [abs(r["change_horizon_cash_all_cny"]) for r in rows]
+    sizes = [max(abs(r["change_horizon_cash_all_cny"]), abs(r["change_horizon_cash_city_cny"])) for r in rows]
     assert sizes == sorted(sizes, reverse=True)
     assert sorted(r["change_horizon_cash_all_cny"] for r in rows) == sorted(float(s) for s in shifts)
 

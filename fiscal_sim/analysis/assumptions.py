@@ -13,7 +13,7 @@ Monte Carlo error the paired standard error; a budget line's worst-year
 P(exceed) is the largest yearly share of draws over the line.
 
 Output folder (written atomically): ``assumptions.parquet`` (one row per
-alternative, ranked by the size of the change in all payers' horizon cash),
+alternative, ranked by the larger change of all payers' and the city's horizon cash),
 ``assumptions_budgets.parquet`` (one row per alternative and budget line) and
 ``manifest.json``.
 """
@@ -322,6 +322,11 @@ def worst_year(v: np.ndarray, pk: Picks, line: int) -> tuple[int, np.ndarray]:
     return int(pk.keys[r[j]][4]), exceed[j]
 
 
+def _size(row: dict[str, Any]) -> float:
+    """How much an alternative moves the answer: the larger change of all payers' and the city's horizon cash."""
+    return max(abs(row["change_horizon_cash_all_cny"]), abs(row["change_horizon_cash_city_cny"]))
+
+
 def tables(scen: Scenario, alts: list[Alternative], pk: Picks, vals: list[np.ndarray | None]) -> tuple[pa.Table, pa.Table]:
     """The ranked ledger and its budget-line rows; ``vals[0]`` is the scenario, None for an alternative that
     changes nothing (its change is exactly zero)."""
@@ -334,7 +339,9 @@ def tables(scen: Scenario, alts: list[Alternative], pk: Picks, vals: list[np.nda
         d_city, se_city = _mean_se(v[Picks.HORIZON_CITY] - base[Picks.HORIZON_CITY])
         rows.append({"alternative": alt.name, "kind": alt.kind, "subject": alt.subject, "title": alt.title,
                      "basis": alt.basis, "declared_in": alt.source, "changes_scenario": v is not base,
-                     "note": not_applicable(scen, alt) or ("" if v is not base else "changes nothing in this scenario"),
+                     "note": not_applicable(scen, alt) or ("changes nothing in this scenario" if v is base else
+                                                           "" if np.any(v != base) else
+                                                           "switched, but no reported series moves in any draw"),
                      "draws": n,
                      "baseline_horizon_cash_all_cny": float(base[Picks.HORIZON_ALL].mean()),
                      "alternative_horizon_cash_all_cny": float(v[Picks.HORIZON_ALL].mean()),
@@ -351,7 +358,7 @@ def tables(scen: Scenario, alts: list[Alternative], pk: Picks, vals: list[np.nda
                           "baseline_worst_year": yb, "baseline_p_exceed": float(eb.mean()),
                           "alternative_worst_year": ya, "alternative_p_exceed": float(ea.mean()),
                           "change_p_exceed": d, "change_p_exceed_se": se})
-    order = sorted(range(len(rows)), key=lambda i: (-abs(rows[i]["change_horizon_cash_all_cny"]), rows[i]["alternative"]))
+    order = sorted(range(len(rows)), key=lambda i: (-_size(rows[i]), rows[i]["alternative"]))
     for rank, i in enumerate(order, 1):
         rows[i]["rank"] = rank
     ranked = [rows[i] for i in order]
