@@ -418,7 +418,8 @@ def ledger(scen: Scenario, alts: list[Alternative], out: Path | str | Remote, wo
         write_table(table, dest.folder / "assumptions.parquet", run_id, scenario=scen.spec.name)
         write_table(budgets, dest.folder / "assumptions_budgets.parquet", run_id, scenario=scen.spec.name)
         write_json({**manifest_header(run_id, command, kind="assumptions"),
-                    "scenario": {"name": scen.spec.name, "path": scen.path, "sha256": scen.sha256},
+                    "scenario": {"name": scen.spec.name, "path": scen.path, "sha256": scen.sha256,
+                                 "register": None if scen.register is None else scen.register.path},
                     "draws": scen.spec.draws, "seed_entropy": scen.spec.seed, "block_size": scen.spec.block_size,
                     "common_random_numbers": True, "alternatives": len(alts), "headline": top,
                     "money_unit": "CNY (yuan); columns ending in _cny",

@@ -53,10 +53,13 @@ def ledger_section(folder: Path) -> Section:
                      f"{100 * b['change_p_exceed']:+.1f} pt", _pct(b["change_p_exceed_se"])]
                     for b in sorted(lines, key=lambda b: rank[b["alternative"]])],
                    caption="Each budget line's worst-year probability of being exceeded, the scenario's and the "
-                           "alternative's (each in its own worst year).", text_columns=4)
+                           "alternative's (each in its own worst year). Budget lines are the scenario's; where no "
+                           "document sets one they are illustrative, not appropriations.", text_columns=4)
     top = headline.assumption_lines(rows, lines)
     intro = (f"{len(rows)} named alternatives (scenarios/catalogue/alternatives.yaml and the scenario's own), each run "
              f"against {manifest['scenario']['name']} with the same {manifest['draws']:,} draws. "
+             + (f"The scenario's figures include its commitment register {register} (where a register is "
+                f"synthetic, so are they). " if (register := manifest["scenario"].get("register")) else "")
              + " ".join(top[:1]) + " " + "; ".join(f"{a.strip()} {b.strip()}" for a, b in zip(top[1::2], top[2::2])))
     return Section("assumptions", TITLE, intro, tables=[cash, budget])
 
