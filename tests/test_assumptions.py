@@ -290,3 +290,10 @@ def test_validate_checks_an_alternatives_file_against_the_baseline(tmp_path):
                                   allow_unicode=True), encoding="utf-8")
     with pytest.raises(AlternativeError, match=rf"{bad}: alternative late: .*嘉政发〔2099〕1号"):
         check_file(bad, REPO / "scenarios")
+
+
+def test_only_an_unknown_name_is_one_line_listing_the_known(tmp_path):
+    res = CliRunner().invoke(app, ["assumptions", str(BASELINE), "--only", "renew-2024-7", "--out", str(tmp_path / "o")])
+    assert res.exit_code != 0 and len(res.output.strip().splitlines()) == 1
+    assert "--only renew-2024-7: no such alternative" in res.output and "renew-2024-7-plan" in res.output
+    assert not (tmp_path / "o").exists()
