@@ -551,6 +551,59 @@ def compare(baseline: Annotated[Path, typer.Argument(help="baseline scenario YAM
 
 
 @app.command()
+def assumptions(scenario: Annotated[Path, typer.Argument(help="scenario YAML")],
+                draws: Annotated[Optional[int], typer.Option(help="draws (default: 1000)")] = 1000,
+                workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+                out_dir: Annotated[Optional[str], typer.Option("--out", help="output folder (default outputs/<scenario>_assumptions; RUN/assumptions puts it in a run's report), or a URL")] = None,
+                only: Annotated[Optional[list[str]], typer.Option("--only", help="run only this alternative (repeatable)")] = None,
+                executor: ExecutorOpt = "pool", scheduler: SchedulerOpt = None, scheduler_file: SchedulerFileOpt = None,
+                quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the output folder")] = False) -> None:
+    """The assumption ledger: every named alternative against the scenario (common random numbers), ranked by how
+    much it moves horizon grant cash; writes assumptions.parquet.
+
+    Example: fiscal-sim assumptions scenarios/baseline.yaml --draws 1000 --workers 2
+    """
+    from fiscal_sim import headline as hl
+    from fiscal_sim.analysis.assumptions import compile_all, ledger, ledger_scenario, load_alternatives
+
+    scen = _load(scenario, draws=draws)
+    target = _out(out_dir, Path("outputs") / f"{scen.spec.name}_assumptions")
+    _check_out(target, "assumptions", scen)
+    workers = _workers(scen, workers)
+    try:
+        alts = load_alternatives(scen)
+        if only:
+            unknown = sorted(set(only) - {a.name for a in alts})
+            if unknown:
+                raise FiscalSimError(f"--only {', '.join(unknown)}: no such alternative (known: "
+                                     f"{', '.join(a.name for a in alts)})")
+            alts = [a for a in alts if a.name in only]
+        scen = ledger_scenario(scen)
+        compiled = compile_all(scen, alts)  # every alternative checked before anything runs
+        bar, task = _progress(scen.spec.draws, f"{scen.spec.name}: {len(alts)} alternatives, draws", quiet)
+        with bar, _executor(executor, workers, scheduler, scheduler_file) as ex:
+            result = ledger(scen, alts, target, workers=workers, command=sys.argv,
+                            progress=lambda k: bar.advance(task, k), executor=ex, compiled=compiled)
+    except FiscalSimError as e:
+        fail(e)
+    out.print(f"wrote [bold]{result.out}[/bold] (run {result.run_id}; {len(alts)} alternatives, "
+              f"{scen.spec.draws:,} draws, common random numbers)")
+    if quiet:
+        return
+    rows = result.table.to_pylist()
+    for line in hl.assumption_lines(rows, result.budgets.to_pylist()):
+        out.print(line, markup=False, highlight=False)
+    out.print()
+    t = Table("#", "alternative", "kind", "all payers", "± se", "city", "± se",
+              title=f"change in horizon grant cash against {scen.spec.name}, 万元", title_justify="left")
+    for r in rows:
+        t.add_row(str(r["rank"]), r["alternative"], r["kind"], _wan(r["change_horizon_cash_all_cny"], True),
+                  _wan(r["change_horizon_cash_all_se_cny"]), _wan(r["change_horizon_cash_city_cny"], True),
+                  _wan(r["change_horizon_cash_city_se_cny"]))
+    show(t)
+
+
+@app.command()
 def sweep(scenario: Annotated[Path, typer.Argument(help="scenario YAML")],
           set_: Annotated[list[str], typer.Option("--set", help="TARGET=V1,V2,… e.g. programs.<id>.formula.max=300,500,800 "
                                                   "or uptake.<id>.growth=0,0.05 (grid: every combination once)")] = [],

@@ -334,3 +334,26 @@ def sweep_lines(rows: list[dict[str, Any]], columns: list[str], programs: dict, 
             line += f"; P(exceed) {b['payer']}/{b['program']} {_pct(b['p_exceed'])} in {b['worst_year']}"
         out += [f"  point {i}: {values}", line]
     return out
+
+
+def assumption_lines(rows: list[dict[str, Any]], budgets: list[dict[str, Any]], lang: str = "en",
+                     top: int = TOP) -> list[str]:
+    """The assumption ledger's headline: the ``top`` alternatives that move horizon cash most (all payers or city)
+    (ranked rows of assumptions.parquet), each with the city's change and the largest change of a budget
+    line's worst-year P(exceed) (assumptions_budgets.parquet), ± the paired standard error."""
+    zh = lang == "zh"
+    ranked = sorted((r for r in rows if r["changes_scenario"]), key=lambda r: r["rank"])[:top]
+    if not ranked:
+        return []
+    out = ["答案变动最大的假设（期内资助现金变动，亿元，±标准误）：" if zh
+           else "The answer moves most with (change in horizon grant cash, 亿元, ± se):"]
+    for i, r in enumerate(ranked, 1):
+        mine = [b for b in budgets if b["alternative"] == r["alternative"]]
+        b = max(mine, key=lambda b: abs(b["change_p_exceed"]), default=None)
+        cash = (f"{r['change_horizon_cash_all_cny'] / 1e8:+,.2f} ± {_yi(r['change_horizon_cash_all_se_cny'])}"
+                f"{'，市本级' if zh else ', city'} {r['change_horizon_cash_city_cny'] / 1e8:+,.2f}")
+        p = "" if b is None else (
+            f"{'；' if zh else '; '}P(exceed) {b['payer']}/{b['program']} {_pct(b['baseline_p_exceed'])} "
+            f"({b['baseline_worst_year']}) → {_pct(b['alternative_p_exceed'])} ({b['alternative_worst_year']})")
+        out += [f"  {i}. {r['alternative']}: {r['title']}", f"     {cash}{p}"]
+    return out

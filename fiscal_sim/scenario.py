@@ -107,6 +107,8 @@ class ScenarioSpec(Strict):
         default={}, description="non-cumulation group → overlap share (default: catalogue/exclusive_groups.yaml)")
     pipelines: list[dict[str, Any]] = Field(default=[], description="administrative pipelines (see fiscal_sim.pipeline)")
     timeline: TimelineSettings | None = Field(default=None, description="changes to the catalogue's policy timeline")
+    alternatives: list[dict[str, Any]] = Field(
+        default=[], description="the scenario's own assumption-ledger alternatives (fiscal_sim.analysis.assumptions)")
     commitments: str | Commitments | None = Field(
         default=None, description="the existing book: a register path (CSV, Parquet or XLSX, relative to the scenario "
                                   "file), or {register: PATH, estimate_before: {from: YEAR, programs: uncovered|[ids]}}")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fiscal_sim.catalogue.geography import load_geography
 from fiscal_sim.catalogue.loader import DEFAULT_ROOT, GEOGRAPHY_FILE, load_catalogue, load_program_file
-from fiscal_sim.errors import InputError, Problem
+from fiscal_sim.errors import FiscalSimError, InputError, Problem
 from fiscal_sim.yamlfile import YamlDoc
 
 
@@ -16,7 +16,8 @@ def _kind(path: Path) -> str:
         return "timeline"
     if isinstance(data, dict):
         for key, kind in (("document", "program"), ("cases", "cases"), ("scenario", "scenario"),
-                          ("jurisdictions", "geography"), ("provisions", "provision_map"), ("groups", "groups")):
+                          ("jurisdictions", "geography"), ("provisions", "provision_map"), ("groups", "groups"),
+                          ("alternatives", "alternatives")):
             if key in data:
                 return kind
     return "unknown"
@@ -63,6 +64,10 @@ def validate_paths(paths: list[Path], root: Path | None = None) -> list[str]:
                 if base not in catalogues:
                     catalogues[base] = load_catalogue(base)  # the catalogue checks its timeline's references
                 report.append(f"{f}: timeline ok")
+            elif kind == "alternatives":  # the assumption ledger's: each switched into the folder's baseline
+                from fiscal_sim.analysis.assumptions import check_file
+
+                report.append(f"{f}: {check_file(f, base)} alternative(s) ok")
             elif kind == "geography":
                 load_geography(f)
                 report.append(f"{f}: jurisdictions ok")
@@ -88,6 +93,8 @@ def validate_paths(paths: list[Path], root: Path | None = None) -> list[str]:
                                         "(expected a top-level 'document', 'cases', 'scenario' or 'jurisdictions')"))
         except InputError as e:
             problems += e.problems
+        except FiscalSimError as e:  # one line naming the file (the assumption ledger's alternatives)
+            problems.append(Problem(str(f), None, "-", str(e)))
     if problems:
         raise InputError(problems)
     return report

@@ -25,7 +25,7 @@ BLOCKS = re.findall(r"```sql\n(.*?)```", TEXT, flags=re.S)
 SWEPT = "programs.jzf2017-3.major-conversion.cap"
 
 
-DRAWS = {"run": "200", "compare": "200", "sweep": "100", "backtest": "100"}
+DRAWS = {"run": "200", "compare": "200", "sweep": "100", "backtest": "100", "assumptions": "100"}
 
 
 def readme_commands(text: str) -> list[list[str]]:
@@ -64,7 +64,7 @@ def localise(sql: str, root: Path) -> str:
 
 def test_the_readme_lists_the_commands_its_queries_need():
     commands = [a[0] for a in readme_commands(TEXT)]
-    assert commands == ["run", "sensitivity", "compare", "sweep", "report", "backtest", "run"]
+    assert commands == ["run", "sensitivity", "compare", "sweep", "report", "backtest", "assumptions", "run"]
     folders = set(re.findall(r"'outputs/([a-z0-9_]+)/", "\n".join(BLOCKS)))
     written = {a[a.index("--out") + 1].split("/")[1] for a in readme_commands(TEXT) if "--out" in a}
     assert folders <= written, f"queries read folders no command writes: {folders - written}"
@@ -113,6 +113,8 @@ def documented(heading: str) -> set[str]:
     ("pipeline_draws.parquet", "tight_budget/pipeline_draws.parquet"),
     ("pipeline_summary.parquet", "tight_budget/pipeline_summary.parquet"),
     ("backtest.parquet", "baseline_backtest/backtest.parquet"),
+    ("assumptions.parquet", "baseline_assumptions/assumptions.parquet"),
+    ("assumptions_budgets.parquet", "baseline_assumptions/assumptions_budgets.parquet"),
 ])
 def test_every_column_written_is_documented(outputs, heading, path):
     target = outputs / path

@@ -33,7 +33,7 @@ from fiscal_sim.errors import FiscalSimError, InputError, Interrupted, describe_
 MARKER = ".fiscal_sim-partial"
 """File inside a temporary folder: says fiscal_sim made it, and which process."""
 MANIFEST = "manifest.json"
-KINDS = ("run", "compare", "sweep", "report", "sensitivity", "export", "backtest")
+KINDS = ("run", "compare", "sweep", "report", "sensitivity", "export", "backtest", "assumptions")
 DATASET_FILES = 50
 """a folder of more Parquet parts than this is listed as one entry ``name/`` (manifests stay small)"""
 OS_JUNK = {".DS_Store", "Thumbs.db", "desktop.ini"}
@@ -48,6 +48,7 @@ _LEGACY = {
     "sensitivity": re.compile(r"^(manifest\.json)$"),
     "export": re.compile(r"^[a-z_]+\.csv$"),
     "backtest": re.compile(r"^(manifest\.json|backtest\.(parquet|json|html)|calibration\.yaml|[\w.-]+\.png)$"),
+    "assumptions": re.compile(r"^(manifest\.json|assumptions(_budgets)?\.parquet)$"),
 }
 # what other commands add beside a result: sensitivity.parquet, and a report folder of its own kind
 _ADD_ONS = {"run": ("sensitivity.parquet", "report", "backtest"), "compare": ("sensitivity.parquet", "report"),

@@ -38,6 +38,12 @@ def _backtest(d: ReportData) -> "sections.Section | None":
     return report_section(d)
 
 
+def _ledger(d: ReportData) -> "sections.Section | None":
+    from fiscal_sim.report.ledger import report_section
+
+    return report_section(d)
+
+
 SECTIONS: list[SectionMaker] = [
     lambda d, cjk, top: sections.headline(d),
     lambda d, cjk, top: sections.overview(d, cjk),
@@ -51,6 +57,7 @@ SECTIONS: list[SectionMaker] = [
     lambda d, cjk, top: sections.outstanding(d, cjk),
     lambda d, cjk, top: sections.convergence(d, cjk),
     lambda d, cjk, top: _backtest(d),  # issue 13: the backtest in RUN/backtest/, if any
+    lambda d, cjk, top: _ledger(d),  # the assumption ledger in RUN/assumptions/, if any
 ]
 """The report's sections in order, after the header and before the technical details: each maker returns a
 section or None (nothing to show). Add a section by inserting its maker here."""
