@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -58,25 +59,63 @@ class Register:
     books: dict[str, ProgramBook]
     rows: int
     covered: frozenset[str] = frozenset()
-    """programs with any row (present or not): their pre-horizon awards are the register's, never estimated"""
+    """programs with any row (present or not)"""
+    years: dict[str, frozenset[int]] = field(default_factory=dict)
+    """per program, the award years with a row: those cohorts are the register's, never estimated"""
+    complete_from: int | None = None
+    """the register lists every award from this year on (every program): those cohorts are never estimated"""
+    synthetic: bool = False
+    """the file says its rows are synthetic (an illustration, not a bureau's book): figures resting on it say so"""
+
+    def covers(self, pid: str, year: int) -> bool:
+        """Whether the awards of ``pid`` decided in ``year`` are the register's (not to be estimated)."""
+        return year in self.years.get(pid, ()) or (self.complete_from is not None and year >= self.complete_from)
 
 
-def _read_rows(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
-    """Header and rows of a CSV, Parquet or XLSX file (values as read, empty cells as None)."""
+FLAGS = ("synthetic", "complete_from")
+"""file-level flags: CSV comment lines before the header (``# synthetic: true``), Parquet key-value metadata"""
+
+
+def _flags(raw: dict[str, str], name: str) -> dict[str, Any]:
+    """Checked file-level flags (``synthetic`` true/false, ``complete_from`` a year)."""
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in FLAGS:
+            raise InputError([Problem(name, None, "header", f"unknown flag {key!r} (known: {', '.join(FLAGS)})")])
+        try:
+            out[key] = _bool(value) if key == "synthetic" else int(str(value).strip())
+        except ValueError:
+            raise InputError([Problem(name, None, key, f"{value!r} is not a {'true/false' if key == 'synthetic' else 'year'}")]) from None
+    return out
+
+
+def _read_rows(path: Path) -> tuple[list[str], list[dict[str, Any]], dict[str, str]]:
+    """Header, rows and file-level flags of a CSV, Parquet or XLSX file (values as read, empty cells as None)."""
     suffix = path.suffix.lower()
     if suffix == ".csv":
         try:
             with path.open(newline="", encoding="utf-8-sig") as fh:
-                reader = csv.DictReader(fh)
+                flags: dict[str, str] = {}
+                lines = iter(fh)
+                first = ""
+                for first in lines:
+                    if not first.startswith("#"):
+                        break
+                    m = re.fullmatch(r"#\s*([a-z_]+)\s*:\s*(.*?)\s*", first.rstrip("\r\n"))
+                    if m:  # '# key: value' is a flag; any other comment line is a comment
+                        flags[m.group(1)] = m.group(2)
+                reader = csv.DictReader([first, *lines] if first and not first.startswith("#") else [])
                 rows = [{k: (v if v not in ("", None) else None) for k, v in r.items()} for r in reader]
-                return list(reader.fieldnames or []), rows
+                return list(reader.fieldnames or []), rows, flags
         except UnicodeDecodeError as e:  # Excel in a Chinese locale saves CSV as GBK
             raise InputError([Problem(str(path), None, "-", not_utf8(path.read_bytes(), e))]) from None
     if suffix == ".parquet":
         import pyarrow.parquet as pq
 
         table = pq.read_table(path)
-        return table.column_names, table.to_pylist()
+        meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()
+                if k.decode().removeprefix("fiscal_sim.") in FLAGS}
+        return table.column_names, table.to_pylist(), {k.removeprefix("fiscal_sim."): v for k, v in meta.items()}
     if suffix == ".xlsx":
         try:
             import openpyxl
@@ -86,7 +125,7 @@ def _read_rows(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
         values = list(ws.iter_rows(values_only=True))
         header = [str(h) if h is not None else "" for h in (values[0] if values else [])]
         return header, [{h: (v if v != "" else None) for h, v in zip(header, r)} for r in values[1:]
-                        if any(v not in (None, "") for v in r)]
+                        if any(v not in (None, "") for v in r)], {}
     raise InputError([Problem(str(path), None, "-", f"unknown register format {suffix!r} (use .csv, .parquet or .xlsx)")])
 
 
@@ -133,12 +172,15 @@ def payments(schedule, amount_cny: float, annual: bool) -> list[tuple[int, float
     return [(schedule.lag, amount_cny)]
 
 
-def load_register(path: Path, scen) -> Register:
-    """Read and check a register against scenario ``scen``; raise one error listing every problem."""
+def load_register(path: Path, scen, declared: dict[str, Any] | None = None) -> Register:
+    """Read and check a register against scenario ``scen``; raise one error listing every problem.
+
+    ``declared``: flags the scenario states for the file (``synthetic``, ``complete_from``), over the file's own."""
     name = str(path)
     if not path.is_file():
         raise InputError([Problem(name, None, "commitments", "no such register file")])
-    header, rows = _read_rows(path)
+    header, rows, raw_flags = _read_rows(path)
+    flags = _flags(raw_flags, name) | {k: v for k, v in (declared or {}).items() if v is not None}
     problems: list[Problem] = []
     missing = [c for c in REQUIRED if c not in header]
     if not any(c in header for c in AMOUNTS):
@@ -154,6 +196,7 @@ def load_register(path: Path, scen) -> Register:
     Y = len(scen.years)
     parts: dict[str, list[tuple[int, int, np.ndarray, np.ndarray, float, int]]] = {}
     covered: set[str] = set()
+    years: dict[str, set[int]] = {}
     for i, row in enumerate(rows, start=1):
         pid = row.get("program")
 
@@ -179,6 +222,7 @@ def load_register(path: Path, scen) -> Register:
             bad("jurisdiction", f"{jur or 'empty'!r} is not where the program applies ({', '.join(sp.prog.jurisdictions)})")
         try:
             award = _date(row.get("award_date"))
+            years.setdefault(pid, set()).add(award.year)
             if award >= dt.date(start, 1, 1):
                 bad("award_date", f"{award} is not before the horizon start {start}-01-01 (new awards are simulated)")
         except (TypeError, ValueError):
@@ -243,4 +287,5 @@ def load_register(path: Path, scen) -> Register:
                               np.array([p[2] for p in ps]), np.array([p[3] for p in ps]),
                               np.array([p[4] for p in ps]), np.array([p[5] for p in ps]))
              for pid, ps in parts.items()}
-    return Register(name, books, len(rows), frozenset(covered))
+    return Register(name, books, len(rows), frozenset(covered), {p: frozenset(y) for p, y in years.items()},
+                    flags.get("complete_from"), bool(flags.get("synthetic", False)))

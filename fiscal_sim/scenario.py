@@ -83,6 +83,9 @@ class Commitments(Strict):
 
     register_path: str | None = Field(default=None, alias="register",
                                       description="CSV, Parquet or XLSX, relative to the scenario file")
+    synthetic: bool | None = Field(default=None, description="the register's rows are synthetic (over the file's flag)")
+    complete_from: Annotated[int, Field(ge=2000, le=2100)] | None = Field(
+        default=None, description="the register lists every award from this year on (over the file's flag)")
     estimate_before: EstimateBefore | None = None
 
 
@@ -426,7 +429,8 @@ def load_scenario(path: Path | str, catalogue: Catalogue | None = None) -> Scena
     if book.register_path:
         from fiscal_sim.register import load_register
 
-        scen.register = load_register(Path(path).resolve().parent / book.register_path, scen)
+        scen.register = load_register(Path(path).resolve().parent / book.register_path, scen,
+                                      {"synthetic": book.synthetic, "complete_from": book.complete_from})
     if book.estimate_before is not None:
         from fiscal_sim.engine.pre_horizon import estimated_programs
 
@@ -451,7 +455,8 @@ def timeline_manifest(scen: Scenario) -> dict[str, Any]:
                                      "schedule": sp.prog.spec.schedule.describe(), "uptake_basis": basis[sp.id],
                                      "changes": sp.prog.timeline_notes} for sp in scen.programs},
         "commitments": None if reg is None else {
-            "path": reg.path, "rows": reg.rows, "programs": sorted(reg.books),
+            "path": reg.path, "rows": reg.rows, "programs": sorted(reg.books), "synthetic": reg.synthetic,
+            "complete_from": reg.complete_from,
             "opening_outstanding_cny": float(sum(b.opening_cny.sum() for b in reg.books.values()))},
         "estimated_pre_horizon": None if not scen.estimated else {
             "basis": "assumption",
@@ -459,8 +464,9 @@ def timeline_manifest(scen: Scenario) -> dict[str, Any]:
                     "listed: awards decided from the first year given to the year before the horizon, simulated with "
                     "the same uptake priors, in-force dates, timeline and payment timing as new awards, attrition "
                     "from the award year; only payments falling in the horizon are counted (earlier ones were paid). "
-                    "Programs with any register row are not estimated (no double counting).",
-            "award_years": {pid: [ph.first, y0 - 1] for pid, ph in scen.estimated.items()}},
+                    "Cohorts the register covers (a program's award years with register rows, and every year from "
+                    "the register's complete_from) are not estimated (no double counting).",
+            "award_years": {pid: ph.years(y0) for pid, ph in scen.estimated.items()}},
     }
 
 

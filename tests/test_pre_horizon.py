@@ -73,19 +73,49 @@ def test_one_off_cohort_with_lag_is_paid_in_the_first_year(tmp_path, catalogue):
     assert E.cash[:, :, 1:].sum() == 0
 
 
-def test_register_covered_programs_are_not_estimated(tmp_path, catalogue):
+def test_register_coverage_is_per_program_and_cohort_year(tmp_path, catalogue):
+    """register.csv has old.rent awarded 2023 and old.grant awarded 2024. old.rent's cohorts that reach 2025 are
+    2020–2024: the register covers 2023 only, so 2020–2022 and 2024 are still estimated; old.grant's only cohort
+    (2024) is the register's, so it is not estimated at all. A register complete from 2021 takes 2021–2024 too."""
     scen = scenario(tmp_path, catalogue, commitments={"register": "register.csv", "estimate_before": {"from": 2017}})
-    assert scen.register.covered == {"old.rent", "old.grant"} and scen.estimated == {}
-    # a row of a recipient who left still covers the program: the register is the authority for it
+    assert scen.register.covered == {"old.rent", "old.grant"}
+    assert {pid: ph.years(2025) for pid, ph in scen.estimated.items()} == {"old.rent": [2020, 2021, 2022, 2024]}
+    complete = scenario(tmp_path, catalogue, commitments={"register": "register.csv", "complete_from": 2021,
+                                                          "estimate_before": {"from": 2017}})
+    assert {pid: ph.years(2025) for pid, ph in complete.estimated.items()} == {"old.rent": [2020]}
+    # the register's cohort and the estimated ones are both in the existing book, nothing counted twice:
+    # the estimate with the register equals the estimate alone less the 2023 cohort
+    both = simulate_chunk(scen.with_settings(draws=200, chunk_size=200), 0, 200)["old.rent"].existing
+    alone = scenario(tmp_path, catalogue, commitments={"estimate_before": {"from": 2017}}, draws=200, chunk_size=200)
+    assert set(alone.estimated["old.rent"].years(2025)) == {2020, 2021, 2022, 2023, 2024}
+    assert both is not None and both.cash.sum() > 0
+    # a row of a recipient who left still covers its cohort: the register is the authority for it
     reg = (FIX / "register.csv").read_text(encoding="utf-8").splitlines()
     (tmp_path / "gone.csv").write_text("\n".join([reg[0], reg[1].replace(",true", ",false")]) + "\n", encoding="utf-8")
     scen = scenario(tmp_path, catalogue, commitments={"register": "gone.csv", "estimate_before": {"from": 2017}})
-    assert "old.rent" not in scen.register.books and set(scen.estimated) == {"old.grant"}
+    assert "old.rent" not in scen.register.books
+    assert scen.estimated["old.rent"].years(2025) == [2020, 2021, 2022, 2024] and "old.grant" in scen.estimated
     with pytest.raises(InputError, match="count them twice"):
         scenario(tmp_path, catalogue, commitments={"register": "register.csv",
-                                                   "estimate_before": {"from": 2017, "programs": ["old.rent"]}})
+                                                   "estimate_before": {"from": 2017, "programs": ["old.grant"]}})
     with pytest.raises(InputError, match="not before the horizon start"):
         scenario(tmp_path, catalogue, commitments={"estimate_before": {"from": 2025}})
+
+
+def test_a_register_declares_itself_synthetic(tmp_path, catalogue):
+    text = (FIX / "register.csv").read_text(encoding="utf-8")
+    (tmp_path / "syn.csv").write_text("# synthetic: true\n# made up for a demonstration\n" + text, encoding="utf-8")
+    scen = scenario(tmp_path, catalogue, commitments={"register": "syn.csv", "estimate_before": {"from": 2017}})
+    assert scen.register.synthetic and scen.register.rows == 2
+    from fiscal_sim.io.dimensions import existing_source
+
+    assert existing_source(scen, "old.rent") == "register (SYNTHETIC) + estimated 2020–2022, 2024"
+    assert existing_source(scen, "old.grant") == "register (SYNTHETIC)"
+    plain = scenario(tmp_path, catalogue, commitments={"register": "register.csv", "synthetic": True})
+    assert plain.register.synthetic  # the scenario may say it for a file that cannot (xlsx)
+    (tmp_path / "bad.csv").write_text("# synthtic: true\n" + text, encoding="utf-8")
+    with pytest.raises(InputError, match="unknown flag 'synthtic'"):
+        scenario(tmp_path, catalogue, commitments={"register": "bad.csv"})
 
 
 def test_estimate_leaves_in_horizon_draws_unchanged_and_is_chunk_invariant(tmp_path, catalogue):
@@ -115,9 +145,9 @@ def test_run_writes_estimated_existing_vintage_read_back_with_duckdb(tmp_path):
     assert rows["ALL"] == pytest.approx(rows["new"] + rows["existing"], rel=1e-12) and rows["existing"] > 1000 * WAN
     manifest = json.loads((out / "manifest.json").read_text())
     est = manifest["estimated_pre_horizon"]
-    assert est["basis"] == "assumption" and est["award_years"] == {"old.rent": [2020, 2024], "old.grant": [2024, 2024]}
+    assert est["basis"] == "assumption" and est["award_years"] == {"old.rent": [2020, 2021, 2022, 2023, 2024], "old.grant": [2024]}
     sources = dict(duckdb.sql(f"SELECT program, existing_source FROM '{out}/programs.parquet' WHERE NOT is_total").fetchall())
-    assert sources == {"old.rent": "estimated 2020–2024", "old.grant": "estimated 2024–2024"}
+    assert sources == {"old.rent": "estimated 2020–2024", "old.grant": "estimated 2024"}
     res = CliRunner().invoke(app, ["report", str(out)])
     assert res.exit_code == 0, res.output
     assert "estimated pre-horizon cohorts of 2 programs" in (out / "report" / "report.html").read_text(encoding="utf-8")

@@ -153,16 +153,26 @@ def test_run_writes_vintage_read_back_with_duckdb(tmp_path):
     assert "政策时间线" in html and "successor_replaces: old.grant → new.grant" in html and "register.csv (2 rows)" in html
 
 
-def test_baseline_loads_the_illustrative_register():
+def test_the_baseline_estimates_and_the_illustration_declares_itself_synthetic():
+    """The shipped baseline never lets the synthetic register displace the estimate: it estimates every
+    pre-horizon cohort. The illustration scenario loads the register, which says it is synthetic in its file."""
     root = Path(__file__).resolve().parents[1] / "scenarios"
-    scen = load_scenario(root / "baseline.yaml")
-    assert scen.register is not None and scen.register.rows >= 20
-    text = (root / "commitments" / "illustrative_register.csv").read_text(encoding="utf-8")
-    assert all("SYNTHETIC" in line for line in text.splitlines()[1:])
+    base = load_scenario(root / "baseline.yaml")
+    assert base.register is None and base.estimated
     book = yaml.safe_load((root / "baseline.yaml").read_text())["scenario"]["commitments"]
-    assert book["register"].endswith(".csv") and book["estimate_before"] == {"from": 2017, "programs": "uncovered"}
-    # the estimate covers exactly the simulated programs the register leaves out (whose cohorts reach 2025)
-    assert scen.estimated and not set(scen.estimated) & scen.register.covered
+    assert "register" not in book and book["estimate_before"] == {"from": 2017, "programs": "uncovered"}
+    for f in root.glob("*.yaml"):  # no shipped scenario but the illustration loads it
+        if f.name != "illustrative_register.yaml":
+            assert "illustrative_register.csv" not in f.read_text(encoding="utf-8"), f.name
+    scen = load_scenario(root / "illustrative_register.yaml")
+    assert scen.register is not None and scen.register.synthetic and scen.register.rows >= 20
+    text = (root / "commitments" / "illustrative_register.csv").read_text(encoding="utf-8")
+    assert text.startswith("# synthetic: true")
+    assert all("SYNTHETIC" in line for line in text.splitlines()[3:])
+    from fiscal_sim.io.dimensions import existing_source
+
+    housing = existing_source(scen, "jwf2017-4.talent-housing")
+    assert housing is not None and housing.startswith("register (SYNTHETIC)")
 
 
 def test_overdue_payments_fall_in_the_first_year_and_count_as_one(scen, tmp_path):

@@ -98,6 +98,7 @@ def load_alternatives(scen: Scenario, catalogue_file: Path | None = None) -> lis
     """The catalogue's alternatives, then the scenario's own (``alternatives:``); names must be unique."""
     path = catalogue_file or Path(scen.geography.path).parent / CATALOGUE_FILE
     alts = _parse((YamlDoc(path).data or {}).get("alternatives", []), str(path)) if Path(path).exists() else []
+    alts = [_anchored(a, Path(path).resolve().parent.parent) for a in alts]
     alts += _parse(scen.spec.alternatives, scen.path)
     seen: dict[str, str] = {}
     for a in alts:
@@ -107,12 +108,23 @@ def load_alternatives(scen: Scenario, catalogue_file: Path | None = None) -> lis
     return alts
 
 
+def _anchored(alt: Alternative, root: Path) -> Alternative:
+    """A catalogue alternative whose patch names a register file: the path is the scenarios folder's
+    (``commitments/…``, as a scenario file there writes it), whatever scenario the alternative is applied to."""
+    book = alt.patch.get("commitments")
+    if isinstance(book, dict) and isinstance(book.get("register"), str) and not Path(book["register"]).is_absolute():
+        patch = alt.patch | {"commitments": book | {"register": str(root / book["register"])}}
+        return alt.model_copy(update={"patch": patch})
+    return alt
+
+
 def check_file(path: Path, root: Path) -> int:
     """Check an alternatives file: every alternative parses and, where ``root/baseline.yaml`` exists, switches
     into that baseline; the number of alternatives."""
     from fiscal_sim.scenario import load_scenario
 
-    alts = _parse((YamlDoc(path).data or {}).get("alternatives", []), str(path))
+    alts = [_anchored(a, Path(path).resolve().parent.parent)
+            for a in _parse((YamlDoc(path).data or {}).get("alternatives", []), str(path))]
     if (root / "baseline.yaml").exists():
         scen = load_scenario(root / "baseline.yaml")
         for a in alts:

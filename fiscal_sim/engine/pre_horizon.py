@@ -1,6 +1,7 @@
 """Estimated pre-horizon cohorts: what awards decided before the horizon still pay inside it.
 
-For a program the commitment register does not cover, the awards decided in
+For every cohort year the commitment register does not cover (a program's award
+year with no register row, before the register's ``complete_from``), the awards decided in
 ``from`` … horizon start − 1 are simulated exactly as new awards are — the same
 uptake priors (growth from the horizon's base year), in-force dates, policy
 timeline and payment timing, on the documents' terms (a scenario's overrides
@@ -41,6 +42,12 @@ class PreHorizon:
     first: int
     last: int
     """last year with a payment from a pre-horizon cohort (capped at the horizon end)"""
+    skip: frozenset[int] = frozenset()
+    """award years the register covers: those cohorts are the register's, not estimated"""
+
+    def years(self, start: int) -> list[int]:
+        """The estimated award years (``first`` … ``start − 1`` less the register's)."""
+        return [y for y in range(self.first, start) if y not in self.skip]
 
 
 def cohort_years(prog, start: int, end: int, from_: int) -> PreHorizon | None:
@@ -54,29 +61,36 @@ def cohort_years(prog, start: int, end: int, from_: int) -> PreHorizon | None:
 
 
 def estimated_programs(scen: Scenario, est, doc) -> dict[str, PreHorizon]:
-    """Programs to estimate under ``commitments.estimate_before``: simulated, not covered by the register."""
+    """Programs to estimate under ``commitments.estimate_before``, per cohort year: the award years the register
+    covers (rows of that program and year, or every year from its ``complete_from``) are the register's."""
     start, end = scen.spec.horizon.start, scen.spec.horizon.end
-    covered = scen.register.covered if scen.register is not None else frozenset()
+    reg = scen.register
     sims = {sp.id: sp for sp in scen.programs}
     problems = []
     if est.from_ >= start:
         problems.append(doc.problem(("scenario", "commitments", "estimate_before", "from"),
                                     f"{est.from_} is not before the horizon start {start}"))
-    if est.programs == "uncovered":
-        ids = [pid for pid in sims if pid not in covered]
-    else:
-        ids = list(est.programs)
-        for i, pid in enumerate(ids):
-            where = ("scenario", "commitments", "estimate_before", "programs", i)
-            if pid not in sims:
-                problems.append(doc.problem(where, "not simulated in this scenario", pid))
-            elif pid in covered:
-                problems.append(doc.problem(where, "the register has rows for this program: its pre-horizon awards "
-                                                   "are the register's (estimating them too would count them twice)", pid))
+    ids = list(sims) if est.programs == "uncovered" else list(est.programs)
+    out: dict[str, PreHorizon] = {}
+    for i, pid in enumerate(ids):
+        where = ("scenario", "commitments", "estimate_before", "programs", i)
+        if pid not in sims:
+            problems.append(doc.problem(where, "not simulated in this scenario", pid))
+            continue
+        ph = cohort_years(scen.documented.get(pid, sims[pid].prog), start, end, est.from_)
+        if ph is None:
+            continue
+        skip = frozenset(y for y in range(ph.first, start) if reg is not None and reg.covers(pid, y))
+        if len(skip) == start - ph.first:
+            if est.programs != "uncovered":
+                problems.append(doc.problem(where, "the register covers every cohort year of this program: its "
+                                                   "pre-horizon awards are the register's (estimating them too would "
+                                                   "count them twice)", pid))
+            continue
+        out[pid] = dataclasses.replace(ph, skip=skip)
     if problems:
         raise InputError(problems)
-    out = {pid: cohort_years(scen.documented.get(pid, sims[pid].prog), start, end, est.from_) for pid in ids}
-    return {pid: c for pid, c in out.items() if c is not None}
+    return out
 
 
 def pre_horizon_shock(seed: int, block: int, n: int, years: list[int], start: int) -> np.ndarray:
@@ -97,6 +111,7 @@ def estimated_cohorts(scen: Scenario, sp: SimProgram, ph: PreHorizon, start: int
     prog = scen.documented.get(sp.id, sp.prog)  # awarded on the documents' terms, not a reform's
     lam = expected_counts(prog, scen.geography, years, base_year=y0)
     lam[:, np.array(years) >= y0] = 0.0  # awards from the horizon on are the simulation's own
+    lam[:, np.isin(years, list(ph.skip))] = 0.0  # cohorts the register covers are the register's
     shocks = {b: pre_horizon_shock(scen.spec.seed, b, nb, years, y0) for b, _, nb in blocks_of(scen, start, stop)}
     L = simulate_program(view, dataclasses.replace(sp, prog=prog, lam=lam), start, stop, shocks, key=KEY + sp.id)
     P, Y = y0 - ph.first, len(scen.years)

@@ -48,6 +48,13 @@ class ProgramLedger:
         out = np.cumsum(self.committed - self.cash - self.cancelled, axis=2)
         return out if self.opening is None else out + self.opening[:, :, None]
 
+    def plus(self, other: "ProgramLedger") -> "ProgramLedger":
+        """Two existing books of one program side by side (the register's cohorts and the estimated ones)."""
+        opening = [o for o in (self.opening, other.opening) if o is not None]
+        return ProgramLedger(self.committed + other.committed, self.cash + other.cash,
+                             self.cancelled + other.cancelled, self.applicants + other.applicants,
+                             opening=sum(opening[1:], opening[0]) if opening else None)
+
 
 @dataclass
 class Awards:
@@ -299,10 +306,12 @@ def simulate_chunk(scen: Scenario, start: int, stop: int, keep_awards: set[str] 
         for sp in scen.programs:
             if sp.id in scen.register.books:
                 out[sp.id].existing = runoff(scen, sp, scen.register.books[sp.id], start, stop)
-    if scen.estimated:  # estimated pre-horizon cohorts of programs the register does not cover (never both)
+    if scen.estimated:  # estimated pre-horizon cohorts: the cohort years the register does not cover
         from fiscal_sim.engine.pre_horizon import estimated_cohorts
 
         for sp in scen.programs:
             if sp.id in scen.estimated:
-                out[sp.id].existing = estimated_cohorts(scen, sp, scen.estimated[sp.id], start, stop)
+                est = estimated_cohorts(scen, sp, scen.estimated[sp.id], start, stop)
+                L = out[sp.id]
+                L.existing = est if L.existing is None else L.existing.plus(est)
     return out

@@ -51,12 +51,28 @@ def programs_table(scen: Scenario) -> pa.Table:
     })
 
 
+def spans(years: list[int]) -> str:
+    """Years as runs: ``[2020, 2021, 2022, 2024]`` → ``2020–2022, 2024``."""
+    runs: list[list[int]] = []
+    for y in years:
+        if runs and y == runs[-1][-1] + 1:
+            runs[-1].append(y)
+        else:
+            runs.append([y])
+    return ", ".join(f"{r[0]}–{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
+
+
 def existing_source(scen: Scenario, pid: str) -> str | None:
-    """Where a program's ``existing`` vintage comes from: the register, an estimate of pre-horizon cohorts, or none."""
-    if scen.register is not None and pid in scen.register.covered:
-        return "register"
+    """Where a program's ``existing`` vintage comes from: the register (``register (SYNTHETIC)`` when the file says
+    its rows are synthetic), an estimate of the pre-horizon cohorts it does not cover, both, or none."""
+    parts = []
+    reg = scen.register
+    if reg is not None and pid in reg.covered:
+        parts.append("register (SYNTHETIC)" if reg.synthetic else "register")
     ph = scen.estimated.get(pid)
-    return f"estimated {ph.first}–{scen.spec.horizon.start - 1}" if ph is not None else None
+    if ph is not None:
+        parts.append(f"estimated {spans(ph.years(scen.spec.horizon.start))}")
+    return " + ".join(parts) or None
 
 
 def payers_table(scen: Scenario) -> pa.Table:
