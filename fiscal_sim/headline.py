@@ -80,7 +80,46 @@ def _by_payer(rows: list[dict[str, Any]], payers: dict[str, dict[str, Any]]) -> 
     return sorted(out, key=lambda r: (order.get(r["payer"], len(order)), r["payer"]))
 
 
-def _budget_lines(rows: list[dict[str, Any]], programs: dict, payers: dict) -> list[dict[str, Any]]:
+def _drivers(parts: dict[str, float] | None, exceeded: int, programs: dict) -> list[dict[str, Any]] | None:
+    """The programs that make up a line's overrun in the draws exceeding it (largest first, top ``TOP``): each
+    one's share of the overrun and its mean part of it per exceeding draw, yuan. None when the run kept none."""
+    if parts is None:
+        return None
+    total = sum(parts.values())
+    ranked = sorted(parts.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP]
+    return [{"program": p, "title_zh": programs.get(p, {}).get("title_zh") or p,
+             "title_en": programs.get(p, {}).get("title_en") or p,
+             "share": v / total if total else None,
+             "overrun_mean_cny": round(v / exceeded, 2) if exceeded else None} for p, v in ranked]
+
+
+def _caveats(yrs: list[dict[str, Any]], members: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Years whose risk moves sharply (by 5 points and at least twofold) in the same year as a document the line
+    pays for starts, or stops taking awards a year or two before (awards are paid a year or so after they are
+    decided): the change comes from the policy's in-force dates, not from chance."""
+    out = []
+    for a, b in zip(yrs, yrs[1:]):
+        pa, pb = a["p_exceed"], b["p_exceed"]
+        if abs(pb - pa) < 0.05 or min(pa, pb) * 2 > max(pa, pb):
+            continue
+        y = b["fiscal_year"]
+        docs: dict[tuple[str, str], str] = {}
+        for m in members:
+            doc, start, end = m.get("document_number"), m.get("in_force_from"), m.get("in_force_to")
+            if doc and end is not None and y - 2 <= end.year <= y - 1 and pb < pa:
+                docs[(doc, "lapses")] = end.isoformat()
+            if doc and start is not None and y - 1 <= start.year <= y and pb > pa:
+                docs[(doc, "starts")] = start.isoformat()
+        for (doc, kind), date in sorted(docs.items()):
+            out.append({"from_year": a["fiscal_year"], "to_year": y, "p_from": pa, "p_to": pb,
+                        "document_number": doc, "change": kind, "date": date})
+    return out
+
+
+def _budget_lines(rows: list[dict[str, Any]], programs: dict, payers: dict,
+                  drivers: dict[str, dict[str, float]] | None = None) -> list[dict[str, Any]]:
+    """Each budget line: its worst year, the drivers of that year's breach, the appropriations holding the risk
+    at 10% and 5% (the P90 and P95 of the line's series in each year) and the in-force caveats."""
     lines: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for r in rows:
         if r["period"] == "year" and r.get("p_exceed") is not None:
@@ -91,15 +130,26 @@ def _budget_lines(rows: list[dict[str, Any]], programs: dict, payers: dict) -> l
         worst = max(yrs, key=lambda r: (r["p_exceed"], -r["fiscal_year"]))
         pzh, pen = payer_names(payers, payer)
         title = programs.get(prog, {})
+        exceeded = int(round(worst["p_exceed"] * worst["draws"]))
+        parts = None if drivers is None else drivers.get(f"{prog}|{payer}|{measure}|{worst['fiscal_year']}", {})
+        members = [v for k, v in programs.items() if k == prog or (prog in (ALL, ALL_EQUITY) and not v.get("is_total")
+                                                                      and v.get("simulated", True))]
+        years = [{k: r.get(k) for k in ("fiscal_year", "budget_cny", "p_exceed", "p_exceed_lo", "p_exceed_hi",
+                                        "overrun_if_exceeded_cny")}
+                 | {"hold_p90_cny": r["p90_cny"], "hold_p95_cny": r["p95_cny"]} for r in yrs]
         out.append({
             "program": prog, "payer": payer, "measure": measure,
             "label_zh": f"{pzh}·{'全部项目' if prog == ALL else title.get('title_zh') or prog}",
-            "label_en": f"{pen}, {'all programs' if prog == ALL else prog}",
+            "label_en": f"{pen}, {'all programs' if prog == ALL else title.get('title_en') or prog}",
             "worst_year": worst["fiscal_year"], "budget_cny": worst["budget_cny"], "p_exceed": worst["p_exceed"],
             "p_exceed_lo": worst["p_exceed_lo"], "p_exceed_hi": worst["p_exceed_hi"],
             "overrun_if_exceeded_cny": worst.get("overrun_if_exceeded_cny"),
-            "years": [{k: r.get(k) for k in ("fiscal_year", "budget_cny", "p_exceed", "p_exceed_lo", "p_exceed_hi",
-                                             "overrun_if_exceeded_cny")} for r in yrs]})
+            "drivers": _drivers(parts, exceeded, programs),
+            "hold": {"p90_cny": max(r["p90_cny"] for r in yrs), "p95_cny": max(r["p95_cny"] for r in yrs),
+                     "p90_year": max(yrs, key=lambda r: (r["p90_cny"], -r["fiscal_year"]))["fiscal_year"],
+                     "p95_year": max(yrs, key=lambda r: (r["p95_cny"], -r["fiscal_year"]))["fiscal_year"]},
+            "caveats": _caveats(years, members),
+            "years": years})
     return sorted(out, key=lambda b: -b["p_exceed"])
 
 
@@ -182,13 +232,15 @@ def _convergence(payers: list[dict[str, Any]], budgets: list[dict[str, Any]]) ->
 
 def compute(summary: list[dict[str, Any]], programs: dict[str, dict[str, Any]], payers: dict[str, dict[str, Any]],
             pipeline: list[dict[str, Any]] | None = None, manifest: dict[str, Any] | None = None,
-            tail: dict[str, float] | None = None) -> dict[str, Any]:
-    """The headline of one run from its summary rows (and pipeline summary rows), with zh/en text."""
+            tail: dict[str, float] | None = None, drivers: dict[str, dict[str, float]] | None = None
+            ) -> dict[str, Any]:
+    """The headline of one run from its summary rows (and pipeline summary rows), with zh/en text; ``drivers``:
+    each budget line's overrun split among programs (:func:`fiscal_sim.orchestrate.run.breach_parts`)."""
     m = manifest or {}
     summary = [r for r in summary if r.get("vintage") in (None, "ALL")]  # the all-vintage series (issue 10a)
     years = sorted({r["fiscal_year"] for r in summary if r["period"] == "year"})
     by_payer = _by_payer(summary, payers)
-    budgets = _budget_lines(summary, programs, payers)
+    budgets = _budget_lines(summary, programs, payers, drivers)
     h = {"scenario": summary[0]["scenario"] if summary else m.get("scenario", {}).get("name"),
          "horizon": [years[0], years[-1]] if years else None,
          "draws": summary[0]["draws"] if summary else None,
@@ -200,7 +252,8 @@ def compute(summary: list[dict[str, Any]], programs: dict[str, dict[str, Any]], 
     return h
 
 
-def from_folder(folder: Path | str, tail: dict[str, float] | None = None) -> dict[str, Any]:
+def from_folder(folder: Path | str, tail: dict[str, float] | None = None,
+                drivers: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
     """The headline of a run folder (summary.parquet, dimension tables, optional pipeline_summary.parquet);
     ``tail``: each program's mean cash in the worst draws, when the caller has it (else read from the per-draw
     ledger when there is one)."""
@@ -213,7 +266,7 @@ def from_folder(folder: Path | str, tail: dict[str, float] | None = None) -> dic
     summary = _read(folder / "summary.parquet")
     if tail is None:
         tail = tail_contributions(folder, summary[0]["draws"] if summary else 0)
-    return compute(summary, progs, pays, pipe, manifest, tail)
+    return compute(summary, progs, pays, pipe, manifest, tail, drivers)
 
 
 KEYS = {"scenario", "horizon", "draws", "payers", "budget_lines", "top_tail", "pipeline", "convergence", "text"}
@@ -230,11 +283,12 @@ def load(folder: Path | str) -> dict[str, Any]:
     return from_folder(folder)
 
 
-def write(folder: Path | str, tail: dict[str, float] | None = None) -> dict[str, Any]:
+def write(folder: Path | str, tail: dict[str, float] | None = None,
+          drivers: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
     """Compute the headline of ``folder`` and write it to ``folder/headline.json``."""
     from fiscal_sim.io.parquet import write_json
 
-    h = from_folder(folder, tail)
+    h = from_folder(folder, tail, drivers)
     write_json(h, Path(folder) / FILE)
     return h
 
@@ -255,17 +309,9 @@ def text(h: dict[str, Any], lang: str) -> list[str]:
         out.append("预算线：情景未设置（在情景文件中加入 budgets:）" if zh
                    else "Budget lines: none set in the scenario (add `budgets:` to see P(exceed))")
     for b in h["budget_lines"]:
-        over = b["overrun_if_exceeded_cny"]
-        ci = f"{_pct(b['p_exceed'])} [{_pct(b['p_exceed_lo'])}–{_pct(b['p_exceed_hi'])}]"
-        if zh:
-            out += [f"预算线 {b['label_zh']}：每年 {_wan(b['budget_cny'])}万元",
-                    f"  最可能超支的年份 {b['worst_year']}：超支概率 {ci}"
-                    + (f"，超支时平均超出 {_wan(over)}万元" if over is not None else "")]
-        else:
-            out += [f"Budget line {b['label_en']}: {_wan(b['budget_cny'])}万元 a year",
-                    f"  worst year {b['worst_year']}: P(exceed) {ci}"
-                    + (f"; overrun if exceeded {_wan(over)}万元" if over is not None else "")]
-    if h["top_tail"]:
+        out += budget_text(b, zh)
+    drivers = any(b.get("drivers") for b in h["budget_lines"])
+    if h["top_tail"] and not drivers:
         by_tail = h["top_tail"][0]["ranked_by"] == "tail_mean"
         if by_tail:
             out.append("最差5%情形中支出最多的项目（期内现金均值，亿元）：" if zh
@@ -274,7 +320,7 @@ def text(h: dict[str, Any], lang: str) -> list[str]:
             out.append("尾部风险最大的项目（期内现金 P95，亿元）：" if zh else "Largest tail risk (P95 of horizon cash, 亿元):")
         for i, t in enumerate(h["top_tail"], 1):
             v = t["tail_mean_cny"] if by_tail else t["p95_cny"]
-            out.append(_fit(f"  {i}. {t['program']} ", t["title_zh"] if zh else t["title_en"], f"  {_yi(v)}"))
+            out.append(_fit(f"  {i}. ", t["title_zh"] if zh else t["title_en"], f"  {_yi(v)}"))
     for p in h["pipeline"] or []:
         when = p["median_exhaustion_date"]
         ci = f"{_pct(p['p_exhausted'])} [{_pct(p['p_lo'])}–{_pct(p['p_hi'])}]"
@@ -295,6 +341,42 @@ def text(h: dict[str, Any], lang: str) -> list[str]:
         ex = f", P(exceed) ±{_pct(c['max_interval_width'] / 2)}" if h["budget_lines"] else ""
         out.append("Enough draws: more would not change these figures" if stable else
                    f"Monte Carlo error: means ±{_yi(c['max_2mcse_cny'])}亿元{ex}: more draws help")
+    return out
+
+
+def budget_text(b: dict[str, Any], zh: bool) -> list[str]:
+    """One budget line's part of the headline: risk in its worst year, the drivers of that year's breach, the
+    appropriation holding the risk at 10% / 5% every year, and the in-force caveats."""
+    over = b["overrun_if_exceeded_cny"]
+    ci = f"{_pct(b['p_exceed'])} [{_pct(b['p_exceed_lo'])}–{_pct(b['p_exceed_hi'])}]"
+    hold = b.get("hold")
+    if zh:
+        out = [f"预算线 {b['label_zh']}：每年 {_wan(b['budget_cny'])}万元",
+               f"  最可能超支的年份 {b['worst_year']}：超支概率 {ci}"
+               + (f"，超支时平均超出 {_wan(over)}万元" if over is not None else "")]
+    else:
+        out = [f"Budget line {b['label_en']}: {_wan(b['budget_cny'])}万元 a year",
+               f"  worst year {b['worst_year']}: P(exceed) {ci}"
+               + (f"; overrun if exceeded {_wan(over)}万元" if over is not None else "")]
+    if b.get("drivers") and b["program"] in (ALL, ALL_EQUITY):  # a one-program line is its own driver
+        out.append(f"  {b['worst_year']}年超支的来源（占超支额）：" if zh
+                   else f"  what makes up the {b['worst_year']} overrun (share of it):")
+        for i, d in enumerate(b["drivers"], 1):
+            out.append(_fit(f"    {i}. ", d["title_zh"] if zh else d["title_en"], f"  {_pct(d['share']):>6}"))
+    if hold:
+        out.append(f"  使超支概率每年不超过10% / 5%的拨款：{_wan(hold['p90_cny'])} / {_wan(hold['p95_cny'])}万元"
+                   f"（{hold['p90_year']}年最高）" if zh else
+                   f"  appropriation holding the risk at 10% / 5% every year: {_wan(hold['p90_cny'])} / "
+                   f"{_wan(hold['p95_cny'])}万元 (highest in {hold['p90_year']})")
+    for c in b.get("caveats") or []:
+        if zh:
+            what = f"施行至{c['date']}（奖励次年兑付）" if c["change"] == "lapses" else f"自{c['date']}起施行"
+            out.append(f"  注意：{c['from_year']}→{c['to_year']}年超支概率 {_pct(c['p_from'])}→{_pct(c['p_to'])}，"
+                       f"因{c['document_number']}{what}")
+        else:
+            what = "in force until" if c["change"] == "lapses" else "in force from"
+            out.append(f"  note: P(exceed) {_pct(c['p_from'])} in {c['from_year']} → {_pct(c['p_to'])} in "
+                       f"{c['to_year']}: {c['document_number']} {what} {c['date']}")
     return out
 
 
