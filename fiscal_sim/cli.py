@@ -364,11 +364,16 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
                                                        "URL such as s3://BUCKET/PREFIX (the run goes under PREFIX/<run id>/)")] = None,
         write_draws: Annotated[bool, typer.Option("--draws-ledger/--no-draws-ledger", help="write the per-draw ledger")] = True,
         pipeline: Annotated[bool, typer.Option("--pipeline", help="run the simpy pipeline for programs that declare one")] = False,
+        set_: Annotated[list[str], typer.Option("--set", help="TARGET=VALUE, the sweep's grammar with one value, e.g. "
+                                                "programs.<id>.formula.max=500 (repeatable)")] = [],
+        budget: Annotated[list[str], typer.Option("--budget", help="PAYER[:PROGRAM]=AMOUNT a year (万元 unless a unit is "
+                                                  "given), e.g. city=2.5亿; replaces the scenario's line (repeatable)")] = [],
         executor: ExecutorOpt = "pool", scheduler: SchedulerOpt = None, scheduler_file: SchedulerFileOpt = None,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the output folder (no progress, headline or tables)")] = False) -> None:
     """Simulate a scenario and write Parquet results (headline, summary, per-draw ledger, dimensions, manifest).
 
     Example: fiscal-sim run scenarios/baseline.yaml --draws 10000 --workers 2 --out outputs/baseline
+    --budget city=2.8亿
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
@@ -377,6 +382,7 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
 
     try:
         scen = load_scenario(scenario).with_settings(draws=draws, seed=seed, chunk_size=chunk_size)
+        scen = _changed(scen, set_, budget)
     except FiscalSimError as e:
         fail(e)
     except ValueError as e:
@@ -399,6 +405,13 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
         print_headline(result.headline or result.out)
         for t in terminal.cash_tables(result.summary, out.width):
             show(t)
+
+
+def _changed(scen, sets: list[str], budgets: list[str]):
+    """``scen`` with ``--set`` values and ``--budget`` lines applied (both checked; errors name the option)."""
+    from fiscal_sim.scenario import with_assignments, with_budgets
+
+    return with_budgets(with_assignments(scen, sets), budgets)
 
 
 def _out(value: Optional[str], default: Path):
@@ -479,6 +492,10 @@ def compare(baseline: Annotated[Path, typer.Argument(help="baseline scenario YAM
             write_draws: Annotated[bool, typer.Option("--draws-ledger/--no-draws-ledger", help="write the per-draw change")] = True,
             independent: Annotated[bool, typer.Option("--independent", help="give the reform its own seed (no common random numbers: to see what CRN buy)")] = False,
             tolerance: Annotated[float, typer.Option(help="list a payer or program as changed only when its mean changes by more than this many yuan")] = 1.0,
+            set_: Annotated[list[str], typer.Option("--set", help="TARGET=VALUE applied to the reform (the sweep's grammar, "
+                                                    "one value), e.g. programs.<id>.formula.max=500 (repeatable)")] = [],
+            budget: Annotated[list[str], typer.Option("--budget", help="PAYER[:PROGRAM]=AMOUNT a year for both scenarios "
+                                                      "(万元 unless a unit is given), e.g. city=2.5亿 (repeatable)")] = [],
             executor: ExecutorOpt = "pool", scheduler: SchedulerOpt = None, scheduler_file: SchedulerFileOpt = None,
             quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the output folder (no progress, headline or tables)")] = False) -> None:
     """Compare a reform with its baseline draw by draw (common random numbers); write compare.parquet.
@@ -489,6 +506,10 @@ def compare(baseline: Annotated[Path, typer.Argument(help="baseline scenario YAM
 
     base = _load(baseline, draws=draws, seed=seed)
     ref = _load(reform)
+    try:
+        base, ref = _changed(base, [], budget), _changed(ref, set_, budget)
+    except FiscalSimError as e:
+        fail(e)
     target = _out(out_dir, Path("outputs") / f"{ref.spec.name}_vs_{base.spec.name}")
     _check_out(target, "compare", base, ref)
     workers = _workers(base, workers)
