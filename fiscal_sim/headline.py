@@ -351,11 +351,11 @@ def budget_text(b: dict[str, Any], zh: bool) -> list[str]:
     ci = f"{_pct(b['p_exceed'])} [{_pct(b['p_exceed_lo'])}–{_pct(b['p_exceed_hi'])}]"
     hold = b.get("hold")
     if zh:
-        out = [f"预算线 {b['label_zh']}：每年 {_wan(b['budget_cny'])}万元",
+        out = [_fit("预算线 ", b["label_zh"], f"：每年 {_wan(b['budget_cny'])}万元"),
                f"  最可能超支的年份 {b['worst_year']}：超支概率 {ci}"
                + (f"，超支时平均超出 {_wan(over)}万元" if over is not None else "")]
     else:
-        out = [f"Budget line {b['label_en']}: {_wan(b['budget_cny'])}万元 a year",
+        out = [_fit("Budget line ", b["label_en"], f": {_wan(b['budget_cny'])}万元 a year"),
                f"  worst year {b['worst_year']}: P(exceed) {ci}"
                + (f"; overrun if exceeded {_wan(over)}万元" if over is not None else "")]
     if b.get("drivers") and b["program"] in (ALL, ALL_EQUITY):  # a one-program line is its own driver
@@ -364,10 +364,10 @@ def budget_text(b: dict[str, Any], zh: bool) -> list[str]:
         for i, d in enumerate(b["drivers"], 1):
             out.append(_fit(f"    {i}. ", d["title_zh"] if zh else d["title_en"], f"  {_pct(d['share']):>6}"))
     if hold:
-        out.append(f"  使超支概率每年不超过10% / 5%的拨款：{_wan(hold['p90_cny'])} / {_wan(hold['p95_cny'])}万元"
+        out.append(f"  每年超支概率≤10% / ≤5%所需拨款：{_wan(hold['p90_cny'])} / {_wan(hold['p95_cny'])}万元"
                    f"（{hold['p90_year']}年最高）" if zh else
-                   f"  appropriation holding the risk at 10% / 5% every year: {_wan(hold['p90_cny'])} / "
-                   f"{_wan(hold['p95_cny'])}万元 (highest in {hold['p90_year']})")
+                   f"  appropriation for ≤10% / ≤5% risk every year: {_wan(hold['p90_cny'])} / "
+                   f"{_wan(hold['p95_cny'])}万元 (peak {hold['p90_year']})")
     for c in b.get("caveats") or []:
         if zh:
             what = f"施行至{c['date']}（奖励次年兑付）" if c["change"] == "lapses" else f"自{c['date']}起施行"
