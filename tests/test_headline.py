@@ -314,3 +314,20 @@ def test_budget_option_replaces_the_line_and_set_applies_a_value(tmp_path):
         res = CliRunner().invoke(app, ["run", str(REPO_SCEN / "baseline.yaml"), "--draws", "10", "--out",
                                        str(tmp_path / "bad"), *bad])
         assert res.exit_code != 0 and words in res.output and "Traceback" not in res.output, res.output
+
+
+def test_budget_lines_can_be_swept(tmp_path):
+    """sweep --set budgets.city=2亿,2.5亿,30000: one point per line (values in 万元 in the points' column), the
+    city line at each point is the one asked for, and a higher line is exceeded less often."""
+    out = tmp_path / "sw"
+    res = CliRunner().invoke(app, ["sweep", str(REPO_SCEN / "baseline.yaml"), "--set", "budgets.city=2亿,2.5亿,30000",
+                                   "--draws", "100", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    rows = q(f"SELECT point, budgets_city, min(budget_cny), max(budget_cny), max(p_exceed) FROM '{out}/sweep.parquet' "
+             "WHERE payer = 'city' AND program = 'ALL' AND vintage = 'ALL' AND budget_cny IS NOT NULL "
+             "GROUP BY ALL ORDER BY point")
+    assert [r[:4] for r in rows] == [(0, 20000.0, 2e8, 2e8), (1, 25000.0, 2.5e8, 2.5e8), (2, 30000.0, 3e8, 3e8)]
+    assert rows[0][4] > rows[1][4] > rows[2][4]
+    res = CliRunner().invoke(app, ["sweep", str(REPO_SCEN / "baseline.yaml"), "--set", "budgets.nowhere=1亿,2亿",
+                                   "--draws", "10", "--out", str(tmp_path / "bad")])
+    assert res.exit_code != 0 and "unknown payer 'nowhere'" in res.output and "Traceback" not in res.output
