@@ -414,6 +414,28 @@ def _changed(scen, sets: list[str], budgets: list[str]):
     return with_budgets(with_assignments(scen, sets), budgets)
 
 
+@app.command()
+def brief(run_dir: Annotated[Path, typer.Argument(help="a run folder (written by fiscal-sim run)")],
+          lang: Annotated[str, typer.Option("--lang", help="zh (default) or en")] = "zh",
+          out_dir: Annotated[Optional[Path], typer.Option("--out", help="folder for brief_<lang>.html/.pdf (default RUN/brief)")] = None) -> None:
+    """The director's brief: one A4 page (HTML, and PDF printed by headless Chromium when one is found).
+
+    Example: fiscal-sim brief outputs/baseline --lang zh
+    """
+    from fiscal_sim.report.brief import write_brief
+    from fiscal_sim.report.data import NotARunFolder
+
+    if lang not in ("zh", "en"):
+        fail(FiscalSimError(f"--lang {lang!r}: use zh or en"))
+    try:
+        res = write_brief(run_dir, lang, out_dir)  # type: ignore[arg-type]
+    except (NotARunFolder, OSError) as e:
+        fail(FiscalSimError(str(e)))
+    out.print(f"wrote [bold]{res.html}[/bold]" + (f" and [bold]{res.pdf}[/bold]" if res.pdf else ""))
+    if res.note:
+        err.print(f"[yellow]note[/yellow]: {res.note}", highlight=False)
+
+
 def _out(value: Optional[str], default: Path):
     """``--out`` as given (a local folder, or a URL: :mod:`fiscal_sim.io.target`), else ``default``."""
     from fiscal_sim.io.target import parse

@@ -276,7 +276,7 @@ def load(folder: Path | str) -> dict[str, Any]:
     """The headline the run wrote (``headline.json``), computed afresh when it is absent or of another version."""
     try:
         h = json.loads((Path(folder) / FILE).read_text(encoding="utf-8"))
-        if isinstance(h, dict) and KEYS <= set(h):
+        if isinstance(h, dict) and KEYS <= set(h) and all("hold" in b for b in h["budget_lines"]):
             return h
     except (OSError, ValueError):
         pass
