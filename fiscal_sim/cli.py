@@ -369,7 +369,9 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
         budget: Annotated[list[str], typer.Option("--budget", help="PAYER[:PROGRAM]=AMOUNT a year (万元 unless a unit is "
                                                   "given), e.g. city=2.5亿; replaces the scenario's line (repeatable)")] = [],
         executor: ExecutorOpt = "pool", scheduler: SchedulerOpt = None, scheduler_file: SchedulerFileOpt = None,
-        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the output folder (no progress, headline or tables)")] = False) -> None:
+        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the output folder (no progress, headline or tables)")] = False,
+        lang: Annotated[Optional[str], typer.Option("--lang", help="zh or en for the headline and tables (default: "
+                                                    "Chinese when the locale is, e.g. LANG=zh_CN.UTF-8)")] = None) -> None:
     """Simulate a scenario and write Parquet results (headline, summary, per-draw ledger, dimensions, manifest).
 
     Example: fiscal-sim run scenarios/baseline.yaml --draws 10000 --workers 2 --out outputs/baseline
@@ -402,8 +404,10 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
     out.print(f"wrote [bold]{result.out}[/bold] (run {result.run_id}; {scen.spec.draws:,} draws, "
               f"{len(scen.programs)} programs simulated, {len(scen.unpriced)} unpriced/unsimulated listed)")
     if not quiet:
-        print_headline(result.headline or result.out)
-        for t in terminal.cash_tables(result.summary, out.width):
+        shown = terminal.lang_of(lang)
+        print_headline(result.headline or result.out, shown)
+        names = {p: payer_names(scen.geography, p, shown) for p in scen.geography.payers}
+        for t in terminal.cash_tables(result.summary, out.width, names, shown):
             show(t)
 
 
@@ -462,11 +466,18 @@ def _workers(scen, workers: int) -> int:
     return workers
 
 
-def print_headline(folder: Path | dict) -> None:
-    """The run's headline (as computed, or its folder's headline.json), before any table."""
+def payer_names(geo, payer: str, lang: str) -> str:
+    """A payer's name on screen (嘉兴经济技术开发区 or its English name), never its id."""
+    p = geo.data.payers.get(payer) or geo.data.jurisdictions.get(payer)
+    return (p.name_zh if lang == "zh" else p.name_en) if p is not None else payer
+
+
+def print_headline(folder: Path | dict, lang: str = "en") -> None:
+    """The run's headline (as computed, or its folder's headline.json), before any table, in ``lang``."""
     h = folder if isinstance(folder, dict) else json.loads((Path(folder) / "headline.json").read_text(encoding="utf-8"))
-    for line in h["text"]["en"]:
-        out.print(line, markup=False, highlight=False)
+    for line in h["text"][lang]:
+        for part in terminal.wrapped(line, out.width):
+            out.print(part, markup=False, highlight=False)
     out.print()
 
 

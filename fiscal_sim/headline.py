@@ -25,18 +25,6 @@ FILE = "headline.json"
 WIDTH = 80
 
 
-def _fit(head: str, title: str, tail: str, width: int = WIDTH) -> str:
-    """``head + title + tail`` within ``width`` terminal cells: only the title is shortened (ids never are)."""
-    from rich.cells import cell_len
-
-    room = width - cell_len(head) - cell_len(tail)
-    if cell_len(title) > room:
-        while title and cell_len(title) > max(room - 1, 0):
-            title = title[:-1]
-        title = title.rstrip() + "…" if room > 1 else ""
-    return head + title + tail
-
-
 def _read(path: Path) -> list[dict[str, Any]]:
     import pyarrow.parquet as pq
 
@@ -294,17 +282,15 @@ def write(folder: Path | str, tail: dict[str, float] | None = None,
 
 
 def text(h: dict[str, Any], lang: str) -> list[str]:
-    """The headline as short lines (each under 80 columns for ordinary labels), in ``lang`` (``en`` or ``zh``)."""
+    """The headline as lines in ``lang`` (``en`` or ``zh``): numbers first, names and titles whole (the terminal
+    wraps a long line between words, :func:`fiscal_sim.terminal.wrapped`)."""
     zh = lang == "zh"
     span = f"{h['horizon'][0]}–{h['horizon'][1]}" if h["horizon"] else ""
     out = [f"{h['scenario']} {span}，{h['draws']:,}次模拟：资助资金现金支出合计（亿元）" if zh
            else f"{h['scenario']} {span}, {h['draws']:,} draws: grant cash over the horizon (亿元)"]
-    names = [p["name_zh"] if zh else p["name_en"] for p in h["payers"]]
-    pad = min(max((_cells(n) for n in names), default=0), 34)
-    out.append(" " * (pad + 2) + ("     均值      P90" if zh else "      mean      P90"))
-    for p, name in zip(h["payers"], names):
-        out.append(_fit("  ", name, " " * max(pad - _cells(name), 0) + f"{_yi(p['mean_cny']):>10} {_yi(p['p90_cny']):>8}",
-                        pad + 2 + 19))
+    out.append("        均值      P90" if zh else "        mean      P90")
+    for p in h["payers"]:  # numbers first: a long name wraps at the terminal's width, never cut
+        out.append(f"  {_yi(p['mean_cny']):>8} {_yi(p['p90_cny']):>8}  {p['name_zh'] if zh else p['name_en']}")
     if not h["budget_lines"]:
         out.append("预算线：情景未设置（在情景文件中加入 budgets:）" if zh
                    else "Budget lines: none set in the scenario (add `budgets:` to see P(exceed))")
@@ -320,7 +306,7 @@ def text(h: dict[str, Any], lang: str) -> list[str]:
             out.append("尾部风险最大的项目（期内现金 P95，亿元）：" if zh else "Largest tail risk (P95 of horizon cash, 亿元):")
         for i, t in enumerate(h["top_tail"], 1):
             v = t["tail_mean_cny"] if by_tail else t["p95_cny"]
-            out.append(_fit(f"  {i}. ", t["title_zh"] if zh else t["title_en"], f"  {_yi(v)}"))
+            out.append(f"  {i}. {_yi(v):>8}  {t['title_zh'] if zh else t['title_en']}")
     for p in h["pipeline"] or []:
         when = p["median_exhaustion_date"]
         ci = f"{_pct(p['p_exhausted'])} [{_pct(p['p_lo'])}–{_pct(p['p_hi'])}]"
@@ -351,18 +337,18 @@ def budget_text(b: dict[str, Any], zh: bool) -> list[str]:
     ci = f"{_pct(b['p_exceed'])} [{_pct(b['p_exceed_lo'])}–{_pct(b['p_exceed_hi'])}]"
     hold = b.get("hold")
     if zh:
-        out = [_fit("预算线 ", b["label_zh"], f"：每年 {_wan(b['budget_cny'])}万元"),
+        out = [f"预算线 {b['label_zh']}：每年 {_wan(b['budget_cny'])}万元",
                f"  最可能超支的年份 {b['worst_year']}：超支概率 {ci}"
                + (f"，超支时平均超出 {_wan(over)}万元" if over is not None else "")]
     else:
-        out = [_fit("Budget line ", b["label_en"], f": {_wan(b['budget_cny'])}万元 a year"),
+        out = [f"Budget line {b['label_en']}: {_wan(b['budget_cny'])}万元 a year",
                f"  worst year {b['worst_year']}: P(exceed) {ci}"
                + (f"; overrun if exceeded {_wan(over)}万元" if over is not None else "")]
     if b.get("drivers") and b["program"] in (ALL, ALL_EQUITY):  # a one-program line is its own driver
         out.append(f"  {b['worst_year']}年超支的来源（占超支额）：" if zh
                    else f"  what makes up the {b['worst_year']} overrun (share of it):")
         for i, d in enumerate(b["drivers"], 1):
-            out.append(_fit(f"    {i}. ", d["title_zh"] if zh else d["title_en"], f"  {_pct(d['share']):>6}"))
+            out.append(f"    {i}. {_pct(d['share']):>6}  {d['title_zh'] if zh else d['title_en']}")
     if hold:
         out.append(f"  每年超支概率≤10% / ≤5%所需拨款：{_wan(hold['p90_cny'])} / {_wan(hold['p95_cny'])}万元"
                    f"（{hold['p90_year']}年最高）" if zh else

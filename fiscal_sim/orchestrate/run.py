@@ -152,16 +152,18 @@ def simulate(scen: Scenario, workers: int = 1, draws_dir: Path | str | None = No
     return total, lay, [extras[k] for k in sorted(extras)]
 
 
-_POINT_LAYOUTS: dict[int, SeriesLayout] = {}
+_POINT_LAYOUTS: dict[tuple[int, str], SeriesLayout] = {}
 
 
 def _point_task(scens: tuple[Scenario, ...], point: int, start: int, stop: int) -> tuple[int, int, int, Accumulator]:
-    """One chunk of one point: the point's layout is made on the worker (kept for the few points open at once)."""
-    if point not in _POINT_LAYOUTS:
+    """One chunk of one point: the point's layout is made on the worker (kept for the few points open at once,
+    keyed by the point and its settings, so another sweep in the same process never reuses it)."""
+    key = (point, scens[point].spec.model_dump_json())
+    if key not in _POINT_LAYOUTS:
         if len(_POINT_LAYOUTS) >= 4:
-            del _POINT_LAYOUTS[min(_POINT_LAYOUTS)]  # points are submitted in order: the lowest is done
-        _POINT_LAYOUTS[point] = layout(scens[point], by_vintage=True)
-    start, stop, acc, _ = chunk_task((scens[point], _POINT_LAYOUTS[point], False), start, stop, None, "")
+            del _POINT_LAYOUTS[next(iter(_POINT_LAYOUTS))]  # points are submitted in order: the oldest is done
+        _POINT_LAYOUTS[key] = layout(scens[point], by_vintage=True)
+    start, stop, acc, _ = chunk_task((scens[point], _POINT_LAYOUTS[key], False), start, stop, None, "")
     return point, start, stop, acc
 
 

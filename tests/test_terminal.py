@@ -1,0 +1,78 @@
+"""The terminal in the planner's language: Chinese on request or by locale, names rather than codes, nothing cut
+mid-word at 80 or 60 columns."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from rich.cells import cell_len
+from typer.testing import CliRunner
+
+from fiscal_sim import terminal
+from fiscal_sim.cli import app
+
+REPO = Path(__file__).resolve().parents[1]
+CODES = ("jetz", "nanhu", "xiuzhou", "jiashan", "haiyan", "haining", "pinghu", "tongxiang", "port")
+
+
+def _run(tmp_path: Path, columns: int, *extra: str, env: dict | None = None) -> tuple[Path, str]:
+    out = tmp_path / f"run{columns}"
+    res = CliRunner().invoke(app, ["run", str(REPO / "scenarios" / "baseline.yaml"), "--draws", "100", "--out", str(out),
+                                   "--no-draws-ledger", *extra], env={"COLUMNS": str(columns), **(env or {})})
+    assert res.exit_code == 0, res.output
+    return out, res.output
+
+
+def _screen(output: str) -> list[str]:
+    return [x for x in output.splitlines() if not x.startswith("wrote ")]  # the folder line names a path
+
+
+@pytest.mark.parametrize("columns,lang", [(80, "en"), (60, "en"), (80, "zh"), (60, "zh")])
+def test_run_fits_the_width_with_names_and_whole_words(tmp_path, columns, lang):
+    out, output = _run(tmp_path, columns, "--lang", lang)
+    screen = _screen(output)
+    assert all(cell_len(x) <= columns for x in screen), [x for x in screen if cell_len(x) > columns]
+    assert "…" not in output  # nothing shortened
+    words = set(re.findall(r"[A-Za-z]{2,}", output))
+    assert not words & set(CODES), words & set(CODES)  # jurisdiction names, not ids
+    h = json.loads((out / "headline.json").read_text(encoding="utf-8"))
+    text = " ".join(" ".join(_screen(output)).split())
+    for line in h["text"][lang][:-1]:  # every headline line is on screen, wrapped only between words
+        assert " ".join(line.split()) in text or "".join(line.split()) in "".join(text.split())
+    english = set(re.findall(r"[A-Za-z]+", " ".join(h["text"]["en"])))
+    for word in english:  # a wrapped English word is whole on some line
+        if len(word) > 3 and lang == "en":
+            assert re.search(rf"\b{word}\b", output), word
+    if lang == "zh":
+        assert "各财政每年资助资金现金支出" in output and "嘉兴经济技术开发区" in output and "均值" in output
+        assert "expected grant cash" not in output
+    else:
+        assert "Jiaxing Economic" in output and "expected grant cash" in output
+
+
+def test_chinese_locale_gives_chinese_labels(tmp_path):
+    _, output = _run(tmp_path, 80, env={"LANG": "zh_CN.UTF-8", "LC_ALL": ""})
+    assert "预算线 市本级财政" in output and "财政" in output
+    _, english = _run(tmp_path, 80, "--lang", "en", env={"LANG": "zh_CN.UTF-8"})
+    assert "Budget line Jiaxing city finance" in english
+
+
+def test_lang_of_reads_option_then_locale(monkeypatch):
+    for k in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        monkeypatch.delenv(k, raising=False)
+    assert terminal.lang_of() == "en" and terminal.lang_of("zh") == "zh"
+    monkeypatch.setenv("LANG", "zh_CN.UTF-8")
+    assert terminal.lang_of() == "zh" and terminal.lang_of("en") == "en"
+    monkeypatch.setenv("LC_ALL", "C.UTF-8")  # LC_ALL wins over LANG
+    assert terminal.lang_of() == "en"
+
+
+def test_wrapped_never_cuts_a_word():
+    line = "  note: P(exceed) 38.5% in 2027 → 0.5% in 2028: 嘉政办发〔2024〕7号 in force until 2026-12-31"
+    for width in (30, 40, 60):
+        parts = terminal.wrapped(line, width)
+        assert all(cell_len(p) <= width for p in parts)
+        assert " ".join(" ".join(p.split()) for p in parts) == " ".join(line.split())
