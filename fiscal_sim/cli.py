@@ -754,7 +754,8 @@ def report(run_dir: Annotated[str, typer.Argument(help="a run folder (fiscal-sim
                                                   "or a run's URL (s3://…; then give --out)")],
            out_dir: Annotated[Optional[Path], typer.Option("--out", help="report folder (default RUN_DIR/report)")] = None,
            top: Annotated[int, typer.Option(help="programs in the top-N charts")] = 10,
-           cjk: Annotated[bool, typer.Option("--cjk/--no-cjk", help="Chinese chart labels when a CJK font is installed")] = True) -> None:
+           cjk: Annotated[bool, typer.Option("--cjk/--no-cjk", help="Chinese chart labels when a CJK font is installed")] = True,
+           lang: Annotated[Optional[str], typer.Option("--lang", help="the headline's language: zh (default) or en")] = None) -> None:
     """Write a self-contained HTML report (headline first; charts with their tables; prints on A4) and PNGs.
 
     Example: fiscal-sim report outputs/baseline
@@ -766,7 +767,9 @@ def report(run_dir: Annotated[str, typer.Argument(help="a run folder (fiscal-sim
         if "://" in run_dir and out_dir is None:
             raise FiscalSimError(f"RUN_DIR {shown(run_dir)} is a URL: give --out FOLDER for the report")
         with readable(run_dir) as folder:
-            result = write_report(folder, out_dir, top=top, cjk=cjk)
+            if lang not in (None, "zh", "en"):
+                raise FiscalSimError(f"--lang {lang!r}: use zh or en")
+            result = write_report(folder, out_dir, top=top, cjk=cjk, lang=lang or "zh")
     except FiscalSimError as e:
         fail(e)
     font = result.cjk_font or "none (chart labels in English; Chinese titles in the tables)"

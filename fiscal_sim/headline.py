@@ -209,13 +209,21 @@ def _pipeline(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(out, key=lambda p: -p["p_exhausted"])
 
 
+REL_SETTLED = 0.01
+"""a mean is settled when ±2 MCSE is within 1% of it"""
+P_SETTLED = 0.02
+"""a probability is settled when its 95% interval is within ±2 percentage points"""
+
+
 def _convergence(payers: list[dict[str, Any]], budgets: list[dict[str, Any]]) -> dict[str, Any]:
-    """Would more draws change the headline? Means: is 2 MCSE below the printed precision (0.01亿元)?
-    Probabilities: is the Wilson interval narrower than 2 points?"""
+    """Would more draws change the answer? Means: is ±2 MCSE within 1% of each mean? Probabilities: is each
+    worst-year P(exceed) interval within ±2 points? (More draws always narrow the error; these say whether
+    they would change what the figures tell the reader.)"""
     worst_mean = max((2 * p["mcse_cny"] for p in payers), default=0.0)
+    rel = max((2 * p["mcse_cny"] / p["mean_cny"] for p in payers if p["mean_cny"]), default=0.0)
     worst_p = max((b["p_exceed_hi"] - b["p_exceed_lo"] for b in budgets), default=0.0)
-    return {"max_2mcse_cny": worst_mean, "means_stable": worst_mean < 0.005e8,
-            "max_interval_width": worst_p, "probabilities_stable": worst_p < 0.02}
+    return {"max_2mcse_cny": worst_mean, "max_2mcse_relative": rel, "means_stable": rel <= REL_SETTLED,
+            "max_interval_width": worst_p, "probabilities_stable": worst_p / 2 <= P_SETTLED}
 
 
 def compute(summary: list[dict[str, Any]], programs: dict[str, dict[str, Any]], payers: dict[str, dict[str, Any]],
@@ -316,18 +324,22 @@ def text(h: dict[str, Any], lang: str) -> list[str]:
         else:
             out += [f"Appropriation {p['pipeline']} ({p['payer']}): P(runs out) in {p['fiscal_year']} {ci}",
                     (f"  median date {when}; " if when else "  ") + f"expected arrears {_wan(p['arrears_mean_cny'])}万元"]
+    out.append(convergence_text(h, zh))
+    return out
+
+
+def convergence_text(h: dict[str, Any], zh: bool) -> str:
+    """The Monte Carlo error of the headline, and whether more draws would change what it says."""
     c = h["convergence"]
     stable = c["means_stable"] and c["probabilities_stable"]
+    rel = c.get("max_2mcse_relative")
+    mean = f"±{_yi(c['max_2mcse_cny'])}亿元" + (f" ({100 * rel:.1f}%)" if rel is not None else "")
+    p = f"±{_pct(c['max_interval_width'] / 2)}" if h["budget_lines"] else None
     if zh:
-        out.append("模拟次数已足够：增加次数不会改变上述数字" if stable else
-                   f"蒙特卡洛误差：均值 ±{_yi(c['max_2mcse_cny'])}亿元"
-                   + (f"，超支概率 ±{_pct(c['max_interval_width'] / 2)}" if h["budget_lines"] else "")
-                   + "；增加模拟次数可使数字更稳定")
-    else:
-        ex = f", P(exceed) ±{_pct(c['max_interval_width'] / 2)}" if h["budget_lines"] else ""
-        out.append("Enough draws: more would not change these figures" if stable else
-                   f"Monte Carlo error: means ±{_yi(c['max_2mcse_cny'])}亿元{ex}: more draws help")
-    return out
+        return (f"蒙特卡洛误差：均值 {mean}" + (f"，超支概率 {p}" if p else "")
+                + ("；增加模拟次数不会改变结论" if stable else "；增加模拟次数可缩小误差，结论可能变化"))
+    return (f"Monte Carlo error: means {mean}" + (f", P(exceed) {p}" if p else "")
+            + ("; more draws would not change the answer" if stable else "; more draws would narrow it and may change the answer"))
 
 
 def budget_text(b: dict[str, Any], zh: bool) -> list[str]:

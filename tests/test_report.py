@@ -241,7 +241,11 @@ def test_first_screen_shows_the_headline_numbers(report, run_dir, tmp_path):
     assert f"{total[0] / 1e8:,.2f}" in first and f"{total[1] / 1e8:,.2f}" in first
     for b in h["budget_lines"]:
         assert f"{100 * b['p_exceed']:.1f}" in first
-    assert h["top_tail"][0]["program"] in first
+    city = next(b for b in h["budget_lines"] if b["payer"] == "city")
+    # the drivers of the city's worst-year breach and the holding appropriation, in Chinese
+    assert city["drivers"] and city["drivers"][0]["title_zh"] in first
+    assert f"{city['hold']['p90_cny'] / 1e4:,.0f} / {city['hold']['p95_cny'] / 1e4:,.0f}万元" in first
+    assert h["text"]["zh"][-1] in first and h["text"]["en"][-1] not in first  # the headline once, in Chinese
     shot = tmp_path / "first.png"
     res = browse(report.html, tmp_path / "profile2", "--window-size=1280,1000", f"--screenshot={shot}")
     assert res.returncode == 0 and shot.is_file() and shot.stat().st_size > 20_000

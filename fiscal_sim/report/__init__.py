@@ -80,14 +80,15 @@ def meta_rows(d: ReportData) -> list[tuple[str, str]]:
 
 
 def write_report(run_dir: Path | str, out: Path | str | None = None, top: int = 10,
-                 cjk: bool | None = None) -> ReportResult:
+                 cjk: bool | None = None, lang: str = "zh") -> ReportResult:
     """Write the report of ``run_dir`` into ``out`` (default ``run_dir/report``); return what was written.
 
-    ``cjk``: Chinese chart labels (default: when a CJK font is installed).
+    ``cjk``: Chinese chart labels (default: when a CJK font is installed); ``lang``: the headline's language.
     """
     target = Path(out) if out else Path(run_dir) / "report"
     check_target(target, "report", [run_dir])  # before any work
     d = load(run_dir)
+    d.lang = lang
     use_cjk = bool(charts.cjk_font()) if cjk is None else (cjk and bool(charts.cjk_font()))
     secs = build_sections(d, use_cjk, top)
     name = d.run.name
