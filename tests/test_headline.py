@@ -331,3 +331,20 @@ def test_budget_lines_can_be_swept(tmp_path):
     res = CliRunner().invoke(app, ["sweep", str(REPO_SCEN / "baseline.yaml"), "--set", "budgets.nowhere=1亿,2亿",
                                    "--draws", "10", "--out", str(tmp_path / "bad")])
     assert res.exit_code != 0 and "unknown payer 'nowhere'" in res.output and "Traceback" not in res.output
+
+
+def test_convergence_wording_follows_the_monte_carlo_error():
+    """±0.2% on the means and ±1 point on P(exceed) (as at 10,000 draws): more draws would not change the answer;
+    ±1.6% or ±2.1 points: they may."""
+    def h(mcse: float, lo: float, hi: float) -> dict:
+        payers = [{"mean_cny": 45e8, "mcse_cny": mcse}]
+        budgets = [{"p_exceed_lo": lo, "p_exceed_hi": hi}]
+        return {"convergence": headline._convergence(payers, budgets), "budget_lines": budgets}
+
+    settled = h(0.045e8, 0.36, 0.38)
+    assert settled["convergence"]["max_2mcse_relative"] == pytest.approx(0.002)
+    assert headline.convergence_text(settled, False).endswith("more draws would not change the answer")
+    assert headline.convergence_text(settled, True).endswith("增加模拟次数不会改变结论")
+    assert "±0.09亿元 (0.2%)" in headline.convergence_text(settled, False)
+    for loose in (h(0.36e8, 0.36, 0.38), h(0.045e8, 0.35, 0.392)):
+        assert headline.convergence_text(loose, False).endswith("may change the answer")

@@ -311,3 +311,21 @@ def test_the_report_prints_on_a4(report, tmp_path):
     boxes = {tuple(round(float(x)) for x in b.split()) for b in
              re.findall(rb"/MediaBox\s*\[([^\]]*)\]", pdf.read_bytes())}
     assert boxes == {(0, 0, 595, 842)}  # A4 in points, every page
+
+
+def test_chart_colours_differ_in_greyscale():
+    """Bands, stacked parts and the series drawn together differ in lightness (a greyscale print tells them apart),
+    and series on one chart differ in line style too."""
+    from matplotlib.colors import to_rgb
+
+    from fiscal_sim.report import charts
+
+    def grey(c: str) -> float:  # relative luminance (ITU-R BT.709 on sRGB, linearised)
+        lin = [v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4 for v in to_rgb(c)]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+    for group in ((charts.BAND_OUTER, charts.BAND_INNER, charts.DARK), charts.PARTS, (charts.BLUE, charts.RED)):
+        levels = sorted(grey(c) for c in group)
+        assert all(b - a > 0.04 for a, b in zip(levels, levels[1:])), group
+    assert len({ls for _, ls, _ in charts.LINES}) == len(charts.LINES)
+    assert len({m for _, _, m in charts.LINES}) == len(charts.LINES)
