@@ -329,3 +329,31 @@ def test_chart_colours_differ_in_greyscale():
         assert all(b - a > 0.04 for a, b in zip(levels, levels[1:])), group
     assert len({ls for _, ls, _ in charts.LINES}) == len(charts.LINES)
     assert len({m for _, _, m in charts.LINES}) == len(charts.LINES)
+
+
+@pytest.mark.browser
+def test_main_body_prints_within_six_a4_pages(tmp_path):
+    """The baseline's report, printed by Chromium: the main body (everything before "Appendix 附录") fits six A4
+    pages; the appendix follows on its own pages."""
+    from typer.testing import CliRunner
+
+    from fiscal_sim.cli import app
+    from tests.test_brief import pdf_pages
+
+    browser = chromium()
+    run = tmp_path / "run"
+    res = CliRunner().invoke(app, ["run", str(HERE.parent / "scenarios" / "baseline.yaml"), "--draws", "300", "--out",
+                                   str(run), "--no-draws-ledger", "-q"])
+    assert res.exit_code == 0, res.output
+    html = write_report(run, tmp_path / "report").html.read_text(encoding="utf-8")
+    assert html.count("Appendix 附录") == 1 and html.index('id="headline"') < html.index('id="appendix"')
+    main = tmp_path / "main.html"
+    main.write_text(html[:html.index('<h2 class="appendix-title"')] + html[html.index("</main>"):], encoding="utf-8")
+    pages = {}
+    for name, page in (("main", main), ("full", tmp_path / "report" / "report.html")):
+        pdf = tmp_path / f"{name}.pdf"
+        cmd = [str(browser), "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'profile'}",
+               "--no-pdf-header-footer", f"--print-to-pdf={pdf}", page.as_uri()]
+        assert subprocess.run(cmd, capture_output=True, timeout=120).returncode == 0
+        pages[name] = pdf_pages(pdf)
+    assert pages["main"] <= 6 and pages["full"] > pages["main"], pages

@@ -56,8 +56,16 @@ SECTIONS: list[SectionMaker] = [
 section or None (nothing to show). Add a section by inserting its maker here."""
 
 
+APPENDIX = ("timeline", "outstanding", "pipeline", "convergence", "backtest")
+"""Sections printed after the main body, under "Appendix" (details a reader looks up, not the answer)."""
+
+
 def build_sections(d: ReportData, cjk: bool, top: int) -> list[sections.Section]:
-    return [s for make in SECTIONS if (s := make(d, cjk, top)) is not None]
+    """The sections in reading order: the main body first, then the appendix (:data:`APPENDIX`)."""
+    made = [s for make in SECTIONS if (s := make(d, cjk, top)) is not None]
+    for s in made:
+        s.appendix = s.id in APPENDIX
+    return [s for s in made if not s.appendix] + [s for s in made if s.appendix]
 
 
 def meta_rows(d: ReportData) -> list[tuple[str, str]]:

@@ -43,6 +43,8 @@ class Section:
     template: str = ""
     """a partial template of templates/ that renders this section's ``data`` before its charts and tables"""
     data: dict[str, Any] = field(default_factory=dict)
+    appendix: bool = False
+    """printed after the main body, under the appendix heading"""
 
 
 def program_label(run: RunFolder, pid: str, cjk: bool, width: int = 20) -> str:
