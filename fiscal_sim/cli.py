@@ -271,7 +271,14 @@ def programs_list(document: Annotated[Optional[str], typer.Option(help="filter: 
             if out.width < 150 else ["id", "title_zh", "document", "section", "kinds", "status"])
     if fmt.lower() not in ("table", "csv", "json"):
         fail(FiscalSimError(f"--format {fmt}: expected table, csv or json"))
-    terminal.emit(out, data, cols if fmt == "table" else list(data[0]), fmt)
+    if fmt.lower() == "table" and out.width < 150:  # one compact table per document (titles wrap, ids whole)
+        tables, note = terminal.program_tables(data, out.width)
+        for t in tables:
+            show(t)
+        if note:
+            out.print(note, highlight=False)
+    else:
+        terminal.emit(out, data, cols if fmt == "table" else list(data[0]), fmt)
     if fmt == "table":
         c = Counter(p.spec.status for p, _ in rows)
         out.print(f"{len(rows)} provisions: {c.get('priced', 0)} priced, {c.get('unpriced', 0)} unpriced, {c.get('equity', 0)} equity")

@@ -129,3 +129,35 @@ def wrapped(line: str, width: int) -> list[str]:
     rest = line[len(first):].strip()
     more = Text(rest).wrap(Console(width=width), width - len(pad)) if rest else []
     return [first.rstrip()] + [pad + t.plain.strip() for t in more]
+
+
+def program_tables(rows: list[dict], width: int) -> tuple[list[Table], str | None]:
+    """``programs list`` as one compact table per document (titled by its 文号), nothing cut: from 80 columns the
+    whole id, the Chinese title (wrapped) and the status; below 80 the id within its document and the status only
+    (and a note saying where the titles are)."""
+    from rich import box
+    from rich.table import Column
+
+    docs: dict[str, list[dict]] = {}
+    for r in rows:
+        docs.setdefault(r["document"], []).append(r)
+    wide = width >= 80
+    tables = []
+    for doc, rs in docs.items():
+        prefix = rs[0]["id"].split(".", 1)[0]
+        title = f"{doc}（{len(rs)}）"
+        if wide:
+            t = Table(Column("id", no_wrap=True), Column("title 标题", overflow="fold", ratio=1),
+                      Column("status", no_wrap=True), title=title, title_justify="left", box=box.MINIMAL,
+                      expand=False, padding=(0, 1))
+            for r in rs:
+                t.add_row(r["id"], r["title_zh"], r["status"])
+        else:
+            t = Table(Column(f"id: {prefix}.…", no_wrap=True), Column("status", no_wrap=True), title=title,
+                      title_justify="left",
+                      box=box.MINIMAL, padding=(0, 1))
+            for r in rs:
+                t.add_row(r["id"].removeprefix(prefix + ".") if r["id"].startswith(prefix + ".") else r["id"], r["status"])
+        tables.append(t)
+    note = None if wide else "titles: programs show ID, --format csv, or 80 columns"
+    return tables, note

@@ -76,3 +76,26 @@ def test_wrapped_never_cuts_a_word():
         parts = terminal.wrapped(line, width)
         assert all(cell_len(p) <= width for p in parts)
         assert " ".join(" ".join(p.split()) for p in parts) == " ".join(line.split())
+
+
+@pytest.mark.parametrize("columns", [60, 80])
+def test_programs_list_is_a_screenful_per_document(columns):
+    """Grouped by document (titled by its 文号): every id whole in its cell (within its document below 80
+    columns), every line within the width, and each document's table about a screenful at 60 columns."""
+    res = CliRunner().invoke(app, ["programs", "list", "--format", "json"])
+    every = json.loads(res.stdout)
+    res = CliRunner().invoke(app, ["programs", "list"], env={"COLUMNS": str(columns)})
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    assert all(cell_len(x) <= columns for x in lines), [x for x in lines if cell_len(x) > columns]
+    cells = {c.strip() for x in lines for c in x.split("│")}
+    for r in every:
+        shown = r["id"] if columns >= 80 else r["id"].split(".", 1)[1]
+        assert shown in cells, shown
+    starts = [i for i, x in enumerate(lines) if x.startswith(tuple({r["document"] for r in every}))]
+    assert len(starts) == len({r["document"] for r in every})  # one table per document
+    if columns == 60:
+        sizes = [b - a for a, b in zip(starts, starts[1:] + [len(lines)])]
+        biggest = max(len([r for r in every if r["document"] == d]) for d in {r["document"] for r in every})
+        assert max(sizes) <= biggest + 8  # one line per program plus the table's frame
+        assert "programs show ID" in res.stdout
