@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from fiscal_sim import headline
 from fiscal_sim.report.data import RunFolder, load_run
+from fiscal_sim.report.money import pct
 
 Lang = Literal["zh", "en"]
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -104,10 +105,6 @@ def chart(years: list[int], rows: dict[int, dict[str, Any]], budget_cny: float |
     return buf.getvalue()
 
 
-def _pct(p: float | None) -> str:
-    return "–" if p is None else f"{100 * p:.1f}%"
-
-
 def content(folder: Path, lang: Lang) -> dict[str, Any]:
     """What the brief shows, every number from headline.json / summary.parquet."""
     run = load_run(folder)
@@ -122,7 +119,7 @@ def content(folder: Path, lang: Lang) -> dict[str, Any]:
     years = sorted(rows)
     png = chart(years, rows, b["budget_cny"] if b else None, w, w["chart"].format(name=name))
     caveats = [w["lapse" if c["change"] == "lapses" else "start"].format(
-        a=c["from_year"], b=c["to_year"], pa=_pct(c["p_from"]), pb=_pct(c["p_to"]), doc=c["document_number"],
+        a=c["from_year"], b=c["to_year"], pa=pct(c["p_from"]), pb=pct(c["p_to"]), doc=c["document_number"],
         date=c["date"]) for c in (b or {}).get("caveats") or []]
     m = run.manifest
     excludes = [w["unsim"].format(n=len(m.get("programs_not_simulated", {})))]
@@ -137,7 +134,7 @@ def content(folder: Path, lang: Lang) -> dict[str, Any]:
             "excludes": excludes, "totals": totals,
             "drivers": [(d["title_zh"] if zh else d["title_en"], d["share"], d["overrun_mean_cny"])
                         for d in (b or {}).get("drivers") or []],
-            "mc": w["mc"].format(mean=f"{conv['max_2mcse_cny'] / 1e8:,.2f}", p=_pct(conv["max_interval_width"] / 2)),
+            "mc": w["mc"].format(mean=f"{conv['max_2mcse_cny'] / 1e8:,.2f}", p=pct(conv["max_interval_width"] / 2)),
             "source": w["source"].format(run=m.get("run_id", "?"), scenario=h["scenario"], draws=h["draws"] or 0)}
 
 
