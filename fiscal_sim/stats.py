@@ -107,9 +107,12 @@ class BreachDrivers:
         padded = np.vstack([values, np.zeros((1, values.shape[1]))])  # index -1: a series zero in every draw
         total = padded[at[self.lines]]  # lines × draws
         over = np.clip(total - self.budget[:, None], 0.0, None)
+        hit = np.flatnonzero((over > 0).any(axis=0))  # only draws exceeding some line add anything
+        if not hit.size:
+            return
         with np.errstate(invalid="ignore", divide="ignore"):
-            scale = np.where(over > 0, over / total, 0.0)  # over > 0 implies total > budget ≥ 0
-        parts = padded[np.where(self.members >= 0, at[self.members], -1)]  # lines × parts × draws
+            scale = np.where(over[:, hit] > 0, over[:, hit] / total[:, hit], 0.0)  # over > 0: total > budget ≥ 0
+        parts = padded[:, hit][np.where(self.members >= 0, at[self.members], -1)]  # lines × parts × hit draws
         self.overrun += np.rint(parts * scale[:, None, :] * 100).astype(np.int64).sum(axis=2)
 
     def merge(self, other: "BreachDrivers") -> None:
