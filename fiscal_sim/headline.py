@@ -1,15 +1,19 @@
-"""The answer up front: will we exceed the budget, by how much, and because of what.
+"""The answer up front: will we exceed the budget, by how much, because of what, and what would hold it.
 
 :func:`compute` reads a run folder's summary (and its pipeline summary when the
-run had ``--pipeline``) and returns the headline as plain data — horizon grant
-cash by payer (mean, P90), each budget line's worst year (P(exceed) with its
-Wilson interval and the expected overrun when exceeded), the three programs
-that weigh most in the worst 5% of draws (kept by the run as it simulates;
-else from an older run's per-draw ledger, else by their own P95), and each bounded appropriation's risk of
-running out (when, and the expected arrears) — with the same text in Chinese
-and English. ``headline.json`` in a run folder holds it; the CLI prints
-:func:`lines`; the HTML report opens with it. Every number is read from the
-summary tables (tail means kept by the run), never recomputed.
+run had ``--pipeline``) and returns the headline as a dict of sections (add a
+section by adding a key; :data:`KEYS` lists the ones a stored headline must
+have): horizon grant cash by payer (mean, P90); each budget line's worst year
+(P(exceed) with its Wilson interval and the expected overrun when exceeded),
+the programs driving that year's breach (their share of the overrun in the
+draws exceeding the line, kept by the run as it simulates), the appropriation
+holding the risk at 10% / 5% every year (the line's P90 / P95) and the
+in-force caveats; the three programs that weigh most in the worst 5% of draws;
+each bounded appropriation's risk of running out — with the same text in
+Chinese and English. ``headline.json`` in a run folder holds it; the CLI
+prints its text; the HTML report and the brief open with it. Every number is
+read from the summary tables (drivers and tail means kept by the run), never
+recomputed.
 """
 
 from __future__ import annotations
@@ -22,19 +26,12 @@ from typing import Any
 ALL, ALL_EQUITY = "ALL", "ALL_EQUITY"
 TOP = 3
 FILE = "headline.json"
-WIDTH = 80
 
 
 def _read(path: Path) -> list[dict[str, Any]]:
     import pyarrow.parquet as pq
 
     return pq.read_table(path).to_pylist() if path.is_file() else []
-
-
-def _cells(text: str) -> int:
-    from rich.cells import cell_len
-
-    return cell_len(text)
 
 
 def _yi(cny: float | None) -> str:
