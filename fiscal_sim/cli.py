@@ -573,23 +573,18 @@ def compare(baseline: Annotated[Path, typer.Argument(help="baseline scenario YAM
     with readable(result.out) as folder:
         lines = hl.compare_lines(rows, hl.from_folder(folder / "baseline"), hl.from_folder(folder / "reform"))
     for line in lines:
-        out.print(line, markup=False, highlight=False)
+        for part in terminal.wrapped(line, out.width):
+            out.print(part, markup=False, highlight=False)
     out.print()
     h = headline(result.table, tolerance)
-    t = Table("payer", "year", "baseline", "reform", "change", "± se", "P5 change", "P95 change", "P(exceed) base → reform",
-              title=f"{ref.spec.name} − {base.spec.name}: expected grant cash, 万元", title_justify="left")
-    for r in h["by_year"] + [r for r in h["horizon"] if r["payer"] in ("ALL", "city")]:
-        p_ex = f"{_pct(r['baseline_p_exceed'])} → {_pct(r['reform_p_exceed'])}" if r["baseline_p_exceed"] is not None else ""
-        t.add_row(r["payer"], str(r["fiscal_year"] or "horizon"), _wan(r["baseline_mean_cny"]), _wan(r["reform_mean_cny"]),
-                  _wan(r["change_mean_cny"], True), _wan(r["change_se_cny"]), _wan(r["change_p05_cny"], True),
-                  _wan(r["change_p95_cny"], True), p_ex)
-    show(t)
+    for t in _compare_tables(h, ref, f"{ref.spec.name} − {base.spec.name}: expected grant cash, 万元"):
+        show(t)
     others = [r for r in h["horizon"] if r["payer"] not in ("ALL", "city") and abs(r["change_mean_cny"]) > tolerance]
     if others:
         t = Table("payer", "baseline", "reform", "change", "± se", title="over the horizon, other payers, 万元",
                   title_justify="left")
         for r in others:
-            t.add_row(r["payer"], _wan(r["baseline_mean_cny"]), _wan(r["reform_mean_cny"]), _wan(r["change_mean_cny"], True),
+            t.add_row(payer_names(ref.geography, r["payer"], "en"), _wan(r["baseline_mean_cny"]), _wan(r["reform_mean_cny"]), _wan(r["change_mean_cny"], True),
                       _wan(r["change_se_cny"]))
         show(t)
     changed = h["programs"]
@@ -604,6 +599,39 @@ def compare(baseline: Annotated[Path, typer.Argument(help="baseline scenario YAM
             t.add_row(r["program"], _wan(r["baseline_mean_cny"]), _wan(r["reform_mean_cny"]), _wan(r["change_mean_cny"], True),
                       _wan(r["change_se_cny"]))
         show(t)
+
+
+def _compare_tables(h: dict, ref, title: str) -> list[Table]:
+    """By year (all payers, the city) and over the horizon: mean change with its se, the P5–P95 of the per-draw
+    change and P(exceed) before → after; in two narrower tables when the terminal is under 110 columns (headers
+    are never broken, payer names wrap between words)."""
+    from rich.table import Column
+
+    rows = h["by_year"] + [r for r in h["horizon"] if r["payer"] in ("ALL", "city")]
+    names = {r["payer"]: "all payers" if r["payer"] == "ALL" else payer_names(ref.geography, r["payer"], "en")
+             for r in rows}
+    num = lambda name: Column(name, justify="right", no_wrap=True)  # noqa: E731
+    first = [Column("payer", min_width=10), Column("year", no_wrap=True)]
+    a = [num("base"), num("reform"), num("change"), num("± se")]
+    b = [num("P5 Δ"), num("P95 Δ"), Column("P(exceed) base → reform", no_wrap=True, min_width=13)]
+
+    def cells(r: dict) -> tuple[list[str], list[str], list[str]]:
+        p_ex = f"{_pct(r['baseline_p_exceed'])} → {_pct(r['reform_p_exceed'])}" if r["baseline_p_exceed"] is not None else ""
+        return ([names[r["payer"]], str(r["fiscal_year"] or "horizon")],
+                [_wan(r["baseline_mean_cny"]), _wan(r["reform_mean_cny"]), _wan(r["change_mean_cny"], True),
+                 _wan(r["change_se_cny"])],
+                [_wan(r["change_p05_cny"], True), _wan(r["change_p95_cny"], True), p_ex])
+
+    groups = [a + b] if out.width >= 110 else [a, b]
+    tables = []
+    for i, g in enumerate(groups):
+        t = Table(*[Column(c.header, min_width=c.min_width, no_wrap=c.no_wrap) for c in first], *g,
+                  title=title if i == 0 else "the same, continued: the per-draw change and P(exceed)", title_justify="left")
+        for r in rows:
+            k, m, q = cells(r)
+            t.add_row(*k, *((m + q) if len(groups) == 1 else m if i == 0 else q))
+        tables.append(t)
+    return tables
 
 
 @app.command()

@@ -386,7 +386,8 @@ def compare_lines(rows: list[dict[str, Any]], base: dict[str, Any], reform: dict
     out = [f"{reform['scenario']} vs {base['scenario']}: grant cash over the horizon (亿元), change ± se"]
     for r in sorted(rows, key=lambda r: r["payer"] != ALL):
         if r["program"] == ALL and r["measure"] == "cash" and r["period"] == "horizon" and r["payer"] in (ALL, "city"):
-            out.append(f"  {'all payers' if r['payer'] == ALL else r['payer']}: {_yi(r['baseline_mean_cny'])} → "
+            name = next((p["name_en"] for p in reform["payers"] if p["payer"] == r["payer"]), r["payer"])
+            out.append(f"  {'all payers' if r['payer'] == ALL else name}: {_yi(r['baseline_mean_cny'])} → "
                        f"{_yi(r['reform_mean_cny'])} ({r['change_mean_cny'] / 1e8:+,.2f} ± {_yi(r['change_se_cny'])})")
     before = {(b["program"], b["payer"], b["measure"]): b for b in base["budget_lines"]}
     for b in reform["budget_lines"]:
@@ -408,6 +409,6 @@ def sweep_lines(rows: list[dict[str, Any]], columns: list[str], programs: dict, 
         line = f"    mean {_yi(tot and tot['mean_cny'])}, P90 {_yi(tot and tot['p90_cny'])}"
         if h["budget_lines"]:
             b = h["budget_lines"][0]
-            line += f"; P(exceed) {b['payer']}/{b['program']} {_pct(b['p_exceed'])} in {b['worst_year']}"
+            line += f"; P(exceed) {b['label_en']} {_pct(b['p_exceed'])} in {b['worst_year']}"
         out += [f"  point {i}: {values}", line]
     return out

@@ -99,3 +99,27 @@ def test_programs_list_is_a_screenful_per_document(columns):
         biggest = max(len([r for r in every if r["document"] == d]) for d in {r["document"] for r in every})
         assert max(sizes) <= biggest + 8  # one line per program plus the table's frame
         assert "programs show ID" in res.stdout
+
+
+def test_compare_fits_80_columns_with_payer_names(tmp_path):
+    """compare's headline and tables within 80 columns: payer names, not ids; headers never broken; numbers equal
+    to compare.parquet."""
+    import duckdb
+
+    out = tmp_path / "cmp"
+    res = CliRunner().invoke(app, ["compare", str(REPO / "scenarios" / "baseline.yaml"),
+                                   str(REPO / "scenarios" / "reform.yaml"), "--draws", "100", "--out", str(out),
+                                   "--no-draws-ledger", "--budget", "city=3亿"], env={"COLUMNS": "80"})
+    assert res.exit_code == 0, res.output
+    screen = _screen(res.output)
+    assert all(cell_len(x) <= 80 for x in screen), [x for x in screen if cell_len(x) > 80]
+    assert not set(re.findall(r"[A-Za-z]{2,}", res.output)) & set(CODES)
+    for header in ("base", "reform", "change", "± se", "P5 Δ", "P95 Δ", "P(exceed) base → reform"):
+        assert any(header in x for x in screen if x.startswith("┃")), header
+    ((b, r),) = duckdb.sql(f"SELECT baseline_mean_cny, reform_mean_cny FROM '{out}/compare.parquet' WHERE program = 'ALL' "
+                           "AND payer = 'city' AND measure = 'cash' AND period = 'year' AND fiscal_year = 2027").fetchall()
+    row = next(x for x in screen if x.startswith("│ Jiaxing city finance") and "│ 2027" in x)
+    assert f"{round(b / 1e4):,d}" in row and f"{round(r / 1e4):,d}" in row
+    ((line,),) = duckdb.sql(f"SELECT DISTINCT budget_cny FROM '{out}/baseline/summary.parquet' WHERE payer = 'city' "
+                            "AND program = 'ALL' AND budget_cny IS NOT NULL").fetchall()
+    assert line == 3e8  # --budget applies to both sides
