@@ -390,6 +390,8 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
     from fiscal_sim.scenario import load_scenario
 
     try:
+        if lang not in (None, "zh", "en"):
+            raise FiscalSimError(f"--lang {lang!r}: use zh or en")
         scen = load_scenario(scenario).with_settings(draws=draws, seed=seed, chunk_size=chunk_size)
         scen = _changed(scen, set_, budget)
     except FiscalSimError as e:

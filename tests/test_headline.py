@@ -272,7 +272,11 @@ def test_the_caveat_names_the_lapsing_plan(baseline_run):
     city = next(b for b in h["budget_lines"] if b["payer"] == "city")
     cav = [c for c in city["caveats"] if c["to_year"] == 2028]
     assert cav and cav[0]["document_number"] == "嘉政办发〔2024〕7号" and cav[0]["change"] == "lapses"
-    p = {y["fiscal_year"]: y["p_exceed"] for y in city["years"]}
+    p = dict(q(f"SELECT fiscal_year, p_exceed FROM '{baseline_run}/summary.parquet' WHERE program = 'ALL' AND payer = "
+               "'city' AND vintage = 'ALL' AND measure = 'cash' AND period = 'year'"))
+    ((doc, until),) = q(f"SELECT DISTINCT document_number, in_force_to FROM '{baseline_run}/programs.parquet' "
+                        "WHERE program LIKE 'jzbf2024-7.%'")
+    assert (doc, until.isoformat()) == (cav[0]["document_number"], cav[0]["date"])
     assert (cav[0]["p_from"], cav[0]["p_to"]) == (p[2027], p[2028]) and p[2027] > 5 * p[2028]
     assert any("嘉政办发〔2024〕7号 in force until 2026-12-31" in x for x in h["text"]["en"])
     assert any("嘉政办发〔2024〕7号施行至2026-12-31" in x for x in h["text"]["zh"])

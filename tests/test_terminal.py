@@ -123,3 +123,9 @@ def test_compare_fits_80_columns_with_payer_names(tmp_path):
     ((line,),) = duckdb.sql(f"SELECT DISTINCT budget_cny FROM '{out}/baseline/summary.parquet' WHERE payer = 'city' "
                             "AND program = 'ALL' AND budget_cny IS NOT NULL").fetchall()
     assert line == 3e8  # --budget applies to both sides
+
+
+def test_an_unknown_language_is_refused(tmp_path):
+    res = CliRunner().invoke(app, ["run", str(REPO / "scenarios" / "baseline.yaml"), "--lang", "fr", "--draws", "10",
+                                   "--out", str(tmp_path / "x")])
+    assert res.exit_code == 1 and "--lang 'fr': use zh or en" in res.output and not (tmp_path / "x").exists()
