@@ -276,7 +276,14 @@ def programs_list(document: Annotated[Optional[str], typer.Option(help="filter: 
             if out.width < 150 else ["id", "title_zh", "document", "section", "kinds", "status"])
     if fmt.lower() not in ("table", "csv", "json"):
         fail(FiscalSimError(f"--format {fmt}: expected table, csv or json"))
-    terminal.emit(out, data, cols if fmt == "table" else list(data[0]), fmt)
+    if fmt.lower() == "table" and out.width < 150:  # one compact table per document (titles wrap, ids whole)
+        tables, note = terminal.program_tables(data, out.width)
+        for t in tables:
+            show(t)
+        if note:
+            out.print(note, highlight=False)
+    else:
+        terminal.emit(out, data, cols if fmt == "table" else list(data[0]), fmt)
     if fmt == "table":
         c = Counter(p.spec.status for p, _ in rows)
         out.print(f"{len(rows)} provisions: {c.get('priced', 0)} priced, {c.get('unpriced', 0)} unpriced, {c.get('equity', 0)} equity")
@@ -369,11 +376,18 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
                                                        "URL such as s3://BUCKET/PREFIX (the run goes under PREFIX/<run id>/)")] = None,
         write_draws: Annotated[bool, typer.Option("--draws-ledger/--no-draws-ledger", help="write the per-draw ledger")] = True,
         pipeline: Annotated[bool, typer.Option("--pipeline", help="run the simpy pipeline for programs that declare one")] = False,
+        set_: Annotated[list[str], typer.Option("--set", help="TARGET=VALUE, the sweep's grammar with one value, e.g. "
+                                                "programs.<id>.formula.max=500 (repeatable)")] = [],
+        budget: Annotated[list[str], typer.Option("--budget", help="PAYER[:PROGRAM]=AMOUNT a year (万元 unless a unit is "
+                                                  "given), e.g. city=2.5亿; replaces the scenario's line (repeatable)")] = [],
         executor: ExecutorOpt = "pool", scheduler: SchedulerOpt = None, scheduler_file: SchedulerFileOpt = None,
-        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the output folder (no progress, headline or tables)")] = False) -> None:
+        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the output folder (no progress, headline or tables)")] = False,
+        lang: Annotated[Optional[str], typer.Option("--lang", help="zh or en for the headline and tables (default: "
+                                                    "Chinese when the locale is, e.g. LANG=zh_CN.UTF-8)")] = None) -> None:
     """Simulate a scenario and write Parquet results (headline, summary, per-draw ledger, dimensions, manifest).
 
     Example: fiscal-sim run scenarios/baseline.yaml --draws 10000 --workers 2 --out outputs/baseline
+    --budget city=2.8亿
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
@@ -381,7 +395,10 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
     from fiscal_sim.scenario import load_scenario
 
     try:
+        if lang not in (None, "zh", "en"):
+            raise FiscalSimError(f"--lang {lang!r}: use zh or en")
         scen = load_scenario(scenario).with_settings(draws=draws, seed=seed, chunk_size=chunk_size)
+        scen = _changed(scen, set_, budget)
     except FiscalSimError as e:
         fail(e)
     except ValueError as e:
@@ -401,9 +418,40 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
     out.print(f"wrote [bold]{result.out}[/bold] (run {result.run_id}; {scen.spec.draws:,} draws, "
               f"{len(scen.programs)} programs simulated, {len(scen.unpriced)} unpriced/unsimulated listed)")
     if not quiet:
-        print_headline(result.headline or result.out)
-        for t in terminal.cash_tables(result.summary, out.width):
+        shown = terminal.lang_of(lang)
+        print_headline(result.headline or result.out, shown)
+        names = {p: payer_names(scen.geography, p, shown) for p in scen.geography.payers}
+        for t in terminal.cash_tables(result.summary, out.width, names, shown):
             show(t)
+
+
+def _changed(scen, sets: list[str], budgets: list[str]):
+    """``scen`` with ``--set`` values and ``--budget`` lines applied (both checked; errors name the option)."""
+    from fiscal_sim.scenario import with_assignments, with_budgets
+
+    return with_budgets(with_assignments(scen, sets), budgets)
+
+
+@app.command()
+def brief(run_dir: Annotated[Path, typer.Argument(help="a run folder (written by fiscal-sim run)")],
+          lang: Annotated[str, typer.Option("--lang", help="zh (default) or en")] = "zh",
+          out_dir: Annotated[Optional[Path], typer.Option("--out", help="folder for brief_<lang>.html/.pdf (default RUN/brief)")] = None) -> None:
+    """The director's brief: one A4 page (HTML, and PDF printed by headless Chromium when one is found).
+
+    Example: fiscal-sim brief outputs/baseline --lang zh
+    """
+    from fiscal_sim.report.brief import write_brief
+    from fiscal_sim.report.data import NotARunFolder
+
+    if lang not in ("zh", "en"):
+        fail(FiscalSimError(f"--lang {lang!r}: use zh or en"))
+    try:
+        res = write_brief(run_dir, lang, out_dir)  # type: ignore[arg-type]
+    except (NotARunFolder, OSError) as e:
+        fail(FiscalSimError(str(e)))
+    out.print(f"wrote [bold]{res.html}[/bold]" + (f" and [bold]{res.pdf}[/bold]" if res.pdf else ""))
+    if res.note:
+        err.print(f"[yellow]note[/yellow]: {res.note}", highlight=False)
 
 
 def _out(value: Optional[str], default: Path):
@@ -432,11 +480,18 @@ def _workers(scen, workers: int) -> int:
     return workers
 
 
-def print_headline(folder: Path | dict) -> None:
-    """The run's headline (as computed, or its folder's headline.json), before any table."""
+def payer_names(geo, payer: str, lang: str) -> str:
+    """A payer's name on screen (嘉兴经济技术开发区 or its English name), never its id."""
+    p = geo.data.payers.get(payer) or geo.data.jurisdictions.get(payer)
+    return (p.name_zh if lang == "zh" else p.name_en) if p is not None else payer
+
+
+def print_headline(folder: Path | dict, lang: str = "en") -> None:
+    """The run's headline (as computed, or its folder's headline.json), before any table, in ``lang``."""
     h = folder if isinstance(folder, dict) else json.loads((Path(folder) / "headline.json").read_text(encoding="utf-8"))
-    for line in h["text"]["en"]:
-        out.print(line, markup=False, highlight=False)
+    for line in h["text"][lang]:
+        for part in terminal.wrapped(line, out.width):
+            out.print(part, markup=False, highlight=False)
     out.print()
 
 
@@ -484,6 +539,10 @@ def compare(baseline: Annotated[Path, typer.Argument(help="baseline scenario YAM
             write_draws: Annotated[bool, typer.Option("--draws-ledger/--no-draws-ledger", help="write the per-draw change")] = True,
             independent: Annotated[bool, typer.Option("--independent", help="give the reform its own seed (no common random numbers: to see what CRN buy)")] = False,
             tolerance: Annotated[float, typer.Option(help="list a payer or program as changed only when its mean changes by more than this many yuan")] = 1.0,
+            set_: Annotated[list[str], typer.Option("--set", help="TARGET=VALUE applied to the reform (the sweep's grammar, "
+                                                    "one value), e.g. programs.<id>.formula.max=500 (repeatable)")] = [],
+            budget: Annotated[list[str], typer.Option("--budget", help="PAYER[:PROGRAM]=AMOUNT a year for both scenarios "
+                                                      "(万元 unless a unit is given), e.g. city=2.5亿 (repeatable)")] = [],
             executor: ExecutorOpt = "pool", scheduler: SchedulerOpt = None, scheduler_file: SchedulerFileOpt = None,
             quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the output folder (no progress, headline or tables)")] = False) -> None:
     """Compare a reform with its baseline draw by draw (common random numbers); write compare.parquet.
@@ -494,6 +553,10 @@ def compare(baseline: Annotated[Path, typer.Argument(help="baseline scenario YAM
 
     base = _load(baseline, draws=draws, seed=seed)
     ref = _load(reform)
+    try:
+        base, ref = _changed(base, [], budget), _changed(ref, set_, budget)
+    except FiscalSimError as e:
+        fail(e)
     target = _out(out_dir, Path("outputs") / f"{ref.spec.name}_vs_{base.spec.name}")
     _check_out(target, "compare", base, ref)
     workers = _workers(base, workers)
@@ -517,23 +580,18 @@ def compare(baseline: Annotated[Path, typer.Argument(help="baseline scenario YAM
     with readable(result.out) as folder:
         lines = hl.compare_lines(rows, hl.from_folder(folder / "baseline"), hl.from_folder(folder / "reform"))
     for line in lines:
-        out.print(line, markup=False, highlight=False)
+        for part in terminal.wrapped(line, out.width):
+            out.print(part, markup=False, highlight=False)
     out.print()
     h = headline(result.table, tolerance)
-    t = Table("payer", "year", "baseline", "reform", "change", "± se", "P5 change", "P95 change", "P(exceed) base → reform",
-              title=f"{ref.spec.name} − {base.spec.name}: expected grant cash, 万元", title_justify="left")
-    for r in h["by_year"] + [r for r in h["horizon"] if r["payer"] in ("ALL", "city")]:
-        p_ex = f"{_pct(r['baseline_p_exceed'])} → {_pct(r['reform_p_exceed'])}" if r["baseline_p_exceed"] is not None else ""
-        t.add_row(r["payer"], str(r["fiscal_year"] or "horizon"), _wan(r["baseline_mean_cny"]), _wan(r["reform_mean_cny"]),
-                  _wan(r["change_mean_cny"], True), _wan(r["change_se_cny"]), _wan(r["change_p05_cny"], True),
-                  _wan(r["change_p95_cny"], True), p_ex)
-    show(t)
+    for t in _compare_tables(h, ref, f"{ref.spec.name} − {base.spec.name}: expected grant cash, 万元"):
+        show(t)
     others = [r for r in h["horizon"] if r["payer"] not in ("ALL", "city") and abs(r["change_mean_cny"]) > tolerance]
     if others:
         t = Table("payer", "baseline", "reform", "change", "± se", title="over the horizon, other payers, 万元",
                   title_justify="left")
         for r in others:
-            t.add_row(r["payer"], _wan(r["baseline_mean_cny"]), _wan(r["reform_mean_cny"]), _wan(r["change_mean_cny"], True),
+            t.add_row(payer_names(ref.geography, r["payer"], "en"), _wan(r["baseline_mean_cny"]), _wan(r["reform_mean_cny"]), _wan(r["change_mean_cny"], True),
                       _wan(r["change_se_cny"]))
         show(t)
     changed = h["programs"]
@@ -548,6 +606,39 @@ def compare(baseline: Annotated[Path, typer.Argument(help="baseline scenario YAM
             t.add_row(r["program"], _wan(r["baseline_mean_cny"]), _wan(r["reform_mean_cny"]), _wan(r["change_mean_cny"], True),
                       _wan(r["change_se_cny"]))
         show(t)
+
+
+def _compare_tables(h: dict, ref, title: str) -> list[Table]:
+    """By year (all payers, the city) and over the horizon: mean change with its se, the P5–P95 of the per-draw
+    change and P(exceed) before → after; in two narrower tables when the terminal is under 110 columns (headers
+    are never broken, payer names wrap between words)."""
+    from rich.table import Column
+
+    rows = h["by_year"] + [r for r in h["horizon"] if r["payer"] in ("ALL", "city")]
+    names = {r["payer"]: "all payers" if r["payer"] == "ALL" else payer_names(ref.geography, r["payer"], "en")
+             for r in rows}
+    num = lambda name: Column(name, justify="right", no_wrap=True)  # noqa: E731
+    first = [Column("payer", min_width=10), Column("year", no_wrap=True)]
+    a = [num("base"), num("reform"), num("change"), num("± se")]
+    b = [num("P5 Δ"), num("P95 Δ"), Column("P(exceed) base → reform", no_wrap=True, min_width=13)]
+
+    def cells(r: dict) -> tuple[list[str], list[str], list[str]]:
+        p_ex = f"{_pct(r['baseline_p_exceed'])} → {_pct(r['reform_p_exceed'])}" if r["baseline_p_exceed"] is not None else ""
+        return ([names[r["payer"]], str(r["fiscal_year"] or "horizon")],
+                [_wan(r["baseline_mean_cny"]), _wan(r["reform_mean_cny"]), _wan(r["change_mean_cny"], True),
+                 _wan(r["change_se_cny"])],
+                [_wan(r["change_p05_cny"], True), _wan(r["change_p95_cny"], True), p_ex])
+
+    groups = [a + b] if out.width >= 110 else [a, b]
+    tables = []
+    for i, g in enumerate(groups):
+        t = Table(*[Column(c.header, min_width=c.min_width, no_wrap=c.no_wrap) for c in first], *g,
+                  title=title if i == 0 else "the same, continued: the per-draw change and P(exceed)", title_justify="left")
+        for r in rows:
+            k, m, q = cells(r)
+            t.add_row(*k, *((m + q) if len(groups) == 1 else m if i == 0 else q))
+        tables.append(t)
+    return tables
 
 
 @app.command()
@@ -752,7 +843,8 @@ def report(run_dir: Annotated[str, typer.Argument(help="a run folder (fiscal-sim
                                                   "or a run's URL (s3://…; then give --out)")],
            out_dir: Annotated[Optional[Path], typer.Option("--out", help="report folder (default RUN_DIR/report)")] = None,
            top: Annotated[int, typer.Option(help="programs in the top-N charts")] = 10,
-           cjk: Annotated[bool, typer.Option("--cjk/--no-cjk", help="Chinese chart labels when a CJK font is installed")] = True) -> None:
+           cjk: Annotated[bool, typer.Option("--cjk/--no-cjk", help="Chinese chart labels when a CJK font is installed")] = True,
+           lang: Annotated[Optional[str], typer.Option("--lang", help="the headline's language: zh (default) or en")] = None) -> None:
     """Write a self-contained HTML report (headline first; charts with their tables; prints on A4) and PNGs.
 
     Example: fiscal-sim report outputs/baseline
@@ -764,7 +856,9 @@ def report(run_dir: Annotated[str, typer.Argument(help="a run folder (fiscal-sim
         if "://" in run_dir and out_dir is None:
             raise FiscalSimError(f"RUN_DIR {shown(run_dir)} is a URL: give --out FOLDER for the report")
         with readable(run_dir) as folder:
-            result = write_report(folder, out_dir, top=top, cjk=cjk)
+            if lang not in (None, "zh", "en"):
+                raise FiscalSimError(f"--lang {lang!r}: use zh or en")
+            result = write_report(folder, out_dir, top=top, cjk=cjk, lang=lang or "zh")
     except FiscalSimError as e:
         fail(e)
     font = result.cjk_font or "none (chart labels in English; Chinese titles in the tables)"

@@ -1,15 +1,19 @@
-"""The answer up front: will we exceed the budget, by how much, and because of what.
+"""The answer up front: will we exceed the budget, by how much, because of what, and what would hold it.
 
 :func:`compute` reads a run folder's summary (and its pipeline summary when the
-run had ``--pipeline``) and returns the headline as plain data — horizon grant
-cash by payer (mean, P90), each budget line's worst year (P(exceed) with its
-Wilson interval and the expected overrun when exceeded), the three programs
-that weigh most in the worst 5% of draws (kept by the run as it simulates;
-else from an older run's per-draw ledger, else by their own P95), and each bounded appropriation's risk of
-running out (when, and the expected arrears) — with the same text in Chinese
-and English. ``headline.json`` in a run folder holds it; the CLI prints
-:func:`lines`; the HTML report opens with it. Every number is read from the
-summary tables (tail means kept by the run), never recomputed.
+run had ``--pipeline``) and returns the headline as a dict of sections (add a
+section by adding a key; :data:`KEYS` lists the ones a stored headline must
+have): horizon grant cash by payer (mean, P90); each budget line's worst year
+(P(exceed) with its Wilson interval and the expected overrun when exceeded),
+the programs driving that year's breach (their share of the overrun in the
+draws exceeding the line, kept by the run as it simulates), the appropriation
+holding the risk at 10% / 5% every year (the line's P90 / P95) and the
+in-force caveats; the three programs that weigh most in the worst 5% of draws;
+each bounded appropriation's risk of running out — with the same text in
+Chinese and English. ``headline.json`` in a run folder holds it; the CLI
+prints its text; the HTML report and the brief open with it. Every number is
+read from the summary tables (drivers and tail means kept by the run), never
+recomputed.
 """
 
 from __future__ import annotations
@@ -22,31 +26,12 @@ from typing import Any
 ALL, ALL_EQUITY = "ALL", "ALL_EQUITY"
 TOP = 3
 FILE = "headline.json"
-WIDTH = 80
-
-
-def _fit(head: str, title: str, tail: str, width: int = WIDTH) -> str:
-    """``head + title + tail`` within ``width`` terminal cells: only the title is shortened (ids never are)."""
-    from rich.cells import cell_len
-
-    room = width - cell_len(head) - cell_len(tail)
-    if cell_len(title) > room:
-        while title and cell_len(title) > max(room - 1, 0):
-            title = title[:-1]
-        title = title.rstrip() + "…" if room > 1 else ""
-    return head + title + tail
 
 
 def _read(path: Path) -> list[dict[str, Any]]:
     import pyarrow.parquet as pq
 
     return pq.read_table(path).to_pylist() if path.is_file() else []
-
-
-def _cells(text: str) -> int:
-    from rich.cells import cell_len
-
-    return cell_len(text)
 
 
 def _yi(cny: float | None) -> str:
@@ -80,7 +65,46 @@ def _by_payer(rows: list[dict[str, Any]], payers: dict[str, dict[str, Any]]) -> 
     return sorted(out, key=lambda r: (order.get(r["payer"], len(order)), r["payer"]))
 
 
-def _budget_lines(rows: list[dict[str, Any]], programs: dict, payers: dict) -> list[dict[str, Any]]:
+def _drivers(parts: dict[str, float] | None, exceeded: int, programs: dict) -> list[dict[str, Any]] | None:
+    """The programs that make up a line's overrun in the draws exceeding it (largest first, top ``TOP``): each
+    one's share of the overrun and its mean part of it per exceeding draw, yuan. None when the run kept none."""
+    if parts is None:
+        return None
+    total = sum(parts.values())
+    ranked = sorted(parts.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP]
+    return [{"program": p, "title_zh": programs.get(p, {}).get("title_zh") or p,
+             "title_en": programs.get(p, {}).get("title_en") or p,
+             "share": v / total if total else None,
+             "overrun_mean_cny": round(v / exceeded, 2) if exceeded else None} for p, v in ranked]
+
+
+def _caveats(yrs: list[dict[str, Any]], members: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Years whose risk moves sharply (by 5 points and at least twofold) in the same year as a document the line
+    pays for starts, or stops taking awards a year or two before (awards are paid a year or so after they are
+    decided): the change comes from the policy's in-force dates, not from chance."""
+    out = []
+    for a, b in zip(yrs, yrs[1:]):
+        pa, pb = a["p_exceed"], b["p_exceed"]
+        if abs(pb - pa) < 0.05 or min(pa, pb) * 2 > max(pa, pb):
+            continue
+        y = b["fiscal_year"]
+        docs: dict[tuple[str, str], str] = {}
+        for m in members:
+            doc, start, end = m.get("document_number"), m.get("in_force_from"), m.get("in_force_to")
+            if doc and end is not None and y - 2 <= end.year <= y - 1 and pb < pa:
+                docs[(doc, "lapses")] = end.isoformat()
+            if doc and start is not None and y - 1 <= start.year <= y and pb > pa:
+                docs[(doc, "starts")] = start.isoformat()
+        for (doc, kind), date in sorted(docs.items()):
+            out.append({"from_year": a["fiscal_year"], "to_year": y, "p_from": pa, "p_to": pb,
+                        "document_number": doc, "change": kind, "date": date})
+    return out
+
+
+def _budget_lines(rows: list[dict[str, Any]], programs: dict, payers: dict,
+                  drivers: dict[str, dict[str, float]] | None = None) -> list[dict[str, Any]]:
+    """Each budget line: its worst year, the drivers of that year's breach, the appropriations holding the risk
+    at 10% and 5% (the P90 and P95 of the line's series in each year) and the in-force caveats."""
     lines: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for r in rows:
         if r["period"] == "year" and r.get("p_exceed") is not None:
@@ -91,15 +115,26 @@ def _budget_lines(rows: list[dict[str, Any]], programs: dict, payers: dict) -> l
         worst = max(yrs, key=lambda r: (r["p_exceed"], -r["fiscal_year"]))
         pzh, pen = payer_names(payers, payer)
         title = programs.get(prog, {})
+        exceeded = int(round(worst["p_exceed"] * worst["draws"]))
+        parts = None if drivers is None else drivers.get(f"{prog}|{payer}|{measure}|{worst['fiscal_year']}", {})
+        members = [v for k, v in programs.items() if k == prog or (prog in (ALL, ALL_EQUITY) and not v.get("is_total")
+                                                                      and v.get("simulated", True))]
+        years = [{k: r.get(k) for k in ("fiscal_year", "budget_cny", "p_exceed", "p_exceed_lo", "p_exceed_hi",
+                                        "overrun_if_exceeded_cny")}
+                 | {"hold_p90_cny": r["p90_cny"], "hold_p95_cny": r["p95_cny"]} for r in yrs]
         out.append({
             "program": prog, "payer": payer, "measure": measure,
             "label_zh": f"{pzh}·{'全部项目' if prog == ALL else title.get('title_zh') or prog}",
-            "label_en": f"{pen}, {'all programs' if prog == ALL else prog}",
+            "label_en": f"{pen}, {'all programs' if prog == ALL else title.get('title_en') or prog}",
             "worst_year": worst["fiscal_year"], "budget_cny": worst["budget_cny"], "p_exceed": worst["p_exceed"],
             "p_exceed_lo": worst["p_exceed_lo"], "p_exceed_hi": worst["p_exceed_hi"],
             "overrun_if_exceeded_cny": worst.get("overrun_if_exceeded_cny"),
-            "years": [{k: r.get(k) for k in ("fiscal_year", "budget_cny", "p_exceed", "p_exceed_lo", "p_exceed_hi",
-                                             "overrun_if_exceeded_cny")} for r in yrs]})
+            "drivers": _drivers(parts, exceeded, programs),
+            "hold": {"p90_cny": max(r["p90_cny"] for r in yrs), "p95_cny": max(r["p95_cny"] for r in yrs),
+                     "p90_year": max(yrs, key=lambda r: (r["p90_cny"], -r["fiscal_year"]))["fiscal_year"],
+                     "p95_year": max(yrs, key=lambda r: (r["p95_cny"], -r["fiscal_year"]))["fiscal_year"]},
+            "caveats": _caveats(years, members),
+            "years": years})
     return sorted(out, key=lambda b: -b["p_exceed"])
 
 
@@ -171,24 +206,34 @@ def _pipeline(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(out, key=lambda p: -p["p_exhausted"])
 
 
+REL_SETTLED = 0.01
+"""a mean is settled when ±2 MCSE is within 1% of it"""
+P_SETTLED = 0.02
+"""a probability is settled when its 95% interval is within ±2 percentage points"""
+
+
 def _convergence(payers: list[dict[str, Any]], budgets: list[dict[str, Any]]) -> dict[str, Any]:
-    """Would more draws change the headline? Means: is 2 MCSE below the printed precision (0.01亿元)?
-    Probabilities: is the Wilson interval narrower than 2 points?"""
+    """Would more draws change the answer? Means: is ±2 MCSE within 1% of each mean? Probabilities: is each
+    worst-year P(exceed) interval within ±2 points? (More draws always narrow the error; these say whether
+    they would change what the figures tell the reader.)"""
     worst_mean = max((2 * p["mcse_cny"] for p in payers), default=0.0)
+    rel = max((2 * p["mcse_cny"] / p["mean_cny"] for p in payers if p["mean_cny"]), default=0.0)
     worst_p = max((b["p_exceed_hi"] - b["p_exceed_lo"] for b in budgets), default=0.0)
-    return {"max_2mcse_cny": worst_mean, "means_stable": worst_mean < 0.005e8,
-            "max_interval_width": worst_p, "probabilities_stable": worst_p < 0.02}
+    return {"max_2mcse_cny": worst_mean, "max_2mcse_relative": rel, "means_stable": rel <= REL_SETTLED,
+            "max_interval_width": worst_p, "probabilities_stable": worst_p / 2 <= P_SETTLED}
 
 
 def compute(summary: list[dict[str, Any]], programs: dict[str, dict[str, Any]], payers: dict[str, dict[str, Any]],
             pipeline: list[dict[str, Any]] | None = None, manifest: dict[str, Any] | None = None,
-            tail: dict[str, float] | None = None) -> dict[str, Any]:
-    """The headline of one run from its summary rows (and pipeline summary rows), with zh/en text."""
+            tail: dict[str, float] | None = None, drivers: dict[str, dict[str, float]] | None = None
+            ) -> dict[str, Any]:
+    """The headline of one run from its summary rows (and pipeline summary rows), with zh/en text; ``drivers``:
+    each budget line's overrun split among programs (:func:`fiscal_sim.orchestrate.run.breach_parts`)."""
     m = manifest or {}
     summary = [r for r in summary if r.get("vintage") in (None, "ALL")]  # the all-vintage series (issue 10a)
     years = sorted({r["fiscal_year"] for r in summary if r["period"] == "year"})
     by_payer = _by_payer(summary, payers)
-    budgets = _budget_lines(summary, programs, payers)
+    budgets = _budget_lines(summary, programs, payers, drivers)
     h = {"scenario": summary[0]["scenario"] if summary else m.get("scenario", {}).get("name"),
          "horizon": [years[0], years[-1]] if years else None,
          "draws": summary[0]["draws"] if summary else None,
@@ -200,7 +245,8 @@ def compute(summary: list[dict[str, Any]], programs: dict[str, dict[str, Any]], 
     return h
 
 
-def from_folder(folder: Path | str, tail: dict[str, float] | None = None) -> dict[str, Any]:
+def from_folder(folder: Path | str, tail: dict[str, float] | None = None,
+                drivers: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
     """The headline of a run folder (summary.parquet, dimension tables, optional pipeline_summary.parquet);
     ``tail``: each program's mean cash in the worst draws, when the caller has it (else read from the per-draw
     ledger when there is one)."""
@@ -213,7 +259,7 @@ def from_folder(folder: Path | str, tail: dict[str, float] | None = None) -> dic
     summary = _read(folder / "summary.parquet")
     if tail is None:
         tail = tail_contributions(folder, summary[0]["draws"] if summary else 0)
-    return compute(summary, progs, pays, pipe, manifest, tail)
+    return compute(summary, progs, pays, pipe, manifest, tail, drivers)
 
 
 KEYS = {"scenario", "horizon", "draws", "payers", "budget_lines", "top_tail", "pipeline", "convergence", "text"}
@@ -223,49 +269,40 @@ def load(folder: Path | str) -> dict[str, Any]:
     """The headline the run wrote (``headline.json``), computed afresh when it is absent or of another version."""
     try:
         h = json.loads((Path(folder) / FILE).read_text(encoding="utf-8"))
-        if isinstance(h, dict) and KEYS <= set(h):
+        if isinstance(h, dict) and KEYS <= set(h) and all("hold" in b for b in h["budget_lines"]):
             return h
     except (OSError, ValueError):
         pass
     return from_folder(folder)
 
 
-def write(folder: Path | str, tail: dict[str, float] | None = None) -> dict[str, Any]:
+def write(folder: Path | str, tail: dict[str, float] | None = None,
+          drivers: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
     """Compute the headline of ``folder`` and write it to ``folder/headline.json``."""
     from fiscal_sim.io.parquet import write_json
 
-    h = from_folder(folder, tail)
+    h = from_folder(folder, tail, drivers)
     write_json(h, Path(folder) / FILE)
     return h
 
 
 def text(h: dict[str, Any], lang: str) -> list[str]:
-    """The headline as short lines (each under 80 columns for ordinary labels), in ``lang`` (``en`` or ``zh``)."""
+    """The headline as lines in ``lang`` (``en`` or ``zh``): numbers first, names and titles whole (the terminal
+    wraps a long line between words, :func:`fiscal_sim.terminal.wrapped`)."""
     zh = lang == "zh"
     span = f"{h['horizon'][0]}–{h['horizon'][1]}" if h["horizon"] else ""
     out = [f"{h['scenario']} {span}，{h['draws']:,}次模拟：资助资金现金支出合计（亿元）" if zh
            else f"{h['scenario']} {span}, {h['draws']:,} draws: grant cash over the horizon (亿元)"]
-    names = [p["name_zh"] if zh else p["name_en"] for p in h["payers"]]
-    pad = min(max((_cells(n) for n in names), default=0), 34)
-    out.append(" " * (pad + 2) + ("     均值      P90" if zh else "      mean      P90"))
-    for p, name in zip(h["payers"], names):
-        out.append(_fit("  ", name, " " * max(pad - _cells(name), 0) + f"{_yi(p['mean_cny']):>10} {_yi(p['p90_cny']):>8}",
-                        pad + 2 + 19))
+    out.append("        均值      P90" if zh else "        mean      P90")
+    for p in h["payers"]:  # numbers first: a long name wraps at the terminal's width, never cut
+        out.append(f"  {_yi(p['mean_cny']):>8} {_yi(p['p90_cny']):>8}  {p['name_zh'] if zh else p['name_en']}")
     if not h["budget_lines"]:
         out.append("预算线：情景未设置（在情景文件中加入 budgets:）" if zh
                    else "Budget lines: none set in the scenario (add `budgets:` to see P(exceed))")
     for b in h["budget_lines"]:
-        over = b["overrun_if_exceeded_cny"]
-        ci = f"{_pct(b['p_exceed'])} [{_pct(b['p_exceed_lo'])}–{_pct(b['p_exceed_hi'])}]"
-        if zh:
-            out += [f"预算线 {b['label_zh']}：每年 {_wan(b['budget_cny'])}万元",
-                    f"  最可能超支的年份 {b['worst_year']}：超支概率 {ci}"
-                    + (f"，超支时平均超出 {_wan(over)}万元" if over is not None else "")]
-        else:
-            out += [f"Budget line {b['label_en']}: {_wan(b['budget_cny'])}万元 a year",
-                    f"  worst year {b['worst_year']}: P(exceed) {ci}"
-                    + (f"; overrun if exceeded {_wan(over)}万元" if over is not None else "")]
-    if h["top_tail"]:
+        out += budget_text(b, zh)
+    drivers = any(b.get("drivers") for b in h["budget_lines"])
+    if h["top_tail"] and not drivers:
         by_tail = h["top_tail"][0]["ranked_by"] == "tail_mean"
         if by_tail:
             out.append("最差5%情形中支出最多的项目（期内现金均值，亿元）：" if zh
@@ -274,7 +311,7 @@ def text(h: dict[str, Any], lang: str) -> list[str]:
             out.append("尾部风险最大的项目（期内现金 P95，亿元）：" if zh else "Largest tail risk (P95 of horizon cash, 亿元):")
         for i, t in enumerate(h["top_tail"], 1):
             v = t["tail_mean_cny"] if by_tail else t["p95_cny"]
-            out.append(_fit(f"  {i}. {t['program']} ", t["title_zh"] if zh else t["title_en"], f"  {_yi(v)}"))
+            out.append(f"  {i}. {_yi(v):>8}  {t['title_zh'] if zh else t['title_en']}")
     for p in h["pipeline"] or []:
         when = p["median_exhaustion_date"]
         ci = f"{_pct(p['p_exhausted'])} [{_pct(p['p_lo'])}–{_pct(p['p_hi'])}]"
@@ -284,17 +321,57 @@ def text(h: dict[str, Any], lang: str) -> list[str]:
         else:
             out += [f"Appropriation {p['pipeline']} ({p['payer']}): P(runs out) in {p['fiscal_year']} {ci}",
                     (f"  median date {when}; " if when else "  ") + f"expected arrears {_wan(p['arrears_mean_cny'])}万元"]
+    out.append(convergence_text(h, zh))
+    return out
+
+
+def convergence_text(h: dict[str, Any], zh: bool) -> str:
+    """The Monte Carlo error of the headline, and whether more draws would change what it says."""
     c = h["convergence"]
     stable = c["means_stable"] and c["probabilities_stable"]
+    rel = c.get("max_2mcse_relative")
+    mean = f"±{_yi(c['max_2mcse_cny'])}亿元" + (f" ({100 * rel:.1f}%)" if rel is not None else "")
+    p = f"±{_pct(c['max_interval_width'] / 2)}" if h["budget_lines"] else None
     if zh:
-        out.append("模拟次数已足够：增加次数不会改变上述数字" if stable else
-                   f"蒙特卡洛误差：均值 ±{_yi(c['max_2mcse_cny'])}亿元"
-                   + (f"，超支概率 ±{_pct(c['max_interval_width'] / 2)}" if h["budget_lines"] else "")
-                   + "；增加模拟次数可使数字更稳定")
+        return (f"蒙特卡洛误差：均值 {mean}" + (f"，超支概率 {p}" if p else "")
+                + ("；增加模拟次数不会改变结论" if stable else "；增加模拟次数可缩小误差，结论可能变化"))
+    return (f"Monte Carlo error: means {mean}" + (f", P(exceed) {p}" if p else "")
+            + ("; more draws would not change the answer" if stable else "; more draws would narrow it and may change the answer"))
+
+
+def budget_text(b: dict[str, Any], zh: bool) -> list[str]:
+    """One budget line's part of the headline: risk in its worst year, the drivers of that year's breach, the
+    appropriation holding the risk at 10% / 5% every year, and the in-force caveats."""
+    over = b["overrun_if_exceeded_cny"]
+    ci = f"{_pct(b['p_exceed'])} [{_pct(b['p_exceed_lo'])}–{_pct(b['p_exceed_hi'])}]"
+    hold = b.get("hold")
+    if zh:
+        out = [f"预算线 {b['label_zh']}：每年 {_wan(b['budget_cny'])}万元",
+               f"  最可能超支的年份 {b['worst_year']}：超支概率 {ci}"
+               + (f"，超支时平均超出 {_wan(over)}万元" if over is not None else "")]
     else:
-        ex = f", P(exceed) ±{_pct(c['max_interval_width'] / 2)}" if h["budget_lines"] else ""
-        out.append("Enough draws: more would not change these figures" if stable else
-                   f"Monte Carlo error: means ±{_yi(c['max_2mcse_cny'])}亿元{ex}: more draws help")
+        out = [f"Budget line {b['label_en']}: {_wan(b['budget_cny'])}万元 a year",
+               f"  worst year {b['worst_year']}: P(exceed) {ci}"
+               + (f"; overrun if exceeded {_wan(over)}万元" if over is not None else "")]
+    if b.get("drivers") and b["program"] in (ALL, ALL_EQUITY):  # a one-program line is its own driver
+        out.append(f"  {b['worst_year']}年超支的来源（占超支额）：" if zh
+                   else f"  what makes up the {b['worst_year']} overrun (share of it):")
+        for i, d in enumerate(b["drivers"], 1):
+            out.append(f"    {i}. {_pct(d['share']):>6}  {d['title_zh'] if zh else d['title_en']}")
+    if hold:
+        out.append(f"  每年超支概率≤10% / ≤5%所需拨款：{_wan(hold['p90_cny'])} / {_wan(hold['p95_cny'])}万元"
+                   f"（{hold['p90_year']}年最高）" if zh else
+                   f"  appropriation for ≤10% / ≤5% risk every year: {_wan(hold['p90_cny'])} / "
+                   f"{_wan(hold['p95_cny'])}万元 (peak {hold['p90_year']})")
+    for c in b.get("caveats") or []:
+        if zh:
+            what = f"施行至{c['date']}（奖励次年兑付）" if c["change"] == "lapses" else f"自{c['date']}起施行"
+            out.append(f"  注意：{c['from_year']}→{c['to_year']}年超支概率 {_pct(c['p_from'])}→{_pct(c['p_to'])}，"
+                       f"因{c['document_number']}{what}")
+        else:
+            what = "in force until" if c["change"] == "lapses" else "in force from"
+            out.append(f"  note: P(exceed) {_pct(c['p_from'])} in {c['from_year']} → {_pct(c['p_to'])} in "
+                       f"{c['to_year']}: {c['document_number']} {what} {c['date']}")
     return out
 
 
@@ -309,7 +386,8 @@ def compare_lines(rows: list[dict[str, Any]], base: dict[str, Any], reform: dict
     out = [f"{reform['scenario']} vs {base['scenario']}: grant cash over the horizon (亿元), change ± se"]
     for r in sorted(rows, key=lambda r: r["payer"] != ALL):
         if r["program"] == ALL and r["measure"] == "cash" and r["period"] == "horizon" and r["payer"] in (ALL, "city"):
-            out.append(f"  {'all payers' if r['payer'] == ALL else r['payer']}: {_yi(r['baseline_mean_cny'])} → "
+            name = next((p["name_en"] for p in reform["payers"] if p["payer"] == r["payer"]), r["payer"])
+            out.append(f"  {'all payers' if r['payer'] == ALL else name}: {_yi(r['baseline_mean_cny'])} → "
                        f"{_yi(r['reform_mean_cny'])} ({r['change_mean_cny'] / 1e8:+,.2f} ± {_yi(r['change_se_cny'])})")
     before = {(b["program"], b["payer"], b["measure"]): b for b in base["budget_lines"]}
     for b in reform["budget_lines"]:
@@ -331,7 +409,7 @@ def sweep_lines(rows: list[dict[str, Any]], columns: list[str], programs: dict, 
         line = f"    mean {_yi(tot and tot['mean_cny'])}, P90 {_yi(tot and tot['p90_cny'])}"
         if h["budget_lines"]:
             b = h["budget_lines"][0]
-            line += f"; P(exceed) {b['payer']}/{b['program']} {_pct(b['p_exceed'])} in {b['worst_year']}"
+            line += f"; P(exceed) {b['label_en']} {_pct(b['p_exceed'])} in {b['worst_year']}"
         out += [f"  point {i}: {values}", line]
     return out
 

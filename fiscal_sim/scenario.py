@@ -527,3 +527,58 @@ def pipeline_problems(doc: YamlDoc, spec: ScenarioSpec, sims: list[SimProgram], 
     for sp in sims:
         sp.per_applicant = sp.per_applicant or sp.id in members
     return found
+
+
+def parse_budget(text: str, opt: str = "--budget") -> Budget:
+    """``PAYER[:PROGRAM]=AMOUNT``: a yearly cash line, AMOUNT in 万元 unless it names its unit (``city=25000``,
+    ``city=2.5亿``, ``ALL:jwf2017-4.talent-housing=1亿``); ``opt`` names the option in errors."""
+    from fiscal_sim.errors import FiscalSimError
+    from fiscal_sim.units import parse_money
+
+    key, sep, amount = text.partition("=")
+    payer, _, program = key.strip().partition(":")
+    if not sep or not payer:
+        raise FiscalSimError(f"{opt} {text!r}: expected PAYER[:PROGRAM]=AMOUNT, e.g. city=2.5亿")
+    try:
+        cny = parse_money(amount, "万元")
+    except ValueError as e:
+        raise FiscalSimError(f"{opt} {text!r}: {e}") from None
+    return Budget(payer=payer, program=program.strip() or "ALL", amount=cny / 1e4, unit="万元")
+
+
+def check_budget(scen: Scenario, b: Budget, text: str, opt: str = "--budget") -> None:
+    """A budget line from the command line must name a payer and a simulated program (or ALL)."""
+    from fiscal_sim.errors import FiscalSimError
+
+    if b.payer != "ALL" and b.payer not in scen.geography.payers:
+        raise FiscalSimError(f"{opt} {text!r}: unknown payer {b.payer!r} (known: ALL, {', '.join(scen.geography.payers)})")
+    if b.program not in ("ALL", "ALL_EQUITY") and b.program not in {sp.id for sp in scen.programs}:
+        raise FiscalSimError(f"{opt} {text!r}: program {b.program!r} is not simulated in {scen.spec.name}")
+
+
+def set_budget(lines: list[Budget], b: Budget) -> list[Budget]:
+    """``lines`` with ``b`` replacing the every-year cash line of the same payer and program (or added)."""
+    return [x for x in lines if (x.payer, x.program, x.measure, x.year) != (b.payer, b.program, "cash", None)] + [b]
+
+
+def with_budgets(scen: Scenario, texts: list[str]) -> Scenario:
+    """``scen`` with each ``--budget`` replacing the yearly line of the same payer and program (or added)."""
+    lines = list(scen.spec.budgets)
+    for text in texts:
+        b = parse_budget(text)
+        check_budget(scen, b, text)
+        lines = set_budget(lines, b)
+    return scen.with_settings(budgets=[x.model_dump(by_alias=True) for x in lines]) if texts else scen
+
+
+def with_assignments(scen: Scenario, sets: list[str]) -> Scenario:
+    """``scen`` with ``--set TARGET=VALUE`` applied (the sweep's grammar, one value each), checked as a sweep
+    point is."""
+    if not sets:
+        return scen
+    from fiscal_sim.analysis.sweep import SweepError, plan, point_scenario
+
+    p = plan(scen, sets, [])
+    if len(p.points) != 1:
+        raise SweepError("--set takes one value per target here (several values: fiscal-sim sweep)")
+    return point_scenario(scen, p, 0)

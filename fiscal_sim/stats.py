@@ -80,6 +80,49 @@ class TopDraws:
 
 
 @dataclass
+class BreachDrivers:
+    """Who drives each budget line's breach: for every line series (a payer's year against its budget) and
+    every member series (one program's part of that payer's year), the sum over the draws that exceed the line
+    of the member's share of the overrun, ``overrun · member / total``, in whole fen (int64: exact, and the same
+    whatever the chunks, workers or merge order)."""
+
+    lines: np.ndarray
+    """layout rows of the budget-line series"""
+    budget: np.ndarray
+    """each line's budget, yuan"""
+    members: np.ndarray
+    """lines × parts: the layout row of each part of a line (-1: not a part of it)"""
+    overrun: np.ndarray = field(init=False)
+    """lines × parts, fen"""
+
+    def __post_init__(self):
+        self.overrun = np.zeros(self.members.shape, dtype=np.int64)
+
+    def add(self, rows: np.ndarray, values: np.ndarray) -> None:
+        """Add a chunk's draws: ``values`` (len(rows) × draws) of the layout rows ``rows``; other rows are zero."""
+        if not self.lines.size:
+            return
+        at = np.full(int(max(rows.max(initial=-1), self.members.max(initial=-1), self.lines.max()) + 2), -1)
+        at[rows] = np.arange(rows.size)
+        padded = np.vstack([values, np.zeros((1, values.shape[1]))])  # index -1: a series zero in every draw
+        total = padded[at[self.lines]]  # lines × draws
+        over = np.clip(total - self.budget[:, None], 0.0, None)
+        hit = np.flatnonzero((over > 0).any(axis=0))  # only draws exceeding some line add anything
+        if not hit.size:
+            return
+        with np.errstate(invalid="ignore", divide="ignore"):
+            scale = np.where(over[:, hit] > 0, over[:, hit] / total[:, hit], 0.0)  # over > 0: total > budget ≥ 0
+        parts = padded[:, hit][np.where(self.members >= 0, at[self.members], -1)]  # lines × parts × hit draws
+        self.overrun += np.rint(parts * scale[:, None, :] * 100).astype(np.int64).sum(axis=2)
+
+    def merge(self, other: "BreachDrivers") -> None:
+        self.overrun += other.overrun
+
+    def reset(self) -> "BreachDrivers":
+        return BreachDrivers(self.lines, self.budget, self.members)
+
+
+@dataclass
 class BlockMoments:
     n: int
     mean: np.ndarray
@@ -113,6 +156,8 @@ class Accumulator:
     hi: np.ndarray = field(init=False)
     top: TopDraws | None = None
     """the worst draws by some total and their parts (the headline's tail contributions), when kept"""
+    drivers: BreachDrivers | None = None
+    """each budget line's overrun split among its parts (the headline's drivers of a breach), when kept"""
 
     def __post_init__(self):
         self.zeros = np.zeros(self.size, dtype=np.int64)
@@ -162,6 +207,8 @@ class Accumulator:
         if live.size:
             self.lo[live] = np.minimum(self.lo[live], lv.min(axis=1))
             self.hi[live] = np.maximum(self.hi[live], lv.max(axis=1))
+        if self.drivers is not None:
+            self.drivers.add(rows, v)
 
     def _add_hist(self, other: _SparseHist | np.ndarray) -> None:
         if self.hist is None and isinstance(other, _SparseHist):
@@ -189,7 +236,8 @@ class Accumulator:
 
     def reset(self) -> None:
         """Empty the accumulator."""
-        self.__init__(self.size, self.budget, top=None if self.top is None else TopDraws(self.top.k))  # type: ignore[misc]
+        self.__init__(self.size, self.budget, top=None if self.top is None else TopDraws(self.top.k),  # type: ignore[misc]
+                      drivers=None if self.drivers is None else self.drivers.reset())
 
     def __getstate__(self) -> dict:
         """Pickle the histogram sparsely (most bins are empty): workers send KBs, not the dense array."""
@@ -218,6 +266,10 @@ class Accumulator:
             if self.top is None:
                 self.top = TopDraws(other.top.k)
             self.top.merge(other.top)
+        if other.drivers is not None:
+            if self.drivers is None:
+                self.drivers = other.drivers.reset()
+            self.drivers.merge(other.drivers)
         self.fold()
 
     def fold(self) -> None:

@@ -241,7 +241,11 @@ def test_first_screen_shows_the_headline_numbers(report, run_dir, tmp_path):
     assert f"{total[0] / 1e8:,.2f}" in first and f"{total[1] / 1e8:,.2f}" in first
     for b in h["budget_lines"]:
         assert f"{100 * b['p_exceed']:.1f}" in first
-    assert h["top_tail"][0]["program"] in first
+    city = next(b for b in h["budget_lines"] if b["payer"] == "city")
+    # the drivers of the city's worst-year breach and the holding appropriation, in Chinese
+    assert city["drivers"] and city["drivers"][0]["title_zh"] in first
+    assert f"{city['hold']['p90_cny'] / 1e4:,.0f} / {city['hold']['p95_cny'] / 1e4:,.0f}万元" in first
+    assert h["text"]["zh"][-1] in first and h["text"]["en"][-1] not in first  # the headline once, in Chinese
     shot = tmp_path / "first.png"
     res = browse(report.html, tmp_path / "profile2", "--window-size=1280,1000", f"--screenshot={shot}")
     assert res.returncode == 0 and shot.is_file() and shot.stat().st_size > 20_000
@@ -307,3 +311,49 @@ def test_the_report_prints_on_a4(report, tmp_path):
     boxes = {tuple(round(float(x)) for x in b.split()) for b in
              re.findall(rb"/MediaBox\s*\[([^\]]*)\]", pdf.read_bytes())}
     assert boxes == {(0, 0, 595, 842)}  # A4 in points, every page
+
+
+def test_chart_colours_differ_in_greyscale():
+    """Bands, stacked parts and the series drawn together differ in lightness (a greyscale print tells them apart),
+    and series on one chart differ in line style too."""
+    from matplotlib.colors import to_rgb
+
+    from fiscal_sim.report import charts
+
+    def grey(c: str) -> float:  # relative luminance (ITU-R BT.709 on sRGB, linearised)
+        lin = [v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4 for v in to_rgb(c)]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+    for group in ((charts.BAND_OUTER, charts.BAND_INNER, charts.DARK), charts.PARTS, (charts.BLUE, charts.RED)):
+        levels = sorted(grey(c) for c in group)
+        assert all(b - a > 0.04 for a, b in zip(levels, levels[1:])), group
+    assert len({ls for _, ls, _ in charts.LINES}) == len(charts.LINES)
+    assert len({m for _, _, m in charts.LINES}) == len(charts.LINES)
+
+
+@pytest.mark.browser
+def test_main_body_prints_within_six_a4_pages(tmp_path):
+    """The baseline's report, printed by Chromium: the main body (everything before "Appendix 附录") fits six A4
+    pages; the appendix follows on its own pages."""
+    from typer.testing import CliRunner
+
+    from fiscal_sim.cli import app
+    from tests.test_brief import pdf_pages
+
+    browser = chromium()
+    run = tmp_path / "run"
+    res = CliRunner().invoke(app, ["run", str(HERE.parent / "scenarios" / "baseline.yaml"), "--draws", "300", "--out",
+                                   str(run), "--no-draws-ledger", "-q"])
+    assert res.exit_code == 0, res.output
+    html = write_report(run, tmp_path / "report").html.read_text(encoding="utf-8")
+    assert html.count("Appendix 附录") == 1 and html.index('id="headline"') < html.index('id="appendix"')
+    main = tmp_path / "main.html"
+    main.write_text(html[:html.index('<h2 class="appendix-title"')] + html[html.index("</main>"):], encoding="utf-8")
+    pages = {}
+    for name, page in (("main", main), ("full", tmp_path / "report" / "report.html")):
+        pdf = tmp_path / f"{name}.pdf"
+        cmd = [str(browser), "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'profile'}",
+               "--no-pdf-header-footer", f"--print-to-pdf={pdf}", page.as_uri()]
+        assert subprocess.run(cmd, capture_output=True, timeout=120).returncode == 0
+        pages[name] = pdf_pages(pdf)
+    assert pages["main"] <= 6 and pages["full"] > pages["main"], pages

@@ -60,7 +60,7 @@ from fiscal_sim.errors import FiscalSimError
 from fiscal_sim.io.outdir import inputs_of
 from fiscal_sim.io.target import Remote, output
 from fiscal_sim.io.parquet import manifest_header, write_json, write_table
-from fiscal_sim.scenario import Scenario
+from fiscal_sim.scenario import Budget, Scenario, check_budget, parse_budget, set_budget
 from fiscal_sim.uptake.spec import Count, Uptake
 
 Design = Literal["grid", "lhs", "sobol"]
@@ -76,7 +76,7 @@ class Target:
     """One swept parameter: as written, and where it lands."""
 
     text: str
-    kind: Literal["program", "cost_sharing", "shock", "overlap"]
+    kind: Literal["program", "cost_sharing", "shock", "overlap", "budget"]
     program: str | None
     path: str
     """dotted path inside the program, ``regime.class.payer``, or the shock field"""
@@ -84,7 +84,7 @@ class Target:
     @property
     def canonical(self) -> str:
         return {"program": f"programs.{self.program}.{self.path}", "cost_sharing": f"cost_sharing.{self.path}",
-                "shock": f"shock.{self.path}", "overlap": f"overlap.{self.path}"}[self.kind]
+                "shock": f"shock.{self.path}", "overlap": f"overlap.{self.path}", "budget": f"budgets.{self.path}"}[self.kind]
 
 
 def _scenario_programs(scen: Scenario) -> dict[str, Any]:
@@ -174,6 +174,9 @@ def parse_target(scen: Scenario, text: str) -> Target:
         return Target(text, "cost_sharing", None, rest)
     if head == "shock" and rest in SHOCK_FIELDS:
         return Target(text, "shock", None, rest)
+    if head == "budgets" and rest:  # budgets.PAYER[:PROGRAM]: the yearly cash line, values as --budget takes them
+        check_budget(scen, parse_budget(f"{rest}=0", "--set"), text, "--set")
+        return Target(text, "budget", None, rest)
     if head == "overlap" and rest:
         members = [sp.id for sp in scen.programs if sp.prog.spec.exclusive_group == rest]
         if rest not in scen.catalogue.groups:
@@ -182,7 +185,8 @@ def parse_target(scen: Scenario, text: str) -> Target:
             raise SweepError(f"{text}: group {rest!r} has fewer than two simulated programs: sweeping it would change nothing")
         return Target(text, "overlap", None, rest)
     raise SweepError(f"{text}: unknown parameter; use programs.<program_id>.<path>, uptake.<program_id>.<path>, "
-                     f"cost_sharing.<regime>.<fiscal_class>.<payer>, shock.sigma|correlation or overlap.<group>")
+                     f"cost_sharing.<regime>.<fiscal_class>.<payer>, shock.sigma|correlation, overlap.<group> "
+                     f"or budgets.<payer>[:<program_id>]")
 
 
 def parse_assignment(text: str, opt: str) -> tuple[str, str]:
@@ -256,7 +260,10 @@ def plan(scen: Scenario, sets: list[str], ranges: list[str], design: Design = "g
     spans: list[tuple[Target, tuple[float, float, bool]]] = []
     for text in sets:
         t, v = parse_assignment(text, "--set")
-        grid.append((parse_target(scen, t), parse_values(t, v)))
+        target, values = parse_target(scen, t), parse_values(t, v)
+        if target.kind == "budget":  # 2亿, 2.5亿, 30000 (万元): one unit in the sweep's column, 万元
+            values = [parse_budget(f"{target.path}={x}", "--set").amount for x in values]
+        grid.append((target, values))
     for text in ranges:
         t, v = parse_assignment(text, "--range")
         spans.append((parse_target(scen, t), parse_range(t, v)))
@@ -318,6 +325,9 @@ def point_scenario(scen: Scenario, p: Plan, i: int) -> Scenario:
             _set_share(data, scen, t, v)
         elif t.kind == "overlap":
             data["overlap"][t.path] = v
+        elif t.kind == "budget":
+            lines = set_budget([Budget.model_validate(b) for b in data["budgets"]], parse_budget(f"{t.path}={v}", "--set"))
+            data["budgets"] = [b.model_dump(by_alias=True) for b in lines]
         else:
             data["shock"][t.path] = v
     label = f"sweep point {i}: " + ", ".join(f"{t.text}={v}" for t, v in zip(p.targets, values))
@@ -339,6 +349,11 @@ def check_applied(scen: Scenario, targets: list[Target], values: tuple, label: s
             used = scen.spec.cost_sharing[regime][cls][payer]
         elif t.kind == "overlap":
             used = next((g.overlap for g in scen.groups if g.name == t.path), 0.0)
+        elif t.kind == "budget":
+            want = parse_budget(f"{t.path}={v}", "--set")
+            used = next((b.amount for b in scen.spec.budgets if (b.payer, b.program, b.year) == (want.payer, want.program, None)
+                         and b.measure == "cash"), None)
+            v = want.amount
         else:
             used = getattr(scen.spec.shock, t.path)
         same = (math.isclose(float(used), float(v), rel_tol=1e-12, abs_tol=1e-12)

@@ -23,7 +23,8 @@ import numpy as np
 import pyarrow as pa
 
 from fiscal_sim import headline
-from fiscal_sim.engine.ledger import SeriesLayout, draws_tables, grant_programs, horizon_cash, layout, series_rows
+from fiscal_sim.engine.ledger import (ALL, SeriesLayout, draws_tables, grant_programs, horizon_cash, layout, series_rows,
+                                      total_key)
 from fiscal_sim.engine.simulate import blocks_of, simulate_chunk
 from fiscal_sim.io.dimensions import cost_shares_table, jurisdictions_table, payers_table, programs_table
 from fiscal_sim.io.outdir import inputs_of
@@ -31,7 +32,7 @@ from fiscal_sim.io.parquet import manifest_header, round_money, with_metadata, w
 from fiscal_sim.io.target import Remote, output, write_part
 from fiscal_sim.orchestrate.executors import Executor, PoolExecutor
 from fiscal_sim.scenario import Scenario, timeline_manifest
-from fiscal_sim.stats import BINS_PER_DECADE, Accumulator, TopDraws, summarise
+from fiscal_sim.stats import BINS_PER_DECADE, Accumulator, BreachDrivers, TopDraws, summarise
 
 
 # zstd like every other table; dictionary pages only for the string keys; min/max statistics only where BI
@@ -76,7 +77,8 @@ def run_chunk(scen: Scenario, lay: SeriesLayout, start: int, stop: int, draws_di
         extra = apply_pipelines(scen, ledgers, start, stop)
     else:
         ledgers = simulate_chunk(scen, start, stop)
-    acc = acc or Accumulator(lay.size, lay.budget_cny, top=TopDraws(headline.tail_size(scen.spec.draws)))
+    acc = acc or Accumulator(lay.size, lay.budget_cny, top=TopDraws(headline.tail_size(scen.spec.draws)),
+                             drivers=breach_drivers(scen, lay))
     rows, values = series_rows(scen, lay, ledgers)
     acc.add([(b, first - start, nb) for b, first, nb in blocks_of(scen, start, stop)], values, rows)
     if acc.top is not None:  # the worst draws by total grant cash, with each program's part (headline tail)
@@ -87,6 +89,39 @@ def run_chunk(scen: Scenario, lay: SeriesLayout, start: int, stop: int, draws_di
             write_part(draws_dir, f"scenario={scen.spec.name}/fiscal_year={year}/part-{start:09d}.parquet",
                        with_metadata(table, run_id), **DRAWS_WRITE_OPTIONS)
     return acc, extra
+
+
+def breach_drivers(scen: Scenario, lay: SeriesLayout) -> BreachDrivers:
+    """An empty :class:`BreachDrivers` for the scenario's budget lines: a line on a total (``ALL``) is split among
+    the programs adding into it, paid by the same payer in the same year and measure; a line on one program has
+    that program as its only part. Parts are the scenario's programs, in order (:func:`driver_parts`)."""
+    lines = np.flatnonzero(np.isfinite(lay.budget_cny))
+    ids = driver_parts(scen)
+    members = np.full((lines.size, len(ids)), -1, dtype=np.int64)
+    for i, c in enumerate(lines):
+        offset = c - lay.blocks[(lay.program[c], lay.payer[c], ALL)]
+        for j, sp in enumerate(scen.programs):
+            if sp.id == lay.program[c] or total_key(sp) == lay.program[c]:
+                first = lay.blocks.get((sp.id, lay.payer[c], ALL))
+                members[i, j] = -1 if first is None else first + offset
+    return BreachDrivers(lines, lay.budget_cny[lines], members)
+
+
+def driver_parts(scen: Scenario) -> list[str]:
+    """The parts :func:`breach_drivers` splits a budget line's overrun among: the scenario's programs."""
+    return [sp.id for sp in scen.programs]
+
+
+def breach_parts(scen: Scenario, lay: SeriesLayout, acc: Accumulator) -> dict[str, dict[str, float]] | None:
+    """Each budget line's overrun, summed over the draws that exceed it, split among the programs (yuan, only
+    non-zero parts), keyed ``program|payer|measure|fiscal_year`` of the line's series; None when not kept."""
+    d = acc.drivers
+    if d is None:
+        return None
+    ids = driver_parts(scen)
+    return {f"{lay.program[c]}|{lay.payer[c]}|{lay.measure[c]}|{lay.fiscal_year[c]}":
+            {ids[j]: int(d.overrun[i, j]) / 100 for j in np.flatnonzero(d.overrun[i])}
+            for i, c in enumerate(d.lines.tolist())}
 
 
 def chunk_task(state: tuple[Scenario, SeriesLayout, bool], start: int, stop: int, draws_dir: Path | str | None,
@@ -104,7 +139,7 @@ def simulate(scen: Scenario, workers: int = 1, draws_dir: Path | str | None = No
     """Run all chunks on ``executor`` (default: a pool of ``workers`` processes); fold statistics; collect
     pipeline tables (in chunk order)."""
     lay = layout(scen, by_vintage=True)
-    total = Accumulator(lay.size, lay.budget_cny)
+    total = Accumulator(lay.size, lay.budget_cny, drivers=breach_drivers(scen, lay))
     extras: dict[int, pa.Table] = {}
     ex = executor or PoolExecutor(workers)
     tasks = [(a, b, draws_dir, run_id) for a, b in chunks(scen)]
@@ -221,5 +256,5 @@ def run(scen: Scenario, out: Path | str | Remote, workers: int = 1, write_draws:
             info["files"]["pipeline"] = ["pipeline_draws.parquet", "pipeline_summary.parquet"]
             info["pipelines"] = [p.get("name") for p in scen.spec.pipelines]
         write_json(info, tmp / "manifest.json")
-        head = headline.write(tmp, tail=tail_means(scen, acc))
+        head = headline.write(tmp, tail=tail_means(scen, acc), drivers=breach_parts(scen, lay, acc))
     return RunResult(dest.location, run_id, summary, acc, lay, head)

@@ -63,8 +63,16 @@ SECTIONS: list[SectionMaker] = [
 section or None (nothing to show). Add a section by inserting its maker here."""
 
 
+APPENDIX = ("timeline", "outstanding", "pipeline", "convergence", "backtest")
+"""Sections printed after the main body, under "Appendix" (details a reader looks up, not the answer)."""
+
+
 def build_sections(d: ReportData, cjk: bool, top: int) -> list[sections.Section]:
-    return [s for make in SECTIONS if (s := make(d, cjk, top)) is not None]
+    """The sections in reading order: the main body first, then the appendix (:data:`APPENDIX`)."""
+    made = [s for make in SECTIONS if (s := make(d, cjk, top)) is not None]
+    for s in made:
+        s.appendix = s.id in APPENDIX
+    return [s for s in made if not s.appendix] + [s for s in made if s.appendix]
 
 
 def meta_rows(d: ReportData) -> list[tuple[str, str]]:
@@ -87,14 +95,15 @@ def meta_rows(d: ReportData) -> list[tuple[str, str]]:
 
 
 def write_report(run_dir: Path | str, out: Path | str | None = None, top: int = 10,
-                 cjk: bool | None = None) -> ReportResult:
+                 cjk: bool | None = None, lang: str = "zh") -> ReportResult:
     """Write the report of ``run_dir`` into ``out`` (default ``run_dir/report``); return what was written.
 
-    ``cjk``: Chinese chart labels (default: when a CJK font is installed).
+    ``cjk``: Chinese chart labels (default: when a CJK font is installed); ``lang``: the headline's language.
     """
     target = Path(out) if out else Path(run_dir) / "report"
     check_target(target, "report", [run_dir])  # before any work
     d = load(run_dir)
+    d.lang = lang
     use_cjk = bool(charts.cjk_font()) if cjk is None else (cjk and bool(charts.cjk_font()))
     secs = build_sections(d, use_cjk, top)
     name = d.run.name

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import re
+import textwrap
 from functools import lru_cache
 from typing import Sequence
 
@@ -26,7 +27,14 @@ from fiscal_sim.report.money import Unit  # noqa: E402
 CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "Source Han Sans CN", "WenQuanYi Zen Hei",
                 "WenQuanYi Micro Hei", "Droid Sans Fallback", "SimHei", "Microsoft YaHei", "PingFang SC",
                 "Noto Sans CJK JP", "Noto Serif CJK SC")
-BLUE, DARK, RED, GREY, GREEN = "#2b6cb0", "#1a365d", "#c53030", "#718096", "#2f855a"
+# Colour-blind-safe (blues with Okabe–Ito vermillion and bluish green) and told apart in greyscale: the bands
+# and stacked parts step in lightness (light → dark), lines differ in style as well as colour
+BAND_OUTER, BAND_INNER = "#c6dbef", "#6baed6"
+BLUE, DARK, RED, GREY, GREEN = "#2171b5", "#08306b", "#d55e00", "#737373", "#009e73"
+PARTS = ("#d9d9d9", "#969696", "#525252")
+LINES = ((DARK, "-", "o"), (RED, "--", "s"), (GREEN, ":", "^"), (GREY, "-.", "D"))
+"""several series on one chart: colour, line style and marker all differ"""
+"""stacked parts (e.g. existing / new commitments): light, medium and dark grey"""
 DPI = 110
 
 
@@ -100,14 +108,14 @@ def fan_chart(years: list[int], q: dict[str, Sequence[float | None]], unit: Unit
     with plt.rc_context(style(cjk)):
         fig, ax = plt.subplots(figsize=(6.4, 3.4))
         x = np.array(years)
-        ax.fill_between(x, _arr(q["p05"], unit), _arr(q["p95"], unit), color=BLUE, alpha=0.18, lw=0, label="P5–P95")
-        ax.fill_between(x, _arr(q["p10"], unit), _arr(q["p90"], unit), color=BLUE, alpha=0.30, lw=0, label="P10–P90")
+        ax.fill_between(x, _arr(q["p05"], unit), _arr(q["p95"], unit), color=BAND_OUTER, lw=0, label="P5–P95")
+        ax.fill_between(x, _arr(q["p10"], unit), _arr(q["p90"], unit), color=BAND_INNER, lw=0, label="P10–P90")
         ax.plot(x, _arr(q["p50"], unit), color=DARK, lw=1.6, label="median")
         ax.plot(x, _arr(q["mean"], unit), color=DARK, lw=1.2, ls="--", marker="o", ms=3, label="mean")
         if reference is not None:
             ax.plot(x, _arr(reference, unit), color=GREY, lw=1.2, ls=":", marker="s", ms=3, label=reference_label)
         if budget is not None and any(b is not None for b in budget):
-            ax.step(x, _arr(budget, unit), where="mid", color=RED, lw=1.5, label="budget")
+            ax.step(x, _arr(budget, unit), where="mid", color=RED, lw=1.5, ls=(0, (5, 2)), label="budget")
         ax.set_title(_t(title, cjk))
         ax.set_ylabel(_t(unit.label, cjk))
         ax.set_xticks(x)
@@ -144,8 +152,9 @@ def exceed_chart(years: list[int], lines: list[tuple[str, Sequence[float | None]
         for i, (label, p, lo, hi) in enumerate(lines):
             pa_, la, ha = (np.array([np.nan if v is None else 100 * v for v in s]) for s in (p, lo, hi))
             off = (i - (len(lines) - 1) / 2) * 0.08
-            ax.errorbar(x + off, pa_, yerr=[np.clip(pa_ - la, 0, None), np.clip(ha - pa_, 0, None)], marker="o", ms=3,
-                        capsize=2, lw=1.2, label=_t(label, cjk))
+            color, ls, mk = LINES[i % len(LINES)]
+            ax.errorbar(x + off, pa_, yerr=[np.clip(pa_ - la, 0, None), np.clip(ha - pa_, 0, None)], marker=mk, ms=3,
+                        capsize=2, lw=1.2, color=color, ls=ls, label=_t(label, cjk))
         ax.set_ylim(-2, 102)
         ax.set_ylabel("P(exceed) %")
         ax.set_xticks(years)
@@ -177,14 +186,15 @@ def small_multiples(years: list[int], panels: list[tuple[str, dict[str, Sequence
     """One compact grid: a P5–P95 band, the mean and the budget line per payer, on a shared unit."""
     with plt.rc_context(style(cjk)):
         rows = -(-len(panels) // columns)
-        fig, axes = plt.subplots(rows, columns, figsize=(9.6, 1.9 * rows), sharex=True, squeeze=False)
+        fig, axes = plt.subplots(rows, columns, figsize=(9.6, 2.3 * rows), sharex=True, squeeze=False)
         x = np.array(years)
         for ax, (label, q, budget) in zip(axes.flat, panels):
-            ax.fill_between(x, _arr(q["p05"], unit), _arr(q["p95"], unit), color=BLUE, alpha=0.22, lw=0)
+            ax.fill_between(x, _arr(q["p05"], unit), _arr(q["p95"], unit), color=BAND_OUTER, lw=0)
             ax.plot(x, _arr(q["mean"], unit), color=DARK, lw=1.2)
             if budget is not None and any(b is not None for b in budget):
-                ax.step(x, _arr(budget, unit), where="mid", color=RED, lw=1.2)
-            ax.set_title(_t(label, cjk), fontsize=8)
+                ax.step(x, _arr(budget, unit), where="mid", color=RED, lw=1.2, ls=(0, (5, 2)))
+            name = re.split(r"\s+(?=[A-Za-z])", label, maxsplit=1)[0] if cjk and _CJK.search(label) else _t(label, cjk)
+            ax.set_title(textwrap.fill(name, 30), fontsize=8)  # the Chinese name alone; a long one wraps, never overlaps
             ax.set_ylim(bottom=0)
             ax.tick_params(labelsize=7)
             ax.set_xticks(x[:: max(1, len(x) // 4)])
@@ -204,12 +214,12 @@ def overview(years: list[int], q: dict[str, Sequence[float | None]], unit: Unit,
         x = np.array(years)
         if parts:
             ax.stackplot(x, *[_arr(v, unit) for _, v in parts], labels=[_t(lb, cjk) for lb, _ in parts],
-                         colors=["#a0aec0", "#90cdf4", "#c6f6d5"][: len(parts)], alpha=0.7)
-        ax.fill_between(x, _arr(q["p05"], unit), _arr(q["p95"], unit), color=BLUE, alpha=0.18, lw=0,
+                         colors=list(PARTS[: len(parts)]), alpha=0.8)
+        ax.fill_between(x, _arr(q["p05"], unit), _arr(q["p95"], unit), color=BAND_INNER, alpha=0.35, lw=0,
                         label="P5–P95")
         ax.plot(x, _arr(q["mean"], unit), color=DARK, lw=1.8, marker="o", ms=3, label="mean")
         if budget is not None and any(b is not None for b in budget):
-            ax.step(x, _arr(budget, unit), where="mid", color=RED, lw=1.8, label="budget line")
+            ax.step(x, _arr(budget, unit), where="mid", color=RED, lw=1.8, ls=(0, (5, 2)), label="budget line")
         ax.set_title(_t(title, cjk))
         ax.set_ylabel(_t(unit.label, cjk))
         ax.set_xticks(x)
@@ -224,7 +234,10 @@ def change_chart(years: list[int], mean: Sequence[float], p05: Sequence[float], 
     with plt.rc_context(style(cjk)):
         fig, ax = plt.subplots(figsize=(6.4, 3.2))
         m, lo, hi = (np.asarray(v, float) / unit.cny for v in (mean, p05, p95))
-        ax.bar(years, m, color=[GREEN if v <= 0 else RED for v in m], alpha=0.8, label="mean change")
+        ax.bar(years, m, color=[BLUE if v <= 0 else RED for v in m], hatch=None, label="mean change",
+               edgecolor="black", lw=0.4)
+        for bar, v in zip(ax.patches, m):  # increases hatched: told apart from decreases in greyscale too
+            bar.set_hatch("///" if v > 0 else "")
         ax.errorbar(years, m, yerr=[np.maximum(m - lo, 0), np.maximum(hi - m, 0)], fmt="none", ecolor="black",
                     capsize=3, lw=1, label="P5–P95 of the change")
         ax.axhline(0, color="black", lw=0.6)

@@ -74,6 +74,8 @@ class ReportData:
     compare: list[dict[str, Any]] | None = None
     compare_manifest: dict[str, Any] | None = None
     sensitivity: list[dict[str, Any]] | None = None
+    lang: str = "zh"
+    """the language of the headline's text (zh or en)"""
 
     @property
     def is_compare(self) -> bool:

@@ -43,6 +43,8 @@ class Section:
     template: str = ""
     """a partial template of templates/ that renders this section's ``data`` before its charts and tables"""
     data: dict[str, Any] = field(default_factory=dict)
+    appendix: bool = False
+    """printed after the main body, under the appendix heading"""
 
 
 def program_label(run: RunFolder, pid: str, cjk: bool, width: int = 20) -> str:
@@ -76,12 +78,13 @@ def unit_caption(unit: Unit) -> str:
 
 
 def headline(d: ReportData) -> Section:
-    """The answer up front (headline.json of the run, zh and en), then horizon totals per payer."""
+    """The answer up front (headline.json of the run, in the report's language), then horizon totals per payer."""
     from fiscal_sim import headline as hl
 
     h = hl.load(d.run.path)
     change = hl.compare_lines(d.compare or [], hl.load(d.baseline.path), h) if d.is_compare and d.baseline else []
-    return Section("headline", "Headline 结论", template="headline.html.j2", data={"headline": h, "change": change})
+    return Section("headline", "Headline 结论", template="headline.html.j2", data={"headline": h, "change": change,
+                                                                                       "lang": d.lang})
 
 
 def horizon_table(run: RunFolder) -> Table:
@@ -368,14 +371,16 @@ def convergence(d: ReportData, cjk: bool) -> Section:
 
     h = hl.load(d.run.path)
     s = Section("convergence", "Convergence 模拟收敛性",
-                "Monte Carlo standard error (MCSE = sd / √draws) of each headline mean, and the width of each "
-                "P(exceed) interval. A figure is stable when ±2 MCSE stays within its printed precision "
-                "(0.01亿元) and the interval is narrower than 2 percentage points.")
+                "Monte Carlo standard error (MCSE = sd / √draws) of each headline mean, and the 95% interval of each "
+                f"P(exceed). More draws always narrow these; they would change the answer only where ±2 MCSE exceeds "
+                f"{100 * hl.REL_SETTLED:.0f}% of the mean or the interval exceeds ±{100 * hl.P_SETTLED:.0f} points. "
+                + hl.convergence_text(h, False))
     rows = [[p["name_zh"] + " " + p["name_en"], "mean over the horizon", YI.fmt(p["mean_cny"]) + "亿元",
-             f"±{YI.fmt(2 * p['mcse_cny'])}亿元", "yes" if 2 * p["mcse_cny"] >= 0.005e8 else "no"] for p in h["payers"]]
+             f"±{YI.fmt(2 * p['mcse_cny'])}亿元 ({pct(2 * p['mcse_cny'] / p['mean_cny'])})",
+             "yes" if 2 * p["mcse_cny"] > hl.REL_SETTLED * p["mean_cny"] else "no"] for p in h["payers"]]
     rows += [[b["label_zh"], f"P(exceed) {b['worst_year']}", pct(b["p_exceed"]),
               f"[{pct(b['p_exceed_lo'])}–{pct(b['p_exceed_hi'])}]",
-              "yes" if b["p_exceed_hi"] - b["p_exceed_lo"] >= 0.02 else "no"] for b in h["budget_lines"]]
+              "yes" if (b["p_exceed_hi"] - b["p_exceed_lo"]) / 2 > hl.P_SETTLED else "no"] for b in h["budget_lines"]]
     s.tables.append(Table(["figure 指标", "statistic", "value", "±2 MCSE / 95% interval", "more draws would change it"],
                           rows, f"{h['draws']:,} draws.", text_columns=2))
     return s
