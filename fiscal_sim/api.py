@@ -97,7 +97,7 @@ def simulate(scenario: "Scenario | str | Path", *, draws: int | None = None, see
     from fiscal_sim import headline
     from fiscal_sim.io.dimensions import payers_table, programs_table
     from fiscal_sim.orchestrate.executors import Executor, PoolExecutor
-    from fiscal_sim.orchestrate.run import simulate as run_chunks, summary_table, tail_means
+    from fiscal_sim.orchestrate.run import breach_parts, manifest, simulate as run_chunks, summary_table, tail_means
 
     scen = load(scenario) if isinstance(scenario, (str, Path)) else scenario
     scen = _with_sets(scen.with_settings(draws=draws, seed=seed), sets)
@@ -105,7 +105,8 @@ def simulate(scenario: "Scenario | str | Path", *, draws: int | None = None, see
     summary = summary_table(scen, lay, acc)
     progs = {r["program"]: r for r in programs_table(scen).to_pylist()}
     pays = {r["payer"]: r for r in payers_table(scen).to_pylist()}
-    head = headline.compute(summary.to_pylist(), progs, pays, tail=tail_means(scen, acc))
+    head = headline.compute(summary.to_pylist(), progs, pays, None, manifest(scen, "", ["fiscal_sim.api.simulate"], workers),
+                            tail=tail_means(scen, acc), drivers=breach_parts(scen, lay, acc))
     return Result(scen, summary, head, acc)
 
 

@@ -47,9 +47,10 @@ def _version(value: bool) -> None:
 def _setup(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                                  help="print the version and exit")] = False) -> None:
     """Budget and fiscal commitment simulation for Jiaxing's subsidy policies."""
-    global out
+    global out, err
     # tables fit the terminal: its width, or $COLUMNS; 200 columns when piped (nothing is cut in a file)
     out = Console(soft_wrap=True, width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200)
+    err = Console(stderr=True, soft_wrap=True)  # progress bars and messages: the width of this invocation
 
 CatalogueOpt = Annotated[Optional[Path], typer.Option("--catalogue", "-C", help="scenarios folder holding programs/ and catalogue/",
                                                       envvar="FISCAL_SIM_SCENARIOS")]

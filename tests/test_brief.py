@@ -71,8 +71,8 @@ def test_brief_numbers_are_the_headline_and_summary(run_dir, tmp_path, monkeypat
     ((n,),) = duckdb.sql(f"SELECT count(*) FROM '{run_dir}/programs.parquet' WHERE NOT simulated AND NOT is_total").fetchall()
     assert f"{n}个未定价或未模拟的条款" in text
     m = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
-    assert (f"登记册 {Path(m['commitments']['path']).name}（{m['commitments']['rows']}行）及"
-            f"{len(m['estimated_pre_horizon']['award_years'])}个项目按假设估算") in text
+    assert m["commitments"] is None  # the baseline estimates every pre-horizon cohort: no register
+    assert f"{len(m['estimated_pre_horizon']['award_years'])}个项目按假设估算的以前年度奖励以外的既有承诺" in text
 
 
 def test_brief_in_english_on_request(run_dir, tmp_path, monkeypatch):

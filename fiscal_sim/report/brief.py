@@ -35,7 +35,8 @@ WORDS = {
            "all": "全部财政", "none": "情景未设置预算线：以下为{name}的现金支出",
            "mc": "蒙特卡洛误差：均值 ±{mean}亿元，超支概率 ±{p}", "wan": "万元", "yi": "亿元",
            "unsim": "{n}个未定价或未模拟的条款（金额由文件另定、一事一议等）",
-           "book": "登记册 {path}（{rows}行）及{n}个项目按假设估算的以前年度奖励以外的既有承诺",
+           "book": "{parts}以外的既有承诺", "reg": "登记册 {path}（{rows}行）", "syn": "（合成数据，仅作示例）",
+           "est": "{n}个项目按假设估算的以前年度奖励", "and": "及",
            "equity": "政府产业基金出资（单列，不计入资助资金）", "years": "{a}–{b}年以外的支出",
            "lapse": "{a}→{b}年超支概率 {pa}→{pb}：{doc}施行至{date}（奖励次年兑付）",
            "start": "{a}→{b}年超支概率 {pa}→{pb}：{doc}自{date}起施行",
@@ -50,8 +51,9 @@ WORDS = {
            "none": "No budget line in the scenario: {name}'s cash is shown",
            "mc": "Monte Carlo error: means ±{mean}亿元, P(exceed) ±{p}", "wan": "万元", "yi": "亿元",
            "unsim": "{n} provisions not priced or not simulated (amounts set case by case, etc.)",
-           "book": "past awards beyond the register {path} ({rows} rows) and the estimated earlier cohorts of {n} "
-                   "programs (an assumption)",
+           "book": "past awards beyond {parts}", "reg": "the register {path} ({rows} rows)",
+           "syn": " (SYNTHETIC rows, an illustration)", "est": "the estimated earlier cohorts of {n} programs (an assumption)",
+           "and": " and ",
            "equity": "government fund capital (shown apart, not grant spending)", "years": "spending outside {a}–{b}",
            "lapse": "P(exceed) {pa} in {a} → {pb} in {b}: {doc} in force until {date} (awards paid a year later)",
            "start": "P(exceed) {pa} in {a} → {pb} in {b}: {doc} in force from {date}",
@@ -132,8 +134,10 @@ def content(folder: Path, lang: Lang) -> dict[str, Any]:
         excludes.append(w["years"].format(a=h["horizon"][0], b=h["horizon"][1]))
     book, est = m.get("commitments"), m.get("estimated_pre_horizon")
     if book or est:  # what the existing commitments rest on, as the manifest states it
-        excludes.append(w["book"].format(path=Path(book["path"]).name if book else "–", rows=book["rows"] if book else 0,
-                                         n=len((est or {}).get("award_years", {}))))
+        parts = [w["reg"].format(path=Path(book["path"]).name, rows=book["rows"]) + (w["syn"] if book.get("synthetic")
+                                                                                      else "")] if book else []
+        parts += [w["est"].format(n=len(est.get("award_years", {})))] if est else []
+        excludes.append(w["book"].format(parts=w["and"].join(parts)))
     conv = h["convergence"]
     totals = [(p["name_zh"] if zh else p["name_en"], p["mean_cny"], p["p90_cny"]) for p in h["payers"]
               if p["payer"] in (headline.ALL, payer)]
