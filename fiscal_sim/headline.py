@@ -240,9 +240,31 @@ def compute(summary: list[dict[str, Any]], programs: dict[str, dict[str, Any]], 
          "unit_note": "amounts in yuan (*_cny); text in 亿元 and 万元",
          "payers": by_payer, "budget_lines": budgets, "top_tail": _top_tail(summary, programs, tail),
          "pipeline": _pipeline(pipeline) if pipeline else None,
-         "convergence": _convergence(by_payer, budgets)}
+         "convergence": _convergence(by_payer, budgets),
+         "data_notes": data_notes(programs, m)}
     h["text"] = {"en": text(h, "en"), "zh": text(h, "zh")}
     return h
+
+
+def data_notes(programs: dict[str, dict[str, Any]], manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the figures rest on that is not a document: a register whose rows are synthetic, and estimated
+    pre-horizon cohorts (programs.parquet ``existing_source``, the manifest's ``commitments``)."""
+    sources = {p: r.get("existing_source") or "" for p, r in programs.items() if not r.get("is_total")}
+    out = []
+    syn = sorted(p for p, s in sources.items() if "SYNTHETIC" in s)
+    if syn:
+        path = Path((manifest.get("commitments") or {}).get("path") or "register").name
+        out.append({"kind": "synthetic_register", "programs": syn, "file": path,
+                    "zh": f"注意：{len(syn)}个项目的既有承诺来自合成登记册 {path}（示例数据，非财政部门台账），相关数字仅作示例",
+                    "en": f"Note: the existing book of {len(syn)} programs comes from the SYNTHETIC register {path} "
+                          "(illustrative rows, not a bureau's book): figures resting on it are an illustration"})
+    est = sorted(p for p, s in sources.items() if "estimated" in s)
+    if est:
+        out.append({"kind": "estimated_cohorts", "programs": est,
+                    "zh": f"假设：{len(est)}个项目的以前年度奖励按先验估算（未提供登记册的年份）",
+                    "en": f"Assumption: earlier awards of {len(est)} programs are estimated from the priors "
+                          "(cohort years no register covers)"})
+    return out
 
 
 def from_folder(folder: Path | str, tail: dict[str, float] | None = None,
@@ -262,7 +284,7 @@ def from_folder(folder: Path | str, tail: dict[str, float] | None = None,
     return compute(summary, progs, pays, pipe, manifest, tail, drivers)
 
 
-KEYS = {"scenario", "horizon", "draws", "payers", "budget_lines", "top_tail", "pipeline", "convergence", "text"}
+KEYS = {"scenario", "horizon", "draws", "payers", "budget_lines", "top_tail", "pipeline", "convergence", "text", "data_notes"}
 
 
 def load(folder: Path | str) -> dict[str, Any]:
@@ -321,6 +343,7 @@ def text(h: dict[str, Any], lang: str) -> list[str]:
         else:
             out += [f"Appropriation {p['pipeline']} ({p['payer']}): P(runs out) in {p['fiscal_year']} {ci}",
                     (f"  median date {when}; " if when else "  ") + f"expected arrears {_wan(p['arrears_mean_cny'])}万元"]
+    out += [n["zh" if zh else "en"] for n in h.get("data_notes") or []]
     out.append(convergence_text(h, zh))
     return out
 

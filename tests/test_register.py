@@ -185,3 +185,35 @@ def test_overdue_payments_fall_in_the_first_year_and_count_as_one(scen, tmp_path
     np.testing.assert_array_equal(book.index, [[0, -1, -1, -1, -1, -1, -1], list(range(7))])
     np.testing.assert_array_equal(book.beyond_cny / WAN, [0, 20])  # 2032 and 2033
     np.testing.assert_array_equal(book.beyond_index, [-1, 7])
+
+
+def test_figures_resting_on_synthetic_rows_say_so_everywhere(tmp_path):
+    """The illustration scenario: headline.json, the printed headline, programs.parquet, the report's headline and
+    the workbook all say the register is synthetic; the baseline says its book is estimated instead."""
+    import duckdb
+    import openpyxl
+    from typer.testing import CliRunner
+
+    from fiscal_sim.cli import app
+
+    root = Path(__file__).resolve().parents[1] / "scenarios"
+    runner = CliRunner()
+    out = tmp_path / "ill"
+    res = runner.invoke(app, ["run", str(root / "illustrative_register.yaml"), "--draws", "100", "--out", str(out),
+                              "--no-draws-ledger", "--lang", "en"], env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    h = json.loads((out / "headline.json").read_text(encoding="utf-8"))
+    note = next(n for n in h["data_notes"] if n["kind"] == "synthetic_register")
+    assert "SYNTHETIC register illustrative_register.csv" in note["en"] and "合成登记册" in note["zh"]
+    assert note["en"] in " ".join(res.output.split()) or note["en"].split(":")[0] in res.output
+    ((n,),) = duckdb.sql(f"SELECT count(*) FROM '{out}/programs.parquet' WHERE existing_source LIKE 'register (SYNTHETIC)%'"
+                         ).fetchall()
+    assert n == len(note["programs"]) > 0
+    assert runner.invoke(app, ["export", str(out), "--xlsx", str(tmp_path / "ill.xlsx")]).exit_code == 0
+    texts = [c.value for c in openpyxl.load_workbook(tmp_path / "ill.xlsx")["Headline text 结论文字"]["A"]]
+    assert note["zh"] in texts and note["en"] in texts
+    base = tmp_path / "base"
+    assert runner.invoke(app, ["run", str(root / "baseline.yaml"), "--draws", "100", "--out", str(base), "-q",
+                               "--no-draws-ledger"]).exit_code == 0
+    kinds = [n["kind"] for n in json.loads((base / "headline.json").read_text(encoding="utf-8"))["data_notes"]]
+    assert kinds == ["estimated_cohorts"]
