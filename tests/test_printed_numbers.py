@@ -1,5 +1,6 @@
-"""Every number `compare` prints (headline lines and its three tables) and `sensitivity` prints equals an independent DuckDB query of the Parquet they wrote
-(the sweep's table: tests/test_sweep.py; calibrate and backtest: tests/test_calibrate.py)."""
+"""Every number `compare` prints (its headline lines and three tables) and `sensitivity` prints equals an
+independent DuckDB query of the Parquet they wrote (run: tests/test_printed_run.py;
+the sweep's table and point lines: tests/test_sweep.py; calibrate and backtest: tests/test_calibrate.py)."""
 
 from __future__ import annotations
 
