@@ -494,6 +494,9 @@ def test_backtest_prints_plain_totals_equal_to_its_parquet(tmp_path):
     note = res.output.index(f"NOTE: {HISTORY} is synthetic")  # said before any figure
     assert note < res.output.index("Held out") and "not the bureau's records" in res.output
     assert json.loads((tmp_path / "bt" / "backtest.json").read_text(encoding="utf-8"))["history_synthetic"] is True
+    overlay = (tmp_path / "bt" / "calibration.yaml").read_text(encoding="utf-8")
+    assert f"# Run it with: fiscal-sim run {tmp_path / 'bt' / 'calibration.yaml'}\n" in overlay  # not the temp folder
+    assert "(synthetic: not the bureau's records)" in yaml.safe_load(overlay)["scenario"]["description"]
     rows = duckdb.sql(f"SELECT fiscal_year, measure, actual, forecast_mean FROM '{tmp_path}/bt/backtest.parquet' "
                       "WHERE program = 'ALL' ORDER BY 1, 2").fetchall()
     want = {}

@@ -104,7 +104,7 @@ def backtest(history: Annotated[Path, typer.Argument(help="award history: .csv, 
         hist, scen = _inputs(history, scenario)
         target = out_dir or Path("outputs") / f"{scen.spec.name}_backtest"
         with replace_dir(target, "backtest", [*inputs_of(scen), Path(hist.path)]) as tmp:
-            bt = run_backtest(hist, scen, holdout_from, tmp, draws=draws)
+            bt = run_backtest(hist, scen, holdout_from, tmp, draws=draws, final=target)
             header = manifest_header(uuid.uuid4().hex[:12], sys.argv, kind="backtest")
             write_table(bt.table, tmp / "backtest.parquet", header["run_id"], scenario=scen.spec.name)
             write_json({**header, "history": hist.path, "history_synthetic": hist.synthetic, **bt.summary},
