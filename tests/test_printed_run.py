@@ -37,8 +37,7 @@ def _totals(out: Path, period: str) -> list[tuple]:
 
 
 def test_horizon_lines_equal_the_summary(ran):
-    out, text = ran
-    head = text.split("Budget line")[0]
+    out, head = ran
     rows = _totals(out, "horizon")
     assert rows, "no horizon rows written"
     for payer, _, mean, p90 in rows:
@@ -47,21 +46,25 @@ def test_horizon_lines_equal_the_summary(ran):
 
 
 def test_year_table_equals_the_summary(ran):
+    """Each printed mean / P90 row is one payer's row of the summary, and every payer with cash has both: matched
+    by value, so the test holds whatever name or code labels the row (names may wrap over lines)."""
     out, text = ran
-    printed: dict[tuple[str, str], list[str]] = {}
-    payer = ""
+    printed: list[tuple[str, list[str]]] = []
     for line in text.splitlines():
-        cells = [c.strip() for c in line.strip("│ ").split("│")]
+        cells = [c.strip() for c in line.strip().split("│")[1:-1]]  # the label cell stays, even when blank
         if line.startswith("│") and len(cells) > 2 and cells[1] in ("mean", "P90"):
-            payer = cells[0] or payer
-            printed[(payer, cells[1])] = cells[2:]
+            printed.append((cells[1], cells[2:]))
     rows = _totals(out, "year")
     years = sorted({y for _, y, _, _ in rows})
     want: dict[tuple[str, str], list[str]] = {}
     for p, y, mean, p90 in rows:
         want.setdefault((p, "mean"), [""] * len(years))[years.index(y)] = _wan(mean)
         want.setdefault((p, "P90"), [""] * len(years))[years.index(y)] = _wan(p90)
-    assert printed and set(printed) <= set(want), sorted(printed)
-    assert {p for p, _ in printed} >= {"ALL", "city"}
-    for key, cells in printed.items():
-        assert cells == want[key], key
+    matched = []
+    for stat, cells in printed:
+        payers = [p for (p, s), w in want.items() if s == stat and w == cells]
+        assert payers, (stat, cells)
+        matched.append((payers[0], stat))
+    with_cash = {p for p, _, mean, _ in rows if mean > 0}
+    assert sorted(matched) == sorted((p, s) for p in with_cash for s in ("mean", "P90"))
+    assert {"ALL", "city"} <= with_cash

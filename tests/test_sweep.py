@@ -178,20 +178,19 @@ def test_printed_sweep_point_lines_equal_duckdb_on_sweep_parquet(swept_baseline)
     import duckdb
 
     out, text = swept_baseline
-    printed = re.findall(r"^    mean ([\d,.]+), P90 ([\d,.]+); P\(exceed\) (\S+)/(\S+) ([\d.]+)% in (\d{4})$", text,
-                         flags=re.M)
+    printed = re.findall(r"^    mean ([\d,.]+), P90 ([\d,.]+); P\(exceed\) .+ ([\d.]+)% in (\d{4})$", text, flags=re.M)
     totals = duckdb.sql(f"SELECT mean_cny, p90_cny FROM '{out}/sweep.parquet' WHERE program = 'ALL' "
                         "AND vintage = 'ALL' AND payer = 'ALL' AND measure = 'cash' AND period = 'horizon' "
                         "ORDER BY point").fetchall()
     assert len(printed) == len(totals) == 2
-    for point, ((mean, p90, payer, program, pct, year), (w_mean, w_p90)) in enumerate(zip(printed, totals)):
+    for point, ((mean, p90, pct, year), (w_mean, w_p90)) in enumerate(zip(printed, totals)):
         assert (mean, p90) == (f"{w_mean / 1e8:,.2f}", f"{w_p90 / 1e8:,.2f}"), point
         ((worst,),) = duckdb.sql(f"SELECT max(p_exceed) FROM '{out}/sweep.parquet' WHERE point = {point} "
                                  "AND vintage = 'ALL' AND period = 'year' AND budget_cny > 0").fetchall()
-        ((at_year,),) = duckdb.sql(f"SELECT p_exceed FROM '{out}/sweep.parquet' WHERE point = {point} "
-                                   f"AND vintage = 'ALL' AND period = 'year' AND payer = '{payer}' "
-                                   f"AND program = '{program}' AND fiscal_year = {year} AND budget_cny > 0").fetchall()
-        assert pct == f"{100 * worst:.1f}" == f"{100 * at_year:.1f}", point
+        ((at_year,),) = duckdb.sql(f"SELECT max(p_exceed) FROM '{out}/sweep.parquet' WHERE point = {point} "
+                                   f"AND vintage = 'ALL' AND period = 'year' AND fiscal_year = {year} "
+                                   "AND budget_cny > 0").fetchall()
+        assert pct == f"{100 * worst:.1f}" == f"{100 * at_year:.1f}", point  # the riskiest line, in its worst year
 
 
 def test_two_sweeps_of_different_scenarios_in_one_process(scen):
