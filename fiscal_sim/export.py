@@ -26,12 +26,14 @@ TABLES = ("summary", "programs", "payers", "jurisdictions", "cost_shares", "pipe
           "compare", "sweep", "points")
 TOP = 20
 CREATOR = "fiscal-sim"
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-"""a text starting so is read as a formula by spreadsheets (OWASP CSV injection): written with a leading '"""
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\0")
+"""a text starting so is read as a formula by spreadsheets (OWASP CSV injection; ASVS 5.0 1.2.10 adds NUL):
+written with a leading '"""
+_FORMULA_RE = "^[" + "".join(f"\\x{ord(c):02x}" for c in FORMULA_START) + "]"
 
 
 def safe(value: Any) -> Any:
-    """A cell value that never executes: text starting with ``= + - @``, tab or CR gets a leading ``'``
+    """A cell value that never executes: text starting with ``= + - @``, tab, CR or NUL gets a leading ``'``
     (OWASP); numbers, dates and None are left as they are."""
     return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value
 
@@ -253,7 +255,7 @@ def neutralised(table: pa.Table) -> pa.Table:
     cols = []
     for c in table.columns:
         if pa.types.is_string(c.type) or pa.types.is_large_string(c.type):
-            risky = pc.fill_null(pc.match_substring_regex(c, r"^[=+\-@\t\r]"), False)
+            risky = pc.fill_null(pc.match_substring_regex(c, _FORMULA_RE), False)
             c = pc.if_else(risky, pc.binary_join_element_wise(pa.scalar("'"), c, ""), c)
         cols.append(c)
     return pa.table(cols, names=table.column_names)

@@ -8,6 +8,8 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from fiscal_sim.cli import app
@@ -212,3 +214,19 @@ def test_a_truncated_summary_is_one_clear_line(run_dir, tmp_path):
     res = CliRunner().invoke(app, ["export", str(bad), "--csv", str(tmp_path / "csv")])
     assert res.exit_code == 1 and "summary.parquet: not a readable Parquet file" in res.output, res.output
     assert not (tmp_path / "csv").exists()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text(alphabet=st.sampled_from("=+-@\t\r\0'ab1 －＝")), st.text()), max_size=20))
+def test_the_vectorised_and_the_cell_rule_neutralise_alike(texts):
+    """The CSV path (pyarrow, vectorised) and the workbook path (per cell) apply one rule: a leading ' exactly on
+    text starting with a formula character, everything else unchanged."""
+    import pyarrow as pa
+
+    from fiscal_sim.export import FORMULA_START, neutralised, safe
+
+    got = neutralised(pa.table({"t": pa.array(texts, pa.string())})).column("t").to_pylist()
+    assert got == [safe(t) for t in texts]
+    for before, after in zip(texts, got):
+        risky = before is not None and before[:1] in FORMULA_START
+        assert after == ("'" + before if risky else before)

@@ -467,7 +467,8 @@ def test_calibrate_prints_the_change_in_money_first_equal_to_separate_runs(tmp_p
     res = runner.invoke(app, ["calibrate", str(HISTORY), "--out", str(overlay)], env={"COLUMNS": "200"})
     assert res.exit_code == 0, res.output
     text = res.output
-    assert text.index("What the history changes") < text.index("the statistics behind it")
+    assert text.index(f"NOTE: {HISTORY} is synthetic") < text.index("What the history changes") \
+        < text.index("the statistics behind it")
     ids = yaml.safe_load(overlay.read_text(encoding="utf-8"))["scenario"]["overrides"].keys()
     totals = {}
     for side, base in (("before", BASELINE), ("after", overlay)):
@@ -490,6 +491,12 @@ def test_backtest_prints_plain_totals_equal_to_its_parquet(tmp_path):
     res = CliRunner().invoke(app, ["backtest", str(HISTORY), "--holdout-from", "2023", "--draws", "100",
                                    "--out", str(tmp_path / "bt")], env={"COLUMNS": "200"})
     assert res.exit_code == 0, res.output
+    note = res.output.index(f"NOTE: {HISTORY} is synthetic")  # said before any figure
+    assert note < res.output.index("Held out") and "not the bureau's records" in res.output
+    assert json.loads((tmp_path / "bt" / "backtest.json").read_text(encoding="utf-8"))["history_synthetic"] is True
+    overlay = (tmp_path / "bt" / "calibration.yaml").read_text(encoding="utf-8")
+    assert f"# Run it with: fiscal-sim run {tmp_path / 'bt' / 'calibration.yaml'}\n" in overlay  # not the temp folder
+    assert "(synthetic: not the bureau's records)" in yaml.safe_load(overlay)["scenario"]["description"]
     rows = duckdb.sql(f"SELECT fiscal_year, measure, actual, forecast_mean FROM '{tmp_path}/bt/backtest.parquet' "
                       "WHERE program = 'ALL' ORDER BY 1, 2").fetchall()
     want = {}
@@ -504,3 +511,25 @@ def test_backtest_prints_plain_totals_equal_to_its_parquet(tmp_path):
     assert f"{inside} of {n} program-years' award counts fell inside the 80% band" in res.output
     m = re.search(r"│ awards\s+│ (\d+)\s+│ (\d+)%", res.output)
     assert m and int(m.group(1)) == n and int(m.group(2)) == round(100 * inside / n)
+
+
+@pytest.mark.parametrize("source, synthetic", [(None, False), ("bureau ledger 2024", False),
+                                               ("Synthetic example rows", True)])
+def test_history_says_when_it_is_synthetic(tmp_path, source, synthetic):
+    """The source column decides the synthetic note (kept through the held-out split); no column, no note."""
+    from fiscal_sim.calibrate.cli import synthetic_note
+    from fiscal_sim.calibrate.history import read_history
+    from fiscal_sim.scenario import load_scenario
+
+    with HISTORY.open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))[:6]
+    for r in rows:
+        r.pop("source")
+        if source is not None:
+            r["source"] = source
+    hist = read_history(write_csv(tmp_path / "h.csv", rows), load_scenario(REPO / "scenarios" / "baseline.yaml").catalogue)
+    assert hist.synthetic is synthetic and hist.before(2100).synthetic is synthetic
+    note = synthetic_note(hist)
+    assert (note is not None) is synthetic
+    if synthetic:
+        assert note.startswith(f"NOTE: {tmp_path / 'h.csv'} is synthetic (source: Synthetic example rows)")

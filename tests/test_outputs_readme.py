@@ -10,6 +10,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow.dataset as ds
+import pyarrow.types as pa_types
 import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
@@ -163,3 +164,25 @@ def test_every_python_example_runs(outputs, i):
     exec(compile(code, f"outputs/README.md python block {i}", "exec"), scope)
     if "city" in scope:
         assert len(scope["city"]) == 10 and str(scope["city"].fiscal_year.dtype) == "Int16"
+
+
+def test_fiscal_year_is_an_integer_in_every_table_and_reader(outputs):
+    """Every Parquet table and dataset the README's commands write: `fiscal_year` is an integer for pyarrow,
+    DuckDB and pandas (nullable dtypes, draws read with ``partitioning=None`` as documented)."""
+    pd = pytest.importorskip("pandas")
+    files = sorted(p for p in outputs.rglob("*.parquet") if not any(part.endswith("draws") for part in p.parts))
+    datasets = sorted({p for p in outputs.rglob("*draws") if p.is_dir()})
+    seen = 0
+    for path in [*files, *datasets]:
+        schema = ds.dataset(path, format="parquet", partitioning=None).schema
+        if "fiscal_year" not in schema.names:
+            continue
+        seen += 1
+        assert pa_types.is_integer(schema.field("fiscal_year").type), path
+        where = f"'{path}/**/*.parquet'" if path.is_dir() else f"'{path}'"
+        ((kind,),) = duckdb.sql(f"SELECT DISTINCT typeof(fiscal_year) FROM {where} LIMIT 1").fetchall()
+        assert kind in ("SMALLINT", "INTEGER", "BIGINT"), (path, kind)
+        frame = pd.read_parquet(path, partitioning=None, dtype_backend="numpy_nullable") if path.is_dir() else \
+            pd.read_parquet(path, dtype_backend="numpy_nullable")
+        assert pd.api.types.is_integer_dtype(frame.fiscal_year.dtype), (path, frame.fiscal_year.dtype)
+    assert seen >= 5

@@ -1,5 +1,6 @@
-"""Every number `compare` and `sensitivity` print equals an independent DuckDB query of the Parquet they wrote
-(the sweep's table: tests/test_sweep.py; calibrate and backtest: tests/test_calibrate.py)."""
+"""Every number `compare` prints (its headline lines and three tables) and `sensitivity` prints equals an
+independent DuckDB query of the Parquet they wrote (run: tests/test_printed_run.py;
+the sweep's table and point lines: tests/test_sweep.py; calibrate and backtest: tests/test_calibrate.py)."""
 
 from __future__ import annotations
 
@@ -59,3 +60,44 @@ def test_sensitivity_table_equals_sensitivity_parquet(tmp_path):
         assert int(rank) == r
         assert (lo, hi) == (_wan(w_lo, True), _wan(w_hi, True)), (payer, r)
         assert rho == f"{w_rho:+.3f}" and share == f"{100 * w_share:.1f}", (payer, r)
+
+
+def _rows(text: str, first: int) -> list[list[str]]:
+    """The body rows of every table printed, as cells (no '+' sign, no blanks), with at least ``first`` cells."""
+    rows = [[c.strip().lstrip("+") for c in line.strip("│").split("│")] for line in text.splitlines()
+            if line.startswith("│")]
+    return [r for r in rows if len(r) >= first]
+
+
+def test_compare_tables_equal_compare_parquet(compared):
+    """The payer × year table (all payers and the city), the other payers and the programs tables: each printed
+    row is one row of compare.parquet, matched by value for payers (names or codes may label them)."""
+    out, text = compared
+    sql = (f"SELECT program, payer, coalesce(CAST(fiscal_year AS VARCHAR), 'horizon'), baseline_mean_cny, "
+           f"reform_mean_cny, change_mean_cny, change_se_cny, change_p05_cny, change_p95_cny "
+           f"FROM '{out}/compare.parquet' WHERE measure = 'cash'")
+    want = {(p, r, y): [_wan(v) for v in vals] for p, r, y, *vals in duckdb.sql(sql).fetchall()}
+    exceed = {(r, str(y)): f"{100 * b:.1f}% → {100 * f:.1f}%" for r, y, b, f in duckdb.sql(
+        f"SELECT payer, fiscal_year, baseline_p_exceed, reform_p_exceed FROM '{out}/compare.parquet' "
+        "WHERE program = 'ALL' AND measure = 'cash' AND period = 'year' AND baseline_p_exceed IS NOT NULL").fetchall()}
+    assert exceed
+    rows = _rows(text, 5)
+    year_table = [r for r in rows if len(r) >= 8]
+    seen = []
+    for _label, year, *cells in year_table:
+        payer = next(p for p in ("ALL", "city") if want.get(("ALL", p, year), [])[:6] == cells[:6])
+        assert cells[6] == exceed.get((payer, year), ""), (payer, year)
+        seen.append((payer, year))
+    years = {y for _, _, y in want if y != "horizon"}
+    assert sorted(seen) == sorted((p, y) for p in ("ALL", "city") for y in [*years, "horizon"])
+    five = [r for r in rows if len(r) == 5]
+    programs = [r for r in five if (r[0], "ALL", "horizon") in want]
+    for name, *cells in programs:
+        assert cells == want[(name, "ALL", "horizon")][:4], name
+    others = {p: w[:4] for (g, p, y), w in want.items() if g == "ALL" and y == "horizon" and p not in ("ALL", "city")}
+    payers = [next(p for p, w in others.items() if w == r[1:]) for r in five if r not in programs]
+    assert len(payers) == len(set(payers)) == len(five) - len(programs) > 0
+    ((changed,),) = duckdb.sql(f"SELECT count(*) FROM '{out}/compare.parquet' WHERE program NOT LIKE 'ALL%' "
+                               "AND payer = 'ALL' AND measure = 'cash' AND period = 'horizon' "
+                               "AND abs(change_mean_cny) > 1").fetchall()
+    assert len(programs) == changed > 0

@@ -140,16 +140,23 @@ def test_range_needs_a_design_and_targets_are_not_repeated(scen):
         plan(scen, [], [])
 
 
-def test_printed_sweep_table_equals_duckdb_on_sweep_parquet(tmp_path):
+@pytest.fixture(scope="module")
+def swept_baseline(tmp_path_factory) -> tuple[Path, str]:
+    """The bureau's baseline (it has an existing book) swept over two caps, 100 draws, as the terminal shows it."""
+    baseline = Path(__file__).resolve().parents[1] / "scenarios" / "baseline.yaml"
+    out = tmp_path_factory.mktemp("sweep") / "sw"
+    res = CliRunner().invoke(app, ["sweep", str(baseline), "--set", f"programs.{CAPPED}.cap=1000,3000",
+                                   "--draws", "100", "--out", str(out)], env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    return out, res.output
+
+
+def test_printed_sweep_table_equals_duckdb_on_sweep_parquet(swept_baseline):
     """The table `sweep` prints is the all-vintage horizon cash of sweep.parquet, point by point (the baseline
     has an existing book, so a filter that forgets `vintage` would print the existing-vintage rows)."""
     import duckdb
 
-    baseline = Path(__file__).resolve().parents[1] / "scenarios" / "baseline.yaml"
-    out = tmp_path / "sw"
-    res = CliRunner().invoke(app, ["sweep", str(baseline), "--set", f"programs.{CAPPED}.cap=1000,3000",
-                                   "--draws", "100", "--out", str(out)], env={"COLUMNS": "200"})
-    assert res.exit_code == 0, res.output
+    out, text = swept_baseline
     expected = duckdb.sql(f"""
         SELECT point, payer, mean_cny, p95_cny
         FROM '{out}/sweep.parquet' WHERE program = 'ALL' AND vintage = 'ALL' AND measure = 'cash'
@@ -157,12 +164,33 @@ def test_printed_sweep_table_equals_duckdb_on_sweep_parquet(tmp_path):
     want = {}
     for point, payer, m, p in expected:  # whole 万元 as the terminal rounds them (Python's round of yuan / 1e4)
         want.setdefault(point, {})[payer] = (round(m / 1e4), round(p / 1e4))
-    printed = re.findall(r"^│ (\d+)\s+│ (\d+)\s+│ ([\d,]+)\s+│ ([\d,]+)\s+│ ([\d,]+)\s+│ ([\d,]+)\s+│$", res.output, flags=re.M)
+    printed = re.findall(r"^│ (\d+)\s+│ (\d+)\s+│ ([\d,]+)\s+│ ([\d,]+)\s+│ ([\d,]+)\s+│ ([\d,]+)\s+│$", text, flags=re.M)
     assert len(printed) == 2
     for point, _cap, *cells in printed:
         a_m, a_p, c_m, c_p = (int(c.replace(",", "")) for c in cells)
         assert (a_m, a_p) == want[int(point)]["ALL"] and (c_m, c_p) == want[int(point)]["city"]
     assert want[0]["ALL"][0] < want[1]["ALL"][0]  # the cap moves the total: the rows are not the fixed book
+
+
+def test_printed_sweep_point_lines_equal_duckdb_on_sweep_parquet(swept_baseline):
+    """Each point's line: all payers' horizon mean and P90 (亿元) and the riskiest budget line's worst-year
+    P(exceed), read back from sweep.parquet."""
+    import duckdb
+
+    out, text = swept_baseline
+    printed = re.findall(r"^    mean ([\d,.]+), P90 ([\d,.]+); P\(exceed\) .+ ([\d.]+)% in (\d{4})$", text, flags=re.M)
+    totals = duckdb.sql(f"SELECT mean_cny, p90_cny FROM '{out}/sweep.parquet' WHERE program = 'ALL' "
+                        "AND vintage = 'ALL' AND payer = 'ALL' AND measure = 'cash' AND period = 'horizon' "
+                        "ORDER BY point").fetchall()
+    assert len(printed) == len(totals) == 2
+    for point, ((mean, p90, pct, year), (w_mean, w_p90)) in enumerate(zip(printed, totals)):
+        assert (mean, p90) == (f"{w_mean / 1e8:,.2f}", f"{w_p90 / 1e8:,.2f}"), point
+        ((worst,),) = duckdb.sql(f"SELECT max(p_exceed) FROM '{out}/sweep.parquet' WHERE point = {point} "
+                                 "AND vintage = 'ALL' AND period = 'year' AND budget_cny > 0").fetchall()
+        ((at_year,),) = duckdb.sql(f"SELECT max(p_exceed) FROM '{out}/sweep.parquet' WHERE point = {point} "
+                                   f"AND vintage = 'ALL' AND period = 'year' AND fiscal_year = {year} "
+                                   "AND budget_cny > 0").fetchall()
+        assert pct == f"{100 * worst:.1f}" == f"{100 * at_year:.1f}", point  # the riskiest line, in its worst year
 
 
 def test_two_sweeps_of_different_scenarios_in_one_process(scen):

@@ -97,8 +97,9 @@ def forecast_draws(scen: Scenario, test: History, progress: Callable[[int], None
 
 
 def run_backtest(hist: History, scen: Scenario, holdout_from: int, out: Path, draws: int = 1000,
-                 progress: Callable[[int], None] | None = None) -> Backtest:
-    """Calibrate on years before ``holdout_from``, simulate the later years, score; ``out`` is the overlay's folder."""
+                 progress: Callable[[int], None] | None = None, final: Path | None = None) -> Backtest:
+    """Calibrate on years before ``holdout_from``, simulate the later years, score; ``out`` is the overlay's folder
+    (``final``: the folder it is renamed to, named in the overlay's "run it with" line)."""
     train, test = hist.before(holdout_from), hist.since(holdout_from)
     if not len(test):
         raise InputError([Problem(hist.path, None, "year", f"no history from {holdout_from} on to hold out "
@@ -111,7 +112,7 @@ def run_backtest(hist: History, scen: Scenario, holdout_from: int, out: Path, dr
                            programs=test.programs, horizon={"start": min(test.years), "end": max(test.years)},
                            draws=draws, budgets=[], pipelines=[], commitments=None)
     overlay["calibration"]["holdout_from"] = holdout_from
-    path = write_overlay(overlay, out / "calibration.yaml")
+    path = write_overlay(overlay, out / "calibration.yaml", final and Path(final) / "calibration.yaml")
     bt = load_scenario(path, scen.catalogue)
     fc = forecast_draws(bt, test, progress)
     rng = np.random.default_rng(np.random.SeedSequence(bt.spec.seed, spawn_key=(stable_key("backtest-pit"),)))

@@ -22,6 +22,15 @@ def _inputs(history: Path, scenario: Path | None):
     return read_history(history, scen.catalogue), scen
 
 
+def synthetic_note(hist) -> str | None:
+    """One plain line when the history's source column says it is synthetic: every figure printed after it
+    illustrates the method and is not the bureau's record."""
+    if not hist.synthetic:
+        return None
+    return (f"NOTE: {hist.path} is synthetic (source: {'; '.join(hist.sources)}): the figures below illustrate "
+            "the method; they are not the bureau's records")
+
+
 def calibrate(history: Annotated[Path, typer.Argument(help="award history: .csv, .parquet or .xlsx (columns: README, Calibration)")],
               out_file: Annotated[Path, typer.Option("--out", help="scenario overlay YAML to write")],
               scenario: ScenarioOpt = None,
@@ -46,6 +55,8 @@ def calibrate(history: Annotated[Path, typer.Argument(help="award history: .csv,
     done = [c for c in cals if c.years]
     out.print(f"wrote [bold]{path}[/bold] ({len(done)} programs calibrated from {hist.path}, "
               f"{len(cals) - len(done)} keep their prior); run it with: fiscal-sim run {path}")
+    if note := synthetic_note(hist):
+        out.print(note, markup=False, highlight=False)
     if quiet:
         return
     from fiscal_sim.calibrate.impact import DRAWS, impact, lines
@@ -93,16 +104,19 @@ def backtest(history: Annotated[Path, typer.Argument(help="award history: .csv, 
         hist, scen = _inputs(history, scenario)
         target = out_dir or Path("outputs") / f"{scen.spec.name}_backtest"
         with replace_dir(target, "backtest", [*inputs_of(scen), Path(hist.path)]) as tmp:
-            bt = run_backtest(hist, scen, holdout_from, tmp, draws=draws)
+            bt = run_backtest(hist, scen, holdout_from, tmp, draws=draws, final=target)
             header = manifest_header(uuid.uuid4().hex[:12], sys.argv, kind="backtest")
             write_table(bt.table, tmp / "backtest.parquet", header["run_id"], scenario=scen.spec.name)
-            write_json({**header, "history": hist.path, **bt.summary}, tmp / "backtest.json")
+            write_json({**header, "history": hist.path, "history_synthetic": hist.synthetic, **bt.summary},
+                       tmp / "backtest.json")
             (tmp / "backtest.html").write_text(
                 standalone_page(backtest_section(tmp), json.loads((tmp / "backtest.json").read_text(encoding="utf-8"))),
                 encoding="utf-8")
     except FiscalSimError as e:
         fail(e)
     out.print(f"wrote [bold]{target}[/bold] (backtest.parquet, backtest.json, backtest.html, calibration.yaml)")
+    if note := synthetic_note(hist):
+        out.print(note, markup=False, highlight=False)
     if quiet:
         return
     from fiscal_sim.calibrate.backtest import plain_lines

@@ -48,6 +48,7 @@ class History:
     applications: np.ndarray
     amount_cny: np.ndarray
     paid_cny: np.ndarray
+    sources: tuple[str, ...] = ()  # the distinct texts of the optional source column
 
     def __len__(self) -> int:
         return int(self.year.size)
@@ -60,10 +61,15 @@ class History:
     def years(self) -> list[int]:
         return sorted(set(self.year.tolist()))
 
+    @property
+    def synthetic(self) -> bool:
+        """Some rows' source says they are synthetic (made up to show the method, not real records)."""
+        return any("synthetic" in s.lower() for s in self.sources)
+
     def select(self, mask: np.ndarray) -> "History":
         return History(self.path, *(getattr(self, f)[mask] for f in
                                     ("program", "jurisdiction", "year", "awards", "applications", "amount_cny",
-                                     "paid_cny")))
+                                     "paid_cny")), sources=self.sources)
 
     def of(self, program: str) -> "History":
         return self.select(self.program == program)
@@ -250,5 +256,7 @@ def read_history(path: Path | str, catalogue: Catalogue, today: dt.date | None =
             out[k].append(v)
     if problems:
         raise InputError(problems)
+    sources = tuple(sorted({str(r.get("source") or "").strip() for r in rows} - {""}))
     return History(name, np.array(out["program"], dtype=object), np.array(out["jurisdiction"], dtype=object),
-                   np.array(out["year"], dtype=np.int64), *(np.array(out[k], float) for k in fields[3:]))
+                   np.array(out["year"], dtype=np.int64), *(np.array(out[k], float) for k in fields[3:]),
+                   sources=sources)

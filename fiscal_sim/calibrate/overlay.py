@@ -33,7 +33,8 @@ def overlay_data(scen: Scenario, hist: History, cals: list[Calibration], out: Pa
                              **({"uptake.target_until": None} if ups[c.program].target_until is not None else {})}
                  for c in cals if c.overrides}
     scenario = {"name": f"{scen.spec.name}_calibrated", "extends": base,
-                "description": f"{scen.spec.name} with uptake calibrated to the award history {hist.path}",
+                "description": f"{scen.spec.name} with uptake calibrated to the award history {hist.path}"
+                               + (" (synthetic: not the bureau's records)" if hist.synthetic else ""),
                 "overrides": overrides, **settings}
     digest = hashlib.sha256(Path(hist.path).read_bytes()).hexdigest() if Path(hist.path).exists() else None
     return {
@@ -52,8 +53,9 @@ def overlay_data(scen: Scenario, hist: History, cals: list[Calibration], out: Pa
 HEAD = "# Scenario overlay written by `fiscal-sim calibrate`"
 
 
-def write_overlay(data: dict[str, Any], out: Path) -> Path:
-    """Write the overlay YAML (to a temporary file renamed into place).
+def write_overlay(data: dict[str, Any], out: Path, final: Path | None = None) -> Path:
+    """Write the overlay YAML (to a temporary file renamed into place); ``final`` is where it will be read
+    from when ``out`` is inside a folder that is renamed into place afterwards (a backtest's).
 
     An existing file is replaced only if an earlier ``calibrate`` wrote it: fiscal_sim never overwrites a file
     it did not create (a scenario given as ``--out`` by mistake stays as it is).
@@ -69,7 +71,7 @@ def write_overlay(data: dict[str, Any], out: Path) -> Path:
                                  "(choose another --out or remove it)")
     out.parent.mkdir(parents=True, exist_ok=True)
     head = (f"{HEAD}: uptake priors updated from award history.\n"
-            f"# Run it with: fiscal-sim run {out}\n"
+            f"# Run it with: fiscal-sim run {final or out}\n"
             "# calibration: gives each program's basis (prior, years observed, posterior mean and interval).\n")
     text = head + yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=120)
     replace_text(out, text)
