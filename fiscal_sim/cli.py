@@ -71,11 +71,11 @@ def report_error(e: BaseException, code: int = 1) -> int:
 
         traceback.print_exception(e)
     if isinstance(e, InputError):
-        err.print(f"[red]{len(e.problems)} problem(s)[/red]:")
+        err.print(f"[red]{len(e.problems) + e.more:,} problem(s)[/red]:")
         from fiscal_sim.io.secrets import mask
 
-        for p in e.problems:
-            err.print(f"  {mask(str(p))}", markup=False)
+        for line in e.lines():
+            err.print(f"  {mask(line)}", markup=False)
         return e.exit_code
     if isinstance(e, FiscalSimError):
         text, code = str(e), e.exit_code
@@ -459,7 +459,10 @@ def _out(value: Optional[str], default: Path):
     """``--out`` as given (a local folder, or a URL: :mod:`fiscal_sim.io.target`), else ``default``."""
     from fiscal_sim.io.target import parse
 
-    return parse(value) if value is not None else default
+    try:
+        return parse(value) if value is not None else default
+    except FiscalSimError as e:
+        fail(e)
 
 
 def _check_out(target, kind: str, *scens, hosts: tuple[str, ...] = ()) -> None:
@@ -467,7 +470,10 @@ def _check_out(target, kind: str, *scens, hosts: tuple[str, ...] = ()) -> None:
     from fiscal_sim.io.outdir import inputs_of
     from fiscal_sim.io.target import check
 
-    check(target, kind, inputs_of(*scens), hosts)
+    try:
+        check(target, kind, inputs_of(*scens), hosts)
+    except FiscalSimError as e:
+        fail(e)
 
 
 def _workers(scen, workers: int) -> int:

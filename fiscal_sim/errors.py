@@ -25,12 +25,28 @@ class FiscalSimError(Exception):
     exit_code = 1
 
 
-class InputError(FiscalSimError):
-    """One or more problems in a program, scenario or case file."""
+SHOWN = 50
+"""problems printed at most; the rest are counted ("… and N more")"""
+MAX_PROBLEMS = 200
+"""a reader stops after this many problems in a file (a file of repeated bad rows is not read to its end)"""
 
-    def __init__(self, problems: list[Problem]):
+
+class InputError(FiscalSimError):
+    """One or more problems in a program, scenario or case file (``more``: problems not listed, counted)."""
+
+    def __init__(self, problems: list[Problem], more: int = 0):
         self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems))
+        self.more = more
+        super().__init__("\n".join(self.lines()))
+
+    def lines(self) -> list[str]:
+        """The problems as printed: the first :data:`SHOWN`, then how many more."""
+        rest = len(self.problems) - SHOWN + self.more
+        return [str(p) for p in self.problems[:SHOWN]] + ([f"… and {rest:,} more problem(s)"] if rest > 0 else [])
+
+
+class TooManyProblems(Exception):
+    """Raised inside a reader once :data:`MAX_PROBLEMS` problems are found: it stops reading there."""
 
 
 class Interrupted(FiscalSimError):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from fiscal_sim.errors import InputError, Problem
+from fiscal_sim.errors import MAX_PROBLEMS, InputError, Problem
 from fiscal_sim.rules.schedule import Annual, Instalments, OneOff, ScheduleChoice
 from fiscal_sim.yamlfile import not_utf8
 
@@ -112,7 +113,11 @@ def _read_rows(path: Path) -> tuple[list[str], list[dict[str, Any]], dict[str, s
     if suffix == ".parquet":
         import pyarrow.parquet as pq
 
-        table = pq.read_table(path)
+        try:
+            table = pq.read_table(path)
+        except (OSError, ValueError) as e:  # pyarrow.ArrowInvalid is a ValueError
+            raise InputError([Problem(str(path), None, "-", f"not a readable Parquet file "
+                                      f"({' '.join(str(e).split())[:160]})")]) from None
         meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()
                 if k.decode().removeprefix("fiscal_sim.") in FLAGS}
         return table.column_names, table.to_pylist(), {k.removeprefix("fiscal_sim."): v for k, v in meta.items()}
@@ -121,7 +126,12 @@ def _read_rows(path: Path) -> tuple[list[str], list[dict[str, Any]], dict[str, s
             import openpyxl
         except ImportError:  # pragma: no cover - depends on the installation
             raise InputError([Problem(str(path), None, "-", "reading .xlsx needs openpyxl: pip install 'fiscal-sim[xlsx]'")]) from None
-        ws = openpyxl.load_workbook(path, read_only=True, data_only=True).active
+        try:
+            ws = openpyxl.load_workbook(path, read_only=True, data_only=True).active
+        except Exception as e:  # zipfile.BadZipFile, openpyxl's InvalidFileException, a damaged part …
+            raise InputError([Problem(str(path), None, "-", f"not an Excel workbook ({type(e).__name__}): is it a "
+                                      "CSV or another file saved under an .xlsx name? Save it as .csv or as a real "
+                                      "workbook")]) from None
         values = list(ws.iter_rows(values_only=True))
         header = [str(h) if h is not None else "" for h in (values[0] if values else [])]
         return header, [{h: (v if v != "" else None) for h, v in zip(header, r)} for r in values[1:]
@@ -131,13 +141,21 @@ def _read_rows(path: Path) -> tuple[list[str], list[dict[str, Any]], dict[str, s
 
 def parse_schedule(text: str):
     """``one_off``, ``annual:N`` or ``instalments:0.4/0.3/0.3`` → a schedule (lag set by the caller)."""
+    from pydantic import ValidationError
+
     kind, _, arg = text.strip().partition(":")
-    if kind == "one_off" and not arg:
-        return OneOff(kind="one_off")
-    if kind == "annual":
-        return Annual(kind="annual", years=int(arg))
-    if kind == "instalments":
-        return Instalments(kind="instalments", fractions=[float(x) for x in arg.split("/")])
+    try:
+        if kind == "one_off" and not arg:
+            return OneOff(kind="one_off")
+        if kind == "annual":
+            years = int(arg)
+            if years < 1:
+                raise ValueError(f"annual:{arg}: an annual schedule pays for 1 year or more")
+            return Annual(kind="annual", years=years)
+        if kind == "instalments":
+            return Instalments(kind="instalments", fractions=[float(x) for x in arg.split("/")])
+    except ValidationError as e:
+        raise ValueError(f"{text!r}: {e.errors()[0]['msg']}") from None
     raise ValueError(f"unknown schedule {text!r} (one_off, annual:N or instalments:F1/F2/…)")
 
 
@@ -197,7 +215,12 @@ def load_register(path: Path, scen, declared: dict[str, Any] | None = None) -> R
     parts: dict[str, list[tuple[int, int, np.ndarray, np.ndarray, float, int]]] = {}
     covered: set[str] = set()
     years: dict[str, set[int]] = {}
+    records: dict[str, int] = {}
     for i, row in enumerate(rows, start=1):
+        if len(problems) >= MAX_PROBLEMS:  # a file of repeated bad rows: stop reading there
+            problems.insert(0, Problem(name, None, "-", f"stopped at row {i:,} of {len(rows):,} after {MAX_PROBLEMS} "
+                                                        "problems: fix these first"))
+            break
         pid = row.get("program")
 
         def bad(col: str, msg: str) -> None:
@@ -217,6 +240,11 @@ def load_register(path: Path, scen, declared: dict[str, Any] | None = None) -> R
             continue
         covered.add(pid)
         n_bad = len(problems)
+        rid = str(row.get("record_id") or "").strip()
+        if rid:
+            if rid in records:
+                bad("record_id", f"record {rid!r} repeats row {records[rid]} (the same award counted twice?)")
+            records.setdefault(rid, i)
         jur = str(row.get("jurisdiction") or "").strip()
         if jur not in sp.prog.jurisdictions:
             bad("jurisdiction", f"{jur or 'empty'!r} is not where the program applies ({', '.join(sp.prog.jurisdictions)})")
@@ -236,7 +264,9 @@ def load_register(path: Path, scen, declared: dict[str, Any] | None = None) -> R
             try:
                 amount = float(v) * AMOUNTS[col]
                 annual = col.startswith("annual")
-                if not amount >= 0:
+                if not math.isfinite(amount):
+                    bad(col, f"{v!r} is not a finite amount")
+                elif not amount >= 0:
                     bad(col, f"negative amount {v}")
             except (TypeError, ValueError):
                 bad(col, f"{v!r} is not a number")
@@ -264,6 +294,8 @@ def load_register(path: Path, scen, declared: dict[str, Any] | None = None) -> R
                     raise ValueError(f"negative lag {lag}")
             sched = sched.model_copy(update={"lag": lag})
             pays = payments(sched, amount, annual) if len(problems) == n_bad else []
+            if pays and made > len(pays):
+                bad("payments_made", f"{made} payments made, but the schedule ({sched.describe()}) has {len(pays)}")
         except (TypeError, ValueError) as e:
             bad("schedule" if "lag" not in str(e) else "lag", str(e).splitlines()[0])
             continue

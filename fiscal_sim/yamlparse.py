@@ -71,7 +71,13 @@ def _parse(text: str) -> tuple[yaml.Node | None, Any]:
             node = loader.get_single_node()
             if node is not None:
                 expanded_size(node)
-            return node, (loader.construct_document(node) if node is not None else None)
+            try:
+                return node, (loader.construct_document(node) if node is not None else None)
+            except ValueError as e:  # a timestamp that is no date (2025-02-30): name its line, not a traceback
+                bad = _bad_date(node)
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"{bad.value!r} is not a date ({e})" if bad else str(e),
+                    bad.start_mark if bad else node.start_mark) from None
         except TooBig:
             raise
         except yaml.YAMLError as e:
@@ -80,6 +86,26 @@ def _parse(text: str) -> tuple[yaml.Node | None, Any]:
             loader.dispose()
     assert err is not None
     raise err
+
+
+def _bad_date(root: yaml.Node) -> yaml.ScalarNode | None:
+    """The first scalar tagged as a timestamp whose value is no calendar date."""
+    import datetime as dt
+
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, yaml.ScalarNode):
+            if node.tag == "tag:yaml.org,2002:timestamp":
+                try:
+                    dt.date.fromisoformat(str(node.value)[:10])
+                except ValueError:
+                    return node
+        elif isinstance(node, yaml.MappingNode):
+            stack += [c for kv in reversed(node.value) for c in reversed(kv)]
+        elif isinstance(node, yaml.SequenceNode):
+            stack += list(reversed(node.value))
+    return None
 
 
 def _lines(node: yaml.Node, path: Path_, out: dict[Path_, int], dups: list[tuple[Path_, int]]) -> None:

@@ -56,7 +56,7 @@ def test_register_rows_become_remaining_payments_by_year(scen):
 def test_runoff_matches_the_closed_form_expectation(scen, tmp_path):
     """40 recipients, 20% attrition: E[cash of remaining payment k] = 40 × 10 × 0.8^k; a leaver lapses the rest
     in the year of the first missed payment: E[lapse 2026] = 40 × 0.2 × 20, E[lapse 2027] = 40 × 0.16 × 10."""
-    reg = load_register(write_csv(tmp_path / "r.csv", [RENT] * 40), scen)
+    reg = load_register(write_csv(tmp_path / "r.csv", [[f"r{i}", *RENT[1:]] for i in range(40)]), scen)
     sp = next(sp for sp in scen.programs if sp.id == "old.rent")
     big = scen.with_settings(draws=4000)
     L = runoff(big, sp, reg.books["old.rent"], 0, 4000)

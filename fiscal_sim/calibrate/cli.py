@@ -84,7 +84,7 @@ def calibrate(history: Annotated[Path, typer.Argument(help="award history: .csv,
 def backtest(history: Annotated[Path, typer.Argument(help="award history: .csv, .parquet or .xlsx")],
              holdout_from: Annotated[int, typer.Option("--holdout-from", help="first held-out year: calibrate on earlier years")],
              scenario: ScenarioOpt = None,
-             draws: Annotated[int, typer.Option(help="Monte Carlo draws of the held-out years")] = 1000,
+             draws: Annotated[int, typer.Option(min=1, help="Monte Carlo draws of the held-out years")] = 1000,
              out_dir: Annotated[Optional[Path], typer.Option("--out", help="output folder (default outputs/<scenario>_backtest)")] = None,
              quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only what was written")] = False) -> None:
     """Calibrate on the years before --holdout-from, simulate the later years and score the forecast.

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from fiscal_sim.catalogue.loader import Catalogue
-from fiscal_sim.errors import InputError, Problem
+from fiscal_sim.errors import MAX_PROBLEMS, InputError, Problem
 from fiscal_sim.units import cny_per
 
 ALL = "ALL"
@@ -81,8 +81,12 @@ class History:
         return self.select(self.year >= year)
 
 
-def _read_rows(path: Path) -> list[dict[str, Any]]:
-    """Rows as dicts of raw cell values, by file type."""
+MAX_ROWS = 1_000_000
+"""a history has one row per program, jurisdiction and year: more rows than this is not a history"""
+
+
+def _read_rows(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
+    """The header and the rows as dicts of raw cell values, by file type."""
     suffix = path.suffix.lower()
     if suffix == ".csv":  # UTF-8 (with or without BOM), else GB18030 (what Chinese Excel writes by default)
         raw = path.read_bytes()
@@ -90,12 +94,20 @@ def _read_rows(path: Path) -> list[dict[str, Any]]:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError:
             text = raw.decode("gb18030")
-        return [{k.strip(): v for k, v in row.items() if k is not None}
-                for row in csv.DictReader(io.StringIO(text, newline=""))]
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        rows = []
+        for row in reader:
+            rows.append({k.strip(): v for k, v in row.items() if k is not None})
+            if len(rows) > MAX_ROWS:
+                break
+        return [f.strip() for f in reader.fieldnames or []], rows
     if suffix == ".parquet":
         import pyarrow.parquet as pq
 
-        return pq.read_table(path).to_pylist()
+        pf = pq.ParquetFile(path)
+        if pf.metadata.num_rows > MAX_ROWS:
+            return pf.schema_arrow.names, [{}] * (MAX_ROWS + 1)
+        return pf.schema_arrow.names, pf.read().to_pylist()
     if suffix == ".xlsx":
         try:
             import openpyxl
@@ -107,9 +119,9 @@ def _read_rows(path: Path) -> list[dict[str, Any]]:
         finally:
             book.close()
         if not rows:
-            return []
+            return [], []
         head = [str(h).strip() if h is not None else "" for h in rows[0]]
-        return [dict(zip(head, r)) for r in rows[1:] if any(v not in (None, "") for v in r)]
+        return head, [dict(zip(head, r)) for r in rows[1:] if any(v not in (None, "") for v in r)]
     raise InputError([Problem(str(path), None, "-", f"unknown history file type {suffix!r}: use .csv, .parquet or .xlsx")])
 
 
@@ -118,13 +130,20 @@ def _blank(v: Any) -> bool:
 
 
 def _number(v: Any) -> float:
+    """A finite number (``nan`` and ``inf`` are not numbers of awards or money)."""
     if isinstance(v, str):
         v = v.strip().replace(",", "")
-    return float(v)
+    x = float(v)
+    if not math.isfinite(x):
+        raise ValueError(f"{v!r} is not a finite number")
+    return x
 
 
-def _columns_problems(name: str, rows: list[dict[str, Any]]) -> list[Problem]:
-    columns = set(rows[0]) if rows else set()
+def _columns_problems(name: str, header: list[str], rows: list[dict[str, Any]]) -> list[Problem]:
+    if len(rows) > MAX_ROWS:
+        return [Problem(name, None, "-", f"more than {MAX_ROWS:,} rows: a history has one row per program, "
+                                         "jurisdiction and year (is this the right file?)")]
+    columns = set(header)
     problems = [Problem(name, None, f"column {c}", "required column is missing") for c in REQUIRED if c not in columns]
     problems += [Problem(name, None, f"column {c}", f"unknown column (known: {', '.join(sorted(KNOWN))})")
                  for c in sorted(columns - KNOWN)]
@@ -218,12 +237,13 @@ def read_history(path: Path | str, catalogue: Catalogue, today: dt.date | None =
     if not path.exists():
         raise InputError([Problem(name, None, "-", "no such history file")])
     try:
-        rows = _read_rows(path)
+        header, rows = _read_rows(path)
     except InputError:
         raise
     except Exception as e:  # a malformed file: name it, no traceback
-        raise InputError([Problem(name, None, "-", f"cannot read history file: {e}")]) from None
-    problems = _columns_problems(name, rows)
+        raise InputError([Problem(name, None, "-", f"cannot read history file: {' '.join(str(e).split())[:200]}")]
+                         ) from None
+    problems = _columns_problems(name, header, rows)
     if problems:
         raise InputError(problems)
     this_year = (today or dt.date.today()).year
@@ -231,6 +251,9 @@ def read_history(path: Path | str, catalogue: Catalogue, today: dt.date | None =
     out: dict[str, list] = {k: [] for k in fields}
     seen: dict[tuple[str, str, int], int] = {}
     for i, row in enumerate(rows, start=1):
+        if len(problems) >= MAX_PROBLEMS:  # a file of repeated bad rows: stop reading, count what is left
+            raise InputError([Problem(name, None, "-", f"stopped at row {i:,} of {len(rows):,} after {MAX_PROBLEMS} "
+                                                        "problems: fix these first")] + problems)
         pid_of = str(row.get("program") or "").strip() or None
 
         def bad(col: str, msg: str) -> None:

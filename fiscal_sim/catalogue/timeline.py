@@ -178,19 +178,65 @@ def check_settings(st: TimelineSettings, base: TimelineFile, programs: dict, doc
         for name in getattr(st, key):
             if name not in documents and not (key == "after_expiry" and name in base.families):
                 out.append(problem((key, name), f"unknown document {name!r}"))
-    for name, ren in st.after_expiry.items():
-        for pid in getattr(ren, "overrides", {}):
-            if pid not in programs:
-                out.append(problem(("after_expiry", name, "overrides", pid), f"unknown program {pid!r}"))
+    out += renewal_problems(st.after_expiry, programs, base.families, problem)
     for name in st.timing:
         if name != "default" and name not in documents and name not in programs:
             out.append(problem(("timing", name), f"{name!r} is neither 'default', a document number nor a program id"))
     return out
 
 
-def check_timeline(tl: TimelineFile, programs: dict, documents: set[str], problem) -> list[Problem]:
-    """References of the catalogue's timeline file to programs, documents and families."""
+def renewal_problems(after_expiry: dict, programs: dict, families: dict, problem) -> list[Problem]:
+    """A renewal's ``overrides`` name programs of the document (or family) it renews, and its ``until`` falls after
+    that document's expiry (an earlier date would silently end the plan)."""
     out = []
+    for name, ren in after_expiry.items():
+        if not isinstance(ren, Renewal):
+            continue
+        fam = families.get(name)
+        members = set(fam.successors) if fam else {pid for pid, p in programs.items()
+                                                    if getattr(p, "document", None) and p.document.number == name}
+        for pid in ren.overrides:
+            if pid not in programs:
+                out.append(problem(("after_expiry", name, "overrides", pid), f"unknown program {pid!r}"))
+            elif pid not in members:
+                out.append(problem(("after_expiry", name, "overrides", pid),
+                                   f"program {pid!r} is not one of {name}'s: a renewal changes only its own programs"))
+        ends = [programs[pid].spec.in_force.to for pid in members if programs[pid].spec.in_force.to is not None]
+        if ren.until is not None and ends and ren.mode != "lapse" and ren.until <= max(ends):
+            out.append(problem(("after_expiry", name, "until"),
+                               f"{ren.until} is not after {name}'s expiry {max(ends)}: a renewal runs after it"))
+    return out
+
+
+def successor_cycles(families: dict) -> list[list[str]]:
+    """Cycles in predecessor → successor links across families (a program succeeding itself, directly or not)."""
+    nxt: dict[str, set[str]] = {}
+    for fam in families.values():
+        for a in fam.predecessors:
+            nxt.setdefault(a, set()).update(fam.successors)
+    cycles, state = [], {}
+
+    def visit(v: str, path: list[str]) -> None:
+        state[v] = 1
+        for w in sorted(nxt.get(v, ())):
+            if state.get(w) == 1:
+                cycles.append(path[path.index(w):] + [w] if w in path else [v, w])
+            elif w not in state:
+                visit(w, path + [w])
+        state[v] = 2
+
+    for v in sorted(nxt):
+        if v not in state:
+            visit(v, [v])
+    return cycles
+
+
+def check_timeline(tl: TimelineFile, programs: dict, documents: set[str], problem) -> list[Problem]:
+    """References of the catalogue's timeline file to programs, documents and families; renewals; cycles."""
+    out = []
+    out += renewal_problems(tl.after_expiry, programs, tl.families, problem)
+    for cycle in successor_cycles(tl.families):
+        out.append(problem(("families",), f"successor cycle {' → '.join(cycle)}: a program cannot succeed itself"))
     for fid, fam in tl.families.items():
         for role in ("predecessors", "successors"):
             for i, pid in enumerate(getattr(fam, role)):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,6 +38,10 @@ SUCCESS = "_SUCCESS"
 """written last under a run's prefix: the run is complete (JSON: run id, files written, creation time)"""
 LATEST = "LATEST"
 """beside the runs of a prefix, written after a run's ``_SUCCESS``: JSON naming the last complete run"""
+
+
+URL_SCHEMES = {"s3", "gs", "gcs", "hdfs", "viewfs", "abfs", "abfss", "az", "file", "mock"}
+"""schemes pyarrow opens: a value like ``s3:/bucket`` (one slash) is a mistyped URL, never a folder name"""
 
 
 def shown(uri: str) -> str:
@@ -76,7 +81,13 @@ def _open_uri(uri: str) -> tuple[Any, str]:
 
 def parse(value: str | Path, option: str = "--out") -> Path | Remote:
     """A local folder (a path, or a ``file://`` URI) or a :class:`Remote` prefix; a bad URL is refused."""
-    if isinstance(value, Path) or "://" not in value:
+    if isinstance(value, Path):
+        return value
+    if "://" not in value:
+        m = re.match(r"([A-Za-z][A-Za-z0-9+.\-]+):/?(?!/)", value)
+        if m and m.group(1).lower() in URL_SCHEMES:
+            raise OutputFolderError(f"{option} {shown(value)} looks like a storage URL missing a slash: write "
+                                    f"{m.group(1)}://BUCKET/PREFIX (or ./{value} for a local folder of that name)")
         return Path(value)
     try:
         fs, path = _open_uri(value)
@@ -84,7 +95,7 @@ def parse(value: str | Path, option: str = "--out") -> Path | Remote:
         raise OutputFolderError(f"{option} {shown(value)}: not a folder or a storage URL pyarrow can open "
                                 f"({_one_line(e)})") from None
     if fs.type_name == "local":
-        return Path(path)
+        return Path(path or "/")  # file:/// is the root folder (refused by the --out rules), not the working directory
     if not path:
         raise OutputFolderError(f"{option} {shown(value)} names no bucket: give s3://BUCKET/PREFIX")
     return Remote(value)
