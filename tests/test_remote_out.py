@@ -303,3 +303,16 @@ def test_cli_runs_to_a_url_and_refuses_a_bad_one(s3, tmp_path):
         assert r.returncode == 1 and "Traceback" not in r.stderr
         lines = r.stderr.strip().splitlines()
         assert len(lines) == 1 and words in lines[0], r.stderr
+
+
+def test_bi_tools_read_the_ledger_in_place_with_pyarrow_and_duckdb(s3, base, local):
+    """The README's way to read a run's ledger at a URL: a pyarrow hive dataset, queried by DuckDB, equals the
+    local run's ledger."""
+    folder, _ = local
+    there = run(base, s3("bi"), executor=Executor())
+    fs, path = fs_path(there.out, "draws")
+    remote = ds.dataset(path, filesystem=fs, partitioning="hive", format="parquet")
+    ((n, cash),) = duckdb.sql("SELECT count(*), sum(cash_cny) FROM remote").fetchall()
+    here = ds.dataset(folder / "draws", partitioning="hive", format="parquet")
+    ((n_local, cash_local),) = duckdb.sql("SELECT count(*), sum(cash_cny) FROM here").fetchall()
+    assert n == n_local > 0 and cash == pytest.approx(cash_local, rel=1e-12)
