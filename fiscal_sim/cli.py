@@ -829,18 +829,20 @@ def sensitivity(source: Annotated[Path, typer.Argument(help="scenario YAML, or a
     out.print(f"wrote [bold]{result.path}[/bold] ({scen.spec.draws:,} draws)")
     if quiet:
         return
+    from fiscal_sim.analysis.sensitivity import label
+    lang = terminal.lang_of(None)
+    titles = {sp.id: (sp.prog.spec.title_zh if lang == "zh" else sp.prog.spec.title_en) for sp in scen.programs}
     for payer in ("ALL", "city"):
         rows = top_rows(result.table, payer, "horizon", k=top)
         if not rows:
             continue
-        from rich.table import Column
-
-        t = Table("rank", Column("parameter", no_wrap=True, min_width=max(len(r["factor"]) for r in rows)),
-                  "swing, 万元 (low / high 10%)", "ρ", "first-order share",
-                  title=f"what drives total grant cash of {payer} over the horizon (joint R² of ranks "
+        name = scen.geography.payer_name(payer, lang) if payer != "ALL" else ("全部财政" if lang == "zh" else "all payers")
+        t = Table("rank", "parameter", "swing, 万元 (low / high 10%)", "ρ", "first-order share",
+                  title=f"what drives total grant cash of {name} over the horizon (joint R² of ranks "
                   f"{rows[0]['target_rank_r2']:.2f})", title_justify="left")
         for r in rows:
-            t.add_row(str(r["rank"]), r["factor"], f"{_wan(r['swing_low_cny'], True)} / {_wan(r['swing_high_cny'], True)}",
+            t.add_row(str(r["rank"]), label(r, titles, lang),
+                      f"{_wan(r['swing_low_cny'], True)} / {_wan(r['swing_high_cny'], True)}",
                       f"{r['spearman_rho']:+.3f}", _pct(r["first_order_index"]))
         show(t)
 

@@ -56,6 +56,7 @@ def test_sensitivity_table_equals_sensitivity_parquet(tmp_path):
                       f"FROM '{run}/sensitivity.parquet' WHERE period = 'horizon' AND payer IN ('ALL', 'city') "
                       "AND rank <= 5 ORDER BY payer = 'city', rank").fetchall()
     assert len(printed) == len(want) == 10
+    assert "rate_factor:" not in res.output and "shared_shock:" not in res.output  # the planner's words, no codes
     for (rank, lo, hi, rho, share), (payer, r, w_lo, w_hi, w_rho, w_share) in zip(printed, want):
         assert int(rank) == r
         assert (lo, hi) == (_wan(w_lo, True), _wan(w_hi, True)), (payer, r)

@@ -252,6 +252,18 @@ def sensitivity(scen: Scenario, out_dir: Path, workers: int = 1,
     return SensitivityResult(Path(out_dir) / FILE, table)
 
 
+def label(row: dict, titles: dict[str, str], lang: str = "zh") -> str:
+    """A parameter in the planner's words: the program's title for its uptake-rate factor, the year for the
+    shared shock (never the internal ``rate_factor:…`` / ``shared_shock:…`` code)."""
+    zh = lang == "zh"
+    if row["factor_kind"] == "rate_factor":
+        title = titles.get(row["program"], row["program"])
+        return f"{title} 申报数量" if zh else f"uptake of {title}"
+    if row["factor_kind"] == "shared_shock":
+        return f"{row['factor_year']}年共同冲击（各项目同向）" if zh else f"shared uptake shock of {row['factor_year']}"
+    return row["factor"]
+
+
 def top(table: pa.Table, payer: str = ALL, period: str = "horizon", year: int | None = None, k: int = 10) -> list[dict]:
     """The ``k`` parameters with the largest |ρ| for one target, largest first."""
     rows = [r for r in table.to_pylist() if r["payer"] == payer and r["period"] == period
