@@ -1,0 +1,289 @@
+"""The planners' workbench: a local Starlette application over :mod:`fiscal_sim.api` (server-rendered pages).
+
+``create_app(workspace)`` holds everything in the workspace folder: ``scenarios/`` (the workspace's own),
+``runs/<id>/`` (run folders, written as ``fiscal-sim run`` writes them) and ``registry.sqlite``.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.background import BackgroundTask
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from fiscal_sim.web import scenarios as sc
+from fiscal_sim.web.i18n import LANGS, translator
+from fiscal_sim.web.jobs import Job, QueueFull, Worker
+from fiscal_sim.web.registry import RUN_ID, Registry
+from fiscal_sim.web.security import Guard, check_binding, checked_form
+
+MAX_DRAWS = 200_000
+_env = Environment(loader=PackageLoader("fiscal_sim.web", "templates"), autoescape=select_autoescape())
+
+
+def _lang(request: Request) -> str:
+    lang = request.query_params.get("lang") or request.cookies.get("fs_lang") or "zh"
+    return lang if lang in LANGS else "zh"
+
+
+def page(request: Request, template: str, status: int = 200, **ctx: Any) -> HTMLResponse:
+    lang = _lang(request)
+    html = _env.get_template(template).render(t=translator(lang), lang=lang, csrf=request.scope["state"]["csrf"],
+                                              path=request.url.path, **ctx)
+    resp = HTMLResponse(html, status_code=status)
+    if request.query_params.get("lang") in LANGS:
+        resp.set_cookie("fs_lang", lang, samesite="strict")
+    return resp
+
+
+def _run(request: Request) -> dict[str, Any]:
+    run_id = request.path_params["run_id"]
+    run = request.app.state.registry.get(run_id) if RUN_ID.match(run_id) else None
+    if run is None:
+        raise HTTPException(404, "no such run")
+    return run
+
+
+def _folder(request: Request, run: dict[str, Any]) -> Path:
+    reg: Registry = request.app.state.registry
+    root = reg.runs_dir.resolve()
+    folder = reg.folder(run["id"]).resolve()
+    if not folder.is_relative_to(root) or run["status"] != "done" or run["missing"]:
+        raise HTTPException(404, "this run has no results to download (not finished, or its folder was removed)")
+    return folder
+
+
+def _scenario(request: Request) -> tuple[str, str, Path]:
+    src, name = request.path_params["src"], request.path_params["name"]
+    try:
+        return src, name, request.app.state.library.path(src, name)
+    except sc.NotFound as e:
+        raise HTTPException(404, str(e)) from None
+
+
+async def index(request: Request) -> Response:
+    return page(request, "index.html", scenarios=request.app.state.library.list(),
+                runs=request.app.state.registry.list())
+
+
+async def scenario_view(request: Request) -> Response:
+    src, name, path = _scenario(request)
+    return page(request, "scenario.html", src=src, name=name, text=path.read_text(encoding="utf-8"))
+
+
+def _parent(src: str, path: Path) -> Path:
+    """The file a saved form extends: for a workspace scenario being edited, the one it extends itself."""
+    if src == "ws":
+        import yaml
+
+        ext = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("scenario", {}).get("extends")
+        if ext:
+            return (path.parent / ext).resolve()
+    return path
+
+
+async def scenario_form(request: Request) -> Response:
+    src, name, path = _scenario(request)
+    mode = "edit" if request.query_params.get("mode") == "edit" and src == "ws" else "dup"
+    form = sc.Form.from_scenario(sc.merged(path), name if mode == "edit" else f"{name}_whatif")
+    return page(request, "form.html", src=src, name=name, mode=mode, form=form, rows=_rows(form))
+
+
+def _rows(form: sc.Form) -> list[dict[str, str]]:
+    return form.budgets + [{"payer": "", "program": "ALL", "amount": ""}] * max(1, 3 - len(form.budgets))
+
+
+async def scenario_save(request: Request) -> Response:
+    src, name, path = _scenario(request)
+    data = await checked_form(request)
+    mode = "edit" if data.get("mode") == "edit" and src == "ws" else "dup"
+    form = sc.Form.from_post(data)
+    parent = _parent(src, path) if mode == "edit" else path
+    if mode == "edit" and form.name != name:
+        form.errors["name"] = "rename by duplicating; an edit keeps the name"
+        saved = None
+    else:
+        saved = sc.save(request.app.state.library, form, parent, overwrite=mode == "edit")
+    if saved is None:
+        return page(request, "form.html", status=422, src=src, name=name, mode=mode, form=form, rows=_rows(form))
+    return RedirectResponse(f"/scenarios/ws/{saved.stem}", status_code=303)
+
+
+def _int(text: Any, default: int | None, lo: int, hi: int, label: str) -> int | None:
+    if text in (None, ""):
+        return default
+    if not str(text).strip().isdigit() or not lo <= int(text) <= hi:
+        raise HTTPException(422, f"{label}: a whole number from {lo} to {hi:,}")
+    return int(text)
+
+
+async def run_start(request: Request) -> Response:
+    data = await checked_form(request)
+    lib: sc.Library = request.app.state.library
+    try:
+        path = lib.path(str(data.get("src", "")), str(data.get("name", "")))
+    except sc.NotFound as e:
+        raise HTTPException(404, str(e)) from None
+    draws = _int(data.get("draws"), 1000, 1, MAX_DRAWS, "draws")
+    seed = _int(data.get("seed"), None, 0, 2**63 - 1, "seed")
+    reg: Registry = request.app.state.registry
+    run_id = reg.add(path.stem, path.read_text(encoding="utf-8"),
+                     {"draws": draws, "seed": seed, "source": f"{data.get('src')}/{path.stem}"}, request.app.state.who)
+    try:
+        request.app.state.worker.submit(Job(run_id, path, draws, seed))
+    except QueueFull as e:
+        reg.set_status(run_id, "failed", error=str(e))
+        raise HTTPException(503, str(e)) from None
+    return RedirectResponse(f"/runs/{run_id}", status_code=303)
+
+
+async def run_view(request: Request) -> Response:
+    from fiscal_sim import headline
+
+    run = _run(request)
+    lines = headline.text(run["headline"], _lang(request)) if run["headline"] else []
+    return page(request, "run.html", run=run, lines=lines, payers=_budget_payers(run))
+
+
+def _budget_payers(run: dict[str, Any]) -> list[str]:
+    h = run.get("headline") or {}
+    payers = [b.get("payer") for b in h.get("budget_lines") or [] if b.get("program") == "ALL"]
+    return [p for p in dict.fromkeys(payers) if p] or ["ALL"]
+
+
+async def run_status(request: Request) -> Response:
+    run = _run(request)
+    return JSONResponse({k: run[k] for k in ("id", "status", "done_draws", "error", "missing")}
+                        | {"draws": run["settings"]["draws"]})
+
+
+async def run_cancel(request: Request) -> Response:
+    await checked_form(request)
+    run = _run(request)
+    if run["status"] in ("queued", "running"):
+        request.app.state.worker.cancel(run["id"])
+    return RedirectResponse(f"/runs/{run['id']}", status_code=303)
+
+
+async def run_cash(request: Request) -> Response:
+    """Cash by year of one payer (all programs): mean, P5, P95 and its budget line (yuan), for the chart."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    run = _run(request)
+    folder = _folder(request, run)
+    payer = request.query_params.get("payer", _budget_payers(run)[0])
+    t = pq.read_table(folder / "summary.parquet", columns=["program", "payer", "vintage", "measure", "period",
+                                                           "fiscal_year", "mean_cny", "p05_cny", "p95_cny", "budget_cny"])
+    mask = pc.and_(pc.and_(pc.equal(t["program"], "ALL"), pc.equal(t["payer"], payer)),
+                   pc.and_(pc.and_(pc.equal(t["vintage"], "ALL"), pc.equal(t["measure"], "cash")),
+                           pc.equal(t["period"], "year")))
+    rows = sorted(t.filter(mask).to_pylist(), key=lambda r: r["fiscal_year"])
+    return JSONResponse({"payer": payer, "unit": "yuan", **{k: [r[k] for r in rows] for k in
+                        ("fiscal_year", "mean_cny", "p05_cny", "p95_cny", "budget_cny")}})
+
+
+async def run_download(request: Request) -> Response:
+    from fiscal_sim.export import write_csv, write_xlsx
+
+    run = _run(request)
+    folder = _folder(request, run)
+    kind = request.path_params["kind"]
+    if kind not in ("xlsx", "csv", "parquet"):
+        raise HTTPException(404, "downloads: xlsx, csv or parquet")
+    tmp = Path(tempfile.mkdtemp(prefix="fiscal-sim-web-"))
+    cleanup = BackgroundTask(shutil.rmtree, tmp, ignore_errors=True)
+    name = f"{run['scenario_name']}_{run['id']}"
+    if kind == "xlsx":
+        out = write_xlsx(folder, tmp / f"{name}.xlsx")
+        media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    else:
+        src = folder
+        if kind == "csv":
+            write_csv(folder, tmp / "csv")
+            src = tmp / "csv"
+        out = Path(shutil.make_archive(str(tmp / f"{name}_{kind}"), "zip", src))
+        media = "application/zip"
+    return FileResponse(out, media_type=media, filename=out.name, background=cleanup)
+
+
+async def compare_view(request: Request) -> Response:
+    """Two finished runs' scenarios compared with common random numbers (api.compare): by year and payer."""
+    from fiscal_sim import api
+
+    reg: Registry = request.app.state.registry
+    a, b = request.query_params.get("a", ""), request.query_params.get("b", "")
+    runs = [r for r in reg.list() if r["status"] == "done"]
+    rows: list[dict[str, Any]] = []
+    if a and b:
+        ra, rb = reg.get(a), reg.get(b)
+        if not ra or not rb:
+            raise HTTPException(404, "no such run")
+        lib: sc.Library = request.app.state.library
+        paths = []
+        for r in (ra, rb):
+            src, name = r["settings"]["source"].split("/", 1)
+            try:
+                paths.append(lib.path(src, name))
+            except sc.NotFound as e:
+                raise HTTPException(404, str(e)) from None
+        cmp = api.compare(paths[0], paths[1], draws=min(ra["settings"]["draws"], rb["settings"]["draws"]))
+        rows = [r for r in cmp.table.to_pylist() if r.get("program") == "ALL" and r.get("measure", "cash") == "cash"
+                and r.get("vintage", "ALL") == "ALL" and r.get("period", "year") == "year"]
+    return page(request, "compare.html", runs=runs, a=a, b=b, rows=rows)
+
+
+async def plotly_js(request: Request) -> Response:
+    import plotly
+
+    return FileResponse(Path(plotly.__file__).parent / "package_data" / "plotly.min.js",
+                        media_type="text/javascript", headers={"Cache-Control": "max-age=86400"})
+
+
+async def app_js(request: Request) -> Response:
+    return FileResponse(Path(__file__).parent / "static" / "app.js", media_type="text/javascript")
+
+
+async def error_page(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    detail = exc.detail if isinstance(exc, HTTPException) else "internal error: the server log has the details"
+    if "state" not in request.scope or "csrf" not in request.scope["state"]:
+        return HTMLResponse(str(detail), status_code=status)
+    return page(request, "error.html", status=status, message=detail, status_code=status)
+
+
+def create_app(workspace: Path | str, *, host: str = "127.0.0.1", token: str | None = None,
+               repo: Path | None = None, who: str | None = None) -> Any:
+    """The workbench on ``workspace`` (created if absent); refuses a non-loopback host without a token."""
+    check_binding(host, token)
+    ws = Path(workspace).resolve()
+    (ws / "scenarios").mkdir(parents=True, exist_ok=True)
+    (ws / "runs").mkdir(exist_ok=True)
+    registry = Registry(ws)
+    registry.recover()
+    routes = [
+        Route("/", index), Route("/static/plotly.min.js", plotly_js), Route("/static/app.js", app_js),
+        Route("/scenarios/{src}/{name}", scenario_view), Route("/scenarios/{src}/{name}/form", scenario_form),
+        Route("/scenarios/{src}/{name}/save", scenario_save, methods=["POST"]),
+        Route("/runs", run_start, methods=["POST"]), Route("/runs/{run_id}", run_view),
+        Route("/runs/{run_id}/status.json", run_status), Route("/runs/{run_id}/cash.json", run_cash),
+        Route("/runs/{run_id}/cancel", run_cancel, methods=["POST"]),
+        Route("/runs/{run_id}/download/{kind}", run_download), Route("/compare", compare_view),
+    ]
+    app = Starlette(routes=routes, exception_handlers={HTTPException: error_page, Exception: error_page})
+    app.state.registry = registry
+    app.state.library = sc.Library(repo or sc.repo_scenarios(), ws / "scenarios")
+    app.state.worker = Worker(registry)
+    app.state.who = who or (f"token:{os.environ.get('FISCAL_SIM_TOKEN_NAME', 'shared')}" if token else getpass.getuser())
+    app.add_middleware(Guard, token=token)
+    return app

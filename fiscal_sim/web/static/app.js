@@ -1,0 +1,30 @@
+// The workbench's few lines of script: poll a running run's status; draw the cash chart (plotly, served locally).
+(function () {
+  const st = document.getElementById("status");
+  if (st && (st.dataset.status === "queued" || st.dataset.status === "running")) {
+    const poll = async () => {
+      const r = await fetch(`/runs/${st.dataset.run}/status.json`);
+      const s = await r.json();
+      const bar = document.getElementById("progress");
+      if (bar) bar.style.width = (100 * s.done_draws / s.draws).toFixed(1) + "%";
+      if (s.status === "queued" || s.status === "running") setTimeout(poll, 500); else location.reload();
+    };
+    setTimeout(poll, 500);
+  }
+  const chart = document.getElementById("chart");
+  const draw = async (payer) => {
+    const d = await (await fetch(`/runs/${chart.dataset.run}/cash.json?payer=${encodeURIComponent(payer)}`)).json();
+    const yi = (xs) => xs.map((v) => (v === null ? null : v / 1e8));
+    const x = d.fiscal_year;
+    Plotly.newPlot(chart, [
+      {x, y: yi(d.p95_cny), line: {width: 0}, name: "P95", showlegend: false},
+      {x, y: yi(d.p05_cny), fill: "tonexty", line: {width: 0}, name: "P5–P95"},
+      {x, y: yi(d.mean_cny), name: "mean"},
+      {x, y: yi(d.budget_cny), name: "budget", line: {dash: "dash", color: "#b00020"}},
+    ], {title: `${d.payer}: 亿元 / 100 million yuan`, margin: {t: 40}}, {displaylogo: false});
+  };
+  if (chart && window.Plotly) {
+    draw(chart.dataset.payer);
+    document.querySelectorAll("a.payer").forEach((a) => a.addEventListener("click", (e) => { e.preventDefault(); draw(a.dataset.payer); }));
+  }
+})();
