@@ -148,10 +148,8 @@ async def run_start(request: Request) -> Response:
 
 
 async def run_view(request: Request) -> Response:
-    from fiscal_sim import headline
-
     run = _run(request)
-    lines = headline.text(run["headline"], _lang(request)) if run["headline"] else []
+    lines = ((run["headline"] or {}).get("text") or {}).get(_lang(request)) or []  # headline.json's own text
     return page(request, "run.html", run=run, lines=lines, payers=_budget_payers(run))
 
 
@@ -196,11 +194,11 @@ async def run_cash(request: Request) -> Response:
 async def run_download(request: Request) -> Response:
     from fiscal_sim.export import write_csv, write_xlsx
 
-    run = _run(request)
-    folder = _folder(request, run)
     kind = request.path_params["kind"]
     if kind not in ("xlsx", "csv", "parquet"):
         raise HTTPException(404, "downloads: xlsx, csv or parquet")
+    run = _run(request)
+    folder = _folder(request, run)
     tmp = Path(tempfile.mkdtemp(prefix="fiscal-sim-web-"))
     cleanup = BackgroundTask(shutil.rmtree, tmp, ignore_errors=True)
     name = f"{run['scenario_name']}_{run['id']}"

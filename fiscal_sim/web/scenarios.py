@@ -153,7 +153,7 @@ def _document(form: Form, parent: Path, target: Path, base: dict[str, Any]) -> d
 
 def _field_of(problem_field: str, form: Form) -> str:
     """A problem's field path (``scenario.budgets.0.amount``) as the form field it belongs to."""
-    f = problem_field.removeprefix("scenario.")
+    f = re.sub(r"\[(\d+)\]", r".\1", problem_field).removeprefix("scenario.")
     if f.startswith("budgets."):
         parts = f.split(".")
         if len(parts) >= 3 and parts[2] in ("payer", "program", "amount"):
