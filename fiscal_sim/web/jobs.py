@@ -16,7 +16,11 @@ from pathlib import Path
 from fiscal_sim.web.registry import Registry
 
 QUEUE_SIZE = 16
-_ctx = mp.get_context("spawn")
+# forkserver: each run's child forks from a clean server process that has imported the engine once (fast, and
+# safe beside the web server's threads); spawn where forkserver is unavailable.
+_ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
+if _ctx.get_start_method() == "forkserver":
+    _ctx.set_forkserver_preload(["fiscal_sim.api", "fiscal_sim.orchestrate.run", "fiscal_sim.scenario"])
 
 
 class QueueFull(Exception):
