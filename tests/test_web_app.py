@@ -261,3 +261,27 @@ def test_scenario_names_never_leave_their_folder(name):
 def test_oversized_request_is_refused(client):
     r = client.post("/runs", content=b"x" * (300 * 1024), headers={"content-type": "application/x-www-form-urlencoded"})
     assert r.status_code == 413
+
+
+def test_compare_page_shows_api_compare_by_year_and_payer(tmp_path):
+    from fiscal_sim.api import compare
+
+    reg = Registry(tmp_path)
+    ids = []
+    for name in ("baseline", "renew_2024_plan"):
+        ids.append(reg.add(name, "", {"draws": 100, "seed": None, "source": f"repo/{name}"}, "x"))
+        reg.set_status(ids[-1], "done", headline={})
+    with TestClient(create_app(tmp_path)) as c:
+        page = c.get(f"/compare?a={ids[0]}&b={ids[1]}&lang=en").text
+    want = compare(REPO / "scenarios" / "baseline.yaml", REPO / "scenarios" / "renew_2024_plan.yaml", draws=100)
+    rows = {(r["payer"], r["fiscal_year"]): r for r in want.table.to_pylist()
+            if (r["program"], r["measure"], r["period"]) == ("ALL", "cash", "year")}
+    shown = re.findall(r"<tr><td>([a-zA-Z_]+)</td><td>(\d{4})</td>\s*<td>([-\d,]+)</td><td>([-\d,]+)</td><td>([-\d,]+)</td>"
+                       r"<td>([-\d,]+)</td>", page)
+    assert len(shown) == len(rows) > 0
+    for payer, year, base, reform, change, se in shown:
+        r = rows[(payer, int(year))]
+        for text, cny in ((base, r["baseline_mean_cny"]), (change, r["change_mean_cny"]), (se, r["change_se_cny"])):
+            assert int(text.replace(",", "")) == pytest.approx(cny / 1e4, abs=0.5 + 1e-9)
+    city_2030 = rows[("city", 2030)]
+    assert city_2030["change_mean_cny"] > 0  # renewing the 2024 plan adds city cash after 2027

@@ -28,6 +28,8 @@ from fiscal_sim.web.registry import RUN_ID, Registry
 from fiscal_sim.web.security import Guard, check_binding, checked_form
 
 MAX_DRAWS = 200_000
+COMPARE_COLUMNS = ("payer", "fiscal_year", "baseline_mean_cny", "reform_mean_cny", "change_mean_cny", "change_se_cny",
+                   "baseline_p_exceed", "reform_p_exceed")
 _env = Environment(loader=PackageLoader("fiscal_sim.web", "templates"), autoescape=select_autoescape())
 
 
@@ -173,7 +175,7 @@ async def run_cancel(request: Request) -> Response:
     return RedirectResponse(f"/runs/{run['id']}", status_code=303)
 
 
-async def run_cash(request: Request) -> Response:
+def run_cash(request: Request) -> Response:
     """Cash by year of one payer (all programs): mean, P5, P95 and its budget line (yuan), for the chart."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
@@ -191,7 +193,7 @@ async def run_cash(request: Request) -> Response:
                         ("fiscal_year", "mean_cny", "p05_cny", "p95_cny", "budget_cny")}})
 
 
-async def run_download(request: Request) -> Response:
+def run_download(request: Request) -> Response:
     from fiscal_sim.export import write_csv, write_xlsx
 
     kind = request.path_params["kind"]
@@ -215,7 +217,7 @@ async def run_download(request: Request) -> Response:
     return FileResponse(out, media_type=media, filename=out.name, background=cleanup)
 
 
-async def compare_view(request: Request) -> Response:
+def compare_view(request: Request) -> Response:
     """Two finished runs' scenarios compared with common random numbers (api.compare): by year and payer."""
     from fiscal_sim import api
 
@@ -236,8 +238,8 @@ async def compare_view(request: Request) -> Response:
             except sc.NotFound as e:
                 raise HTTPException(404, str(e)) from None
         cmp = api.compare(paths[0], paths[1], draws=min(ra["settings"]["draws"], rb["settings"]["draws"]))
-        rows = [r for r in cmp.table.to_pylist() if r.get("program") == "ALL" and r.get("measure", "cash") == "cash"
-                and r.get("vintage", "ALL") == "ALL" and r.get("period", "year") == "year"]
+        rows = [{k: r[k] for k in COMPARE_COLUMNS} for r in cmp.table.to_pylist()
+                if (r["program"], r["measure"], r["period"]) == ("ALL", "cash", "year")]
     return page(request, "compare.html", runs=runs, a=a, b=b, rows=rows)
 
 

@@ -17,11 +17,11 @@
     const yi = (xs) => xs.map((v) => (v === null ? null : v / 1e8));
     const x = d.fiscal_year;
     Plotly.newPlot(chart, [
-      {x, y: yi(d.p95_cny), line: {width: 0}, name: "P95", showlegend: false},
-      {x, y: yi(d.p05_cny), fill: "tonexty", line: {width: 0}, name: "P5–P95"},
-      {x, y: yi(d.mean_cny), name: "mean"},
-      {x, y: yi(d.budget_cny), name: "budget", line: {dash: "dash", color: "#b00020"}},
-    ], {title: `${d.payer}: 亿元 / 100 million yuan`, margin: {t: 40}}, {displaylogo: false});
+      {x, y: yi(d.p95_cny), mode: "lines", line: {width: 0}, name: "P95", showlegend: false},
+      {x, y: yi(d.p05_cny), mode: "lines", fill: "tonexty", line: {width: 0}, fillcolor: "rgba(42,102,170,0.25)", name: "P5–P95"},
+      {x, y: yi(d.mean_cny), mode: "lines+markers", line: {color: "#2a66aa"}, name: "mean 均值"},
+      {x, y: yi(d.budget_cny), mode: "lines", name: "budget 预算线", line: {dash: "dash", color: "#b00020"}},
+    ], {title: {text: `${d.payer} · 亿元 (100 million yuan) · fiscal year 财年`}, margin: {t: 40}}, {displaylogo: false});
   };
   if (chart && window.Plotly) {
     draw(chart.dataset.payer);
