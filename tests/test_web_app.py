@@ -285,3 +285,28 @@ def test_compare_page_shows_api_compare_by_year_and_payer(tmp_path):
             assert int(text.replace(",", "")) == pytest.approx(cny / 1e4, abs=0.5 + 1e-9)
     city_2030 = rows[("city", 2030)]
     assert city_2030["change_mean_cny"] > 0  # renewing the 2024 plan adds city cash after 2027
+
+
+def test_sweep_page_plots_worst_year_p_exceed_against_the_value(client):
+    from fiscal_sim.api import sweep
+
+    target = "programs.jzbf2024-7.tech-intermediary-reward.formula.max"
+    data = {"csrf": csrf(client), "scenario": "repo/baseline", "set": f"{target}=10,40", "draws": "100", "payer": "city"}
+    r = client.post("/sweep", data=data)
+    assert r.status_code == 200, r.text
+    points = json.loads(html_unescape(re.search(r"data-points='([^']*)'", r.text).group(1)))
+    table = sweep(REPO / "scenarios" / "baseline.yaml", [f"{target}=10,40"], draws=100)
+    for i, p in enumerate(points):
+        rows = [x for x in table.to_pylist() if x["point"] == i and (x["program"], x["payer"], x["vintage"], x["measure"],
+                x["period"]) == ("ALL", "city", "ALL", "cash", "year")]
+        worst = max(rows, key=lambda x: x["p_exceed"])
+        assert p["value"] == [10, 40][i] and p["p_exceed"] == pytest.approx(worst["p_exceed"], abs=1e-12)
+    bad = client.post("/sweep", data=data | {"set": "programs.no-such.formula.max=1,2"})
+    assert bad.status_code == 422 and 'data-field="set"' in bad.text
+    assert client.post("/sweep", data={"set": "x=1"}).status_code == 403
+
+
+def html_unescape(text: str) -> str:
+    import html
+
+    return html.unescape(text)

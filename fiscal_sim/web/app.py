@@ -243,6 +243,66 @@ def compare_view(request: Request) -> Response:
     return page(request, "compare.html", runs=runs, a=a, b=b, rows=rows)
 
 
+SWEEP_MAX_POINTS, SWEEP_MAX_DRAWS = 8, 5000
+
+
+def sweep_points(table: Any, payer: str) -> list[dict[str, Any]]:
+    """Per sweep point: the swept value and the worst year's P(exceed) of ``payer``'s all-program cash line."""
+    value_col = [c for c in table.schema.names if c not in SUMMARY_LIKE][0]
+    out: dict[int, dict[str, Any]] = {}
+    for r in table.to_pylist():
+        if (r["program"], r["payer"], r["vintage"], r["measure"], r["period"]) != ("ALL", payer, "ALL", "cash", "year"):
+            continue
+        pt = out.setdefault(r["point"], {"value": r[value_col], "p_exceed": None, "worst_year": None})
+        if r["p_exceed"] is not None and (pt["p_exceed"] is None or r["p_exceed"] > pt["p_exceed"]):
+            pt.update(p_exceed=r["p_exceed"], worst_year=r["fiscal_year"])
+    return [out[k] for k in sorted(out)]
+
+
+SUMMARY_LIKE = {"point", "scenario", "program", "payer", "vintage", "measure", "period", "fiscal_year", "draws",
+                "mean_cny", "sd_cny", "mcse_cny", "p05_cny", "p10_cny", "p50_cny", "p90_cny", "p95_cny", "var_cny",
+                "tvar_cny", "min_cny", "max_cny", "budget_cny", "p_exceed", "p_exceed_lo", "p_exceed_hi",
+                "overrun_if_exceeded_cny", "var_level", "is_total"}
+
+
+async def sweep_view(request: Request) -> Response:
+    """One parameter swept over a few values (api.sweep, in memory): P(exceed) of a budget line against it."""
+    from starlette.concurrency import run_in_threadpool
+
+    from fiscal_sim import api
+    from fiscal_sim.errors import FiscalSimError
+
+    lib: sc.Library = request.app.state.library
+    values = {"scenario": "repo/baseline", "set": "", "draws": "500", "payer": "city"}
+    errors: dict[str, str] = {}
+    points: list[dict[str, Any]] = []
+    if request.method == "POST":
+        data = await checked_form(request)
+        values.update({k: str(data.get(k, "")).strip() for k in values})
+        src, _, name = values["scenario"].partition("/")
+        try:
+            path = lib.path(src, name)
+        except sc.NotFound as e:
+            raise HTTPException(404, str(e)) from None
+        try:
+            draws = _int(values["draws"], 500, 1, SWEEP_MAX_DRAWS, "draws")
+        except HTTPException as e:
+            errors["draws"] = e.detail
+        assignment = values["set"].split("=", 1)[1] if "=" in values["set"] else ""
+        if len(assignment.split(",")) > SWEEP_MAX_POINTS:
+            errors["set"] = f"at most {SWEEP_MAX_POINTS} values here (the CLI's fiscal-sim sweep takes more)"
+        if not errors:
+            try:
+                table = await run_in_threadpool(api.sweep, path, [values["set"]], draws=draws)
+                points = sweep_points(table, values["payer"])
+                if not any(p["p_exceed"] is not None for p in points):
+                    errors["payer"] = f"no budget line for payer {values['payer']!r} (all programs) in this scenario"
+            except FiscalSimError as e:
+                errors["set"] = str(e)
+    return page(request, "sweep.html", status=422 if errors else 200, scenarios=lib.list(), values=values,
+                errors=errors, points=points)
+
+
 async def plotly_js(request: Request) -> Response:
     import plotly
 
@@ -279,6 +339,7 @@ def create_app(workspace: Path | str, *, host: str = "127.0.0.1", token: str | N
         Route("/runs/{run_id}/status.json", run_status), Route("/runs/{run_id}/cash.json", run_cash),
         Route("/runs/{run_id}/cancel", run_cancel, methods=["POST"]),
         Route("/runs/{run_id}/download/{kind}", run_download), Route("/compare", compare_view),
+        Route("/sweep", sweep_view, methods=["GET", "POST"]),
     ]
     app = Starlette(routes=routes, exception_handlers={HTTPException: error_page, Exception: error_page})
     app.state.registry = registry

@@ -43,6 +43,9 @@ LABELS: dict[str, tuple[str, str]] = {
     "synthetic": ("预算线与承诺登记为示例数据（合成），非实际拨款。",
                   "Budget lines and the commitment register are illustrative (synthetic), not actual appropriations."),
     "back": ("返回", "back"),
+    "sweep": ("单参数扫描", "Sweep one parameter"),
+    "value": ("取值", "value"),
+    "worst_year": ("最高风险年", "worst year"),
     "exceed": ("超预算", "exceed"),
     "compare_note": ("两个情景以共同随机数重新模拟（抽样次数取两次运行中较少者）；Δ 的标准误来自配对差。",
                      "Both scenarios simulated again with common random numbers (the smaller of the two runs' draws); "

@@ -27,4 +27,11 @@
     draw(chart.dataset.payer);
     document.querySelectorAll("a.payer").forEach((a) => a.addEventListener("click", (e) => { e.preventDefault(); draw(a.dataset.payer); }));
   }
+  const sw = document.getElementById("sweep-chart");
+  if (sw && window.Plotly) {
+    const pts = JSON.parse(sw.dataset.points);
+    Plotly.newPlot(sw, [{x: pts.map((p) => p.value), y: pts.map((p) => p.p_exceed), mode: "lines+markers",
+      name: "P(exceed)"}], {xaxis: {title: {text: sw.dataset.label}}, yaxis: {title: {text: "P(exceed), worst year"},
+      tickformat: ".0%", rangemode: "tozero"}, margin: {t: 20}}, {displaylogo: false});
+  }
 })();
