@@ -310,3 +310,37 @@ def html_unescape(text: str) -> str:
     import html
 
     return html.unescape(text)
+
+
+def test_edit_keeps_extends_and_name(client, ws):
+    import yaml
+
+    r = client.post("/scenarios/repo/baseline/save", data=form(client, "to_edit", "25000", False), follow_redirects=False)
+    assert r.status_code == 303
+    page = client.get("/scenarios/ws/to_edit/form?mode=edit").text
+    assert 'value="to_edit"' in page and 'name="mode" value="edit"' in page
+    r = client.post("/scenarios/ws/to_edit/save", data=form(client, "to_edit", "26000", True, mode="edit"),
+                    follow_redirects=False)
+    assert r.status_code == 303
+    sc = yaml.safe_load((ws / "scenarios" / "to_edit.yaml").read_text(encoding="utf-8"))["scenario"]
+    assert sc["extends"] == str((REPO / "scenarios" / "baseline.yaml").resolve())  # not itself
+    assert sc["budgets"][0]["amount"] == 26000 and sc["timeline"]["after_expiry"]["嘉政办发〔2024〕7号"] == "renew"
+    r = client.post("/scenarios/ws/to_edit/save", data=form(client, "renamed", "26000", True, mode="edit"))
+    assert r.status_code == 422 and 'data-field="name"' in r.text and not (ws / "scenarios" / "renamed.yaml").exists()
+    r = client.post("/scenarios/repo/baseline/save", data=form(client, "baseline", "1", False, mode="edit"),
+                    follow_redirects=False)  # the repo's files are read-only: an "edit" there is a duplicate
+    assert r.status_code == 303 and r.headers["location"] == "/scenarios/ws/baseline"
+    assert "amount: 25000" in (REPO / "scenarios" / "baseline.yaml").read_text(encoding="utf-8")
+
+
+def test_internal_error_page_has_no_traceback(tmp_path, monkeypatch):
+    app = create_app(tmp_path, token="hush-hush")
+
+    def boom():
+        raise RuntimeError("secret detail hush-hush")
+
+    monkeypatch.setattr(app.state.registry, "list", boom)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = c.get("/", headers={"X-Fiscal-Sim-Token": "hush-hush"})
+    assert r.status_code == 500 and "internal error" in r.text
+    assert "Traceback" not in r.text and "hush-hush" not in r.text and "RuntimeError" not in r.text
