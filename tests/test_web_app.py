@@ -184,12 +184,18 @@ def test_restart_marks_interrupted_runs_failed_and_missing_folders(tmp_path):
     reg = Registry(tmp_path)
     stuck = reg.add("baseline", "scenario: {}", {"draws": 10, "seed": None, "source": "repo/baseline"}, "x")
     reg.set_status(stuck, "running")
+    staging = tmp_path / "runs" / f".{stuck}.tmp-0123abcd"  # what a run killed with its server leaves
+    staging.mkdir(parents=True)
+    (staging / "summary.parquet").write_bytes(b"half")
+    other = tmp_path / "runs" / "not-ours"
+    other.mkdir()
     gone = reg.add("baseline", "scenario: {}", {"draws": 10, "seed": None, "source": "repo/baseline"}, "x")
     reg.set_status(gone, "done", headline={"text": {"zh": ["要点一行"], "en": ["one headline line"]}})
     with TestClient(create_app(tmp_path)) as c:
         s = c.get(f"/runs/{stuck}/status.json").json()
         assert s["status"] == "failed" and "interrupted" in s["error"]
         assert "interrupted" in c.get(f"/runs/{stuck}").text
+        assert not staging.exists() and other.is_dir()
         assert c.get(f"/runs/{gone}/status.json").json()["missing"] is True
         assert c.get("/").status_code == 200 and "one headline line" in c.get(f"/runs/{gone}?lang=en").text
         assert c.get(f"/runs/{gone}/download/xlsx").status_code == 404

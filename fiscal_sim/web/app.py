@@ -330,7 +330,8 @@ def create_app(workspace: Path | str, *, host: str = "127.0.0.1", token: str | N
     (ws / "scenarios").mkdir(parents=True, exist_ok=True)
     (ws / "runs").mkdir(exist_ok=True)
     registry = Registry(ws)
-    registry.recover()
+    for run_id in registry.recover():  # an interrupted run's staging folder (ours, named after it) goes
+        Worker.clean_staging(registry.folder(run_id))
     routes = [
         Route("/", index), Route("/static/plotly.min.js", plotly_js), Route("/static/app.js", app_js),
         Route("/scenarios/{src}/{name}", scenario_view), Route("/scenarios/{src}/{name}/form", scenario_form),

@@ -115,17 +115,17 @@ class Worker:
             self._current = None
         self.registry.progress(job.run_id, done.value)
         if job.run_id in self.cancelled:
-            self._clean_staging(out)
+            self.clean_staging(out)
             self.registry.set_status(job.run_id, "cancelled")
         elif proc.exitcode == 0 and errors.empty() and (out / "summary.parquet").is_file():
             self.registry.set_status(job.run_id, "done", headline=headline.load(out))
         else:
             msg = errors.get(timeout=1) if not errors.empty() else f"the run process ended with code {proc.exitcode}"
-            self._clean_staging(out)
+            self.clean_staging(out)
             self.registry.set_status(job.run_id, "failed", error=msg)
 
     @staticmethod
-    def _clean_staging(out: Path) -> None:
+    def clean_staging(out: Path) -> None:
         """Remove the staging folders a terminated run left (ours: named after the run's own folder)."""
         for tmp in out.parent.glob(f".{out.name}.tmp-*"):
             shutil.rmtree(tmp, ignore_errors=True)

@@ -87,12 +87,13 @@ class Registry:
             rows = db.execute("SELECT * FROM runs ORDER BY created DESC, rowid DESC").fetchall()
         return [self._row(r) for r in rows]
 
-    def recover(self) -> int:
-        """Mark runs a stopped server left queued or running as failed (interrupted); returns how many."""
+    def recover(self) -> list[str]:
+        """Mark runs a stopped server left queued or running as failed (interrupted); returns their ids."""
         with self._lock, self._db() as db:
-            cur = db.execute("UPDATE runs SET status='failed', error='interrupted: the server stopped', "
-                             "finished=? WHERE status IN ('queued','running')", (_now(),))
-            return cur.rowcount
+            ids = [r[0] for r in db.execute("SELECT id FROM runs WHERE status IN ('queued','running')")]
+            db.execute("UPDATE runs SET status='failed', error='interrupted: the server stopped', "
+                       "finished=? WHERE status IN ('queued','running')", (_now(),))
+            return ids
 
     def folder(self, run_id: str) -> Path:
         return self.runs_dir / run_id
