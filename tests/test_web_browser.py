@@ -45,7 +45,7 @@ def server(tmp_path):
         proc.wait(10)
 
 
-def test_create_a_scenario_run_it_and_see_the_headline(server):
+def test_create_a_scenario_run_it_and_see_the_headline(server, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api")
     chromium = shutil.which("chromium")
     if not chromium:
@@ -69,5 +69,15 @@ def test_create_a_scenario_run_it_and_see_the_headline(server):
             assert "browser_whatif 2025–2034, 200 draws" in text
             page.wait_for_selector("#chart .main-svg", timeout=20_000)  # plotly drew the cash chart
             assert page.inner_text("#status").endswith("done")
+            with page.expect_download() as dl:
+                page.click("#dl-xlsx")
+            from openpyxl import load_workbook
+
+            assert dl.value.suggested_filename.endswith(".xlsx")
+            book = tmp_path / dl.value.suggested_filename
+            dl.value.save_as(book)
+            sheet = load_workbook(book)["Headline 结论"]
+            line = next(r for r in sheet.iter_rows(values_only=True) if r[0] == "budget line" and r[1] == "city")
+            assert line[5] == pytest.approx(28000)  # the budget line typed in the form, 万元
         finally:
             browser.close()
