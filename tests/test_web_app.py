@@ -126,7 +126,7 @@ def test_create_edit_run_and_download_workbook(client, ws):
     sheet = load_workbook(io.BytesIO(r.content))["Headline 结论"]
     line = next(row for row in sheet.iter_rows(values_only=True) if row[0] == "budget line" and row[1] == "city")
     assert line[5] == pytest.approx(30000) and line[9] == pytest.approx(city["p_exceed"])
-    for kind, member in (("csv", "summary.csv"), ("parquet", "summary.parquet")):
+    for kind, member in (("csv", "summary.csv"), ("parquet", "summary.parquet"), ("report", "report.html")):
         import zipfile
 
         z = zipfile.ZipFile(io.BytesIO(client.get(f"/runs/{run_id}/download/{kind}").content))

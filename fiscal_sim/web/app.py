@@ -197,8 +197,8 @@ def run_download(request: Request) -> Response:
     from fiscal_sim.export import write_csv, write_xlsx
 
     kind = request.path_params["kind"]
-    if kind not in ("xlsx", "csv", "parquet"):
-        raise HTTPException(404, "downloads: xlsx, csv or parquet")
+    if kind not in ("xlsx", "csv", "parquet", "report"):
+        raise HTTPException(404, "downloads: xlsx, csv, parquet or report")
     run = _run(request)
     folder = _folder(request, run)
     tmp = Path(tempfile.mkdtemp(prefix="fiscal-sim-web-"))
@@ -212,6 +212,11 @@ def run_download(request: Request) -> Response:
         if kind == "csv":
             write_csv(folder, tmp / "csv")
             src = tmp / "csv"
+        elif kind == "report":
+            from fiscal_sim.report import write_report
+
+            write_report(folder, tmp / "report")
+            src = tmp / "report"
         out = Path(shutil.make_archive(str(tmp / f"{name}_{kind}"), "zip", src))
         media = "application/zip"
     return FileResponse(out, media_type=media, filename=out.name, background=cleanup)

@@ -33,6 +33,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "workbook": ("Excel 工作簿", "Excel workbook"),
     "csv": ("CSV（zip）", "CSV (zip)"),
     "parquet": ("Parquet 文件夹（zip）", "Parquet folder (zip)"),
+    "report": ("HTML 报告（zip）", "HTML report (zip)"),
     "missing": ("运行文件夹已被删除", "run folder removed"),
     "who": ("提交人", "who"),
     "when": ("时间", "when"),
