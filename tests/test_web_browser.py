@@ -45,7 +45,7 @@ def server(tmp_path):
         proc.wait(10)
 
 
-def test_create_a_scenario_run_it_and_see_the_headline(server, tmp_path):
+def test_create_a_scenario_run_it_see_the_headline_and_sweep(server, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api")
     chromium = shutil.which("chromium")
     if not chromium:
@@ -79,5 +79,12 @@ def test_create_a_scenario_run_it_and_see_the_headline(server, tmp_path):
             sheet = load_workbook(book)["Headline 结论"]
             line = next(r for r in sheet.iter_rows(values_only=True) if r[0] == "budget line" and r[1] == "city")
             assert line[5] == pytest.approx(28000)  # the budget line typed in the form, 万元
+            page.goto(server + "/sweep?lang=en")
+            page.select_option("select[name=scenario]", "ws/browser_whatif")
+            page.fill("input[name=set]", "programs.jzbf2024-7.tech-intermediary-reward.formula.max=10,40")
+            page.fill("input[name=draws]", "100")
+            page.click("#run-sweep")
+            page.wait_for_selector("#sweep-chart .main-svg", timeout=60_000)  # P(exceed) against the value
+            assert page.locator("#points tr").count() == 3  # header + two points
         finally:
             browser.close()
