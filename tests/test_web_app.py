@@ -321,10 +321,13 @@ def html_unescape(text: str) -> str:
 def test_edit_keeps_extends_and_name(client, ws):
     import yaml
 
-    r = client.post("/scenarios/repo/baseline/save", data=form(client, "to_edit", "25000", False), follow_redirects=False)
+    cap = "programs.jzbf2024-7.tech-intermediary-reward.formula.max=20"
+    r = client.post("/scenarios/repo/baseline/save", data=form(client, "to_edit", "25000", False, sets=cap),
+                    follow_redirects=False)
     assert r.status_code == 303
     page = client.get("/scenarios/ws/to_edit/form?mode=edit").text
     assert 'value="to_edit"' in page and 'name="mode" value="edit"' in page
+    assert f">{cap}</textarea>" in page  # the file's own overrides come back as --set lines
     r = client.post("/scenarios/ws/to_edit/save", data=form(client, "to_edit", "26000", True, mode="edit"),
                     follow_redirects=False)
     assert r.status_code == 303

@@ -98,6 +98,8 @@ async def scenario_form(request: Request) -> Response:
     src, name, path = _scenario(request)
     mode = "edit" if request.query_params.get("mode") == "edit" and src == "ws" else "dup"
     form = sc.Form.from_scenario(sc.merged(path), name if mode == "edit" else f"{name}_whatif")
+    if mode == "edit":
+        form.sets = sc.own_sets(path)
     return page(request, "form.html", src=src, name=name, mode=mode, form=form, rows=_rows(form))
 
 

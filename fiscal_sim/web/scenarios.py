@@ -117,6 +117,13 @@ class Form:
                    budgets=budgets, renew=data.get("renew") == "on", sets=str(data.get("sets", "")))
 
 
+def own_sets(path: Path) -> str:
+    """A workspace file's own ``overrides`` as ``--set`` lines (so an edit keeps them)."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    overrides = (data.get("scenario") or {}).get("overrides") or {}
+    return "\n".join(f"programs.{pid}.{k}={v}" for pid, paths in overrides.items() for k, v in (paths or {}).items())
+
+
 def _amount_wan(b: dict[str, Any]) -> str:
     unit, amount = b.get("unit", "万元"), b.get("amount", "")
     if unit == "万元" or amount == "":
