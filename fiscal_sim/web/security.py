@@ -7,6 +7,7 @@ import hmac
 import ipaddress
 import secrets
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
@@ -58,7 +59,7 @@ class Guard:
                      or req.cookies.get(TOKEN_COOKIE))
             query = req.query_params.get("token")
             if _same(query, self.token):  # once: set the cookie and drop the token from the address
-                params = "&".join(f"{k}={v}" for k, v in req.query_params.multi_items() if k != "token")
+                params = urlencode([(k, v) for k, v in req.query_params.multi_items() if k != "token"])
                 resp = RedirectResponse(req.url.path + (f"?{params}" if params else ""), status_code=303)
                 resp.set_cookie(TOKEN_COOKIE, self.token, httponly=True, samesite="strict")
                 return await resp(scope, receive, send)
