@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
 
-.PHONY: setup run test bench bench-scale validate examples clean accept-baseline
+.PHONY: setup run test bench bench-scale validate examples clean accept-baseline serve
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ bench: setup
 	$(PY) bench/engine.py
 	$(PY) bench/pipeline.py --json bench/results/pipeline.json
 	$(PY) bench/startup.py
+	$(PY) bench/workbench.py
+
+serve: setup
+	$(BIN)/fiscal-sim serve --workspace workbench
 
 bench-scale: setup
 	$(PY) bench/scale.py

@@ -1,0 +1,355 @@
+"""The planners' workbench through Starlette's TestClient: scenario form, runs, downloads, registry, security."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+pytest.importorskip("starlette")
+pytest.importorskip("multipart")
+from hypothesis import given, settings, strategies as st  # noqa: E402
+from starlette.testclient import TestClient  # noqa: E402
+
+from fiscal_sim import headline  # noqa: E402
+from fiscal_sim.errors import FiscalSimError  # noqa: E402
+from fiscal_sim.web.app import create_app  # noqa: E402
+from fiscal_sim.web.registry import Registry  # noqa: E402
+from fiscal_sim.web.scenarios import Library, NotFound  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+DRAWS = 200
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("workbench")
+
+
+@pytest.fixture(scope="module")
+def client(ws):
+    with TestClient(create_app(ws, who="tester")) as c:
+        c.get("/")  # the CSRF cookie
+        yield c
+
+
+def csrf(c: TestClient) -> str:
+    return c.cookies.get("fs_csrf")
+
+
+def form(c: TestClient, name: str, city_wan: str, renew: bool, **extra: str) -> dict[str, str]:
+    data = {"csrf": csrf(c), "mode": "dup", "name": name, "description": "what-if from the test",
+            "budgets.0.payer": "city", "budgets.0.program": "ALL", "budgets.0.amount": city_wan,
+            "budgets.1.payer": "ALL", "budgets.1.program": "jwf2017-4.talent-housing", "budgets.1.amount": "10000"}
+    return data | ({"renew": "on"} if renew else {}) | extra
+
+
+def start(c: TestClient, src: str, name: str, draws: int = DRAWS) -> str:
+    r = c.post("/runs", data={"csrf": csrf(c), "src": src, "name": name, "draws": str(draws)}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    return r.headers["location"].rsplit("/", 1)[1]
+
+
+def wait(c: TestClient, run_id: str, timeout: float = 120) -> dict:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        s = c.get(f"/runs/{run_id}/status.json").json()
+        if s["status"] not in ("queued", "running"):
+            return s
+        time.sleep(0.2)
+    raise AssertionError(f"run {run_id} still {s['status']} after {timeout}s")
+
+
+def cli_summary(scenario: Path, out: Path, draws: int = DRAWS) -> list[dict]:
+    subprocess.run([sys.executable, "-m", "fiscal_sim.cli", "run", str(scenario), "--draws", str(draws), "--out",
+                    str(out), "--quiet"], check=True, capture_output=True, cwd=REPO)
+    return sorted(pq.read_table(out / "summary.parquet").to_pylist(), key=_key)
+
+
+def _key(r: dict) -> tuple:
+    return tuple(str(r[k]) for k in ("program", "payer", "vintage", "measure", "period", "fiscal_year"))
+
+
+def same_summary(a: list[dict], b: list[dict]) -> None:
+    assert len(a) == len(b) and [_key(r) for r in a] == [_key(r) for r in b]
+    for ra, rb in zip(a, b):
+        for k, v in ra.items():
+            if isinstance(v, float):
+                assert rb[k] == pytest.approx(v, rel=1e-12, abs=1e-6, nan_ok=True), (k, _key(ra))
+            else:
+                assert rb[k] == v, (k, _key(ra))
+
+
+def test_create_edit_run_and_download_workbook(client, ws):
+    r = client.post("/scenarios/repo/baseline/save", data=form(client, "city3yi_renew", "30000", True),
+                    follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/scenarios/ws/city3yi_renew"
+    import yaml
+
+    saved = yaml.safe_load((ws / "scenarios" / "city3yi_renew.yaml").read_text(encoding="utf-8"))["scenario"]
+    assert saved["extends"] == str((REPO / "scenarios" / "baseline.yaml").resolve())
+    assert saved["budgets"][0] == {"payer": "city", "program": "ALL", "amount": 30000, "unit": "万元"}
+    assert saved["timeline"]["after_expiry"]["嘉政办发〔2024〕7号"] == "renew"
+
+    run_id = start(client, "ws", "city3yi_renew")
+    assert wait(client, run_id)["status"] == "done"
+    folder = ws / "runs" / run_id
+    h = headline.load(folder)
+    city = next(b for b in h["budget_lines"] if b["payer"] == "city" and b["program"] == "ALL")
+    assert city["budget_cny"] == 30000 * 10_000  # 3亿元 = 30000万元, in yuan
+    page = client.get(f"/runs/{run_id}?lang=en").text
+    shown = re.search(r'<pre id="headline">(.*?)</pre>', page, re.S).group(1)
+    import html
+
+    assert html.unescape(shown) == "\n".join(headline.text(h, "en"))
+    assert "\n".join(headline.text(h, "zh")) in html.unescape(client.get(f"/runs/{run_id}?lang=zh").text)
+
+    cash = client.get(f"/runs/{run_id}/cash.json").json()
+    assert cash["payer"] == "city" and cash["budget_cny"] == [300_000_000.0] * 10
+    rows = {r["fiscal_year"]: r for r in pq.read_table(folder / "summary.parquet").to_pylist()
+            if (r["program"], r["payer"], r["vintage"], r["measure"], r["period"]) == ("ALL", "city", "ALL", "cash", "year")}
+    assert cash["fiscal_year"] == sorted(rows)
+    assert cash["p95_cny"] == [rows[y]["p95_cny"] for y in cash["fiscal_year"]]
+    assert all(lo <= m <= hi for lo, m, hi in zip(cash["p05_cny"], cash["mean_cny"], cash["p95_cny"]))
+
+    from openpyxl import load_workbook
+
+    r = client.get(f"/runs/{run_id}/download/xlsx")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/vnd.openxml")
+    sheet = load_workbook(io.BytesIO(r.content))["Headline 结论"]
+    line = next(row for row in sheet.iter_rows(values_only=True) if row[0] == "budget line" and row[1] == "city")
+    assert line[5] == pytest.approx(30000) and line[9] == pytest.approx(city["p_exceed"])
+    for kind, member in (("csv", "summary.csv"), ("parquet", "summary.parquet"), ("report", "report.html")):
+        import zipfile
+
+        z = zipfile.ZipFile(io.BytesIO(client.get(f"/runs/{run_id}/download/{kind}").content))
+        assert member in z.namelist()
+    assert json.loads(client.get(f"/runs/{run_id}/status.json").text)["done_draws"] == DRAWS
+
+
+def test_bad_form_value_shows_beside_field_and_saves_nothing(client, ws):
+    before = sorted(p.name for p in (ws / "scenarios").iterdir())
+    r = client.post("/scenarios/repo/baseline/save", data=form(client, "bad_amount", "lots", False))
+    assert r.status_code == 422
+    msg = re.search(r'<span class="err" data-field="budgets.0.amount">([^<]+)</span>', r.text)
+    assert msg and "number" in msg.group(1)
+    r = client.post("/scenarios/repo/baseline/save", data=form(client, "bad_payer", "100", False,
+                                                                 **{"budgets.0.payer": "atlantis"}))
+    assert r.status_code == 422 and 'data-field="budgets.0.payer"' in r.text
+    r = client.post("/scenarios/repo/baseline/save",
+                    data=form(client, "bad_set", "100", False, sets="programs.no-such.formula.max=3"))
+    assert r.status_code == 422 and 'data-field="sets"' in r.text
+    assert sorted(p.name for p in (ws / "scenarios").iterdir()) == before
+
+
+def test_program_amount_set_is_saved_as_override(client, ws):
+    from fiscal_sim.api import load
+
+    r = client.post("/scenarios/repo/baseline/save", follow_redirects=False,
+                    data=form(client, "intermediary_cap", "25000", False,
+                              sets="programs.jzbf2024-7.tech-intermediary-reward.formula.max=20"))
+    assert r.status_code == 303, r.text
+    scen = load(ws / "scenarios" / "intermediary_cap.yaml")
+    assert scen.spec.overrides["jzbf2024-7.tech-intermediary-reward"] == {"formula.max": 20}
+
+
+def test_two_runs_at_once_match_the_cli(client, ws, tmp_path):
+    ids = [start(client, "repo", "baseline"), start(client, "repo", "renew_2024_plan")]
+    assert [wait(client, i)["status"] for i in ids] == ["done", "done"]
+    for run_id, name in zip(ids, ("baseline", "renew_2024_plan")):
+        web = sorted(pq.read_table(ws / "runs" / run_id / "summary.parquet").to_pylist(), key=_key)
+        same_summary(web, cli_summary(REPO / "scenarios" / f"{name}.yaml", tmp_path / name))
+
+
+def test_cancel_a_running_run(client, ws):
+    run_id = start(client, "repo", "baseline", draws=100_000)
+    end = time.monotonic() + 60
+    while client.get(f"/runs/{run_id}/status.json").json()["done_draws"] == 0 and time.monotonic() < end:
+        time.sleep(0.1)
+    r = client.post(f"/runs/{run_id}/cancel", data={"csrf": csrf(client)}, follow_redirects=False)
+    assert r.status_code == 303
+    s = wait(client, run_id)
+    assert s["status"] == "cancelled" and 0 < s["done_draws"] < 100_000
+    assert not (ws / "runs" / run_id).exists() and not list((ws / "runs").glob(f".{run_id}.tmp-*"))
+
+
+def test_restart_marks_interrupted_runs_failed_and_missing_folders(tmp_path):
+    reg = Registry(tmp_path)
+    stuck = reg.add("baseline", "scenario: {}", {"draws": 10, "seed": None, "source": "repo/baseline"}, "x")
+    reg.set_status(stuck, "running")
+    staging = tmp_path / "runs" / f".{stuck}.tmp-0123abcd"  # what a run killed with its server leaves
+    staging.mkdir(parents=True)
+    (staging / "summary.parquet").write_bytes(b"half")
+    other = tmp_path / "runs" / "not-ours"
+    other.mkdir()
+    gone = reg.add("baseline", "scenario: {}", {"draws": 10, "seed": None, "source": "repo/baseline"}, "x")
+    reg.set_status(gone, "done", headline={"text": {"zh": ["要点一行"], "en": ["one headline line"]}})
+    with TestClient(create_app(tmp_path)) as c:
+        s = c.get(f"/runs/{stuck}/status.json").json()
+        assert s["status"] == "failed" and "interrupted" in s["error"]
+        assert "interrupted" in c.get(f"/runs/{stuck}").text
+        assert not staging.exists() and other.is_dir()
+        assert c.get(f"/runs/{gone}/status.json").json()["missing"] is True
+        assert c.get("/").status_code == 200 and "one headline line" in c.get(f"/runs/{gone}?lang=en").text
+        assert c.get(f"/runs/{gone}/download/xlsx").status_code == 404
+
+
+def test_token_required_off_loopback(tmp_path):
+    with pytest.raises(FiscalSimError, match="--token"):
+        create_app(tmp_path, host="0.0.0.0")
+    r = subprocess.run([sys.executable, "-m", "fiscal_sim.cli", "serve", "--workspace", str(tmp_path), "--host",
+                        "0.0.0.0"], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}, timeout=60)
+    assert r.returncode != 0 and "--token" in r.stderr and "Traceback" not in r.stderr
+    with TestClient(create_app(tmp_path, host="0.0.0.0", token="s3cret-token")) as c:
+        r = c.get("/")
+        assert r.status_code == 401 and "s3cret" not in r.text
+        assert c.get("/", headers={"X-Fiscal-Sim-Token": "wrong"}).status_code == 401
+        assert c.get("/", headers={"X-Fiscal-Sim-Token": "s3cret-token"}).status_code == 200
+        r = c.get("/?token=s3cret-token&lang=en")
+        assert r.status_code == 200 and "token=" not in str(r.url) and "s3cret" not in r.text
+        assert c.get("/").status_code == 200  # the cookie from then on
+
+
+def test_csrf_missing_or_wrong_is_403(client, ws):
+    posts = ["/scenarios/repo/baseline/save", "/runs", "/runs/0123456789ab/cancel"]
+    for url in posts:
+        assert client.post(url, data={"name": "x"}).status_code == 403, url
+        assert client.post(url, data={"name": "x", "csrf": "forged"}).status_code == 403, url
+    assert not (ws / "scenarios" / "x.yaml").exists()
+
+
+TRAVERSALS = ["..", "../..", "..%2F..%2Fetc%2Fpasswd", "%2Fetc%2Fpasswd", "a/../../b", "baseline.yaml", "~root", "."]
+
+
+def refused(r, url: str) -> None:
+    """404, unless the client itself resolved a '..' before sending (then another page, never a file)."""
+    normalised = r.request.url.raw_path.decode() != url
+    assert r.status_code == 404 or (normalised and r.headers["content-type"].startswith("text/html")), url
+    assert "Traceback" not in r.text and "root:x:0" not in r.text
+
+
+def test_path_traversal_refused_everywhere(client, ws):
+    for bad in TRAVERSALS:
+        for url in (f"/scenarios/repo/{bad}", f"/scenarios/{bad}/baseline", f"/scenarios/ws/{bad}/form",
+                    f"/runs/{bad}", f"/runs/{bad}/status.json", f"/runs/{bad}/download/xlsx", f"/runs/{bad}/cash.json"):
+            refused(client.get(url), url)
+        r = client.post("/runs", data={"csrf": csrf(client), "src": "repo", "name": bad})
+        assert r.status_code == 404, bad
+        r = client.post("/runs", data={"csrf": csrf(client), "src": bad, "name": "baseline"})
+        assert r.status_code == 404, bad
+        r = client.post("/scenarios/repo/baseline/save", data=form(client, bad, "100", False))
+        assert r.status_code == 422 and 'data-field="name"' in r.text, bad
+    done = Registry(ws).add("baseline", "", {"draws": 1, "seed": None, "source": "repo/baseline"}, "x")
+    Registry(ws).set_status(done, "done", headline={})
+    for kind in ("..", "summary.parquet", "..%2F..%2Fregistry.sqlite"):
+        refused(client.get(f"/runs/{done}/download/{kind}"), f"/runs/{done}/download/{kind}")
+    assert client.get("/compare?a=..&b=../x").status_code == 404
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=40))
+def test_scenario_names_never_leave_their_folder(name):
+    lib = Library(REPO / "scenarios", REPO / "scenarios")
+    try:
+        p = lib.path("repo", name)
+    except NotFound:
+        return
+    assert p.parent == (REPO / "scenarios").resolve() and p.suffix == ".yaml"
+
+
+def test_oversized_request_is_refused(client):
+    r = client.post("/runs", content=b"x" * (300 * 1024), headers={"content-type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 413
+
+
+def test_compare_page_shows_api_compare_by_year_and_payer(tmp_path):
+    from fiscal_sim.api import compare
+
+    reg = Registry(tmp_path)
+    ids = []
+    for name in ("baseline", "renew_2024_plan"):
+        ids.append(reg.add(name, "", {"draws": 100, "seed": None, "source": f"repo/{name}"}, "x"))
+        reg.set_status(ids[-1], "done", headline={})
+    with TestClient(create_app(tmp_path)) as c:
+        page = c.get(f"/compare?a={ids[0]}&b={ids[1]}&lang=en").text
+    want = compare(REPO / "scenarios" / "baseline.yaml", REPO / "scenarios" / "renew_2024_plan.yaml", draws=100)
+    rows = {(r["payer"], r["fiscal_year"]): r for r in want.table.to_pylist()
+            if (r["program"], r["measure"], r["period"]) == ("ALL", "cash", "year")}
+    shown = re.findall(r"<tr><td>([a-zA-Z_]+)</td><td>(\d{4})</td>\s*<td>([-\d,]+)</td><td>([-\d,]+)</td><td>([-\d,]+)</td>"
+                       r"<td>([-\d,]+)</td>", page)
+    assert len(shown) == len(rows) > 0
+    for payer, year, base, reform, change, se in shown:
+        r = rows[(payer, int(year))]
+        for text, cny in ((base, r["baseline_mean_cny"]), (change, r["change_mean_cny"]), (se, r["change_se_cny"])):
+            assert int(text.replace(",", "")) == pytest.approx(cny / 1e4, abs=0.5 + 1e-9)
+    city_2030 = rows[("city", 2030)]
+    assert city_2030["change_mean_cny"] > 0  # renewing the 2024 plan adds city cash after 2027
+
+
+def test_sweep_page_plots_worst_year_p_exceed_against_the_value(client):
+    from fiscal_sim.api import sweep
+
+    target = "programs.jzbf2024-7.tech-intermediary-reward.formula.max"
+    data = {"csrf": csrf(client), "scenario": "repo/baseline", "set": f"{target}=10,40", "draws": "100", "payer": "city"}
+    r = client.post("/sweep", data=data)
+    assert r.status_code == 200, r.text
+    points = json.loads(html_unescape(re.search(r"data-points='([^']*)'", r.text).group(1)))
+    table = sweep(REPO / "scenarios" / "baseline.yaml", [f"{target}=10,40"], draws=100)
+    for i, p in enumerate(points):
+        rows = [x for x in table.to_pylist() if x["point"] == i and (x["program"], x["payer"], x["vintage"], x["measure"],
+                x["period"]) == ("ALL", "city", "ALL", "cash", "year")]
+        worst = max(rows, key=lambda x: x["p_exceed"])
+        assert p["value"] == [10, 40][i] and p["p_exceed"] == pytest.approx(worst["p_exceed"], abs=1e-12)
+    bad = client.post("/sweep", data=data | {"set": "programs.no-such.formula.max=1,2"})
+    assert bad.status_code == 422 and 'data-field="set"' in bad.text
+    assert client.post("/sweep", data={"set": "x=1"}).status_code == 403
+
+
+def html_unescape(text: str) -> str:
+    import html
+
+    return html.unescape(text)
+
+
+def test_edit_keeps_extends_and_name(client, ws):
+    import yaml
+
+    cap = "programs.jzbf2024-7.tech-intermediary-reward.formula.max=20"
+    r = client.post("/scenarios/repo/baseline/save", data=form(client, "to_edit", "25000", False, sets=cap),
+                    follow_redirects=False)
+    assert r.status_code == 303
+    page = client.get("/scenarios/ws/to_edit/form?mode=edit").text
+    assert 'value="to_edit"' in page and 'name="mode" value="edit"' in page
+    assert f">{cap}</textarea>" in page  # the file's own overrides come back as --set lines
+    r = client.post("/scenarios/ws/to_edit/save", data=form(client, "to_edit", "26000", True, mode="edit"),
+                    follow_redirects=False)
+    assert r.status_code == 303
+    sc = yaml.safe_load((ws / "scenarios" / "to_edit.yaml").read_text(encoding="utf-8"))["scenario"]
+    assert sc["extends"] == str((REPO / "scenarios" / "baseline.yaml").resolve())  # not itself
+    assert sc["budgets"][0]["amount"] == 26000 and sc["timeline"]["after_expiry"]["嘉政办发〔2024〕7号"] == "renew"
+    r = client.post("/scenarios/ws/to_edit/save", data=form(client, "renamed", "26000", True, mode="edit"))
+    assert r.status_code == 422 and 'data-field="name"' in r.text and not (ws / "scenarios" / "renamed.yaml").exists()
+    r = client.post("/scenarios/repo/baseline/save", data=form(client, "baseline", "1", False, mode="edit"),
+                    follow_redirects=False)  # the repo's files are read-only: an "edit" there is a duplicate
+    assert r.status_code == 303 and r.headers["location"] == "/scenarios/ws/baseline"
+    assert "amount: 25000" in (REPO / "scenarios" / "baseline.yaml").read_text(encoding="utf-8")
+
+
+def test_internal_error_page_has_no_traceback(tmp_path, monkeypatch):
+    app = create_app(tmp_path, token="hush-hush")
+
+    def boom():
+        raise RuntimeError("secret detail hush-hush")
+
+    monkeypatch.setattr(app.state.registry, "list", boom)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = c.get("/", headers={"X-Fiscal-Sim-Token": "hush-hush"})
+    assert r.status_code == 500 and "internal error" in r.text
+    assert "Traceback" not in r.text and "hush-hush" not in r.text and "RuntimeError" not in r.text
