@@ -7,7 +7,7 @@ starts without it: ``import fiscal_sim as fs; fs.simulate(fs.load("scenarios/bas
 __version__ = "0.1.0"
 
 _API = ("Result", "Comparison", "load", "simulate", "write", "compare", "sweep", "calculate", "describe",
-        "scenario_of_run", "sensitivity", "calibration", "backtest")
+        "scenario_of_run", "sensitivity", "calibration", "backtest", "assumptions")
 __all__ = ["__version__", *_API]
 
 

@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from fiscal_sim.stats import Accumulator
 
 __all__ = ["Result", "Comparison", "load", "simulate", "write", "compare", "sweep", "calculate", "describe",
-           "scenario_of_run", "sensitivity", "calibration", "backtest"]
+           "scenario_of_run", "sensitivity", "calibration", "backtest", "assumptions"]
 
 
 def load(path: str | Path) -> "Scenario":
@@ -238,3 +238,25 @@ def backtest(history: str | Path, holdout_from: int, scenario: "Scenario | str |
     with tempfile.TemporaryDirectory(prefix="fiscal-sim-backtest-") as d:
         return run_backtest(read_history(history, scen.catalogue), scen, holdout_from, Path(d),  # type: ignore[union-attr]
                             draws=draws).table
+
+
+def assumptions(scenario: "Scenario | str | Path", *, draws: int | None = None, only: Sequence[str] = (),
+                workers: int = 1, out: str | Path | None = None) -> tuple[pa.Table, pa.Table]:
+    """The assumption ledger: every named alternative of the catalogue (and the scenario's own) against the
+    scenario with common random numbers — ``(assumptions.parquet, assumptions_budgets.parquet)`` contents,
+    ranked by the money at stake; in memory unless ``out`` names a folder."""
+    from fiscal_sim.analysis.assumptions import AlternativeError, ledger, load_alternatives
+
+    scen = (load(scenario) if isinstance(scenario, (str, Path)) else scenario).with_settings(draws=draws)
+    alts = load_alternatives(scen)
+    if only:
+        known = {a.name for a in alts}
+        if set(only) - known:
+            raise AlternativeError(f"unknown alternative(s) {', '.join(sorted(set(only) - known))}")
+        alts = [a for a in alts if a.name in set(only)]
+    if out is not None:
+        res = ledger(scen, alts, Path(out), workers=workers)
+        return res.table, res.budgets
+    with tempfile.TemporaryDirectory(prefix="fiscal-sim-assumptions-") as d:
+        res = ledger(scen, alts, Path(d) / "ledger", workers=workers)
+        return res.table, res.budgets

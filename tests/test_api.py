@@ -117,3 +117,15 @@ def test_every_api_name_is_reachable_from_the_package():
     for name in fs.api.__all__:
         assert not importlib.util.find_spec(f"fiscal_sim.{name}") if name[0].islower() else True, name
         assert getattr(fs, name) is getattr(fs.api, name)
+
+
+def test_assumption_ledger_in_memory_equals_the_cli(tmp_path):
+    table, budgets = fs.assumptions(REPO / "scenarios" / "baseline.yaml", draws=100,
+                                    only=["major-conversion-2-a-year"])
+    out = tmp_path / "ledger"
+    assert CliRunner().invoke(app, ["assumptions", str(REPO / "scenarios" / "baseline.yaml"), "--draws", "100",
+                                    "--only", "major-conversion-2-a-year", "--out", str(out), "-q"]).exit_code == 0
+    disk = pq.read_table(out / "assumptions.parquet")
+    cols = ["alternative", "change_horizon_cash_all_cny", "change_horizon_cash_city_cny"]
+    assert table.select(cols).to_pylist() == disk.select(cols).to_pylist()
+    assert table.to_pylist()[0]["change_horizon_cash_all_cny"] < 0  # fewer major conversions cost less
