@@ -83,13 +83,23 @@ class DaskExecutor(Executor):
         except ImportError:
             raise FiscalSimError("--executor dask needs Dask: pip install 'fiscal-sim[dask]'") from None
         self.cluster = None
-        if scheduler or scheduler_file:
-            self.client = Client(scheduler, scheduler_file=scheduler_file, timeout="30s")
-        else:
-            self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                        dashboard_address=None, silence_logs=logging.ERROR)
-            self.client = Client(self.cluster)
-        self.client.wait_for_workers(1, timeout=60)
+        wait = connect_timeout()
+        if scheduler_file:
+            scheduler = scheduler_address(scheduler_file)
+        try:
+            if scheduler:
+                self.client = Client(scheduler, timeout=f"{wait}s")
+            else:
+                self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                            dashboard_address=None, silence_logs=logging.ERROR)
+                self.client = Client(self.cluster)
+            self.client.wait_for_workers(1, timeout=max(wait, 60) if self.cluster else wait)
+        except (OSError, TimeoutError) as e:  # distributed raises OSError / TimeoutError when nobody answers
+            where = f"--scheduler-file {scheduler_file} (scheduler {scheduler})" if scheduler_file else \
+                f"--scheduler {scheduler}" if scheduler else "the local Dask cluster"
+            self.close()
+            raise FiscalSimError(f"{where}: no scheduler or worker answered within {wait:g} s "
+                                 f"({type(e).__name__}); is it running? (FISCAL_SIM_DASK_TIMEOUT sets the wait)") from None
         check_workers(self.client)
         self.workers = max(len(self.client.scheduler_info(n_workers=-1)["workers"]), 1)
 
@@ -105,16 +115,59 @@ class DaskExecutor(Executor):
             for f in ac:
                 for t in _take(todo, 1):
                     ac.add(self.client.submit(fn, shared, *t, pure=False))
-                result = f.result()
+                try:
+                    result = f.result()
+                except Exception as e:
+                    if type(e).__name__ in LOST:  # the cluster lost the chunk's workers: say so, as the pool does
+                        raise FiscalSimError(f"Dask workers were lost while running a chunk ({type(e).__name__}): "
+                                             "a worker was killed or ran out of memory; nothing was written. "
+                                             "Try fewer draws per chunk (--chunk-size) or more memory per worker"
+                                             ) from None
+                    raise
                 f.release()
                 yield result
         finally:
             self.client.cancel(shared)
 
     def close(self) -> None:
-        self.client.close()
+        if getattr(self, "client", None) is not None:
+            self.client.close()
         if self.cluster is not None:
             self.cluster.close()
+
+
+LOST = {"KilledWorker", "FutureCancelledError", "CancelledError", "CommClosedError"}
+"""distributed's exceptions for a chunk whose workers died (by name: distributed is an optional import)"""
+
+
+def connect_timeout() -> float:
+    """Seconds to wait for a Dask scheduler or its first worker (FISCAL_SIM_DASK_TIMEOUT, default 30)."""
+    import os
+
+    try:
+        return max(float(os.environ.get("FISCAL_SIM_DASK_TIMEOUT", "30")), 0.1)
+    except ValueError:
+        return 30.0
+
+
+def scheduler_address(path: str) -> str:
+    """The scheduler address a Dask scheduler file names; one clear error if the file is missing or malformed
+    (distributed itself would wait for the file forever)."""
+    import json
+
+    try:
+        text = open(path, encoding="utf-8").read()
+    except OSError as e:
+        raise FiscalSimError(f"--scheduler-file {path}: cannot read it ({e.strerror or e}); start the scheduler with "
+                             "`dask scheduler --scheduler-file PATH` first") from None
+    try:
+        address = json.loads(text).get("address")
+    except (ValueError, AttributeError):
+        address = None
+    if not isinstance(address, str) or "://" not in address:
+        raise FiscalSimError(f"--scheduler-file {path}: not a Dask scheduler file (JSON with an \"address\" such as "
+                             "\"tcp://host:8786\")")
+    return address
 
 
 def _take(it: Iterator, k: int) -> list:
