@@ -5,14 +5,23 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from fiscal_sim.errors import InputError, Problem
+from fiscal_sim.errors import MAX_PROBLEMS, InputError, Problem
+
+
+MAX_CLAIMS = 100_000
+"""claims of one case (one entity or person in a year): more is not a case file"""
 
 
 def read_claims(path: Path) -> dict[str, list[str]]:
     """Input name → one value per claim, from a CSV with a header row of input names (UTF-8, BOM allowed)."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.reader(f))
+            rows = []
+            for row in csv.reader(f):
+                rows.append(row)
+                if len(rows) > MAX_CLAIMS + 1:
+                    raise InputError([Problem(str(path), None, "-", f"more than {MAX_CLAIMS:,} claims: a claims file "
+                                              "holds one applicant's claims in a year (is this the right file?)")])
     except (OSError, UnicodeDecodeError) as e:
         raise InputError([Problem(str(path), None, "-", f"cannot read claims: {e}")]) from None
     numbered = [(n, r) for n, r in enumerate(rows, start=1) if any(c.strip() for c in r)]  # blank lines skipped
@@ -28,5 +37,5 @@ def read_claims(path: Path) -> dict[str, list[str]]:
                  for n, r in body if len(r) == len(header)
                  for h, c in zip(header, r) if not c.strip()]
     if problems:
-        raise InputError(problems)
+        raise InputError(problems[:MAX_PROBLEMS], more=max(len(problems) - MAX_PROBLEMS, 0))
     return {h: [r[i].strip() for _, r in body] for i, h in enumerate(header)}

@@ -162,3 +162,16 @@ def test_out_url_typos_are_named(tmp_path, monkeypatch, out_value, says):
     code, out = cli("run", str(SMALL), "--draws", "20", "-q", "--out", out_value)
     assert code == 1 and says in out
     assert list(tmp_path.iterdir()) == []  # no folder named 's3:' or 'gs:' left behind
+
+
+def test_a_claims_file_too_large_or_full_of_bad_rows_is_bounded(tmp_path):
+    from fiscal_sim.claims_file import MAX_CLAIMS
+
+    big = tmp_path / "big.csv"
+    big.write_text("contract\n" + "1\n" * (MAX_CLAIMS + 5), encoding="utf-8")
+    code, out = cli("calc", "jzbf2024-7.tech-intermediary-reward", "--claims", str(big), "-j", "haining")
+    assert code == 1 and f"more than {MAX_CLAIMS:,} claims" in out
+    bad = tmp_path / "bad.csv"
+    bad.write_text("contract,used_entity_year\n" + "1\n" * 1000, encoding="utf-8")
+    code, out = cli("calc", "jzbf2024-7.tech-intermediary-reward", "--claims", str(bad), "-j", "haining")
+    assert code == 1 and "1,000 problem(s)" in out and "… and 950 more problem(s)" in out
