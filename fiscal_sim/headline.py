@@ -196,8 +196,37 @@ def compute(summary: list[dict[str, Any]], programs: dict[str, dict[str, Any]], 
          "payers": by_payer, "budget_lines": budgets, "top_tail": _top_tail(summary, programs, tail),
          "pipeline": _pipeline(pipeline) if pipeline else None,
          "convergence": _convergence(by_payer, budgets)}
-    h["text"] = {"en": text(h, "en"), "zh": text(h, "zh")}
+    h["basis"] = basis(m, programs)
+    h["text"] = {"en": text(h, "en") + basis_lines(h["basis"], "en"), "zh": text(h, "zh") + basis_lines(h["basis"], "zh")}
     return h
+
+
+def basis(manifest: dict[str, Any], programs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """What the figures rest on, from the manifest and programs.parquet: the scenario's policy basis and the
+    programs whose existing book comes from a register declared synthetic."""
+    book = manifest.get("commitments") or {}
+    return {"policy_basis": (manifest.get("scenario") or {}).get("policy_basis"),
+            "synthetic_register": book.get("path") if book.get("synthetic") else None,
+            "synthetic_programs": sorted(p for p, r in programs.items() if r.get("synthetic_rows"))}
+
+
+POLICY_BASIS = {"as_written": ("政策按文本：各文件在文本（或注明的有效期假设）所定之日停止",
+                               "Policy as written: each document stops where its text (or a stated validity assumption) says"),
+                "current_policy": ("现行政策延续：期初有效的文件到期后按原条款续期",
+                                   "Current policy continues: documents in force at the start renew on their terms")}
+
+
+def basis_lines(b: dict[str, Any], lang: str) -> list[str]:
+    """The headline's lines on what its figures rest on (policy basis, synthetic register rows)."""
+    zh = lang == "zh"
+    out = []
+    if b.get("policy_basis") in POLICY_BASIS:
+        out.append(POLICY_BASIS[b["policy_basis"]][0 if zh else 1])
+    if b.get("synthetic_programs"):
+        n = len(b["synthetic_programs"])
+        out.append(f"注意：{n}个项目的存量承诺来自合成（示意）登记表，非真实数据" if zh
+                   else f"NOTE: the existing book of {n} programs rests on SYNTHETIC (illustrative) register rows")
+    return out
 
 
 def from_folder(folder: Path | str, tail: dict[str, float] | None = None) -> dict[str, Any]:

@@ -8,13 +8,21 @@ and names file, row and column on any problem. The result, :class:`Register`,
 holds per program the remaining payments by fiscal year as small arrays; the
 engine runs them off with the program's attrition and cost sharing
 (:mod:`fiscal_sim.engine.runoff`).
+
+File-level facts sit in a sidecar ``<register file>.meta.yaml`` (any format):
+``synthetic: true`` marks illustrative rows (every figure resting on them says
+so), and ``complete_from: YEAR`` (or ``{program: YEAR}``) states that the
+register holds every award of a program from that award year. Coverage is per
+program *and cohort year*: a year is the register's when it has a row of that
+award year or is at or after ``complete_from``; other pre-horizon cohorts stay
+estimated (``commitments.estimate_before``).
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +66,52 @@ class Register:
     books: dict[str, ProgramBook]
     rows: int
     covered: frozenset[str] = frozenset()
-    """programs with any row (present or not): their pre-horizon awards are the register's, never estimated"""
+    """programs with any row (present or not)"""
+    cohorts: dict[str, frozenset[int]] = field(default_factory=dict)
+    """award years with a row (present or not), per program"""
+    complete_from: dict[str, int] = field(default_factory=dict)
+    """program → first award year from which the register holds every award (sidecar ``complete_from``)"""
+    synthetic: bool = False
+    """the sidecar declares the rows synthetic (illustrative, not a bureau's book)"""
+
+    def covers(self, pid: str, year: int) -> bool:
+        """Is the cohort of award year ``year`` of ``pid`` the register's (never estimated)?"""
+        c = self.complete_from.get(pid)
+        return year in self.cohorts.get(pid, frozenset()) or (c is not None and year >= c)
+
+
+META = ".meta.yaml"
+
+
+def read_meta(path: Path, programs) -> tuple[bool, dict[str, int]]:
+    """The sidecar ``<path>.meta.yaml``: (synthetic, complete_from per program); absent → (False, {})."""
+    import yaml
+
+    side = path.with_name(path.name + META)
+    if not side.is_file():
+        return False, {}
+    name = str(side)
+    try:
+        data = yaml.safe_load(side.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise InputError([Problem(name, None, "-", f"not readable YAML: {str(e).splitlines()[0]}")]) from None
+    if not isinstance(data, dict) or set(data) - {"synthetic", "complete_from", "note"}:
+        raise InputError([Problem(name, None, "-", "expected keys synthetic (true/false), complete_from "
+                                                   "(YEAR or {program: YEAR}) and note")])
+    syn = data.get("synthetic", False)
+    if not isinstance(syn, bool):
+        raise InputError([Problem(name, None, "synthetic", f"{syn!r} is not true/false")])
+    cf = data.get("complete_from")
+    if cf is None:
+        return syn, {}
+    if isinstance(cf, int) and not isinstance(cf, bool):
+        return syn, {pid: cf for pid in programs}
+    if isinstance(cf, dict) and all(isinstance(v, int) and not isinstance(v, bool) for v in cf.values()):
+        unknown = [str(k) for k in cf if k not in programs]
+        if unknown:
+            raise InputError([Problem(name, unknown[0], "complete_from", "not a simulated program of the scenario")])
+        return syn, {str(k): int(v) for k, v in cf.items()}
+    raise InputError([Problem(name, None, "complete_from", f"{cf!r} is not a year or {{program: year}}")])
 
 
 def _read_rows(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
@@ -154,6 +207,7 @@ def load_register(path: Path, scen) -> Register:
     Y = len(scen.years)
     parts: dict[str, list[tuple[int, int, np.ndarray, np.ndarray, float, int]]] = {}
     covered: set[str] = set()
+    cohorts: dict[str, set[int]] = {}
     for i, row in enumerate(rows, start=1):
         pid = row.get("program")
 
@@ -179,6 +233,7 @@ def load_register(path: Path, scen) -> Register:
             bad("jurisdiction", f"{jur or 'empty'!r} is not where the program applies ({', '.join(sp.prog.jurisdictions)})")
         try:
             award = _date(row.get("award_date"))
+            cohorts.setdefault(pid, set()).add(award.year)
             if award >= dt.date(start, 1, 1):
                 bad("award_date", f"{award} is not before the horizon start {start}-01-01 (new awards are simulated)")
         except (TypeError, ValueError):
@@ -243,4 +298,6 @@ def load_register(path: Path, scen) -> Register:
                               np.array([p[2] for p in ps]), np.array([p[3] for p in ps]),
                               np.array([p[4] for p in ps]), np.array([p[5] for p in ps]))
              for pid, ps in parts.items()}
-    return Register(name, books, len(rows), frozenset(covered))
+    synthetic, complete = read_meta(path, sims)
+    return Register(name, books, len(rows), frozenset(covered), {p: frozenset(y) for p, y in cohorts.items()},
+                    complete, synthetic)

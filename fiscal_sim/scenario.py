@@ -90,6 +90,10 @@ class ScenarioSpec(Strict):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]+$")]
     extends: str | None = Field(default=None, description="base scenario file (relative to this one); see merge_extends")
     description: str = ""
+    policy_basis: Literal["as_written", "current_policy"] | None = Field(
+        default=None, description="the validity rule the scenario applies to every document: as_written (each stops "
+                                  "where its text or a stated validity assumption says) or current_policy (every "
+                                  "document in force at the horizon start renews on its terms)")
     programs: Union[Literal["all"], list[str]] = "all"
     exclude: list[str] = []
     overrides: dict[str, dict[str, Any]] = {}
@@ -449,7 +453,8 @@ def timeline_manifest(scen: Scenario) -> dict[str, Any]:
                                      "schedule": sp.prog.spec.schedule.describe(), "uptake_basis": basis[sp.id],
                                      "changes": sp.prog.timeline_notes} for sp in scen.programs},
         "commitments": None if reg is None else {
-            "path": reg.path, "rows": reg.rows, "programs": sorted(reg.books),
+            "path": reg.path, "rows": reg.rows, "programs": sorted(reg.books), "synthetic": reg.synthetic,
+            "complete_from": reg.complete_from,
             "opening_outstanding_cny": float(sum(b.opening_cny.sum() for b in reg.books.values()))},
         "estimated_pre_horizon": None if not scen.estimated else {
             "basis": "assumption",
@@ -457,8 +462,10 @@ def timeline_manifest(scen: Scenario) -> dict[str, Any]:
                     "listed: awards decided from the first year given to the year before the horizon, simulated with "
                     "the same uptake priors, in-force dates, timeline and payment timing as new awards, attrition "
                     "from the award year; only payments falling in the horizon are counted (earlier ones were paid). "
-                    "Programs with any register row are not estimated (no double counting).",
-            "award_years": {pid: [ph.first, y0 - 1] for pid, ph in scen.estimated.items()}},
+                    "Coverage is per program and award year: a cohort year with a register row (or from the "
+                    "register's complete_from) is the register's and not estimated (no double counting).",
+            "award_years": {pid: [ph.first, y0 - 1] for pid, ph in scen.estimated.items()},
+            "register_years": {pid: sorted(ph.skip) for pid, ph in scen.estimated.items() if ph.skip}},
     }
 
 

@@ -73,17 +73,39 @@ def test_one_off_cohort_with_lag_is_paid_in_the_first_year(tmp_path, catalogue):
     assert E.cash[:, :, 1:].sum() == 0
 
 
-def test_register_covered_programs_are_not_estimated(tmp_path, catalogue):
-    scen = scenario(tmp_path, catalogue, commitments={"register": "register.csv", "estimate_before": {"from": 2017}})
-    assert scen.register.covered == {"old.rent", "old.grant"} and scen.estimated == {}
-    # a row of a recipient who left still covers the program: the register is the authority for it
-    reg = (FIX / "register.csv").read_text(encoding="utf-8").splitlines()
-    (tmp_path / "gone.csv").write_text("\n".join([reg[0], reg[1].replace(",true", ",false")]) + "\n", encoding="utf-8")
-    scen = scenario(tmp_path, catalogue, commitments={"register": "gone.csv", "estimate_before": {"from": 2017}})
-    assert "old.rent" not in scen.register.books and set(scen.estimated) == {"old.grant"}
+def test_register_coverage_is_per_cohort_year(tmp_path, catalogue):
+    """register.csv has old.rent awarded 2023 and old.grant awarded 2024. old.grant's only cohort reaching 2025 is
+    2024 (paid t+1): covered, not estimated. old.rent's cohorts 2020–2024 reach 2025: only 2023 is the register's,
+    2020–2022 and 2024 stay estimated: E[2025] = 40 × (1 + .64 + .512 + .4096) = 102.464万元 (the closed form of
+    test_rent_cohorts_match_the_closed_form without the 2023 cohort's .8)."""
+    scen = scenario(tmp_path, catalogue, commitments={"register": "register.csv", "estimate_before": {"from": 2017}},
+                    programs=["old.rent", "old.grant"], draws=4000, chunk_size=4000)
+    assert scen.register.covered == {"old.rent", "old.grant"} and set(scen.estimated) == {"old.rent"}
+    assert scen.estimated["old.rent"].skip == {2023} and not scen.register.synthetic
+    E = simulate_chunk(scen, 0, 4000)["old.rent"].existing
+    assert within_mc(E.cash.sum(axis=1)[:, 0] / WAN, 102.464)  # the estimate alone (the register runs off apart)
+    # the register says it is complete from 2017: nothing estimated
+    (tmp_path / "register.csv.meta.yaml").write_text("complete_from: 2017\n", encoding="utf-8")
+    full = scenario(tmp_path, catalogue, commitments={"register": "register.csv", "estimate_before": {"from": 2017}})
+    assert full.estimated == {}
     with pytest.raises(InputError, match="count them twice"):
         scenario(tmp_path, catalogue, commitments={"register": "register.csv",
                                                    "estimate_before": {"from": 2017, "programs": ["old.rent"]}})
+    # complete only for old.rent from 2022: the cohorts 2020–2021 are estimated
+    (tmp_path / "register.csv.meta.yaml").write_text("synthetic: true\ncomplete_from: {old.rent: 2022}\n",
+                                                     encoding="utf-8")
+    part = scenario(tmp_path, catalogue, commitments={"register": "register.csv", "estimate_before": {"from": 2017}})
+    assert part.register.synthetic and part.estimated["old.rent"].skip == {2022, 2023, 2024}
+    # a bad sidecar is one error naming the file and the field
+    (tmp_path / "register.csv.meta.yaml").write_text("complete_from: {nope: 2022}\n", encoding="utf-8")
+    with pytest.raises(InputError, match="complete_from"):
+        scenario(tmp_path, catalogue, commitments={"register": "register.csv", "estimate_before": {"from": 2017}})
+    (tmp_path / "register.csv.meta.yaml").unlink()
+    # a row of a recipient who left still covers its cohort year
+    reg = (FIX / "register.csv").read_text(encoding="utf-8").splitlines()
+    (tmp_path / "gone.csv").write_text("\n".join([reg[0], reg[2].replace(",true", ",false")]) + "\n", encoding="utf-8")
+    scen = scenario(tmp_path, catalogue, commitments={"register": "gone.csv", "estimate_before": {"from": 2017}})
+    assert "old.grant" not in scen.register.books and set(scen.estimated) == {"old.rent"}
     with pytest.raises(InputError, match="not before the horizon start"):
         scenario(tmp_path, catalogue, commitments={"estimate_before": {"from": 2025}})
 

@@ -153,16 +153,23 @@ def test_run_writes_vintage_read_back_with_duckdb(tmp_path):
     assert "政策时间线" in html and "successor_replaces: old.grant → new.grant" in html and "register.csv (2 rows)" in html
 
 
-def test_baseline_loads_the_illustrative_register():
+def test_shipped_baselines_estimate_and_only_the_demo_loads_the_synthetic_register():
+    """The synthetic register declares itself (sidecar); no baseline lets it displace the estimate; the demo loads it
+    and the estimate keeps every cohort year the register has no row for."""
     root = Path(__file__).resolve().parents[1] / "scenarios"
-    scen = load_scenario(root / "baseline.yaml")
-    assert scen.register is not None and scen.register.rows >= 20
+    for name in ("baseline", "baseline_as_written", "baseline_current_policy"):
+        scen = load_scenario(root / f"{name}.yaml")
+        assert scen.register is None and scen.estimated, name
+    scen = load_scenario(root / "synthetic_register_demo.yaml")
+    assert scen.register is not None and scen.register.synthetic and scen.register.rows >= 20
     text = (root / "commitments" / "illustrative_register.csv").read_text(encoding="utf-8")
     assert all("SYNTHETIC" in line for line in text.splitlines()[1:])
-    book = yaml.safe_load((root / "baseline.yaml").read_text())["scenario"]["commitments"]
+    book = yaml.safe_load((root / "synthetic_register_demo.yaml").read_text())["scenario"]["commitments"]
     assert book["register"].endswith(".csv") and book["estimate_before"] == {"from": 2017, "programs": "uncovered"}
-    # the estimate covers exactly the simulated programs the register leaves out (whose cohorts reach 2025)
-    assert scen.estimated and not set(scen.estimated) & scen.register.covered
+    # an estimated program skips exactly the award years the register has rows for
+    for pid, ph in scen.estimated.items():
+        assert ph.skip == {y for y in scen.register.cohorts.get(pid, ()) if y >= ph.first}, pid
+    assert any(ph.skip for ph in scen.estimated.values())
 
 
 def test_overdue_payments_fall_in_the_first_year_and_count_as_one(scen, tmp_path):

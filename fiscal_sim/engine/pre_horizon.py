@@ -41,6 +41,8 @@ class PreHorizon:
     first: int
     last: int
     """last year with a payment from a pre-horizon cohort (capped at the horizon end)"""
+    skip: frozenset[int] = frozenset()
+    """award years in ``first`` … start − 1 that the register covers (not estimated)"""
 
 
 def cohort_years(prog, start: int, end: int, from_: int) -> PreHorizon | None:
@@ -54,10 +56,16 @@ def cohort_years(prog, start: int, end: int, from_: int) -> PreHorizon | None:
 
 
 def estimated_programs(scen: Scenario, est, doc) -> dict[str, PreHorizon]:
-    """Programs to estimate under ``commitments.estimate_before``: simulated, not covered by the register."""
+    """Programs to estimate under ``commitments.estimate_before``: simulated, with cohort years the register does
+    not cover (coverage is per program and award year, see :mod:`fiscal_sim.register`)."""
     start, end = scen.spec.horizon.start, scen.spec.horizon.end
-    covered = scen.register.covered if scen.register is not None else frozenset()
+    reg = scen.register
     sims = {sp.id: sp for sp in scen.programs}
+
+    def skipped(pid: str) -> frozenset[int]:
+        return frozenset(y for y in range(est.from_, start) if reg is not None and reg.covers(pid, y))
+
+    covered = {pid for pid in sims if est.from_ < start and len(skipped(pid)) == start - est.from_}
     problems = []
     if est.from_ >= start:
         problems.append(doc.problem(("scenario", "commitments", "estimate_before", "from"),
@@ -71,12 +79,15 @@ def estimated_programs(scen: Scenario, est, doc) -> dict[str, PreHorizon]:
             if pid not in sims:
                 problems.append(doc.problem(where, "not simulated in this scenario", pid))
             elif pid in covered:
-                problems.append(doc.problem(where, "the register has rows for this program: its pre-horizon awards "
-                                                   "are the register's (estimating them too would count them twice)", pid))
+                problems.append(doc.problem(where, "the register covers every cohort year of this program: its "
+                                                   "pre-horizon awards are the register's (estimating them too would "
+                                                   "count them twice)", pid))
     if problems:
         raise InputError(problems)
     out = {pid: cohort_years(scen.documented.get(pid, sims[pid].prog), start, end, est.from_) for pid in ids}
-    return {pid: c for pid, c in out.items() if c is not None}
+    out = {pid: dataclasses.replace(c, skip=frozenset(y for y in skipped(pid) if y >= c.first))
+           for pid, c in out.items() if c is not None}
+    return {pid: c for pid, c in out.items() if len(c.skip) < start - c.first}
 
 
 def pre_horizon_shock(seed: int, block: int, n: int, years: list[int], start: int) -> np.ndarray:
@@ -97,6 +108,7 @@ def estimated_cohorts(scen: Scenario, sp: SimProgram, ph: PreHorizon, start: int
     prog = scen.documented.get(sp.id, sp.prog)  # awarded on the documents' terms, not a reform's
     lam = expected_counts(prog, scen.geography, years, base_year=y0)
     lam[:, np.array(years) >= y0] = 0.0  # awards from the horizon on are the simulation's own
+    lam[:, np.isin(years, sorted(ph.skip))] = 0.0  # cohorts the register covers
     shocks = {b: pre_horizon_shock(scen.spec.seed, b, nb, years, y0) for b, _, nb in blocks_of(scen, start, stop)}
     L = simulate_program(view, dataclasses.replace(sp, prog=prog, lam=lam), start, stop, shocks, key=KEY + sp.id)
     P, Y = y0 - ph.first, len(scen.years)

@@ -47,16 +47,27 @@ def programs_table(scen: Scenario) -> pa.Table:
         "schedule": [p.spec.schedule.describe() for p in progs] + none,
         "timeline": ["; ".join(p.timeline_notes) or None for p in progs] + none,
         "existing_source": [existing_source(scen, p.id) for p in progs] + none,
+        "synthetic_rows": [synthetic_rows(scen, p.id) for p in progs] + none,
         "file": [p.file.split("/scenarios/")[-1] for p in progs] + none,
     })
 
 
 def existing_source(scen: Scenario, pid: str) -> str | None:
     """Where a program's ``existing`` vintage comes from: the register, an estimate of pre-horizon cohorts, or none."""
-    if scen.register is not None and pid in scen.register.covered:
-        return "register"
-    ph = scen.estimated.get(pid)
-    return f"estimated {ph.first}–{scen.spec.horizon.start - 1}" if ph is not None else None
+    reg, ph = scen.register, scen.estimated.get(pid)
+    parts = []
+    if reg is not None and pid in reg.covered:
+        parts.append("synthetic register" if reg.synthetic else "register")
+    if ph is not None:
+        years = [y for y in range(ph.first, scen.spec.horizon.start) if y not in ph.skip]
+        parts.append(f"estimated {years[0]}–{years[-1]}" if len(years) == years[-1] - years[0] + 1
+                     else "estimated " + ",".join(map(str, years)))
+    return " + ".join(parts) or None
+
+
+def synthetic_rows(scen: Scenario, pid: str) -> bool:
+    """Does the program's ``existing`` vintage rest on rows of a register declared synthetic?"""
+    return scen.register is not None and scen.register.synthetic and pid in scen.register.books
 
 
 def payers_table(scen: Scenario) -> pa.Table:

@@ -1,0 +1,76 @@
+"""The two named baselines and the labels of what figures rest on: policy basis and synthetic register rows,
+read back from headline.json, programs.parquet (DuckDB), the workbook and the report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from fiscal_sim.cli import app
+from fiscal_sim.scenario import load_scenario
+
+ROOT = Path(__file__).resolve().parents[1] / "scenarios"
+
+
+def run(name: str, out: Path) -> dict:
+    res = CliRunner().invoke(app, ["run", str(ROOT / f"{name}.yaml"), "--draws", "100", "--out", str(out), "-q"])
+    assert res.exit_code == 0, res.output
+    return json.loads((out / "headline.json").read_text(encoding="utf-8"))
+
+
+def test_the_two_baselines_differ_only_in_the_validity_rule():
+    cur, wri = load_scenario(ROOT / "baseline.yaml"), load_scenario(ROOT / "baseline_as_written.yaml")
+    assert (cur.spec.policy_basis, wri.spec.policy_basis) == ("current_policy", "as_written")
+    a, b = cur.spec.model_dump(), wri.spec.model_dump()
+    differ = {k for k in a if a[k] != b[k]}
+    assert differ == {"name", "description", "policy_basis", "timeline", "extends"}
+    # as written: the 2017 documents stop (assumption), the fixed-term plans lapse; current policy: they renew
+    ends = {sp.id: sp.prog.spec.in_force.to for sp in wri.programs}
+    assert str(ends["jzf2017-3.major-conversion"]) == "2021-12-31"
+    assert str(ends["jzbf2024-7.research-institute"]) == "2026-12-31"
+    assert {sp.id: sp.prog.spec.in_force.to for sp in cur.programs}["jzbf2024-7.research-institute"] is None
+    notes = {(a.kind, a.subject): a for a in wri.assumptions}
+    assert notes[("validity", "嘉政发〔2017〕3号")].basis == "assumption"
+    assert "ASSUMPTION" in notes[("validity", "嘉委发〔2017〕4号")].text
+
+
+def test_headline_states_policy_basis_and_synthetic_rows(tmp_path):
+    h = run("baseline_as_written", tmp_path / "w")
+    assert h["basis"]["policy_basis"] == "as_written" and h["basis"]["synthetic_programs"] == []
+    assert any(line.startswith("Policy as written") for line in h["text"]["en"])
+    assert not any("SYNTHETIC" in line for line in h["text"]["en"])
+    out = tmp_path / "demo"
+    h = run("synthetic_register_demo", out)
+    scen = load_scenario(ROOT / "synthetic_register_demo.yaml")
+    flagged = sorted(r[0] for r in duckdb.sql(
+        f"SELECT program FROM read_parquet('{out}/programs.parquet') WHERE synthetic_rows").fetchall())
+    assert flagged == sorted(scen.register.books) and h["basis"]["synthetic_programs"] == flagged
+    assert h["basis"]["synthetic_register"].endswith("illustrative_register.csv")
+    assert any(f"{len(flagged)} programs rests on SYNTHETIC" in line for line in h["text"]["en"])
+    assert any("合成" in line for line in h["text"]["zh"])
+    sources = dict(duckdb.sql(f"SELECT program, existing_source FROM read_parquet('{out}/programs.parquet') "
+                              "WHERE synthetic_rows").fetchall())
+    assert all(s.startswith("synthetic register") for s in sources.values())
+
+
+@pytest.mark.parametrize("command", ["export", "report"])
+def test_export_and_report_say_synthetic(tmp_path, command):
+    out = tmp_path / "demo"
+    run("synthetic_register_demo", out)
+    extra = ["--xlsx", str(tmp_path / "book.xlsx")] if command == "export" else []
+    res = CliRunner().invoke(app, [command, str(out), *extra])
+    assert res.exit_code == 0, res.output
+    if command == "report":
+        html = (out / "report" / "report.html").read_text(encoding="utf-8")
+        assert "SYNTHETIC (illustrative, not real) register" in html and "rests on SYNTHETIC" in html
+    else:
+        import openpyxl
+
+        book = tmp_path / "book.xlsx"
+        ws = openpyxl.load_workbook(book, read_only=True)["Assumptions 假设"]
+        cells = [c for row in ws.iter_rows(values_only=True) for c in row if isinstance(c, str)]
+        assert any(c.startswith("SYNTHETIC register") for c in cells) and "SYNTHETIC" in cells
