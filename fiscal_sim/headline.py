@@ -196,18 +196,30 @@ def compute(summary: list[dict[str, Any]], programs: dict[str, dict[str, Any]], 
          "payers": by_payer, "budget_lines": budgets, "top_tail": _top_tail(summary, programs, tail),
          "pipeline": _pipeline(pipeline) if pipeline else None,
          "convergence": _convergence(by_payer, budgets)}
-    h["basis"] = basis(m, programs)
+    h["basis"] = basis(m, programs, summary)
     h["text"] = {"en": text(h, "en") + basis_lines(h["basis"], "en"), "zh": text(h, "zh") + basis_lines(h["basis"], "zh")}
     return h
 
 
-def basis(manifest: dict[str, Any], programs: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """What the figures rest on, from the manifest and programs.parquet: the scenario's policy basis and the
-    programs whose existing book comes from a register declared synthetic."""
+def basis(manifest: dict[str, Any], programs: dict[str, dict[str, Any]], summary: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the figures rest on, from the manifest, programs.parquet and the summary: the scenario's policy basis,
+    the programs whose existing book comes from a register declared synthetic, and the share of mean horizon cash
+    (all payers, all vintages) paid by a program in a year whose count is an assumption (no in-date target)."""
     book = manifest.get("commitments") or {}
+    cash = [r for r in summary if r["period"] == "year" and r["measure"] == "cash" and r["payer"] == "ALL"
+            and r["program"] in programs and not programs[r["program"]].get("is_total")]
+
+    def assumed(r: dict[str, Any]) -> bool:
+        p = programs[r["program"]]
+        until = p.get("uptake_target_until")
+        target = p.get("uptake_basis") == "target" and (until is None or r["fiscal_year"] <= until)
+        return p.get("uptake_basis") != "calibrated" and not target
+
+    total = sum(r["mean_cny"] for r in cash)
     return {"policy_basis": (manifest.get("scenario") or {}).get("policy_basis"),
             "synthetic_register": book.get("path") if book.get("synthetic") else None,
-            "synthetic_programs": sorted(p for p, r in programs.items() if r.get("synthetic_rows"))}
+            "synthetic_programs": sorted(p for p, r in programs.items() if r.get("synthetic_rows")),
+            "assumed_count_share": sum(r["mean_cny"] for r in cash if assumed(r)) / total if total else None}
 
 
 POLICY_BASIS = {"as_written": ("政策按文本：各文件在文本（或注明的有效期假设）所定之日停止",
@@ -222,6 +234,10 @@ def basis_lines(b: dict[str, Any], lang: str) -> list[str]:
     out = []
     if b.get("policy_basis") in POLICY_BASIS:
         out.append(POLICY_BASIS[b["policy_basis"]][0 if zh else 1])
+    if b.get("assumed_count_share") is not None:
+        share = _pct(b["assumed_count_share"])
+        out.append(f"期内现金中{share}建立在假设的受理数量上（无有效期内文件目标）" if zh
+                   else f"{share} of horizon cash rests on assumed counts (no in-date document target)")
     if b.get("synthetic_programs"):
         n = len(b["synthetic_programs"])
         out.append(f"注意：{n}个项目的存量承诺来自合成（示意）登记表，非真实数据" if zh

@@ -436,15 +436,19 @@ def load_scenario(path: Path | str, catalogue: Catalogue | None = None) -> Scena
     return scen
 
 
+def count_basis(up, horizon) -> str:
+    """The basis of a program's count over the horizon: ``target``, ``target Y0–Y1, assumption after``,
+    ``assumption`` or ``calibrated`` (a target only while an in-date document states it)."""
+    target = [y for y in range(horizon.start, horizon.end + 1) if up.basis_in(y) == "target"]
+    if target and target[-1] < horizon.end:
+        return f"target {target[0]}–{target[-1]}, assumption after"
+    return "target" if target else up.basis_in(horizon.end)
+
+
 def timeline_manifest(scen: Scenario) -> dict[str, Any]:
     """What a run manifest states about the timeline, timing, uptake bases and the commitment register."""
     y0, y1 = scen.spec.horizon.start, scen.spec.horizon.end
-    basis = {}
-    for sp in scen.programs:
-        up = sp.prog.spec.uptake
-        target = [y for y in range(y0, y1 + 1) if up.basis_in(y) == "target"]
-        basis[sp.id] = (f"target {target[0]}–{target[-1]}, assumption after" if target and target[-1] < y1
-                        else "target" if target else up.basis_in(y1))
+    basis = {sp.id: count_basis(sp.prog.spec.uptake, scen.spec.horizon) for sp in scen.programs}
     reg = scen.register
     return {
         "timeline": [{"kind": a.kind, "subject": a.subject, "setting": a.setting, "basis": a.basis, "text": a.text,

@@ -74,3 +74,24 @@ def test_export_and_report_say_synthetic(tmp_path, command):
         ws = openpyxl.load_workbook(book, read_only=True)["Assumptions 假设"]
         cells = [c for row in ws.iter_rows(values_only=True) for c in row if isinstance(c, str)]
         assert any(c.startswith("SYNTHETIC register") for c in cells) and "SYNTHETIC" in cells
+
+
+def test_assumed_count_share_is_computed_from_the_run(tmp_path):
+    """headline.json's share of horizon cash on assumed counts, recomputed with DuckDB from summary.parquet and
+    programs.parquet (a program-year is target-based while its quoted target covers the year)."""
+    out = tmp_path / "b"
+    h = run("baseline", out)
+    share = duckdb.sql(f"""
+        SELECT sum(CASE WHEN p.uptake_basis = 'target' AND (p.uptake_target_until IS NULL
+                        OR s.fiscal_year <= p.uptake_target_until) OR p.uptake_basis = 'calibrated'
+                   THEN 0 ELSE s.mean_cny END) / sum(s.mean_cny)
+        FROM read_parquet('{out}/summary.parquet') s JOIN read_parquet('{out}/programs.parquet') p USING (program)
+        WHERE s.period = 'year' AND s.measure = 'cash' AND s.payer = 'ALL' AND s.vintage = 'ALL'
+          AND NOT p.is_total""").fetchall()[0][0]
+    assert h["basis"]["assumed_count_share"] == pytest.approx(share, rel=1e-9)
+    assert 0.5 < share < 1  # most counts are labelled assumptions
+    assert any("of horizon cash rests on assumed counts" in line for line in h["text"]["en"])
+    basis = dict(duckdb.sql(f"SELECT program, count_basis FROM read_parquet('{out}/programs.parquet') "
+                            "WHERE count_basis IS NOT NULL").fetchall())
+    assert basis["jzbf2024-7.municipal-st-project"] == "target 2025–2026, assumption after"
+    assert basis["jzf2017-3.major-conversion"] == "assumption"
