@@ -197,6 +197,8 @@ def compute(summary: list[dict[str, Any]], programs: dict[str, dict[str, Any]], 
          "pipeline": _pipeline(pipeline) if pipeline else None,
          "convergence": _convergence(by_payer, budgets)}
     h["basis"] = basis(m, programs, summary)
+    for b in budgets:
+        b["basis"] = h["basis"]["budget_basis"].get(f"{b['payer']}/{b['program']}", "illustrative")
     h["text"] = {"en": text(h, "en") + basis_lines(h["basis"], "en"), "zh": text(h, "zh") + basis_lines(h["basis"], "zh")}
     return h
 
@@ -216,11 +218,19 @@ def basis(manifest: dict[str, Any], programs: dict[str, dict[str, Any]], summary
         return p.get("uptake_basis") != "calibrated" and not target
 
     total = sum(r["mean_cny"] for r in cash)
+    left_out = [r for p, r in programs.items() if r.get("simulated") is False]
+    bespoke = sorted(r["program"] for r in left_out if any(k in (r.get("quote") or "") for k in CASE_BY_CASE))
     return {"policy_basis": (manifest.get("scenario") or {}).get("policy_basis"),
+            "budget_basis": {f"{b['payer']}/{b['program']}": b["basis"] for b in manifest.get("budgets") or []},
+            "left_out": {"unpriced": sum(1 for r in left_out if r.get("status") == "unpriced"),
+                         "case_by_case": bespoke},
             "synthetic_register": book.get("path") if book.get("synthetic") else None,
             "synthetic_programs": sorted(p for p, r in programs.items() if r.get("synthetic_rows")),
             "assumed_count_share": sum(r["mean_cny"] for r in cash if assumed(r)) / total if total else None}
 
+
+CASE_BY_CASE = ("一事一议", "一企一策", "一案一策", "一事一策")
+"""the documents' words for a package decided case by case (no amount, no cap): likely the largest left out"""
 
 POLICY_BASIS = {"as_written": ("政策按文本：各文件在文本（或注明的有效期假设）所定之日停止",
                                "Policy as written: each document stops where its text (or a stated validity assumption) says"),
@@ -234,6 +244,20 @@ def basis_lines(b: dict[str, Any], lang: str) -> list[str]:
     out = []
     if b.get("policy_basis") in POLICY_BASIS:
         out.append(POLICY_BASIS[b["policy_basis"]][0 if zh else 1])
+    kinds = set((b.get("budget_basis") or {}).values())
+    if "illustrative" in kinds:
+        out.append("示意预算线：文件未设定，并非拨款" if zh
+                   else "Illustrative lines: no document sets them; they are not appropriations")
+    if "document" in kinds:
+        out.append("部分预算线来自文件所定额度（见 headline.json budget_basis）" if zh
+                   else "Some budget lines are amounts a document states (see budget_basis in headline.json)")
+    lo = b.get("left_out") or {}
+    if lo.get("unpriced"):
+        cases = lo["case_by_case"]
+        out.append(f"合计未含{lo['unpriced']}项未定价条款" + ("；可能最大的是一事一议类：" if cases else "") if zh
+                   else f"The total leaves out {lo['unpriced']} unpriced provisions"
+                   + ("; likely largest, 一事一议 packages:" if cases else ""))
+        out += [f"  {pid}" for pid in cases]
     if b.get("assumed_count_share") is not None:
         share = _pct(b["assumed_count_share"])
         out.append(f"期内现金中{share}建立在假设的受理数量上（无有效期内文件目标）" if zh
@@ -303,11 +327,12 @@ def text(h: dict[str, Any], lang: str) -> list[str]:
         over = b["overrun_if_exceeded_cny"]
         ci = f"{_pct(b['p_exceed'])} [{_pct(b['p_exceed_lo'])}–{_pct(b['p_exceed_hi'])}]"
         if zh:
-            out += [f"预算线 {b['label_zh']}：每年 {_wan(b['budget_cny'])}万元",
+            out += [f"{'示意' if b.get('basis') == 'illustrative' else ''}预算线 {b['label_zh']}：每年 {_wan(b['budget_cny'])}万元",
                     f"  最可能超支的年份 {b['worst_year']}：超支概率 {ci}"
                     + (f"，超支时平均超出 {_wan(over)}万元" if over is not None else "")]
         else:
-            out += [f"Budget line {b['label_en']}: {_wan(b['budget_cny'])}万元 a year",
+            out += [f"{'Illustrative' if b.get('basis') == 'illustrative' else 'Budget'} line {b['label_en']}: "
+                    f"{_wan(b['budget_cny'])}万元 a year",
                     f"  worst year {b['worst_year']}: P(exceed) {ci}"
                     + (f"; overrun if exceeded {_wan(over)}万元" if over is not None else "")]
     if h["top_tail"]:

@@ -67,6 +67,16 @@ class Budget(Strict):
     amount: NonNeg
     unit: str = "万元"
     measure: Literal["cash", "committed"] = "cash"
+    basis: Literal["illustrative", "document"] = Field(
+        default="illustrative", description="document: the amount is a budget a document states (quote it in "
+                                            "source); illustrative: a yardstick, never an appropriation")
+    source: str | None = None
+
+    @model_validator(mode="after")
+    def _sourced(self):
+        if self.basis == "document" and not self.source:
+            raise ValueError("a budget line with basis: document needs the source (document, section, quote)")
+        return self
 
 
 class EstimateBefore(Strict):
@@ -456,6 +466,8 @@ def timeline_manifest(scen: Scenario) -> dict[str, Any]:
         "program_timeline": {sp.id: {"in_force": [str(sp.prog.spec.in_force.from_), str(sp.prog.spec.in_force.to or "open")],
                                      "schedule": sp.prog.spec.schedule.describe(), "uptake_basis": basis[sp.id],
                                      "changes": sp.prog.timeline_notes} for sp in scen.programs},
+        "budgets": [{"payer": b.payer, "program": b.program, "amount": b.amount, "unit": b.unit, "basis": b.basis,
+                     "source": b.source} for b in scen.spec.budgets],
         "commitments": None if reg is None else {
             "path": reg.path, "rows": reg.rows, "programs": sorted(reg.books), "synthetic": reg.synthetic,
             "complete_from": reg.complete_from,

@@ -95,3 +95,30 @@ def test_assumed_count_share_is_computed_from_the_run(tmp_path):
                             "WHERE count_basis IS NOT NULL").fetchall())
     assert basis["jzbf2024-7.municipal-st-project"] == "target 2025–2026, assumption after"
     assert basis["jzf2017-3.major-conversion"] == "assumption"
+
+
+def test_headline_labels_illustrative_budget_lines_and_what_it_leaves_out(tmp_path):
+    out = tmp_path / "b"
+    h = run("baseline", out)
+    assert h["basis"]["budget_basis"] == {"city/ALL": "illustrative", "ALL/jwf2017-4.talent-housing": "illustrative"}
+    assert all(b["basis"] == "illustrative" for b in h["budget_lines"])
+    en, zh = h["text"]["en"], h["text"]["zh"]
+    assert sum(line.startswith("Illustrative line ") for line in en) == 2
+    assert sum(line.startswith("示意预算线 ") for line in zh) == 2
+    assert any("not appropriations" in line for line in en) and not any(line.startswith("Budget line") for line in en)
+    unpriced, cases = duckdb.sql(f"""SELECT count(*) FILTER (status = 'unpriced'),
+        list(program ORDER BY program) FILTER (regexp_matches(quote, '一事一议|一企一策|一案一策|一事一策'))
+        FROM read_parquet('{out}/programs.parquet') WHERE NOT simulated""").fetchall()[0]
+    assert h["basis"]["left_out"] == {"unpriced": unpriced, "case_by_case": cases} and unpriced > 40 and cases
+    i = next(i for i, line in enumerate(en) if line.startswith(f"The total leaves out {unpriced} unpriced provisions"))
+    assert en[i + 1: i + 1 + len(cases)] == [f"  {c}" for c in cases]
+
+
+def test_a_document_budget_line_needs_its_source(tmp_path):
+    from fiscal_sim.errors import InputError
+
+    text = (ROOT / "baseline.yaml").read_text(encoding="utf-8").replace(
+        "amount: 25000, unit: 万元, basis: illustrative", "amount: 25000, unit: 万元, basis: document")
+    (tmp_path / "s.yaml").write_text(text, encoding="utf-8")
+    with pytest.raises(InputError, match="source"):
+        load_scenario(tmp_path / "s.yaml")
