@@ -100,10 +100,9 @@ def calculate(cat: Catalogue, program_id: str, raw_inputs: dict[str, Any] | list
     schedule after that many payments; the unpaid rest is reported as lapsed.
     Unpriced programs are priced by an ``award`` input (the amount, program unit).
     """
-    prog = cat.get(program_id)
+    prog, notes = on_catalogue_timeline(cat, program_id)
     spec = prog.spec
     day = award_date or dt.date.today()
-    notes: list[str] = []
     if jurisdiction is None:
         jurisdiction = prog.jurisdictions[0]
         notes.append(f"no jurisdiction given: using {cat.geography.payer_name(jurisdiction)} ({jurisdiction})")
@@ -168,6 +167,18 @@ def calculate(cat: Catalogue, program_id: str, raw_inputs: dict[str, Any] | list
     return CaseResult(prog.id, spec.title_zh, spec.title_en, prog.document.number, spec.source.section, jurisdiction,
                       day.isoformat(), in_force, float(award.sum()), total, schedule, payers, steps, notes,
                       spec.exclusive_group, claims=claim_rows, stay_years=stay, paid_cny=paid, lapsed_cny=total - paid)
+
+
+def on_catalogue_timeline(cat: Catalogue, program_id: str) -> tuple[CompiledProgram, list[str]]:
+    """The program as a simulation of the catalogue has it — in-force end after successors and validity, payment
+    lag and instalments (catalogue/timeline.yaml) — and the timeline's notes about it."""
+    from fiscal_sim.catalogue.timeline import resolve
+    from fiscal_sim.scenario import on_timeline
+
+    cat.get(program_id)  # one clear error for an unknown id
+    changes, _ = resolve(cat.programs, cat.timeline)
+    prog = on_timeline(cat.programs[program_id], changes.get(program_id))
+    return prog, [f"policy timeline: {n}" for n in changes.get(program_id, {}).get("notes", [])]
 
 
 def split_claims(prog: CompiledProgram, raw: dict[str, Any] | list[dict[str, Any]]) -> list[dict[str, Any]]:

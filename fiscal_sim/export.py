@@ -173,12 +173,17 @@ def run_workbook(folder: Path):
             ["horizon", f"{manifest.get('horizon', {}).get('start')}–{manifest.get('horizon', {}).get('end')}"],
             ["draws", manifest.get("draws")], ["seed", manifest.get("seed_entropy")],
             ["quantiles", manifest.get("quantile_method")], ["money", "万元 in this workbook; yuan in the Parquet files"],
-            ["run id", manifest.get("run_id")], ["engine version", manifest.get("engine_version")], [],
+            ["run id", manifest.get("run_id")], ["engine version", manifest.get("engine_version")],
+            ["policy basis", sc.get("policy_basis")],
+            ["existing book", ("SYNTHETIC register (illustrative rows): " if (manifest.get("commitments") or {})
+                               .get("synthetic") else "") + str((manifest.get("commitments") or {}).get("path") or
+                                                                "no register")], [],
             ["program", "uptake basis (target: a number in a document; assumption: a labelled assumption)",
-             "cost sharing", "status"]]
-    rows += [[p["program"], p.get("uptake_basis"), p.get("cost_sharing"), p.get("status")]
+             "cost sharing", "status", "existing book from synthetic rows"]]
+    rows += [[p["program"], p.get("uptake_basis"), p.get("cost_sharing"), p.get("status"),
+              "SYNTHETIC" if p.get("synthetic_rows") else None]
              for p in programs.values() if not p.get("is_total")]
-    _sheet(wb, "Assumptions 假设", ["item", "value", "", ""], rows, widths={1: 40, 2: 60, 3: 24})
+    _sheet(wb, "Assumptions 假设", ["item", "value", "", "", ""], rows, widths={1: 40, 2: 60, 3: 24})
     return wb
 
 

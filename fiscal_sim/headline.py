@@ -242,6 +242,9 @@ def compute(summary: list[dict[str, Any]], programs: dict[str, dict[str, Any]], 
          "pipeline": _pipeline(pipeline) if pipeline else None,
          "convergence": _convergence(by_payer, budgets),
          "data_notes": data_notes(programs, m)}
+    h["basis"] = basis(m, programs, summary)
+    for b in budgets:
+        b["basis"] = h["basis"]["budget_basis"].get(f"{b['payer']}/{b['program']}", "illustrative")
     h["text"] = {"en": text(h, "en"), "zh": text(h, "zh")}
     return h
 
@@ -267,6 +270,68 @@ def data_notes(programs: dict[str, dict[str, Any]], manifest: dict[str, Any]) ->
     return out
 
 
+def basis(manifest: dict[str, Any], programs: dict[str, dict[str, Any]], summary: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the figures rest on, from the manifest, programs.parquet and the summary: the scenario's policy basis,
+    the programs whose existing book comes from a register declared synthetic, and the share of mean horizon cash
+    (all payers, all vintages) paid by a program in a year whose count is an assumption (no in-date target)."""
+    book = manifest.get("commitments") or {}
+    cash = [r for r in summary if r["period"] == "year" and r["measure"] == "cash" and r["payer"] == "ALL"
+            and r["program"] in programs and not programs[r["program"]].get("is_total")]
+
+    def assumed(r: dict[str, Any]) -> bool:
+        p = programs[r["program"]]
+        until = p.get("uptake_target_until")
+        target = p.get("uptake_basis") == "target" and (until is None or r["fiscal_year"] <= until)
+        return p.get("uptake_basis") != "calibrated" and not target
+
+    total = sum(r["mean_cny"] for r in cash)
+    left_out = [r for p, r in programs.items() if r.get("simulated") is False]
+    bespoke = sorted(r["program"] for r in left_out if any(k in (r.get("quote") or "") for k in CASE_BY_CASE))
+    return {"policy_basis": (manifest.get("scenario") or {}).get("policy_basis"),
+            "budget_basis": {f"{b['payer']}/{b['program']}": b["basis"] for b in manifest.get("budgets") or []},
+            "left_out": {"unpriced": sum(1 for r in left_out if r.get("status") == "unpriced"),
+                         "case_by_case": bespoke},
+            "synthetic_register": book.get("path") if book.get("synthetic") else None,
+            "synthetic_programs": sorted(p for p, r in programs.items() if r.get("synthetic_rows")),
+            "assumed_count_share": sum(r["mean_cny"] for r in cash if assumed(r)) / total if total else None}
+
+
+CASE_BY_CASE = ("一事一议", "一企一策", "一案一策", "一事一策")
+"""the documents' words for a package decided case by case (no amount, no cap): likely the largest left out"""
+
+POLICY_BASIS = {"as_written": ("政策按文本：各文件在文本（或注明的有效期假设）所定之日停止",
+                               "Policy as written: each document stops where its text (or a stated validity assumption) says"),
+                "current_policy": ("现行政策延续：期初有效的文件到期后按原条款续期",
+                                   "Current policy continues: documents in force at the start renew on their terms")}
+
+
+def basis_lines(b: dict[str, Any], lang: str) -> list[str]:
+    """The headline's lines on what its figures rest on (policy basis, synthetic register rows)."""
+    zh = lang == "zh"
+    out = []
+    if b.get("policy_basis") in POLICY_BASIS:
+        out.append(POLICY_BASIS[b["policy_basis"]][0 if zh else 1])
+    kinds = set((b.get("budget_basis") or {}).values())
+    if "illustrative" in kinds:
+        out.append("示意预算线：文件未设定，并非拨款" if zh
+                   else "Illustrative lines: no document sets them; they are not appropriations")
+    if "document" in kinds:
+        out.append("部分预算线来自文件所定额度（见 headline.json budget_basis）" if zh
+                   else "Some budget lines are amounts a document states (see budget_basis in headline.json)")
+    lo = b.get("left_out") or {}
+    if lo.get("unpriced"):
+        cases = lo["case_by_case"]
+        out.append(f"合计未含{lo['unpriced']}项未定价条款" + ("；可能最大的是一事一议类：" if cases else "") if zh
+                   else f"The total leaves out {lo['unpriced']} unpriced provisions"
+                   + ("; likely largest, 一事一议 packages:" if cases else ""))
+        out += [f"  {pid}" for pid in cases]
+    if b.get("assumed_count_share") is not None:
+        share = _pct(b["assumed_count_share"])
+        out.append(f"期内现金中{share}建立在假设的受理数量上（无有效期内文件目标）" if zh
+                   else f"{share} of horizon cash rests on assumed counts (no in-date document target)")
+    return out
+
+
 def from_folder(folder: Path | str, tail: dict[str, float] | None = None,
                 drivers: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
     """The headline of a run folder (summary.parquet, dimension tables, optional pipeline_summary.parquet);
@@ -284,7 +349,7 @@ def from_folder(folder: Path | str, tail: dict[str, float] | None = None,
     return compute(summary, progs, pays, pipe, manifest, tail, drivers)
 
 
-KEYS = {"scenario", "horizon", "draws", "payers", "budget_lines", "top_tail", "pipeline", "convergence", "text", "data_notes"}
+KEYS = {"scenario", "horizon", "draws", "payers", "budget_lines", "top_tail", "pipeline", "convergence", "text", "data_notes", "basis"}
 
 
 def load(folder: Path | str) -> dict[str, Any]:
@@ -343,6 +408,7 @@ def text(h: dict[str, Any], lang: str) -> list[str]:
         else:
             out += [f"Appropriation {p['pipeline']} ({p['payer']}): P(runs out) in {p['fiscal_year']} {ci}",
                     (f"  median date {when}; " if when else "  ") + f"expected arrears {_wan(p['arrears_mean_cny'])}万元"]
+    out += basis_lines(h.get("basis") or {}, lang)
     out += [n["zh" if zh else "en"] for n in h.get("data_notes") or []]
     out.append(convergence_text(h, zh))
     return out
@@ -369,11 +435,12 @@ def budget_text(b: dict[str, Any], zh: bool) -> list[str]:
     ci = f"{_pct(b['p_exceed'])} [{_pct(b['p_exceed_lo'])}–{_pct(b['p_exceed_hi'])}]"
     hold = b.get("hold")
     if zh:
-        out = [f"预算线 {b['label_zh']}：每年 {_wan(b['budget_cny'])}万元",
+        out = [f"{'示意' if b.get('basis') == 'illustrative' else ''}预算线 {b['label_zh']}：每年 {_wan(b['budget_cny'])}万元",
                f"  最可能超支的年份 {b['worst_year']}：超支概率 {ci}"
                + (f"，超支时平均超出 {_wan(over)}万元" if over is not None else "")]
     else:
-        out = [f"Budget line {b['label_en']}: {_wan(b['budget_cny'])}万元 a year",
+        out = [f"{'Illustrative' if b.get('basis') == 'illustrative' else 'Budget'} line {b['label_en']}: "
+               f"{_wan(b['budget_cny'])}万元 a year",
                f"  worst year {b['worst_year']}: P(exceed) {ci}"
                + (f"; overrun if exceeded {_wan(over)}万元" if over is not None else "")]
     if b.get("drivers") and b["program"] in (ALL, ALL_EQUITY):  # a one-program line is its own driver

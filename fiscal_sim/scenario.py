@@ -67,6 +67,16 @@ class Budget(Strict):
     amount: NonNeg
     unit: str = "万元"
     measure: Literal["cash", "committed"] = "cash"
+    basis: Literal["illustrative", "document"] = Field(
+        default="illustrative", description="document: the amount is a budget a document states (quote it in "
+                                            "source); illustrative: a yardstick, never an appropriation")
+    source: str | None = None
+
+    @model_validator(mode="after")
+    def _sourced(self):
+        if self.basis == "document" and not self.source:
+            raise ValueError("a budget line with basis: document needs the source (document, section, quote)")
+        return self
 
 
 class EstimateBefore(Strict):
@@ -93,6 +103,10 @@ class ScenarioSpec(Strict):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]+$")]
     extends: str | None = Field(default=None, description="base scenario file (relative to this one); see merge_extends")
     description: str = ""
+    policy_basis: Literal["as_written", "current_policy"] | None = Field(
+        default=None, description="the validity rule the scenario applies to every document: as_written (each stops "
+                                  "where its text or a stated validity assumption says) or current_policy (every "
+                                  "document in force at the horizon start renews on its terms)")
     programs: Union[Literal["all"], list[str]] = "all"
     exclude: list[str] = []
     overrides: dict[str, dict[str, Any]] = {}
@@ -438,15 +452,19 @@ def load_scenario(path: Path | str, catalogue: Catalogue | None = None) -> Scena
     return scen
 
 
+def count_basis(up, horizon) -> str:
+    """The basis of a program's count over the horizon: ``target``, ``target Y0–Y1, assumption after``,
+    ``assumption`` or ``calibrated`` (a target only while an in-date document states it)."""
+    target = [y for y in range(horizon.start, horizon.end + 1) if up.basis_in(y) == "target"]
+    if target and target[-1] < horizon.end:
+        return f"target {target[0]}–{target[-1]}, assumption after"
+    return "target" if target else up.basis_in(horizon.end)
+
+
 def timeline_manifest(scen: Scenario) -> dict[str, Any]:
     """What a run manifest states about the timeline, timing, uptake bases and the commitment register."""
     y0, y1 = scen.spec.horizon.start, scen.spec.horizon.end
-    basis = {}
-    for sp in scen.programs:
-        up = sp.prog.spec.uptake
-        target = [y for y in range(y0, y1 + 1) if up.basis_in(y) == "target"]
-        basis[sp.id] = (f"target {target[0]}–{target[-1]}, assumption after" if target and target[-1] < y1
-                        else "target" if target else up.basis_in(y1))
+    basis = {sp.id: count_basis(sp.prog.spec.uptake, scen.spec.horizon) for sp in scen.programs}
     reg = scen.register
     return {
         "timeline": [{"kind": a.kind, "subject": a.subject, "setting": a.setting, "basis": a.basis, "text": a.text,
@@ -454,6 +472,8 @@ def timeline_manifest(scen: Scenario) -> dict[str, Any]:
         "program_timeline": {sp.id: {"in_force": [str(sp.prog.spec.in_force.from_), str(sp.prog.spec.in_force.to or "open")],
                                      "schedule": sp.prog.spec.schedule.describe(), "uptake_basis": basis[sp.id],
                                      "changes": sp.prog.timeline_notes} for sp in scen.programs},
+        "budgets": [{"payer": b.payer, "program": b.program, "amount": b.amount, "unit": b.unit, "basis": b.basis,
+                     "source": b.source} for b in scen.spec.budgets],
         "commitments": None if reg is None else {
             "path": reg.path, "rows": reg.rows, "programs": sorted(reg.books), "synthetic": reg.synthetic,
             "complete_from": reg.complete_from,
@@ -466,7 +486,8 @@ def timeline_manifest(scen: Scenario) -> dict[str, Any]:
                     "from the award year; only payments falling in the horizon are counted (earlier ones were paid). "
                     "Cohorts the register covers (a program's award years with register rows, and every year from "
                     "the register's complete_from) are not estimated (no double counting).",
-            "award_years": {pid: ph.years(y0) for pid, ph in scen.estimated.items()}},
+            "award_years": {pid: ph.years(y0) for pid, ph in scen.estimated.items()},
+            "register_years": {pid: sorted(ph.skip) for pid, ph in scen.estimated.items() if ph.skip}},
     }
 
 

@@ -23,7 +23,7 @@ from fiscal_sim.scenario import load_scenario
 
 REPO = Path(__file__).resolve().parents[1]
 BASELINE = REPO / "scenarios" / "baseline.yaml"
-RENEWED = REPO / "scenarios" / "renew_2024_plan.yaml"
+RENEWED = REPO / "scenarios" / "lapse_2024_plan.yaml"
 DRAWS = 200
 
 
@@ -40,7 +40,7 @@ def alts(base):
 @pytest.fixture(scope="module")
 def two(base, alts, tmp_path_factory):
     """The ledger of two alternatives over 200 draws of the baseline."""
-    chosen = [a for a in alts if a.name in ("renew-2024-7-plan", "major-conversion-2-a-year")]
+    chosen = [a for a in alts if a.name in ("lapse-2024-7-plan", "major-conversion-2-a-year")]
     return ledger(base, chosen, tmp_path_factory.mktemp("ledger") / "out")
 
 
@@ -118,16 +118,16 @@ def test_an_overlap_alternative_moves_its_group(base, alts):
 # ------------------------------------------------------------------------------------------- against separate runs
 
 def test_ledger_equals_a_separate_compare_of_the_switched_scenario_file(two, base, tmp_path):
-    """renew-2024-7-plan is scenarios/renew_2024_plan.yaml; compare it separately with the same seed and draws."""
+    """lapse-2024-7-plan is scenarios/lapse_2024_plan.yaml; compare it separately with the same seed and draws."""
     sep = compare(base, load_scenario(RENEWED), tmp_path / "c", write_draws=False).table.to_pylist()
-    row = next(r for r in two.table.to_pylist() if r["alternative"] == "renew-2024-7-plan")
+    row = next(r for r in two.table.to_pylist() if r["alternative"] == "lapse-2024-7-plan")
     for payer, who in (("ALL", "all"), ("city", "city")):
         c = next(r for r in sep if (r["program"], r["payer"], r["measure"], r["period"]) == ("ALL", payer, "cash", "horizon"))
         assert row[f"change_horizon_cash_{who}_cny"] == pytest.approx(c["change_mean_cny"], rel=1e-9)
         assert row[f"change_horizon_cash_{who}_se_cny"] == pytest.approx(c["change_se_cny"], rel=1e-6)
         assert row[f"baseline_horizon_cash_{who}_cny"] == pytest.approx(c["baseline_mean_cny"], rel=1e-9)
         assert row[f"alternative_horizon_cash_{who}_cny"] == pytest.approx(c["reform_mean_cny"], rel=1e-9)
-    for b in (b for b in two.budgets.to_pylist() if b["alternative"] == "renew-2024-7-plan"):
+    for b in (b for b in two.budgets.to_pylist() if b["alternative"] == "lapse-2024-7-plan"):
         years = [r for r in sep if (r["program"], r["payer"], r["measure"], r["period"]) ==
                  (b["program"], b["payer"], b["measure"], "year")]
         worst = max(years, key=lambda r: (r["reform_p_exceed"], -r["fiscal_year"]))
@@ -137,7 +137,7 @@ def test_ledger_equals_a_separate_compare_of_the_switched_scenario_file(two, bas
 
 
 def test_workers_and_chunks_give_identical_ledgers(two, base, alts, tmp_path):
-    chosen = [a for a in alts if a.name in ("renew-2024-7-plan", "major-conversion-2-a-year")]
+    chosen = [a for a in alts if a.name in ("lapse-2024-7-plan", "major-conversion-2-a-year")]
     again = ledger(base.with_settings(chunk_size=100), chosen, tmp_path / "w", workers=2)
     assert again.table.drop(["declared_in"]).equals(two.table.drop(["declared_in"]))
     assert again.budgets.equals(two.budgets)
@@ -148,7 +148,7 @@ def test_outputs_read_back_with_duckdb(two):
     rows = duckdb.sql(f"SELECT alternative, change_horizon_cash_all_cny, rank FROM '{folder}/assumptions.parquet' "
                       "ORDER BY rank").fetchall()
     assert rows == [(r["alternative"], r["change_horizon_cash_all_cny"], r["rank"]) for r in two.table.to_pylist()]
-    assert rows[0][0] == "renew-2024-7-plan" and rows[0][1] > 0 > rows[1][1]  # renewal adds, fewer conversions cut
+    assert rows[0][0] == "lapse-2024-7-plan" and rows[0][1] > 0 > rows[1][1]  # renewal adds, fewer conversions cut
     n = duckdb.sql(f"SELECT count(*) FROM '{folder}/assumptions_budgets.parquet'").fetchall()[0][0]
     assert n == 2 * len(base_lines(two))
 
@@ -216,7 +216,7 @@ def test_merge_replaces_leaves_and_keeps_siblings():
 def test_headline_lines_name_the_top_alternatives(two):
     lines = assumption_lines(two.table.to_pylist(), two.budgets.to_pylist())
     assert lines[0].startswith("The answer moves most with")
-    assert "1. renew-2024-7-plan" in lines[1] and "2. major-conversion-2-a-year" in lines[3]
+    assert "1. lapse-2024-7-plan" in lines[1] and "2. major-conversion-2-a-year" in lines[3]
     top = two.table.to_pylist()[0]
     assert f"{top['change_horizon_cash_all_cny'] / 1e8:+,.2f}" in lines[2]
     assert assumption_lines(two.table.to_pylist(), two.budgets.to_pylist(), "zh")[0].startswith("答案变动最大")
@@ -295,5 +295,5 @@ def test_validate_checks_an_alternatives_file_against_the_baseline(tmp_path):
 def test_only_an_unknown_name_is_one_line_listing_the_known(tmp_path):
     res = CliRunner().invoke(app, ["assumptions", str(BASELINE), "--only", "renew-2024-7", "--out", str(tmp_path / "o")])
     assert res.exit_code != 0 and len(res.output.strip().splitlines()) == 1
-    assert "--only renew-2024-7: no such alternative" in res.output and "renew-2024-7-plan" in res.output
+    assert "--only renew-2024-7: no such alternative" in res.output and "lapse-2024-7-plan" in res.output
     assert not (tmp_path / "o").exists()

@@ -71,7 +71,8 @@ def test_stay_rent_subsidy_for_a_talent_who_leaves_after_4_years():
                     "-j", "nanhu", "--date", "2025-03-01")
     # 10万元 a year for 10 years: 4 payments made, 6 lapse
     assert res["total_cny"] == 1_000_000 and res["paid_cny"] == 400_000 and res["lapsed_cny"] == 600_000
-    assert [(s["fiscal_year"], s["cash_cny"]) for s in res["schedule"]] == [(y, 100_000) for y in range(2025, 2029)]
+    # paid from t+1, as the simulation pays it (catalogue timing: lag 1)
+    assert [(s["fiscal_year"], s["cash_cny"]) for s in res["schedule"]] == [(y, 100_000) for y in range(2026, 2030)]
     assert res["payers"] == {"city": 200_000, "nanhu": 200_000}
 
 

@@ -41,9 +41,9 @@ def test_calc_explain_cites_the_clauses():
     assert "20.00% × (salary 60万元 − threshold 30万元) = 6万元" in out
     assert "capped at 10万元 → 6万元" in out
     assert "award: 6万元" in out and "total commitment: 18万元 (180,000.00 元)" in out
-    for year in (2025, 2026, 2027):
+    for year in (2026, 2027, 2028):  # paid from t+1 (catalogue timing)
         assert re.search(rf"│ {year}\s+│ 6万元\s+│ 3万元\s+│ 3万元\s+│", out), out
-    assert "2028" not in out
+    assert "2029" not in out
 
 
 def test_calc_without_explain_has_no_steps():
@@ -54,14 +54,16 @@ def test_calc_without_explain_has_no_steps():
 
 def test_calc_json_total_schedule_and_payers():
     # A-tier long-term innovation salary: 70% × 200 = 140 → capped at 100万元 a year for 5 years
+    # dated before 星耀南湖 replaces it (2024-04-01): afterwards calc says so and pays nothing
     res = calc_json("jwf2017-4.innovation-salary", "-i", "tier=A", "-i", "term=long", "-i", "salary=200",
-                    "-j", "nanhu", "--date", "2025-03-01")
+                    "-j", "nanhu", "--date", "2023-03-01")
     assert res["program"] == "jwf2017-4.innovation-salary"
     assert res["award_cny"] == 1_000_000
     assert res["total_cny"] == 5_000_000
     assert res["in_force"] is True and res["jurisdiction"] == "nanhu"
+    # paid from t+1 (catalogue timing, lag 1), as the simulation pays it
     assert [(s["year_offset"], s["fiscal_year"], s["cash_cny"]) for s in res["schedule"]] == [
-        (k, 2025 + k, 1_000_000) for k in range(5)]
+        (k + 1, 2024 + k, 1_000_000) for k in range(5)]
     assert all(s["payers_cny"] == {"city": 500_000, "nanhu": 500_000} for s in res["schedule"])
     assert res["payers"] == {"city": 2_500_000, "nanhu": 2_500_000}
     steps = {s["step"]: s for s in res["steps"]}
@@ -77,7 +79,7 @@ def test_calc_same_award_split_by_jurisdiction():
     assert nanhu["total_cny"] == haining["total_cny"] == 100_000  # 3% × 500 = 15 → capped at 10万元
     assert nanhu["payers"] == {"city": 50_000, "nanhu": 50_000}
     assert haining["payers"] == {"haining": 100_000}
-    assert haining["schedule"] == [{"year_offset": 0, "fiscal_year": 2025, "cash_cny": 100_000,
+    assert haining["schedule"] == [{"year_offset": 1, "fiscal_year": 2026, "cash_cny": 100_000,
                                     "payers_cny": {"haining": 100_000}}]
 
 
@@ -97,8 +99,9 @@ def test_calc_outside_in_force_dates_is_not_payable():
 
 
 def test_calc_non_cumulation_group():
+    # dated before 星耀南湖 replaces the 精英引领计划 grants (2024-04-01)
     res = calc_json("jwf2017-4.elite-venture", "jwf2017-4.hi-talent-venture", "-i", "tier=B", "-i", "level=provincial",
-                    "-j", "nanhu", "--date", "2025-03-01")
+                    "-j", "nanhu", "--date", "2023-03-01")
     assert [(r["program"], r["total_cny"], r["winner"]) for r in res] == [
         ("jwf2017-4.elite-venture", 3_000_000, True), ("jwf2017-4.hi-talent-venture", 2_000_000, False)]
 

@@ -157,8 +157,9 @@ def test_the_baseline_estimates_and_the_illustration_declares_itself_synthetic()
     """The shipped baseline never lets the synthetic register displace the estimate: it estimates every
     pre-horizon cohort. The illustration scenario loads the register, which says it is synthetic in its file."""
     root = Path(__file__).resolve().parents[1] / "scenarios"
-    base = load_scenario(root / "baseline.yaml")
-    assert base.register is None and base.estimated
+    for name in ("baseline", "baseline_as_written", "baseline_current_policy"):
+        base = load_scenario(root / f"{name}.yaml")
+        assert base.register is None and base.estimated, name
     book = yaml.safe_load((root / "baseline.yaml").read_text())["scenario"]["commitments"]
     assert "register" not in book and book["estimate_before"] == {"from": 2017, "programs": "uncovered"}
     for f in root.glob("*.yaml"):  # no shipped scenario but the illustration loads it
@@ -173,6 +174,10 @@ def test_the_baseline_estimates_and_the_illustration_declares_itself_synthetic()
 
     housing = existing_source(scen, "jwf2017-4.talent-housing")
     assert housing is not None and housing.startswith("register (SYNTHETIC)")
+    # an estimated program skips exactly the award years the register has rows for
+    for pid, ph in scen.estimated.items():
+        assert ph.skip == {y for y in scen.register.years.get(pid, ()) if y >= ph.first}, pid
+    assert any(ph.skip for ph in scen.estimated.values())
 
 
 def test_overdue_payments_fall_in_the_first_year_and_count_as_one(scen, tmp_path):

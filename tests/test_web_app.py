@@ -161,9 +161,9 @@ def test_program_amount_set_is_saved_as_override(client, ws):
 
 
 def test_two_runs_at_once_match_the_cli(client, ws, tmp_path):
-    ids = [start(client, "repo", "baseline"), start(client, "repo", "renew_2024_plan")]
+    ids = [start(client, "repo", "baseline"), start(client, "repo", "lapse_2024_plan")]
     assert [wait(client, i)["status"] for i in ids] == ["done", "done"]
-    for run_id, name in zip(ids, ("baseline", "renew_2024_plan")):
+    for run_id, name in zip(ids, ("baseline", "lapse_2024_plan")):
         web = sorted(pq.read_table(ws / "runs" / run_id / "summary.parquet").to_pylist(), key=_key)
         same_summary(web, cli_summary(REPO / "scenarios" / f"{name}.yaml", tmp_path / name))
 
@@ -274,12 +274,12 @@ def test_compare_page_shows_api_compare_by_year_and_payer(tmp_path):
 
     reg = Registry(tmp_path)
     ids = []
-    for name in ("baseline", "renew_2024_plan"):
+    for name in ("baseline", "lapse_2024_plan"):
         ids.append(reg.add(name, "", {"draws": 100, "seed": None, "source": f"repo/{name}"}, "x"))
         reg.set_status(ids[-1], "done", headline={})
     with TestClient(create_app(tmp_path)) as c:
         page = c.get(f"/compare?a={ids[0]}&b={ids[1]}&lang=en").text
-    want = compare(REPO / "scenarios" / "baseline.yaml", REPO / "scenarios" / "renew_2024_plan.yaml", draws=100)
+    want = compare(REPO / "scenarios" / "baseline.yaml", REPO / "scenarios" / "lapse_2024_plan.yaml", draws=100)
     rows = {(r["payer"], r["fiscal_year"]): r for r in want.table.to_pylist()
             if (r["program"], r["measure"], r["period"]) == ("ALL", "cash", "year")}
     shown = re.findall(r"<tr><td>([a-zA-Z_]+)</td><td>(\d{4})</td>\s*<td>([-\d,]+)</td><td>([-\d,]+)</td><td>([-\d,]+)</td>"

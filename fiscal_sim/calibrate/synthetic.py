@@ -27,7 +27,7 @@ TRUE_RATES: dict[str, dict[str, float]] = {
     # program id: true count parameters (the catalogue's prior in the comment)
     "jzf2017-3.tech-transaction": {"mean": 24},        # negbin, prior mean 30, rate_cv 0.25
     "jzf2017-3.science-award": {"mean": 7},            # poisson, prior 6, rate_cv 0.25
-    "jzf2017-3.major-conversion": {"take_up": 0.4},    # binomial pool 35, prior take-up 0.3, rate_cv 0.3
+    "jzf2017-3.major-conversion": {"mean": 14},        # negbin, prior mean 3, dispersion 1 (the stored history: binomial 35 × 0.4)
     "jwf2017-4.innovation-salary": {"mean": 36},       # negbin, prior 30, rate_cv 0.2
     "jwf2017-4.key-innovation-team": {"mean": 10},     # negbin, prior 10, rate_cv 0.25
     "jwf2017-4.headhunter-subsidy": {"mean": 45},      # negbin, prior 40, rate_cv 0.3

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from fiscal_sim.scenario import Scenario
+from fiscal_sim.scenario import Scenario, count_basis
 
 
 # the total members of the program and payer dimensions: a BI join on them never drops or doubles a summary row
@@ -44,9 +44,11 @@ def programs_table(scen: Scenario) -> pa.Table:
         "uptake_basis": [p.spec.uptake.basis if p.spec.uptake else None for p in progs] + none,
         "uptake_target_until": pa.array([p.spec.uptake.target_until if p.spec.uptake else None for p in progs] + none,
                                         pa.int16()),
+        "count_basis": [count_basis(p.spec.uptake, scen.spec.horizon) if p.spec.uptake else None for p in progs] + none,
         "schedule": [p.spec.schedule.describe() for p in progs] + none,
         "timeline": ["; ".join(p.timeline_notes) or None for p in progs] + none,
         "existing_source": [existing_source(scen, p.id) for p in progs] + none,
+        "synthetic_rows": [synthetic_rows(scen, p.id) for p in progs] + none,
         "file": [p.file.split("/scenarios/")[-1] for p in progs] + none,
     })
 
@@ -73,6 +75,11 @@ def existing_source(scen: Scenario, pid: str) -> str | None:
     if ph is not None:
         parts.append(f"estimated {spans(ph.years(scen.spec.horizon.start))}")
     return " + ".join(parts) or None
+
+
+def synthetic_rows(scen: Scenario, pid: str) -> bool:
+    """Does the program's ``existing`` vintage rest on rows of a register declared synthetic?"""
+    return scen.register is not None and scen.register.synthetic and pid in scen.register.books
 
 
 def payers_table(scen: Scenario) -> pa.Table:

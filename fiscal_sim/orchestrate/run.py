@@ -210,7 +210,7 @@ def manifest(scen: Scenario, run_id: str, command: list[str] | None, workers: in
     return {
         **manifest_header(run_id, command),
         "scenario": {"name": scen.spec.name, "path": scen.path, "sha256": scen.sha256,
-                     "description": scen.spec.description},
+                     "description": scen.spec.description, "policy_basis": scen.spec.policy_basis},
         "catalogue_sha256": scen.catalogue.sha256(),
         "seed_entropy": scen.spec.seed,
         "draws": scen.spec.draws,

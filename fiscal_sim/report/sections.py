@@ -175,8 +175,9 @@ def timeline(d: ReportData) -> Section | None:
     reg, est = m.get("commitments"), m.get("estimated_pre_horizon")
     cash = [r for r in d.run.vintage_rows if r["payer"] == ALL and r["measure"] == "cash"]
     if (reg or est) and cash:
-        book = " and ".join(([f"the register {reg['path']} ({reg['rows']} rows)"] if reg else []) + (
-            [f"estimated pre-horizon cohorts of {len(est['award_years'])} programs the register does not cover "
+        book = " and ".join(([f"the {'SYNTHETIC (illustrative, not real) ' if reg.get('synthetic') else ''}register "
+                              f"{reg['path']} ({reg['rows']} rows)"] if reg else []) + (
+            [f"estimated pre-horizon cohorts of {len(est['award_years'])} programs (cohort years) the register does not cover "
              "(an assumption)"] if est else []))
         by = {(r["vintage"], r["fiscal_year"]): r["mean_cny"] for r in cash}
         years = sorted({r["fiscal_year"] for r in cash})
