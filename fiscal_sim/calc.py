@@ -90,7 +90,7 @@ def parse_inputs(prog: CompiledProgram, raw: dict[str, Any]) -> dict[str, np.nda
 
 def calculate(cat: Catalogue, program_id: str, raw_inputs: dict[str, Any] | list[dict[str, Any]],
               jurisdiction: str | None = None, award_date: dt.date | None = None, explain: bool = True,
-              stay: int | None = None) -> CaseResult:
+              stay: int | None = None, timeline: bool = True) -> CaseResult:
     """Compute one applicant's claims under ``program_id`` and how they are paid and shared.
 
     ``raw_inputs`` is one claim's inputs, or a list of claims of the same
@@ -99,8 +99,10 @@ def calculate(cat: Catalogue, program_id: str, raw_inputs: dict[str, Any] | list
     ``used_<per>`` says is already used. ``stay`` (years) stops a multi-year
     schedule after that many payments; the unpaid rest is reported as lapsed.
     Unpriced programs are priced by an ``award`` input (the amount, program unit).
+    ``timeline`` (default): the program as the simulation runs it (successor switch dates, payment lag and
+    instalments of catalogue/timeline.yaml); False: the document's own terms (in-force dates and schedule).
     """
-    prog, notes = on_catalogue_timeline(cat, program_id)
+    prog, notes = on_catalogue_timeline(cat, program_id) if timeline else (cat.get(program_id), [])
     spec = prog.spec
     day = award_date or dt.date.today()
     if jurisdiction is None:

@@ -107,8 +107,10 @@ def load_cases(path: Path | str, cat: Catalogue) -> list[Case]:
 
 def run_case(cat: Catalogue, case: Case) -> tuple[list[CaseResult], list[str]]:
     """Compute a case; return the results and a list of mismatches (empty when it passes)."""
+    # on the documents' own terms (formula, caps, in-force dates, schedule by offset from the award); the policy
+    # timeline's switch dates, lag and tranches are calc's default, tested against the engine elsewhere
     results = calculate_many(cat, case.ids, case.inputs, jurisdiction=case.jurisdiction, award_date=case.date,
-                             stay=case.stay)
+                             stay=case.stay, timeline=False)
     exp = case.expected
     paid = [r for r in results if r.winner]
     res = paid[0] if len(results) == 1 else None

@@ -36,7 +36,8 @@ def validate_paths(paths: list[Path], root: Path | None = None) -> list[str]:
     files: list[Path] = []
     for p in paths:
         if p.is_dir():
-            files += sorted(x for x in p.rglob("*.yaml") if x.name != "README.yaml")
+            # a register's sidecar (<register>.meta.yaml) is checked with the scenario that loads the register
+            files += sorted(x for x in p.rglob("*.yaml") if x.name != "README.yaml" and not x.name.endswith(".meta.yaml"))
         elif p.exists():
             files.append(p)
         else:

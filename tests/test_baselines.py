@@ -67,7 +67,7 @@ def test_export_and_report_say_synthetic(tmp_path, command):
     assert res.exit_code == 0, res.output
     if command == "report":
         html = (out / "report" / "report.html").read_text(encoding="utf-8")
-        assert "SYNTHETIC (illustrative, not real) register" in html and "from the SYNTHETIC register" in html
+        assert "SYNTHETIC (illustrative, not real) register" in html and "合成登记册" in html  # headline in zh
     else:
         import openpyxl
 

@@ -33,7 +33,7 @@ def pdf_pages(path: Path) -> int:
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("brief") / "run"
-    res = CliRunner().invoke(app, ["run", str(REPO / "scenarios" / "baseline.yaml"), "--draws", "300", "--out", str(out),
+    res = CliRunner().invoke(app, ["run", str(REPO / "scenarios" / "lapse_2024_plan.yaml"), "--draws", "300", "--out", str(out),
                                    "--no-draws-ledger", "-q"])
     assert res.exit_code == 0, res.output
     return out

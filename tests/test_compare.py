@@ -100,7 +100,7 @@ def test_per_draw_change_matches_statistics(crn):
 
 def test_change_in_probability_of_exceeding_the_budget_line(crn):
     lines = rows(crn.table, program=CAPPED, payer="ALL", measure="cash", period="year")
-    assert lines and all(r["baseline_budget_cny"] == 12000e4 for r in lines)
+    assert lines and all(r["baseline_budget_cny"] == 1500e4 for r in lines)
     for r in lines:
         assert r["change_p_exceed"] == pytest.approx(r["reform_p_exceed"] - r["baseline_p_exceed"])
         assert r["change_p_exceed"] < 0 and 0 < r["change_p_exceed_se"] < 0.05

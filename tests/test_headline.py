@@ -214,9 +214,9 @@ def test_breach_drivers_match_brute_force_whatever_the_chunks():
 
 @pytest.fixture(scope="module")
 def baseline_run(tmp_path_factory) -> Path:
-    """The repository's baseline with a modest number of draws, its per-draw ledger kept, two chunks."""
+    """The baseline with the 2024 plan lapsing at its end (lapse_2024_plan.yaml) with modest draws, its per-draw ledger kept, two chunks."""
     out = tmp_path_factory.mktemp("drivers") / "run"
-    res = CliRunner().invoke(app, ["run", str(REPO_SCEN / "baseline.yaml"), "--draws", "400", "--chunk-size", "200",
+    res = CliRunner().invoke(app, ["run", str(REPO_SCEN / "lapse_2024_plan.yaml"), "--draws", "400", "--chunk-size", "200",
                                    "--out", str(out), "-q"])
     assert res.exit_code == 0, res.output
     return out

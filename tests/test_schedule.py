@@ -161,9 +161,9 @@ def test_talent_housing_program_end_to_end(catalogue):
     buy = calculate(catalogue, "jwf2017-4.talent-housing", {"tier": "provincial", "option": "purchase"}, "nanhu", day)
     rent = calculate(catalogue, "jwf2017-4.talent-housing", {"tier": "provincial", "option": "rent"}, "nanhu", day)
     assert buy.total_cny == 800_000 and [s["cash_cny"] for s in buy.schedule] == [800_000]
-    assert buy.schedule[0]["fiscal_year"] == 2025
+    assert buy.schedule[0]["fiscal_year"] == 2026  # paid in t+1 (catalogue timing), as the simulation pays it
     assert rent.award_cny == 50_000 and rent.total_cny == 500_000
-    assert [s["fiscal_year"] for s in rent.schedule] == list(range(2025, 2035))
+    assert [s["fiscal_year"] for s in rent.schedule] == list(range(2026, 2036))
     assert all(s["cash_cny"] == 50_000 for s in rent.schedule)
 
 

@@ -57,7 +57,7 @@ def test_chinese_locale_gives_chinese_labels(tmp_path):
     _, output = _run(tmp_path, 80, env={"LANG": "zh_CN.UTF-8", "LC_ALL": ""})
     assert "预算线 市本级财政" in output and "财政" in output
     _, english = _run(tmp_path, 80, "--lang", "en", env={"LANG": "zh_CN.UTF-8"})
-    assert "Budget line Jiaxing city finance" in english
+    assert "Illustrative line Jiaxing city finance" in english
 
 
 def test_lang_of_reads_option_then_locale(monkeypatch):

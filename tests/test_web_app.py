@@ -290,7 +290,7 @@ def test_compare_page_shows_api_compare_by_year_and_payer(tmp_path):
         for text, cny in ((base, r["baseline_mean_cny"]), (change, r["change_mean_cny"]), (se, r["change_se_cny"])):
             assert int(text.replace(",", "")) == pytest.approx(cny / 1e4, abs=0.5 + 1e-9)
     city_2030 = rows[("city", 2030)]
-    assert city_2030["change_mean_cny"] > 0  # renewing the 2024 plan adds city cash after 2027
+    assert city_2030["change_mean_cny"] < 0  # the 2024 plan lapsing removes city cash after 2027
 
 
 def test_sweep_page_plots_worst_year_p_exceed_against_the_value(client):
