@@ -52,12 +52,17 @@ def worker_died() -> FiscalSimError:
 def terminate(pool: ProcessPoolExecutor) -> None:
     """Cancel queued work and kill the workers now (shutdown alone would wait for running chunks)."""
     procs = list((getattr(pool, "_processes", None) or {}).values())
+    manager = getattr(pool, "_executor_manager_thread", None)
     pool.shutdown(wait=False, cancel_futures=True)
     for p in procs:
         if p.is_alive():
             p.terminate()
     for p in procs:
         p.join(timeout=2)
+    # Let the pool's manager thread finish closing its wake-up pipe now: left running, it races the
+    # interpreter's exit hook, which then writes to a closed pipe and prints a traceback (CPython 3.11).
+    if manager is not None:
+        manager.join(timeout=5)
 
 
 def run_pool(workers: int, fn: Callable[..., Any], tasks: Iterable[tuple], on_result: Callable[[Any, tuple], None],
