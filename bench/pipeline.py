@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from fiscal_sim.orchestrate.run import run  # noqa: E402
-from fiscal_sim.engine.simulate import simulate_chunk  # noqa: E402
+from fiscal_sim.engine.chunk import simulate_chunk  # noqa: E402
 from fiscal_sim.pipeline import pipeline_programs  # noqa: E402
 from fiscal_sim.pipeline.apply import awards_of, gather, run_draws, settings  # noqa: E402
 from fiscal_sim.pipeline.plan import compile_pipelines  # noqa: E402

@@ -4,7 +4,7 @@ The Python API (:mod:`fiscal_sim.api`) is re-exported here, imported on first us
 starts without it: ``import fiscal_sim as fs; fs.simulate(fs.load("scenarios/baseline.yaml"))``.
 """
 
-__version__ = "0.1.0"
+from fiscal_sim.version import __version__
 
 _API = ("Result", "Comparison", "load", "simulate", "write", "compare", "sweep", "calculate", "describe",
         "scenario_of_run", "sensitivity", "calibration", "backtest", "assumptions")

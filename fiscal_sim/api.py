@@ -45,17 +45,10 @@ def load(path: str | Path) -> "Scenario":
 
 
 def _with_sets(scen: "Scenario", sets: Sequence[str]) -> "Scenario":
-    """The scenario with ``--set``-style assignments applied (``programs.ID.formula.max=300``; one value each)."""
-    if not sets:
-        return scen
-    from fiscal_sim.analysis.sweep import plan, point_scenario
+    """The scenario with ``--set``-style assignments applied (one value each; several: :func:`sweep`)."""
+    from fiscal_sim.analysis.sweep import with_assignments
 
-    p = plan(scen, list(sets), [])
-    if len(p.points) != 1:
-        from fiscal_sim.errors import FiscalSimError
-
-        raise FiscalSimError("simulate takes one value per --set assignment; use sweep for several")
-    return point_scenario(scen, p, 0)
+    return with_assignments(scen, list(sets))
 
 
 @dataclass
@@ -96,12 +89,12 @@ def simulate(scenario: "Scenario | str | Path", *, draws: int | None = None, see
     """
     from fiscal_sim import headline
     from fiscal_sim.io.dimensions import payers_table, programs_table
-    from fiscal_sim.orchestrate.executors import Executor, PoolExecutor
+    from fiscal_sim.orchestrate.driver import executor_for
     from fiscal_sim.orchestrate.run import breach_parts, manifest, simulate as run_chunks, summary_table, tail_means
 
     scen = load(scenario) if isinstance(scenario, (str, Path)) else scenario
     scen = _with_sets(scen.with_settings(draws=draws, seed=seed), sets)
-    acc, lay, _ = run_chunks(scen, executor=Executor() if workers <= 1 else PoolExecutor(workers))
+    acc, lay, _ = run_chunks(scen, executor=executor_for(None, workers))
     summary = summary_table(scen, lay, acc)
     progs = {r["program"]: r for r in programs_table(scen).to_pylist()}
     pays = {r["payer"]: r for r in payers_table(scen).to_pylist()}

@@ -37,7 +37,7 @@ def show(t: Table) -> None:
 
 def _version(value: bool) -> None:
     if value:
-        from fiscal_sim import __version__
+        from fiscal_sim.version import __version__
 
         out.print(f"fiscal-sim {__version__}")
         raise typer.Exit()
@@ -428,7 +428,8 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
 
 def _changed(scen, sets: list[str], budgets: list[str]):
     """``scen`` with ``--set`` values and ``--budget`` lines applied (both checked; errors name the option)."""
-    from fiscal_sim.scenario import with_assignments, with_budgets
+    from fiscal_sim.analysis.sweep import with_assignments
+    from fiscal_sim.scenario import with_budgets
 
     return with_budgets(with_assignments(scen, sets), budgets)
 

@@ -176,7 +176,7 @@ class Scenario:
     """non-cumulation groups the engine applies (two or more simulated members, overlap > 0)"""
     estimated: dict[str, Any] = field(default_factory=dict)
     """programs whose pre-horizon cohorts are estimated (``commitments.estimate_before``) →
-    :class:`fiscal_sim.engine.pre_horizon.PreHorizon` (award years)"""
+    :class:`fiscal_sim.cohorts.PreHorizon` (award years)"""
     documented: dict[str, CompiledProgram] = field(default_factory=dict)
     """overridden programs as the catalogue has them: pre-horizon awards were made on these terms"""
     extends: tuple[str, ...] = ()
@@ -446,7 +446,7 @@ def load_scenario(path: Path | str, catalogue: Catalogue | None = None) -> Scena
         scen.register = load_register(Path(path).resolve().parent / book.register_path, scen,
                                       {"synthetic": book.synthetic, "complete_from": book.complete_from})
     if book.estimate_before is not None:
-        from fiscal_sim.engine.pre_horizon import estimated_programs
+        from fiscal_sim.cohorts import estimated_programs
 
         scen.estimated = estimated_programs(scen, book.estimate_before, doc)
     return scen
@@ -540,7 +540,7 @@ def unmatched_budgets(doc: YamlDoc, spec: ScenarioSpec, sims: list[SimProgram], 
 
 def pipeline_problems(doc: YamlDoc, spec: ScenarioSpec, sims: list[SimProgram], geo: Geography) -> list[Problem]:
     """Validate the scenario's pipelines; mark their programs for per-applicant simulation."""
-    from fiscal_sim.pipeline.spec import check_pipelines
+    from fiscal_sim.pipeline_spec import check_pipelines
 
     payers_of = {sp.id: {geo.payers[p] for p in np.flatnonzero(sp.shares.sum(axis=0) > 0)} for sp in sims}
     found = check_pipelines(doc, spec.pipelines, [sp.id for sp in sims], geo.payers, spec.horizon.years, payers_of)
@@ -590,16 +590,3 @@ def with_budgets(scen: Scenario, texts: list[str]) -> Scenario:
         check_budget(scen, b, text)
         lines = set_budget(lines, b)
     return scen.with_settings(budgets=[x.model_dump(by_alias=True) for x in lines]) if texts else scen
-
-
-def with_assignments(scen: Scenario, sets: list[str]) -> Scenario:
-    """``scen`` with ``--set TARGET=VALUE`` applied (the sweep's grammar, one value each), checked as a sweep
-    point is."""
-    if not sets:
-        return scen
-    from fiscal_sim.analysis.sweep import SweepError, plan, point_scenario
-
-    p = plan(scen, sets, [])
-    if len(p.points) != 1:
-        raise SweepError("--set takes one value per target here (several values: fiscal-sim sweep)")
-    return point_scenario(scen, p, 0)

@@ -17,7 +17,7 @@ from fiscal_sim.analysis.assumptions import (Alternative, AlternativeError, Pick
                                              named_programs, not_applicable, switched, tables)
 from fiscal_sim.analysis.compare import compare
 from fiscal_sim.cli import app
-from fiscal_sim.engine.simulate import simulate_chunk
+from fiscal_sim.engine.chunk import simulate_chunk
 from fiscal_sim.headline import assumption_lines
 from fiscal_sim.scenario import load_scenario
 

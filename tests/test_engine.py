@@ -14,7 +14,8 @@ import pytest
 
 from fiscal_sim.engine.ledger import layout, series_values
 from fiscal_sim.orchestrate.run import run
-from fiscal_sim.engine.simulate import blocks_of, simulate_chunk, simulate_program
+from fiscal_sim.engine.chunk import simulate_chunk
+from fiscal_sim.engine.simulate import blocks_of, simulate_program
 from fiscal_sim.errors import InputError
 from fiscal_sim.scenario import load_scenario
 from fiscal_sim.uptake.random import shared_shock

@@ -10,7 +10,7 @@ from scipy import stats
 
 from fiscal_sim.calc import calculate_many
 from fiscal_sim.catalogue.loader import load_catalogue
-from fiscal_sim.engine.simulate import simulate_chunk
+from fiscal_sim.engine.chunk import simulate_chunk
 from fiscal_sim.errors import InputError
 from fiscal_sim.scenario import load_scenario
 

@@ -9,7 +9,7 @@ import pytest
 
 from fiscal_sim.catalogue.geography import load_geography
 from fiscal_sim.catalogue.loader import load_catalogue
-from fiscal_sim.engine.simulate import simulate_chunk
+from fiscal_sim.engine.chunk import simulate_chunk
 from fiscal_sim.errors import InputError
 from fiscal_sim.scenario import load_scenario
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from fiscal_sim.catalogue.loader import load_catalogue
-from fiscal_sim.engine.simulate import simulate_chunk
+from fiscal_sim.engine.chunk import simulate_chunk
 from fiscal_sim.errors import InputError
 from fiscal_sim.pipeline import apply_pipelines, pipeline_programs
 from fiscal_sim.pipeline.model import Applicants, Settings, pay_in_order, run_draw
@@ -130,7 +130,7 @@ def test_calendar_of_the_hand_checked_case():
     import datetime as dt
 
     from fiscal_sim.pipeline.plan import calendar
-    from fiscal_sim.pipeline.spec import PipelineSpec
+    from fiscal_sim.pipeline_spec import PipelineSpec
 
     cal = calendar(PipelineSpec(name="x", programs=["p"], payment_months=[3], windows="quarterly"), [2025, 2026])
     np.testing.assert_array_equal(cal.batch_time, [90.0, 455.0])

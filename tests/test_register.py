@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from fiscal_sim.catalogue.loader import load_catalogue
 from fiscal_sim.cli import app
 from fiscal_sim.engine.runoff import runoff
-from fiscal_sim.engine.simulate import simulate_chunk
+from fiscal_sim.engine.chunk import simulate_chunk
 from fiscal_sim.errors import InputError
 from fiscal_sim.register import load_register
 from fiscal_sim.scenario import load_scenario

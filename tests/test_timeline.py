@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from fiscal_sim.catalogue.loader import load_catalogue
-from fiscal_sim.engine.simulate import simulate_chunk
+from fiscal_sim.engine.chunk import simulate_chunk
 from fiscal_sim.errors import InputError
 from fiscal_sim.rules.formula import EvalContext
 from fiscal_sim.rules.schedule import Annual, Instalments, OneOff, ScheduleChoice, cash_by_offset, with_timing

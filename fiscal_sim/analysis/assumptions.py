@@ -34,13 +34,13 @@ from fiscal_sim import headline
 from fiscal_sim.analysis.common import SeriesKey, new_run_id, series_keys, spec_data, variant
 from fiscal_sim.analysis.sweep import Plan, parse_target, point_scenario
 from fiscal_sim.engine.ledger import ALL, SeriesLayout, layout, series_values
-from fiscal_sim.engine.simulate import simulate_chunk
+from fiscal_sim.engine.chunk import simulate_chunk
 from fiscal_sim.errors import FiscalSimError
 from fiscal_sim.io.outdir import inputs_of
 from fiscal_sim.io.parquet import manifest_header, round_money, write_json, write_table
 from fiscal_sim.io.target import Remote, output
-from fiscal_sim.orchestrate.executors import Executor, PoolExecutor
-from fiscal_sim.orchestrate.run import chunks
+from fiscal_sim.orchestrate.driver import drive_chunks, executor_for
+from fiscal_sim.orchestrate.executors import Executor
 from fiscal_sim.rules.formula import Strict
 from fiscal_sim.scenario import Scenario
 from fiscal_sim.yamlfile import YamlDoc
@@ -310,13 +310,8 @@ def values(scen: Scenario, alts: list[Scenario], executor: Executor,
     scens = [scen] + alts
     lays = [lay] + [layout(a) for a in alts]
     rows = [rows_of(l, pk.keys) for l in lays]
-    parts: dict[int, list[np.ndarray]] = {}
-    for start, vals in executor.map(ledger_task, (scens, lays, rows), [(a, b) for a, b in chunks(scen)]):
-        parts[start] = vals
-        if progress:
-            progress(vals[0].shape[1])
-    order = sorted(parts)
-    return pk, [np.concatenate([parts[s][i] for s in order], axis=1) for i in range(len(scens))]
+    parts = [vals for _, _, (_, vals) in drive_chunks(scen, executor, ledger_task, (scens, lays, rows), (), progress)]
+    return pk, [np.concatenate([v[i] for v in parts], axis=1) for i in range(len(scens))]
 
 
 def _mean_se(d: np.ndarray) -> tuple[float, float | None]:
@@ -419,7 +414,7 @@ def ledger(scen: Scenario, alts: list[Alternative], out: Path | str | Remote, wo
     compiled = compile_all(scen, alts) if compiled is None else compiled
     live = [s.with_settings(draws=scen.spec.draws, seed=scen.spec.seed, block_size=scen.spec.block_size,
                             chunk_size=scen.spec.chunk_size) for s in compiled if s is not None]
-    pk, vals = values(scen, live, executor or PoolExecutor(workers), progress)
+    pk, vals = values(scen, live, executor_for(executor, workers), progress)
     it = iter(vals[1:])
     per_alt: list[np.ndarray | None] = [vals[0]] + [None if s is None else next(it) for s in compiled]
     table, budgets = (round_money(t) for t in tables(scen, alts, pk, per_alt))  # as stored: to the fen

@@ -32,13 +32,14 @@ import pyarrow as pa
 from fiscal_sim.analysis.common import (SeriesKey, nan_to_null, new_run_id, series_keys,
                                         write_run_folder)
 from fiscal_sim.engine.ledger import ALL, ALL_EQUITY, YEAR_MEASURES as MEASURES, SeriesLayout, layout, series_values
-from fiscal_sim.engine.simulate import blocks_of, simulate_chunk
+from fiscal_sim.engine.chunk import simulate_chunk
+from fiscal_sim.engine.simulate import blocks_of
 from fiscal_sim.errors import FiscalSimError
 from fiscal_sim.io.outdir import inputs_of
 from fiscal_sim.io.parquet import manifest_header, with_metadata, write_json, write_table
 from fiscal_sim.io.target import Remote, output, write_part
-from fiscal_sim.orchestrate.executors import Executor, PoolExecutor
-from fiscal_sim.orchestrate.run import chunks
+from fiscal_sim.orchestrate.driver import drive_chunks, executor_for
+from fiscal_sim.orchestrate.executors import Executor
 from fiscal_sim.scenario import Scenario
 from fiscal_sim.stats import Accumulator, summarise
 
@@ -225,16 +226,13 @@ def compare(base: Scenario, reform: Scenario, out: Path | str | Remote, workers:
     lay_b, lay_r = layout(base), layout(reform)
     p = pair(lay_b, lay_r)
     run_id = new_run_id()
-    parts = chunks(base)
     with output(out, "compare", run_id, inputs_of(base, reform)) as dest:
         tmp = dest.folder
         draws_dir = dest.dataset("compare_draws") if write_draws else None
         total = new_stats(lay_b, lay_r, p)
-        tasks = [(a, b, draws_dir, run_id) for a, b in parts]
-        for n, st in (executor or PoolExecutor(workers)).map(compare_task, (base, reform, lay_b, lay_r, p), tasks):
+        for _, _, (_, st) in drive_chunks(base, executor_for(executor, workers), compare_task,
+                                          (base, reform, lay_b, lay_r, p), (draws_dir, run_id), progress):
             total.merge(st)
-            if progress:
-                progress(n)
         table = change_table(base, reform, p, total, independent)
         write_table(table, tmp / "compare.parquet", run_id, baseline=base.spec.name, reform=reform.spec.name)
         link = {"compared_in": str(dest.location), "compare_run_id": run_id}

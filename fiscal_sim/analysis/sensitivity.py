@@ -32,9 +32,10 @@ from scipy import stats
 
 from fiscal_sim.analysis.common import nan_to_null, new_run_id, write_file_atomic
 from fiscal_sim.engine.ledger import ALL, layout, series_values
-from fiscal_sim.orchestrate.pool import run_pool
-from fiscal_sim.orchestrate.run import chunks
-from fiscal_sim.engine.simulate import blocks_of, simulate_chunk
+from fiscal_sim.orchestrate.driver import drive_chunks, executor_for
+from fiscal_sim.orchestrate.executors import Executor
+from fiscal_sim.engine.chunk import simulate_chunk
+from fiscal_sim.engine.simulate import blocks_of
 from fiscal_sim.errors import FiscalSimError
 from fiscal_sim.io.parquet import manifest_header, write_json
 from fiscal_sim.io.outdir import inputs_of, into_result
@@ -96,40 +97,22 @@ def sample_chunk(scen: Scenario, factors: list[Factor], idx: np.ndarray, start: 
     return start, X, values
 
 
-_WORKER: dict = {}
+def sample_task(state: tuple[Scenario, list[Factor], np.ndarray], start: int, stop: int
+                ) -> tuple[int, np.ndarray, np.ndarray]:
+    """One chunk on an executor's worker (:func:`sample_chunk`)."""
+    return sample_chunk(*state, start, stop)
 
 
-def _init_worker(scen: Scenario, factors: list[Factor], idx: np.ndarray) -> None:
-    _WORKER.update(scen=scen, factors=factors, idx=idx)
-
-
-def _worker(start: int, stop: int) -> tuple[int, np.ndarray, np.ndarray]:
-    return sample_chunk(_WORKER["scen"], _WORKER["factors"], _WORKER["idx"], start, stop)
-
-
-def collect(scen: Scenario, workers: int = 1, progress: Callable[[int], None] | None = None
-            ) -> tuple[list[Factor], list[tuple[str, str, int | None]], np.ndarray, np.ndarray]:
+def collect(scen: Scenario, workers: int = 1, progress: Callable[[int], None] | None = None,
+            executor: Executor | None = None) -> tuple[list[Factor], list[tuple[str, str, int | None]], np.ndarray, np.ndarray]:
     """Simulate the scenario; return factors, target keys and per-draw matrices X (n × F), T (n × T)."""
     factors = factors_of(scen)
     if not factors:
         raise FiscalSimError(f"scenario {scen.spec.name!r} draws no uncertain parameter per draw (no program has "
                              "uptake.count.rate_cv > 0 and the shared shock's sigma is 0): nothing to rank")
     idx, keys = target_columns(scen)
-    parts = chunks(scen)
-    results = []
-    if workers <= 1 or len(parts) == 1:
-        for a, b in parts:
-            results.append(sample_chunk(scen, factors, idx, a, b))
-            if progress:
-                progress(b - a)
-    else:
-        def take(r, task):
-            results.append(r)
-            if progress:
-                progress(task[1] - task[0])
-
-        run_pool(workers, _worker, parts, take, _init_worker, (scen, factors, idx))
-    results.sort(key=lambda r: r[0])
+    results = [part for _, _, part in drive_chunks(scen, executor_for(executor, workers), sample_task,
+                                                   (scen, factors, idx), (), progress)]
     return factors, keys, np.concatenate([r[1] for r in results]), np.concatenate([r[2] for r in results])
 
 
@@ -233,14 +216,14 @@ class SensitivityResult:
     table: pa.Table
 
 
-def sensitivity(scen: Scenario, out_dir: Path, workers: int = 1,
-                progress: Callable[[int], None] | None = None) -> SensitivityResult:
+def sensitivity(scen: Scenario, out_dir: Path, workers: int = 1, progress: Callable[[int], None] | None = None,
+                executor: Executor | None = None) -> SensitivityResult:
     """Simulate ``scen`` and write ``out_dir/sensitivity.parquet`` (the file is replaced atomically).
 
     ``out_dir`` may be the scenario's run folder: the report then shows the tornado with the run.
     """
     with into_result(out_dir, "sensitivity", HOSTS, inputs_of(scen)) as folder:
-        factors, keys, X, T = collect(scen, workers, progress)
+        factors, keys, X, T = collect(scen, workers, progress, executor)
         table = rank_table(scen, factors, keys, X, T)
         run_id = new_run_id()
         write_file_atomic(table, folder / FILE, run_id, scenario=scen.spec.name, scenario_sha256=scen.sha256,

@@ -54,7 +54,8 @@ from scipy.stats import qmc
 
 from fiscal_sim.analysis.common import new_run_id, spec_data, variant, write_run_folder
 from fiscal_sim.engine.ledger import ALL, ALL_EQUITY
-from fiscal_sim.orchestrate.executors import Executor, PoolExecutor
+from fiscal_sim.orchestrate.driver import executor_for
+from fiscal_sim.orchestrate.executors import Executor
 from fiscal_sim.orchestrate.run import simulate_points, summary_table
 from fiscal_sim.errors import FiscalSimError
 from fiscal_sim.io.outdir import inputs_of
@@ -411,7 +412,7 @@ def sweep(scen: Scenario, p: Plan, out: Path | str | Remote, workers: int = 1, t
     done = 0
     with output(out, "sweep", run_id, inputs_of(scen)) as dest:
         tmp = dest.folder
-        for i, acc, lay in simulate_points(points, executor or PoolExecutor(workers)):
+        for i, acc, lay in simulate_points(points, executor_for(executor, workers)):
             v = points[i]
             table = summary_table(v, lay, acc)
             if totals_only:
@@ -468,3 +469,14 @@ def sweep_manifest(scen: Scenario, p: Plan, run_id: str, command: list[str] | No
         "files": {"sweep": "sweep.parquet", "points": "points.parquet",
                   "point_0": "point-0/ (run-like folder of the first point: dimension tables, summary)"},
     }
+
+
+def with_assignments(scen: Scenario, sets: list[str]) -> Scenario:
+    """``scen`` with ``--set TARGET=VALUE`` applied (the sweep's grammar, one value each), checked as a sweep
+    point is."""
+    if not sets:
+        return scen
+    p = plan(scen, sets, [])
+    if len(p.points) != 1:
+        raise SweepError("--set takes one value per target here (several values: fiscal-sim sweep)")
+    return point_scenario(scen, p, 0)

@@ -22,7 +22,10 @@ from scipy import stats
 from fiscal_sim.calibrate.history import ALL, History
 from fiscal_sim.calibrate.overlay import overlay_data, write_overlay
 from fiscal_sim.calibrate.posterior import calibrate
+from fiscal_sim.engine.chunk import simulate_chunk
 from fiscal_sim.errors import InputError, Problem
+from fiscal_sim.orchestrate.driver import drive_chunks, executor_for
+from fiscal_sim.orchestrate.executors import Executor
 from fiscal_sim.scenario import Scenario, load_scenario
 from fiscal_sim.uptake.random import stable_key
 
@@ -71,13 +74,9 @@ class Backtest:
     overlay: dict[str, Any]
 
 
-def forecast_draws(scen: Scenario, test: History, progress: Callable[[int], None] | None = None
-                   ) -> dict[tuple[str, int, str], np.ndarray]:
+def forecast_draws(scen: Scenario, test: History, progress: Callable[[int], None] | None = None,
+                   executor: Executor | None = None) -> dict[tuple[str, int, str], np.ndarray]:
     """Per (program, year, measure): the draws of awards (and amounts) over the jurisdictions observed."""
-    from fiscal_sim.orchestrate.run import chunks
-    from fiscal_sim.engine.simulate import simulate_chunk
-
-    years = scen.years
     cells: dict[tuple[str, int], list[int] | slice] = {}
     for k in range(len(test)):
         pid, y, j = test.program[k], int(test.year[k]), test.jurisdiction[k]
@@ -85,19 +84,27 @@ def forecast_draws(scen: Scenario, test: History, progress: Callable[[int], None
         prev = cells.get((pid, y), [])
         cells[(pid, y)] = slice(None) if j == ALL else [*prev, sp.prog.jurisdictions.index(j)]  # type: ignore[misc]
     parts: dict[tuple[str, int, str], list[np.ndarray]] = {}
-    for start, stop in chunks(scen):
-        ledgers = simulate_chunk(scen, start, stop)
-        for (pid, y), idx in cells.items():
-            led, t = ledgers[pid], years.index(y)
-            parts.setdefault((pid, y, "awards"), []).append(led.applicants[:, idx, t].sum(axis=1))
-            parts.setdefault((pid, y, "amount_cny"), []).append(led.committed[:, idx, t].sum(axis=1))
-        if progress:
-            progress(stop - start)
+    for _, _, part in drive_chunks(scen, executor_for(executor), forecast_task, (scen, cells), (), progress):
+        for k, v in part.items():
+            parts.setdefault(k, []).append(v)
     return {k: np.concatenate(v).astype(float) for k, v in parts.items()}
 
 
+def forecast_task(state: tuple[Scenario, dict], start: int, stop: int) -> dict[tuple[str, int, str], np.ndarray]:
+    """One chunk on an executor's worker: awards and amounts of every held-out (program, year) cell."""
+    scen, cells = state
+    ledgers = simulate_chunk(scen, start, stop)
+    out = {}
+    for (pid, y), idx in cells.items():
+        led, t = ledgers[pid], scen.years.index(y)
+        out[(pid, y, "awards")] = led.applicants[:, idx, t].sum(axis=1)
+        out[(pid, y, "amount_cny")] = led.committed[:, idx, t].sum(axis=1)
+    return out
+
+
 def run_backtest(hist: History, scen: Scenario, holdout_from: int, out: Path, draws: int = 1000,
-                 progress: Callable[[int], None] | None = None, final: Path | None = None) -> Backtest:
+                 progress: Callable[[int], None] | None = None, final: Path | None = None,
+                 executor: Executor | None = None) -> Backtest:
     """Calibrate on years before ``holdout_from``, simulate the later years, score; ``out`` is the overlay's folder
     (``final``: the folder it is renamed to, named in the overlay's "run it with" line)."""
     train, test = hist.before(holdout_from), hist.since(holdout_from)
@@ -114,7 +121,7 @@ def run_backtest(hist: History, scen: Scenario, holdout_from: int, out: Path, dr
     overlay["calibration"]["holdout_from"] = holdout_from
     path = write_overlay(overlay, out / "calibration.yaml", final and Path(final) / "calibration.yaml")
     bt = load_scenario(path, scen.catalogue)
-    fc = forecast_draws(bt, test, progress)
+    fc = forecast_draws(bt, test, progress, executor)
     rng = np.random.default_rng(np.random.SeedSequence(bt.spec.seed, spawn_key=(stable_key("backtest-pit"),)))
     train_years = {c.program: len(c.years) for c in cals}
     rows: list[dict[str, Any]] = []

@@ -94,7 +94,7 @@ def backtest(history: Annotated[Path, typer.Argument(help="award history: .csv, 
     from rich.table import Table
 
     from fiscal_sim.calibrate.backtest import run_backtest
-    from fiscal_sim.calibrate.report import backtest_section, standalone_page
+    from fiscal_sim.report.backtest import backtest_section, standalone_page
     from fiscal_sim.cli import fail, out, show
     from fiscal_sim.errors import FiscalSimError
     from fiscal_sim.io.outdir import inputs_of, replace_dir

@@ -53,15 +53,23 @@ def true_overlay(base: Path, folder: Path, years: tuple[int, int] = YEARS, seed:
     return path
 
 
+def truth_task(scen, start: int, stop: int) -> dict:
+    """The engine's ledgers of one chunk (the synthetic history has one draw: one chunk)."""
+    from fiscal_sim.engine.chunk import simulate_chunk
+
+    return simulate_chunk(scen, start, stop)
+
+
 def synthetic_rows(base: Path = DEFAULT_ROOT / "baseline.yaml", years: tuple[int, int] = YEARS,
                    seed: int = SEED) -> list[dict]:
     """History rows (program, jurisdiction, year, awards, applications, amount_wan, source) from one engine draw."""
-    from fiscal_sim.engine.simulate import simulate_chunk
+    from fiscal_sim.orchestrate.driver import drive_chunks
+    from fiscal_sim.orchestrate.executors import Executor
     from fiscal_sim.scenario import load_scenario
 
     with tempfile.TemporaryDirectory() as tmp:
         scen = load_scenario(true_overlay(base, Path(tmp), years, seed))
-    ledgers = simulate_chunk(scen, 0, 1)
+    ((_, _, ledgers),) = drive_chunks(scen, Executor(), truth_task, scen)  # the one draw, through the driver
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
     rows = []
     for sp in scen.programs:

@@ -15,7 +15,7 @@ import pickle
 import uuid
 from pathlib import Path
 
-from fiscal_sim import __version__
+from fiscal_sim.version import __version__
 from fiscal_sim.catalogue.loader import DEFAULT_ROOT, GEOGRAPHY_FILE, PROGRAM_DIR, Catalogue, load_catalogue, program_files
 
 

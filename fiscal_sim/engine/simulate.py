@@ -19,7 +19,7 @@ import numpy as np
 from fiscal_sim.rules.aggregate import cap_by_group, group_key
 from fiscal_sim.rules.schedule import schedule_classes
 from fiscal_sim.scenario import Scenario, SimProgram
-from fiscal_sim.uptake.random import shared_shock, stream
+from fiscal_sim.uptake.random import stream
 from fiscal_sim.uptake.sample import (Applicants, category_probs, count_factors, input_scale, sample_applicants,
                                       sample_counts)
 
@@ -287,31 +287,3 @@ def apply_group_caps(sp: SimProgram, apps: Applicants, amount: np.ndarray) -> np
             key, order = group_key(apps.cell, apps.entity), None
         amount = cap_by_group(amount, key, cap_cny, c.method, order=order)
     return amount
-
-
-def simulate_chunk(scen: Scenario, start: int, stop: int, keep_awards: set[str] = frozenset()) -> dict[str, ProgramLedger]:
-    """Every program of the scenario for draws ``[start, stop)``; non-cumulation groups together."""
-    from fiscal_sim.engine.overlap import simulate_group
-
-    Y = len(scen.years)
-    shocks = {b: shared_shock(scen.spec.seed, b, nb, Y) for b, _, nb in blocks_of(scen, start, stop)}
-    out: dict[str, ProgramLedger] = {}
-    for g in scen.groups:
-        out |= simulate_group(scen, g, start, stop, shocks, keep_awards)
-    out = {sp.id: out[sp.id] if sp.id in out else simulate_program(scen, sp, start, stop, shocks, sp.id in keep_awards)
-           for sp in scen.programs}
-    if scen.register is not None:  # the existing commitment book, run off beside the new awards
-        from fiscal_sim.engine.runoff import runoff
-
-        for sp in scen.programs:
-            if sp.id in scen.register.books:
-                out[sp.id].existing = runoff(scen, sp, scen.register.books[sp.id], start, stop)
-    if scen.estimated:  # estimated pre-horizon cohorts: the cohort years the register does not cover
-        from fiscal_sim.engine.pre_horizon import estimated_cohorts
-
-        for sp in scen.programs:
-            if sp.id in scen.estimated:
-                est = estimated_cohorts(scen, sp, scen.estimated[sp.id], start, stop)
-                L = out[sp.id]
-                L.existing = est if L.existing is None else L.existing.plus(est)
-    return out

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from fiscal_sim import __version__
+from fiscal_sim.version import __version__
 from fiscal_sim.errors import FiscalSimError
 
 SCHEMA_VERSION = "1.0"

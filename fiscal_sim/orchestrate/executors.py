@@ -182,7 +182,7 @@ def _take(it: Iterator, k: int) -> list:
 
 def identity() -> tuple[str, str]:
     """This process's fiscal_sim version and the hash of its installed catalogue."""
-    from fiscal_sim import __version__
+    from fiscal_sim.version import __version__
     from fiscal_sim.catalogue.loader import load_catalogue
 
     return __version__, load_catalogue().sha256()

@@ -1,8 +1,7 @@
 """Worker processes that stop with their parent: Ctrl-C, a killed parent, a killed worker.
 
 :func:`start_pool` starts such a pool (used by
-:class:`fiscal_sim.orchestrate.executors.PoolExecutor`) and :func:`run_pool` maps a
-function over chunks in one. On Ctrl-C they
+:class:`fiscal_sim.orchestrate.executors.PoolExecutor`). On Ctrl-C the executor
 cancels the queued chunks and terminates the workers at once (they ignore
 SIGINT themselves, so a terminal's Ctrl-C reaches only the parent); a worker
 that dies (kill -9, out of memory) ends the run with a clear error. Every worker
@@ -16,9 +15,8 @@ import os
 import signal
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from typing import Callable
 
 from fiscal_sim.errors import FiscalSimError
 
@@ -63,22 +61,3 @@ def terminate(pool: ProcessPoolExecutor) -> None:
     # interpreter's exit hook, which then writes to a closed pipe and prints a traceback (CPython 3.11).
     if manager is not None:
         manager.join(timeout=5)
-
-
-def run_pool(workers: int, fn: Callable[..., Any], tasks: Iterable[tuple], on_result: Callable[[Any, tuple], None],
-             initializer: Callable[..., None] | None = None, initargs: tuple = ()) -> None:
-    """Run ``fn(*task)`` for every task in ``workers`` processes; ``on_result(result, task)`` as each completes."""
-    pool = start_pool(workers, initializer, initargs)
-    try:
-        pending: dict[Future, tuple] = {pool.submit(fn, *t): t for t in tasks}
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for f in done:
-                on_result(f.result(), pending.pop(f))  # drop the future: it holds its result until released
-    except BrokenProcessPool:
-        terminate(pool)
-        raise worker_died() from None
-    except BaseException:
-        terminate(pool)
-        raise
-    pool.shutdown(wait=True)

@@ -25,12 +25,14 @@ import pyarrow as pa
 from fiscal_sim import headline
 from fiscal_sim.engine.ledger import (ALL, SeriesLayout, draws_tables, grant_programs, horizon_cash, layout, series_rows,
                                       total_key)
-from fiscal_sim.engine.simulate import blocks_of, simulate_chunk
+from fiscal_sim.engine.chunk import simulate_chunk
+from fiscal_sim.engine.simulate import blocks_of
 from fiscal_sim.io.dimensions import cost_shares_table, jurisdictions_table, payers_table, programs_table
 from fiscal_sim.io.outdir import inputs_of
 from fiscal_sim.io.parquet import manifest_header, round_money, with_metadata, write_json, write_table
 from fiscal_sim.io.target import Remote, output, write_part
-from fiscal_sim.orchestrate.executors import Executor, PoolExecutor
+from fiscal_sim.orchestrate.driver import chunks, drive, drive_chunks, executor_for
+from fiscal_sim.orchestrate.executors import Executor
 from fiscal_sim.scenario import Scenario, timeline_manifest
 from fiscal_sim.stats import BINS_PER_DECADE, Accumulator, BreachDrivers, TopDraws, summarise
 
@@ -51,13 +53,6 @@ class RunResult:
     accumulator: Accumulator
     layout: SeriesLayout
     headline: dict | None = None
-
-
-def chunks(scen: Scenario) -> list[tuple[int, int]]:
-    """Draw ranges ``[start, stop)``; chunk size is rounded up to whole blocks."""
-    B = scen.spec.block_size
-    size = -(-scen.spec.chunk_size // B) * B
-    return [(s, min(s + size, scen.spec.draws)) for s in range(0, scen.spec.draws, size)]
 
 
 def run_chunk(scen: Scenario, lay: SeriesLayout, start: int, stop: int, draws_dir: Path | str | None,
@@ -140,16 +135,13 @@ def simulate(scen: Scenario, workers: int = 1, draws_dir: Path | str | None = No
     pipeline tables (in chunk order)."""
     lay = layout(scen, by_vintage=True)
     total = Accumulator(lay.size, lay.budget_cny, drivers=breach_drivers(scen, lay))
-    extras: dict[int, pa.Table] = {}
-    ex = executor or PoolExecutor(workers)
-    tasks = [(a, b, draws_dir, run_id) for a, b in chunks(scen)]
-    for a, b, acc, extra in ex.map(chunk_task, (scen, lay, pipeline), tasks):
+    extras: list[pa.Table] = []
+    for _, _, (_, _, acc, extra) in drive_chunks(scen, executor_for(executor, workers), chunk_task, (scen, lay, pipeline),
+                                                 (draws_dir, run_id), progress):
         total.merge(acc)
         if extra is not None:
-            extras[a] = extra
-        if progress:
-            progress(b - a)
-    return total, lay, [extras[k] for k in sorted(extras)]
+            extras.append(extra)
+    return total, lay, extras
 
 
 _POINT_LAYOUTS: dict[int, tuple[Scenario, SeriesLayout]] = {}
@@ -171,19 +163,18 @@ def simulate_points(scens: list[Scenario], executor: Executor,
                     progress: Callable[[int], None] | None = None) -> Iterator[tuple[int, Accumulator, SeriesLayout]]:
     """Several scenarios (a sweep's points) on one executor: every point's chunks are submitted in point order
     through the executor's bounded window, so only a few points are open at once; yields ``(point, statistics,
-    layout)`` as each point's last chunk comes in (points may finish out of order). No per-draw ledger.
+    layout)`` as each point's last chunk comes in (in point order, parts folded in chunk order). No per-draw ledger.
     A point's layout and statistics exist only while it is open, on the client as on the workers."""
     tasks = [(i, a, b) for i, s in enumerate(scens) for a, b in chunks(s)]
     left = Counter(i for i, _, _ in tasks)
     open_: dict[int, tuple[Accumulator, SeriesLayout]] = {}
-    for i, a, b, acc in executor.map(_point_task, tuple(scens), tasks):
+    tick = (lambda t: progress(t[2] - t[1])) if progress else None
+    for (i, _, _), (_, _, _, acc) in drive(executor, _point_task, tuple(scens), tasks, tick):
         if i not in open_:
             lay = layout(scens[i], by_vintage=True)
             open_[i] = (Accumulator(lay.size, lay.budget_cny), lay)
         open_[i][0].merge(acc)
         del acc
-        if progress:
-            progress(b - a)
         left[i] -= 1
         if not left[i]:
             yield i, *open_.pop(i)

@@ -1,7 +1,7 @@
 """The administrative pipeline: calls, review capacity, payment batches, appropriations and arrears (simpy).
 
 Entitlement is not cash. Programs a scenario puts in a ``pipelines:`` entry
-(:mod:`fiscal_sim.pipeline.spec`) are simulated per applicant by the engine;
+(:mod:`fiscal_sim.pipeline_spec`) are simulated per applicant by the engine;
 with ``fiscal-sim run --pipeline`` each draw's applicants then go through the
 simpy model (:mod:`fiscal_sim.pipeline.model`), whose payments replace the
 engine's cash for those programs; every other program keeps the vectorised

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fiscal_sim.pipeline.spec import PipelineSpec, parse_pipelines
+from fiscal_sim.pipeline_spec import PipelineSpec, parse_pipelines
 
 if TYPE_CHECKING:
     from fiscal_sim.scenario import Scenario

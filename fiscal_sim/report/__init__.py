@@ -33,7 +33,7 @@ class ReportResult:
 SectionMaker = Callable[[ReportData, bool, int], "sections.Section | None"]
 
 def _backtest(d: ReportData) -> "sections.Section | None":
-    from fiscal_sim.calibrate.report import report_section
+    from fiscal_sim.report.backtest import report_section
 
     return report_section(d)
 

@@ -9,14 +9,17 @@ the seed, the block and the program.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fiscal_sim.catalogue.loader import CompiledProgram
 from fiscal_sim.units import cny_per
 from fiscal_sim.uptake.random import gamma_mean_one
 from fiscal_sim.uptake.spec import (BetaDist, CategoricalDist, EmpiricalDist, FixedDist, LogNormalDist, TriangularDist,
                                     UniformDist)
+
+if TYPE_CHECKING:
+    from fiscal_sim.catalogue.loader import CompiledProgram
 
 
 def count_factors(rng: np.random.Generator, prog: CompiledProgram, n: int, shock_z: np.ndarray,

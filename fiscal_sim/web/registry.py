@@ -53,7 +53,7 @@ class Registry:
 
     def add(self, scenario_name: str, scenario_text: str, settings: dict[str, Any], who: str) -> str:
         """Register a queued run; returns its id."""
-        from fiscal_sim import __version__
+        from fiscal_sim.version import __version__
 
         run_id = uuid.uuid4().hex[:12]
         sha = hashlib.sha256(scenario_text.encode()).hexdigest()
