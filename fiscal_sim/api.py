@@ -22,26 +22,52 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 if TYPE_CHECKING:  # pragma: no cover
-    import pandas as pd
+    import datetime as dt
 
+    import pandas as pd
+    import pyarrow as pa
+
+    from fiscal_sim.analysis.assumptions import LedgerResult
+    from fiscal_sim.analysis.compare import CompareResult
+    from fiscal_sim.analysis.sensitivity import SensitivityResult
+    from fiscal_sim.analysis.sweep import SweepResult
     from fiscal_sim.calc import CaseResult
+    from fiscal_sim.calibrate.backtest import BacktestResult
+    from fiscal_sim.orchestrate.executors import Executor
+    from fiscal_sim.orchestrate.run import RunResult
     from fiscal_sim.scenario import Scenario
     from fiscal_sim.stats import Accumulator
 
 __all__ = ["Result", "Comparison", "load", "simulate", "write", "compare", "sweep", "calculate", "describe",
-           "scenario_of_run", "sensitivity", "calibration", "backtest", "assumptions"]
+           "scenario_of_run", "sensitivity", "calibration", "backtest", "assumptions",
+           "write_compare", "write_sweep", "write_assumptions", "write_sensitivity", "write_backtest",
+           "load_catalogue", "calculate_applicant", "write_calibration", "Calibrated", "alternatives", "Alternatives"]
+
+Progress = Callable[[int], None]
+"""Called with the number of draws (or points) just finished."""
 
 
-def load(path: str | Path) -> "Scenario":
-    """Read, validate and compile a scenario file (errors name file, program and field)."""
-    from fiscal_sim.scenario import load_scenario
+def load(path: str | Path, *, draws: int | None = None, seed: int | None = None, chunk_size: int | None = None,
+         sets: Sequence[str] = (), budgets: Sequence[str] = ()) -> "Scenario":
+    """Read, validate and compile a scenario file (errors name file, program and field); the run settings,
+    ``--set`` assignments (one value each) and ``--budget`` lines given replace the file's."""
+    from fiscal_sim.errors import FiscalSimError
+    from fiscal_sim.scenario import load_scenario, with_budgets
+    from fiscal_sim.terminal import plain_error
 
-    return load_scenario(path)
+    scen = load_scenario(path)
+    try:
+        scen = scen.with_settings(draws=draws, seed=seed, chunk_size=chunk_size)
+    except ValueError as e:
+        raise FiscalSimError(f"{path}: bad run setting: {plain_error(e)}") from None
+    return with_budgets(_with_sets(scen, sets), list(budgets))
+
+
+def _scenario(s: "Scenario | str | Path") -> "Scenario":
+    return load(s) if isinstance(s, (str, Path)) else s
 
 
 def _with_sets(scen: "Scenario", sets: Sequence[str]) -> "Scenario":
@@ -75,6 +101,7 @@ class Result:
 
 def _nullable(t: pa.DataType) -> Any:
     import pandas as pd
+    import pyarrow as pa
 
     return {pa.int16(): pd.Int16Dtype(), pa.int32(): pd.Int32Dtype(), pa.int64(): pd.Int64Dtype(),
             pa.bool_(): pd.BooleanDtype()}.get(t)
@@ -92,7 +119,7 @@ def simulate(scenario: "Scenario | str | Path", *, draws: int | None = None, see
     from fiscal_sim.orchestrate.driver import executor_for
     from fiscal_sim.orchestrate.run import breach_parts, manifest, simulate as run_chunks, summary_table, tail_means
 
-    scen = load(scenario) if isinstance(scenario, (str, Path)) else scenario
+    scen = _scenario(scenario)
     scen = _with_sets(scen.with_settings(draws=draws, seed=seed), sets)
     acc, lay, _ = run_chunks(scen, executor=executor_for(None, workers))
     summary = summary_table(scen, lay, acc)
@@ -103,14 +130,18 @@ def simulate(scenario: "Scenario | str | Path", *, draws: int | None = None, see
     return Result(scen, summary, head, acc)
 
 
-def write(scenario: "Scenario | str | Path", out: str | Path, *, draws: int | None = None, workers: int = 1,
-          write_draws: bool = True) -> Path | Any:
-    """Simulate and write a run folder (or a URL prefix) exactly as ``fiscal-sim run`` does; returns where."""
+def write(scenario: "Scenario | str | Path", out: "str | Path | Any", *, draws: int | None = None, workers: int = 1,
+          write_draws: bool = True, pipeline: bool = False, executor: "Executor | None" = None,
+          progress: Progress | None = None, command: Sequence[str] | None = None) -> "RunResult":
+    """Simulate and write a run folder (or a URL prefix) exactly as ``fiscal-sim run`` does; the result says
+    where (``.out``), the run id, the summary table and the headline."""
     from fiscal_sim.io.target import parse
     from fiscal_sim.orchestrate.run import run
 
-    scen = load(scenario) if isinstance(scenario, (str, Path)) else scenario
-    return run(scen.with_settings(draws=draws), parse(str(out)), workers=workers, write_draws=write_draws).out
+    scen = _scenario(scenario).with_settings(draws=draws)
+    where = parse(out) if isinstance(out, (str, Path)) else out
+    return run(scen, where, workers=workers, write_draws=write_draws, command=list(command or []) or None,
+               progress=progress, pipeline=pipeline, executor=executor)
 
 
 @dataclass
@@ -129,8 +160,7 @@ def compare(base: "Scenario | str | Path", reform: "Scenario | str | Path", *, d
     """Compare two scenarios with common random numbers; kept in memory unless ``out`` names a folder."""
     from fiscal_sim.analysis.compare import compare as run_compare
 
-    b = load(base) if isinstance(base, (str, Path)) else base
-    r = load(reform) if isinstance(reform, (str, Path)) else reform
+    b, r = _scenario(base), _scenario(reform)
     b = b.with_settings(draws=draws)
     if out is not None:
         res = run_compare(b, r, Path(out), workers=workers)
@@ -146,7 +176,7 @@ def sweep(scenario: "Scenario | str | Path", sets: Sequence[str], *, draws: int 
     sweep.parquet's content (one block of summary rows per point), in memory unless ``out`` is given."""
     from fiscal_sim.analysis.sweep import plan, sweep as run_sweep
 
-    scen = load(scenario) if isinstance(scenario, (str, Path)) else scenario
+    scen = _scenario(scenario)
     scen = scen.with_settings(draws=draws)
     p = plan(scen, list(sets), [])
     if out is not None:
@@ -165,6 +195,36 @@ def calculate(program: str, inputs: dict[str, Any] | list[dict[str, Any]], *, ju
 
     day = dt.date.fromisoformat(date) if date else None
     return one_case(cached_catalogue(None), program, inputs, jurisdiction=jurisdiction, award_date=day)
+
+
+def load_catalogue(root: str | Path | None = None) -> Any:
+    """The program catalogue (``root``: a scenarios folder holding programs/ and catalogue/; default the shipped
+    one), compiled once and cached on disk."""
+    from fiscal_sim.catalogue.cache import cached_catalogue
+
+    return cached_catalogue(Path(root) if root is not None else None)
+
+
+def calculate_applicant(programs: Sequence[str], inputs: dict[str, Any], *, jurisdiction: str | None = None,
+                        date: "str | dt.date | None" = None, explain: bool = False, stay: int | None = None,
+                        root: str | Path | None = None) -> list["CaseResult"]:
+    """One applicant under several programs (``fiscal-sim calc``): within a non-cumulation group only the
+    highest total pays; a program id given n times is n claims; an input given as a list is one value a claim."""
+    import datetime as dt
+
+    from fiscal_sim.calc import calculate_many
+    from fiscal_sim.errors import FiscalSimError
+
+    if isinstance(date, str):
+        try:
+            date = dt.date.fromisoformat(date)
+        except ValueError as e:
+            raise FiscalSimError(f"--date {date}: expected a date written YYYY-MM-DD, e.g. 2025-03-01 ({e})") from None
+    try:
+        return calculate_many(load_catalogue(root), list(programs), inputs, jurisdiction=jurisdiction, award_date=date,
+                              explain=explain, stay=stay)
+    except ValueError as e:
+        raise FiscalSimError(str(e)) from None
 
 
 def describe(program: str) -> dict[str, Any]:
@@ -203,7 +263,7 @@ def sensitivity(scenario: "Scenario | str | Path", *, draws: int | None = None, 
     if isinstance(scenario, (str, Path)) and Path(scenario).is_dir():
         scen, _ = scenario_of_run(scenario, draws=draws)
     else:
-        scen = (load(scenario) if isinstance(scenario, (str, Path)) else scenario).with_settings(draws=draws)
+        scen = _scenario(scenario).with_settings(draws=draws)
     factors, keys, X, T = collect(scen, workers)
     return rank_table(scen, factors, keys, X, T)
 
@@ -211,12 +271,10 @@ def sensitivity(scenario: "Scenario | str | Path", *, draws: int | None = None, 
 def calibration(history: str | Path, scenario: "Scenario | str | Path | None" = None) -> list[Any]:
     """Update each program's uptake prior with an award history (.csv, .parquet, .xlsx): one ``Calibration`` per
     simulated program (prior, posterior, interval, overrides); write an overlay with ``fiscal-sim calibrate``."""
-    from fiscal_sim.calibrate.history import read_history
     from fiscal_sim.calibrate.posterior import calibrate as run_calibrate
-    from fiscal_sim.catalogue.loader import DEFAULT_ROOT
 
-    scen = load(scenario or DEFAULT_ROOT / "baseline.yaml") if not hasattr(scenario, "spec") else scenario
-    return run_calibrate(read_history(history, scen.catalogue), scen)  # type: ignore[union-attr]
+    hist, scen = _history(history, scenario)
+    return run_calibrate(hist, scen)
 
 
 def backtest(history: str | Path, holdout_from: int, scenario: "Scenario | str | Path | None" = None,
@@ -224,13 +282,10 @@ def backtest(history: str | Path, holdout_from: int, scenario: "Scenario | str |
     """Calibrate on the years before ``holdout_from``, simulate the later ones and score them (backtest.parquet's
     content: actual against forecast quantiles, PIT, CRPS per program and year)."""
     from fiscal_sim.calibrate.backtest import run_backtest
-    from fiscal_sim.calibrate.history import read_history
-    from fiscal_sim.catalogue.loader import DEFAULT_ROOT
 
-    scen = load(scenario or DEFAULT_ROOT / "baseline.yaml") if not hasattr(scenario, "spec") else scenario
+    hist, scen = _history(history, scenario)
     with tempfile.TemporaryDirectory(prefix="fiscal-sim-backtest-") as d:
-        return run_backtest(read_history(history, scen.catalogue), scen, holdout_from, Path(d),  # type: ignore[union-attr]
-                            draws=draws).table
+        return run_backtest(hist, scen, holdout_from, Path(d), draws=draws).table
 
 
 def assumptions(scenario: "Scenario | str | Path", *, draws: int | None = None, only: Sequence[str] = (),
@@ -238,18 +293,134 @@ def assumptions(scenario: "Scenario | str | Path", *, draws: int | None = None, 
     """The assumption ledger: every named alternative of the catalogue (and the scenario's own) against the
     scenario with common random numbers — ``(assumptions.parquet, assumptions_budgets.parquet)`` contents,
     ranked by the money at stake; in memory unless ``out`` names a folder."""
-    from fiscal_sim.analysis.assumptions import AlternativeError, ledger, load_alternatives
-
-    scen = (load(scenario) if isinstance(scenario, (str, Path)) else scenario).with_settings(draws=draws)
-    alts = load_alternatives(scen)
-    if only:
-        known = {a.name for a in alts}
-        if set(only) - known:
-            raise AlternativeError(f"unknown alternative(s) {', '.join(sorted(set(only) - known))}")
-        alts = [a for a in alts if a.name in set(only)]
+    alts = alternatives(_scenario(scenario).with_settings(draws=draws), only)
     if out is not None:
-        res = ledger(scen, alts, Path(out), workers=workers)
+        res = write_assumptions(alts, out, workers=workers)
         return res.table, res.budgets
     with tempfile.TemporaryDirectory(prefix="fiscal-sim-assumptions-") as d:
-        res = ledger(scen, alts, Path(d) / "ledger", workers=workers)
+        res = write_assumptions(alts, Path(d) / "ledger", workers=workers)
         return res.table, res.budgets
+
+
+# ---------------------------------------------------------------- the same computations, written to a folder or URL
+# (what the CLI and the workbench call: files are a separate step from the in-memory functions above)
+
+def write_compare(base: "Scenario | str | Path", reform: "Scenario | str | Path", out: "str | Path | Any", *,
+                  independent: bool = False, write_draws: bool = True, workers: int = 1,
+                  executor: "Executor | None" = None, progress: Progress | None = None,
+                  command: Sequence[str] | None = None) -> "CompareResult":
+    """Compare with common random numbers (``independent``: the reform gets its own seed) and write the
+    comparison folder: compare.parquet, the two runs' summaries, the manifest."""
+    from fiscal_sim.analysis.compare import compare as run_compare
+
+    return run_compare(_scenario(base), _scenario(reform), out, workers=workers, independent=independent,
+                       write_draws=write_draws, command=list(command or []) or None, progress=progress,
+                       executor=executor)
+
+
+def write_sweep(scenario: "Scenario | str | Path", sets: Sequence[str], out: "str | Path | Any", *,
+                ranges: Sequence[str] = (), design: str = "grid", samples: int | None = None,
+                design_seed: int | None = None, totals_only: bool = False, workers: int = 1,
+                executor: "Executor | None" = None, progress: Callable[[int, int], None] | None = None,
+                command: Sequence[str] | None = None) -> "SweepResult":
+    """Run a scenario over a grid (``sets``: ``TARGET=V1,V2``) or a Latin hypercube / Sobol' design
+    (``ranges``: ``TARGET=LO:HI``) and write sweep.parquet, points.parquet and the manifest."""
+    from fiscal_sim.analysis.sweep import plan, sweep as run_sweep
+
+    scen = _scenario(scenario)
+    p = plan(scen, list(sets), list(ranges), design, samples, design_seed)  # type: ignore[arg-type]
+    return run_sweep(scen, p, out, workers=workers, totals_only=totals_only, command=list(command or []) or None,
+                     progress=progress, executor=executor)
+
+
+@dataclass
+class Alternatives:
+    """The ledger's alternatives for a scenario, each checked and switched into it (:func:`alternatives`)."""
+
+    scenario: "Scenario"
+    names: list[Any]
+    compiled: list[Any]
+
+
+def alternatives(scenario: "Scenario | str | Path", only: Sequence[str] = ()) -> Alternatives:
+    """Every named alternative of the catalogue and the scenario (``only``: those named), each checked and
+    switched into the scenario before anything runs (a bad one is one error naming its file and name)."""
+    from fiscal_sim.analysis.assumptions import compile_all, ledger_scenario, load_alternatives
+    from fiscal_sim.errors import FiscalSimError
+
+    scen = ledger_scenario(_scenario(scenario))
+    alts = load_alternatives(scen)
+    if only:
+        unknown = sorted(set(only) - {a.name for a in alts})
+        if unknown:
+            raise FiscalSimError(f"--only {', '.join(unknown)}: no such alternative (known: "
+                                 f"{', '.join(a.name for a in alts)})")
+        alts = [a for a in alts if a.name in set(only)]
+    return Alternatives(scen, alts, compile_all(scen, alts))
+
+
+def write_assumptions(scenario: "Scenario | str | Path | Alternatives", out: "str | Path | Any", *,
+                      only: Sequence[str] = (), workers: int = 1, executor: "Executor | None" = None,
+                      progress: Progress | None = None, command: Sequence[str] | None = None) -> "LedgerResult":
+    """The assumption ledger written to ``out`` (assumptions.parquet, assumptions_budgets.parquet, manifest);
+    ``scenario`` may be :func:`alternatives` already checked."""
+    from fiscal_sim.analysis.assumptions import ledger
+
+    alts = scenario if isinstance(scenario, Alternatives) else alternatives(scenario, only)
+    return ledger(alts.scenario, alts.names, out, workers=workers, command=list(command or []) or None,
+                  progress=progress, executor=executor, compiled=alts.compiled)
+
+
+def write_sensitivity(scenario: "Scenario | str | Path", out: str | Path, *, workers: int = 1,
+                      executor: "Executor | None" = None, progress: Progress | None = None) -> "SensitivityResult":
+    """Rank the uncertain assumptions and write sensitivity.parquet into ``out`` (beside a run of the same
+    scenario, recorded in its manifest)."""
+    from fiscal_sim.analysis.sensitivity import record_in_manifest, sensitivity as run_sensitivity
+
+    res = run_sensitivity(_scenario(scenario), Path(out), workers=workers, progress=progress, executor=executor)
+    record_in_manifest(Path(out), res)
+    return res
+
+
+def write_backtest(history: str | Path, holdout_from: int, out: str | Path | None = None,
+                   scenario: "Scenario | str | Path | None" = None, *, draws: int = 1000,
+                   executor: "Executor | None" = None, progress: Progress | None = None,
+                   command: Sequence[str] | None = None) -> "BacktestResult":
+    """The backtest written to ``out`` (default outputs/<scenario>_backtest): backtest.parquet, .json, .html and
+    the training overlay."""
+    from fiscal_sim.calibrate.backtest import write_backtest as run
+
+    hist, scen = _history(history, scenario)
+    target = Path(out) if out is not None else Path("outputs") / f"{scen.spec.name}_backtest"
+    return run(hist, scen, holdout_from, target, draws=draws, command=list(command or []) or None,
+               progress=progress, executor=executor)
+
+
+def _history(history: str | Path, scenario: "Scenario | str | Path | None") -> tuple[Any, "Scenario"]:
+    """The award history read against the scenario (default: the catalogue's baseline)."""
+    from fiscal_sim.calibrate.history import read_history
+    from fiscal_sim.catalogue.loader import DEFAULT_ROOT
+
+    scen = _scenario(scenario if scenario is not None else DEFAULT_ROOT / "baseline.yaml")
+    return read_history(history, scen.catalogue), scen
+
+
+@dataclass
+class Calibrated:
+    """What ``write_calibration`` wrote: the overlay, each program's calibration, the history and scenario."""
+
+    path: Path
+    calibrations: list[Any]
+    history: Any
+    scenario: "Scenario"
+
+
+def write_calibration(history: str | Path, out: str | Path, scenario: "Scenario | str | Path | None" = None
+                      ) -> Calibrated:
+    """Calibrate on the award history and write the scenario overlay ``out`` (a file ``fiscal-sim run`` takes)."""
+    from fiscal_sim.calibrate.overlay import overlay_data, write_overlay
+    from fiscal_sim.calibrate.posterior import calibrate as run_calibrate
+
+    hist, scen = _history(history, scenario)
+    cals = run_calibrate(hist, scen)
+    return Calibrated(write_overlay(overlay_data(scen, hist, cals, Path(out)), Path(out)), cals, hist, scen)

@@ -84,3 +84,26 @@ def select(programs: list[Any], f: Filters, jurisdictions: dict[str, Any]) -> li
         kinds_all = sorted({n.kind for p in programs if p.spec.formula for _, n in p.spec.formula.walk()})
         hints = suggest(f.kind, kinds_all) or f" (formula kinds: {', '.join(kinds_all)})"
     raise NoMatch(f"no program matches {asked}{hints}")
+
+
+def timeline_lines(cat: Any, p: Any) -> list[str]:
+    """The baseline policy timeline as it applies to program ``p``: every assumption with its basis."""
+    from fiscal_sim.catalogue.timeline import resolve
+
+    changes, assumptions = resolve(cat.programs, cat.timeline)
+    fams = {fid for fid, f in cat.timeline.families.items() if p.id in f.predecessors + f.successors}
+    mine = [a for a in assumptions if (a.kind in ("validity", "after_expiry") and a.subject == p.document.number)
+            or (a.kind == "family" and a.subject in fams)
+            or (a.kind == "after_expiry" and a.subject in fams)]
+    t = cat.timeline.timing
+    src = p.id if p.id in t.programs else p.document.number if p.document.number in t.documents else "default"
+    mine += [a for a in assumptions if a.kind == "timing" and a.subject == src]
+    lines = ["  timeline (catalogue/timeline.yaml; a scenario's timeline: block changes any of these):"]
+    lines += [f"    - {a.line()}" for a in mine]
+    if not any(a.kind == "validity" for a in mine) and p.spec.in_force.to is None:
+        lines.append(f"    - validity {p.document.number}: open-ended, no validity assumption recorded")
+    lines += [f"    → {n}" for n in (changes.get(p.id) or {}).get("notes", [])]
+    up = p.spec.uptake
+    if up is not None and up.basis == "target":
+        lines.append(f"  uptake basis: target{f' to {up.target_until}, assumption (carried forward) after' if up.target_until else ''}")
+    return lines

@@ -517,7 +517,6 @@ def test_backtest_prints_plain_totals_equal_to_its_parquet(tmp_path):
                                                ("Synthetic example rows", True)])
 def test_history_says_when_it_is_synthetic(tmp_path, source, synthetic):
     """The source column decides the synthetic note (kept through the held-out split); no column, no note."""
-    from fiscal_sim.calibrate.cli import synthetic_note
     from fiscal_sim.calibrate.history import read_history
     from fiscal_sim.scenario import load_scenario
 
@@ -529,7 +528,7 @@ def test_history_says_when_it_is_synthetic(tmp_path, source, synthetic):
             r["source"] = source
     hist = read_history(write_csv(tmp_path / "h.csv", rows), load_scenario(REPO / "scenarios" / "baseline.yaml").catalogue)
     assert hist.synthetic is synthetic and hist.before(2100).synthetic is synthetic
-    note = synthetic_note(hist)
+    note = hist.synthetic_note()
     assert (note is not None) is synthetic
     if synthetic:
         assert note.startswith(f"NOTE: {tmp_path / 'h.csv'} is synthetic (source: Synthetic example rows)")

@@ -215,3 +215,35 @@ def plain_lines(table: pa.Table) -> list[str]:
             out.append(f"  {inside} of {len(mine)} program-years' {what} fell inside the 80% band (about "
                        f"{0.8 * len(mine):.0f} expected if the uncertainty is right)")
     return out
+
+
+@dataclass
+class BacktestResult:
+    out: Path
+    backtest: Backtest
+    history: History
+
+
+def write_backtest(hist: History, scen: Scenario, holdout_from: int, target: Path, draws: int = 1000,
+                   command: list[str] | None = None, progress: Callable[[int], None] | None = None,
+                   executor: Executor | None = None) -> BacktestResult:
+    """Run the backtest and write its folder atomically: backtest.parquet, backtest.json, backtest.html (a page
+    of its own) and the training overlay calibration.yaml."""
+    import json
+    import uuid
+
+    from fiscal_sim.io.outdir import inputs_of, replace_dir
+    from fiscal_sim.io.parquet import manifest_header, write_json, write_table
+    from fiscal_sim.report.backtest import backtest_section, standalone_page
+
+    with replace_dir(target, "backtest", [*inputs_of(scen), Path(hist.path)]) as tmp:
+        bt = run_backtest(hist, scen, holdout_from, tmp, draws=draws, final=target, progress=progress,
+                          executor=executor)
+        header = manifest_header(uuid.uuid4().hex[:12], command, kind="backtest")
+        write_table(bt.table, tmp / "backtest.parquet", header["run_id"], scenario=scen.spec.name)
+        write_json({**header, "history": hist.path, "history_synthetic": hist.synthetic, **bt.summary},
+                   tmp / "backtest.json")
+        (tmp / "backtest.html").write_text(
+            standalone_page(backtest_section(tmp), json.loads((tmp / "backtest.json").read_text(encoding="utf-8"))),
+            encoding="utf-8")
+    return BacktestResult(target, bt, hist)

@@ -66,6 +66,14 @@ class History:
         """Some rows' source says they are synthetic (made up to show the method, not real records)."""
         return any("synthetic" in s.lower() for s in self.sources)
 
+    def synthetic_note(self) -> str | None:
+        """One plain line when the history is synthetic: every figure printed after it illustrates the method
+        and is not the bureau's record."""
+        if not self.synthetic:
+            return None
+        return (f"NOTE: {self.path} is synthetic (source: {'; '.join(self.sources)}): the figures below illustrate "
+                "the method; they are not the bureau's records")
+
     def select(self, mask: np.ndarray) -> "History":
         return History(self.path, *(getattr(self, f)[mask] for f in
                                     ("program", "jurisdiction", "year", "awards", "applications", "amount_cny",

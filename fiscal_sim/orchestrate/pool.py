@@ -51,6 +51,9 @@ def terminate(pool: ProcessPoolExecutor) -> None:
     """Cancel queued work and kill the workers now (shutdown alone would wait for running chunks)."""
     procs = list((getattr(pool, "_processes", None) or {}).values())
     manager = getattr(pool, "_executor_manager_thread", None)
+    queue = getattr(pool, "_call_queue", None)
+    if queue is not None:  # chunks not yet sent are dropped: never wait to flush them into dead workers' pipe
+        queue.cancel_join_thread()
     pool.shutdown(wait=False, cancel_futures=True)
     for p in procs:
         if p.is_alive():

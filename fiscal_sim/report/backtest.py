@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from fiscal_sim.calibrate.history import ALL
+from fiscal_sim.engine.ledger import ALL
 from fiscal_sim.report.sections import Chart, Section, Table
 
 TITLE = "Backtest 回测: forecasts against held-out award history"
