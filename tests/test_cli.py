@@ -185,3 +185,29 @@ def test_programs_show():
     assert "cost sharing: existing_regime" in out
     assert "kind: cap" in out and "per: entity_year" in out
     assert "jiazhengbanfa_2024_7.yaml" in out
+
+
+@pytest.mark.parametrize("args, says", [
+    (["run", "no-such-scenario.yaml", "-q"], "no-such-scenario.yaml"),
+    (["calc", "jzbf2024-7.tech-intermediary-reward", "-i", "contract=500", "--date", "2025-02-30"], "--date 2025-02-30"),
+    (["sweep", "scenarios/baseline.yaml", "--set", "programs.no-such.formula.max=1,2"], "no-such"),
+])
+def test_the_typer_app_itself_goes_through_the_one_fault_handler(args, says):
+    """A test (or a notebook) calling the typer app gets what a user gets: the clear line and its exit code, not
+    an exception (the handler is the app's command group, not only the console entry point)."""
+    from typer.testing import CliRunner
+
+    from fiscal_sim.cli import app
+
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code not in (0, None) and isinstance(r.exception, SystemExit), r.exception
+    text = r.output + (r.stderr if r.stderr_bytes is not None else "")
+    assert says in text and "Traceback" not in text, text
+
+
+def test_no_command_catches_faults_itself():
+    """One handler: the command modules hold no ``except FiscalSimError``."""
+    pkg = Path(__file__).parents[1] / "fiscal_sim" / "cli"
+    for f in pkg.glob("*.py"):
+        if f.name != "faults.py":
+            assert "except FiscalSimError" not in f.read_text(encoding="utf-8"), f.name
