@@ -90,7 +90,10 @@ def measured(name: str, args: list[str], draws_total: int) -> dict:
         for p, v in w.items():
             peaks[p] = max(peaks.get(p, 0.0), v)
     q = max(len(samples) // 4, 1)
-    quarter = (lambda part: statistics.mean(sum(w.values()) for _, _, w in part) if part else 0.0)
+
+    def quarter(part: list) -> float:
+        return statistics.mean(sum(w.values()) for _, _, w in part) if part else 0.0
+
     return {"case": name, "command": "fiscal-sim " + " ".join(args), "wall_s": wall, "draws": draws_total,
             "draws_per_s": draws_total / wall, "client_peak_mib": max((c for _, c, _ in samples), default=0.0),
             "worker_peaks_mib": sorted(peaks.values()), "workers_first_quarter_mib": quarter(samples[:q]),

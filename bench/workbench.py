@@ -49,7 +49,7 @@ def main() -> None:
                     break
                 except OSError:
                     if time.monotonic() > end:
-                        raise SystemExit("the workbench did not start")
+                        raise SystemExit("the workbench did not start") from None
                     time.sleep(0.2)
             csrf = next(c.value for c in jar if c.name == "fs_csrf")
 

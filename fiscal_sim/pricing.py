@@ -63,7 +63,7 @@ def priced(prog: CompiledProgram, price: Price, geo: Geography, problem) -> Comp
         "formula": {"kind": "tiered", "by": GRADE, "amounts": amounts, "clause": prog.spec.source.quote},
         "assumptions": list(prog.spec.assumptions) + [note],
     }
-    uptake = (up.model_dump(by_alias=True, mode="json", exclude_none=True) if up else
+    uptake: dict[str, Any] = (up.model_dump(by_alias=True, mode="json", exclude_none=True) if up else
               {"basis": "assumption", "note": note})
     if price.count is not None:
         uptake["count"] = price.count.model_dump(by_alias=True, mode="json", exclude_none=True)

@@ -223,7 +223,7 @@ def load_register(path: Path, scen, declared: dict[str, Any] | None = None) -> R
             break
         pid = row.get("program")
 
-        def bad(col: str, msg: str) -> None:
+        def bad(col: str, msg: str, pid: Any = pid, i: int = i) -> None:
             problems.append(Problem(name, str(pid) if pid else None, f"row {i}, column {col}", msg))
 
         if pid is None:
@@ -286,8 +286,10 @@ def load_register(path: Path, scen, declared: dict[str, Any] | None = None) -> R
                 sched = parse_schedule(str(row["schedule"]))
             if isinstance(sched, ScheduleChoice) or (isinstance(sched, Annual) and not isinstance(sched.years, int)):
                 raise ValueError(f"the program's schedule depends on its inputs ({sched.describe()}): give one")
-            lag = sp.prog.spec.schedule.lag if not isinstance(sp.prog.spec.schedule, ScheduleChoice) else \
-                next(iter(sp.prog.spec.schedule.options.values())).lag  # type: ignore[attr-defined]
+            documented = sp.prog.spec.schedule
+            if isinstance(documented, ScheduleChoice):
+                documented = next(iter(documented.options.values()))
+            lag = getattr(documented, "lag", 0)
             if row.get("lag") is not None:
                 lag = int(str(row["lag"]).strip())
                 if lag < 0:

@@ -411,8 +411,8 @@ def load_scenario(path: Path | str, catalogue: Catalogue | None = None) -> Scena
             prog.timeline_notes = notes
         renewal = (changes.get(pid) or {}).get("renewal")
         if renewal is not None:
-            def problem(p, msg, pid=pid):
-                problems.append(doc.problem(("scenario", "timeline", "after_expiry", prog.document.number, "overrides",
+            def problem(p, msg, pid=pid, number=prog.document.number):
+                problems.append(doc.problem(("scenario", "timeline", "after_expiry", number, "overrides",
                                              pid) + tuple(p), msg, pid))
             copy_ = renewed(prog, renewal, geo, problem)
             if copy_ is not None and copy_.priced and copy_.spec.uptake is not None:
@@ -463,7 +463,7 @@ def count_basis(up, horizon) -> str:
 
 def timeline_manifest(scen: Scenario) -> dict[str, Any]:
     """What a run manifest states about the timeline, timing, uptake bases and the commitment register."""
-    y0, y1 = scen.spec.horizon.start, scen.spec.horizon.end
+    y0 = scen.spec.horizon.start
     basis = {sp.id: count_basis(sp.prog.spec.uptake, scen.spec.horizon) for sp in scen.programs}
     reg = scen.register
     return {

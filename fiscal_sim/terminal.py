@@ -127,7 +127,7 @@ def wrapped(line: str, width: int) -> list[str]:
     pad = " " * min(indent + 4, width // 3)
     first = Text(line).wrap(Console(width=width), width)[0].plain
     rest = line[len(first):].strip()
-    more = Text(rest).wrap(Console(width=width), width - len(pad)) if rest else []
+    more = list(Text(rest).wrap(Console(width=width), width - len(pad))) if rest else []
     return [first.rstrip()] + [pad + t.plain.strip() for t in more]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fiscal_sim.catalogue.geography import load_geography
-from fiscal_sim.catalogue.loader import DEFAULT_ROOT, GEOGRAPHY_FILE, load_catalogue, load_program_file
+from fiscal_sim.catalogue.loader import Catalogue, DEFAULT_ROOT, GEOGRAPHY_FILE, load_catalogue, load_program_file
 from fiscal_sim.errors import FiscalSimError, InputError, Problem
 from fiscal_sim.yamlfile import YamlDoc
 
@@ -43,7 +43,7 @@ def validate_paths(paths: list[Path], root: Path | None = None) -> list[str]:
         else:
             raise InputError([Problem(str(p), None, "-", "no such file or folder")])
     report, problems = [], []
-    catalogues: dict[Path, object] = {}
+    catalogues: dict[Path, Catalogue] = {}
     for f in files:
         try:
             kind = _kind(f)
@@ -60,15 +60,15 @@ def validate_paths(paths: list[Path], root: Path | None = None) -> list[str]:
             elif kind == "groups":  # checked against the programs that name the groups
                 if base not in catalogues:
                     catalogues[base] = load_catalogue(base)
-                report.append(f"{f}: {len(catalogues[base].groups)} non-cumulation group(s) ok")  # type: ignore[attr-defined]
+                report.append(f"{f}: {len(catalogues[base].groups)} non-cumulation group(s) ok")
             elif kind == "timeline":
                 if base not in catalogues:
                     catalogues[base] = load_catalogue(base)  # the catalogue checks its timeline's references
                 report.append(f"{f}: timeline ok")
             elif kind == "alternatives":  # the assumption ledger's: each switched into the folder's baseline
-                from fiscal_sim.analysis.assumptions import check_file
+                from fiscal_sim.analysis.assumptions import check_file as check_alternatives
 
-                report.append(f"{f}: {check_file(f, base)} alternative(s) ok")
+                report.append(f"{f}: {check_alternatives(f, base)} alternative(s) ok")
             elif kind == "geography":
                 load_geography(f)
                 report.append(f"{f}: jurisdictions ok")
@@ -77,9 +77,9 @@ def validate_paths(paths: list[Path], root: Path | None = None) -> list[str]:
                     catalogues[base] = load_catalogue(base)
                 cat = catalogues[base]
                 if kind == "cases":
-                    from fiscal_sim.cases import check_file
+                    from fiscal_sim.cases import check_file as check_cases
 
-                    results = check_file(f, cat)  # type: ignore[arg-type]
+                    results = check_cases(f, cat)
                     failed = [(c, bad) for c, bad in results if bad]
                     problems += [Problem(str(f), ",".join(c.ids), f"case {c.name!r}", "; ".join(bad)) for c, bad in failed]
                     if not failed:

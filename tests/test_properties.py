@@ -24,7 +24,7 @@ money = st.floats(min_value=0, max_value=1e9, allow_nan=False, allow_infinity=Fa
 rate = st.floats(min_value=0, max_value=1, allow_nan=False)
 
 
-def money_arrays(n=st.integers(0, 40)):
+def money_arrays(n=st.integers(0, 40)):  # noqa: B008 (a strategy: immutable)
     return n.flatmap(lambda k: arrays(np.float64, k, elements=money))
 
 

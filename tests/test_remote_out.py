@@ -311,8 +311,8 @@ def test_bi_tools_read_the_ledger_in_place_with_pyarrow_and_duckdb(s3, base, loc
     folder, _ = local
     there = run(base, s3("bi"), executor=Executor())
     fs, path = fs_path(there.out, "draws")
-    remote = ds.dataset(path, filesystem=fs, partitioning="hive", format="parquet")
+    remote = ds.dataset(path, filesystem=fs, partitioning="hive", format="parquet")  # noqa: F841 (read by DuckDB by name)
     ((n, cash),) = duckdb.sql("SELECT count(*), sum(cash_cny) FROM remote").fetchall()
-    here = ds.dataset(folder / "draws", partitioning="hive", format="parquet")
+    here = ds.dataset(folder / "draws", partitioning="hive", format="parquet")  # noqa: F841 (read by DuckDB by name)
     ((n_local, cash_local),) = duckdb.sql("SELECT count(*), sum(cash_cny) FROM here").fetchall()
     assert n == n_local > 0 and cash == pytest.approx(cash_local, rel=1e-12)

@@ -285,7 +285,7 @@ def test_compare_page_shows_api_compare_by_year_and_payer(tmp_path):
     shown = re.findall(r"<tr><td>([a-zA-Z_]+)</td><td>(\d{4})</td>\s*<td>([-\d,]+)</td><td>([-\d,]+)</td><td>([-\d,]+)</td>"
                        r"<td>([-\d,]+)</td>", page)
     assert len(shown) == len(rows) > 0
-    for payer, year, base, reform, change, se in shown:
+    for payer, year, base, _reform, change, se in shown:
         r = rows[(payer, int(year))]
         for text, cny in ((base, r["baseline_mean_cny"]), (change, r["change_mean_cny"]), (se, r["change_se_cny"])):
             assert int(text.replace(",", "")) == pytest.approx(cny / 1e4, abs=0.5 + 1e-9)

@@ -309,7 +309,7 @@ def values(scen: Scenario, alts: list[Scenario], executor: Executor,
     pk = picks(scen, lay)
     scens = [scen] + alts
     lays = [lay] + [layout(a) for a in alts]
-    rows = [rows_of(l, pk.keys) for l in lays]
+    rows = [rows_of(lay_, pk.keys) for lay_ in lays]
     parts = [vals for _, _, (_, vals) in drive_chunks(scen, executor, ledger_task, (scens, lays, rows), (), progress)]
     return pk, [np.concatenate([v[i] for v in parts], axis=1) for i in range(len(scens))]
 
@@ -334,14 +334,15 @@ def _size(row: dict[str, Any]) -> float:
     return max(abs(row["change_horizon_cash_all_cny"]), abs(row["change_horizon_cash_city_cny"]))
 
 
-def tables(scen: Scenario, alts: list[Alternative], pk: Picks, vals: list[np.ndarray | None]) -> tuple[pa.Table, pa.Table]:
-    """The ranked ledger and its budget-line rows; ``vals[0]`` is the scenario, None for an alternative that
-    changes nothing (its change is exactly zero)."""
-    base = vals[0]
+def tables(scen: Scenario, alts: list[Alternative], pk: Picks, base: np.ndarray, vals: list[np.ndarray | None]
+           ) -> tuple[pa.Table, pa.Table]:
+    """The ranked ledger and its budget-line rows: ``base`` the scenario's picked series, ``vals`` each
+    alternative's (None for one that changes nothing: its change is exactly zero)."""
     n = base.shape[1]
-    rows, lines = [], []
-    for alt, v in zip(alts, vals[1:]):
-        v = base if v is None else v
+    rows: list[dict[str, Any]] = []
+    lines: list[dict[str, Any]] = []
+    for alt, maybe in zip(alts, vals):
+        v = base if maybe is None else maybe
         d_all, se_all = _mean_se(v[Picks.HORIZON_ALL] - base[Picks.HORIZON_ALL])
         d_city, se_city = _mean_se(v[Picks.HORIZON_CITY] - base[Picks.HORIZON_CITY])
         rows.append({"alternative": alt.name, "kind": alt.kind, "subject": alt.subject, "title": alt.title,
@@ -416,8 +417,8 @@ def ledger(scen: Scenario, alts: list[Alternative], out: Path | str | Remote, wo
                             chunk_size=scen.spec.chunk_size) for s in compiled if s is not None]
     pk, vals = values(scen, live, executor_for(executor, workers), progress)
     it = iter(vals[1:])
-    per_alt: list[np.ndarray | None] = [vals[0]] + [None if s is None else next(it) for s in compiled]
-    table, budgets = (round_money(t) for t in tables(scen, alts, pk, per_alt))  # as stored: to the fen
+    per_alt: list[np.ndarray | None] = [None if s is None else next(it) for s in compiled]
+    table, budgets = (round_money(t) for t in tables(scen, alts, pk, vals[0], per_alt))  # as stored: to the fen
     run_id = new_run_id()
     rows, lines = table.to_pylist(), budgets.to_pylist()
     top = {lang: headline.assumption_lines(rows, lines, lang) for lang in ("en", "zh")}

@@ -53,7 +53,7 @@ def variant(scen: Scenario, data: dict[str, Any], label: str) -> Scenario:
     named = book if isinstance(book, str) else (book or {}).get("register")
     if named:  # a relative register stays where the original scenario points (a variant may drop it: null)
         register = str(Path(scen.path).resolve().parent / named)
-        data = data | {"commitments": register if isinstance(book, str) else book | {"register": register}}
+        data = data | {"commitments": register if isinstance(book, str) else dict(book or {}) | {"register": register}}
     with tempfile.TemporaryDirectory(prefix="fiscal-sim-variant-") as d:
         path = Path(d) / "scenario.yaml"
         path.write_text(yaml.safe_dump({"scenario": data}, allow_unicode=True, sort_keys=False), encoding="utf-8")

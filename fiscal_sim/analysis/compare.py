@@ -188,7 +188,8 @@ def draws_table(p: Pairing, ub: np.ndarray, ur: np.ndarray, change: np.ndarray, 
 
 def compare_task(state: tuple, start: int, stop: int, draws_dir: Path | str | None, run_id: str) -> tuple[int, ChunkStats]:
     """One chunk on an executor's worker: fresh statistics, returned by value."""
-    return stop - start, compare_chunk(*state, start, stop, draws_dir, run_id)
+    base, reform, lay_b, lay_r, p = state
+    return stop - start, compare_chunk(base, reform, lay_b, lay_r, p, start, stop, draws_dir, run_id)
 
 
 def aligned(base: Scenario, reform: Scenario, independent: bool = False) -> Scenario:

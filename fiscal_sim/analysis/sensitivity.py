@@ -82,17 +82,17 @@ def sample_chunk(scen: Scenario, factors: list[Factor], idx: np.ndarray, start: 
     """Draws ``[start, stop)``: the parameters (n × F) and the targets (n × T)."""
     ledgers = simulate_chunk(scen, start, stop)
     values = series_values(scen, layout(scen), ledgers)[idx].T
-    shocks = None
-    cols = []
+    shocks: np.ndarray | None = None
+    cols: list[np.ndarray] = []
     for f in factors:
         if f.kind == "rate_factor":
-            cols.append(ledgers[f.program].rate_factor)  # type: ignore[index]
+            cols.append(np.asarray(ledgers[str(f.program)].rate_factor))
         else:
             if shocks is None:
                 Y = len(scen.years)
                 shocks = np.concatenate([shared_shock(scen.spec.seed, b, nb, Y) for b, _, nb in
                                          blocks_of(scen, start, stop)])
-            cols.append(shocks[:, scen.years.index(f.year)])
+            cols.append(shocks[:, scen.years.index(int(f.year or 0))])
     X = np.column_stack(cols) if cols else np.zeros((stop - start, 0))
     return start, X, values
 

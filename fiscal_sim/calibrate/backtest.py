@@ -55,7 +55,8 @@ def pit(x: np.ndarray, y: float, u: float) -> float:
 def score(x: np.ndarray, y: float, u: float) -> dict[str, Any]:
     """One forecast (sample ``x``) against its actual ``y``."""
     q = np.quantile(x, list(QUANTILES.values()), method="inverted_cdf")
-    row = {"actual": float(y), "forecast_mean": float(x.mean()), **{k: float(v) for k, v in zip(QUANTILES, q)}}
+    row: dict[str, Any] = {"actual": float(y), "forecast_mean": float(x.mean()),
+                           **{k: float(v) for k, v in zip(QUANTILES, q)}}
     p = pit(x, y, u)
     row |= {"pit": p, "in_80": bool(q[1] <= y <= q[3]), "in_90": bool(q[0] <= y <= q[4]), "crps": crps_sample(x, y),
             "flag": "below P5" if p < 0.05 else "above P95" if p > 0.95 else ""}
@@ -85,8 +86,8 @@ def forecast_draws(scen: Scenario, test: History, progress: Callable[[int], None
         cells[(pid, y)] = slice(None) if j == ALL else [*prev, sp.prog.jurisdictions.index(j)]  # type: ignore[misc]
     parts: dict[tuple[str, int, str], list[np.ndarray]] = {}
     for _, _, part in drive_chunks(scen, executor_for(executor), forecast_task, (scen, cells), (), progress):
-        for k, v in part.items():
-            parts.setdefault(k, []).append(v)
+        for key, draws in part.items():
+            parts.setdefault(key, []).append(draws)
     return {k: np.concatenate(v).astype(float) for k, v in parts.items()}
 
 
@@ -128,7 +129,8 @@ def run_backtest(hist: History, scen: Scenario, holdout_from: int, out: Path, dr
     for measure in ("awards", "amount_cny"):
         col = test.awards if measure == "awards" else test.amount_cny
         for y in test.years:
-            total_x, total_y, complete = 0.0, 0.0, True
+            total_x: np.ndarray | float = 0.0
+            total_y, complete = 0.0, True
             for pid in test.programs:
                 m = (test.program == pid) & (test.year == y)
                 if not m.any():

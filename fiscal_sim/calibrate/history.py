@@ -20,6 +20,7 @@ import csv
 import datetime as dt
 import io
 import math
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,10 @@ ALL = "ALL"
 REQUIRED = ("program", "jurisdiction", "year", "awards")
 MONEY = ("amount", "paid")
 KNOWN = set(REQUIRED) | {"applications", "unit", "source"} | {f"{m}{s}" for m in MONEY for s in ("", "_cny", "_wan")}
+
+
+ARRAYS = ("program", "jurisdiction", "year", "awards", "applications", "amount_cny", "paid_cny")
+"""The parallel arrays of a :class:`History`, in order."""
 
 
 @dataclass
@@ -75,9 +80,7 @@ class History:
                 "the method; they are not the bureau's records")
 
     def select(self, mask: np.ndarray) -> "History":
-        return History(self.path, *(getattr(self, f)[mask] for f in
-                                    ("program", "jurisdiction", "year", "awards", "applications", "amount_cny",
-                                     "paid_cny")), sources=self.sources)
+        return dataclasses.replace(self, **{f: getattr(self, f)[mask] for f in ARRAYS})
 
     def of(self, program: str) -> "History":
         return self.select(self.program == program)
@@ -255,7 +258,7 @@ def read_history(path: Path | str, catalogue: Catalogue, today: dt.date | None =
     if problems:
         raise InputError(problems)
     this_year = (today or dt.date.today()).year
-    fields = ("program", "jurisdiction", "year", "awards", "applications", "amount_cny", "paid_cny")
+    fields = ARRAYS
     out: dict[str, list] = {k: [] for k in fields}
     seen: dict[tuple[str, str, int], int] = {}
     for i, row in enumerate(rows, start=1):
@@ -264,7 +267,7 @@ def read_history(path: Path | str, catalogue: Catalogue, today: dt.date | None =
                                                         "problems: fix these first")] + problems)
         pid_of = str(row.get("program") or "").strip() or None
 
-        def bad(col: str, msg: str) -> None:
+        def bad(col: str, msg: str, pid_of: str | None = pid_of, i: int = i) -> None:
             problems.append(Problem(name, pid_of, f"row {i}, column {col}", msg))
 
         pid, jur = _place(row, catalogue, bad)
@@ -288,6 +291,6 @@ def read_history(path: Path | str, catalogue: Catalogue, today: dt.date | None =
     if problems:
         raise InputError(problems)
     sources = tuple(sorted({str(r.get("source") or "").strip() for r in rows} - {""}))
-    return History(name, np.array(out["program"], dtype=object), np.array(out["jurisdiction"], dtype=object),
-                   np.array(out["year"], dtype=np.int64), *(np.array(out[k], float) for k in fields[3:]),
-                   sources=sources)
+    return History(name, program=np.array(out["program"], dtype=object),
+                   jurisdiction=np.array(out["jurisdiction"], dtype=object), year=np.array(out["year"], dtype=np.int64),
+                   **{k: np.array(out[k], float) for k in fields[3:]}, sources=sources)

@@ -132,8 +132,8 @@ class Geography:
     def allocation(self, allocation: str | dict[str, float] | None, places: list[str]) -> np.ndarray:
         """Shares (summing to 1) of ``places`` from named weights, an explicit table, or the default weights."""
         name = self.weights_name(allocation)
-        table = self.data.allocation_weights[name].weights if name else allocation
-        w = np.array([table.get(j, 0.0) for j in places], float)  # type: ignore[union-attr]
+        table: dict[str, float] = self.data.allocation_weights[name].weights if name else (allocation if isinstance(allocation, dict) else {})
+        w = np.array([float(table.get(j, 0.0)) for j in places])
         return w / w.sum() if w.sum() > 0 else np.full(len(places), 1.0 / len(places))
 
     def share_matrix(self, regime: str, overrides: dict[str, dict[str, float]] | None = None) -> np.ndarray:
@@ -167,8 +167,8 @@ def load_geography(path: Path | str) -> Geography:
             for payer in set(s) - known_payers:
                 problems.append(doc.problem(("cost_sharing", name, "shares", cls, payer), f"unknown payer {payer!r}"))
     for name, w in data.allocation_weights.items():
-        for j in set(w.weights) - set(data.jurisdictions):
-            problems.append(doc.problem(("allocation_weights", name, "weights", j), f"unknown jurisdiction {j!r}"))
+        for place in set(w.weights) - set(data.jurisdictions):
+            problems.append(doc.problem(("allocation_weights", name, "weights", place), f"unknown jurisdiction {place!r}"))
     if data.default_allocation not in data.allocation_weights:
         problems.append(doc.problem(("default_allocation",), f"unknown weights {data.default_allocation!r} "
                                                              f"(known: {', '.join(data.allocation_weights)})"))

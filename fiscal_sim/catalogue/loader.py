@@ -176,7 +176,7 @@ def load_program_file(path: Path | str, geo: Geography) -> list[CompiledProgram]
         except ValidationError as e:
             problems += doc.problems_from(e, ("programs", i), pid, raw)
             continue
-        found = check_program(prog, geo, lambda path, msg: doc.problem(("programs", i) + path, msg, prog.id))
+        found = check_program(prog, geo, lambda path, msg, i=i, pid=prog.id: doc.problem(("programs", i) + path, msg, pid))
         if found:
             problems += found
             continue

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Callable
 
 import typer
 
@@ -31,7 +31,7 @@ def _setup(version: Annotated[bool, typer.Option("--version", callback=_version,
     console.reset()
 
 
-COMMANDS = {  # subject → commands, in the order `fiscal-sim --help` lists them
+COMMANDS: dict[str, list[tuple[Callable[..., None], str]]] = {  # subject → commands, in the order `fiscal-sim --help` lists them
     "catalogue": [(catalogue.validate, "validate"), (catalogue.test_cases, "test"), (catalogue.calc, "calc")],
     "outputs": [(outputs.run, "run"), (outputs.brief, "brief")],
     "analysis": [(analysis.compare, "compare"), (analysis.assumptions, "assumptions"), (analysis.sweep, "sweep"),

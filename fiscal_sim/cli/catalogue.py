@@ -43,9 +43,10 @@ def test_cases(paths: Annotated[Optional[list[Path]], typer.Argument(help="case 
     from fiscal_sim.cases import case_files, check_file
 
     cat = api.load_catalogue(catalogue)
-    files = case_files(paths or [Path("tests/cases")])
+    where = paths or [Path("tests/cases")]
+    files = case_files(where)
     if not files:
-        raise FiscalSimError(f"no case files (YAML with `cases:`) under {', '.join(map(str, paths or ['tests/cases']))}")
+        raise FiscalSimError(f"no case files (YAML with `cases:`) under {', '.join(map(str, where))}")
     results = [(f, c, bad) for f in files for c, bad in check_file(f, cat)]
     failed = [r for r in results if r[2]]
     out = console.out

@@ -47,7 +47,8 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
                               f"simulated, {len(scen.unpriced)} unpriced/unsimulated listed)")
     if not quiet:
         shown = terminal.lang_of(lang)
-        console.print_headline(result.headline or result.out, shown)
+        if result.headline is not None:
+            console.print_headline(result.headline, shown)
         names = {p: console.payer_names(scen.geography, p, shown) for p in scen.geography.payers}
         for t in terminal.cash_tables(result.summary, console.out.width, names, shown):
             console.show(t)

@@ -15,7 +15,7 @@ from fiscal_sim.scenario import Scenario
 from fiscal_sim.uptake.random import shared_shock
 
 
-def simulate_chunk(scen: Scenario, start: int, stop: int, keep_awards: set[str] = frozenset()) -> dict[str, ProgramLedger]:
+def simulate_chunk(scen: Scenario, start: int, stop: int, keep_awards: frozenset[str] | set[str] = frozenset()) -> dict[str, ProgramLedger]:
     """Every program of the scenario for draws ``[start, stop)``; non-cumulation groups together."""
     Y = len(scen.years)
     shocks = {b: shared_shock(scen.spec.seed, b, nb, Y) for b, _, nb in blocks_of(scen, start, stop)}

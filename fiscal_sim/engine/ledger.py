@@ -230,10 +230,10 @@ def draws_tables(scen: Scenario, ledgers: dict[str, ProgramLedger], start: int) 
     for code, sp, L, vintage in ledgers_of:  # vintage: 0 new, 1 existing (VINTAGES)
         jj, pp = np.nonzero(sp.shares)
         R = jj.size
-        arrays = {m: getattr(L, m) for m in MEASURES}  # each n × J × Y
+        measures = {m: getattr(L, m) for m in MEASURES}  # each n × J × Y
         n = L.committed.shape[0]
         live = L.committed != 0
-        for a in (L.cash, L.cancelled, arrays["outstanding"]):
+        for a in (L.cash, L.cancelled, measures["outstanding"]):
             live |= a != 0
         cell = np.flatnonzero(live.transpose(2, 0, 1)[:, :, jj])  # year-major: (y, draw, r)
         if not cell.size:
@@ -242,7 +242,7 @@ def draws_tables(scen: Scenario, ledgers: dict[str, ProgramLedger], start: int) 
         d, r = np.divmod(rest, R)
         flat = (d * sp.shares.shape[0] + jj[r]) * Y + y  # index into n × J × Y
         share = sp.shares[jj, pp][r]
-        for m, a in arrays.items():
+        for m, a in measures.items():
             parts[m].append(a.reshape(-1)[flat] * share)
         parts["year"].append(y.astype(np.int16))
         parts["draw"].append(d.astype(np.int32) + start)
@@ -261,14 +261,15 @@ def draws_tables(scen: Scenario, ledgers: dict[str, ProgramLedger], start: int) 
                     "jurisdiction": pa.array(geo.jurisdictions), "payer": pa.array(geo.payers),
                     "vintage": pa.array(list(VINTAGES))}
     cols = {k: v[order] for k, v in cols.items()}
-    out = {}
-    for y, year in enumerate(scen.years):
-        rows = slice(bounds[y], bounds[y + 1])
-        k = bounds[y + 1] - bounds[y]
-        arrays = [pa.array(cols["draw"][rows])]
+    out: dict[int, pa.Table] = {}
+    for t, fiscal_year in enumerate(scen.years):
+        rows = slice(int(bounds[t]), int(bounds[t + 1]))
+        size = int(bounds[t + 1] - bounds[t])
+        arrays: list[pa.Array] = [pa.array(cols["draw"][rows])]
         arrays += [pa.DictionaryArray.from_arrays(pa.array(cols[c][rows]), dictionaries[c])
                    for c in ("program", "spending", "jurisdiction", "payer", "vintage")]
         arrays += [pa.array(cols[m][rows]) for m in MEASURES]
-        arrays += [pa.array([scen.spec.name], pa.string()).take(np.zeros(k, np.int32)), pa.array(np.full(k, year, np.int32))]
-        out[year] = pa.Table.from_arrays(arrays, schema=DRAWS_SCHEMA)
+        arrays += [pa.array([scen.spec.name], pa.string()).take(np.zeros(size, np.int32)),
+                   pa.array(np.full(size, fiscal_year, np.int32))]
+        out[fiscal_year] = pa.Table.from_arrays(arrays, schema=DRAWS_SCHEMA)
     return out

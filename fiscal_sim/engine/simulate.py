@@ -84,7 +84,7 @@ def needs_applicants(sp: SimProgram) -> bool:
     up = sp.prog.spec.uptake
     if sp.prog.spec.caps:
         return True
-    for name, spec in sp.prog.spec.inputs.items():
+    for name in sp.prog.spec.inputs:
         dist = up.inputs.get(name) if up else None
         if dist is not None and dist.dist not in ("fixed", "categorical"):
             return True
@@ -212,8 +212,9 @@ def category_grid(sp: SimProgram) -> tuple[list[str], dict[str, np.ndarray]]:
     """Every combination of the program's category inputs (fixed inputs at their value): names and inputs."""
     prog = sp.prog
     up = prog.spec.uptake
+    assert up is not None, f"{prog.id}: a simulated program has an uptake block"
     cats = [n for n, spec in prog.spec.inputs.items() if spec.type == "category" and up.inputs.get(n) is not None
-            and up.inputs[n].dist == "categorical"]  # type: ignore[union-attr]
+            and up.inputs[n].dist == "categorical"]
     sizes = [len(prog.spec.inputs[n].values) for n in cats]  # type: ignore[arg-type]
     codes = np.indices(sizes).reshape(len(sizes), -1) if sizes else np.zeros((0, 1), dtype=int)
     C = codes.shape[1]
@@ -279,11 +280,15 @@ def grid_ledger(sp: SimProgram, parts: list[tuple[np.random.Generator, np.ndarra
 
 def apply_group_caps(sp: SimProgram, apps: Applicants, amount: np.ndarray) -> np.ndarray:
     """Aggregate caps per entity-year, person-year or entity lifetime, within each draw and jurisdiction."""
+    entity = apps.entity
+    if sp.prog.spec.caps and entity is None:
+        raise AssertionError(f"{sp.id}: aggregate caps need the applicants' entities")
     for c in sp.prog.spec.caps:
+        assert entity is not None
         cap_cny = c.max * sp.prog.unit_cny
         if c.per == "entity_lifetime":  # (draw, jurisdiction, entity); earlier years are served first
-            key, order = group_key(apps.cell // apps.shape[2], apps.entity), apps.year
+            key, order = group_key(apps.cell // apps.shape[2], entity), apps.year
         else:  # (draw, jurisdiction, year, entity)
-            key, order = group_key(apps.cell, apps.entity), None
+            key, order = group_key(apps.cell, entity), None
         amount = cap_by_group(amount, key, cap_cny, c.method, order=order)
     return amount

@@ -200,7 +200,7 @@ def _abandoned(folder: Path) -> bool:
 
 def sweep_stale(final: Path) -> list[Path]:
     """Remove temporary folders a killed run left beside ``final`` (restore a result caught mid-swap)."""
-    done = []
+    done: list[Path] = []
     if not final.parent.is_dir():
         return done
     for p in final.parent.glob(f".{glob_escape(final.name)}.*-*"):

@@ -308,7 +308,7 @@ def _complete_run(where: Remote, what: str) -> Remote:
     if _exists(where.child(SUCCESS)):
         return where
     latest = _read_latest(where)
-    if not latest:
+    if not isinstance(latest, dict):
         raise OutputFolderError(f"{what} {where}: no complete run there (no {SUCCESS}, no {LATEST} of fiscal_sim); "
                                 f"a run that failed has no {SUCCESS} and is not read")
     run = where.child(latest["run_id"])

@@ -78,7 +78,10 @@ def run_draws(ch: ChunkApplicants, s: Settings) -> ChunkOutcome:
     """The model for every draw of the chunk, one simpy environment per draw."""
     outs: list[Outcome] = [run_draw(ch.draw_slice(d), s) for d in range(ch.bounds.size - 1)]
     L = ch.cash.shape[1]
-    cat = (lambda f, shape: np.concatenate([getattr(o, f) for o in outs]) if outs else np.zeros(shape))
+
+    def cat(f: str, shape: tuple[int, ...]) -> np.ndarray:
+        return np.concatenate([getattr(o, f) for o in outs]) if outs else np.zeros(shape)
+
     return ChunkOutcome(cat("decided", (0,)), cat("due", (0, L)).astype(np.int64), cat("paid", (0, L)).astype(np.int64),
                         np.stack([o.exhausted for o in outs]), np.stack([o.left for o in outs]),
                         sum(o.events for o in outs))

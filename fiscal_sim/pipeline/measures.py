@@ -115,7 +115,7 @@ def measure(scen: Scenario, plan: Plan, labels: Labels, ch: ChunkApplicants, out
 
     paid_year = np.where(out.paid >= 0, year_of[np.maximum(out.paid, 0)], Y)
     due_year = np.where(out.due >= 0, year_of[np.maximum(out.due, 0)], Y)
-    paid = sum(cube(paid_year[:, t], ch.cash[:, t] * (out.paid[:, t] >= 0)) for t in range(L))
+    paid: np.ndarray = np.sum([cube(paid_year[:, t], ch.cash[:, t] * (out.paid[:, t] >= 0)) for t in range(L)], axis=0)
     key = (d * K + ch.program) * Jg + ch.jur
 
     def stock(lo: np.ndarray, hi: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -190,7 +190,10 @@ def _table(plan: Plan, labels: Labels, start: int, cols: dict[str, np.ndarray], 
     ex_day = np.where(ex >= 0, plan.cal.batch_day[np.maximum(ex, 0)], 0)
     exhausted = per_payer(ex >= 0)
     prog_code = np.where(kk == K, len(labels.programs) - 1, labels.programs.index(plan.programs[0]) + kk)
-    dict_col = (lambda codes, values: pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int16)), values))
+
+    def dict_col(codes: np.ndarray, values: pa.Array) -> pa.Array:
+        return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int16)), values)
+
     years = np.arange(Y)
     data = {
         "draw": pa.array(np.repeat(np.arange(n) + start, Y * R).astype(np.int32)),

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass
-from typing import Generator
+from typing import Any, Generator, SupportsIndex
 
 import numpy as np
 import simpy
@@ -114,7 +114,7 @@ class _HeapQueue(list):
     def append(self, item) -> None:
         heapq.heappush(self, item)
 
-    def pop(self, index: int = -1):
+    def pop(self, index: SupportsIndex = -1) -> Any:
         assert index == 0, "the review desk serves the head of its queue only"
         return heapq.heappop(self)
 

@@ -12,7 +12,7 @@ import io
 import re
 import textwrap
 from functools import lru_cache
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import matplotlib
 
@@ -101,7 +101,7 @@ def _arr(values: Sequence[float | None], unit: Unit) -> np.ndarray:
     return np.array([np.nan if v is None else v / unit.cny for v in values], float)
 
 
-def fan_chart(years: list[int], q: dict[str, Sequence[float | None]], unit: Unit, title: str, cjk: bool,
+def fan_chart(years: list[int], q: Mapping[str, Sequence[float | None]], unit: Unit, title: str, cjk: bool,
               budget: Sequence[float | None] | None = None, reference: Sequence[float | None] | None = None,
               reference_label: str = "baseline mean") -> bytes:
     """Bands p05–p95 and p10–p90, median, mean, and the budget line (and a reference mean) by year."""
@@ -143,8 +143,8 @@ def bar_chart(labels: list[str], values: Sequence[float], unit: Unit, title: str
         return _png(fig)
 
 
-def exceed_chart(years: list[int], lines: list[tuple[str, Sequence[float | None], Sequence[float | None],
-                                                        Sequence[float | None]]], title: str, cjk: bool) -> bytes:
+def exceed_chart(years: list[int], lines: Sequence[tuple[str, Sequence[float | None], Sequence[float | None],
+                                                            Sequence[float | None]]], title: str, cjk: bool) -> bytes:
     """P(exceed the budget line) by year, one line per budget line, with its 95% interval."""
     with plt.rc_context(style(cjk)):
         fig, ax = plt.subplots(figsize=(6.4, 3.2))
@@ -180,8 +180,8 @@ def tornado(labels: list[str], low: Sequence[float], high: Sequence[float], unit
         return _png(fig)
 
 
-def small_multiples(years: list[int], panels: list[tuple[str, dict[str, Sequence[float | None]],
-                                                          Sequence[float | None] | None]], unit: Unit, cjk: bool,
+def small_multiples(years: list[int], panels: Sequence[tuple[str, Mapping[str, Sequence[float | None]],
+                                                              Sequence[float | None] | None]], unit: Unit, cjk: bool,
                     columns: int = 4) -> bytes:
     """One compact grid: a P5–P95 band, the mean and the budget line per payer, on a shared unit."""
     with plt.rc_context(style(cjk)):
@@ -205,9 +205,9 @@ def small_multiples(years: list[int], panels: list[tuple[str, dict[str, Sequence
         return _png(fig)
 
 
-def overview(years: list[int], q: dict[str, Sequence[float | None]], unit: Unit, title: str, cjk: bool,
+def overview(years: list[int], q: Mapping[str, Sequence[float | None]], unit: Unit, title: str, cjk: bool,
              budget: Sequence[float | None] | None = None,
-             parts: list[tuple[str, Sequence[float | None]]] | None = None) -> bytes:
+             parts: Sequence[tuple[str, Sequence[float | None]]] | None = None) -> bytes:
     """Total cash by year: P5–P95 band, mean, budget line, and stacked means of its parts (existing vs new)."""
     with plt.rc_context(style(cjk)):
         fig, ax = plt.subplots(figsize=(8.0, 3.6))

@@ -284,9 +284,10 @@ def exceedance(d: ReportData, cjk: bool) -> Section:
         unit = unit_for(r["budget_cny"] for r in rows)
         cols += [f"{prog} · {payer} · {measure}: budget ({unit.label})", "P(exceed) [95% CI]"]
         for y in years:
-            r = by.get(y)
-            table_rows[y] += ([unit.fmt(r["budget_cny"]), f"{pct(r['p_exceed'])} [{pct(r['p_exceed_lo'])}–{pct(r['p_exceed_hi'])}]"]
-                              if r else ["", ""])
+            row = by.get(y)
+            table_rows[y] += ([unit.fmt(row["budget_cny"]),
+                               f"{pct(row['p_exceed'])} [{pct(row['p_exceed_lo'])}–{pct(row['p_exceed_hi'])}]"]
+                              if row else ["", ""])
     png = charts.exceed_chart(years, chart_lines, "P(exceed budget) by year 分年度超预算概率", cjk)
     s.charts.append(Chart("exceedance", "P(exceed budget) by year", png,
                           Table(cols, list(table_rows.values()), "Budget lines as set in the scenario."),

@@ -18,7 +18,7 @@ and with every group's total ``<= cap`` (up to float rounding).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -26,7 +26,7 @@ from numpy.typing import ArrayLike, NDArray
 Method = Literal["proportional", "in_order"]
 
 
-def group_totals(amounts: ArrayLike, groups: ArrayLike) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
+def group_totals(amounts: ArrayLike, groups: ArrayLike) -> tuple[NDArray[Any], NDArray[Any]]:
     """Return ``(inverse, totals)``: each row's group index and each group's sum."""
     amounts = np.asarray(amounts, dtype=np.float64)
     _, inverse = np.unique(np.asarray(groups), return_inverse=True)
