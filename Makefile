@@ -1,10 +1,10 @@
-# fiscal_sim — make run (baseline simulation), make test (whole suite), make bench (benchmark), make bench-scale (Dask, long)
+# fiscal_sim — make run (baseline simulation), make test (whole suite), make lint, make bench (benchmark), make bench-scale (Dask, long)
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
 
-.PHONY: setup run test bench bench-scale validate examples clean accept-baseline serve
+.PHONY: setup run test lint bench bench-scale validate examples clean accept-baseline serve
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,14 @@ examples: setup
 	$(BIN)/fiscal-sim calc jwf2017-4.talent-housing -i tier=national -i option=rent --stay 4 -j nanhu --date 2025-03-01
 	$(BIN)/fiscal-sim calc jzbf2024-6.nri-performance-reward --amount 100 -j nanhu --date 2025-06-30
 
-test: setup
+test: setup  # the whole suite, lint and layering included (tests/test_hygiene.py, tests/test_layering.py)
 	$(BIN)/pytest -q -n 2
+
+lint: setup  # the same checks alone: ruff, the formatter, mypy, the import layers
+	$(BIN)/ruff check fiscal_sim tests bench examples
+	$(BIN)/ruff format --check fiscal_sim tests bench examples
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 accept-baseline: setup  # after reviewing tests/locked/baseline_aggregate.actual.csv against the locked file
 	$(PY) -c "import sys; sys.path.insert(0, 'tests'); import test_locked_baseline as t; t.write(t.aggregate(), t.LOCKED)"

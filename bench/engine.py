@@ -4,7 +4,7 @@ Each case runs ``fiscal-sim run`` in a fresh process (so peak memory is that
 run's own) and is repeated; figures are medians. Results go to
 ``bench/results/engine.json`` and a table on stdout; progress goes to stderr.
 
-Targets (issue 12): baseline at 10,000 draws ≤ 8 s wall with the per-draw
+Targets: baseline at 10,000 draws ≤ 8 s wall with the per-draw
 ledger and ≤ 6 s without it, on 2 cores; peak memory ≤ 2 GiB whatever the
 number of draws; end-to-end applicant-awards per second per core ≥ 25% of this
 machine's raw numpy lognormal rate measured in the same run. Applicant-awards

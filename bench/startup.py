@@ -1,6 +1,6 @@
 """Start-up benchmark (``make bench``): one-shot commands in fresh processes, medians of 7 runs.
 
-Targets (issue 11): ``fiscal-sim calc …`` ≤ 0.4 s and ``fiscal-sim programs list`` ≤ 0.5 s on this machine,
+Targets: ``fiscal-sim calc …`` ≤ 0.4 s and ``fiscal-sim programs list`` ≤ 0.5 s on this machine,
 with a warm compiled-catalogue cache (``fiscal_sim/catalogue/cache.py``); the cold figure (cache off) is
 shown beside it. Each run reports wall time and CPU time (user + sys of the child): on a shared, loaded
 machine the CPU time is the steadier figure. ``--before DIR`` also times another source tree (e.g. a

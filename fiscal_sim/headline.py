@@ -230,7 +230,7 @@ def compute(summary: list[dict[str, Any]], programs: dict[str, dict[str, Any]], 
     """The headline of one run from its summary rows (and pipeline summary rows), with zh/en text; ``drivers``:
     each budget line's overrun split among programs (:func:`fiscal_sim.orchestrate.run.breach_parts`)."""
     m = manifest or {}
-    summary = [r for r in summary if r.get("vintage") in (None, "ALL")]  # the all-vintage series (issue 10a)
+    summary = [r for r in summary if r.get("vintage") in (None, "ALL")]  # the all-vintage series
     years = sorted({r["fiscal_year"] for r in summary if r["period"] == "year"})
     by_payer = _by_payer(summary, payers)
     budgets = _budget_lines(summary, programs, payers, drivers)

@@ -56,7 +56,7 @@ SECTIONS: list[SectionMaker] = [
     lambda d, cjk, top: sections.timeline(d),
     lambda d, cjk, top: sections.outstanding(d, cjk),
     lambda d, cjk, top: sections.convergence(d, cjk),
-    lambda d, cjk, top: _backtest(d),  # issue 13: the backtest in RUN/backtest/, if any
+    lambda d, cjk, top: _backtest(d),  # the backtest in RUN/backtest/, if any
     lambda d, cjk, top: _ledger(d),  # the assumption ledger in RUN/assumptions/, if any
 ]
 """The report's sections in order, after the header and before the technical details: each maker returns a
