@@ -156,3 +156,18 @@ def test_sensitivity_and_backtest_on_any_executor_equal_in_process(base, ex, req
     a = run_backtest(hist, scen, 2023, tmp_path / "a", draws=120)
     b = run_backtest(hist, scen, 2023, tmp_path / "b", draws=120, executor=executor)
     assert a.table.equals(b.table)
+
+
+def test_sensitivity_command_takes_a_dask_executor(tmp_path):
+    """`fiscal-sim sensitivity --executor dask` writes the same table as the local pool."""
+    pytest.importorskip("distributed")
+    from typer.testing import CliRunner
+
+    from fiscal_sim.cli import app
+
+    for kind in ("dask", "pool"):
+        r = CliRunner().invoke(app, ["sensitivity", str(BASE), "--draws", "300", "--executor", kind, "--workers", "2",
+                                     "--out", str(tmp_path / kind), "-q"])
+        assert r.exit_code == 0, r.output
+    a, b = (pq.read_table(tmp_path / k / "sensitivity.parquet") for k in ("dask", "pool"))
+    assert a.num_rows > 0 and a.equals(b)
