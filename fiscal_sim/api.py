@@ -44,7 +44,8 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["Result", "Comparison", "load", "simulate", "write", "compare", "sweep", "calculate", "describe",
            "scenario_of_run", "sensitivity", "calibration", "backtest", "assumptions",
            "write_compare", "write_sweep", "write_assumptions", "write_sensitivity", "write_backtest",
-           "load_catalogue", "calculate_applicant", "write_calibration", "Calibrated", "alternatives", "Alternatives"]
+           "load_catalogue", "calculate_applicant", "write_calibration", "Calibrated", "alternatives", "Alternatives",
+           "write_report", "write_brief", "export_run", "check_files", "run_cases"]
 
 Progress = Callable[[int], None]
 """Called with the number of draws (or points) just finished."""
@@ -424,3 +425,68 @@ def write_calibration(history: str | Path, out: str | Path, scenario: "Scenario 
     hist, scen = _history(history, scenario)
     cals = run_calibrate(hist, scen)
     return Calibrated(write_overlay(overlay_data(scen, hist, cals, Path(out)), Path(out)), cals, hist, scen)
+
+
+# ---------------------------------------------------------------- reading results and checking files
+
+def write_report(run: str | Path, out: str | Path | None = None, *, top: int = 10, cjk: bool = True,
+                 lang: str = "zh") -> Any:
+    """The HTML report of a run or comparison folder (or a run's URL, then ``out`` is needed) and its PNGs."""
+    from fiscal_sim.errors import FiscalSimError
+    from fiscal_sim.io.target import readable, shown
+    from fiscal_sim.report import write_report as write
+
+    if "://" in str(run) and out is None:
+        raise FiscalSimError(f"RUN_DIR {shown(str(run))} is a URL: give --out FOLDER for the report")
+    with readable(str(run)) as folder:
+        return write(folder, Path(out) if out is not None else None, top=top, cjk=cjk, lang=lang)
+
+
+def write_brief(run: str | Path, lang: str = "zh", out: str | Path | None = None) -> Any:
+    """The director's one-page brief of a run folder (HTML, and PDF when headless Chromium is found)."""
+    from fiscal_sim.errors import FiscalSimError
+    from fiscal_sim.report.brief import write_brief as write
+    from fiscal_sim.report.data import NotARunFolder
+
+    try:
+        return write(Path(run), lang, Path(out) if out is not None else None)  # type: ignore[arg-type]
+    except (NotARunFolder, OSError) as e:  # the reader's own exceptions, as one line naming the folder
+        raise FiscalSimError(str(e)) from None
+
+
+def export_run(run: str | Path, *, xlsx: str | Path | None = None, csv: str | Path | None = None) -> list[Path]:
+    """A run folder (or its URL) for spreadsheets: an Excel workbook and/or every table as CSV; returns the files."""
+    from fiscal_sim.errors import FiscalSimError
+    from fiscal_sim.export import write_csv, write_xlsx
+    from fiscal_sim.io.target import readable
+
+    if xlsx is None and csv is None:
+        raise FiscalSimError("say what to write: --xlsx FILE and/or --csv FOLDER")
+    written: list[Path] = []
+    with readable(str(run)) as folder:
+        if xlsx is not None:
+            written.append(write_xlsx(folder, Path(xlsx)))
+        if csv is not None:
+            written += write_csv(folder, Path(csv))
+    return written
+
+
+def check_files(paths: Sequence[str | Path], root: str | Path | None = None) -> list[str]:
+    """Check program, case, scenario and catalogue files (every problem at once, naming file, program and field);
+    returns one line per file checked."""
+    from fiscal_sim.validate import validate_paths
+
+    return validate_paths([Path(p) for p in paths], Path(root) if root is not None else None)
+
+
+def run_cases(paths: Sequence[str | Path] = ("tests/cases",), root: str | Path | None = None) -> list[tuple[Path, Any, list[str]]]:
+    """YAML case files run against the catalogue (like ``openfisca test``): ``(file, case, differences)``."""
+    from fiscal_sim.cases import case_files, check_file
+    from fiscal_sim.errors import FiscalSimError
+
+    where = [Path(p) for p in paths]
+    files = case_files(where)
+    if not files:
+        raise FiscalSimError(f"no case files (YAML with `cases:`) under {', '.join(map(str, where))}")
+    cat = load_catalogue(root)
+    return [(f, c, bad) for f in files for c, bad in check_file(f, cat)]

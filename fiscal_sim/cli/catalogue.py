@@ -24,9 +24,9 @@ def validate(paths: Annotated[list[Path], typer.Argument(help="program, case or 
 
     Example: fiscal-sim validate scenarios tests/cases
     """
-    from fiscal_sim.validate import validate_paths
+    from fiscal_sim import api
 
-    for line in validate_paths(paths, catalogue):
+    for line in api.check_files(paths, catalogue):
         console.out.print(line, markup=False)
     console.out.print("[green]all valid[/green]")
 
@@ -40,14 +40,9 @@ def test_cases(paths: Annotated[Optional[list[Path]], typer.Argument(help="case 
     Example: fiscal-sim test tests/cases/jiazhengbanfa_2024_7.yaml
     """
     from fiscal_sim import api
-    from fiscal_sim.cases import case_files, check_file
 
-    cat = api.load_catalogue(catalogue)
-    where = paths or [Path("tests/cases")]
-    files = case_files(where)
-    if not files:
-        raise FiscalSimError(f"no case files (YAML with `cases:`) under {', '.join(map(str, where))}")
-    results = [(f, c, bad) for f in files for c, bad in check_file(f, cat)]
+    results = api.run_cases(paths or [Path("tests/cases")], catalogue)
+    files = {f for f, _, _ in results}
     failed = [r for r in results if r[2]]
     out = console.out
     for f, c, bad in results:

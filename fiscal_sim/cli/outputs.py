@@ -12,7 +12,6 @@ from fiscal_sim import terminal
 from fiscal_sim.cli import console, options
 from fiscal_sim.cli.options import (BudgetOpt, ExecutorOpt, LangOpt, QuietOpt, SchedulerFileOpt, SchedulerOpt, SetOpt,
                                     WorkersOpt)
-from fiscal_sim.errors import FiscalSimError
 
 
 def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
@@ -61,14 +60,10 @@ def brief(run_dir: Annotated[Path, typer.Argument(help="a run folder (written by
 
     Example: fiscal-sim brief outputs/baseline --lang zh
     """
-    from fiscal_sim.report.brief import write_brief
-    from fiscal_sim.report.data import NotARunFolder
+    from fiscal_sim import api
 
     options.lang(lang)
-    try:
-        res = write_brief(run_dir, lang, out_dir)  # type: ignore[arg-type]
-    except (NotARunFolder, OSError) as e:  # the reader's own exceptions, said as one line naming the folder
-        raise FiscalSimError(str(e)) from None
+    res = api.write_brief(run_dir, lang, out_dir)
     console.wrote(res.html, f" and [bold]{res.pdf}[/bold]" if res.pdf else "")
     if res.note:
         console.note(res.note)
@@ -84,14 +79,10 @@ def report(run_dir: Annotated[str, typer.Argument(help="a run folder (fiscal-sim
 
     Example: fiscal-sim report outputs/baseline
     """
-    from fiscal_sim.io.target import readable, shown
-    from fiscal_sim.report import write_report
+    from fiscal_sim import api
 
-    if "://" in run_dir and out_dir is None:
-        raise FiscalSimError(f"RUN_DIR {shown(run_dir)} is a URL: give --out FOLDER for the report")
-    with readable(run_dir) as folder:
-        options.lang(lang)
-        result = write_report(folder, out_dir, top=top, cjk=cjk, lang=lang or "zh")
+    options.lang(lang)
+    result = api.write_report(run_dir, out_dir, top=top, cjk=cjk, lang=lang or "zh")
     font = result.cjk_font or "none (chart labels in English; Chinese titles in the tables)"
     console.wrote(result.html, f" ({result.charts} charts, PNGs beside it; CJK font: {font})")
 
@@ -104,14 +95,10 @@ def export(run_dir: Annotated[str, typer.Argument(help="a run folder written by 
 
     Example: fiscal-sim export outputs/baseline --xlsx baseline.xlsx --csv outputs/baseline_csv
     """
-    from fiscal_sim.export import write_csv, write_xlsx
-    from fiscal_sim.io.target import readable
+    from fiscal_sim import api
 
-    if xlsx is None and csv is None:
-        raise FiscalSimError("say what to write: --xlsx FILE and/or --csv FOLDER")
-    with readable(run_dir) as folder:
-        if xlsx is not None:
-            console.wrote(write_xlsx(folder, xlsx))
-        if csv is not None:
-            files = write_csv(folder, csv)
-            console.wrote(csv, f" ({', '.join(f.name for f in files)})")
+    files = api.export_run(run_dir, xlsx=xlsx, csv=csv)
+    if xlsx is not None:
+        console.wrote(files.pop(0))
+    if csv is not None:
+        console.wrote(csv, f" ({', '.join(f.name for f in files)})")
