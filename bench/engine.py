@@ -119,7 +119,7 @@ def timed_run(args: list[str], code: Path = REPO) -> tuple[float, float]:
 
 PHASES = {  # (label, function) whose cumulative time one chunk spends, in the order printed
     "simulate_chunk": ("simulate: all programs", "fiscal_sim/engine/chunk.py", "simulate_chunk"),
-    "simulate_group": ("  of which non-cumulation groups", "fiscal_sim/engine/overlap.py", "simulate_group"),
+    "simulate_groups": ("  of which non-cumulation groups", "fiscal_sim/engine/overlap.py", "simulate_groups"),
     "estimated_cohorts": ("  of which pre-horizon cohorts", "fiscal_sim/engine/pre_horizon.py", "estimated_cohorts"),
     "runoff": ("  of which register run-off", "fiscal_sim/engine/runoff.py", "runoff"),
     "sample_applicants": ("  of which applicant inputs (sampling)", "fiscal_sim/uptake/sample.py", "sample_applicants"),

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from fiscal_sim.catalogue.loader import Catalogue, CompiledProgram
+from fiscal_sim.catalogue.schema import group_names
 from fiscal_sim.errors import InputError, Problem
 from fiscal_sim.rules.aggregate import cap_by_group
 from fiscal_sim.rules.formula import TraceStep
@@ -37,7 +38,7 @@ class CaseResult:
     """cash paid by payer, yuan (the commitment's split unless ``stay`` cuts the schedule)"""
     steps: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    exclusive_group: str | None = None
+    exclusive_group: str | list[str] | None = None
     winner: bool = True
     claims: list[dict[str, Any]] = field(default_factory=list)
     """each claim's inputs and award before and after the aggregate caps"""
@@ -281,14 +282,17 @@ def calculate_many(cat: Catalogue, program_ids: list[str], raw_inputs: dict[str,
         if r > 1 and not lengths:
             mine = {k: (list(v) if isinstance(v, (list, tuple)) else [v]) * r for k, v in mine.items()} or [{}] * r
         results.append(calculate(cat, prog.id, mine, **kw))
+    # within each non-cumulation group only the highest pays (ties: the first given); a program in several groups
+    # pays only if it is the highest in each (the simulation's rule: engine/overlap.py)
     groups: dict[str, list[CaseResult]] = {}
     for r in results:
-        if r.exclusive_group:
-            groups.setdefault(r.exclusive_group, []).append(r)
+        for g in group_names(r.exclusive_group):
+            groups.setdefault(g, []).append(r)
     for g, members in groups.items():
         best = max(members, key=lambda r: r.total_cny)
         for r in members:
-            r.winner = r is best
             if r is not best:
-                r.notes.append(f"non-cumulation group {g!r}: {best.program} pays more ({fmt_wan(best.total_cny)}); this one is not paid")
+                r.winner = False
+                r.notes.append(f"non-cumulation group {g!r}: {best.program} pays more ({fmt_wan(best.total_cny)}); "
+                               "this one is not paid")
     return results

@@ -172,3 +172,91 @@ def test_a_highest_only_family_pays_only_the_higher_in_the_simulation(tmp_path):
     np.testing.assert_array_equal(t["new.grant"]["committed"], [0] * 7)
     half = scenario(tmp_path, cat, timeline={"families": {"grants": "highest_only"}}, overlap={"family:grants": 0.5})
     assert [g.overlap for g in half.groups] == [0.5]
+
+
+def _two_groups(tmp_path) -> Path:
+    """The overlap fixture with a third program o.lab (50万元 once) and a second group pair2 = {o.rent, o.lab}:
+    o.rent is in both groups."""
+    import shutil
+
+    root = tmp_path / "two_groups"
+    shutil.copytree(FIX, root)
+    progs = root / "programs" / "overlap.yaml"
+    text = progs.read_text(encoding="utf-8")
+    text = text.replace("    schedule: {kind: annual, years: 5}\n    exclusive_group: pair\n",
+                        "    schedule: {kind: annual, years: 5}\n    exclusive_group: [pair, pair2]\n")
+    text += """  - id: o.lab
+    title_zh: 研发机构
+    title_en: 50万元 once, Poisson(3) a year
+    source: {section: "4", quote: test lab}
+    formula: {kind: fixed, amount: 50}
+    exclusive_group: pair2
+    uptake:
+      basis: assumption
+      count: {dist: poisson, mean: 3, shock: false}
+"""
+    progs.write_text(text, encoding="utf-8")
+    groups = root / "catalogue" / "exclusive_groups.yaml"
+    groups.write_text(groups.read_text(encoding="utf-8") + """  pair2:
+    rule: 从优、从高、不重复
+    document: TEST〔2025〕2号
+    quote: test non-cumulation two
+    overlap: 0.5
+    basis: assumption
+    note: test share two
+""", encoding="utf-8")
+    return root
+
+
+def test_a_program_in_two_groups_is_paid_only_where_it_is_highest_in_both(tmp_path):
+    """One applicant claiming o.grant (30), o.rent (40 in all, groups pair and pair2) and o.lab (50, pair2):
+    rent beats grant in pair, lab beats rent in pair2, so only lab pays, 50万元 — by calc, and in the simulation
+    when every applicant is linked (5 a year under each program, overlap 1 in both groups): 5 × 50万元 a year."""
+    root = _two_groups(tmp_path)
+    cat = load_catalogue(root)
+    res = calculate_many(cat, ["o.grant", "o.rent", "o.lab"], {}, jurisdiction="nanhu")
+    assert [r.program for r in res if r.winner] == ["o.lab"]
+    assert sum(r.total_cny for r in res if r.winner) == 50 * WAN
+    assert any("pair2" in n for n in next(r for r in res if r.program == "o.rent").notes)
+    fixed = "{uptake.count.dist: binomial, uptake.count.pool: 5, uptake.count.take_up: 1.0}"
+    f = tmp_path / "all_linked.yaml"
+    f.write_text(f"""scenario:
+  name: all_linked
+  horizon: {{start: 2025, end: 2027}}
+  draws: 100
+  overrides: {{o.grant: {fixed}, o.rent: {fixed}, o.lab: {fixed}}}
+  overlap: {{pair: 1.0, pair2: 1.0}}
+""")
+    s = load_scenario(f, cat)
+    assert [(g.name, g.members) for g in s.groups] == [("pair", ["o.grant", "o.rent"]), ("pair2", ["o.rent", "o.lab"])]
+    L = simulate_chunk(s, 0, s.spec.draws)
+    committed = sum(L[p].committed for p in ("o.grant", "o.rent", "o.lab")).sum(axis=1)
+    np.testing.assert_array_equal(committed, 5 * 50 * WAN)
+
+
+def test_a_second_group_changes_nothing_outside_its_component(tmp_path):
+    """Common random numbers: o.other (in no group) draws the same whatever pair2's share; o.grant and o.rent
+    draw the same as without pair2 when its share is 0 (the group is then inactive)."""
+    root = _two_groups(tmp_path)
+    cat = load_catalogue(root)
+    runs = {}
+    for share in (0.0, 0.8):
+        f = tmp_path / f"s{share}.yaml"
+        f.write_text((FIX / "overlap.yaml").read_text().replace("{pair: 0.6}", f"{{pair: 0.6, pair2: {share}}}"))
+        s = load_scenario(f, cat)
+        runs[share] = simulate_chunk(s, 0, 400)
+    np.testing.assert_array_equal(runs[0.0]["o.other"].committed, runs[0.8]["o.other"].committed)
+    base = load_scenario(FIX / "overlap.yaml")
+    alone = simulate_chunk(base, 0, 400)
+    for pid in ("o.grant", "o.rent", "o.other"):
+        np.testing.assert_array_equal(runs[0.0][pid].committed, alone[pid].committed)
+    assert runs[0.8]["o.rent"].committed.sum() < runs[0.0]["o.rent"].committed.sum()  # rents now lose to labs
+
+
+def test_groups_sharing_a_program_are_one_component():
+    from fiscal_sim.catalogue.groups import SimGroup, components
+
+    a, b, c, d = (SimGroup("a", ["p", "q"], 1), SimGroup("b", ["r"], 1), SimGroup("c", ["q", "s"], 1),
+                  SimGroup("d", ["s", "r"], 1))
+    assert [[g.name for g in comp] for comp in components([a, b, c])] == [["a", "c"], ["b"]]
+    assert [[g.name for g in comp] for comp in components([a, b, c, d])] == [["a", "b", "c", "d"]]

@@ -44,6 +44,7 @@ from fiscal_sim.orchestrate.executors import Executor
 from fiscal_sim.rules.formula import Strict
 from fiscal_sim.scenario import Scenario
 from fiscal_sim.yamlfile import YamlDoc
+from fiscal_sim.catalogue.schema import group_names
 
 CATALOGUE_FILE = "alternatives.yaml"
 Kind = Literal["validity", "after_expiry", "family", "register", "count", "timing", "allocation", "overlap", "price",
@@ -180,7 +181,7 @@ def _current(scen: Scenario, t: Any) -> Any:
 
 
 def _group_members(scen: Scenario, group: str) -> set[str]:
-    return {pid for pid, p in scen.catalogue.programs.items() if p.spec.exclusive_group == group}
+    return {pid for pid, p in scen.catalogue.programs.items() if group in group_names(p.spec.exclusive_group)}
 
 
 def named_programs(scen: Scenario, alt: Alternative) -> set[str] | None:
@@ -216,9 +217,13 @@ def named_programs(scen: Scenario, alt: Alternative) -> set[str] | None:
             out |= _group_members(scen, rest)
         else:
             return None
-    partners = {g for pid in out if pid in scen.catalogue.programs
-                and (g := scen.catalogue.programs[pid].spec.exclusive_group)}
-    return out.union(*(_group_members(scen, g) for g in partners))  # non-cumulation ties a group's members
+    while True:  # non-cumulation ties a group's members (and, through a program in two groups, both groups')
+        partners = {g for pid in out if pid in scen.catalogue.programs
+                    for g in group_names(scen.catalogue.programs[pid].spec.exclusive_group)}
+        tied = out.union(*(_group_members(scen, g) for g in partners))
+        if tied == out:
+            return out
+        out = tied
 
 
 def not_applicable(scen: Scenario, alt: Alternative) -> str | None:

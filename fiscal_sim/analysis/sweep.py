@@ -63,6 +63,7 @@ from fiscal_sim.io.target import Remote, output
 from fiscal_sim.io.parquet import manifest_header, write_json, write_table
 from fiscal_sim.scenario import Budget, Scenario, check_budget, parse_budget, set_budget
 from fiscal_sim.uptake.spec import Count, Uptake
+from fiscal_sim.catalogue.schema import group_names
 
 Design = Literal["grid", "lhs", "sobol"]
 SHOCK_FIELDS = ("sigma", "correlation")
@@ -179,7 +180,7 @@ def parse_target(scen: Scenario, text: str) -> Target:
         check_budget(scen, parse_budget(f"{rest}=0", "--set"), text, "--set")
         return Target(text, "budget", None, rest)
     if head == "overlap" and rest:
-        members = [sp.id for sp in scen.programs if sp.prog.spec.exclusive_group == rest]
+        members = [sp.id for sp in scen.programs if rest in group_names(sp.prog.spec.exclusive_group)]
         if rest not in scen.catalogue.groups:
             raise SweepError(f"{text}: unknown non-cumulation group {rest!r} (known: {', '.join(scen.catalogue.groups)})")
         if len(members) < 2:

@@ -17,6 +17,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
+from fiscal_sim.catalogue.schema import group_names
 from fiscal_sim.errors import InputError, Problem
 from fiscal_sim.rules.formula import Strict
 from fiscal_sim.yamlfile import YamlDoc
@@ -99,13 +100,25 @@ def active_groups(groups: dict[str, ExclusiveGroup], sims: list, overrides: dict
     :data:`FAMILY_OVERLAP` unless the scenario sets one.
     """
     out = []
-    for name in dict.fromkeys(sp.prog.spec.exclusive_group for sp in sims if sp.prog.spec.exclusive_group):
+    for name in dict.fromkeys(g for sp in sims for g in group_names(sp.prog.spec.exclusive_group)):
         default = groups[name].overlap if name in groups else FAMILY_OVERLAP
         share = overrides.get(name, default)
-        members = [sp for sp in sims if sp.prog.spec.exclusive_group == name]
+        members = [sp for sp in sims if name in group_names(sp.prog.spec.exclusive_group)]
         if len(members) < 2 or share <= 0:
             continue
         for sp in members:
             sp.per_applicant = True
         out.append(SimGroup(name, [sp.id for sp in members], share))
     return out
+
+
+def components(groups: list[SimGroup]) -> list[list[SimGroup]]:
+    """Groups that share a program, joined (a program in two groups is simulated once, both rules applied to the
+    same applicants); each component's groups in their order, components in the order of their first group."""
+    comps: list[list[SimGroup]] = []
+    for g in groups:
+        touching = [c for c in comps if any(set(g.members) & set(h.members) for h in c)]
+        merged = [h for c in touching for h in c] + [g]
+        comps = [c for c in comps if c not in touching]
+        comps.append(sorted(merged, key=groups.index))
+    return sorted(comps, key=lambda c: groups.index(c[0]))

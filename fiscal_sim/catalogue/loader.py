@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from fiscal_sim.catalogue.geography import Geography, load_geography
 from fiscal_sim.catalogue.groups import GROUPS_FILE, ExclusiveGroup, load_groups
-from fiscal_sim.catalogue.schema import INHERITED, Document, Program, ProgramFile
+from fiscal_sim.catalogue.schema import INHERITED, Document, Program, ProgramFile, group_names
 from fiscal_sim.catalogue.timeline import TimelineFile, check_timeline, load_timeline
 from fiscal_sim.errors import InputError, Problem
 from fiscal_sim.rules.compile import CompiledFormula, compile_formula
@@ -150,8 +150,8 @@ def load_catalogue(root: Path | str | None = None, files: Iterable[Path] | None 
         raise InputError(problems)
     named: dict[str, list[str]] = {}
     for cp in programs.values():
-        if cp.spec.exclusive_group:
-            named.setdefault(cp.spec.exclusive_group, []).append(cp.id)
+        for g in group_names(cp.spec.exclusive_group):
+            named.setdefault(g, []).append(cp.id)
     groups_path = root / GROUPS_FILE
     groups = load_groups(groups_path, named)
     extra = [f for f in (tl_path, groups_path) if f.exists()]

@@ -104,7 +104,8 @@ class Program(Strict):
     formula: Formula | None = None
     schedule: Schedule = OneOff(kind="one_off")
     caps: list[AggregateCap] = []
-    exclusive_group: str | None = Field(default=None, description="non-cumulation group: highest award wins")
+    exclusive_group: str | list[str] | None = Field(
+        default=None, description="non-cumulation group(s): within each, an applicant gets the highest award only")
     assumptions: list[str] = []
     uptake: Uptake | None = None
 
@@ -118,3 +119,8 @@ class Program(Strict):
 class ProgramFile(Strict):
     document: Document
     programs: list[dict] = Field(min_length=1)
+
+
+def group_names(value: str | list[str] | None) -> list[str]:
+    """A program's non-cumulation groups as a list (``exclusive_group`` is one name, several, or none)."""
+    return [] if not value else [value] if isinstance(value, str) else list(value)

@@ -34,6 +34,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field, ValidationError, model_validator
 
+from fiscal_sim.catalogue.schema import group_names
 from fiscal_sim.errors import InputError, Problem
 from fiscal_sim.rules.formula import Strict
 from fiscal_sim.rules.schedule import Lag, with_timing
@@ -328,7 +329,7 @@ def resolve(programs: dict, tl: TimelineFile, by_scenario: set[tuple[str, str]] 
                     to[pid] = _earlier(to[pid], _day_before(val.from_))  # type: ignore[arg-type]
                     changes[pid]["notes"].append(f"{number} superseded from {val.from_}: no new awards from then")
     # 3. families
-    groups = {pid: p.spec.exclusive_group for pid, p in programs.items()}
+    groups = {pid: group_names(p.spec.exclusive_group) for pid, p in programs.items()}
     for fid, fam in tl.families.items():
         link = fam.link.quote and f"「{fam.link.quote}」 ({fam.link.source}) " or ""
         out.append(Assumption("family", fid, f"{fam.mode}: {', '.join(fam.predecessors)} → {', '.join(fam.successors)}",
@@ -339,12 +340,12 @@ def resolve(programs: dict, tl: TimelineFile, by_scenario: set[tuple[str, str]] 
                 to[pid] = _earlier(to[pid], _day_before(start))
                 changes[pid]["notes"].append(f"family {fid}: replaced by {', '.join(fam.successors)} from {start}")
         elif fam.mode == "highest_only":
-            old = {groups[m] for m in fam.predecessors + fam.successors if groups[m]}
+            old = {g for m in fam.predecessors + fam.successors for g in groups[m]}
             new = f"family:{fid}"
             for pid in programs:
-                if pid in fam.predecessors or pid in fam.successors or (groups[pid] and groups[pid] in old):
-                    groups[pid] = new
-                    changes[pid]["exclusive_group"] = new
+                if pid in fam.predecessors or pid in fam.successors or set(groups[pid]) & old:
+                    groups[pid] = [g for g in groups[pid] if g not in old] + [new]
+                    changes[pid]["exclusive_group"] = groups[pid][0] if len(groups[pid]) == 1 else groups[pid]
                     changes[pid]["notes"].append(f"family {fid}: highest only (non-cumulation group {new})")
     for pid, p in programs.items():
         if to[pid] != p.spec.in_force.to:

@@ -186,6 +186,7 @@ def programs_show(program_id: Annotated[str, typer.Argument(help="program id, e.
     import yaml
 
     from fiscal_sim import api
+    from fiscal_sim.catalogue.schema import group_names
     from fiscal_sim.listing import timeline_lines
 
     cat, out = api.load_catalogue(catalogue), console.out
@@ -197,9 +198,9 @@ def programs_show(program_id: Annotated[str, typer.Argument(help="program id, e.
     out.print(f"  status: {s.status}; unit: {s.unit}; in force {s.in_force.from_} – {s.in_force.to or 'open'}")
     out.print(f"  applies in: {', '.join(p.jurisdictions)}; cost sharing: {s.cost_sharing} "
               f"({cat.geography.data.cost_sharing[s.cost_sharing].label_en})", markup=False)
-    if s.exclusive_group:
-        g = cat.groups[s.exclusive_group]
-        out.print(f"  non-cumulation group: {s.exclusive_group} ({g.rule}); overlap share {g.overlap:g} ({g.basis}: {g.note})",
+    for name in group_names(s.exclusive_group):
+        g = cat.groups[name]
+        out.print(f"  non-cumulation group: {name} ({g.rule}); overlap share {g.overlap:g} ({g.basis}: {g.note})",
                   markup=False)
     if s.uptake is not None:
         name = cat.geography.weights_name(s.uptake.allocation)

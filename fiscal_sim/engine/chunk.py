@@ -7,7 +7,8 @@ This is the engine's one entry; the pieces it composes (:mod:`.simulate`, :mod:`
 
 from __future__ import annotations
 
-from fiscal_sim.engine.overlap import simulate_group
+from fiscal_sim.catalogue.groups import components
+from fiscal_sim.engine.overlap import simulate_groups
 from fiscal_sim.engine.pre_horizon import estimated_cohorts
 from fiscal_sim.engine.runoff import runoff
 from fiscal_sim.engine.simulate import ProgramLedger, blocks_of, simulate_program
@@ -20,8 +21,8 @@ def simulate_chunk(scen: Scenario, start: int, stop: int, keep_awards: frozenset
     Y = len(scen.years)
     shocks = {b: shared_shock(scen.spec.seed, b, nb, Y) for b, _, nb in blocks_of(scen, start, stop)}
     out: dict[str, ProgramLedger] = {}
-    for g in scen.groups:
-        out |= simulate_group(scen, g, start, stop, shocks, keep_awards)
+    for comp in components(scen.groups):
+        out |= simulate_groups(scen, comp, start, stop, shocks, keep_awards)
     out = {sp.id: out[sp.id] if sp.id in out else simulate_program(scen, sp, start, stop, shocks, sp.id in keep_awards)
            for sp in scen.programs}
     if scen.register is not None:  # the existing commitment book, run off beside the new awards

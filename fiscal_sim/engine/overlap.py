@@ -30,16 +30,26 @@ from fiscal_sim.uptake.random import stream
 STREAM_PREFIX = "exclusive_group:"
 
 
-def simulate_group(scen: Scenario, group: SimGroup, start: int, stop: int, shocks: dict[int, np.ndarray],
-                   keep_awards: set[str] | frozenset = frozenset()) -> dict[str, ProgramLedger]:
-    """Ledgers of a group's members for draws ``[start, stop)``, highest award only for linked applicants."""
-    runs = [ProgramRun(scen, sp, start, stop, sp.id in keep_awards) for sp in scen.programs if sp.id in group.members]
+def simulate_groups(scen: Scenario, groups: list[SimGroup], start: int, stop: int, shocks: dict[int, np.ndarray],
+                    keep_awards: set[str] | frozenset = frozenset()) -> dict[str, ProgramLedger]:
+    """Ledgers of the members of groups that share programs (one component,
+    :func:`fiscal_sim.catalogue.groups.components`) for draws ``[start, stop)``: every member simulated once;
+    each group links its own applicants and decides on the awards as drawn, and an award is paid only if it is
+    the highest in every group where it is linked (the rule ``calc`` applies; independent of group order)."""
+    members = {m for g in groups for m in g.members}
+    runs = [ProgramRun(scen, sp, start, stop, sp.id in keep_awards) for sp in scen.programs if sp.id in members]
     assert all(r.per_applicant for r in runs), "group members are simulated per applicant"
     J = len(scen.geography.jurisdictions)
     for blocks in zip(*(r.blocks(shocks) for r in runs)):
-        rng = stream(scen.spec.seed, blocks[0].block, STREAM_PREFIX + group.name)
-        highest_only(rng, [r.sp for r in runs], list(blocks), group.overlap, J)
+        by_id = {r.sp.id: (r.sp, b) for r, b in zip(runs, blocks)}
+        lose = {r.sp.id: np.zeros(b.amount.size, dtype=bool) for r, b in zip(runs, blocks)}
+        for g in groups:
+            rng = stream(scen.spec.seed, blocks[0].block, STREAM_PREFIX + g.name)
+            sps, blks = zip(*(by_id[m] for m in g.members))
+            for m, lost in zip(g.members, losers(rng, list(sps), list(blks), g.overlap, J)):
+                lose[m] |= lost
         for r, b in zip(runs, blocks):
+            b.amount = np.where(lose[r.sp.id], 0.0, b.amount)
             r.book(b)
     return {r.sp.id: r.finish() for r in runs}
 
@@ -50,13 +60,13 @@ def total_commitment(sp: SimProgram, blk: Block) -> np.ndarray:
     return blk.amount * F.sum(axis=1)[cls]
 
 
-def highest_only(rng: np.random.Generator, sps: list[SimProgram], blocks: list[Block], overlap: float,
-                 n_jur: int) -> None:
-    """Link ``Binomial(min_p N_p, overlap)`` applicants per cell across members; zero all but the highest award.
+def losers(rng: np.random.Generator, sps: list[SimProgram], blocks: list[Block], overlap: float,
+           n_jur: int) -> list[np.ndarray]:
+    """Link ``Binomial(min_p N_p, overlap)`` applicants per cell across members; mark all but the highest award.
 
     Cells are (draw, jurisdiction of the geography, award year), so members
-    with different jurisdiction lists link only where both apply. Replaces
-    ``blocks[p].amount``.
+    with different jurisdiction lists link only where both apply. Returns, per
+    member, which of its applicants lose (their award is not paid).
     """
     n, _, Y = blocks[0].apps.shape
     cells = n * n_jur * Y
@@ -82,7 +92,9 @@ def highest_only(rng: np.random.Generator, sps: list[SimProgram], blocks: list[B
         totals[p, slot] = total_commitment(sp, blk)[idx]
         linked.append((idx, slot))
     winner = np.argmax(totals, axis=0)
+    out = []
     for p, (idx, slot) in enumerate(linked):
         lose = np.zeros(blocks[p].amount.size, dtype=bool)
         lose[idx[winner[slot] != p]] = True
-        blocks[p].amount = np.where(lose, 0.0, blocks[p].amount)
+        out.append(lose)
+    return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from fiscal_sim.scenario import Scenario, count_basis
+from fiscal_sim.catalogue.schema import group_names
 
 
 # the total members of the program and payer dimensions: a BI join on them never drops or doubles a summary row
@@ -37,7 +38,7 @@ def programs_table(scen: Scenario) -> pa.Table:
         "in_force_to": pa.array([p.spec.in_force.to for p in progs] + none, pa.date32()),
         "jurisdictions": [",".join(p.jurisdictions) for p in progs] + none,
         "cost_sharing": [p.spec.cost_sharing for p in progs] + none,
-        "exclusive_group": [p.spec.exclusive_group for p in progs] + none,
+        "exclusive_group": [", ".join(group_names(p.spec.exclusive_group)) or None for p in progs] + none,
         "overlap_share": pa.array([overlap.get(p.id) for p in progs] + none, pa.float64()),
         "allocation": [(geo.weights_name(p.spec.uptake.allocation) or "table") if p.spec.uptake else None
                        for p in progs] + none,
