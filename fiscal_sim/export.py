@@ -151,13 +151,19 @@ def run_workbook(folder: Path):
                + ["horizon 合计"], rows, {c: WAN_FMT for c in range(5, 5 + n)}, {2: 16, 3: 28, 4: 14})
 
     rows = []
+    sources = {f"{b['payer']}/{b['program']}": b.get("source") for b in manifest.get("budgets") or []}
     for b in h["budget_lines"]:
+        basis = b.get("basis", "illustrative")
+        said = (sources.get(f"{b['payer']}/{b['program']}") or "") if basis == "document" else \
+            "illustrative: a yardstick, not an appropriation 示意线，非预算安排"
         for y in b["years"]:
-            rows.append([b["program"], b["payer"], b["measure"], b["label_zh"], y["fiscal_year"], _wan(y["budget_cny"]),
-                         y["p_exceed"], y["p_exceed_lo"], y["p_exceed_hi"], _wan(y["overrun_if_exceeded_cny"])])
-    _sheet(wb, "Budget lines 超预算概率", ["program", "payer", "measure", "预算线", "fiscal year", "budget (万元)",
-                                         "P(exceed)", "95% lower", "95% upper", "overrun if exceeded (万元)"],
-           rows, {6: WAN_FMT, 7: PCT_FMT, 8: PCT_FMT, 9: PCT_FMT, 10: WAN_FMT}, {1: 34, 4: 30})
+            rows.append([b["program"], b["payer"], b["measure"], b["label_zh"], basis, said, y["fiscal_year"],
+                         _wan(y["budget_cny"]), y["p_exceed"], y["p_exceed_lo"], y["p_exceed_hi"],
+                         _wan(y["overrun_if_exceeded_cny"])])
+    _sheet(wb, "Budget lines 超预算概率", ["program", "payer", "measure", "预算线", "basis 依据", "source 出处",
+                                         "fiscal year", "budget (万元)", "P(exceed)", "95% lower", "95% upper",
+                                         "overrun if exceeded (万元)"],
+           rows, {8: WAN_FMT, 9: PCT_FMT, 10: PCT_FMT, 11: PCT_FMT, 12: WAN_FMT}, {1: 34, 4: 30, 6: 40})
 
     progs = sorted((r for r in summary if r["program"] not in (hl.ALL, hl.ALL_EQUITY) and r["payer"] == hl.ALL
                     and r["measure"] == "cash" and r["period"] == "horizon"), key=lambda r: -r["mean_cny"])[:TOP]

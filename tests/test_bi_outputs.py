@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import re
 from pathlib import Path
 
@@ -98,8 +100,16 @@ def test_xlsx_export_reads_back_with_openpyxl(run_dir, tmp_path):
     total = next(r[col] for r in rows if r[tot])
     assert sum(r[col] for r in rows if not r[tot]) == pytest.approx(total, rel=1e-6)
     assert ws.auto_filter.ref
-    lines = list(wb["Budget lines 超预算概率"].iter_rows(min_row=2, values_only=True))
-    assert lines and all(0 <= r[6] <= 1 for r in lines)
+    ws = wb["Budget lines 超预算概率"]
+    header = [c.value for c in ws[1]]
+    lines = list(ws.iter_rows(min_row=2, values_only=True))
+    assert lines and all(0 <= r[header.index("P(exceed)")] <= 1 for r in lines)
+    # each line says its basis, as headline.json does; an illustrative line says it is not an appropriation
+    basis = json.loads((run_dir / "headline.json").read_text(encoding="utf-8"))["basis"]["budget_basis"]
+    for r in lines:
+        said = r[header.index("basis 依据")]
+        assert said == basis[f"{r[header.index('payer')]}/{r[header.index('program')]}"]
+        assert said == "document" or "not an appropriation" in r[header.index("source 出处")]
     assert {"Top programs 主要项目 (万元)", "Assumptions 假设"} <= set(wb.sheetnames)
     csv = (tmp_path / "csv" / "summary.csv").read_bytes()
     assert csv.startswith("\ufeff".encode()) and b"is_total" in csv.splitlines()[0]
@@ -230,3 +240,30 @@ def test_the_vectorised_and_the_cell_rule_neutralise_alike(texts):
     for before, after in zip(texts, got):
         risky = before is not None and before[:1] in FORMULA_START
         assert after == ("'" + before if risky else before)
+
+
+def test_a_budget_line_a_document_states_shows_its_source_in_the_workbook(tmp_path):
+    """basis: document lines carry their clause into the workbook; illustrative ones say they are not an
+    appropriation (the same basis as headline.json)."""
+    from openpyxl import load_workbook
+
+    scen = tmp_path / "documented.yaml"
+    clause = "嘉委发〔2017〕4号 四（十二）: 每年安排2000万元 (test line)"
+    scen.write_text(f"""scenario:
+  extends: {HERE / "scenarios" / "crn_base.yaml"}
+  name: documented
+  budgets:
+    - {{payer: city, amount: 2000, basis: document, source: "{clause}"}}
+    - {{payer: nanhu, amount: 500}}
+""", encoding="utf-8")
+    out = tmp_path / "run"
+    res = CliRunner().invoke(app, ["run", str(scen), "--draws", "100", "--out", str(out), "-q", "--no-draws-ledger"])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(app, ["export", str(out), "--xlsx", str(tmp_path / "w.xlsx")])
+    assert res.exit_code == 0, res.output
+    ws = load_workbook(tmp_path / "w.xlsx")["Budget lines 超预算概率"]
+    header = [c.value for c in ws[1]]
+    said = {(r[header.index("payer")], r[header.index("basis 依据")], r[header.index("source 出处")])
+            for r in ws.iter_rows(min_row=2, values_only=True)}
+    assert ("city", "document", clause) in said
+    assert any(p == "nanhu" and b == "illustrative" and "not an appropriation" in s for p, b, s in said)
