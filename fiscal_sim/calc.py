@@ -46,6 +46,8 @@ class CaseResult:
     paid_cny: float = 0.0
     """cash paid: the commitment, less what lapses when the recipient leaves (``stay``)"""
     lapsed_cny: float = 0.0
+    parameters: list[dict[str, Any]] = field(default_factory=list)
+    """the program's named parameters as applied: name, value, unit, clause"""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -169,7 +171,9 @@ def calculate(cat: Catalogue, program_id: str, raw_inputs: dict[str, Any] | list
                   for raw, a, b in zip(claims, uncapped, award)]
     return CaseResult(prog.id, spec.title_zh, spec.title_en, prog.document.number, spec.source.section, jurisdiction,
                       day.isoformat(), in_force, float(award.sum()), total, schedule, payers, steps, notes,
-                      spec.exclusive_group, claims=claim_rows, stay_years=stay, paid_cny=paid, lapsed_cny=total - paid)
+                      spec.exclusive_group, claims=claim_rows, stay_years=stay, paid_cny=paid, lapsed_cny=total - paid,
+                      parameters=[{"name": n, "value": p.value, "unit": p.unit, "clause": p.clause}
+                                  for n, p in spec.parameters.items()])
 
 
 def on_catalogue_timeline(cat: Catalogue, program_id: str) -> tuple[CompiledProgram, list[str]]:

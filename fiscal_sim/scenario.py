@@ -1,7 +1,7 @@
 """Scenario files: which programs, reforms (overrides), uptake, horizon, budgets and run settings.
 
 A scenario names programs of the catalogue, overrides any program parameter by
-its path (``formula.max: 300`` is "cap 500 → 300万元"), overrides cost-sharing
+its name (``parameters.cap: 300`` is "cap 500 → 300万元"), overrides cost-sharing
 shares, and sets the horizon, draws, seed, chunking, shared shock and budget
 lines. Loading it yields :class:`Scenario`, the compiled input of the engine.
 """
@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal, Union
 import numpy as np
 from pydantic import Field, ValidationError, model_validator
 
+from fiscal_sim.catalogue import parameters
 from fiscal_sim.catalogue.geography import Geography
 from fiscal_sim.catalogue.groups import SimGroup, active_groups, known_groups
 from fiscal_sim.catalogue.loader import Catalogue, CompiledProgram, load_catalogue, recompile
@@ -225,6 +226,21 @@ def apply_overrides(prog: CompiledProgram, changes: dict[str, Any], geo: Geograp
     raw = copy.deepcopy(data)
     ok = True
     for path, value in changes.items():
+        head, _, rest = path.partition(".")
+        if head == "parameters":  # by name: every place the formula refers to it
+            name, _, key = rest.partition(".")
+            msg = parameters.override(raw, name, key or None, value)
+            if msg:
+                problem((path,), f"{msg} in program {prog.id}")
+                ok = False
+            continue
+        held = parameters.name_at(prog.spec.parameters, path)
+        if held is not None:
+            name, key = held
+            problem((path,), f"address parameters by name: programs.{prog.id}.parameters.{name}"
+                             + (f".{key}" if key else "") + f" (not {path})")
+            ok = False
+            continue
         try:
             set_path(raw, path.split("."), value)
         except KeyError as e:

@@ -247,7 +247,7 @@ def test_non_finite_statistics_keep_previous_result(place):
     cwd = place["cwd"]
     assert cli(*command("run", place, "res"), cwd=cwd).returncode == 0
     huge = _scenario(place, lambda s: s["overrides"].update(
-        {"jwf2017-4.talent-housing": {"formula.options.purchase.amounts.national": 1e300}}))
+        {"jwf2017-4.talent-housing": {"parameters.purchase_amount_by_tier.national": 1e300}}))
     before = snapshot(place["root"])
     r = cli("run", huge, "--draws", 100, "-q", "--out", "res", cwd=cwd)
     refused(r, "infinite or nan", "previous result in res kept")
@@ -420,8 +420,8 @@ NON_FINITE = [  # (change, field named in the message); the file-level fields ar
      "cost sharing": (lambda s: s.update(cost_sharing={"existing_regime": {"city_proper": {"city": float("inf"),
                                                                                           "local": 0.4}}}),
                       "cost_sharing.existing_regime.city_proper.city")},
-    {"override": (lambda s: s["overrides"].update({"jzf2017-3.major-conversion": {"formula.max": float("-inf")}}),
-                  "formula.max"),
+    {"override": (lambda s: s["overrides"].update({"jzf2017-3.major-conversion": {"parameters.cap": float("-inf")}}),
+                  "parameters.cap"),
      "uptake override": (lambda s: s["overrides"].update({"jwf2017-4.talent-housing": {"uptake.count.growth": float("nan")}}),
                          "uptake.count.growth")},
 ]

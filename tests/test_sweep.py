@@ -19,7 +19,7 @@ from fiscal_sim.scenario import load_scenario
 BASE = Path(__file__).parent / "scenarios" / "crn_base.yaml"
 CAPPED = "jzf2017-3.major-conversion"
 HOUSING = "jwf2017-4.talent-housing"
-CAP = f"programs.{CAPPED}.formula.max"
+CAP = f"programs.{CAPPED}.parameters.cap"
 GROWTH = f"uptake.{HOUSING}.growth"
 CAP_COL, GROWTH_COL = (re.sub(r"[^a-z0-9]+", "_", c.lower()) for c in (CAP, GROWTH))  # SQL-safe column names
 
@@ -71,6 +71,8 @@ def test_swept_values_change_the_results(grid):
 
 @pytest.mark.parametrize("target, message", [
     (f"programs.{CAPPED}.formula.maxx=1", "unknown parameter path 'formula.maxx'"),
+    (f"programs.{CAPPED}.formula.max=1", f"address parameters by name: programs.{CAPPED}.parameters.cap"),
+    (f"programs.{CAPPED}.parameters.cpa=1", "has no parameter 'cpa' (parameters: cap, rate); did you mean cap?"),
     (f"programs.{CAPPED}.uptake.count.grwth=1", "unknown parameter path 'uptake.count.grwth'"),
     (f"uptake.{HOUSING}.grow=0.1", "'grow' is neither an uptake field"),
     ("programs.no-such.program.formula.max=1", "unknown program"),
@@ -105,7 +107,7 @@ def test_program_ids_with_dots_resolve_to_the_longest_id():
 
 def test_shorthands(scen):
     p = plan(scen, [f"{GROWTH}=0.1", f"uptake.{HOUSING}.attrition=0.2", f"programs.{CAPPED}.cap=900"], [])
-    assert [t.path for t in p.targets] == ["uptake.count.growth", "uptake.attrition", "formula.max"]
+    assert [t.path for t in p.targets] == ["uptake.count.growth", "uptake.attrition", "parameters.cap"]
     with pytest.raises(SweepError, match="not a cap"):
         plan(scen, [f"programs.{HOUSING}.cap=1"], [])
 

@@ -154,10 +154,10 @@ def test_program_amount_set_is_saved_as_override(client, ws):
 
     r = client.post("/scenarios/repo/baseline/save", follow_redirects=False,
                     data=form(client, "intermediary_cap", "25000", False,
-                              sets="programs.jzbf2024-7.tech-intermediary-reward.formula.max=20"))
+                              sets="programs.jzbf2024-7.tech-intermediary-reward.parameters.cap=20"))
     assert r.status_code == 303, r.text
     scen = load(ws / "scenarios" / "intermediary_cap.yaml")
-    assert scen.spec.overrides["jzbf2024-7.tech-intermediary-reward"] == {"formula.max": 20}
+    assert scen.spec.overrides["jzbf2024-7.tech-intermediary-reward"] == {"parameters.cap": 20}
 
 
 def test_two_runs_at_once_match_the_cli(client, ws, tmp_path):
@@ -296,7 +296,7 @@ def test_compare_page_shows_api_compare_by_year_and_payer(tmp_path):
 def test_sweep_page_plots_worst_year_p_exceed_against_the_value(client):
     from fiscal_sim.api import sweep
 
-    target = "programs.jzbf2024-7.tech-intermediary-reward.formula.max"
+    target = "programs.jzbf2024-7.tech-intermediary-reward.parameters.cap"
     data = {"csrf": csrf(client), "scenario": "repo/baseline", "set": f"{target}=10,40", "draws": "100", "payer": "city"}
     r = client.post("/sweep", data=data)
     assert r.status_code == 200, r.text
@@ -321,7 +321,7 @@ def html_unescape(text: str) -> str:
 def test_edit_keeps_extends_and_name(client, ws):
     import yaml
 
-    cap = "programs.jzbf2024-7.tech-intermediary-reward.formula.max=20"
+    cap = "programs.jzbf2024-7.tech-intermediary-reward.parameters.cap=20"
     r = client.post("/scenarios/repo/baseline/save", data=form(client, "to_edit", "25000", False, sets=cap),
                     follow_redirects=False)
     assert r.status_code == 303

@@ -81,7 +81,7 @@ def test_create_a_scenario_run_it_see_the_headline_and_sweep(server, tmp_path):
             assert line[5] == pytest.approx(28000)  # the budget line typed in the form, 万元
             page.goto(server + "/sweep?lang=en")
             page.select_option("select[name=scenario]", "ws/browser_whatif")
-            page.fill("input[name=set]", "programs.jzbf2024-7.tech-intermediary-reward.formula.max=10,40")
+            page.fill("input[name=set]", "programs.jzbf2024-7.tech-intermediary-reward.parameters.cap=10,40")
             page.fill("input[name=draws]", "100")
             page.click("#run-sweep")
             page.wait_for_selector("#sweep-chart .main-svg", timeout=60_000)  # P(exceed) against the value

@@ -168,13 +168,13 @@ def switched(scen: Scenario, alt: Alternative) -> Scenario | None:
 
 def _current(scen: Scenario, t: Any) -> Any:
     """The value a sweep target has in the scenario now (None where the sweep grammar cannot read it back)."""
-    from fiscal_sim.analysis.sweep import _get
+    from fiscal_sim.analysis.sweep import program_value
 
     if t.kind == "overlap":
         return next((g.overlap for g in scen.groups if g.name == t.path), None)
     if t.kind == "program":
         prog = next(sp.prog for sp in scen.programs if sp.id == t.program)
-        return _get(prog.spec.model_dump(by_alias=True, mode="json"), t.path.split("."))
+        return program_value(prog, t.path)
     if t.kind == "shock":
         return getattr(scen.spec.shock, t.path)
     return None

@@ -2,12 +2,12 @@
 
 Grammar of a swept parameter (``--set TARGET=V1,V2,…`` or ``--range TARGET=LO:HI``):
 
-``programs.<program_id>.<path>``
-    a program parameter, exactly as a scenario's ``overrides`` writes it
-    (``programs.jzf2017-3.major-conversion.formula.max``). Program ids contain
-    dots: the id is the longest dotted prefix that is a program of the
-    catalogue, the rest is the path. ``programs.<id>.cap`` is shorthand for
-    ``formula.max`` when the formula is a cap ("最高不超过").
+``programs.<program_id>.parameters.<name>[.<entry>]``
+    a named parameter of the program (``fiscal-sim programs show`` lists them), exactly as a scenario's
+    ``overrides`` writes it (``programs.jzf2017-3.major-conversion.parameters.cap``); a table's entry by its
+    category (``….parameters.amount_by_tier.A``). Program ids contain dots: the id is the longest dotted prefix
+    that is a program of the catalogue. ``programs.<id>.cap`` is shorthand for the parameter the top ``max`` of a
+    capped formula holds ("最高不超过"); a place in the formula tree (``formula.max``) is refused with the name.
 ``uptake.<program_id>.<path>``
     shorthand for ``programs.<program_id>.uptake.<path>``; a path that starts
     with a field of the count model (``mean``, ``growth``, ``rate_cv``,
@@ -63,6 +63,7 @@ from fiscal_sim.io.target import Remote, output
 from fiscal_sim.io.parquet import manifest_header, write_json, write_table
 from fiscal_sim.scenario import Budget, Scenario, check_budget, parse_budget, set_budget
 from fiscal_sim.uptake.spec import Count, Uptake
+from fiscal_sim.catalogue.parameters import name_at
 from fiscal_sim.catalogue.schema import group_names
 
 Design = Literal["grid", "lhs", "sobol"]
@@ -99,6 +100,16 @@ def _get(obj: Any, path: list[str]) -> Any:
     return obj
 
 
+def program_value(prog: Any, path: str) -> Any:
+    """The value a program uses at ``path``; a named parameter is read where its formula reads it."""
+    dump = prog.spec.model_dump(by_alias=True, mode="json")
+    head, _, rest = path.partition(".")
+    if head == "parameters":
+        name, _, key = rest.partition(".")
+        return _get(dump, prog.spec.parameters[name].at[0].split(".") + ([key] if key else []))
+    return _get(dump, path.split("."))
+
+
 def resolve_program(scen: Scenario, text: str, rest: str) -> tuple[str, str]:
     """Split ``<program_id>.<path>`` by the longest dotted prefix that is a program id."""
     segs = rest.split(".")
@@ -107,7 +118,7 @@ def resolve_program(scen: Scenario, text: str, rest: str) -> tuple[str, str]:
         if pid in scen.catalogue.programs:
             return pid, ".".join(segs[k:])
     if rest in scen.catalogue.programs:
-        raise SweepError(f"{text}: no parameter path after program id {rest!r} (e.g. {text}.formula.max)")
+        raise SweepError(f"{text}: no parameter path after program id {rest!r} (e.g. {text}.parameters.cap)")
     close = difflib.get_close_matches(segs[0] if len(segs) < 2 else ".".join(segs[:2]), scen.catalogue.programs, 3)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise SweepError(f"{text}: unknown program: no program id of the catalogue is a prefix of {rest!r}{hint}")
@@ -131,6 +142,38 @@ def check_path(text: str, prog: Any, path: str) -> None:
         done.append(key)
 
 
+def program_parameter(text: str, prog: Any, path: str) -> str:
+    """A program target as ``parameters.NAME[.KEY]``: named parameters by name (``cap``: the one the formula's
+    top ``max`` holds); a place in the formula tree is refused with the name to use."""
+    params = prog.spec.parameters
+    if path == "cap":
+        held = name_at(params, "formula.max") if getattr(prog.spec.formula, "kind", None) in ("cap", "up_to") else None
+        if held is None:
+            raise SweepError(f"{text}: 'cap' is shorthand for the cap of a capped formula, but the formula of {prog.id} "
+                             f"is {getattr(prog.spec.formula, 'kind', None)!r}, not a cap: name the parameter "
+                             f"(parameters: {', '.join(params) or 'none'})")
+        return f"parameters.{held[0]}"
+    head, _, rest = path.partition(".")
+    if head == "parameters":
+        name, _, key = rest.partition(".")
+        if name not in params:
+            close = difflib.get_close_matches(name, params, 3)
+            raise SweepError(f"{text}: program {prog.id} has no parameter {name!r} (parameters: "
+                             f"{', '.join(params) or 'none'})" + (f"; did you mean {', '.join(close)}?" if close else ""))
+        value = params[name].value
+        if key and (not isinstance(value, dict) or key not in value):
+            raise SweepError(f"{text}: parameter {name!r} has no entry {key!r}")
+        if not key and isinstance(value, dict):
+            raise SweepError(f"{text}: parameter {name!r} is a table ({', '.join(value)}): name one entry, "
+                             f"e.g. {text}.{next(iter(value))}")
+        return path
+    held = name_at(params, path)
+    if held is not None:
+        raise SweepError(f"{text}: address parameters by name: programs.{prog.id}.parameters.{held[0]}"
+                         + (f".{held[1]}" if held[1] else ""))
+    return path
+
+
 def parse_target(scen: Scenario, text: str) -> Target:
     """Parse and check a swept parameter; errors name ``text`` and say what would be valid."""
     text = text.strip()
@@ -152,12 +195,10 @@ def parse_target(scen: Scenario, text: str) -> Target:
                                      f"nor a count field ({', '.join(Count.model_fields)})")
                 path = f"count.{path}"
             path = f"uptake.{path}"
-        elif path == "cap":
-            if getattr(prog.spec.formula, "kind", None) != "cap":
-                raise SweepError(f"{text}: 'cap' is shorthand for formula.max, but the formula of {pid} is "
-                                 f"{getattr(prog.spec.formula, 'kind', None)!r}, not a cap: name the parameter path")
-            path = "formula.max"
-        check_path(text, prog, path)
+        else:
+            path = program_parameter(text, prog, path)
+        if not path.startswith("parameters."):
+            check_path(text, prog, path)
         return Target(text, "program", pid, path)
     if head == "cost_sharing":
         parts = rest.split(".")
@@ -345,7 +386,7 @@ def check_applied(scen: Scenario, targets: list[Target], values: tuple, label: s
         if t.kind == "program":
             if t.program not in progs:
                 raise SweepError(f"{label}: {t.text}: program {t.program} is not simulated at this point")
-            used = _get(progs[t.program].spec.model_dump(by_alias=True, mode="json"), t.path.split("."))
+            used = program_value(progs[t.program], t.path)
         elif t.kind == "cost_sharing":
             regime, cls, payer = t.path.split(".")
             used = scen.spec.cost_sharing[regime][cls][payer]

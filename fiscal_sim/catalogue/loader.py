@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from fiscal_sim.catalogue.geography import Geography, load_geography
 from fiscal_sim.catalogue.groups import GROUPS_FILE, ExclusiveGroup, load_groups
+from fiscal_sim.catalogue.parameters import Parameter, name_at
 from fiscal_sim.catalogue.schema import INHERITED, Document, Program, ProgramFile, group_names
 from fiscal_sim.catalogue.timeline import TimelineFile, check_timeline, load_timeline
 from fiscal_sim.errors import InputError, Problem
@@ -299,8 +300,13 @@ def recompile(prog: CompiledProgram, data: dict[str, Any], geo: Geography, probl
         spec = Program.model_validate(data)
     except ValidationError as e:
         seen = set()
+        named = {n: Parameter(**{**p, "value": 0.0}) for n, p in (data.get("parameters") or {}).items()}
         for err in e.errors():  # one message per field: a union's other members add only noise
             loc = _real_path(err["loc"], data)
+            held = name_at(named, ".".join(map(str, loc)))
+            if held is not None or (loc and loc[0] == "parameters"):  # said once, where the user names it
+                name, key = held if held is not None else (str(loc[1]) if len(loc) > 1 else "", None)
+                loc = ("parameters", name) + ((key,) if key else ())
             if loc not in seen:
                 seen.add(loc)
                 problem(tuple(str(x) for x in loc), err["msg"].replace("Value error, ", ""))

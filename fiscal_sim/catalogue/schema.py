@@ -8,10 +8,11 @@ of ``programs``. Money fields are in the program's ``unit`` (万元 by default).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field, model_validator
 
+from fiscal_sim.catalogue.parameters import Parameter, resolve
 from fiscal_sim.rules.formula import Formula, Strict
 from fiscal_sim.rules.schedule import OneOff, Schedule
 from fiscal_sim.uptake.spec import Uptake
@@ -101,6 +102,8 @@ class Program(Strict):
     applies_in: Union[str, list[str]]
     cost_sharing: str
     inputs: dict[str, InputSpec] = {}
+    parameters: dict[str, Parameter] = Field(
+        default={}, description="amounts, rates, caps and thresholds by name; the formula refers to them as $name")
     formula: Formula | None = None
     schedule: Schedule = OneOff(kind="one_off")
     caps: list[AggregateCap] = []
@@ -108,6 +111,11 @@ class Program(Strict):
         default=None, description="non-cumulation group(s): within each, an applicant gets the highest award only")
     assumptions: list[str] = []
     uptake: Uptake | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _named_parameters(cls, data: Any) -> Any:
+        return resolve(data)
 
     @model_validator(mode="after")
     def _priced_has_formula(self):

@@ -27,7 +27,7 @@ def compare(baseline: Annotated[Path, typer.Argument(help="baseline scenario YAM
             independent: Annotated[bool, typer.Option("--independent", help="give the reform its own seed (no common random numbers: to see what CRN buy)")] = False,
             tolerance: Annotated[float, typer.Option(help="list a payer or program as changed only when its mean changes by more than this many yuan")] = 1.0,
             set_: Annotated[list[str], typer.Option("--set", help="TARGET=VALUE applied to the reform (the sweep's grammar, "
-                                                    "one value), e.g. programs.<id>.formula.max=500 (repeatable)")] = [],
+                                                    "one value), e.g. programs.<id>.parameters.<name>=500 (repeatable)")] = [],
             budget: Annotated[list[str], typer.Option("--budget", help="PAYER[:PROGRAM]=AMOUNT a year for both scenarios "
                                                       "(万元 unless a unit is given), e.g. city=2.5亿 (repeatable)")] = [],
             executor: ExecutorOpt = "pool", scheduler: SchedulerOpt = None, scheduler_file: SchedulerFileOpt = None,
@@ -150,7 +150,7 @@ def assumptions(scenario: Annotated[Path, typer.Argument(help="scenario YAML")],
 
 
 def sweep(scenario: Annotated[Path, typer.Argument(help="scenario YAML")],
-          set_: Annotated[list[str], typer.Option("--set", help="TARGET=V1,V2,… e.g. programs.<id>.formula.max=300,500,800 "
+          set_: Annotated[list[str], typer.Option("--set", help="TARGET=V1,V2,… e.g. programs.<id>.parameters.<name>=300,500,800 "
                                                   "or uptake.<id>.growth=0,0.05 (grid: every combination once)")] = [],
           range_: Annotated[list[str], typer.Option("--range", help="TARGET=LO:HI for --design lhs|sobol")] = [],
           design: Annotated[str, typer.Option(help="grid, lhs (Latin hypercube) or sobol (scrambled Sobol')")] = "grid",
@@ -165,7 +165,7 @@ def sweep(scenario: Annotated[Path, typer.Argument(help="scenario YAML")],
           quiet: QuietOpt = False) -> None:
     """Run a scenario over a grid or a Latin hypercube / Sobol' design of parameters; write sweep.parquet.
 
-    TARGET is one of: programs.<program_id>.<path> (a program parameter, as in a scenario's overrides; programs.<id>.cap is formula.max of a cap);
+    TARGET is one of: programs.<program_id>.parameters.<name>[.<entry>] (a named parameter, as `fiscal-sim programs show` lists them; programs.<id>.cap is the cap of a capped formula);
 
     uptake.<program_id>.<path> (uptake.X.growth is uptake.count.growth);
 

@@ -120,6 +120,10 @@ def calc(program_ids: Annotated[list[str], typer.Argument(help="program id(s) of
         place = cat.geography.payer_name(r.jurisdiction)
         out.print(f"  source: {r.document} {r.section}; {place} ({r.jurisdiction}); award date {r.award_date}")
         if explain:
+            for p in r.parameters:
+                value = ", ".join(f"{k} {v:g}" for k, v in p["value"].items()) if isinstance(p["value"], dict) \
+                    else f"{p['value']:g}"
+                out.print(f"  parameter {p['name']} = {value} {p['unit']}  「{p['clause']}」", markup=False)
             for s in r.steps:
                 out.print(f"  {'  ' * max(s['depth'], 0)}• {s['text']}", markup=False)
                 out.print(f"  {'  ' * max(s['depth'], 0)}  「{s['clause']}」", style="dim", markup=False)
@@ -208,6 +212,12 @@ def programs_show(program_id: Annotated[str, typer.Argument(help="program id, e.
         out.print(f"  allocation to jurisdictions: {name or 'own table'}"
                   + (f" ({w.basis}: {w.document + ' ' + (w.source or '') if w.basis == 'document' else w.note})" if w else ""),
                   markup=False)
+    if s.parameters:
+        out.print("  parameters (override as programs.<id>.parameters.<name>):", markup=False)
+        for name, prm in s.parameters.items():
+            value = ", ".join(f"{k} {v:g}" for k, v in prm.value.items()) if isinstance(prm.value, dict) \
+                else f"{prm.value:g}"
+            out.print(f"    {name} = {value} {prm.unit}  「{prm.clause}」", markup=False)
     for line in timeline_lines(cat, p):
         out.print(line, markup=False)
     body = s.model_dump(mode="json", by_alias=True, exclude_none=True,

@@ -20,7 +20,7 @@ SchedulerFileOpt = Annotated[Optional[str], typer.Option("--scheduler-file", hel
 WorkersOpt = Annotated[int, typer.Option(help="worker processes")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="print only what was written (no progress, headline or tables)")]
 SetOpt = Annotated[list[str], typer.Option("--set", help="TARGET=VALUE, the sweep's grammar with one value, e.g. "
-                                           "programs.<id>.formula.max=500 (repeatable)")]
+                                           "programs.<id>.parameters.<name>=500 (repeatable)")]
 BudgetOpt = Annotated[list[str], typer.Option("--budget", help="PAYER[:PROGRAM]=AMOUNT a year (万元 unless a unit is "
                                               "given), e.g. city=2.5亿; replaces the scenario's line (repeatable)")]
 LangOpt = Annotated[Optional[str], typer.Option("--lang", help="zh or en (default: Chinese when the locale is, "
