@@ -45,17 +45,32 @@ def main() -> None:
             rows += [r | {"seed": seed} for r in bt.table.to_pylist()]
     result = {}
     for measure in ("awards", "amount_cny"):
-        for group, keep in (("correct programs", lambda p: p not in ("ALL", DRIFTING)),
-                            ("drifting program", lambda p: p == DRIFTING), ("ALL (total)", lambda p: p == "ALL")):
+        for group, keep in (
+            ("correct programs", lambda p: p not in ("ALL", DRIFTING)),
+            ("drifting program", lambda p: p == DRIFTING),
+            ("ALL (total)", lambda p: p == "ALL"),
+        ):
             sel = [r for r in rows if r["measure"] == measure and keep(r["program"])]
             pits = np.array([r["pit"] for r in sel])
             result[f"{measure} / {group}"] = {
-                "n": len(sel), "coverage_80": round(float(np.mean([r["in_80"] for r in sel])), 3),
+                "n": len(sel),
+                "coverage_80": round(float(np.mean([r["in_80"] for r in sel])), 3),
                 "coverage_90": round(float(np.mean([r["in_90"] for r in sel])), 3),
                 "pit_mean": round(float(pits.mean()), 3),
-                "pit_histogram": np.histogram(pits, bins=10, range=(0, 1))[0].tolist()}
-    print(json.dumps({"seeds": args.seeds, "holdout_from": args.holdout_from, "draws": args.draws,
-                      "programs": len(TRUE_RATES), **result}, indent=1))
+                "pit_histogram": np.histogram(pits, bins=10, range=(0, 1))[0].tolist(),
+            }
+    print(
+        json.dumps(
+            {
+                "seeds": args.seeds,
+                "holdout_from": args.holdout_from,
+                "draws": args.draws,
+                "programs": len(TRUE_RATES),
+                **result,
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

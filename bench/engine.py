@@ -50,8 +50,13 @@ def machine() -> dict:
                 break
     except OSError:
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
-            "platform": platform.platform()}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+    }
 
 
 def raw_lognormal_rate(n: int = 10_000_000, repeats: int = 5) -> float:
@@ -155,10 +160,18 @@ def chunk_profile(draws: int = 1000, repeats: int = 3) -> dict:
             stats = pstats.Stats(prof).stats  # type: ignore[attr-defined]
             for k, (_, path, fn) in PHASES.items():
                 # max, not sum: pyarrow's module-level write_table calls ParquetWriter.write_table (same file, name)
-                seen[k].append(max((v[3] for (file, _, name), v in stats.items() if file.endswith(path) and name == fn),
-                                   default=0.0))
-    return {"draws": draws, "repeats": repeats, "chunk_s_median": statistics.median(walls),
-            "phases_s_median": {k: statistics.median(v) for k, v in seen.items()}}
+                seen[k].append(
+                    max(
+                        (v[3] for (file, _, name), v in stats.items() if file.endswith(path) and name == fn),
+                        default=0.0,
+                    )
+                )
+    return {
+        "draws": draws,
+        "repeats": repeats,
+        "chunk_s_median": statistics.median(walls),
+        "phases_s_median": {k: statistics.median(v) for k, v in seen.items()},
+    }
 
 
 def case(name: str, draws: int, args: list[str], repeats: int, base: Path | None = None) -> dict:
@@ -176,12 +189,24 @@ def case(name: str, draws: int, args: list[str], repeats: int, base: Path | None
                 print(f"  {name} [{k}] run {r + 1}/{repeats}: {wall:.1f} s", file=sys.stderr, flush=True)
     wall = statistics.median(walls["this"])
     awards = expected_applicants(draws)
-    out = {"case": name, "draws": draws, "args": " ".join(args), "repeats": repeats, "wall_s_median": wall,
-           "wall_s_all": walls["this"], "peak_rss_mib_process_tree": max(mems), "applicant_awards": awards,
-           "awards_per_s": awards / wall}
+    out = {
+        "case": name,
+        "draws": draws,
+        "args": " ".join(args),
+        "repeats": repeats,
+        "wall_s_median": wall,
+        "wall_s_all": walls["this"],
+        "peak_rss_mib_process_tree": max(mems),
+        "applicant_awards": awards,
+        "awards_per_s": awards / wall,
+    }
     if base:
-        out |= {"base": str(base), "base_wall_s_median": statistics.median(walls["base"]), "base_wall_s_all": walls["base"],
-                "ratio_to_base": wall / statistics.median(walls["base"])}
+        out |= {
+            "base": str(base),
+            "base_wall_s_median": statistics.median(walls["base"]),
+            "base_wall_s_all": walls["base"],
+            "ratio_to_base": wall / statistics.median(walls["base"]),
+        }
     return out
 
 
@@ -209,31 +234,52 @@ def main() -> None:
         c["awards_per_s_per_core"] = c["awards_per_s"] / workers
         c["ratio_to_raw_lognormal"] = c["awards_per_s_per_core"] / raw
     targets = {"baseline_10k": 8.0, "baseline_10k_no_draws_ledger": 6.0}
-    result = {"machine": machine(), "workers": workers, "raw_lognormal_per_s": raw, "cases": cases, "chunk_profile": profile,
-              "targets": {"baseline_10k_wall_s": 8, "baseline_10k_no_draws_ledger_wall_s": 6, "peak_mem_gib": 2,
-                          "ratio_to_raw_lognormal": 0.25},
-              "load_average": os.getloadavg(), "created": time.strftime("%Y-%m-%d %H:%M:%S")}
+    result = {
+        "machine": machine(),
+        "workers": workers,
+        "raw_lognormal_per_s": raw,
+        "cases": cases,
+        "chunk_profile": profile,
+        "targets": {
+            "baseline_10k_wall_s": 8,
+            "baseline_10k_no_draws_ledger_wall_s": 6,
+            "peak_mem_gib": 2,
+            "ratio_to_raw_lognormal": 0.25,
+        },
+        "load_average": os.getloadavg(),
+        "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "engine.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(f"machine: {result['machine']['cpu']} ({result['machine']['cores']} cores), numpy {np.__version__}, "
-          f"load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"machine: {result['machine']['cpu']} ({result['machine']['cores']} cores), numpy {np.__version__}, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
     print(f"raw numpy lognormal: {raw / 1e6:,.1f} M samples/s per core (median of before and after the runs)")
-    print(f"{'case':30} {'draws':>8} {'wall s':>7} {'target':>7} {'base s':>7} {'×base':>6} {'peak MiB':>9} "
-          f"{'M awards/s/core':>16} {'vs raw':>7}")
+    print(
+        f"{'case':30} {'draws':>8} {'wall s':>7} {'target':>7} {'base s':>7} {'×base':>6} {'peak MiB':>9} "
+        f"{'M awards/s/core':>16} {'vs raw':>7}"
+    )
     for c in cases:
         t = targets.get(c["case"])
-        print(f"{c['case']:30} {c['draws']:>8,} {c['wall_s_median']:>7.2f} "
-              f"{(f'≤{t:g} ' + ('met' if c['wall_s_median'] <= t else 'no')) if t else '':>7} "
-              f"{c.get('base_wall_s_median', float('nan')):>7.2f} {c.get('ratio_to_base', float('nan')):>6.2f} "
-              f"{c['peak_rss_mib_process_tree']:>9.0f} {c['awards_per_s_per_core'] / 1e6:>16.2f} "
-              f"{c['ratio_to_raw_lognormal']:>7.1%} {'(≥25% met)' if c['ratio_to_raw_lognormal'] >= 0.25 else '(<25%)'}")
+        print(
+            f"{c['case']:30} {c['draws']:>8,} {c['wall_s_median']:>7.2f} "
+            f"{(f'≤{t:g} ' + ('met' if c['wall_s_median'] <= t else 'no')) if t else '':>7} "
+            f"{c.get('base_wall_s_median', float('nan')):>7.2f} {c.get('ratio_to_base', float('nan')):>6.2f} "
+            f"{c['peak_rss_mib_process_tree']:>9.0f} {c['awards_per_s_per_core'] / 1e6:>16.2f} "
+            f"{c['ratio_to_raw_lognormal']:>7.1%} {'(≥25% met)' if c['ratio_to_raw_lognormal'] >= 0.25 else '(<25%)'}"
+        )
     floor = expected_applicants(profile["draws"]) / raw
-    print(f"\nwhere one chunk of {profile['draws']:,} draws goes (one process, with the per-draw ledger; medians of "
-          f"{profile['repeats']}, cumulative seconds under cProfile): {profile['chunk_s_median']:.2f} s in all")
+    print(
+        f"\nwhere one chunk of {profile['draws']:,} draws goes (one process, with the per-draw ledger; medians of "
+        f"{profile['repeats']}, cumulative seconds under cProfile): {profile['chunk_s_median']:.2f} s in all"
+    )
     for k, (label, _, _) in PHASES.items():
         print(f"  {label:42} {profile['phases_s_median'][k]:6.2f} s")
-    print(f"  floor: its {expected_applicants(profile['draws']) / 1e6:.1f} M applicant inputs at the raw lognormal "
-          f"rate alone {floor:6.2f} s")
+    print(
+        f"  floor: its {expected_applicants(profile['draws']) / 1e6:.1f} M applicant inputs at the raw lognormal "
+        f"rate alone {floor:6.2f} s"
+    )
 
 
 if __name__ == "__main__":

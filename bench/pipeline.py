@@ -47,10 +47,19 @@ def bench_model(scen, draws: int) -> dict:
         dt = time.perf_counter() - t
         total_events += res.events
         total_seconds += dt
-        out["pipelines"][plan.name] = {"applicants_per_draw": apps.draw.size / draws, "events": res.events,
-                                       "seconds": dt, "events_per_s": res.events / dt, "draws_per_s": draws / dt}
-    out.update(events=total_events, seconds=total_seconds, events_per_s=total_events / total_seconds,
-               draws_per_s=draws / total_seconds)
+        out["pipelines"][plan.name] = {
+            "applicants_per_draw": apps.draw.size / draws,
+            "events": res.events,
+            "seconds": dt,
+            "events_per_s": res.events / dt,
+            "draws_per_s": draws / dt,
+        }
+    out.update(
+        events=total_events,
+        seconds=total_seconds,
+        events_per_s=total_events / total_seconds,
+        draws_per_s=draws / total_seconds,
+    )
     return out
 
 
@@ -59,8 +68,13 @@ def bench_run(scen, workers: int, pipeline: bool) -> dict:
         t = time.perf_counter()
         run(scen, Path(tmp) / "out", workers=workers, write_draws=True, pipeline=pipeline)
         dt = time.perf_counter() - t
-    return {"draws": scen.spec.draws, "workers": workers, "pipeline": pipeline, "seconds": dt,
-            "draws_per_s": scen.spec.draws / dt}
+    return {
+        "draws": scen.spec.draws,
+        "workers": workers,
+        "pipeline": pipeline,
+        "seconds": dt,
+        "draws_per_s": scen.spec.draws / dt,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,17 +84,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--model-draws", type=int, default=100, help="draws of the in-process model benchmark")
     ap.add_argument("--json", type=Path, help="write the results here")
-    ap.add_argument("--check", action="store_true", help=f"fail unless {TARGET_DRAWS} draws run in ≤ {TARGET_SECONDS:g} s")
+    ap.add_argument(
+        "--check", action="store_true", help=f"fail unless {TARGET_DRAWS} draws run in ≤ {TARGET_SECONDS:g} s"
+    )
     args = ap.parse_args(argv)
 
     scen = load_scenario(args.scenario)
     model = bench_model(scen.with_settings(draws=args.model_draws), args.model_draws)
     print(f"pipeline model ({args.model_draws} draws, 1 process):")
     for name, r in model["pipelines"].items():
-        print(f"  {name:24s} {r['applicants_per_draw']:7.0f} applicants/draw  {r['events_per_s']:11,.0f} events/s"
-              f"  {r['draws_per_s']:7.1f} draws/s")
-    print(f"  {'all pipelines':24s} {'':7s}                  {model['events_per_s']:11,.0f} events/s"
-          f"  {model['draws_per_s']:7.1f} draws/s")
+        print(
+            f"  {name:24s} {r['applicants_per_draw']:7.0f} applicants/draw  {r['events_per_s']:11,.0f} events/s"
+            f"  {r['draws_per_s']:7.1f} draws/s"
+        )
+    print(
+        f"  {'all pipelines':24s} {'':7s}                  {model['events_per_s']:11,.0f} events/s"
+        f"  {model['draws_per_s']:7.1f} draws/s"
+    )
 
     big = scen.with_settings(draws=args.draws)
     chunk = max(big.spec.block_size, -(-args.draws // (2 * args.workers)))  # ≥ 2 chunks per worker
@@ -89,15 +109,22 @@ def main(argv: list[str] | None = None) -> int:
     piped = bench_run(big, args.workers, pipeline=True)
     for r in (plain, piped):
         label = "with --pipeline" if r["pipeline"] else "without pipeline"
-        print(f"run {Path(args.scenario).name} {label:17s}: {r['draws']:,} draws, {r['workers']} workers, "
-              f"{r['seconds']:6.1f} s, {r['draws_per_s']:7.1f} draws/s")
+        print(
+            f"run {Path(args.scenario).name} {label:17s}: {r['draws']:,} draws, {r['workers']} workers, "
+            f"{r['seconds']:6.1f} s, {r['draws_per_s']:7.1f} draws/s"
+        )
     per_target = TARGET_DRAWS / piped["draws_per_s"]
     ok = per_target <= TARGET_SECONDS
-    print(f"target ≥ {TARGET_DRAWS:,} draws in ≤ {TARGET_SECONDS:g} s with pipelines: "
-          f"{per_target:.1f} s for {TARGET_DRAWS:,} draws — {'met' if ok else 'MISSED'}")
+    print(
+        f"target ≥ {TARGET_DRAWS:,} draws in ≤ {TARGET_SECONDS:g} s with pipelines: "
+        f"{per_target:.1f} s for {TARGET_DRAWS:,} draws — {'met' if ok else 'MISSED'}"
+    )
     if args.json:
-        args.json.write_text(json.dumps({"model": model, "run": piped, "run_without_pipeline": plain,
-                                         "target_met": ok}, indent=2) + "\n", encoding="utf-8")
+        args.json.write_text(
+            json.dumps({"model": model, "run": piped, "run_without_pipeline": plain, "target_met": ok}, indent=2)
+            + "\n",
+            encoding="utf-8",
+        )
     return 0 if ok or not args.check else 1
 
 

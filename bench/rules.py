@@ -54,12 +54,14 @@ YOUTH = np.array([1.05, 1.0])
 def hand_numpy(x: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {
         RULES[0]: HOUSING[x["option"], x["tier4"]],
-        RULES[1]: np.minimum(SALARY_RATE[x["tier3"]] * x["salary"], SALARY_CAP[x["term"], x["tier3"]]) * YOUTH[x["age_band"]],
+        RULES[1]: np.minimum(SALARY_RATE[x["tier3"]] * x["salary"], SALARY_CAP[x["term"], x["tier3"]])
+        * YOUTH[x["age_band"]],
         RULES[2]: np.minimum(0.20 * np.maximum(x["salary"] - 30 * WAN, 0.0), 10 * WAN),
     }
 
 
 # ── fiscal_sim: the catalogue's programs, compiled ──
+
 
 def fiscal_sim_rules(interpreted: bool = False) -> Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]:
     """The compiled programs (``interpreted``: the tree interpreter used before compilation, for comparison)."""
@@ -68,8 +70,11 @@ def fiscal_sim_rules(interpreted: bool = False) -> Callable[[dict[str, np.ndarra
 
     cat = load_catalogue(REPO / "scenarios")
     progs = [cat.get(r) for r in RULES]
-    names = [{"tier": "tier4", "option": "option"}, {"tier": "tier3", "term": "term", "salary": "salary",
-                                                     "age_band": "age_band"}, {"salary": "salary"}]
+    names = [
+        {"tier": "tier4", "option": "option"},
+        {"tier": "tier3", "term": "term", "salary": "salary", "age_band": "age_band"},
+        {"salary": "salary"},
+    ]
 
     def run(x: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         n = x["salary"].size
@@ -77,10 +82,12 @@ def fiscal_sim_rules(interpreted: bool = False) -> Callable[[dict[str, np.ndarra
         if interpreted:
             return {p.id: evaluate(p.spec.formula, c) for p, c in zip(progs, ctxs)}
         return {p.id: p.award_cny(c) for p, c in zip(progs, ctxs)}
+
     return run
 
 
 # ── OpenFisca-Core (optional) ──
+
 
 def openfisca_rules() -> Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]] | None:
     try:
@@ -104,8 +111,10 @@ def openfisca_rules() -> Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]
 
     def salary_subsidy(p, period):
         t = p("tier3", period).astype(int)
-        return np.minimum(SALARY_RATE[t] * p("salary", period), SALARY_CAP[p("term", period).astype(int), t]) \
+        return (
+            np.minimum(SALARY_RATE[t] * p("salary", period), SALARY_CAP[p("term", period).astype(int), t])
             * YOUTH[p("age_band", period).astype(int)]
+        )
 
     def expert(p, period):
         return np.minimum(0.20 * np.maximum(p("salary", period) - 30 * WAN, 0.0), 10 * WAN)
@@ -121,7 +130,11 @@ def openfisca_rules() -> Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]
         sim = SimulationBuilder().build_default_simulation(tbs, x["salary"].size)
         for k, v in x.items():
             sim.set_input(k, "2025", v)
-        return {r: np.asarray(sim.calculate(v, "2025"), dtype=float) for r, v in zip(RULES, ("housing", "salary_subsidy", "expert"))}
+        return {
+            r: np.asarray(sim.calculate(v, "2025"), dtype=float)
+            for r, v in zip(RULES, ("housing", "salary_subsidy", "expert"))
+        }
+
     return run
 
 
@@ -148,8 +161,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 5_000_000])
     ap.add_argument("--repeats", type=int, default=5)
     a = ap.parse_args(argv)
-    engines: dict[str, Callable] = {"hand numpy": hand_numpy, "fiscal_sim": fiscal_sim_rules(),
-                                    "fiscal_sim interp.": fiscal_sim_rules(interpreted=True)}
+    engines: dict[str, Callable] = {
+        "hand numpy": hand_numpy,
+        "fiscal_sim": fiscal_sim_rules(),
+        "fiscal_sim interp.": fiscal_sim_rules(interpreted=True),
+    }
     of = openfisca_rules()
     if of is not None:
         engines["OpenFisca-Core"] = of

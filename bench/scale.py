@@ -79,8 +79,12 @@ def measured(name: str, args: list[str], draws_total: int) -> dict:
         samples.append((time.perf_counter() - t0, _pss_mib(proc.pid), workers))
         if time.perf_counter() - last > 30:
             last = time.perf_counter()
-            print(f"  {samples[-1][0]:.0f} s: client {samples[-1][1]:.0f} MiB, workers "
-                  f"{sorted(round(v) for v in workers.values())} MiB", file=sys.stderr, flush=True)
+            print(
+                f"  {samples[-1][0]:.0f} s: client {samples[-1][1]:.0f} MiB, workers "
+                f"{sorted(round(v) for v in workers.values())} MiB",
+                file=sys.stderr,
+                flush=True,
+            )
         time.sleep(0.5)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
@@ -94,10 +98,17 @@ def measured(name: str, args: list[str], draws_total: int) -> dict:
     def quarter(part: list) -> float:
         return statistics.mean(sum(w.values()) for _, _, w in part) if part else 0.0
 
-    return {"case": name, "command": "fiscal-sim " + " ".join(args), "wall_s": wall, "draws": draws_total,
-            "draws_per_s": draws_total / wall, "client_peak_mib": max((c for _, c, _ in samples), default=0.0),
-            "worker_peaks_mib": sorted(peaks.values()), "workers_first_quarter_mib": quarter(samples[:q]),
-            "workers_last_quarter_mib": quarter(samples[-q:])}
+    return {
+        "case": name,
+        "command": "fiscal-sim " + " ".join(args),
+        "wall_s": wall,
+        "draws": draws_total,
+        "draws_per_s": draws_total / wall,
+        "client_peak_mib": max((c for _, c, _ in samples), default=0.0),
+        "worker_peaks_mib": sorted(peaks.values()),
+        "workers_first_quarter_mib": quarter(samples[:q]),
+        "workers_last_quarter_mib": quarter(samples[-q:]),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,38 +117,83 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--points", type=int, default=100)
     ap.add_argument("--point-draws", type=int, default=10_000)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--only", choices=["run", "sweep"], help="one case only (its record replaces the same case's "
-                                                             "in bench/results/scale.json; the other is kept)")
+    ap.add_argument(
+        "--only",
+        choices=["run", "sweep"],
+        help="one case only (its record replaces the same case's in bench/results/scale.json; the other is kept)",
+    )
     a = ap.parse_args(argv)
     dask = ["--executor", "dask", "--workers", str(a.workers)]
     values = ",".join(f"{0.001 * i:.3f}" for i in range(a.points))
     with tempfile.TemporaryDirectory() as tmp:
         cases = []
         if a.only in (None, "run"):
-            cases.append(measured(f"baseline_{a.draws // 1000}k_no_draws_ledger",
-                                  ["run", str(BASELINE), "--draws", str(a.draws), "--chunk-size", "1000",
-                                   "--no-draws-ledger", "--out", f"{tmp}/run", *dask], a.draws))
+            cases.append(
+                measured(
+                    f"baseline_{a.draws // 1000}k_no_draws_ledger",
+                    [
+                        "run",
+                        str(BASELINE),
+                        "--draws",
+                        str(a.draws),
+                        "--chunk-size",
+                        "1000",
+                        "--no-draws-ledger",
+                        "--out",
+                        f"{tmp}/run",
+                        *dask,
+                    ],
+                    a.draws,
+                )
+            )
         if a.only in (None, "sweep"):
-            cases.append(measured(f"sweep_{a.points}_points_x_{a.point_draws / 1000:g}k",
-                                  ["sweep", str(BASELINE), "--set", f"{GROWTH}={values}", "--draws", str(a.point_draws),
-                                   "--totals-only", "--out", f"{tmp}/sweep", *dask], a.points * a.point_draws))
+            cases.append(
+                measured(
+                    f"sweep_{a.points}_points_x_{a.point_draws / 1000:g}k",
+                    [
+                        "sweep",
+                        str(BASELINE),
+                        "--set",
+                        f"{GROWTH}={values}",
+                        "--draws",
+                        str(a.point_draws),
+                        "--totals-only",
+                        "--out",
+                        f"{tmp}/sweep",
+                        *dask,
+                    ],
+                    a.points * a.point_draws,
+                )
+            )
     for c in cases:
         c |= {"load_average_after": os.getloadavg(), "created": time.strftime("%Y-%m-%d %H:%M:%S")}
     out = REPO / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     kept = []
     if a.only and (out / "scale.json").is_file():
-        kept = [c for c in json.loads((out / "scale.json").read_text())["cases"]
-                if not c["case"].startswith("baseline_" if a.only == "run" else "sweep_")]
-    result = {"machine": machine(), "workers": a.workers, "cases": kept + cases, "load_average": os.getloadavg(),
-              "created": time.strftime("%Y-%m-%d %H:%M:%S")}
+        kept = [
+            c
+            for c in json.loads((out / "scale.json").read_text())["cases"]
+            if not c["case"].startswith("baseline_" if a.only == "run" else "sweep_")
+        ]
+    result = {
+        "machine": machine(),
+        "workers": a.workers,
+        "cases": kept + cases,
+        "load_average": os.getloadavg(),
+        "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
     (out / "scale.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(f"machine: {result['machine']['cpu']} ({result['machine']['cores']} cores); Dask LocalCluster of "
-          f"{a.workers} single-threaded workers; load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"machine: {result['machine']['cpu']} ({result['machine']['cores']} cores); Dask LocalCluster of "
+        f"{a.workers} single-threaded workers; load average {os.getloadavg()[0]:.1f}"
+    )
     for c in cases:
-        print(f"{c['case']:34} wall {c['wall_s']:8.1f} s  {c['draws_per_s']:8.0f} draws/s  client peak "
-              f"{c['client_peak_mib']:6.0f} MiB  worker peaks {[round(v) for v in c['worker_peaks_mib']]} MiB  "
-              f"workers first/last quarter {c['workers_first_quarter_mib']:.0f}/{c['workers_last_quarter_mib']:.0f} MiB")
+        print(
+            f"{c['case']:34} wall {c['wall_s']:8.1f} s  {c['draws_per_s']:8.0f} draws/s  client peak "
+            f"{c['client_peak_mib']:6.0f} MiB  worker peaks {[round(v) for v in c['worker_peaks_mib']]} MiB  "
+            f"workers first/last quarter {c['workers_first_quarter_mib']:.0f}/{c['workers_last_quarter_mib']:.0f} MiB"
+        )
     return 0
 
 

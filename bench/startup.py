@@ -26,8 +26,20 @@ REPO = Path(__file__).resolve().parents[1]
 PY = REPO / ".venv" / "bin" / "python"
 OUT = REPO / "bench" / "results"
 RUNS = 7
-CALC = ["calc", "jwf2017-4.innovation-salary", "-i", "tier=A", "-i", "term=long", "-i", "salary=200", "-j", "nanhu",
-        "--date", "2025-03-01"]
+CALC = [
+    "calc",
+    "jwf2017-4.innovation-salary",
+    "-i",
+    "tier=A",
+    "-i",
+    "term=long",
+    "-i",
+    "salary=200",
+    "-j",
+    "nanhu",
+    "--date",
+    "2025-03-01",
+]
 CASES = {"calc": (CALC, 0.4), "programs list": (["programs", "list"], 0.5), "--version": (["--version"], None)}
 
 
@@ -36,8 +48,13 @@ def timed(args: list[str], env: dict[str, str]) -> tuple[float, float]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     # -P: like the console script, no current folder on sys.path (a --before tree's PYTHONPATH comes first)
-    subprocess.run([str(PY), "-P", "-c", "from fiscal_sim.cli import main; main()", *args],
-                   check=True, capture_output=True, env=env, cwd=REPO)
+    subprocess.run(
+        [str(PY), "-P", "-c", "from fiscal_sim.cli import main; main()", *args],
+        check=True,
+        capture_output=True,
+        env=env,
+        cwd=REPO,
+    )
     wall = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -57,14 +74,21 @@ def measure(trees: dict[str, dict[str, str]], runs: int) -> dict:
                 for tree, env in envs.items():
                     samples[tree].append(timed(args, env))
             for tree, s in samples.items():
-                row[f"{tree}_{state}"] = {"wall_s": round(statistics.median(w for w, _ in s), 3),
-                                          "cpu_s": round(statistics.median(c for _, c in s), 3)}
+                row[f"{tree}_{state}"] = {
+                    "wall_s": round(statistics.median(w for w, _ in s), 3),
+                    "cpu_s": round(statistics.median(c for _, c in s), 3),
+                }
         cases[name] = row
         for tree in trees:
             w, c = row[f"{tree}_warm"], row[f"{tree}_cold"]
-            ok = "" if target is None else ("  meets target" if w["wall_s"] <= target else f"  (target {target} s wall)")
-            print(f"{name:14s} {tree:7s} warm {w['wall_s']:.3f} s wall {w['cpu_s']:.3f} s cpu   "
-                  f"cold {c['wall_s']:.3f} s wall {c['cpu_s']:.3f} s cpu{ok}", flush=True)
+            ok = (
+                "" if target is None else ("  meets target" if w["wall_s"] <= target else f"  (target {target} s wall)")
+            )
+            print(
+                f"{name:14s} {tree:7s} warm {w['wall_s']:.3f} s wall {w['cpu_s']:.3f} s cpu   "
+                f"cold {c['wall_s']:.3f} s wall {c['cpu_s']:.3f} s cpu{ok}",
+                flush=True,
+            )
     return cases
 
 
@@ -77,11 +101,21 @@ def main() -> None:
         # each tree gets its own catalogue cache; PYTHONPATH puts a --before tree ahead of the editable install
         trees = {"after" if opts.before else "this": {**os.environ, "FISCAL_SIM_CACHE": f"{caches}/this"}}
         if opts.before:
-            trees = {"before": {**os.environ, "FISCAL_SIM_CACHE": f"{caches}/before",
-                                "PYTHONPATH": str(opts.before.resolve())}, **trees}
-        results = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-                   "python": platform.python_version(), "load_average": os.getloadavg(), "runs": opts.runs,
-                   "cases": measure(trees, opts.runs)}
+            trees = {
+                "before": {
+                    **os.environ,
+                    "FISCAL_SIM_CACHE": f"{caches}/before",
+                    "PYTHONPATH": str(opts.before.resolve()),
+                },
+                **trees,
+            }
+        results = {
+            "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+            "python": platform.python_version(),
+            "load_average": os.getloadavg(),
+            "runs": opts.runs,
+            "cases": measure(trees, opts.runs),
+        }
     results["load_average_end"] = os.getloadavg()
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "startup.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")

@@ -39,8 +39,11 @@ def main() -> None:
     jar = http.cookiejar.CookieJar()
     http_ = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     with tempfile.TemporaryDirectory(prefix="fiscal-sim-bench-") as ws:
-        proc = subprocess.Popen([sys.executable, "-m", "fiscal_sim.cli", "serve", "--workspace", ws, "--port",
-                                 str(port)], cwd=REPO, stdout=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "fiscal_sim.cli", "serve", "--workspace", ws, "--port", str(port)],
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+        )
         try:
             end = time.monotonic() + 30
             while True:
@@ -58,7 +61,10 @@ def main() -> None:
                 body = urllib.parse.urlencode({"csrf": csrf, "src": "repo", "name": "baseline", "draws": DRAWS})
                 resp = http_.open(base + "/runs", data=body.encode(), timeout=30)
                 run_id = resp.url.rstrip("/").rsplit("/", 1)[1]
-                while json.loads(http_.open(f"{base}/runs/{run_id}/status.json").read())["status"] in ("queued", "running"):
+                while json.loads(http_.open(f"{base}/runs/{run_id}/status.json").read())["status"] in (
+                    "queued",
+                    "running",
+                ):
                     time.sleep(0.05)
                 page = http_.open(f"{base}/runs/{run_id}").read().decode()
                 assert re.search(r'<pre id="headline">', page), "no headline on the result page"
@@ -69,13 +75,19 @@ def main() -> None:
         finally:
             proc.terminate()
             proc.wait(10)
-    result = {"what": f"submit a {DRAWS:,}-draw baseline run → headline shown (server warm)", "runs_s": times,
-              "median_s": statistics.median(times), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-              "python": platform.python_version()}
+    result = {
+        "what": f"submit a {DRAWS:,}-draw baseline run → headline shown (server warm)",
+        "runs_s": times,
+        "median_s": statistics.median(times),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "python": platform.python_version(),
+    }
     OUT.mkdir(exist_ok=True)
     (OUT / "workbench.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"workbench: {result['what']}: median {result['median_s']:.2f} s of {RUNS} "
-          f"({', '.join(f'{t:.2f}' for t in times)}) on {result['machine']}")
+    print(
+        f"workbench: {result['what']}: median {result['median_s']:.2f} s of {RUNS} "
+        f"({', '.join(f'{t:.2f}' for t in times)}) on {result['machine']}"
+    )
 
 
 if __name__ == "__main__":

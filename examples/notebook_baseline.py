@@ -21,14 +21,23 @@ for line in res.headline["text"]["zh"]:
 # %% 2. A reform with common random numbers: the major-conversion cap at 1500万元
 cmp = fs.compare(base, "scenarios/cap1500.yaml").to_pandas()
 city_change = cmp.query("program == 'ALL' and payer == 'city' and measure == 'cash' and period == 'horizon'")
-print("city, horizon change (亿元):", float(city_change.change_mean_cny.iloc[0]) / 1e8,
-      "±", float(city_change.change_se_cny.iloc[0]) / 1e8)
+print(
+    "city, horizon change (亿元):",
+    float(city_change.change_mean_cny.iloc[0]) / 1e8,
+    "±",
+    float(city_change.change_se_cny.iloc[0]) / 1e8,
+)
 
 # %% 3. A sweep of the same cap
 table = fs.sweep(base, ["programs.jzf2017-3.major-conversion.cap=1000,2000,3000"]).to_pandas()
-print(table.query("program == 'ALL' and payer == 'city' and vintage == 'ALL' and measure == 'cash' "
-                  "and period == 'horizon'")[["point", "mean_cny", "p95_cny"]])
+print(
+    table.query(
+        "program == 'ALL' and payer == 'city' and vintage == 'ALL' and measure == 'cash' and period == 'horizon'"
+    )[["point", "mean_cny", "p95_cny"]]
+)
 
 # %% 4. One applicant, by hand
-case = fs.calculate("jzbf2024-7.tech-intermediary-reward", {"contract": "500万元"}, jurisdiction="海宁", date="2025-05-01")
+case = fs.calculate(
+    "jzbf2024-7.tech-intermediary-reward", {"contract": "500万元"}, jurisdiction="海宁", date="2025-05-01"
+)
 print(case.total_cny, "yuan")

@@ -6,10 +6,38 @@ starts without it: ``import fiscal_sim as fs; fs.simulate(fs.load("scenarios/bas
 
 from fiscal_sim.version import __version__
 
-_API = ("Result", "Comparison", "load", "simulate", "write", "compare", "sweep", "calculate", "describe",
-        "scenario_of_run", "sensitivity", "calibration", "backtest", "assumptions", "write_compare", "write_sweep",
-        "write_assumptions", "write_sensitivity", "write_backtest", "load_catalogue", "calculate_applicant",
-        "write_calibration", "Calibrated", "alternatives", "Alternatives", "write_report", "write_brief", "export_run", "check_files", "run_cases")
+_API = (
+    "Result",
+    "Comparison",
+    "load",
+    "simulate",
+    "write",
+    "compare",
+    "sweep",
+    "calculate",
+    "describe",
+    "scenario_of_run",
+    "sensitivity",
+    "calibration",
+    "backtest",
+    "assumptions",
+    "write_compare",
+    "write_sweep",
+    "write_assumptions",
+    "write_sensitivity",
+    "write_backtest",
+    "load_catalogue",
+    "calculate_applicant",
+    "write_calibration",
+    "Calibrated",
+    "alternatives",
+    "Alternatives",
+    "write_report",
+    "write_brief",
+    "export_run",
+    "check_files",
+    "run_cases",
+)
 """The names of :mod:`fiscal_sim.api` (its ``__all__``; a test keeps the two equal)."""
 __all__ = ["__version__", *_API]
 

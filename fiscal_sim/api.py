@@ -41,18 +41,52 @@ if TYPE_CHECKING:  # pragma: no cover
     from fiscal_sim.scenario import Scenario
     from fiscal_sim.stats import Accumulator
 
-__all__ = ["Result", "Comparison", "load", "simulate", "write", "compare", "sweep", "calculate", "describe",
-           "scenario_of_run", "sensitivity", "calibration", "backtest", "assumptions",
-           "write_compare", "write_sweep", "write_assumptions", "write_sensitivity", "write_backtest",
-           "load_catalogue", "calculate_applicant", "write_calibration", "Calibrated", "alternatives", "Alternatives",
-           "write_report", "write_brief", "export_run", "check_files", "run_cases"]
+__all__ = [
+    "Result",
+    "Comparison",
+    "load",
+    "simulate",
+    "write",
+    "compare",
+    "sweep",
+    "calculate",
+    "describe",
+    "scenario_of_run",
+    "sensitivity",
+    "calibration",
+    "backtest",
+    "assumptions",
+    "write_compare",
+    "write_sweep",
+    "write_assumptions",
+    "write_sensitivity",
+    "write_backtest",
+    "load_catalogue",
+    "calculate_applicant",
+    "write_calibration",
+    "Calibrated",
+    "alternatives",
+    "Alternatives",
+    "write_report",
+    "write_brief",
+    "export_run",
+    "check_files",
+    "run_cases",
+]
 
 Progress = Callable[[int], None]
 """Called with the number of draws (or points) just finished."""
 
 
-def load(path: str | Path, *, draws: int | None = None, seed: int | None = None, chunk_size: int | None = None,
-         sets: Sequence[str] = (), budgets: Sequence[str] = ()) -> "Scenario":
+def load(
+    path: str | Path,
+    *,
+    draws: int | None = None,
+    seed: int | None = None,
+    chunk_size: int | None = None,
+    sets: Sequence[str] = (),
+    budgets: Sequence[str] = (),
+) -> "Scenario":
     """Read, validate and compile a scenario file (errors name file, program and field); the run settings,
     ``--set`` assignments (one value each) and ``--budget`` lines given replace the file's."""
     from fiscal_sim.errors import FiscalSimError
@@ -95,8 +129,13 @@ class Result:
     def cash(self, payer: str = "ALL", program: str = "ALL") -> "pd.DataFrame":
         """Cash by fiscal year for one payer and program (all-vintage series), indexed by ``fiscal_year``."""
         df = self.to_pandas()
-        df = df[(df.payer == payer) & (df.program == program) & (df.vintage == "ALL") & (df.measure == "cash")
-                & (df.period == "year")]
+        df = df[
+            (df.payer == payer)
+            & (df.program == program)
+            & (df.vintage == "ALL")
+            & (df.measure == "cash")
+            & (df.period == "year")
+        ]
         return df.set_index("fiscal_year").sort_index()
 
 
@@ -104,12 +143,22 @@ def _nullable(t: pa.DataType) -> Any:
     import pandas as pd
     import pyarrow as pa
 
-    return {pa.int16(): pd.Int16Dtype(), pa.int32(): pd.Int32Dtype(), pa.int64(): pd.Int64Dtype(),
-            pa.bool_(): pd.BooleanDtype()}.get(t)
+    return {
+        pa.int16(): pd.Int16Dtype(),
+        pa.int32(): pd.Int32Dtype(),
+        pa.int64(): pd.Int64Dtype(),
+        pa.bool_(): pd.BooleanDtype(),
+    }.get(t)
 
 
-def simulate(scenario: "Scenario | str | Path", *, draws: int | None = None, seed: int | None = None,
-             sets: Sequence[str] = (), workers: int = 1) -> Result:
+def simulate(
+    scenario: "Scenario | str | Path",
+    *,
+    draws: int | None = None,
+    seed: int | None = None,
+    sets: Sequence[str] = (),
+    workers: int = 1,
+) -> Result:
     """Simulate a scenario in memory (no files): summary, headline and statistics.
 
     ``sets`` are ``--set`` assignments applied first; ``workers`` > 1 uses a local process pool. Results are
@@ -126,14 +175,30 @@ def simulate(scenario: "Scenario | str | Path", *, draws: int | None = None, see
     summary = summary_table(scen, lay, acc)
     progs = {r["program"]: r for r in programs_table(scen).to_pylist()}
     pays = {r["payer"]: r for r in payers_table(scen).to_pylist()}
-    head = headline.compute(summary.to_pylist(), progs, pays, None, manifest(scen, "", ["fiscal_sim.api.simulate"], workers),
-                            tail=tail_means(scen, acc), drivers=breach_parts(scen, lay, acc))
+    head = headline.compute(
+        summary.to_pylist(),
+        progs,
+        pays,
+        None,
+        manifest(scen, "", ["fiscal_sim.api.simulate"], workers),
+        tail=tail_means(scen, acc),
+        drivers=breach_parts(scen, lay, acc),
+    )
     return Result(scen, summary, head, acc)
 
 
-def write(scenario: "Scenario | str | Path", out: "str | Path | Any", *, draws: int | None = None, workers: int = 1,
-          write_draws: bool = True, pipeline: bool = False, executor: "Executor | None" = None,
-          progress: Progress | None = None, command: Sequence[str] | None = None) -> "RunResult":
+def write(
+    scenario: "Scenario | str | Path",
+    out: "str | Path | Any",
+    *,
+    draws: int | None = None,
+    workers: int = 1,
+    write_draws: bool = True,
+    pipeline: bool = False,
+    executor: "Executor | None" = None,
+    progress: Progress | None = None,
+    command: Sequence[str] | None = None,
+) -> "RunResult":
     """Simulate and write a run folder (or a URL prefix) exactly as ``fiscal-sim run`` does; the result says
     where (``.out``), the run id, the summary table and the headline."""
     from fiscal_sim.io.target import parse
@@ -141,8 +206,16 @@ def write(scenario: "Scenario | str | Path", out: "str | Path | Any", *, draws: 
 
     scen = _scenario(scenario).with_settings(draws=draws)
     where = parse(out) if isinstance(out, (str, Path)) else out
-    return run(scen, where, workers=workers, write_draws=write_draws, command=list(command or []) or None,
-               progress=progress, pipeline=pipeline, executor=executor)
+    return run(
+        scen,
+        where,
+        workers=workers,
+        write_draws=write_draws,
+        command=list(command or []) or None,
+        progress=progress,
+        pipeline=pipeline,
+        executor=executor,
+    )
 
 
 @dataclass
@@ -156,8 +229,14 @@ class Comparison:
         return self.table.to_pandas(types_mapper=_nullable)
 
 
-def compare(base: "Scenario | str | Path", reform: "Scenario | str | Path", *, draws: int | None = None,
-            workers: int = 1, out: str | Path | None = None) -> Comparison:
+def compare(
+    base: "Scenario | str | Path",
+    reform: "Scenario | str | Path",
+    *,
+    draws: int | None = None,
+    workers: int = 1,
+    out: str | Path | None = None,
+) -> Comparison:
     """Compare two scenarios with common random numbers; kept in memory unless ``out`` names a folder."""
     from fiscal_sim.analysis.compare import compare as run_compare
 
@@ -171,8 +250,14 @@ def compare(base: "Scenario | str | Path", reform: "Scenario | str | Path", *, d
         return Comparison(res.table)
 
 
-def sweep(scenario: "Scenario | str | Path", sets: Sequence[str], *, draws: int | None = None, workers: int = 1,
-          out: str | Path | None = None) -> pa.Table:
+def sweep(
+    scenario: "Scenario | str | Path",
+    sets: Sequence[str],
+    *,
+    draws: int | None = None,
+    workers: int = 1,
+    out: str | Path | None = None,
+) -> pa.Table:
     """Run a scenario over every combination of ``--set`` values (``'budgets.city=2亿,3亿'`` style); returns
     sweep.parquet's content (one block of summary rows per point), in memory unless ``out`` is given."""
     from fiscal_sim.analysis.sweep import plan, sweep as run_sweep
@@ -186,8 +271,13 @@ def sweep(scenario: "Scenario | str | Path", sets: Sequence[str], *, draws: int 
         return run_sweep(scen, p, Path(d) / "sweep", workers=workers, totals_only=True).table
 
 
-def calculate(program: str, inputs: dict[str, Any] | list[dict[str, Any]], *, jurisdiction: str | None = None,
-         date: str | None = None) -> "CaseResult":
+def calculate(
+    program: str,
+    inputs: dict[str, Any] | list[dict[str, Any]],
+    *,
+    jurisdiction: str | None = None,
+    date: str | None = None,
+) -> "CaseResult":
     """One applicant's award under a program, its payment schedule and payers (as ``fiscal-sim calc``)."""
     import datetime as dt
 
@@ -206,9 +296,16 @@ def load_catalogue(root: str | Path | None = None) -> Any:
     return cached_catalogue(Path(root) if root is not None else None)
 
 
-def calculate_applicant(programs: Sequence[str], inputs: dict[str, Any], *, jurisdiction: str | None = None,
-                        date: "str | dt.date | None" = None, explain: bool = False, stay: int | None = None,
-                        root: str | Path | None = None) -> list["CaseResult"]:
+def calculate_applicant(
+    programs: Sequence[str],
+    inputs: dict[str, Any],
+    *,
+    jurisdiction: str | None = None,
+    date: "str | dt.date | None" = None,
+    explain: bool = False,
+    stay: int | None = None,
+    root: str | Path | None = None,
+) -> list["CaseResult"]:
     """One applicant under several programs (``fiscal-sim calc``): within a non-cumulation group only the
     highest total pays; a program id given n times is n claims; an input given as a list is one value a claim."""
     import datetime as dt
@@ -222,8 +319,15 @@ def calculate_applicant(programs: Sequence[str], inputs: dict[str, Any], *, juri
         except ValueError as e:
             raise FiscalSimError(f"--date {date}: expected a date written YYYY-MM-DD, e.g. 2025-03-01 ({e})") from None
     try:
-        return calculate_many(load_catalogue(root), list(programs), inputs, jurisdiction=jurisdiction, award_date=date,
-                              explain=explain, stay=stay)
+        return calculate_many(
+            load_catalogue(root),
+            list(programs),
+            inputs,
+            jurisdiction=jurisdiction,
+            award_date=date,
+            explain=explain,
+            stay=stay,
+        )
     except ValueError as e:
         raise FiscalSimError(str(e)) from None
 
@@ -233,12 +337,17 @@ def describe(program: str) -> dict[str, Any]:
     from fiscal_sim.catalogue.cache import cached_catalogue
 
     prog = cached_catalogue(None).get(program)
-    return {"id": prog.id, "document": prog.document.number, "jurisdictions": list(prog.jurisdictions),
-            **prog.spec.model_dump(mode="json", exclude_none=True)}
+    return {
+        "id": prog.id,
+        "document": prog.document.number,
+        "jurisdictions": list(prog.jurisdictions),
+        **prog.spec.model_dump(mode="json", exclude_none=True),
+    }
 
 
-def scenario_of_run(folder: str | Path, *, draws: int | None = None, seed: int | None = None
-                    ) -> tuple["Scenario", bool]:
+def scenario_of_run(
+    folder: str | Path, *, draws: int | None = None, seed: int | None = None
+) -> tuple["Scenario", bool]:
     """The scenario a run folder was made from, with its seed, draws, blocks and chunks (``draws``/``seed``
     replace them); the flag says whether the scenario file changed since the run (sha256 differs)."""
     import json
@@ -251,8 +360,12 @@ def scenario_of_run(folder: str | Path, *, draws: int | None = None, seed: int |
         path = Path(m["scenario"]["path"])
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise FiscalSimError(f"{folder}: not a run folder with a manifest naming its scenario ({e})") from None
-    scen = load(path).with_settings(draws=draws or m.get("draws"), seed=m.get("seed_entropy") if seed is None else seed,
-                                    block_size=m.get("block_size"), chunk_size=m.get("chunk_size"))
+    scen = load(path).with_settings(
+        draws=draws or m.get("draws"),
+        seed=m.get("seed_entropy") if seed is None else seed,
+        block_size=m.get("block_size"),
+        chunk_size=m.get("chunk_size"),
+    )
     return scen, scen.sha256 != m["scenario"].get("sha256")
 
 
@@ -278,8 +391,9 @@ def calibration(history: str | Path, scenario: "Scenario | str | Path | None" = 
     return run_calibrate(hist, scen)
 
 
-def backtest(history: str | Path, holdout_from: int, scenario: "Scenario | str | Path | None" = None,
-             *, draws: int = 1000) -> pa.Table:
+def backtest(
+    history: str | Path, holdout_from: int, scenario: "Scenario | str | Path | None" = None, *, draws: int = 1000
+) -> pa.Table:
     """Calibrate on the years before ``holdout_from``, simulate the later ones and score them (backtest.parquet's
     content: actual against forecast quantiles, PIT, CRPS per program and year)."""
     from fiscal_sim.calibrate.backtest import run_backtest
@@ -289,8 +403,14 @@ def backtest(history: str | Path, holdout_from: int, scenario: "Scenario | str |
         return run_backtest(hist, scen, holdout_from, Path(d), draws=draws).table
 
 
-def assumptions(scenario: "Scenario | str | Path", *, draws: int | None = None, only: Sequence[str] = (),
-                workers: int = 1, out: str | Path | None = None) -> tuple[pa.Table, pa.Table]:
+def assumptions(
+    scenario: "Scenario | str | Path",
+    *,
+    draws: int | None = None,
+    only: Sequence[str] = (),
+    workers: int = 1,
+    out: str | Path | None = None,
+) -> tuple[pa.Table, pa.Table]:
     """The assumption ledger: every named alternative of the catalogue (and the scenario's own) against the
     scenario with common random numbers — ``(assumptions.parquet, assumptions_budgets.parquet)`` contents,
     ranked by the money at stake; in memory unless ``out`` names a folder."""
@@ -306,32 +426,67 @@ def assumptions(scenario: "Scenario | str | Path", *, draws: int | None = None, 
 # ---------------------------------------------------------------- the same computations, written to a folder or URL
 # (what the CLI and the workbench call: files are a separate step from the in-memory functions above)
 
-def write_compare(base: "Scenario | str | Path", reform: "Scenario | str | Path", out: "str | Path | Any", *,
-                  independent: bool = False, write_draws: bool = True, workers: int = 1,
-                  executor: "Executor | None" = None, progress: Progress | None = None,
-                  command: Sequence[str] | None = None) -> "CompareResult":
+
+def write_compare(
+    base: "Scenario | str | Path",
+    reform: "Scenario | str | Path",
+    out: "str | Path | Any",
+    *,
+    independent: bool = False,
+    write_draws: bool = True,
+    workers: int = 1,
+    executor: "Executor | None" = None,
+    progress: Progress | None = None,
+    command: Sequence[str] | None = None,
+) -> "CompareResult":
     """Compare with common random numbers (``independent``: the reform gets its own seed) and write the
     comparison folder: compare.parquet, the two runs' summaries, the manifest."""
     from fiscal_sim.analysis.compare import compare as run_compare
 
-    return run_compare(_scenario(base), _scenario(reform), out, workers=workers, independent=independent,
-                       write_draws=write_draws, command=list(command or []) or None, progress=progress,
-                       executor=executor)
+    return run_compare(
+        _scenario(base),
+        _scenario(reform),
+        out,
+        workers=workers,
+        independent=independent,
+        write_draws=write_draws,
+        command=list(command or []) or None,
+        progress=progress,
+        executor=executor,
+    )
 
 
-def write_sweep(scenario: "Scenario | str | Path", sets: Sequence[str], out: "str | Path | Any", *,
-                ranges: Sequence[str] = (), design: str = "grid", samples: int | None = None,
-                design_seed: int | None = None, totals_only: bool = False, workers: int = 1,
-                executor: "Executor | None" = None, progress: Callable[[int, int], None] | None = None,
-                command: Sequence[str] | None = None) -> "SweepResult":
+def write_sweep(
+    scenario: "Scenario | str | Path",
+    sets: Sequence[str],
+    out: "str | Path | Any",
+    *,
+    ranges: Sequence[str] = (),
+    design: str = "grid",
+    samples: int | None = None,
+    design_seed: int | None = None,
+    totals_only: bool = False,
+    workers: int = 1,
+    executor: "Executor | None" = None,
+    progress: Callable[[int, int], None] | None = None,
+    command: Sequence[str] | None = None,
+) -> "SweepResult":
     """Run a scenario over a grid (``sets``: ``TARGET=V1,V2``) or a Latin hypercube / Sobol' design
     (``ranges``: ``TARGET=LO:HI``) and write sweep.parquet, points.parquet and the manifest."""
     from fiscal_sim.analysis.sweep import plan, sweep as run_sweep
 
     scen = _scenario(scenario)
     p = plan(scen, list(sets), list(ranges), design, samples, design_seed)  # type: ignore[arg-type]
-    return run_sweep(scen, p, out, workers=workers, totals_only=totals_only, command=list(command or []) or None,
-                     progress=progress, executor=executor)
+    return run_sweep(
+        scen,
+        p,
+        out,
+        workers=workers,
+        totals_only=totals_only,
+        command=list(command or []) or None,
+        progress=progress,
+        executor=executor,
+    )
 
 
 @dataclass
@@ -354,26 +509,48 @@ def alternatives(scenario: "Scenario | str | Path", only: Sequence[str] = ()) ->
     if only:
         unknown = sorted(set(only) - {a.name for a in alts})
         if unknown:
-            raise FiscalSimError(f"--only {', '.join(unknown)}: no such alternative (known: "
-                                 f"{', '.join(a.name for a in alts)})")
+            raise FiscalSimError(
+                f"--only {', '.join(unknown)}: no such alternative (known: {', '.join(a.name for a in alts)})"
+            )
         alts = [a for a in alts if a.name in set(only)]
     return Alternatives(scen, alts, compile_all(scen, alts))
 
 
-def write_assumptions(scenario: "Scenario | str | Path | Alternatives", out: "str | Path | Any", *,
-                      only: Sequence[str] = (), workers: int = 1, executor: "Executor | None" = None,
-                      progress: Progress | None = None, command: Sequence[str] | None = None) -> "LedgerResult":
+def write_assumptions(
+    scenario: "Scenario | str | Path | Alternatives",
+    out: "str | Path | Any",
+    *,
+    only: Sequence[str] = (),
+    workers: int = 1,
+    executor: "Executor | None" = None,
+    progress: Progress | None = None,
+    command: Sequence[str] | None = None,
+) -> "LedgerResult":
     """The assumption ledger written to ``out`` (assumptions.parquet, assumptions_budgets.parquet, manifest);
     ``scenario`` may be :func:`alternatives` already checked."""
     from fiscal_sim.analysis.assumptions import ledger
 
     alts = scenario if isinstance(scenario, Alternatives) else alternatives(scenario, only)
-    return ledger(alts.scenario, alts.names, out, workers=workers, command=list(command or []) or None,
-                  progress=progress, executor=executor, compiled=alts.compiled)
+    return ledger(
+        alts.scenario,
+        alts.names,
+        out,
+        workers=workers,
+        command=list(command or []) or None,
+        progress=progress,
+        executor=executor,
+        compiled=alts.compiled,
+    )
 
 
-def write_sensitivity(scenario: "Scenario | str | Path", out: str | Path, *, workers: int = 1,
-                      executor: "Executor | None" = None, progress: Progress | None = None) -> "SensitivityResult":
+def write_sensitivity(
+    scenario: "Scenario | str | Path",
+    out: str | Path,
+    *,
+    workers: int = 1,
+    executor: "Executor | None" = None,
+    progress: Progress | None = None,
+) -> "SensitivityResult":
     """Rank the uncertain assumptions and write sensitivity.parquet into ``out`` (beside a run of the same
     scenario, recorded in its manifest)."""
     from fiscal_sim.analysis.sensitivity import record_in_manifest, sensitivity as run_sensitivity
@@ -383,18 +560,33 @@ def write_sensitivity(scenario: "Scenario | str | Path", out: str | Path, *, wor
     return res
 
 
-def write_backtest(history: str | Path, holdout_from: int, out: str | Path | None = None,
-                   scenario: "Scenario | str | Path | None" = None, *, draws: int = 1000,
-                   executor: "Executor | None" = None, progress: Progress | None = None,
-                   command: Sequence[str] | None = None) -> "BacktestResult":
+def write_backtest(
+    history: str | Path,
+    holdout_from: int,
+    out: str | Path | None = None,
+    scenario: "Scenario | str | Path | None" = None,
+    *,
+    draws: int = 1000,
+    executor: "Executor | None" = None,
+    progress: Progress | None = None,
+    command: Sequence[str] | None = None,
+) -> "BacktestResult":
     """The backtest written to ``out`` (default outputs/<scenario>_backtest): backtest.parquet, .json, .html and
     the training overlay."""
     from fiscal_sim.calibrate.backtest import write_backtest as run
 
     hist, scen = _history(history, scenario)
     target = Path(out) if out is not None else Path("outputs") / f"{scen.spec.name}_backtest"
-    return run(hist, scen, holdout_from, target, draws=draws, command=list(command or []) or None,
-               progress=progress, executor=executor)
+    return run(
+        hist,
+        scen,
+        holdout_from,
+        target,
+        draws=draws,
+        command=list(command or []) or None,
+        progress=progress,
+        executor=executor,
+    )
 
 
 def _history(history: str | Path, scenario: "Scenario | str | Path | None") -> tuple[Any, "Scenario"]:
@@ -416,8 +608,9 @@ class Calibrated:
     scenario: "Scenario"
 
 
-def write_calibration(history: str | Path, out: str | Path, scenario: "Scenario | str | Path | None" = None
-                      ) -> Calibrated:
+def write_calibration(
+    history: str | Path, out: str | Path, scenario: "Scenario | str | Path | None" = None
+) -> Calibrated:
     """Calibrate on the award history and write the scenario overlay ``out`` (a file ``fiscal-sim run`` takes)."""
     from fiscal_sim.calibrate.overlay import overlay_data, write_overlay
     from fiscal_sim.calibrate.posterior import calibrate as run_calibrate
@@ -429,8 +622,10 @@ def write_calibration(history: str | Path, out: str | Path, scenario: "Scenario 
 
 # ---------------------------------------------------------------- reading results and checking files
 
-def write_report(run: str | Path, out: str | Path | None = None, *, top: int = 10, cjk: bool = True,
-                 lang: str = "zh") -> Any:
+
+def write_report(
+    run: str | Path, out: str | Path | None = None, *, top: int = 10, cjk: bool = True, lang: str = "zh"
+) -> Any:
     """The HTML report of a run or comparison folder (or a run's URL, then ``out`` is needed) and its PNGs."""
     from fiscal_sim.errors import FiscalSimError
     from fiscal_sim.io.target import readable, shown
@@ -479,7 +674,9 @@ def check_files(paths: Sequence[str | Path], root: str | Path | None = None) -> 
     return validate_paths([Path(p) for p in paths], Path(root) if root is not None else None)
 
 
-def run_cases(paths: Sequence[str | Path] = ("tests/cases",), root: str | Path | None = None) -> list[tuple[Path, Any, list[str]]]:
+def run_cases(
+    paths: Sequence[str | Path] = ("tests/cases",), root: str | Path | None = None
+) -> list[tuple[Path, Any, list[str]]]:
     """YAML case files run against the catalogue (like ``openfisca test``): ``(file, case, differences)``."""
     from fiscal_sim.cases import case_files, check_file
     from fiscal_sim.errors import FiscalSimError

@@ -60,13 +60,27 @@ def parse_inputs(prog: CompiledProgram, raw: dict[str, Any]) -> dict[str, np.nda
     problems = []
     for key in raw:
         if key not in spec.inputs:
-            problems.append(Problem(prog.file, prog.id, f"inputs.{key}",
-                                    f"not an input of this program (inputs: {', '.join(spec.inputs) or 'none'})"))
+            problems.append(
+                Problem(
+                    prog.file,
+                    prog.id,
+                    f"inputs.{key}",
+                    f"not an input of this program (inputs: {', '.join(spec.inputs) or 'none'})",
+                )
+            )
     for name, s in spec.inputs.items():
         value = raw.get(name, s.default)
         if value is None:
-            problems.append(Problem(prog.file, prog.id, f"inputs.{name}", f"required input is missing ({s.type}"
-                                    + (f": one of {', '.join(s.values)}" if s.values else "") + ")"))
+            problems.append(
+                Problem(
+                    prog.file,
+                    prog.id,
+                    f"inputs.{name}",
+                    f"required input is missing ({s.type}"
+                    + (f": one of {', '.join(s.values)}" if s.values else "")
+                    + ")",
+                )
+            )
             continue
         try:
             if s.type == "category":
@@ -74,8 +88,9 @@ def parse_inputs(prog: CompiledProgram, raw: dict[str, Any]) -> dict[str, np.nda
                     raise ValueError(f"{value!r} is not one of {', '.join(s.values)}")  # type: ignore[arg-type]
                 out[name] = np.array([s.values.index(str(value))])  # type: ignore[union-attr]
             elif s.type == "money":
-                out[name] = np.array([parse_money(value if isinstance(value, (int, float)) else str(value),
-                                                  s.unit or spec.unit)])
+                out[name] = np.array(
+                    [parse_money(value if isinstance(value, (int, float)) else str(value), s.unit or spec.unit)]
+                )
             else:
                 try:
                     v = parse_number(str(value))
@@ -91,9 +106,16 @@ def parse_inputs(prog: CompiledProgram, raw: dict[str, Any]) -> dict[str, np.nda
     return out
 
 
-def calculate(cat: Catalogue, program_id: str, raw_inputs: dict[str, Any] | list[dict[str, Any]],
-              jurisdiction: str | None = None, award_date: dt.date | None = None, explain: bool = True,
-              stay: int | None = None, timeline: bool = True) -> CaseResult:
+def calculate(
+    cat: Catalogue,
+    program_id: str,
+    raw_inputs: dict[str, Any] | list[dict[str, Any]],
+    jurisdiction: str | None = None,
+    award_date: dt.date | None = None,
+    explain: bool = True,
+    stay: int | None = None,
+    timeline: bool = True,
+) -> CaseResult:
     """Compute one applicant's claims under ``program_id`` and how they are paid and shared.
 
     ``raw_inputs`` is one claim's inputs, or a list of claims of the same
@@ -117,8 +139,16 @@ def calculate(cat: Catalogue, program_id: str, raw_inputs: dict[str, Any] | list
         except KeyError as e:
             raise InputError([Problem(prog.file, prog.id, "jurisdiction", e.args[0])]) from None
     if jurisdiction not in prog.jurisdictions:
-        raise InputError([Problem(prog.file, prog.id, "jurisdiction",
-                                  f"{jurisdiction!r} is not where the program applies ({', '.join(prog.jurisdictions)})")])
+        raise InputError(
+            [
+                Problem(
+                    prog.file,
+                    prog.id,
+                    "jurisdiction",
+                    f"{jurisdiction!r} is not where the program applies ({', '.join(prog.jurisdictions)})",
+                )
+            ]
+        )
     claims = split_claims(prog, raw_inputs)
     used = used_amounts(prog, claims)
     trace: list[TraceStep] | None = [] if explain else None
@@ -132,16 +162,20 @@ def calculate(cat: Catalogue, program_id: str, raw_inputs: dict[str, Any] | list
         awards.append(float(user_award(prog, raw, trace, notes) if AWARD in raw else prog.award_cny(ctx)[0]))
         parsed.append(inputs)
     if not prog.priced and AWARD not in claims[0]:
-        notes.append(f"status {spec.status}: no amount in the document ({spec.source.quote}); costs nothing until "
-                     f"priced (calc: --amount or -i award=…; a scenario: price:)")
+        notes.append(
+            f"status {spec.status}: no amount in the document ({spec.source.quote}); costs nothing until "
+            f"priced (calc: --amount or -i award=…; a scenario: price:)"
+        )
     award = np.array(awards)
     uncapped = award.copy()
     for c in spec.caps:
         before = award.sum()
         award = cap_by_group(award, np.zeros(award.size), c.max * prog.unit_cny, c.method, already_used=used[c.per])
-        step = (f"aggregate cap per {c.per.replace('_', '-')} {fmt_wan(c.max * prog.unit_cny)}"
-                + (f" over {len(claims)} claims" if len(claims) > 1 else "")
-                + f", already used {fmt_wan(used[c.per])} → {fmt_wan(float(award.sum()))}")
+        step = (
+            f"aggregate cap per {c.per.replace('_', '-')} {fmt_wan(c.max * prog.unit_cny)}"
+            + (f" over {len(claims)} claims" if len(claims) > 1 else "")
+            + f", already used {fmt_wan(used[c.per])} → {fmt_wan(float(award.sum()))}"
+        )
         if trace is not None:
             trace.append(TraceStep("aggregate_cap", step, float(award.sum()), c.clause, 1))
         if award.sum() < before:
@@ -157,23 +191,64 @@ def calculate(cat: Catalogue, program_id: str, raw_inputs: dict[str, Any] | list
     cash = cash.sum(axis=0)
     total, paid = float(committed.sum()), float(cash.sum())
     if stay is not None:
-        notes.append(f"the recipient stays {stay} year(s): paid {fmt_wan(paid)} of {fmt_wan(total)}; "
-                     f"{fmt_wan(total - paid)} lapses")
+        notes.append(
+            f"the recipient stays {stay} year(s): paid {fmt_wan(paid)} of {fmt_wan(total)}; "
+            f"{fmt_wan(total - paid)} lapses"
+        )
     shares = cat.geography.share_matrix(spec.cost_sharing)[cat.geography.jurisdictions.index(jurisdiction)]
     payers = {p: paid * s for p, s in zip(cat.geography.payers, shares) if s}
-    schedule = [{"year_offset": k, "fiscal_year": day.year + k, "cash_cny": float(v),
-                 "payers_cny": {p: float(v * s) for p, s in zip(cat.geography.payers, shares) if s}}
-                for k, v in enumerate(cash) if v]
-    steps = [{"step": s.kind, "text": s.text, "value_cny": s.value_cny, "clause": s.clause or spec.source.quote,
-              "depth": s.depth} for s in (trace or [])]
-    claim_rows = [{"inputs": {k: str(v) for k, v in raw.items() if not k.startswith("used_")},
-                   "award_before_caps_cny": float(a), "award_cny": float(b)}
-                  for raw, a, b in zip(claims, uncapped, award)]
-    return CaseResult(prog.id, spec.title_zh, spec.title_en, prog.document.number, spec.source.section, jurisdiction,
-                      day.isoformat(), in_force, float(award.sum()), total, schedule, payers, steps, notes,
-                      spec.exclusive_group, claims=claim_rows, stay_years=stay, paid_cny=paid, lapsed_cny=total - paid,
-                      parameters=[{"name": n, "value": p.value, "unit": p.unit, "clause": p.clause}
-                                  for n, p in spec.parameters.items()])
+    schedule = [
+        {
+            "year_offset": k,
+            "fiscal_year": day.year + k,
+            "cash_cny": float(v),
+            "payers_cny": {p: float(v * s) for p, s in zip(cat.geography.payers, shares) if s},
+        }
+        for k, v in enumerate(cash)
+        if v
+    ]
+    steps = [
+        {
+            "step": s.kind,
+            "text": s.text,
+            "value_cny": s.value_cny,
+            "clause": s.clause or spec.source.quote,
+            "depth": s.depth,
+        }
+        for s in (trace or [])
+    ]
+    claim_rows = [
+        {
+            "inputs": {k: str(v) for k, v in raw.items() if not k.startswith("used_")},
+            "award_before_caps_cny": float(a),
+            "award_cny": float(b),
+        }
+        for raw, a, b in zip(claims, uncapped, award)
+    ]
+    return CaseResult(
+        prog.id,
+        spec.title_zh,
+        spec.title_en,
+        prog.document.number,
+        spec.source.section,
+        jurisdiction,
+        day.isoformat(),
+        in_force,
+        float(award.sum()),
+        total,
+        schedule,
+        payers,
+        steps,
+        notes,
+        spec.exclusive_group,
+        claims=claim_rows,
+        stay_years=stay,
+        paid_cny=paid,
+        lapsed_cny=total - paid,
+        parameters=[
+            {"name": n, "value": p.value, "unit": p.unit, "clause": p.clause} for n, p in spec.parameters.items()
+        ],
+    )
 
 
 def on_catalogue_timeline(cat: Catalogue, program_id: str) -> tuple[CompiledProgram, list[str]]:
@@ -200,11 +275,22 @@ def split_claims(prog: CompiledProgram, raw: dict[str, Any] | list[dict[str, Any
     k = max(lengths.values(), default=1)
     uneven = {n: m for n, m in lengths.items() if m not in (1, k)}
     if uneven:
-        raise InputError([Problem(prog.file, prog.id, f"inputs.{n}", f"given {m} times, but another input is given "
-                                  f"{k} times: give each input once (shared by every claim) or once per claim")
-                          for n, m in uneven.items()])
-    return [{n: (v[i if len(v) > 1 else 0] if isinstance(v, (list, tuple)) else v) for n, v in raw.items()}
-            for i in range(k)]
+        raise InputError(
+            [
+                Problem(
+                    prog.file,
+                    prog.id,
+                    f"inputs.{n}",
+                    f"given {m} times, but another input is given "
+                    f"{k} times: give each input once (shared by every claim) or once per claim",
+                )
+                for n, m in uneven.items()
+            ]
+        )
+    return [
+        {n: (v[i if len(v) > 1 else 0] if isinstance(v, (list, tuple)) else v) for n, v in raw.items()}
+        for i in range(k)
+    ]
 
 
 def used_amounts(prog: CompiledProgram, claims: list[dict[str, Any]]) -> dict[str, float]:
@@ -213,14 +299,27 @@ def used_amounts(prog: CompiledProgram, claims: list[dict[str, Any]]) -> dict[st
     out = {per: 0.0 for per in pers}
     problems = []
     for key in {k for c in claims for k in c if k.startswith("used_")}:
-        per = key[len("used_"):]
+        per = key[len("used_") :]
         values = {str(c.get(key)) for c in claims}
         if per not in pers:
-            problems.append(Problem(prog.file, prog.id, f"inputs.{key}", "the program has no such aggregate cap "
-                                    f"(used_* inputs: {', '.join('used_' + p for p in pers) or 'none'})"))
+            problems.append(
+                Problem(
+                    prog.file,
+                    prog.id,
+                    f"inputs.{key}",
+                    "the program has no such aggregate cap "
+                    f"(used_* inputs: {', '.join('used_' + p for p in pers) or 'none'})",
+                )
+            )
         elif len(values) > 1:
-            problems.append(Problem(prog.file, prog.id, f"inputs.{key}", "the amount already used is one per entity "
-                                    "or person: give it once, not per claim"))
+            problems.append(
+                Problem(
+                    prog.file,
+                    prog.id,
+                    f"inputs.{key}",
+                    "the amount already used is one per entity or person: give it once, not per claim",
+                )
+            )
         else:
             try:
                 out[per] = parse_money(values.pop(), prog.spec.unit)
@@ -234,8 +333,17 @@ def used_amounts(prog: CompiledProgram, claims: list[dict[str, Any]]) -> dict[st
 def user_award(prog: CompiledProgram, raw: dict[str, Any], trace: list[TraceStep] | None, notes: list[str]) -> float:
     """The amount a user gives for an unpriced program (``award``, program unit or explicit unit)."""
     if prog.priced:
-        raise InputError([Problem(prog.file, prog.id, f"inputs.{AWARD}", "the program is priced: its amount comes "
-                                  "from its formula (an award amount prices only unpriced programs)")])
+        raise InputError(
+            [
+                Problem(
+                    prog.file,
+                    prog.id,
+                    f"inputs.{AWARD}",
+                    "the program is priced: its amount comes "
+                    "from its formula (an award amount prices only unpriced programs)",
+                )
+            ]
+        )
     try:
         value = parse_money(str(raw[AWARD]), prog.spec.unit)
     except ValueError as e:
@@ -268,21 +376,43 @@ def calculate_many(cat: Catalogue, program_ids: list[str], raw_inputs: dict[str,
     stray = [k for k in raw_inputs if k not in known]
     if stray:  # a mistyped input must not be dropped silently (its default would be used instead)
         where = progs[0].file if len(progs) == 1 else "--input"
-        raise InputError([Problem(where, ", ".join(dict.fromkeys(program_ids)), f"inputs.{k}",
-                                  "an award amount prices only unpriced programs; these are priced (their formula "
-                                  "gives the amount)" if k == AWARD else
-                                  f"not an input of {'this program' if len(progs) == 1 else 'any of these programs'} "
-                                  f"(inputs: {', '.join(sorted(known)) or 'none'})") for k in stray])
+        raise InputError(
+            [
+                Problem(
+                    where,
+                    ", ".join(dict.fromkeys(program_ids)),
+                    f"inputs.{k}",
+                    "an award amount prices only unpriced programs; these are priced (their formula gives the amount)"
+                    if k == AWARD
+                    else f"not an input of {'this program' if len(progs) == 1 else 'any of these programs'} "
+                    f"(inputs: {', '.join(sorted(known)) or 'none'})",
+                )
+                for k in stray
+            ]
+        )
     results = []
     for prog in progs:
-        mine = {k: v for k, v in raw_inputs.items()
-                if k in prog.spec.inputs or k in {f"used_{c.per}" for c in prog.spec.caps}
-                or (k == AWARD and not prog.priced)}
+        mine = {
+            k: v
+            for k, v in raw_inputs.items()
+            if k in prog.spec.inputs
+            or k in {f"used_{c.per}" for c in prog.spec.caps}
+            or (k == AWARD and not prog.priced)
+        }
         r = repeats[prog.id]
         lengths = {len(v) for v in mine.values() if isinstance(v, (list, tuple)) and len(v) > 1}
         if r > 1 and lengths - {r}:
-            raise InputError([Problem("--input", prog.id, "program", f"listed {r} times (= {r} claims) but inputs are "
-                                      f"given {', '.join(map(str, sorted(lengths)))} times")])
+            raise InputError(
+                [
+                    Problem(
+                        "--input",
+                        prog.id,
+                        "program",
+                        f"listed {r} times (= {r} claims) but inputs are "
+                        f"given {', '.join(map(str, sorted(lengths)))} times",
+                    )
+                ]
+            )
         if r > 1 and not lengths:
             mine = {k: (list(v) if isinstance(v, (list, tuple)) else [v]) * r for k, v in mine.items()} or [{}] * r
         results.append(calculate(cat, prog.id, mine, **kw))
@@ -297,6 +427,8 @@ def calculate_many(cat: Catalogue, program_ids: list[str], raw_inputs: dict[str,
         for r in members:
             if r is not best:
                 r.winner = False
-                r.notes.append(f"non-cumulation group {g!r}: {best.program} pays more ({fmt_wan(best.total_cny)}); "
-                               "this one is not paid")
+                r.notes.append(
+                    f"non-cumulation group {g!r}: {best.program} pays more ({fmt_wan(best.total_cny)}); "
+                    "this one is not paid"
+                )
     return results

@@ -97,9 +97,13 @@ def load_cases(path: Path | str, cat: Catalogue) -> list[Case]:
                 elif spec.type == "category":
                     for v in value if isinstance(value, list) else [value]:
                         if str(v) not in spec.values:  # type: ignore[operator]
-                            problems.append(doc.problem(
-                                ("cases", i, "inputs", key),
-                                f"{key}={v!r} is not in the program's table (declared {spec.values})", pid))
+                            problems.append(
+                                doc.problem(
+                                    ("cases", i, "inputs", key),
+                                    f"{key}={v!r} is not in the program's table (declared {spec.values})",
+                                    pid,
+                                )
+                            )
     if problems:
         raise InputError(problems)
     return cf.cases
@@ -109,8 +113,9 @@ def run_case(cat: Catalogue, case: Case) -> tuple[list[CaseResult], list[str]]:
     """Compute a case; return the results and a list of mismatches (empty when it passes)."""
     # on the documents' own terms (formula, caps, in-force dates, schedule by offset from the award); the policy
     # timeline's switch dates, lag and tranches are calc's default, tested against the engine elsewhere
-    results = calculate_many(cat, case.ids, case.inputs, jurisdiction=case.jurisdiction, award_date=case.date,
-                             stay=case.stay, timeline=False)
+    results = calculate_many(
+        cat, case.ids, case.inputs, jurisdiction=case.jurisdiction, award_date=case.date, stay=case.stay, timeline=False
+    )
     exp = case.expected
     paid = [r for r in results if r.winner]
     res = paid[0] if len(results) == 1 else None

@@ -51,8 +51,12 @@ def estimated_programs(scen: Scenario, est: Any, doc: Any) -> dict[str, PreHoriz
     sims = {sp.id: sp for sp in scen.programs}
     problems = []
     if est.from_ >= start:
-        problems.append(doc.problem(("scenario", "commitments", "estimate_before", "from"),
-                                    f"{est.from_} is not before the horizon start {start}"))
+        problems.append(
+            doc.problem(
+                ("scenario", "commitments", "estimate_before", "from"),
+                f"{est.from_} is not before the horizon start {start}",
+            )
+        )
     ids = list(sims) if est.programs == "uncovered" else list(est.programs)
     out: dict[str, PreHorizon] = {}
     for i, pid in enumerate(ids):
@@ -66,9 +70,15 @@ def estimated_programs(scen: Scenario, est: Any, doc: Any) -> dict[str, PreHoriz
         skip = frozenset(y for y in range(ph.first, start) if reg is not None and reg.covers(pid, y))
         if len(skip) == start - ph.first:
             if est.programs != "uncovered":
-                problems.append(doc.problem(where, "the register covers every cohort year of this program: its "
-                                                   "pre-horizon awards are the register's (estimating them too would "
-                                                   "count them twice)", pid))
+                problems.append(
+                    doc.problem(
+                        where,
+                        "the register covers every cohort year of this program: its "
+                        "pre-horizon awards are the register's (estimating them too would "
+                        "count them twice)",
+                        pid,
+                    )
+                )
             continue
         out[pid] = dataclasses.replace(ph, skip=skip)
     if problems:

@@ -55,10 +55,18 @@ class Interrupted(FiscalSimError):
     exit_code = 130
 
 
-_ERRNO_WORDS = {"ENOSPC": "disk full", "EDQUOT": "disk quota exceeded", "EROFS": "read-only file system",
-                "EACCES": "permission denied", "EPERM": "operation not permitted", "ENOENT": "no such file or folder",
-                "ENOTDIR": "a part of the path is a file, not a folder", "EISDIR": "is a folder, not a file",
-                "EFBIG": "file too large (a size limit was reached)", "EIO": "input/output error (disk fault?)"}
+_ERRNO_WORDS = {
+    "ENOSPC": "disk full",
+    "EDQUOT": "disk quota exceeded",
+    "EROFS": "read-only file system",
+    "EACCES": "permission denied",
+    "EPERM": "operation not permitted",
+    "ENOENT": "no such file or folder",
+    "ENOTDIR": "a part of the path is a file, not a folder",
+    "EISDIR": "is a folder, not a file",
+    "EFBIG": "file too large (a size limit was reached)",
+    "EIO": "input/output error (disk fault?)",
+}
 
 
 def describe_os_error(e: OSError) -> str:

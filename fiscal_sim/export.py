@@ -22,8 +22,18 @@ from fiscal_sim import headline as hl
 from fiscal_sim.errors import FiscalSimError
 
 WAN_FMT, PCT_FMT = "#,##0.00", "0.0%"
-TABLES = ("summary", "programs", "payers", "jurisdictions", "cost_shares", "pipeline_summary", "sensitivity",
-          "compare", "sweep", "points")
+TABLES = (
+    "summary",
+    "programs",
+    "payers",
+    "jurisdictions",
+    "cost_shares",
+    "pipeline_summary",
+    "sensitivity",
+    "compare",
+    "sweep",
+    "points",
+)
 TOP = 20
 CREATOR = "fiscal-sim"
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\0")
@@ -56,8 +66,10 @@ def _rows(folder: Path, name: str) -> list[dict[str, Any]]:
     try:
         return pq.read_table(path).to_pylist()
     except (OSError, ValueError) as e:  # pyarrow.ArrowInvalid is a ValueError: a truncated or foreign file
-        raise FiscalSimError(f"{path}: not a readable Parquet file ({' '.join(str(e).split())[:160]}); "
-                             "run the command that wrote it again") from None
+        raise FiscalSimError(
+            f"{path}: not a readable Parquet file ({' '.join(str(e).split())[:160]}); "
+            "run the command that wrote it again"
+        ) from None
 
 
 def kind_of(folder: Path) -> str:
@@ -69,8 +81,10 @@ def kind_of(folder: Path) -> str:
     main = {"run": "summary", "compare": "compare", "sweep": "sweep"}
     kind = (m or {}).get("kind", "run") if isinstance(m, dict) else "run"
     if m is None or kind not in main or not (folder / f"{main[kind]}.parquet").is_file():
-        raise FiscalSimError(f"{folder} is not a run folder (no summary.parquet and manifest.json), nor a compare "
-                             "or sweep folder: give a folder written by `fiscal-sim run`, `compare` or `sweep`")
+        raise FiscalSimError(
+            f"{folder} is not a run folder (no summary.parquet and manifest.json), nor a compare "
+            "or sweep folder: give a folder written by `fiscal-sim run`, `compare` or `sweep`"
+        )
     return kind
 
 
@@ -78,8 +92,14 @@ def check_run_folder(folder: Path) -> None:
     kind_of(folder)
 
 
-def _sheet(wb, title: str, header: list[str], rows: list[list[Any]], formats: dict[int, str] | None = None,
-           widths: dict[int, int] | None = None):
+def _sheet(
+    wb,
+    title: str,
+    header: list[str],
+    rows: list[list[Any]],
+    formats: dict[int, str] | None = None,
+    widths: dict[int, int] | None = None,
+):
     """A sheet with a bold header and an auto-filter on it; every text cell neutralised (:func:`safe`)."""
     from openpyxl.styles import Font
 
@@ -109,14 +129,61 @@ def _headline_sheet(wb, h: dict[str, Any]) -> None:
     """The headline as numbers: grant cash over the horizon per payer, then each budget line's worst year;
     ``row`` says total or member so a filter (and a SUM of members) never double counts."""
     wb.remove(wb.active)  # the headline is the first sheet
-    rows = [["payer", p["payer"], p["name_zh"], p["name_en"], "total" if p["payer"] == hl.ALL else "member",
-             _wan(p["mean_cny"]), _wan(p["p90_cny"]), _wan(p["mcse_cny"]), None, None, None, None] for p in h["payers"]]
-    rows += [["budget line", b["payer"], b["label_zh"], b["label_en"], "line", _wan(b["budget_cny"]), None, None,
-              b["worst_year"], b["p_exceed"], b["p_exceed_lo"], b["p_exceed_hi"]] for b in h["budget_lines"]]
-    _sheet(wb, "Headline 结论", ["what 项目", "payer 财政", "名称", "name", "row (total/member/line)",
-                                    "mean or budget (万元)", "P90 (万元)", "MC error (万元)", "worst year 最高风险年",
-                                    "P(exceed)", "95% lower", "95% upper"], rows,
-                {6: WAN_FMT, 7: WAN_FMT, 8: WAN_FMT, 10: PCT_FMT, 11: PCT_FMT, 12: PCT_FMT}, {3: 28, 4: 30})
+    rows = [
+        [
+            "payer",
+            p["payer"],
+            p["name_zh"],
+            p["name_en"],
+            "total" if p["payer"] == hl.ALL else "member",
+            _wan(p["mean_cny"]),
+            _wan(p["p90_cny"]),
+            _wan(p["mcse_cny"]),
+            None,
+            None,
+            None,
+            None,
+        ]
+        for p in h["payers"]
+    ]
+    rows += [
+        [
+            "budget line",
+            b["payer"],
+            b["label_zh"],
+            b["label_en"],
+            "line",
+            _wan(b["budget_cny"]),
+            None,
+            None,
+            b["worst_year"],
+            b["p_exceed"],
+            b["p_exceed_lo"],
+            b["p_exceed_hi"],
+        ]
+        for b in h["budget_lines"]
+    ]
+    _sheet(
+        wb,
+        "Headline 结论",
+        [
+            "what 项目",
+            "payer 财政",
+            "名称",
+            "name",
+            "row (total/member/line)",
+            "mean or budget (万元)",
+            "P90 (万元)",
+            "MC error (万元)",
+            "worst year 最高风险年",
+            "P(exceed)",
+            "95% lower",
+            "95% upper",
+        ],
+        rows,
+        {6: WAN_FMT, 7: WAN_FMT, 8: WAN_FMT, 10: PCT_FMT, 11: PCT_FMT, 12: PCT_FMT},
+        {3: 28, 4: 30},
+    )
     notes = wb.create_sheet("Headline text 结论文字")
     notes.column_dimensions["A"].width = 110
     for line in h["text"]["zh"] + [""] + h["text"]["en"]:
@@ -144,51 +211,140 @@ def run_workbook(folder: Path):
         rows = []
         for p in order:
             zh, en = hl.payer_names(payers, p)
-            rows.append([p, zh, en, p == hl.ALL] + [_wan(cash.get((p, y), {}).get(col)) for y in years]
-                        + [_wan(cash.get((p, None), {}).get(col))])
-        _sheet(wb, f"Cash {stat} 现金{'均值' if stat == 'mean' else 'P90'} (万元)",
-               ["payer", "财政", "name", "is_total (filter FALSE before SUM)"] + [str(y) for y in years]
-               + ["horizon 合计"], rows, {c: WAN_FMT for c in range(5, 5 + n)}, {2: 16, 3: 28, 4: 14})
+            rows.append(
+                [p, zh, en, p == hl.ALL]
+                + [_wan(cash.get((p, y), {}).get(col)) for y in years]
+                + [_wan(cash.get((p, None), {}).get(col))]
+            )
+        _sheet(
+            wb,
+            f"Cash {stat} 现金{'均值' if stat == 'mean' else 'P90'} (万元)",
+            ["payer", "财政", "name", "is_total (filter FALSE before SUM)"]
+            + [str(y) for y in years]
+            + ["horizon 合计"],
+            rows,
+            {c: WAN_FMT for c in range(5, 5 + n)},
+            {2: 16, 3: 28, 4: 14},
+        )
 
     rows = []
     sources = {f"{b['payer']}/{b['program']}": b.get("source") for b in manifest.get("budgets") or []}
     for b in h["budget_lines"]:
         basis = b.get("basis", "illustrative")
-        said = (sources.get(f"{b['payer']}/{b['program']}") or "") if basis == "document" else \
-            "illustrative: a yardstick, not an appropriation 示意线，非预算安排"
+        said = (
+            (sources.get(f"{b['payer']}/{b['program']}") or "")
+            if basis == "document"
+            else "illustrative: a yardstick, not an appropriation 示意线，非预算安排"
+        )
         for y in b["years"]:
-            rows.append([b["program"], b["payer"], b["measure"], b["label_zh"], basis, said, y["fiscal_year"],
-                         _wan(y["budget_cny"]), y["p_exceed"], y["p_exceed_lo"], y["p_exceed_hi"],
-                         _wan(y["overrun_if_exceeded_cny"])])
-    _sheet(wb, "Budget lines 超预算概率", ["program", "payer", "measure", "预算线", "basis 依据", "source 出处",
-                                         "fiscal year", "budget (万元)", "P(exceed)", "95% lower", "95% upper",
-                                         "overrun if exceeded (万元)"],
-           rows, {8: WAN_FMT, 9: PCT_FMT, 10: PCT_FMT, 11: PCT_FMT, 12: WAN_FMT}, {1: 34, 4: 30, 6: 40})
+            rows.append(
+                [
+                    b["program"],
+                    b["payer"],
+                    b["measure"],
+                    b["label_zh"],
+                    basis,
+                    said,
+                    y["fiscal_year"],
+                    _wan(y["budget_cny"]),
+                    y["p_exceed"],
+                    y["p_exceed_lo"],
+                    y["p_exceed_hi"],
+                    _wan(y["overrun_if_exceeded_cny"]),
+                ]
+            )
+    _sheet(
+        wb,
+        "Budget lines 超预算概率",
+        [
+            "program",
+            "payer",
+            "measure",
+            "预算线",
+            "basis 依据",
+            "source 出处",
+            "fiscal year",
+            "budget (万元)",
+            "P(exceed)",
+            "95% lower",
+            "95% upper",
+            "overrun if exceeded (万元)",
+        ],
+        rows,
+        {8: WAN_FMT, 9: PCT_FMT, 10: PCT_FMT, 11: PCT_FMT, 12: WAN_FMT},
+        {1: 34, 4: 30, 6: 40},
+    )
 
-    progs = sorted((r for r in summary if r["program"] not in (hl.ALL, hl.ALL_EQUITY) and r["payer"] == hl.ALL
-                    and r["measure"] == "cash" and r["period"] == "horizon"), key=lambda r: -r["mean_cny"])[:TOP]
-    rows = [[r["program"], programs.get(r["program"], {}).get("title_zh"), programs.get(r["program"], {}).get("title_en"),
-             programs.get(r["program"], {}).get("document_number"), _wan(r["mean_cny"]), _wan(r["p90_cny"]),
-             _wan(r["p95_cny"])] for r in progs]
-    _sheet(wb, "Top programs 主要项目 (万元)", ["program", "名称", "title", "文号", "mean (万元)", "P90 (万元)",
-                                              "P95 (万元)"], rows,
-           {5: WAN_FMT, 6: WAN_FMT, 7: WAN_FMT}, {1: 40, 2: 40, 3: 50, 4: 22})
+    progs = sorted(
+        (
+            r
+            for r in summary
+            if r["program"] not in (hl.ALL, hl.ALL_EQUITY)
+            and r["payer"] == hl.ALL
+            and r["measure"] == "cash"
+            and r["period"] == "horizon"
+        ),
+        key=lambda r: -r["mean_cny"],
+    )[:TOP]
+    rows = [
+        [
+            r["program"],
+            programs.get(r["program"], {}).get("title_zh"),
+            programs.get(r["program"], {}).get("title_en"),
+            programs.get(r["program"], {}).get("document_number"),
+            _wan(r["mean_cny"]),
+            _wan(r["p90_cny"]),
+            _wan(r["p95_cny"]),
+        ]
+        for r in progs
+    ]
+    _sheet(
+        wb,
+        "Top programs 主要项目 (万元)",
+        ["program", "名称", "title", "文号", "mean (万元)", "P90 (万元)", "P95 (万元)"],
+        rows,
+        {5: WAN_FMT, 6: WAN_FMT, 7: WAN_FMT},
+        {1: 40, 2: 40, 3: 50, 4: 22},
+    )
 
     sc = manifest.get("scenario", {})
-    rows = [["scenario", sc.get("name")], ["scenario file", sc.get("path")], ["scenario sha256", sc.get("sha256")],
-            ["horizon", f"{manifest.get('horizon', {}).get('start')}–{manifest.get('horizon', {}).get('end')}"],
-            ["draws", manifest.get("draws")], ["seed", manifest.get("seed_entropy")],
-            ["quantiles", manifest.get("quantile_method")], ["money", "万元 in this workbook; yuan in the Parquet files"],
-            ["run id", manifest.get("run_id")], ["engine version", manifest.get("engine_version")],
-            ["policy basis", sc.get("policy_basis")],
-            ["existing book", ("SYNTHETIC register (illustrative rows): " if (manifest.get("commitments") or {})
-                               .get("synthetic") else "") + str((manifest.get("commitments") or {}).get("path") or
-                                                                "no register")], [],
-            ["program", "uptake basis (target: a number in a document; assumption: a labelled assumption)",
-             "cost sharing", "status", "existing book from synthetic rows"]]
-    rows += [[p["program"], p.get("uptake_basis"), p.get("cost_sharing"), p.get("status"),
-              "SYNTHETIC" if p.get("synthetic_rows") else None]
-             for p in programs.values() if not p.get("is_total")]
+    rows = [
+        ["scenario", sc.get("name")],
+        ["scenario file", sc.get("path")],
+        ["scenario sha256", sc.get("sha256")],
+        ["horizon", f"{manifest.get('horizon', {}).get('start')}–{manifest.get('horizon', {}).get('end')}"],
+        ["draws", manifest.get("draws")],
+        ["seed", manifest.get("seed_entropy")],
+        ["quantiles", manifest.get("quantile_method")],
+        ["money", "万元 in this workbook; yuan in the Parquet files"],
+        ["run id", manifest.get("run_id")],
+        ["engine version", manifest.get("engine_version")],
+        ["policy basis", sc.get("policy_basis")],
+        [
+            "existing book",
+            ("SYNTHETIC register (illustrative rows): " if (manifest.get("commitments") or {}).get("synthetic") else "")
+            + str((manifest.get("commitments") or {}).get("path") or "no register"),
+        ],
+        [],
+        [
+            "program",
+            "uptake basis (target: a number in a document; assumption: a labelled assumption)",
+            "cost sharing",
+            "status",
+            "existing book from synthetic rows",
+        ],
+    ]
+    rows += [
+        [
+            p["program"],
+            p.get("uptake_basis"),
+            p.get("cost_sharing"),
+            p.get("status"),
+            "SYNTHETIC" if p.get("synthetic_rows") else None,
+        ]
+        for p in programs.values()
+        if not p.get("is_total")
+    ]
     _sheet(wb, "Assumptions 假设", ["item", "value", "", "", ""], rows, widths={1: 40, 2: 60, 3: 24})
     return wb
 
@@ -200,15 +356,43 @@ def compare_workbook(folder: Path):
     wb = Workbook()
     wb.properties.creator = CREATOR
     wb.remove(wb.active)
-    rows = sorted((r for r in _rows(folder, "compare") if r["program"] == hl.ALL and r["measure"] == "cash"),
-                  key=lambda r: (r["payer"] != hl.ALL, r["payer"], r["period"] != "horizon", r["fiscal_year"] or 0))
-    _sheet(wb, "Change 变化 (万元)", ["payer", "is_total (filter FALSE before SUM)", "period", "fiscal year",
-                                    "baseline mean (万元)", "reform mean (万元)", "change (万元)", "change se (万元)",
-                                    "baseline P(exceed)", "reform P(exceed)"],
-           [[r["payer"], r["payer"] == hl.ALL, r["period"], r["fiscal_year"], _wan(r["baseline_mean_cny"]),
-             _wan(r["reform_mean_cny"]), _wan(r["change_mean_cny"]), _wan(r["change_se_cny"]), r["baseline_p_exceed"],
-             r["reform_p_exceed"]] for r in rows],
-           {5: WAN_FMT, 6: WAN_FMT, 7: WAN_FMT, 8: WAN_FMT, 9: PCT_FMT, 10: PCT_FMT}, {1: 14, 2: 14})
+    rows = sorted(
+        (r for r in _rows(folder, "compare") if r["program"] == hl.ALL and r["measure"] == "cash"),
+        key=lambda r: (r["payer"] != hl.ALL, r["payer"], r["period"] != "horizon", r["fiscal_year"] or 0),
+    )
+    _sheet(
+        wb,
+        "Change 变化 (万元)",
+        [
+            "payer",
+            "is_total (filter FALSE before SUM)",
+            "period",
+            "fiscal year",
+            "baseline mean (万元)",
+            "reform mean (万元)",
+            "change (万元)",
+            "change se (万元)",
+            "baseline P(exceed)",
+            "reform P(exceed)",
+        ],
+        [
+            [
+                r["payer"],
+                r["payer"] == hl.ALL,
+                r["period"],
+                r["fiscal_year"],
+                _wan(r["baseline_mean_cny"]),
+                _wan(r["reform_mean_cny"]),
+                _wan(r["change_mean_cny"]),
+                _wan(r["change_se_cny"]),
+                r["baseline_p_exceed"],
+                r["reform_p_exceed"],
+            ]
+            for r in rows
+        ],
+        {5: WAN_FMT, 6: WAN_FMT, 7: WAN_FMT, 8: WAN_FMT, 9: PCT_FMT, 10: PCT_FMT},
+        {1: 14, 2: 14},
+    )
     return wb
 
 
@@ -220,14 +404,31 @@ def sweep_workbook(folder: Path):
     wb.properties.creator = CREATOR
     wb.remove(wb.active)
     params = [n for n in pq.read_schema(folder / "points.parquet").names if n != "point"]
-    rows = [r for r in _rows(folder, "sweep") if r["program"] == hl.ALL and r["vintage"] == hl.ALL
-            and r["measure"] == "cash" and r["period"] == "horizon"]
+    rows = [
+        r
+        for r in _rows(folder, "sweep")
+        if r["program"] == hl.ALL and r["vintage"] == hl.ALL and r["measure"] == "cash" and r["period"] == "horizon"
+    ]
     rows.sort(key=lambda r: (r["point"], r["payer"] != hl.ALL, r["payer"]))
     k = len(params)
-    _sheet(wb, "Points 参数点 (万元)", ["point", *params, "payer", "is_total (filter FALSE before SUM)",
-                                      "horizon mean (万元)", "horizon P95 (万元)"],
-           [[r["point"], *[r[p] for p in params], r["payer"], r["payer"] == hl.ALL, _wan(r["mean_cny"]),
-             _wan(r["p95_cny"])] for r in rows], {k + 4: WAN_FMT, k + 5: WAN_FMT}, {k + 3: 14})
+    _sheet(
+        wb,
+        "Points 参数点 (万元)",
+        ["point", *params, "payer", "is_total (filter FALSE before SUM)", "horizon mean (万元)", "horizon P95 (万元)"],
+        [
+            [
+                r["point"],
+                *[r[p] for p in params],
+                r["payer"],
+                r["payer"] == hl.ALL,
+                _wan(r["mean_cny"]),
+                _wan(r["p95_cny"]),
+            ]
+            for r in rows
+        ],
+        {k + 4: WAN_FMT, k + 5: WAN_FMT},
+        {k + 3: 14},
+    )
     return wb
 
 
@@ -240,8 +441,10 @@ def write_xlsx(folder: Path | str, target: Path | str) -> Path:
     """Write the workbook of ``folder`` to ``target`` (through a temporary file: never half a workbook)."""
     folder, target = Path(folder), Path(target)
     if target.exists() and not _ours(target):
-        raise FiscalSimError(f"{target} exists and is not a workbook fiscal-sim wrote: not replacing it "
-                             "(choose another file name or remove it yourself)")
+        raise FiscalSimError(
+            f"{target} exists and is not a workbook fiscal-sim wrote: not replacing it "
+            "(choose another file name or remove it yourself)"
+        )
     wb = workbook(folder)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}.xlsx"
@@ -287,8 +490,10 @@ def write_csv(folder: Path | str, target: Path | str) -> list[Path]:
         try:
             tables[n] = neutralised(plain(pq.read_table(folder / f"{n}.parquet")))
         except (OSError, ValueError) as e:
-            raise FiscalSimError(f"{folder / f'{n}.parquet'}: not a readable Parquet file "
-                                 f"({' '.join(str(e).split())[:160]}); run the command that wrote it again") from None
+            raise FiscalSimError(
+                f"{folder / f'{n}.parquet'}: not a readable Parquet file "
+                f"({' '.join(str(e).split())[:160]}); run the command that wrote it again"
+            ) from None
     with replace_dir(target, "export", [folder]) as tmp:
         for n, table in tables.items():
             with open(tmp / f"{n}.csv", "wb") as f:

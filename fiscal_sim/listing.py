@@ -52,7 +52,9 @@ def resolve_jurisdiction(text: str, jurisdictions: dict[str, Any]) -> str:
         if text in (j.name_zh,) or text.casefold() == j.name_en.casefold():
             return jid
     names = list(jurisdictions) + [j.name_zh for j in jurisdictions.values()]
-    raise NoMatch(f"--jurisdiction {text}: no such jurisdiction (ids: {', '.join(jurisdictions)}){suggest(text, names)}")
+    raise NoMatch(
+        f"--jurisdiction {text}: no such jurisdiction (ids: {', '.join(jurisdictions)}){suggest(text, names)}"
+    )
 
 
 def select(programs: list[Any], f: Filters, jurisdictions: dict[str, Any]) -> list[tuple[Any, list[str]]]:
@@ -92,9 +94,13 @@ def timeline_lines(cat: Any, p: Any) -> list[str]:
 
     changes, assumptions = resolve(cat.programs, cat.timeline)
     fams = {fid for fid, f in cat.timeline.families.items() if p.id in f.predecessors + f.successors}
-    mine = [a for a in assumptions if (a.kind in ("validity", "after_expiry") and a.subject == p.document.number)
-            or (a.kind == "family" and a.subject in fams)
-            or (a.kind == "after_expiry" and a.subject in fams)]
+    mine = [
+        a
+        for a in assumptions
+        if (a.kind in ("validity", "after_expiry") and a.subject == p.document.number)
+        or (a.kind == "family" and a.subject in fams)
+        or (a.kind == "after_expiry" and a.subject in fams)
+    ]
     t = cat.timeline.timing
     src = p.id if p.id in t.programs else p.document.number if p.document.number in t.documents else "default"
     mine += [a for a in assumptions if a.kind == "timing" and a.subject == src]
@@ -105,5 +111,7 @@ def timeline_lines(cat: Any, p: Any) -> list[str]:
     lines += [f"    → {n}" for n in (changes.get(p.id) or {}).get("notes", [])]
     up = p.spec.uptake
     if up is not None and up.basis == "target":
-        lines.append(f"  uptake basis: target{f' to {up.target_until}, assumption (carried forward) after' if up.target_until else ''}")
+        lines.append(
+            f"  uptake basis: target{f' to {up.target_until}, assumption (carried forward) after' if up.target_until else ''}"
+        )
     return lines

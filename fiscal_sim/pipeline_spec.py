@@ -40,8 +40,9 @@ NAMED_WINDOWS: dict[str, list[tuple[int, int]]] = {
     "monthly": [(m, m) for m in range(1, 13)],
 }
 
-DaysDist = Annotated[Union[FixedDist, UniformDist, TriangularDist, LogNormalDist, EmpiricalDist],
-                     Field(discriminator="dist")]
+DaysDist = Annotated[
+    Union[FixedDist, UniformDist, TriangularDist, LogNormalDist, EmpiricalDist], Field(discriminator="dist")
+]
 
 
 class Window(Strict):
@@ -50,7 +51,8 @@ class Window(Strict):
     open: Month
     close: Month
     share: Annotated[float, Field(gt=0)] | None = Field(
-        default=None, description="relative weight of this call; default: every call the same")
+        default=None, description="relative weight of this call; default: every call the same"
+    )
 
     @model_validator(mode="after")
     def _order(self):
@@ -63,14 +65,20 @@ class Review(Strict):
     """Review capacity: ``reviewers`` applications in review at once; review time in days."""
 
     reviewers: Annotated[int, Field(ge=1, le=100_000)] | None = Field(
-        default=None, description="null: unbounded (every application is reviewed at once)")
+        default=None, description="null: unbounded (every application is reviewed at once)"
+    )
     days: DaysDist = FixedDist(dist="fixed", value=0.0)
 
     @model_validator(mode="after")
     def _non_negative(self):
         d = self.days
-        low = {"fixed": lambda: d.value, "uniform": lambda: d.low, "triangular": lambda: d.low,
-               "lognormal": lambda: 0.0, "empirical": lambda: d.quantiles[0]}[d.dist]()
+        low = {
+            "fixed": lambda: d.value,
+            "uniform": lambda: d.low,
+            "triangular": lambda: d.low,
+            "lognormal": lambda: 0.0,
+            "empirical": lambda: d.quantiles[0],
+        }[d.dist]()
         if low < 0:
             raise ValueError("review days cannot be negative")
         if d.unit is not None:
@@ -122,8 +130,9 @@ class PipelineSpec(Strict):
         if isinstance(v, list):
             for a, b in zip(v, v[1:]):
                 if b.open <= a.close:
-                    raise ValueError(f"windows overlap or are out of order: months {a.open}–{a.close} "
-                                     f"and {b.open}–{b.close}")
+                    raise ValueError(
+                        f"windows overlap or are out of order: months {a.open}–{a.close} and {b.open}–{b.close}"
+                    )
         return v
 
     @field_validator("payment_months")
@@ -179,8 +188,9 @@ def parse_pipelines(raw: list[dict[str, Any]]) -> list[PipelineSpec]:
     return [PipelineSpec.model_validate(p) for p in raw]
 
 
-def check_pipelines(doc, raw: list[Any], programs: list[str], payers: list[str], years: list[int],
-                    payers_of: dict[str, set[str]]) -> list[Problem]:
+def check_pipelines(
+    doc, raw: list[Any], programs: list[str], payers: list[str], years: list[int], payers_of: dict[str, set[str]]
+) -> list[Problem]:
     """Every problem of a scenario's ``pipelines``, naming the file, the pipeline and the field.
 
     ``programs``: ids simulated in the scenario (priced, not excluded);
@@ -212,11 +222,16 @@ def check_pipelines(doc, raw: list[Any], programs: list[str], payers: list[str],
         used: set[str] = set()
         for k, pid in enumerate(spec.programs):
             if pid not in programs:
-                add(("programs", k), f"program {pid!r} is not simulated in this scenario "
-                                     "(unknown, excluded, unpriced or without uptake)")
+                add(
+                    ("programs", k),
+                    f"program {pid!r} is not simulated in this scenario "
+                    "(unknown, excluded, unpriced or without uptake)",
+                )
                 continue
             if pid in owner and owner[pid] != spec.name:
-                add(("programs", k), f"program {pid!r} is already in pipeline {owner[pid]!r} (one pipeline per program)")
+                add(
+                    ("programs", k), f"program {pid!r} is already in pipeline {owner[pid]!r} (one pipeline per program)"
+                )
             owner[pid] = spec.name
             used |= payers_of.get(pid, set())
         for pid in spec.priority:
@@ -226,8 +241,11 @@ def check_pipelines(doc, raw: list[Any], programs: list[str], payers: list[str],
             if a.payer not in payers:
                 add(("appropriations", k, "payer"), f"unknown payer {a.payer!r} (payers: {', '.join(payers)})")
             elif a.payer not in used and used:
-                add(("appropriations", k, "payer"), f"payer {a.payer!r} pays nothing for this pipeline's programs "
-                                                    f"(they are paid by {', '.join(sorted(used))})")
+                add(
+                    ("appropriations", k, "payer"),
+                    f"payer {a.payer!r} pays nothing for this pipeline's programs "
+                    f"(they are paid by {', '.join(sorted(used))})",
+                )
             if a.year is not None and a.year not in years:
                 add(("appropriations", k, "year"), f"year {a.year} is outside the horizon {years[0]}–{years[-1]}")
     return problems

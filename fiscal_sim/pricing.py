@@ -28,7 +28,8 @@ class Price(Strict):
 
     amounts: Union[NonNeg, dict[str, NonNeg]] = Field(description="one amount, or an amount per grade (program unit)")
     shares: dict[str, Annotated[float, Field(ge=0, le=1)]] | None = Field(
-        default=None, description="share of awards in each grade (sum 1); default equal")
+        default=None, description="share of awards in each grade (sum 1); default equal"
+    )
     count: Count | None = Field(default=None, description="awards a year; default the catalogue's uptake count")
     note: str = Field(min_length=4, description="where the amounts come from (they are not in the document)")
 
@@ -59,12 +60,15 @@ def priced(prog: CompiledProgram, price: Price, geo: Geography, problem) -> Comp
     data: dict[str, Any] = prog.spec.model_dump(by_alias=True, mode="json", exclude_none=True)
     data |= {
         "status": "priced",
-        "inputs": {GRADE: {"type": "category", "values": list(amounts), "description": "grade (分档) set by the scenario"}},
+        "inputs": {
+            GRADE: {"type": "category", "values": list(amounts), "description": "grade (分档) set by the scenario"}
+        },
         "formula": {"kind": "tiered", "by": GRADE, "amounts": amounts, "clause": prog.spec.source.quote},
         "assumptions": list(prog.spec.assumptions) + [note],
     }
-    uptake: dict[str, Any] = (up.model_dump(by_alias=True, mode="json", exclude_none=True) if up else
-              {"basis": "assumption", "note": note})
+    uptake: dict[str, Any] = (
+        up.model_dump(by_alias=True, mode="json", exclude_none=True) if up else {"basis": "assumption", "note": note}
+    )
     if price.count is not None:
         uptake["count"] = price.count.model_dump(by_alias=True, mode="json", exclude_none=True)
     uptake["inputs"] = {GRADE: {"dist": "categorical", "probs": shares}}

@@ -86,7 +86,9 @@ def _flags(raw: dict[str, str], name: str) -> dict[str, Any]:
         try:
             out[key] = _bool(value) if key == "synthetic" else int(str(value).strip())
         except ValueError:
-            raise InputError([Problem(name, None, key, f"{value!r} is not a {'true/false' if key == 'synthetic' else 'year'}")]) from None
+            raise InputError(
+                [Problem(name, None, key, f"{value!r} is not a {'true/false' if key == 'synthetic' else 'year'}")]
+            ) from None
     return out
 
 
@@ -116,27 +118,51 @@ def _read_rows(path: Path) -> tuple[list[str], list[dict[str, Any]], dict[str, s
         try:
             table = pq.read_table(path)
         except (OSError, ValueError) as e:  # pyarrow.ArrowInvalid is a ValueError
-            raise InputError([Problem(str(path), None, "-", f"not a readable Parquet file "
-                                      f"({' '.join(str(e).split())[:160]})")]) from None
-        meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()
-                if k.decode().removeprefix("fiscal_sim.") in FLAGS}
+            raise InputError(
+                [Problem(str(path), None, "-", f"not a readable Parquet file ({' '.join(str(e).split())[:160]})")]
+            ) from None
+        meta = {
+            k.decode(): v.decode()
+            for k, v in (table.schema.metadata or {}).items()
+            if k.decode().removeprefix("fiscal_sim.") in FLAGS
+        }
         return table.column_names, table.to_pylist(), {k.removeprefix("fiscal_sim."): v for k, v in meta.items()}
     if suffix == ".xlsx":
         try:
             import openpyxl
         except ImportError:  # pragma: no cover - depends on the installation
-            raise InputError([Problem(str(path), None, "-", "reading .xlsx needs openpyxl: pip install 'fiscal-sim[xlsx]'")]) from None
+            raise InputError(
+                [Problem(str(path), None, "-", "reading .xlsx needs openpyxl: pip install 'fiscal-sim[xlsx]'")]
+            ) from None
         try:
             ws = openpyxl.load_workbook(path, read_only=True, data_only=True).active
         except Exception as e:  # zipfile.BadZipFile, openpyxl's InvalidFileException, a damaged part …
-            raise InputError([Problem(str(path), None, "-", f"not an Excel workbook ({type(e).__name__}): is it a "
-                                      "CSV or another file saved under an .xlsx name? Save it as .csv or as a real "
-                                      "workbook")]) from None
+            raise InputError(
+                [
+                    Problem(
+                        str(path),
+                        None,
+                        "-",
+                        f"not an Excel workbook ({type(e).__name__}): is it a "
+                        "CSV or another file saved under an .xlsx name? Save it as .csv or as a real "
+                        "workbook",
+                    )
+                ]
+            ) from None
         values = list(ws.iter_rows(values_only=True))
         header = [str(h) if h is not None else "" for h in (values[0] if values else [])]
-        return header, [{h: (v if v != "" else None) for h, v in zip(header, r)} for r in values[1:]
-                        if any(v not in (None, "") for v in r)], {}
-    raise InputError([Problem(str(path), None, "-", f"unknown register format {suffix!r} (use .csv, .parquet or .xlsx)")])
+        return (
+            header,
+            [
+                {h: (v if v != "" else None) for h, v in zip(header, r)}
+                for r in values[1:]
+                if any(v not in (None, "") for v in r)
+            ],
+            {},
+        )
+    raise InputError(
+        [Problem(str(path), None, "-", f"unknown register format {suffix!r} (use .csv, .parquet or .xlsx)")]
+    )
 
 
 def parse_schedule(text: str):
@@ -207,8 +233,14 @@ def load_register(path: Path, scen, declared: dict[str, Any] | None = None) -> R
         raise InputError([Problem(name, None, "header", f"missing column(s): {', '.join(missing)}")])
     unknown = [c for c in header if c not in REQUIRED + OPTIONAL + tuple(AMOUNTS)]
     if unknown:
-        problems.append(Problem(name, None, "header", f"unknown column(s): {', '.join(unknown)} "
-                                                      f"(known: {', '.join(REQUIRED + tuple(AMOUNTS) + OPTIONAL)})"))
+        problems.append(
+            Problem(
+                name,
+                None,
+                "header",
+                f"unknown column(s): {', '.join(unknown)} (known: {', '.join(REQUIRED + tuple(AMOUNTS) + OPTIONAL)})",
+            )
+        )
     sims = {sp.id: sp for sp in scen.programs}
     start = scen.spec.horizon.start
     Y = len(scen.years)
@@ -218,8 +250,15 @@ def load_register(path: Path, scen, declared: dict[str, Any] | None = None) -> R
     records: dict[str, int] = {}
     for i, row in enumerate(rows, start=1):
         if len(problems) >= MAX_PROBLEMS:  # a file of repeated bad rows: stop reading there
-            problems.insert(0, Problem(name, None, "-", f"stopped at row {i:,} of {len(rows):,} after {MAX_PROBLEMS} "
-                                                        "problems: fix these first"))
+            problems.insert(
+                0,
+                Problem(
+                    name,
+                    None,
+                    "-",
+                    f"stopped at row {i:,} of {len(rows):,} after {MAX_PROBLEMS} problems: fix these first",
+                ),
+            )
             break
         pid = row.get("program")
 
@@ -235,8 +274,11 @@ def load_register(path: Path, scen, declared: dict[str, Any] | None = None) -> R
             continue
         sp = sims.get(pid)
         if sp is None:
-            bad("program", "not simulated in this scenario (unpriced, without uptake, or excluded): its commitments "
-                           "cannot be run off")
+            bad(
+                "program",
+                "not simulated in this scenario (unpriced, without uptake, or excluded): its commitments "
+                "cannot be run off",
+            )
             continue
         covered.add(pid)
         n_bad = len(problems)
@@ -247,7 +289,10 @@ def load_register(path: Path, scen, declared: dict[str, Any] | None = None) -> R
             records.setdefault(rid, i)
         jur = str(row.get("jurisdiction") or "").strip()
         if jur not in sp.prog.jurisdictions:
-            bad("jurisdiction", f"{jur or 'empty'!r} is not where the program applies ({', '.join(sp.prog.jurisdictions)})")
+            bad(
+                "jurisdiction",
+                f"{jur or 'empty'!r} is not where the program applies ({', '.join(sp.prog.jurisdictions)})",
+            )
         try:
             award = _date(row.get("award_date"))
             years.setdefault(pid, set()).add(award.year)
@@ -317,9 +362,23 @@ def load_register(path: Path, scen, declared: dict[str, Any] | None = None) -> R
         parts.setdefault(pid, []).append((i, sp.prog.jurisdictions.index(jur), cash, index, beyond, beyond_k))
     if problems:
         raise InputError(problems)
-    books = {pid: ProgramBook(np.array([p[0] for p in ps]), np.array([p[1] for p in ps]),
-                              np.array([p[2] for p in ps]), np.array([p[3] for p in ps]),
-                              np.array([p[4] for p in ps]), np.array([p[5] for p in ps]))
-             for pid, ps in parts.items()}
-    return Register(name, books, len(rows), frozenset(covered), {p: frozenset(y) for p, y in years.items()},
-                    flags.get("complete_from"), bool(flags.get("synthetic", False)))
+    books = {
+        pid: ProgramBook(
+            np.array([p[0] for p in ps]),
+            np.array([p[1] for p in ps]),
+            np.array([p[2] for p in ps]),
+            np.array([p[3] for p in ps]),
+            np.array([p[4] for p in ps]),
+            np.array([p[5] for p in ps]),
+        )
+        for pid, ps in parts.items()
+    }
+    return Register(
+        name,
+        books,
+        len(rows),
+        frozenset(covered),
+        {p: frozenset(y) for p, y in years.items()},
+        flags.get("complete_from"),
+        bool(flags.get("synthetic", False)),
+    )

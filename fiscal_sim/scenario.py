@@ -69,8 +69,10 @@ class Budget(Strict):
     unit: str = "万元"
     measure: Literal["cash", "committed"] = "cash"
     basis: Literal["illustrative", "document"] = Field(
-        default="illustrative", description="document: the amount is a budget a document states (quote it in "
-                                            "source); illustrative: a yardstick, never an appropriation")
+        default="illustrative",
+        description="document: the amount is a budget a document states (quote it in "
+        "source); illustrative: a yardstick, never an appropriation",
+    )
     source: str | None = None
 
     @model_validator(mode="after")
@@ -92,22 +94,28 @@ class EstimateBefore(Strict):
 class Commitments(Strict):
     """The existing book: a register file and/or estimated pre-horizon cohorts."""
 
-    register_path: str | None = Field(default=None, alias="register",
-                                      description="CSV, Parquet or XLSX, relative to the scenario file")
+    register_path: str | None = Field(
+        default=None, alias="register", description="CSV, Parquet or XLSX, relative to the scenario file"
+    )
     synthetic: bool | None = Field(default=None, description="the register's rows are synthetic (over the file's flag)")
     complete_from: Annotated[int, Field(ge=2000, le=2100)] | None = Field(
-        default=None, description="the register lists every award from this year on (over the file's flag)")
+        default=None, description="the register lists every award from this year on (over the file's flag)"
+    )
     estimate_before: EstimateBefore | None = None
 
 
 class ScenarioSpec(Strict):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]+$")]
-    extends: str | None = Field(default=None, description="base scenario file (relative to this one); see merge_extends")
+    extends: str | None = Field(
+        default=None, description="base scenario file (relative to this one); see merge_extends"
+    )
     description: str = ""
     policy_basis: Literal["as_written", "current_policy"] | None = Field(
-        default=None, description="the validity rule the scenario applies to every document: as_written (each stops "
-                                  "where its text or a stated validity assumption says) or current_policy (every "
-                                  "document in force at the horizon start renews on its terms)")
+        default=None,
+        description="the validity rule the scenario applies to every document: as_written (each stops "
+        "where its text or a stated validity assumption says) or current_policy (every "
+        "document in force at the horizon start renews on its terms)",
+    )
     programs: Union[Literal["all"], list[str]] = "all"
     exclude: list[str] = []
     overrides: dict[str, dict[str, Any]] = {}
@@ -122,14 +130,20 @@ class ScenarioSpec(Strict):
     budgets: list[Budget] = []
     price: dict[str, Price] = Field(default={}, description="unpriced program → amounts by grade (fiscal_sim.pricing)")
     overlap: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(
-        default={}, description="non-cumulation group → overlap share (default: catalogue/exclusive_groups.yaml)")
-    pipelines: list[dict[str, Any]] = Field(default=[], description="administrative pipelines (see fiscal_sim.pipeline)")
+        default={}, description="non-cumulation group → overlap share (default: catalogue/exclusive_groups.yaml)"
+    )
+    pipelines: list[dict[str, Any]] = Field(
+        default=[], description="administrative pipelines (see fiscal_sim.pipeline)"
+    )
     timeline: TimelineSettings | None = Field(default=None, description="changes to the catalogue's policy timeline")
     alternatives: list[dict[str, Any]] = Field(
-        default=[], description="the scenario's own assumption-ledger alternatives (fiscal_sim.analysis.assumptions)")
+        default=[], description="the scenario's own assumption-ledger alternatives (fiscal_sim.analysis.assumptions)"
+    )
     commitments: str | Commitments | None = Field(
-        default=None, description="the existing book: a register path (CSV, Parquet or XLSX, relative to the scenario "
-                                  "file), or {register: PATH, estimate_before: {from: YEAR, programs: uncovered|[ids]}}")
+        default=None,
+        description="the existing book: a register path (CSV, Parquet or XLSX, relative to the scenario "
+        "file), or {register: PATH, estimate_before: {from: YEAR, programs: uncovered|[ids]}}",
+    )
 
     @property
     def commitments_spec(self) -> Commitments:
@@ -200,8 +214,20 @@ class Scenario:
         """A copy with run settings changed (draws, seed, chunk_size) — validated like the file."""
         data = self.spec.model_dump(by_alias=True) | {k: v for k, v in settings.items() if v is not None}
         spec = ScenarioSpec.model_validate(data)
-        return Scenario(spec, self.path, self.catalogue, self.programs, self.sha256, self.unpriced, self.assumptions,
-                        self.register, self.groups, self.estimated, self.documented, self.extends)
+        return Scenario(
+            spec,
+            self.path,
+            self.catalogue,
+            self.programs,
+            self.sha256,
+            self.unpriced,
+            self.assumptions,
+            self.register,
+            self.groups,
+            self.estimated,
+            self.documented,
+            self.extends,
+        )
 
 
 def set_path(obj: Any, path: list[str], value: Any) -> None:
@@ -237,14 +263,21 @@ def apply_overrides(prog: CompiledProgram, changes: dict[str, Any], geo: Geograp
         held = parameters.name_at(prog.spec.parameters, path)
         if held is not None:
             name, key = held
-            problem((path,), f"address parameters by name: programs.{prog.id}.parameters.{name}"
-                             + (f".{key}" if key else "") + f" (not {path})")
+            problem(
+                (path,),
+                f"address parameters by name: programs.{prog.id}.parameters.{name}"
+                + (f".{key}" if key else "")
+                + f" (not {path})",
+            )
             ok = False
             continue
         try:
             set_path(raw, path.split("."), value)
         except KeyError as e:
-            problem((path,), f"no parameter {e.args[0]!r} in program {prog.id} (a reform can only change existing parameters)")
+            problem(
+                (path,),
+                f"no parameter {e.args[0]!r} in program {prog.id} (a reform can only change existing parameters)",
+            )
             ok = False
     if not ok:
         return None
@@ -266,7 +299,9 @@ def _table_value(table: dict[int, float], year: int) -> float:
     return table[max(earlier)] if earlier else table[min(table)]
 
 
-def expected_counts(prog: CompiledProgram, geo: Geography, years: list[int], base_year: int | None = None) -> np.ndarray:
+def expected_counts(
+    prog: CompiledProgram, geo: Geography, years: list[int], base_year: int | None = None
+) -> np.ndarray:
     """Expected applicants per (program jurisdiction, year): targets, allocation, growth, in-force share.
 
     Growth runs from the count's ``base_year``, else ``base_year`` given here, else the first year."""
@@ -317,6 +352,7 @@ def merge_extends(doc: YamlDoc, chain: tuple[Path, ...] = ()) -> tuple[Any, tupl
         raise InputError([doc.problem(("scenario", "extends"), f"no such scenario file {base_path}")])
     base, chain = merge_extends(YamlDoc(base_path), chain)
     base_sc = dict(base.get("scenario") or {}) if isinstance(base, dict) else {}
+
     def anchored(name: str) -> str:  # a file the base names stays where the base says, wherever the overlay lives
         return name if Path(name).is_absolute() else str((base_path.parent / name).resolve())
 
@@ -362,19 +398,29 @@ def load_scenario(path: Path | str, catalogue: Catalogue | None = None) -> Scena
         if pid not in catalogue.programs:
             problems.append(doc.problem(("scenario", "overrides", pid), f"unknown program {pid!r}", pid))
         elif pid not in ids or pid in spec.exclude:
-            problems.append(doc.problem(("scenario", "overrides", pid), "program is overridden but not in the scenario", pid))
+            problems.append(
+                doc.problem(("scenario", "overrides", pid), "program is overridden but not in the scenario", pid)
+            )
     for regime, classes in spec.cost_sharing.items():
         if regime not in geo.data.cost_sharing:
-            problems.append(doc.problem(("scenario", "cost_sharing", regime), f"unknown cost-sharing regime {regime!r}"))
+            problems.append(
+                doc.problem(("scenario", "cost_sharing", regime), f"unknown cost-sharing regime {regime!r}")
+            )
             continue
         for cls, shares in classes.items():
             if cls not in geo.data.fiscal_classes:
                 problems.append(doc.problem(("scenario", "cost_sharing", regime, cls), f"unknown fiscal class {cls!r}"))
             elif abs(sum(shares.values()) - 1) > 1e-9:
-                problems.append(doc.problem(("scenario", "cost_sharing", regime, cls), f"shares sum to {sum(shares.values()):g}, not 1"))
+                problems.append(
+                    doc.problem(
+                        ("scenario", "cost_sharing", regime, cls), f"shares sum to {sum(shares.values()):g}, not 1"
+                    )
+                )
             for payer in shares:
                 if payer != "local" and payer not in geo.data.payers:
-                    problems.append(doc.problem(("scenario", "cost_sharing", regime, cls, payer), f"unknown payer {payer!r}"))
+                    problems.append(
+                        doc.problem(("scenario", "cost_sharing", regime, cls, payer), f"unknown payer {payer!r}")
+                    )
     for pid in spec.price:
         if pid not in catalogue.programs:
             problems.append(doc.problem(("scenario", "price", pid), f"unknown program {pid!r}", pid))
@@ -383,24 +429,42 @@ def load_scenario(path: Path | str, catalogue: Catalogue | None = None) -> Scena
     known = known_groups(catalogue.groups, list(catalogue.timeline.families))
     for g in spec.overlap:
         if g not in known:
-            problems.append(doc.problem(("scenario", "overlap", g), f"unknown non-cumulation group {g!r} "
-                                                                    f"(known: {', '.join(known) or 'none'})"))
+            problems.append(
+                doc.problem(
+                    ("scenario", "overlap", g),
+                    f"unknown non-cumulation group {g!r} (known: {', '.join(known) or 'none'})",
+                )
+            )
     for i, b in enumerate(spec.budgets):
         if b.payer not in geo.payers and b.payer != "ALL":
             problems.append(doc.problem(("scenario", "budgets", i, "payer"), f"unknown payer {b.payer!r}"))
         if b.program != "ALL" and (b.program not in ids or b.program in spec.exclude):
-            problems.append(doc.problem(("scenario", "budgets", i, "program"), f"program {b.program!r} is not in the scenario", b.program))
+            problems.append(
+                doc.problem(
+                    ("scenario", "budgets", i, "program"), f"program {b.program!r} is not in the scenario", b.program
+                )
+            )
         if b.year is not None and b.year not in spec.horizon.years:
-            problems.append(doc.problem(("scenario", "budgets", i, "year"), f"year {b.year} is outside the horizon "
-                                        f"{spec.horizon.start}–{spec.horizon.end}: the line would never be compared"))
+            problems.append(
+                doc.problem(
+                    ("scenario", "budgets", i, "year"),
+                    f"year {b.year} is outside the horizon "
+                    f"{spec.horizon.start}–{spec.horizon.end}: the line would never be compared",
+                )
+            )
         try:
             cny_per(b.unit)
         except ValueError as e:
             problems.append(doc.problem(("scenario", "budgets", i, "unit"), str(e)))
     documents = {p.document.number for p in catalogue.programs.values()}
     if spec.timeline is not None:
-        problems += check_settings(spec.timeline, catalogue.timeline, catalogue.programs, documents,
-                                   lambda p, msg: doc.problem(("scenario", "timeline") + tuple(p), msg))
+        problems += check_settings(
+            spec.timeline,
+            catalogue.timeline,
+            catalogue.programs,
+            documents,
+            lambda p, msg: doc.problem(("scenario", "timeline") + tuple(p), msg),
+        )
     if problems:
         raise InputError(problems)
     timeline, by_scenario = merged(catalogue.timeline, spec.timeline, documents)
@@ -412,13 +476,19 @@ def load_scenario(path: Path | str, catalogue: Catalogue | None = None) -> Scena
             continue
         prog = on_timeline(catalogue.programs[pid], changes.get(pid))
         if pid in spec.price:
-            prog = priced(prog, spec.price[pid], geo, lambda p, msg, pid=pid: problems.append(
-                doc.problem(("scenario", "price", pid) + tuple(p), msg, pid)))
+            prog = priced(
+                prog,
+                spec.price[pid],
+                geo,
+                lambda p, msg, pid=pid: problems.append(doc.problem(("scenario", "price", pid) + tuple(p), msg, pid)),
+            )
             if prog is None:
                 continue
         if pid in spec.overrides:
+
             def problem(p, msg, pid=pid):
                 problems.append(doc.problem(("scenario", "overrides", pid) + tuple(p), msg, pid))
+
             notes = prog.timeline_notes
             documented[pid] = prog
             prog = apply_overrides(prog, spec.overrides[pid], geo, problem)
@@ -427,14 +497,25 @@ def load_scenario(path: Path | str, catalogue: Catalogue | None = None) -> Scena
             prog.timeline_notes = notes
         renewal = (changes.get(pid) or {}).get("renewal")
         if renewal is not None:
+
             def problem(p, msg, pid=pid, number=prog.document.number):
-                problems.append(doc.problem(("scenario", "timeline", "after_expiry", number, "overrides",
-                                             pid) + tuple(p), msg, pid))
+                problems.append(
+                    doc.problem(("scenario", "timeline", "after_expiry", number, "overrides", pid) + tuple(p), msg, pid)
+                )
+
             copy_ = renewed(prog, renewal, geo, problem)
             if copy_ is not None and copy_.priced and copy_.spec.uptake is not None:
                 jur = np.array([geo.jurisdictions.index(j) for j in copy_.jurisdictions])
-                sims.append(SimProgram(copy_, jur, expected_counts(copy_, geo, spec.horizon.years),
-                                       geo.share_matrix(copy_.spec.cost_sharing, spec.cost_sharing.get(copy_.spec.cost_sharing, {}))[jur]))
+                sims.append(
+                    SimProgram(
+                        copy_,
+                        jur,
+                        expected_counts(copy_, geo, spec.horizon.years),
+                        geo.share_matrix(copy_.spec.cost_sharing, spec.cost_sharing.get(copy_.spec.cost_sharing, {}))[
+                            jur
+                        ],
+                    )
+                )
         if not prog.priced or prog.spec.uptake is None:
             unpriced.append(prog)
             continue
@@ -451,16 +532,27 @@ def load_scenario(path: Path | str, catalogue: Catalogue | None = None) -> Scena
     if problems:
         raise InputError(problems)
     digest = hashlib.sha256(b"".join(f.read_bytes() for f in chain)).hexdigest()
-    scen = Scenario(spec, str(path), catalogue, sims, digest, unpriced, assumptions,
-                    groups=active_groups(catalogue.groups, sims, spec.overlap))
+    scen = Scenario(
+        spec,
+        str(path),
+        catalogue,
+        sims,
+        digest,
+        unpriced,
+        assumptions,
+        groups=active_groups(catalogue.groups, sims, spec.overlap),
+    )
     scen.documented = documented
     scen.extends = tuple(str(f) for f in chain[1:])
     book = spec.commitments_spec
     if book.register_path:
         from fiscal_sim.register import load_register
 
-        scen.register = load_register(Path(path).resolve().parent / book.register_path, scen,
-                                      {"synthetic": book.synthetic, "complete_from": book.complete_from})
+        scen.register = load_register(
+            Path(path).resolve().parent / book.register_path,
+            scen,
+            {"synthetic": book.synthetic, "complete_from": book.complete_from},
+        )
     if book.estimate_before is not None:
         from fiscal_sim.cohorts import estimated_programs
 
@@ -483,27 +575,60 @@ def timeline_manifest(scen: Scenario) -> dict[str, Any]:
     basis = {sp.id: count_basis(sp.prog.spec.uptake, scen.spec.horizon) for sp in scen.programs}
     reg = scen.register
     return {
-        "timeline": [{"kind": a.kind, "subject": a.subject, "setting": a.setting, "basis": a.basis, "text": a.text,
-                      "set_by": a.set_by} for a in scen.assumptions],
-        "program_timeline": {sp.id: {"in_force": [str(sp.prog.spec.in_force.from_), str(sp.prog.spec.in_force.to or "open")],
-                                     "schedule": sp.prog.spec.schedule.describe(), "uptake_basis": basis[sp.id],
-                                     "changes": sp.prog.timeline_notes} for sp in scen.programs},
-        "budgets": [{"payer": b.payer, "program": b.program, "amount": b.amount, "unit": b.unit, "basis": b.basis,
-                     "source": b.source} for b in scen.spec.budgets],
-        "commitments": None if reg is None else {
-            "path": reg.path, "rows": reg.rows, "programs": sorted(reg.books), "synthetic": reg.synthetic,
+        "timeline": [
+            {
+                "kind": a.kind,
+                "subject": a.subject,
+                "setting": a.setting,
+                "basis": a.basis,
+                "text": a.text,
+                "set_by": a.set_by,
+            }
+            for a in scen.assumptions
+        ],
+        "program_timeline": {
+            sp.id: {
+                "in_force": [str(sp.prog.spec.in_force.from_), str(sp.prog.spec.in_force.to or "open")],
+                "schedule": sp.prog.spec.schedule.describe(),
+                "uptake_basis": basis[sp.id],
+                "changes": sp.prog.timeline_notes,
+            }
+            for sp in scen.programs
+        },
+        "budgets": [
+            {
+                "payer": b.payer,
+                "program": b.program,
+                "amount": b.amount,
+                "unit": b.unit,
+                "basis": b.basis,
+                "source": b.source,
+            }
+            for b in scen.spec.budgets
+        ],
+        "commitments": None
+        if reg is None
+        else {
+            "path": reg.path,
+            "rows": reg.rows,
+            "programs": sorted(reg.books),
+            "synthetic": reg.synthetic,
             "complete_from": reg.complete_from,
-            "opening_outstanding_cny": float(sum(b.opening_cny.sum() for b in reg.books.values()))},
-        "estimated_pre_horizon": None if not scen.estimated else {
+            "opening_outstanding_cny": float(sum(b.opening_cny.sum() for b in reg.books.values())),
+        },
+        "estimated_pre_horizon": None
+        if not scen.estimated
+        else {
             "basis": "assumption",
             "text": "vintage 'existing' = the register's awards plus estimated pre-horizon cohorts for the programs "
-                    "listed: awards decided from the first year given to the year before the horizon, simulated with "
-                    "the same uptake priors, in-force dates, timeline and payment timing as new awards, attrition "
-                    "from the award year; only payments falling in the horizon are counted (earlier ones were paid). "
-                    "Cohorts the register covers (a program's award years with register rows, and every year from "
-                    "the register's complete_from) are not estimated (no double counting).",
+            "listed: awards decided from the first year given to the year before the horizon, simulated with "
+            "the same uptake priors, in-force dates, timeline and payment timing as new awards, attrition "
+            "from the award year; only payments falling in the horizon are counted (earlier ones were paid). "
+            "Cohorts the register covers (a program's award years with register rows, and every year from "
+            "the register's complete_from) are not estimated (no double counting).",
             "award_years": {pid: ph.years(y0) for pid, ph in scen.estimated.items()},
-            "register_years": {pid: sorted(ph.skip) for pid, ph in scen.estimated.items() if ph.skip}},
+            "register_years": {pid: sorted(ph.skip) for pid, ph in scen.estimated.items() if ph.skip},
+        },
     }
 
 
@@ -512,13 +637,18 @@ def renewed(prog: CompiledProgram, renewal: dict, geo: Geography, problem) -> Co
     from fiscal_sim.catalogue.timeline import RENEWED
 
     data = prog.spec.model_dump(by_alias=True, mode="json")
-    data.update(id=prog.id + RENEWED, title_zh=prog.spec.title_zh + "（续期）", title_en=prog.spec.title_en + " (renewed)",
-                in_force={"from": str(renewal["from"]), "to": str(renewal["to"]) if renewal["to"] else None})
+    data.update(
+        id=prog.id + RENEWED,
+        title_zh=prog.spec.title_zh + "（续期）",
+        title_en=prog.spec.title_en + " (renewed)",
+        in_force={"from": str(renewal["from"]), "to": str(renewal["to"]) if renewal["to"] else None},
+    )
     base = CompiledProgram(Program.model_validate(data), prog.document, prog.file, prog.jurisdictions)
     out = apply_overrides(base, renewal["overrides"], geo, problem) if renewal["overrides"] else base
     if out is not None:
         out.timeline_notes = [f"renewal of {prog.id} from {renewal['from']}"] + [
-            f"{k}: {v}" for k, v in renewal["overrides"].items()]
+            f"{k}: {v}" for k, v in renewal["overrides"].items()
+        ]
     return out
 
 
@@ -534,8 +664,9 @@ def on_timeline(prog: CompiledProgram, change: dict | None) -> CompiledProgram:
         update["schedule"] = change["schedule"]
     if "exclusive_group" in change:
         update["exclusive_group"] = change["exclusive_group"]
-    return CompiledProgram(prog.spec.model_copy(update=update), prog.document, prog.file, prog.jurisdictions,
-                           list(change["notes"]))
+    return CompiledProgram(
+        prog.spec.model_copy(update=update), prog.document, prog.file, prog.jurisdictions, list(change["notes"])
+    )
 
 
 def unmatched_budgets(doc: YamlDoc, spec: ScenarioSpec, sims: list[SimProgram], geo: Geography) -> list[Problem]:
@@ -545,12 +676,24 @@ def unmatched_budgets(doc: YamlDoc, spec: ScenarioSpec, sims: list[SimProgram], 
     out = []
     for i, b in enumerate(spec.budgets):
         if b.program not in payers_of:
-            out.append(doc.problem(("scenario", "budgets", i, "program"), f"program {b.program!r} is not simulated "
-                                   "(unpriced, or no uptake): the budget line would never be compared", b.program))
+            out.append(
+                doc.problem(
+                    ("scenario", "budgets", i, "program"),
+                    f"program {b.program!r} is not simulated "
+                    "(unpriced, or no uptake): the budget line would never be compared",
+                    b.program,
+                )
+            )
         elif b.payer != "ALL" and b.payer in geo.payers and b.payer not in payers_of[b.program]:
-            out.append(doc.problem(("scenario", "budgets", i, "payer"), f"payer {b.payer!r} pays nothing for "
-                                   f"{'any simulated program' if b.program == 'ALL' else b.program}: the budget line "
-                                   "would never be compared", None if b.program == "ALL" else b.program))
+            out.append(
+                doc.problem(
+                    ("scenario", "budgets", i, "payer"),
+                    f"payer {b.payer!r} pays nothing for "
+                    f"{'any simulated program' if b.program == 'ALL' else b.program}: the budget line "
+                    "would never be compared",
+                    None if b.program == "ALL" else b.program,
+                )
+            )
     return out
 
 
@@ -588,7 +731,9 @@ def check_budget(scen: Scenario, b: Budget, text: str, opt: str = "--budget") ->
     from fiscal_sim.errors import FiscalSimError
 
     if b.payer != "ALL" and b.payer not in scen.geography.payers:
-        raise FiscalSimError(f"{opt} {text!r}: unknown payer {b.payer!r} (known: ALL, {', '.join(scen.geography.payers)})")
+        raise FiscalSimError(
+            f"{opt} {text!r}: unknown payer {b.payer!r} (known: ALL, {', '.join(scen.geography.payers)})"
+        )
     if b.program not in ("ALL", "ALL_EQUITY") and b.program not in {sp.id for sp in scen.programs}:
         raise FiscalSimError(f"{opt} {text!r}: program {b.program!r} is not simulated in {scen.spec.name}")
 

@@ -38,7 +38,7 @@ def _bin_value(idx: np.ndarray, frac: np.ndarray) -> np.ndarray:
     """A value inside bin ``idx`` at fraction ``frac`` of the bin (log-linear)."""
     k = np.abs(idx - ZERO) - 1
     mag = 10.0 ** ((k + frac) / BINS_PER_DECADE)
-    return np.where(idx > ZERO, mag, np.where(idx < ZERO, -10.0 ** ((k + 1 - frac) / BINS_PER_DECADE), 0.0))
+    return np.where(idx > ZERO, mag, np.where(idx < ZERO, -(10.0 ** ((k + 1 - frac) / BINS_PER_DECADE)), 0.0))
 
 
 @dataclass
@@ -181,7 +181,7 @@ class Accumulator:
         keep = np.flatnonzero(v.any(axis=1))
         live, lv = rows[keep], v[keep]
         for b, first, nb in blocks:
-            part = lv[:, first:first + nb]
+            part = lv[:, first : first + nb]
             mean, m2 = np.zeros(self.size), np.zeros(self.size)
             mean[live] = part.mean(axis=1)
             m2[live] = ((part - mean[live, None]) ** 2).sum(axis=1)
@@ -190,7 +190,7 @@ class Accumulator:
         self.zeros[live] -= np.count_nonzero(lv, axis=1)
         index, counts = [], []
         for lo in range(0, live.size, SERIES_GROUP):  # bincount by groups of series: small, dense, fast
-            part = lv[lo:lo + SERIES_GROUP]
+            part = lv[lo : lo + SERIES_GROUP]
             at = np.flatnonzero(part)  # zeros are counted apart
             binned = np.bincount(at // n * NBINS + bin_index(part.reshape(-1)[at]), minlength=part.shape[0] * NBINS)
             at = np.flatnonzero(binned)
@@ -236,8 +236,12 @@ class Accumulator:
 
     def reset(self) -> None:
         """Empty the accumulator."""
-        self.__init__(self.size, self.budget, top=None if self.top is None else TopDraws(self.top.k),  # type: ignore[misc]
-                      drivers=None if self.drivers is None else self.drivers.reset())
+        self.__init__(
+            self.size,
+            self.budget,
+            top=None if self.top is None else TopDraws(self.top.k),  # type: ignore[misc]
+            drivers=None if self.drivers is None else self.drivers.reset(),
+        )
 
     def __getstate__(self) -> dict:
         """Pickle the histogram sparsely (most bins are empty): workers send KBs, not the dense array."""
@@ -286,8 +290,9 @@ class Accumulator:
             else:
                 tot = f.n + blk.n
                 delta = blk.mean - f.mean
-                self.folded = BlockMoments(tot, f.mean + delta * (blk.n / tot),
-                                           f.m2 + blk.m2 + delta**2 * (f.n * blk.n / tot))
+                self.folded = BlockMoments(
+                    tot, f.mean + delta * (blk.n / tot), f.m2 + blk.m2 + delta**2 * (f.n * blk.n / tot)
+                )
             self.next_block += 1
 
     @property
@@ -321,7 +326,7 @@ class Accumulator:
         centres = _bin_value(np.arange(NBINS), np.full(NBINS, 0.5))
         moving = np.flatnonzero(self.zeros < n)
         for lo in range(0, moving.size, SERIES_GROUP):
-            at = moving[lo:lo + SERIES_GROUP]
+            at = moving[lo : lo + SERIES_GROUP]
             h = self.hist[at].astype(np.int64)  # type: ignore[index]
             h[:, ZERO] = self.zeros[at]
             cum = np.cumsum(h, axis=1)
@@ -358,8 +363,12 @@ def summarise(acc: Accumulator, level: float) -> dict[str, np.ndarray]:
     n = acc.n
     mean, var = acc.moments()
     sd = np.sqrt(var)
-    out: dict[str, np.ndarray] = {"draws": np.full(acc.size, n, dtype=np.int32), "mean_cny": mean, "sd_cny": sd,
-                                  "mcse_cny": sd / np.sqrt(n)}
+    out: dict[str, np.ndarray] = {
+        "draws": np.full(acc.size, n, dtype=np.int32),
+        "mean_cny": mean,
+        "sd_cny": sd,
+        "mcse_cny": sd / np.sqrt(n),
+    }
     qs, tvar = acc.quantiles(list(QUANTILES) + [level], level)
     for k, q in enumerate(QUANTILES):
         out[f"p{int(round(q * 100)):02d}_cny"] = qs[k]

@@ -13,7 +13,17 @@ from typing import Literal
 MoneyUnit = Literal["元", "万元", "亿元"]
 
 CNY_PER_UNIT: dict[str, float] = {"元": 1.0, "万元": 1e4, "亿元": 1e8}
-UNIT_ALIASES: dict[str, str] = {"元": "元", "yuan": "元", "cny": "元", "万元": "万元", "万": "万元", "wan": "万元", "亿元": "亿元", "亿": "亿元", "yi": "亿元"}
+UNIT_ALIASES: dict[str, str] = {
+    "元": "元",
+    "yuan": "元",
+    "cny": "元",
+    "万元": "万元",
+    "万": "万元",
+    "wan": "万元",
+    "亿元": "亿元",
+    "亿": "亿元",
+    "yi": "亿元",
+}
 
 
 BARE_YUAN_LOOKING_CNY = 1e9
@@ -56,14 +66,17 @@ def parse_money(text: str | float, default_unit: str) -> float:
         raise ValueError(f"{text!r} is not an amount: {form}")
     unit = m.group(2).strip()
     if unit and unit.lower() not in UNIT_ALIASES:
-        raise ValueError(f"{text!r} is not an amount: unknown unit {unit!r} (accepted units: {', '.join(UNIT_ALIASES)}); "
-                         f"{form}")
+        raise ValueError(
+            f"{text!r} is not an amount: unknown unit {unit!r} (accepted units: {', '.join(UNIT_ALIASES)}); {form}"
+        )
     number = parse_number(m.group(1))
     v = number * cny_per(unit.lower() or default_unit)
     if typed and not unit and cny_per(default_unit) > 1 and v >= BARE_YUAN_LOOKING_CNY:
-        raise ValueError(f"{text!r} has no unit: in {UNIT_ALIASES[default_unit]} it would be {fmt_wan(v)}, which looks "
-                         f"like an amount in yuan ({fmt_wan(number)}). Say which: write {m.group(1)}元 for "
-                         f"{fmt_wan(number)}, or {m.group(1)}{UNIT_ALIASES[default_unit]} if you mean {fmt_wan(v)}")
+        raise ValueError(
+            f"{text!r} has no unit: in {UNIT_ALIASES[default_unit]} it would be {fmt_wan(v)}, which looks "
+            f"like an amount in yuan ({fmt_wan(number)}). Say which: write {m.group(1)}元 for "
+            f"{fmt_wan(number)}, or {m.group(1)}{UNIT_ALIASES[default_unit]} if you mean {fmt_wan(v)}"
+        )
     if v < 0:
         raise ValueError(f"{text!r} is negative: an amount of money is 0 or more")
     return v

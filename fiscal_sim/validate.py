@@ -15,9 +15,15 @@ def _kind(path: Path) -> str:
     if path.name == "timeline.yaml" and path.parent.name == "catalogue":
         return "timeline"
     if isinstance(data, dict):
-        for key, kind in (("document", "program"), ("cases", "cases"), ("scenario", "scenario"),
-                          ("jurisdictions", "geography"), ("provisions", "provision_map"), ("groups", "groups"),
-                          ("alternatives", "alternatives")):
+        for key, kind in (
+            ("document", "program"),
+            ("cases", "cases"),
+            ("scenario", "scenario"),
+            ("jurisdictions", "geography"),
+            ("provisions", "provision_map"),
+            ("groups", "groups"),
+            ("alternatives", "alternatives"),
+        ):
             if key in data:
                 return kind
     return "unknown"
@@ -37,7 +43,9 @@ def validate_paths(paths: list[Path], root: Path | None = None) -> list[str]:
     for p in paths:
         if p.is_dir():
             # a register's sidecar (<register>.meta.yaml) is checked with the scenario that loads the register
-            files += sorted(x for x in p.rglob("*.yaml") if x.name != "README.yaml" and not x.name.endswith(".meta.yaml"))
+            files += sorted(
+                x for x in p.rglob("*.yaml") if x.name != "README.yaml" and not x.name.endswith(".meta.yaml")
+            )
         elif p.exists():
             files.append(p)
         else:
@@ -81,7 +89,9 @@ def validate_paths(paths: list[Path], root: Path | None = None) -> list[str]:
 
                     results = check_cases(f, cat)
                     failed = [(c, bad) for c, bad in results if bad]
-                    problems += [Problem(str(f), ",".join(c.ids), f"case {c.name!r}", "; ".join(bad)) for c, bad in failed]
+                    problems += [
+                        Problem(str(f), ",".join(c.ids), f"case {c.name!r}", "; ".join(bad)) for c, bad in failed
+                    ]
                     if not failed:
                         report.append(f"{f}: {len(results)} case(s) ok")
                 else:
@@ -90,8 +100,15 @@ def validate_paths(paths: list[Path], root: Path | None = None) -> list[str]:
                     load_scenario(f, cat)  # type: ignore[arg-type]
                     report.append(f"{f}: scenario ok")
             else:
-                problems.append(Problem(str(f), None, "-", "not a program, case, scenario or jurisdictions file "
-                                        "(expected a top-level 'document', 'cases', 'scenario' or 'jurisdictions')"))
+                problems.append(
+                    Problem(
+                        str(f),
+                        None,
+                        "-",
+                        "not a program, case, scenario or jurisdictions file "
+                        "(expected a top-level 'document', 'cases', 'scenario' or 'jurisdictions')",
+                    )
+                )
         except InputError as e:
             problems += e.problems
         except FiscalSimError as e:  # one line naming the file (the assumption ledger's alternatives)

@@ -14,8 +14,11 @@ Path_ = tuple[str | int, ...]
 
 MAX_FILE_BYTES = 4 * 2**20
 """largest scenario or program file read (the largest in the repository is ~40 KB)"""
+
+
 def read_text(path: Path, limit: int = MAX_FILE_BYTES) -> str:
     """A UTF-8 text file (a BOM is dropped; CRLF line ends work), with one clear problem for every fault."""
+
     def problem(msg: str) -> InputError:
         return InputError([Problem(str(path), None, "-", msg)])
 
@@ -25,8 +28,9 @@ def read_text(path: Path, limit: int = MAX_FILE_BYTES) -> str:
     except OSError as e:
         raise problem(f"cannot read file: {describe_os_error(e)}") from None
     if len(raw) > limit:
-        raise problem(f"file is larger than {limit // 2**20} MB: a scenario or program file is a few KB "
-                      "(is this the right file?)")
+        raise problem(
+            f"file is larger than {limit // 2**20} MB: a scenario or program file is a few KB (is this the right file?)"
+        )
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -67,16 +71,34 @@ class YamlDoc:
             raise InputError([Problem(self.name, None, "-", str(e))]) from None
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None)
-            raise InputError([Problem(self.name, None, "-", f"invalid YAML: {getattr(e, 'problem', e)}",
-                                      mark.line + 1 if mark else None)]) from None
+            raise InputError(
+                [
+                    Problem(
+                        self.name,
+                        None,
+                        "-",
+                        f"invalid YAML: {getattr(e, 'problem', e)}",
+                        mark.line + 1 if mark else None,
+                    )
+                ]
+            ) from None
         self._lines: dict[Path_, int] = {}
         dups: list[tuple[Path_, int]] = []
         if node is not None:
             _lines(node, (), self._lines, dups)
         if dups:  # YAML keeps the last of repeated keys: an earlier value would vanish without a word
-            raise InputError([Problem(self.name, self._program_at(p), dotted(p),
-                                      "duplicate key: it is already given above in the same mapping", line)
-                              for p, line in dups])
+            raise InputError(
+                [
+                    Problem(
+                        self.name,
+                        self._program_at(p),
+                        dotted(p),
+                        "duplicate key: it is already given above in the same mapping",
+                        line,
+                    )
+                    for p, line in dups
+                ]
+            )
 
     def _program_at(self, path: Path_) -> str | None:
         """The id of the program entry ``path`` is in (``programs[i]``), if any."""
@@ -129,8 +151,12 @@ def _real_path(loc: tuple, data: Any) -> Path_:
     cur = data
     entered = True  # the path has just entered ``cur``: a union tag may follow
     for i, part in enumerate(loc):
-        if entered and isinstance(cur, dict) and isinstance(part, str) and any(
-                cur.get(d) == part for d in DISCRIMINATORS):
+        if (
+            entered
+            and isinstance(cur, dict)
+            and isinstance(part, str)
+            and any(cur.get(d) == part for d in DISCRIMINATORS)
+        ):
             entered = False
             continue
         entered = False
@@ -148,8 +174,17 @@ def _real_path(loc: tuple, data: Any) -> Path_:
 
 
 def _is_tag(part: str) -> bool:
-    return "[" in part or part in {"float", "int", "str", "bool", "constrained-float", "constrained-int",
-                                   "function-after", "dict[str,float]", "list[str]"}
+    return "[" in part or part in {
+        "float",
+        "int",
+        "str",
+        "bool",
+        "constrained-float",
+        "constrained-int",
+        "function-after",
+        "dict[str,float]",
+        "list[str]",
+    }
 
 
 def dotted(path: Path_) -> str:

@@ -35,14 +35,21 @@ def expanded_size(root: yaml.Node, limit: int = MAX_NODES) -> int:
     while stack:  # iterative: deep nesting must not overflow the Python stack
         node, done = stack.pop()
         key = id(node)
-        kids = ([c for kv in node.value for c in kv] if isinstance(node, yaml.MappingNode)
-                else list(node.value) if isinstance(node, yaml.SequenceNode) else [])
+        kids = (
+            [c for kv in node.value for c in kv]
+            if isinstance(node, yaml.MappingNode)
+            else list(node.value)
+            if isinstance(node, yaml.SequenceNode)
+            else []
+        )
         if done:
             open_.discard(key)
             size[key] = 1 + sum(size[id(c)] for c in kids)
             if size[key] > limit:
-                raise TooBig(f"the file expands to more than {limit:,} values through its aliases (&anchor/*alias); "
-                             "write the values out or use fewer aliases")
+                raise TooBig(
+                    f"the file expands to more than {limit:,} values through its aliases (&anchor/*alias); "
+                    "write the values out or use fewer aliases"
+                )
             continue
         if key in size:
             continue
@@ -76,8 +83,11 @@ def _parse(text: str) -> tuple[yaml.Node | None, Any]:
             except ValueError as e:  # a timestamp that is no date (2025-02-30): name its line, not a traceback
                 bad = _bad_date(node)
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"{bad.value!r} is not a date ({e})" if bad else str(e),
-                    bad.start_mark if bad else node.start_mark) from None
+                    None,
+                    None,
+                    f"{bad.value!r} is not a date ({e})" if bad else str(e),
+                    bad.start_mark if bad else node.start_mark,
+                ) from None
         except TooBig:
             raise
         except yaml.YAMLError as e:

@@ -21,4 +21,6 @@ def catalogue():
 
 def need_shared(path: Path) -> None:
     if not path.exists():
-        pytest.skip(f"{path} is absent: the seed documents live beside the repo in ../shared (CI has them; a user's machine may not)")
+        pytest.skip(
+            f"{path} is absent: the seed documents live beside the repo in ../shared (CI has them; a user's machine may not)"
+        )

@@ -41,9 +41,14 @@ def history_rows(tmp_path: Path, name: str, rows: list[str]) -> Path:
 GOOD = "jzf2017-3.tech-transaction,nanhu,2018,1,1,41.26,x"
 
 
-@pytest.mark.parametrize("value, says", [("nan", "row 1, column awards: not a number: 'nan'"),
-                                         ("inf", "row 1, column awards: not a number: 'inf'"),
-                                         ("-inf", "row 1, column awards: not a number: '-inf'")])
+@pytest.mark.parametrize(
+    "value, says",
+    [
+        ("nan", "row 1, column awards: not a number: 'nan'"),
+        ("inf", "row 1, column awards: not a number: 'inf'"),
+        ("-inf", "row 1, column awards: not a number: '-inf'"),
+    ],
+)
 def test_a_non_finite_history_count_is_refused(tmp_path, value, says):
     path = history_rows(tmp_path, "h.csv", [GOOD.replace(",1,1,", f",{value},1,")])
     code, out = cli("calibrate", str(path), "--out", str(tmp_path / "c.yaml"))
@@ -78,23 +83,41 @@ def _with_register(tmp_path: Path, lines: list[str], name: str = "reg.csv", text
     header = REGISTER.read_text(encoding="utf-8").splitlines()[2]
     (tmp_path / name).write_text(text if text is not None else "\n".join([header, *lines]) + "\n", encoding="utf-8")
     scen = tmp_path / "s.yaml"
-    scen.write_text(yaml.safe_dump({"scenario": {"extends": str(REPO / "scenarios" / "baseline.yaml"), "name": "abuse",
-                                                 "commitments": {"register": name}}}, allow_unicode=True),
-                    encoding="utf-8")
+    scen.write_text(
+        yaml.safe_dump(
+            {
+                "scenario": {
+                    "extends": str(REPO / "scenarios" / "baseline.yaml"),
+                    "name": "abuse",
+                    "commitments": {"register": name},
+                }
+            },
+            allow_unicode=True,
+        ),
+        encoding="utf-8",
+    )
     return scen
 
 
 ROW = REGISTER.read_text(encoding="utf-8").splitlines()[3]  # SYN-0001: annual 10万元 for 10 years, 6 paid
 
 
-@pytest.mark.parametrize("lines, says", [
-    ([ROW.replace(",6,true", ",60,true")], "row 1, column payments_made: 60 payments made, but the schedule "
-                                           "(annual for 10 years) has 10"),
-    ([ROW, ROW], "row 2, column record_id: record 'SYN-0001' repeats row 1"),
-    ([ROW.replace(",,10,annual", ",,inf,annual")], "row 1, column annual_amount_wan: 'inf' is not a finite amount"),
-    ([ROW.replace("annual:10", "annual:0")], "row 1, column schedule: annual:0: an annual schedule pays for 1 year"),
-    ([ROW.replace("2019-06-15", "2019-02-30")], "row 1, column award_date: '2019-02-30' is not a date"),
-])
+@pytest.mark.parametrize(
+    "lines, says",
+    [
+        (
+            [ROW.replace(",6,true", ",60,true")],
+            "row 1, column payments_made: 60 payments made, but the schedule (annual for 10 years) has 10",
+        ),
+        ([ROW, ROW], "row 2, column record_id: record 'SYN-0001' repeats row 1"),
+        ([ROW.replace(",,10,annual", ",,inf,annual")], "row 1, column annual_amount_wan: 'inf' is not a finite amount"),
+        (
+            [ROW.replace("annual:10", "annual:0")],
+            "row 1, column schedule: annual:0: an annual schedule pays for 1 year",
+        ),
+        ([ROW.replace("2019-06-15", "2019-02-30")], "row 1, column award_date: '2019-02-30' is not a date"),
+    ],
+)
 def test_bad_register_rows_are_named_by_row_and_column(tmp_path, lines, says):
     scen = _with_register(tmp_path, lines)
     code, out = cli("run", str(scen), "--draws", "20", "-q", "--out", str(tmp_path / "o"))
@@ -110,17 +133,33 @@ def test_a_csv_saved_as_xlsx_is_named(tmp_path):
 
 def _timeline(tmp_path: Path, after: dict) -> Path:
     scen = tmp_path / "t.yaml"
-    scen.write_text(yaml.safe_dump({"scenario": {"extends": str(SMALL), "name": "t", "timeline": {"after_expiry": after}}},
-                                   allow_unicode=True), encoding="utf-8")
+    scen.write_text(
+        yaml.safe_dump(
+            {"scenario": {"extends": str(SMALL), "name": "t", "timeline": {"after_expiry": after}}}, allow_unicode=True
+        ),
+        encoding="utf-8",
+    )
     return scen
 
 
-@pytest.mark.parametrize("after, says", [
-    ({"嘉政办发〔2024〕7号": {"mode": "renew", "until": "2026-06-30"}},
-     "until: 2026-06-30 is not after 嘉政办发〔2024〕7号's expiry 2026-12-31"),
-    ({"嘉政办发〔2024〕7号": {"mode": "renew_with", "overrides": {"jzf2017-3.major-conversion": {"formula.max": 100}}}},
-     "program 'jzf2017-3.major-conversion' is not one of 嘉政办发〔2024〕7号's"),
-])
+@pytest.mark.parametrize(
+    "after, says",
+    [
+        (
+            {"嘉政办发〔2024〕7号": {"mode": "renew", "until": "2026-06-30"}},
+            "until: 2026-06-30 is not after 嘉政办发〔2024〕7号's expiry 2026-12-31",
+        ),
+        (
+            {
+                "嘉政办发〔2024〕7号": {
+                    "mode": "renew_with",
+                    "overrides": {"jzf2017-3.major-conversion": {"formula.max": 100}},
+                }
+            },
+            "program 'jzf2017-3.major-conversion' is not one of 嘉政办发〔2024〕7号's",
+        ),
+    ],
+)
 def test_renewals_that_would_do_something_else_are_refused(tmp_path, after, says):
     code, out = cli("run", str(_timeline(tmp_path, after)), "--draws", "20", "-q", "--out", str(tmp_path / "o"))
     assert code == 1 and "t.yaml" in out and says in out
@@ -128,13 +167,20 @@ def test_renewals_that_would_do_something_else_are_refused(tmp_path, after, says
 
 def test_an_impossible_date_in_a_timeline_or_case_file_names_its_line(tmp_path):
     scen = tmp_path / "t.yaml"
-    scen.write_text("scenario:\n  extends: " + str(SMALL) + "\n  name: t\n  timeline:\n    after_expiry:\n"
-                    "      嘉政办发〔2024〕7号: {mode: renew, until: 2027-02-30}\n", encoding="utf-8")
+    scen.write_text(
+        "scenario:\n  extends: " + str(SMALL) + "\n  name: t\n  timeline:\n    after_expiry:\n"
+        "      嘉政办发〔2024〕7号: {mode: renew, until: 2027-02-30}\n",
+        encoding="utf-8",
+    )
     code, out = cli("run", str(scen), "--draws", "20", "-q", "--out", str(tmp_path / "o"))
     assert code == 1 and "t.yaml:6" in out and "'2027-02-30' is not a date" in out
     case = tmp_path / "case.yaml"
-    case.write_text((REPO / "tests" / "cases" / "jiazhengbanfa_2024_7.yaml").read_text(encoding="utf-8")
-                    .replace("2025-05-01", "2025-02-30"), encoding="utf-8")
+    case.write_text(
+        (REPO / "tests" / "cases" / "jiazhengbanfa_2024_7.yaml")
+        .read_text(encoding="utf-8")
+        .replace("2025-05-01", "2025-02-30"),
+        encoding="utf-8",
+    )
     code, out = cli("test", str(case))
     assert code == 1 and "case.yaml:" in out and "'2025-02-30' is not a date" in out
 
@@ -152,11 +198,14 @@ def test_validate_finds_a_successor_cycle(tmp_path):
     assert code == 1 and "successor cycle" in out and "jzbf2024-7.incubator-recognition" in out
 
 
-@pytest.mark.parametrize("out_value, says", [
-    ("s3:/bucket", "--out s3:/bucket looks like a storage URL missing a slash: write s3://BUCKET/PREFIX"),
-    ("gs:bucket/x", "--out gs:bucket/x looks like a storage URL missing a slash"),
-    ("file:///", "--out / is the root folder"),
-])
+@pytest.mark.parametrize(
+    "out_value, says",
+    [
+        ("s3:/bucket", "--out s3:/bucket looks like a storage URL missing a slash: write s3://BUCKET/PREFIX"),
+        ("gs:bucket/x", "--out gs:bucket/x looks like a storage URL missing a slash"),
+        ("file:///", "--out / is the root folder"),
+    ],
+)
 def test_out_url_typos_are_named(tmp_path, monkeypatch, out_value, says):
     monkeypatch.chdir(tmp_path)
     code, out = cli("run", str(SMALL), "--draws", "20", "-q", "--out", out_value)

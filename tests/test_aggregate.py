@@ -15,6 +15,7 @@ def arr(*xs):
 
 # ─────────────────────────────────────────── one group ───────────────────────────────────────────
 
+
 def test_in_order_serves_earlier_awards_first():
     # contracts' rewards of 6, 10, 10, 10 万元 for one intermediary with 30 left this year
     got = cap_by_group(arr(6, 10, 10, 10), [1, 1, 1, 1], 30, "in_order")
@@ -57,6 +58,7 @@ def test_zero_awards_stay_zero(method):
 
 # ─────────────────────────────────────────── several groups ───────────────────────────────────────────
 
+
 def test_groups_interleaved_in_order():
     amounts = arr(6, 5, 10, 5, 10, 10, 30)
     groups = [1, 2, 1, 2, 1, 1, 3]
@@ -85,6 +87,7 @@ def test_per_row_cap_constant_within_group():
 
 # ─────────────────────────────────────────── order ───────────────────────────────────────────
 
+
 def test_in_order_follows_the_order_column():
     # awards dated 2025-09, 2025-03, 2025-06 (as day numbers): served March, June, September
     amounts = arr(10, 10, 10)
@@ -110,6 +113,7 @@ def test_order_is_within_groups_only():
 
 # ─────────────────────────────────────────── already used ───────────────────────────────────────────
 
+
 @pytest.mark.parametrize("method", ["in_order", "proportional"])
 def test_already_used_reduces_the_room(method):
     # a lifetime cap of 300 with 280 used: a new 30 gets 20
@@ -130,6 +134,7 @@ def test_already_used_per_group():
 
 
 # ─────────────────────────────────────────── sizes ───────────────────────────────────────────
+
 
 @pytest.mark.parametrize("method", ["in_order", "proportional"])
 def test_empty_input(method):
@@ -171,6 +176,7 @@ def test_many_groups_vectorised():
 
 
 # ─────────────────────────────────────────── group keys ───────────────────────────────────────────
+
 
 def test_group_totals():
     inverse, totals = group_totals(arr(1, 2, 3, 4), [7, 3, 7, 3])

@@ -29,8 +29,14 @@ def test_simulate_in_memory_equals_the_run_folder(tmp_path):
     scen = fs.load(HERE / "crn_base.yaml").with_settings(draws=300)
     res = fs.simulate(scen)
     out = tmp_path / "run"
-    assert CliRunner().invoke(app, ["run", str(HERE / "crn_base.yaml"), "--draws", "300", "--out", str(out), "-q",
-                                    "--no-draws-ledger"]).exit_code == 0
+    assert (
+        CliRunner()
+        .invoke(
+            app, ["run", str(HERE / "crn_base.yaml"), "--draws", "300", "--out", str(out), "-q", "--no-draws-ledger"]
+        )
+        .exit_code
+        == 0
+    )
     on_disk = pq.read_table(out / "summary.parquet")
     assert res.summary.select(STATS).equals(on_disk.select(STATS))
     import json
@@ -47,29 +53,54 @@ def test_sets_apply_like_the_sweep(tmp_path):
     mean = lambda r: r.cash().loc[2027, "mean_cny"]  # noqa: E731
     assert mean(lo) < mean(hi)
     table = fs.sweep(scen, ["programs.jzf2017-3.major-conversion.cap=1000,3000"]).to_pylist()
-    point = {r["point"]: r["mean_cny"] for r in table if r["program"] == "ALL" and r["payer"] == "ALL"
-             and r["vintage"] == "ALL" and r["measure"] == "cash" and r["fiscal_year"] == 2027}
+    point = {
+        r["point"]: r["mean_cny"]
+        for r in table
+        if r["program"] == "ALL"
+        and r["payer"] == "ALL"
+        and r["vintage"] == "ALL"
+        and r["measure"] == "cash"
+        and r["fiscal_year"] == 2027
+    }
     assert point == {0: mean(lo), 1: mean(hi)}
 
 
 def test_compare_in_memory_equals_the_cli(tmp_path):
     mem = fs.compare(HERE / "crn_base.yaml", HERE / "crn_cap.yaml", draws=200)
     out = tmp_path / "cmp"
-    assert CliRunner().invoke(app, ["compare", str(HERE / "crn_base.yaml"), str(HERE / "crn_cap.yaml"), "--draws", "200",
-                                    "--out", str(out), "-q"]).exit_code == 0
+    assert (
+        CliRunner()
+        .invoke(
+            app,
+            [
+                "compare",
+                str(HERE / "crn_base.yaml"),
+                str(HERE / "crn_cap.yaml"),
+                "--draws",
+                "200",
+                "--out",
+                str(out),
+                "-q",
+            ],
+        )
+        .exit_code
+        == 0
+    )
     disk = pq.read_table(out / "compare.parquet").to_pylist()  # written rounded to the fen
     memory = mem.table.to_pylist()
     assert len(disk) == len(memory)
     for a, b in zip(memory, disk):
-        assert {k: a[k] for k in ("program", "payer", "measure", "period", "fiscal_year")} == \
-               {k: b[k] for k in ("program", "payer", "measure", "period", "fiscal_year")}
+        assert {k: a[k] for k in ("program", "payer", "measure", "period", "fiscal_year")} == {
+            k: b[k] for k in ("program", "payer", "measure", "period", "fiscal_year")
+        }
         for k in ("baseline_mean_cny", "reform_mean_cny", "change_mean_cny", "change_se_cny"):
             assert a[k] == pytest.approx(b[k], abs=0.006), k
 
 
 def test_calc_and_describe():
-    case = fs.calculate("jzbf2024-7.tech-intermediary-reward", {"contract": "200万元"}, jurisdiction="海宁市",
-                   date="2025-05-01")
+    case = fs.calculate(
+        "jzbf2024-7.tech-intermediary-reward", {"contract": "200万元"}, jurisdiction="海宁市", date="2025-05-01"
+    )
     assert case.total_cny == pytest.approx(60_000)  # 3% of 200万元, hand-computed
     d = fs.describe("jzf2017-3.major-conversion")
     assert d["document"] == "嘉政发〔2017〕3号" and d["formula"]["max"] == 3000
@@ -86,8 +117,14 @@ def test_the_notebook_example_runs(monkeypatch, capsys):
 
 def test_sensitivity_calibrate_backtest_in_memory(tmp_path):
     run = tmp_path / "run"
-    assert CliRunner().invoke(app, ["run", str(HERE / "crn_base.yaml"), "--draws", "200", "--out", str(run), "-q",
-                                    "--no-draws-ledger"]).exit_code == 0
+    assert (
+        CliRunner()
+        .invoke(
+            app, ["run", str(HERE / "crn_base.yaml"), "--draws", "200", "--out", str(run), "-q", "--no-draws-ledger"]
+        )
+        .exit_code
+        == 0
+    )
     scen, changed = fs.scenario_of_run(run)
     assert scen.spec.draws == 200 and not changed
     table = fs.sensitivity(run)
@@ -121,11 +158,27 @@ def test_every_api_name_is_reachable_from_the_package():
 
 
 def test_assumption_ledger_in_memory_equals_the_cli(tmp_path):
-    table, budgets = fs.assumptions(REPO / "scenarios" / "baseline.yaml", draws=100,
-                                    only=["major-conversion-2-a-year"])
+    table, budgets = fs.assumptions(REPO / "scenarios" / "baseline.yaml", draws=100, only=["major-conversion-2-a-year"])
     out = tmp_path / "ledger"
-    assert CliRunner().invoke(app, ["assumptions", str(REPO / "scenarios" / "baseline.yaml"), "--draws", "100",
-                                    "--only", "major-conversion-2-a-year", "--out", str(out), "-q"]).exit_code == 0
+    assert (
+        CliRunner()
+        .invoke(
+            app,
+            [
+                "assumptions",
+                str(REPO / "scenarios" / "baseline.yaml"),
+                "--draws",
+                "100",
+                "--only",
+                "major-conversion-2-a-year",
+                "--out",
+                str(out),
+                "-q",
+            ],
+        )
+        .exit_code
+        == 0
+    )
     disk = pq.read_table(out / "assumptions.parquet")
     cols = ["alternative", "change_horizon_cash_all_cny", "change_horizon_cash_city_cny"]
     assert table.select(cols).to_pylist() == disk.select(cols).to_pylist()

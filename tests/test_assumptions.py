@@ -13,8 +13,18 @@ import yaml
 from hypothesis import given, settings, strategies as st
 from typer.testing import CliRunner
 
-from fiscal_sim.analysis.assumptions import (Alternative, AlternativeError, Picks, ledger, load_alternatives, merge,
-                                             named_programs, not_applicable, switched, tables)
+from fiscal_sim.analysis.assumptions import (
+    Alternative,
+    AlternativeError,
+    Picks,
+    ledger,
+    load_alternatives,
+    merge,
+    named_programs,
+    not_applicable,
+    switched,
+    tables,
+)
 from fiscal_sim.analysis.compare import compare
 from fiscal_sim.cli import app
 from fiscal_sim.engine.chunk import simulate_chunk
@@ -45,6 +55,7 @@ def two(base, alts, tmp_path_factory):
 
 
 # ------------------------------------------------------------------------------------------- catalogue coverage
+
 
 def test_every_labelled_assumption_kind_has_an_alternative(base, alts):
     """Walk the catalogue and the baseline for labelled assumptions; each kind (and each document, family and
@@ -85,6 +96,7 @@ def test_every_catalogue_alternative_compiles_against_the_baseline(base, alts):
 
 # ------------------------------------------------------------------------------------------- CRN isolation
 
+
 def _cash(scen) -> dict[str, np.ndarray]:
     out = {}
     for pid, L in simulate_chunk(scen, 0, 100).items():
@@ -117,21 +129,30 @@ def test_an_overlap_alternative_moves_its_group(base, alts):
 
 # ------------------------------------------------------------------------------------------- against separate runs
 
+
 def test_ledger_equals_a_separate_compare_of_the_switched_scenario_file(two, base, tmp_path):
     """lapse-2024-7-plan is scenarios/lapse_2024_plan.yaml; compare it separately with the same seed and draws."""
     sep = compare(base, load_scenario(RENEWED), tmp_path / "c", write_draws=False).table.to_pylist()
     row = next(r for r in two.table.to_pylist() if r["alternative"] == "lapse-2024-7-plan")
     for payer, who in (("ALL", "all"), ("city", "city")):
-        c = next(r for r in sep if (r["program"], r["payer"], r["measure"], r["period"]) == ("ALL", payer, "cash", "horizon"))
+        c = next(
+            r for r in sep if (r["program"], r["payer"], r["measure"], r["period"]) == ("ALL", payer, "cash", "horizon")
+        )
         assert row[f"change_horizon_cash_{who}_cny"] == pytest.approx(c["change_mean_cny"], rel=1e-9)
         assert row[f"change_horizon_cash_{who}_se_cny"] == pytest.approx(c["change_se_cny"], rel=1e-6)
         assert row[f"baseline_horizon_cash_{who}_cny"] == pytest.approx(c["baseline_mean_cny"], rel=1e-9)
         assert row[f"alternative_horizon_cash_{who}_cny"] == pytest.approx(c["reform_mean_cny"], rel=1e-9)
     for b in (b for b in two.budgets.to_pylist() if b["alternative"] == "lapse-2024-7-plan"):
-        years = [r for r in sep if (r["program"], r["payer"], r["measure"], r["period"]) ==
-                 (b["program"], b["payer"], b["measure"], "year")]
+        years = [
+            r
+            for r in sep
+            if (r["program"], r["payer"], r["measure"], r["period"]) == (b["program"], b["payer"], b["measure"], "year")
+        ]
         worst = max(years, key=lambda r: (r["reform_p_exceed"], -r["fiscal_year"]))
-        assert (b["alternative_worst_year"], b["alternative_p_exceed"]) == (worst["fiscal_year"], worst["reform_p_exceed"])
+        assert (b["alternative_worst_year"], b["alternative_p_exceed"]) == (
+            worst["fiscal_year"],
+            worst["reform_p_exceed"],
+        )
         first = max(years, key=lambda r: (r["baseline_p_exceed"], -r["fiscal_year"]))
         assert (b["baseline_worst_year"], b["baseline_p_exceed"]) == (first["fiscal_year"], first["baseline_p_exceed"])
 
@@ -145,8 +166,9 @@ def test_workers_and_chunks_give_identical_ledgers(two, base, alts, tmp_path):
 
 def test_outputs_read_back_with_duckdb(two):
     folder = Path(two.out)
-    rows = duckdb.sql(f"SELECT alternative, change_horizon_cash_all_cny, rank FROM '{folder}/assumptions.parquet' "
-                      "ORDER BY rank").fetchall()
+    rows = duckdb.sql(
+        f"SELECT alternative, change_horizon_cash_all_cny, rank FROM '{folder}/assumptions.parquet' ORDER BY rank"
+    ).fetchall()
     assert rows == [(r["alternative"], r["change_horizon_cash_all_cny"], r["rank"]) for r in two.table.to_pylist()]
     assert rows[0][0] == "lapse-2024-7-plan" and rows[0][1] < 0 and rows[1][1] < 0  # a lapse and fewer conversions cut
     n = duckdb.sql(f"SELECT count(*) FROM '{folder}/assumptions_budgets.parquet'").fetchall()[0][0]
@@ -159,9 +181,14 @@ def base_lines(result) -> set:
 
 # ------------------------------------------------------------------------------------------- by hand
 
+
 def _picks() -> Picks:
-    keys = [("ALL", "ALL", "cash", "horizon", None), ("ALL", "city", "cash", "horizon", None),
-            ("ALL", "city", "cash", "year", 2025), ("ALL", "city", "cash", "year", 2026)]
+    keys = [
+        ("ALL", "ALL", "cash", "horizon", None),
+        ("ALL", "city", "cash", "horizon", None),
+        ("ALL", "city", "cash", "year", 2025),
+        ("ALL", "city", "cash", "year", 2026),
+    ]
     return Picks(keys, np.array([math.inf, math.inf, 10.0, 10.0]), [("ALL", "city", "cash")], [np.array([2, 3])])
 
 
@@ -173,7 +200,9 @@ def test_tables_by_hand(base):
     b = np.array([[1.0, 2, 3, 4], [1, 1, 1, 1], [11, 0, 0, 0], [0, 0, 12, 13]])  # 2026 exceeds in 2 of 4 draws
     a = np.array([[2.0, 2, 5, 4], [1, 1, 1, 2], [11, 11, 11, 0], [0, 0, 0, 0]])  # 2025 exceeds in 3 of 4
     city = b + np.array([[0.0], [5], [0], [0]])  # moves only the city's cash: ranked by its larger change
-    led, lines = tables(base, [_alt("a"), _alt("same"), _alt("copy"), _alt("city")], _picks(), b, [a, None, b.copy(), city])
+    led, lines = tables(
+        base, [_alt("a"), _alt("same"), _alt("copy"), _alt("city")], _picks(), b, [a, None, b.copy(), city]
+    )
     r = {x["alternative"]: x for x in led.to_pylist()}
     assert r["city"]["rank"] == 1 and r["a"]["rank"] == 2
     assert r["same"]["note"] == "changes nothing in this scenario"
@@ -205,11 +234,15 @@ def test_ranking_is_by_the_size_of_the_change(base, shifts, seed):
 
 
 def test_merge_replaces_leaves_and_keeps_siblings():
-    data = {"commitments": {"register": "r.csv", "estimate_before": {"from": 2017, "programs": "uncovered"}},
-            "overlap": {"a": 0.25}}
+    data = {
+        "commitments": {"register": "r.csv", "estimate_before": {"from": 2017, "programs": "uncovered"}},
+        "overlap": {"a": 0.25},
+    }
     out = merge(data, {"commitments": {"register": None, "estimate_before": {"from": 2020}}, "overlap": {"b": 1}})
-    assert out == {"commitments": {"register": None, "estimate_before": {"from": 2020, "programs": "uncovered"}},
-                   "overlap": {"a": 0.25, "b": 1}}
+    assert out == {
+        "commitments": {"register": None, "estimate_before": {"from": 2020, "programs": "uncovered"}},
+        "overlap": {"a": 0.25, "b": 1},
+    }
     assert data["commitments"]["register"] == "r.csv"  # the input is not changed
 
 
@@ -224,6 +257,7 @@ def test_headline_lines_name_the_top_alternatives(two):
 
 # ------------------------------------------------------------------------------------------- the scenario's own, errors
 
+
 def _scenario_with(tmp_path: Path, alternatives: list) -> Path:
     data = yaml.safe_load(BASELINE.read_text(encoding="utf-8"))
     data["scenario"]["commitments"]["register"] = str(REPO / "scenarios" / "commitments" / "illustrative_register.csv")
@@ -234,25 +268,62 @@ def _scenario_with(tmp_path: Path, alternatives: list) -> Path:
 
 
 def test_a_scenario_adds_its_own_alternative(tmp_path):
-    path = _scenario_with(tmp_path, [{"name": "bureau-cap", "kind": "count", "subject": "jzf2017-3.major-conversion",
-                                      "title": "cap at 1000万元", "basis": "the bureau's own reading",
-                                      "set": {"programs.jzf2017-3.major-conversion.cap": 1000}}])
-    res = CliRunner().invoke(app, ["assumptions", str(path), "--draws", "100", "--only", "bureau-cap",
-                                   "--out", str(tmp_path / "o")])
+    path = _scenario_with(
+        tmp_path,
+        [
+            {
+                "name": "bureau-cap",
+                "kind": "count",
+                "subject": "jzf2017-3.major-conversion",
+                "title": "cap at 1000万元",
+                "basis": "the bureau's own reading",
+                "set": {"programs.jzf2017-3.major-conversion.cap": 1000},
+            }
+        ],
+    )
+    res = CliRunner().invoke(
+        app, ["assumptions", str(path), "--draws", "100", "--only", "bureau-cap", "--out", str(tmp_path / "o")]
+    )
     assert res.exit_code == 0, res.output
-    row = duckdb.sql(f"SELECT declared_in, change_horizon_cash_all_cny FROM '{tmp_path}/o/assumptions.parquet'").fetchall()[0]
+    row = duckdb.sql(
+        f"SELECT declared_in, change_horizon_cash_all_cny FROM '{tmp_path}/o/assumptions.parquet'"
+    ).fetchall()[0]
     assert row[0] == str(path) and row[1] < 0
     assert "1. bureau-cap" in res.output
 
 
-@pytest.mark.parametrize("alt, says", [
-    ({"name": "bad", "kind": "count", "subject": "x", "title": "t", "basis": "b",
-      "set": {"uptake.no-such-program.mean": 3}}, "unknown program"),
-    ({"name": "bad", "kind": "overlap", "subject": "g", "title": "t", "basis": "b",
-      "patch": {"overlap": {"elite-venture": 1.5}}}, "overlap"),
-    ({"name": "bad", "kind": "guess", "subject": "x", "title": "t", "basis": "b", "set": {"shock.sigma": 0}}, "kind"),
-    ({"name": "bad", "kind": "count", "subject": "x", "title": "t", "basis": "b"}, "patch"),
-])
+@pytest.mark.parametrize(
+    "alt, says",
+    [
+        (
+            {
+                "name": "bad",
+                "kind": "count",
+                "subject": "x",
+                "title": "t",
+                "basis": "b",
+                "set": {"uptake.no-such-program.mean": 3},
+            },
+            "unknown program",
+        ),
+        (
+            {
+                "name": "bad",
+                "kind": "overlap",
+                "subject": "g",
+                "title": "t",
+                "basis": "b",
+                "patch": {"overlap": {"elite-venture": 1.5}},
+            },
+            "overlap",
+        ),
+        (
+            {"name": "bad", "kind": "guess", "subject": "x", "title": "t", "basis": "b", "set": {"shock.sigma": 0}},
+            "kind",
+        ),
+        ({"name": "bad", "kind": "count", "subject": "x", "title": "t", "basis": "b"}, "patch"),
+    ],
+)
 def test_a_bad_alternative_is_one_line_naming_file_and_alternative(tmp_path, alt, says):
     path = _scenario_with(tmp_path, [alt])
     res = CliRunner().invoke(app, ["assumptions", str(path), "--draws", "100", "--out", str(tmp_path / "o")])
@@ -267,14 +338,30 @@ def test_the_report_shows_the_ledger_of_the_run_folder(tmp_path):
     run, runner = tmp_path / "run", CliRunner()
     res = runner.invoke(app, ["run", str(BASELINE), "--draws", "100", "--out", str(run), "-q", "--no-draws-ledger"])
     assert res.exit_code == 0, res.output
-    res = runner.invoke(app, ["assumptions", str(BASELINE), "--draws", "100", "--out", str(run / "assumptions"), "-q",
-                              "--only", "major-conversion-2-a-year", "--only", "shock-none"])
+    res = runner.invoke(
+        app,
+        [
+            "assumptions",
+            str(BASELINE),
+            "--draws",
+            "100",
+            "--out",
+            str(run / "assumptions"),
+            "-q",
+            "--only",
+            "major-conversion-2-a-year",
+            "--only",
+            "shock-none",
+        ],
+    )
     assert res.exit_code == 0, res.output
     res = runner.invoke(app, ["report", str(run)])
     assert res.exit_code == 0, res.output
     html = (run / "report" / "report.html").read_text(encoding="utf-8")
-    row = duckdb.sql(f"SELECT change_horizon_cash_all_cny FROM '{run}/assumptions/assumptions.parquet' "
-                     "WHERE alternative = 'major-conversion-2-a-year'").fetchall()[0][0]
+    row = duckdb.sql(
+        f"SELECT change_horizon_cash_all_cny FROM '{run}/assumptions/assumptions.parquet' "
+        "WHERE alternative = 'major-conversion-2-a-year'"
+    ).fetchall()[0][0]
     assert "Assumption ledger" in html and "The answer moves most with" in html
     assert f"{row / 1e8:+,.2f}" in html and row < 0
 
@@ -284,16 +371,32 @@ def test_validate_checks_an_alternatives_file_against_the_baseline(tmp_path):
 
     assert check_file(REPO / "scenarios" / "catalogue" / "alternatives.yaml", REPO / "scenarios") >= 30
     bad = tmp_path / "alternatives.yaml"
-    bad.write_text(yaml.safe_dump({"alternatives": [{"name": "late", "kind": "validity", "subject": "嘉政发〔2017〕3号",
-                                                     "title": "t", "basis": "b", "patch": {"timeline": {"validity": {
-                                                         "嘉政发〔2099〕1号": {"status": "in_force"}}}}}]},
-                                  allow_unicode=True), encoding="utf-8")
+    bad.write_text(
+        yaml.safe_dump(
+            {
+                "alternatives": [
+                    {
+                        "name": "late",
+                        "kind": "validity",
+                        "subject": "嘉政发〔2017〕3号",
+                        "title": "t",
+                        "basis": "b",
+                        "patch": {"timeline": {"validity": {"嘉政发〔2099〕1号": {"status": "in_force"}}}},
+                    }
+                ]
+            },
+            allow_unicode=True,
+        ),
+        encoding="utf-8",
+    )
     with pytest.raises(AlternativeError, match=rf"{bad}: alternative late: .*嘉政发〔2099〕1号"):
         check_file(bad, REPO / "scenarios")
 
 
 def test_only_an_unknown_name_is_one_line_listing_the_known(tmp_path):
-    res = CliRunner().invoke(app, ["assumptions", str(BASELINE), "--only", "renew-2024-7", "--out", str(tmp_path / "o")])
+    res = CliRunner().invoke(
+        app, ["assumptions", str(BASELINE), "--only", "renew-2024-7", "--out", str(tmp_path / "o")]
+    )
     assert res.exit_code != 0 and len(res.output.strip().splitlines()) == 1
     assert "--only renew-2024-7: no such alternative" in res.output and "lapse-2024-7-plan" in res.output
     assert not (tmp_path / "o").exists()

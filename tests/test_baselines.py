@@ -46,15 +46,24 @@ def test_headline_states_policy_basis_and_synthetic_rows(tmp_path):
     out = tmp_path / "demo"
     h = run("illustrative_register", out)
     scen = load_scenario(ROOT / "illustrative_register.yaml")
-    flagged = sorted(r[0] for r in duckdb.sql(
-        f"SELECT program FROM read_parquet('{out}/programs.parquet') WHERE synthetic_rows").fetchall())
+    flagged = sorted(
+        r[0]
+        for r in duckdb.sql(
+            f"SELECT program FROM read_parquet('{out}/programs.parquet') WHERE synthetic_rows"
+        ).fetchall()
+    )
     assert flagged == sorted(scen.register.books) and h["basis"]["synthetic_programs"] == flagged
     assert h["basis"]["synthetic_register"].endswith("illustrative_register.csv")
-    assert any(f"existing book of {len(flagged)} programs comes from the SYNTHETIC register" in line
-               for line in h["text"]["en"])
+    assert any(
+        f"existing book of {len(flagged)} programs comes from the SYNTHETIC register" in line
+        for line in h["text"]["en"]
+    )
     assert any("合成" in line for line in h["text"]["zh"])
-    sources = dict(duckdb.sql(f"SELECT program, existing_source FROM read_parquet('{out}/programs.parquet') "
-                              "WHERE synthetic_rows").fetchall())
+    sources = dict(
+        duckdb.sql(
+            f"SELECT program, existing_source FROM read_parquet('{out}/programs.parquet') WHERE synthetic_rows"
+        ).fetchall()
+    )
     assert all(s.startswith("register (SYNTHETIC)") for s in sources.values())
 
 
@@ -92,8 +101,11 @@ def test_assumed_count_share_is_computed_from_the_run(tmp_path):
     assert h["basis"]["assumed_count_share"] == pytest.approx(share, rel=1e-9)
     assert 0.5 < share < 1  # most counts are labelled assumptions
     assert any("of horizon cash rests on assumed counts" in line for line in h["text"]["en"])
-    basis = dict(duckdb.sql(f"SELECT program, count_basis FROM read_parquet('{out}/programs.parquet') "
-                            "WHERE count_basis IS NOT NULL").fetchall())
+    basis = dict(
+        duckdb.sql(
+            f"SELECT program, count_basis FROM read_parquet('{out}/programs.parquet') WHERE count_basis IS NOT NULL"
+        ).fetchall()
+    )
     assert basis["jzbf2024-7.municipal-st-project"] == "target 2025–2026, assumption after"
     assert basis["jzf2017-3.major-conversion"] == "assumption"
 
@@ -112,14 +124,17 @@ def test_headline_labels_illustrative_budget_lines_and_what_it_leaves_out(tmp_pa
         FROM read_parquet('{out}/programs.parquet') WHERE NOT simulated""").fetchall()[0]
     assert h["basis"]["left_out"] == {"unpriced": unpriced, "case_by_case": cases} and unpriced > 40 and cases
     i = next(i for i, line in enumerate(en) if line.startswith(f"The total leaves out {unpriced} unpriced provisions"))
-    assert en[i + 1: i + 1 + len(cases)] == [f"  {c}" for c in cases]
+    assert en[i + 1 : i + 1 + len(cases)] == [f"  {c}" for c in cases]
 
 
 def test_a_document_budget_line_needs_its_source(tmp_path):
     from fiscal_sim.errors import InputError
 
-    text = (ROOT / "baseline.yaml").read_text(encoding="utf-8").replace(
-        "amount: 25000, unit: 万元, basis: illustrative", "amount: 25000, unit: 万元, basis: document")
+    text = (
+        (ROOT / "baseline.yaml")
+        .read_text(encoding="utf-8")
+        .replace("amount: 25000, unit: 万元, basis: illustrative", "amount: 25000, unit: 万元, basis: document")
+    )
     (tmp_path / "s.yaml").write_text(text, encoding="utf-8")
     with pytest.raises(InputError, match="source"):
         load_scenario(tmp_path / "s.yaml")

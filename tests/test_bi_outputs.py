@@ -23,8 +23,19 @@ README = (HERE.parent / "outputs" / "README.md").read_text(encoding="utf-8")
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("bi") / "baseline"
-    res = CliRunner().invoke(app, ["run", str(HERE / "scenarios" / "crn_base.yaml"), "--draws", "200", "--out", str(out),
-                                   "-q", "--no-draws-ledger"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "run",
+            str(HERE / "scenarios" / "crn_base.yaml"),
+            "--draws",
+            "200",
+            "--out",
+            str(out),
+            "-q",
+            "--no-draws-ledger",
+        ],
+    )
     assert res.exit_code == 0, res.output
     return out
 
@@ -34,14 +45,18 @@ def test_the_readme_way_of_not_double_counting_gives_the_total(run_dir):
     ((total, parts),) = duckdb.sql(block.replace("'outputs/baseline/", f"'{run_dir}/")).fetchall()
     assert parts == pytest.approx(total, rel=1e-9)
     # the naive sum over every row counts the total several times
-    ((naive,),) = duckdb.sql(f"SELECT sum(mean_cny) / 1e8 FROM '{run_dir}/summary.parquet' "
-                             "WHERE vintage = 'ALL' AND measure = 'cash' AND period = 'horizon'").fetchall()
+    ((naive,),) = duckdb.sql(
+        f"SELECT sum(mean_cny) / 1e8 FROM '{run_dir}/summary.parquet' "
+        "WHERE vintage = 'ALL' AND measure = 'cash' AND period = 'horizon'"
+    ).fetchall()
     assert naive > 3 * total
 
 
 def test_is_total_marks_exactly_the_total_rows(run_dir):
-    rows = duckdb.sql(f"SELECT count(*) FILTER (WHERE is_total <> (program IN ('ALL', 'ALL_EQUITY') OR payer = 'ALL')),"
-                      f" count(*) FILTER (WHERE is_total), count(*) FROM '{run_dir}/summary.parquet'").fetchall()
+    rows = duckdb.sql(
+        f"SELECT count(*) FILTER (WHERE is_total <> (program IN ('ALL', 'ALL_EQUITY') OR payer = 'ALL')),"
+        f" count(*) FILTER (WHERE is_total), count(*) FROM '{run_dir}/summary.parquet'"
+    ).fetchall()
     wrong, totals, n = rows[0]
     assert wrong == 0 and 0 < totals < n
 
@@ -54,10 +69,12 @@ def test_dimension_tables_hold_the_total_members_with_labels_and_order(run_dir):
     assert payers["ALL"]["sort_order"] == 0 and progs["ALL"]["sort_order"] == 0
     assert len({r["sort_order"] for r in progs.values()}) == len(progs)
     # every summary row joins its dimension members: nothing dropped by an inner join
-    ((lost,),) = duckdb.sql(f"SELECT count(*) FROM '{run_dir}/summary.parquet' s ANTI JOIN '{run_dir}/programs.parquet' "
-                            "USING (program)").fetchall()
-    ((lost_p,),) = duckdb.sql(f"SELECT count(*) FROM '{run_dir}/summary.parquet' s ANTI JOIN '{run_dir}/payers.parquet' "
-                              "USING (payer)").fetchall()
+    ((lost,),) = duckdb.sql(
+        f"SELECT count(*) FROM '{run_dir}/summary.parquet' s ANTI JOIN '{run_dir}/programs.parquet' USING (program)"
+    ).fetchall()
+    ((lost_p,),) = duckdb.sql(
+        f"SELECT count(*) FROM '{run_dir}/summary.parquet' s ANTI JOIN '{run_dir}/payers.parquet' USING (payer)"
+    ).fetchall()
     assert lost == lost_p == 0
 
 
@@ -79,14 +96,17 @@ def test_xlsx_export_reads_back_with_openpyxl(run_dir, tmp_path):
     wb = openpyxl.load_workbook(target)
     assert wb.sheetnames[0] == "Headline 结论"
     head = {(r[0], r[1]): r for r in wb["Headline 结论"].iter_rows(min_row=2, values_only=True)}
-    ((h_mean, h_p90),) = duckdb.sql(f"SELECT mean_cny, p90_cny FROM '{run_dir}/summary.parquet' WHERE program = 'ALL' "
-                                    "AND payer = 'city' AND vintage = 'ALL' AND measure = 'cash' AND period = 'horizon'"
-                                    ).fetchall()
+    ((h_mean, h_p90),) = duckdb.sql(
+        f"SELECT mean_cny, p90_cny FROM '{run_dir}/summary.parquet' WHERE program = 'ALL' "
+        "AND payer = 'city' AND vintage = 'ALL' AND measure = 'cash' AND period = 'horizon'"
+    ).fetchall()
     assert head[("payer", "city")][5] == pytest.approx(h_mean / 1e4, abs=0.01)  # a number, not text
     assert head[("payer", "city")][6] == pytest.approx(h_p90 / 1e4, abs=0.01)
     assert head[("payer", "ALL")][4] == "total" and head[("payer", "city")][4] == "member"
-    ((mean, p90),) = duckdb.sql(f"SELECT mean_cny, p90_cny FROM '{run_dir}/summary.parquet' WHERE program = 'ALL' AND "
-                                "payer = 'city' AND vintage = 'ALL' AND measure = 'cash' AND fiscal_year = 2027").fetchall()
+    ((mean, p90),) = duckdb.sql(
+        f"SELECT mean_cny, p90_cny FROM '{run_dir}/summary.parquet' WHERE program = 'ALL' AND "
+        "payer = 'city' AND vintage = 'ALL' AND measure = 'cash' AND fiscal_year = 2027"
+    ).fetchall()
     for sheet, want in (("Cash mean 现金均值 (万元)", mean), ("Cash P90 现金P90 (万元)", p90)):
         ws = wb[sheet]
         header = [c.value for c in ws[1]]
@@ -134,8 +154,12 @@ def test_export_never_replaces_what_it_did_not_write(run_dir, tmp_path):
     assert res.exit_code == 1 and "plan.txt" in res.output and (folder / "plan.txt").read_text() == "keep me"
     ours = tmp_path / "run.xlsx"
     for _ in range(2):  # a workbook fiscal-sim wrote is replaced by the next export
-        assert CliRunner().invoke(app, ["export", str(run_dir), "--xlsx", str(ours), "--csv", str(tmp_path / "csv")]
-                                  ).exit_code == 0
+        assert (
+            CliRunner()
+            .invoke(app, ["export", str(run_dir), "--xlsx", str(ours), "--csv", str(tmp_path / "csv")])
+            .exit_code
+            == 0
+        )
 
 
 def _formulas(path: Path) -> list[str]:
@@ -156,31 +180,57 @@ def test_text_never_executes_in_the_workbook_or_csv(tmp_path):
     import yaml
 
     scen = tmp_path / "evil.yaml"
-    scen.write_text(yaml.safe_dump({"scenario": {
-        "extends": str(HERE / "scenarios" / "crn_base.yaml"), "name": "evil", "description": EVIL,
-        "overrides": {"jzf2017-3.major-conversion": {"title_zh": EVIL, "title_en": "+1+1",
-                                                      }}}}, allow_unicode=True),
-                    encoding="utf-8")
+    scen.write_text(
+        yaml.safe_dump(
+            {
+                "scenario": {
+                    "extends": str(HERE / "scenarios" / "crn_base.yaml"),
+                    "name": "evil",
+                    "description": EVIL,
+                    "overrides": {
+                        "jzf2017-3.major-conversion": {
+                            "title_zh": EVIL,
+                            "title_en": "+1+1",
+                        }
+                    },
+                }
+            },
+            allow_unicode=True,
+        ),
+        encoding="utf-8",
+    )
     out = tmp_path / "run"
     res = CliRunner().invoke(app, ["run", str(scen), "--draws", "100", "--out", str(out), "-q", "--no-draws-ledger"])
     assert res.exit_code == 0, res.output
-    res = CliRunner().invoke(app, ["export", str(out), "--xlsx", str(tmp_path / "e.xlsx"), "--csv", str(tmp_path / "csv")])
+    res = CliRunner().invoke(
+        app, ["export", str(out), "--xlsx", str(tmp_path / "e.xlsx"), "--csv", str(tmp_path / "csv")]
+    )
     assert res.exit_code == 0, res.output
     assert _formulas(tmp_path / "e.xlsx") == []
     import openpyxl
 
-    texts = {c.value for ws in openpyxl.load_workbook(tmp_path / "e.xlsx") for row in ws.iter_rows() for c in row
-             if isinstance(c.value, str)}
+    texts = {
+        c.value
+        for ws in openpyxl.load_workbook(tmp_path / "e.xlsx")
+        for row in ws.iter_rows()
+        for c in row
+        if isinstance(c.value, str)
+    }
     assert "'" + EVIL in texts, "the title reaches the workbook, neutralised"
     assert not {t for t in texts if t.startswith(("=", "+", "-", "@", "\t", "\r"))}
     for f in (tmp_path / "csv").glob("*.csv"):
         with open(f, encoding="utf-8-sig", newline="") as fh:
             cells = [c for row in csv.reader(fh) for c in row]
-        bad = [c for c in cells if c.startswith(("=", "+", "@", "\t", "\r")) or
-               (c.startswith("-") and not re.fullmatch(r"-[0-9.eE+-]+", c))]
+        bad = [
+            c
+            for c in cells
+            if c.startswith(("=", "+", "@", "\t", "\r")) or (c.startswith("-") and not re.fullmatch(r"-[0-9.eE+-]+", c))
+        ]
         assert not bad, (f.name, bad[:3])
-    rows = duckdb.sql(f"SELECT title_zh, title_en FROM read_csv('{tmp_path}/csv/programs.csv') "
-                      "WHERE program = 'jzf2017-3.major-conversion'").fetchall()
+    rows = duckdb.sql(
+        f"SELECT title_zh, title_en FROM read_csv('{tmp_path}/csv/programs.csv') "
+        "WHERE program = 'jzf2017-3.major-conversion'"
+    ).fetchall()
     assert rows == [("'" + EVIL, "'+1+1")]
 
 
@@ -189,26 +239,60 @@ def test_compare_and_sweep_folders_export(tmp_path):
 
     base, cap = HERE / "scenarios" / "crn_base.yaml", HERE / "scenarios" / "crn_cap.yaml"
     runner = CliRunner()
-    assert runner.invoke(app, ["compare", str(base), str(cap), "--draws", "100", "--out", str(tmp_path / "cmp"),
-                               "-q"]).exit_code == 0
-    assert runner.invoke(app, ["sweep", str(base), "--set", "programs.jzf2017-3.major-conversion.cap=1500,3000",
-                               "--draws", "50", "--out", str(tmp_path / "sw"), "-q"]).exit_code == 0
+    assert (
+        runner.invoke(
+            app, ["compare", str(base), str(cap), "--draws", "100", "--out", str(tmp_path / "cmp"), "-q"]
+        ).exit_code
+        == 0
+    )
+    assert (
+        runner.invoke(
+            app,
+            [
+                "sweep",
+                str(base),
+                "--set",
+                "programs.jzf2017-3.major-conversion.cap=1500,3000",
+                "--draws",
+                "50",
+                "--out",
+                str(tmp_path / "sw"),
+                "-q",
+            ],
+        ).exit_code
+        == 0
+    )
     for name in ("cmp", "sw"):
-        res = runner.invoke(app, ["export", str(tmp_path / name), "--xlsx", str(tmp_path / f"{name}.xlsx"),
-                                  "--csv", str(tmp_path / f"{name}_csv")])
+        res = runner.invoke(
+            app,
+            [
+                "export",
+                str(tmp_path / name),
+                "--xlsx",
+                str(tmp_path / f"{name}.xlsx"),
+                "--csv",
+                str(tmp_path / f"{name}_csv"),
+            ],
+        )
         assert res.exit_code == 0, res.output
     ws = openpyxl.load_workbook(tmp_path / "cmp.xlsx")["Change 变化 (万元)"]
     header = [c.value for c in ws[1]]
     row = next(r for r in ws.iter_rows(min_row=2, values_only=True) if r[0] == "city" and r[2] == "horizon")
-    ((change,),) = duckdb.sql(f"SELECT change_mean_cny FROM '{tmp_path}/cmp/compare.parquet' WHERE program = 'ALL' "
-                              "AND payer = 'city' AND measure = 'cash' AND period = 'horizon'").fetchall()
+    ((change,),) = duckdb.sql(
+        f"SELECT change_mean_cny FROM '{tmp_path}/cmp/compare.parquet' WHERE program = 'ALL' "
+        "AND payer = 'city' AND measure = 'cash' AND period = 'horizon'"
+    ).fetchall()
     assert row[header.index("change (万元)")] == pytest.approx(change / 1e4, abs=0.01)
     ws = openpyxl.load_workbook(tmp_path / "sw.xlsx")["Points 参数点 (万元)"]
     header = [c.value for c in ws[1]]
-    got = {(r[0], r[header.index("payer")]): r[header.index("horizon mean (万元)")]
-           for r in ws.iter_rows(min_row=2, values_only=True)}
-    want = duckdb.sql(f"SELECT point, payer, mean_cny FROM '{tmp_path}/sw/sweep.parquet' WHERE program = 'ALL' AND "
-                      "vintage = 'ALL' AND measure = 'cash' AND period = 'horizon'").fetchall()
+    got = {
+        (r[0], r[header.index("payer")]): r[header.index("horizon mean (万元)")]
+        for r in ws.iter_rows(min_row=2, values_only=True)
+    }
+    want = duckdb.sql(
+        f"SELECT point, payer, mean_cny FROM '{tmp_path}/sw/sweep.parquet' WHERE program = 'ALL' AND "
+        "vintage = 'ALL' AND measure = 'cash' AND period = 'horizon'"
+    ).fetchall()
     assert len(got) == len(want) and all(got[(p, y)] == pytest.approx(m / 1e4, abs=0.01) for p, y, m in want)
     assert {f.name for f in (tmp_path / "sw_csv").glob("*.csv")} == {"sweep.csv", "points.csv"}
     assert (tmp_path / "cmp_csv" / "compare.csv").is_file()
@@ -249,13 +333,16 @@ def test_a_budget_line_a_document_states_shows_its_source_in_the_workbook(tmp_pa
 
     scen = tmp_path / "documented.yaml"
     clause = "嘉委发〔2017〕4号 四（十二）: 每年安排2000万元 (test line)"
-    scen.write_text(f"""scenario:
+    scen.write_text(
+        f"""scenario:
   extends: {HERE / "scenarios" / "crn_base.yaml"}
   name: documented
   budgets:
     - {{payer: city, amount: 2000, basis: document, source: "{clause}"}}
     - {{payer: nanhu, amount: 500}}
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     out = tmp_path / "run"
     res = CliRunner().invoke(app, ["run", str(scen), "--draws", "100", "--out", str(out), "-q", "--no-draws-ledger"])
     assert res.exit_code == 0, res.output
@@ -263,7 +350,9 @@ def test_a_budget_line_a_document_states_shows_its_source_in_the_workbook(tmp_pa
     assert res.exit_code == 0, res.output
     ws = load_workbook(tmp_path / "w.xlsx")["Budget lines 超预算概率"]
     header = [c.value for c in ws[1]]
-    said = {(r[header.index("payer")], r[header.index("basis 依据")], r[header.index("source 出处")])
-            for r in ws.iter_rows(min_row=2, values_only=True)}
+    said = {
+        (r[header.index("payer")], r[header.index("basis 依据")], r[header.index("source 出处")])
+        for r in ws.iter_rows(min_row=2, values_only=True)
+    }
     assert ("city", "document", clause) in said
     assert any(p == "nanhu" and b == "illustrative" and "not an appropriation" in s for p, b, s in said)

@@ -32,8 +32,19 @@ def pdf_pages(path: Path) -> int:
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("brief") / "run"
-    res = CliRunner().invoke(app, ["run", str(REPO / "scenarios" / "lapse_2024_plan.yaml"), "--draws", "300", "--out", str(out),
-                                   "--no-draws-ledger", "-q"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "run",
+            str(REPO / "scenarios" / "lapse_2024_plan.yaml"),
+            "--draws",
+            "300",
+            "--out",
+            str(out),
+            "--no-draws-ledger",
+            "-q",
+        ],
+    )
     assert res.exit_code == 0, res.output
     return out
 
@@ -61,13 +72,19 @@ def test_brief_numbers_are_the_headline_and_summary(run_dir, tmp_path, monkeypat
     for d in b["drivers"]:
         assert f"{d['title_zh']} {100 * d['share']:.1f}% {d['overrun_mean_cny'] / 1e4:,.0f}" in text
     assert "嘉政办发〔2024〕7号施行至2026-12-31" in text
-    ((p90,),) = duckdb.sql(f"SELECT max(p90_cny) FROM '{run_dir}/summary.parquet' WHERE program = 'ALL' AND payer = "
-                           "'city' AND vintage = 'ALL' AND measure = 'cash' AND period = 'year'").fetchall()
+    ((p90,),) = duckdb.sql(
+        f"SELECT max(p90_cny) FROM '{run_dir}/summary.parquet' WHERE program = 'ALL' AND payer = "
+        "'city' AND vintage = 'ALL' AND measure = 'cash' AND period = 'year'"
+    ).fetchall()
     assert p90 == b["hold"]["p90_cny"]
-    ((mean, p90h),) = duckdb.sql(f"SELECT mean_cny, p90_cny FROM '{run_dir}/summary.parquet' WHERE program = 'ALL' AND "
-                                 "payer = 'city' AND vintage = 'ALL' AND measure = 'cash' AND period = 'horizon'").fetchall()
+    ((mean, p90h),) = duckdb.sql(
+        f"SELECT mean_cny, p90_cny FROM '{run_dir}/summary.parquet' WHERE program = 'ALL' AND "
+        "payer = 'city' AND vintage = 'ALL' AND measure = 'cash' AND period = 'horizon'"
+    ).fetchall()
     assert f"市本级财政 {mean / 1e8:,.2f} {p90h / 1e8:,.2f}" in text
-    ((n,),) = duckdb.sql(f"SELECT count(*) FROM '{run_dir}/programs.parquet' WHERE NOT simulated AND NOT is_total").fetchall()
+    ((n,),) = duckdb.sql(
+        f"SELECT count(*) FROM '{run_dir}/programs.parquet' WHERE NOT simulated AND NOT is_total"
+    ).fetchall()
     assert f"{n}个未定价或未模拟的条款" in text
     m = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
     assert m["commitments"] is None  # the baseline estimates every pre-horizon cohort: no register

@@ -17,8 +17,9 @@ DAY = dt.date(2025, 5, 1)
 
 def test_repeated_inputs_are_claims_of_one_intermediary_with_the_entity_cap():
     # 12 contracts of 400万元: 3% = 12 → 10万元 each (per-contract cap); 120 > 每家每年累计不超过100万元
-    res = calc_json(INTERMEDIARY, *[a for _ in range(12) for a in ("-i", "contract=400")], "-j", "haining",
-                    "--date", "2025-05-01")
+    res = calc_json(
+        INTERMEDIARY, *[a for _ in range(12) for a in ("-i", "contract=400")], "-j", "haining", "--date", "2025-05-01"
+    )
     assert res["total_cny"] == pytest.approx(1_000_000)
     assert [c["award_before_caps_cny"] for c in res["claims"]] == [100_000] * 12
     # in order: the first ten fill the cap, the last two get nothing
@@ -27,9 +28,21 @@ def test_repeated_inputs_are_claims_of_one_intermediary_with_the_entity_cap():
 
 
 def test_repeated_program_id_is_claims_not_independent_applicants():
-    one = calc_json(INTERMEDIARY, "-i", "contract=2000", "-i", "used_entity_year=85", "-j", "nanhu", "--date", "2025-05-01")
-    two = calc_json(INTERMEDIARY, INTERMEDIARY, "-i", "contract=2000", "-i", "used_entity_year=85", "-j", "nanhu",
-                    "--date", "2025-05-01")
+    one = calc_json(
+        INTERMEDIARY, "-i", "contract=2000", "-i", "used_entity_year=85", "-j", "nanhu", "--date", "2025-05-01"
+    )
+    two = calc_json(
+        INTERMEDIARY,
+        INTERMEDIARY,
+        "-i",
+        "contract=2000",
+        "-i",
+        "used_entity_year=85",
+        "-j",
+        "nanhu",
+        "--date",
+        "2025-05-01",
+    )
     # 10 + 10 from two identical claims, but only 15 of the 100万元 cap is left
     assert one["total_cny"] == pytest.approx(100_000)
     assert two["total_cny"] == pytest.approx(150_000) and len(two["claims"]) == 2
@@ -40,8 +53,13 @@ def test_claims_and_repeated_ids_must_agree():
     r = run("calc", INTERMEDIARY, INTERMEDIARY, "-i", "contract=100", "-i", "contract=200", "-i", "contract=300")
     assert r.returncode != 0 and "listed 2 times (= 2 claims) but inputs are given 3 times" in r.stderr
     with pytest.raises(InputError, match="inputs.tier: given 2 times, but another input is given 3 times"):
-        calculate(_cat(), "jwf2017-4.innovation-salary", {"tier": ["A", "B"], "term": "long",
-                                                           "salary": ["100", "200", "300"]}, "nanhu", DAY)
+        calculate(
+            _cat(),
+            "jwf2017-4.innovation-salary",
+            {"tier": ["A", "B"], "term": "long", "salary": ["100", "200", "300"]},
+            "nanhu",
+            DAY,
+        )
 
 
 def test_the_amount_already_used_is_one_per_entity():
@@ -56,19 +74,33 @@ def test_person_cap_across_a_brokers_claims():
     assert [c["award_cny"] for c in r.claims] == pytest.approx([30_000] * 6 + [20_000, 0])
 
 
-@pytest.mark.parametrize("inputs, says", [
-    (["contract=100", "used_entity_yaer=3"], "inputs.used_entity_yaer: not an input of this program"),
-    (["contract=100", "used_person_year=3"], "inputs.used_person_year: not an input of this program"),
-    (["contract=100", "award=5"], "inputs.award: an award amount prices only unpriced programs"),
-])
+@pytest.mark.parametrize(
+    "inputs, says",
+    [
+        (["contract=100", "used_entity_yaer=3"], "inputs.used_entity_yaer: not an input of this program"),
+        (["contract=100", "used_person_year=3"], "inputs.used_person_year: not an input of this program"),
+        (["contract=100", "award=5"], "inputs.award: an award amount prices only unpriced programs"),
+    ],
+)
 def test_mistyped_or_foreign_inputs_are_errors(inputs, says):
     r = run("calc", INTERMEDIARY, *[a for kv in inputs for a in ("-i", kv)], "-j", "nanhu", "--date", "2025-05-01")
     assert r.returncode != 0 and says in r.stderr and "Traceback" not in r.stderr
 
 
 def test_stay_rent_subsidy_for_a_talent_who_leaves_after_4_years():
-    res = calc_json("jwf2017-4.talent-housing", "-i", "tier=national", "-i", "option=rent", "--stay", "4",
-                    "-j", "nanhu", "--date", "2025-03-01")
+    res = calc_json(
+        "jwf2017-4.talent-housing",
+        "-i",
+        "tier=national",
+        "-i",
+        "option=rent",
+        "--stay",
+        "4",
+        "-j",
+        "nanhu",
+        "--date",
+        "2025-03-01",
+    )
     # 10万元 a year for 10 years: 4 payments made, 6 lapse
     assert res["total_cny"] == 1_000_000 and res["paid_cny"] == 400_000 and res["lapsed_cny"] == 600_000
     # paid from t+1, as the simulation pays it (catalogue timing: lag 1)
@@ -94,8 +126,13 @@ def test_calc_help_documents_claims_and_used_inputs():
 
 
 def test_several_programs_still_apply_non_cumulation():
-    res = calculate_many(_cat(), ["jwf2017-4.elite-venture", "jwf2017-4.hi-talent-venture"],
-                         {"tier": "B", "level": "provincial"}, jurisdiction="nanhu", award_date=dt.date(2025, 3, 1))
+    res = calculate_many(
+        _cat(),
+        ["jwf2017-4.elite-venture", "jwf2017-4.hi-talent-venture"],
+        {"tier": "B", "level": "provincial"},
+        jurisdiction="nanhu",
+        award_date=dt.date(2025, 3, 1),
+    )
     assert [r.winner for r in res] == [True, False]
 
 
@@ -114,11 +151,14 @@ def test_claims_from_a_csv_file(tmp_path):
     assert res["claims"][-1]["award_cny"] == pytest.approx(20_000)  # the 12th gets what is left: 100 − 98
 
 
-@pytest.mark.parametrize("text, says", [
-    ("contract,contract\n1,2\n", "column 2: empty or repeated column name"),
-    ("contract\n100\n\n200,3\n", "row 4: has 2 fields, the header has 1"),
-    ("contract\n", "needs a header row of input names and one row per claim"),
-])
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        ("contract,contract\n1,2\n", "column 2: empty or repeated column name"),
+        ("contract\n100\n\n200,3\n", "row 4: has 2 fields, the header has 1"),
+        ("contract\n", "needs a header row of input names and one row per claim"),
+    ],
+)
 def test_bad_claims_files_are_named(tmp_path, text, says):
     f = tmp_path / "claims.csv"
     f.write_text(text, encoding="utf-8")
@@ -129,8 +169,14 @@ def test_bad_claims_files_are_named(tmp_path, text, says):
 @settings(max_examples=40, deadline=None)
 @given(contracts=st.lists(st.floats(0, 5000), min_size=1, max_size=15), used=st.floats(0, 120))
 def test_claims_never_exceed_the_room_left_under_the_entity_cap(contracts, used):
-    r = calculate(_cat(), INTERMEDIARY, {"contract": [str(c) for c in contracts], "used_entity_year": str(used)},
-                  "haining", DAY, explain=False)
+    r = calculate(
+        _cat(),
+        INTERMEDIARY,
+        {"contract": [str(c) for c in contracts], "used_entity_year": str(used)},
+        "haining",
+        DAY,
+        explain=False,
+    )
     uncapped = [min(0.03 * c, 10) * 1e4 for c in contracts]  # 3%, at most 10万元 a contract
     assert r.total_cny == pytest.approx(min(sum(uncapped), max(100 - used, 0) * 1e4), abs=1e-6)
     assert all(0 <= c["award_cny"] <= c["award_before_caps_cny"] + 1e-9 for c in r.claims)
@@ -147,8 +193,9 @@ def test_an_unknown_place_lists_the_places(catalogue):
         calculate(catalogue, INTERMEDIARY, {"contract": 200}, jurisdiction="海盐市", award_date=DAY)
 
 
-@pytest.mark.parametrize("text, refused", [("5000000", True), ("100000", True), ("99999", False), ("5000000元", False),
-                                           ("50亿", False)])
+@pytest.mark.parametrize(
+    "text, refused", [("5000000", True), ("100000", True), ("99999", False), ("5000000元", False), ("50亿", False)]
+)
 def test_a_bare_number_that_looks_like_yuan_is_refused_with_both_readings(text, refused):
     from fiscal_sim.units import parse_money
 

@@ -28,10 +28,20 @@ def calc_json(*args: str) -> dict:
 
 # ─────────────────────────────────────────── calc ───────────────────────────────────────────
 
+
 def test_calc_explain_cites_the_clauses():
     # 域外专家: 20% × (60 − 30) = 6万元 a year (under the 10万元 cap), for 3 years
-    r = run("calc", "jwf2017-4.overseas-expert", "--input", "salary=60", "--jurisdiction", "nanhu",
-            "--date", "2025-03-01", "--explain")
+    r = run(
+        "calc",
+        "jwf2017-4.overseas-expert",
+        "--input",
+        "salary=60",
+        "--jurisdiction",
+        "nanhu",
+        "--date",
+        "2025-03-01",
+        "--explain",
+    )
     assert r.returncode == 0, r.stderr
     out = r.stdout
     assert "jwf2017-4.overseas-expert" in out and "“域外专家”计划年薪补助" in out
@@ -55,15 +65,27 @@ def test_calc_without_explain_has_no_steps():
 def test_calc_json_total_schedule_and_payers():
     # A-tier long-term innovation salary: 70% × 200 = 140 → capped at 100万元 a year for 5 years
     # dated before 星耀南湖 replaces it (2024-04-01): afterwards calc says so and pays nothing
-    res = calc_json("jwf2017-4.innovation-salary", "-i", "tier=A", "-i", "term=long", "-i", "salary=200",
-                    "-j", "nanhu", "--date", "2023-03-01")
+    res = calc_json(
+        "jwf2017-4.innovation-salary",
+        "-i",
+        "tier=A",
+        "-i",
+        "term=long",
+        "-i",
+        "salary=200",
+        "-j",
+        "nanhu",
+        "--date",
+        "2023-03-01",
+    )
     assert res["program"] == "jwf2017-4.innovation-salary"
     assert res["award_cny"] == 1_000_000
     assert res["total_cny"] == 5_000_000
     assert res["in_force"] is True and res["jurisdiction"] == "nanhu"
     # paid from t+1 (catalogue timing, lag 1), as the simulation pays it
     assert [(s["year_offset"], s["fiscal_year"], s["cash_cny"]) for s in res["schedule"]] == [
-        (k + 1, 2024 + k, 1_000_000) for k in range(5)]
+        (k + 1, 2024 + k, 1_000_000) for k in range(5)
+    ]
     assert all(s["payers_cny"] == {"city": 500_000, "nanhu": 500_000} for s in res["schedule"])
     assert res["payers"] == {"city": 2_500_000, "nanhu": 2_500_000}
     steps = {s["step"]: s for s in res["steps"]}
@@ -79,14 +101,16 @@ def test_calc_same_award_split_by_jurisdiction():
     assert nanhu["total_cny"] == haining["total_cny"] == 100_000  # 3% × 500 = 15 → capped at 10万元
     assert nanhu["payers"] == {"city": 50_000, "nanhu": 50_000}
     assert haining["payers"] == {"haining": 100_000}
-    assert haining["schedule"] == [{"year_offset": 1, "fiscal_year": 2026, "cash_cny": 100_000,
-                                    "payers_cny": {"haining": 100_000}}]
+    assert haining["schedule"] == [
+        {"year_offset": 1, "fiscal_year": 2026, "cash_cny": 100_000, "payers_cny": {"haining": 100_000}}
+    ]
 
 
 def test_calc_money_with_explicit_unit_and_used_cap():
     # 300万元 given in yuan; 95万元 of the intermediary's 100万元 already used this year → 5 of the 9
-    res = calc_json(INTERMEDIARY, "-i", "contract=3000000元", "-i", "used_entity_year=95", "-j", "jiashan",
-                    "--date", "2025-05-01")
+    res = calc_json(
+        INTERMEDIARY, "-i", "contract=3000000元", "-i", "used_entity_year=95", "-j", "jiashan", "--date", "2025-05-01"
+    )
     assert res["award_cny"] == pytest.approx(50_000)
     assert res["steps"][0]["value_cny"] == pytest.approx(90_000)
     assert any("already used 95万元" in n for n in res["notes"])
@@ -100,13 +124,26 @@ def test_calc_outside_in_force_dates_is_not_payable():
 
 def test_calc_non_cumulation_group():
     # dated before 星耀南湖 replaces the 精英引领计划 grants (2024-04-01)
-    res = calc_json("jwf2017-4.elite-venture", "jwf2017-4.hi-talent-venture", "-i", "tier=B", "-i", "level=provincial",
-                    "-j", "nanhu", "--date", "2023-03-01")
+    res = calc_json(
+        "jwf2017-4.elite-venture",
+        "jwf2017-4.hi-talent-venture",
+        "-i",
+        "tier=B",
+        "-i",
+        "level=provincial",
+        "-j",
+        "nanhu",
+        "--date",
+        "2023-03-01",
+    )
     assert [(r["program"], r["total_cny"], r["winner"]) for r in res] == [
-        ("jwf2017-4.elite-venture", 3_000_000, True), ("jwf2017-4.hi-talent-venture", 2_000_000, False)]
+        ("jwf2017-4.elite-venture", 3_000_000, True),
+        ("jwf2017-4.hi-talent-venture", 2_000_000, False),
+    ]
 
 
 # ─────────────────────────────────────────── errors ───────────────────────────────────────────
+
 
 def test_unknown_program():
     r = run("calc", "jzbf2024-7.no-such-program", "-i", "contract=200")
@@ -118,11 +155,14 @@ def test_unknown_program():
     assert "unknown program" in r.stderr and f"did you mean {INTERMEDIARY}" in r.stderr
 
 
-@pytest.mark.parametrize("inputs, named, says", [
-    (["contract=abc"], "inputs.contract", "'abc' is not an amount: write a number in 万元 or a number with a unit"),
-    (["contrct=200"], "inputs.contrct", "not an input of this program"),
-    ([], "inputs.contract", "required input is missing"),
-])
+@pytest.mark.parametrize(
+    "inputs, named, says",
+    [
+        (["contract=abc"], "inputs.contract", "'abc' is not an amount: write a number in 万元 or a number with a unit"),
+        (["contrct=200"], "inputs.contrct", "not an input of this program"),
+        ([], "inputs.contract", "required input is missing"),
+    ],
+)
 def test_bad_input_is_named(inputs, named, says):
     args = [a for kv in inputs for a in ("--input", kv)]
     r = run("calc", INTERMEDIARY, *args, "-j", "nanhu", "--date", "2025-05-01")
@@ -154,13 +194,16 @@ def test_jurisdiction_where_the_program_does_not_apply_and_bad_date():
 
 # ─────────────────────────────────────────── programs ───────────────────────────────────────────
 
+
 def test_programs_list_counts(catalogue):
     r = run("programs", "list")
     assert r.returncode == 0, r.stderr
     counts = Counter(p.spec.status for p in catalogue.programs.values())
     last = r.stdout.strip().splitlines()[-1]
-    assert last == (f"{len(catalogue.programs)} provisions: {counts['priced']} priced, "
-                    f"{counts['unpriced']} unpriced, {counts['equity']} equity")
+    assert last == (
+        f"{len(catalogue.programs)} provisions: {counts['priced']} priced, "
+        f"{counts['unpriced']} unpriced, {counts['equity']} equity"
+    )
     assert INTERMEDIARY in r.stdout
 
 
@@ -187,11 +230,17 @@ def test_programs_show():
     assert "jiazhengbanfa_2024_7.yaml" in out
 
 
-@pytest.mark.parametrize("args, says", [
-    (["run", "no-such-scenario.yaml", "-q"], "no-such-scenario.yaml"),
-    (["calc", "jzbf2024-7.tech-intermediary-reward", "-i", "contract=500", "--date", "2025-02-30"], "--date 2025-02-30"),
-    (["sweep", "scenarios/baseline.yaml", "--set", "programs.no-such.formula.max=1,2"], "no-such"),
-])
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["run", "no-such-scenario.yaml", "-q"], "no-such-scenario.yaml"),
+        (
+            ["calc", "jzbf2024-7.tech-intermediary-reward", "-i", "contract=500", "--date", "2025-02-30"],
+            "--date 2025-02-30",
+        ),
+        (["sweep", "scenarios/baseline.yaml", "--set", "programs.no-such.formula.max=1,2"], "no-such"),
+    ],
+)
 def test_the_typer_app_itself_goes_through_the_one_fault_handler(args, says):
     """A test (or a notebook) calling the typer app gets what a user gets: the clear line and its exit code, not
     an exception (the handler is the app's command group, not only the console entry point)."""

@@ -30,8 +30,9 @@ def test_a_narrow_terminal_shows_every_id_whole():
     assert set(every) <= cells  # each id whole in its own cell, never cut or wrapped
 
 
-@pytest.mark.parametrize("number", ["嘉政办发〔2024〕7号", "嘉政办发[2024]7号", "嘉政办发（2024）7号", "嘉政办发(2024)7",
-                                    "jzbf2024-7"])
+@pytest.mark.parametrize(
+    "number", ["嘉政办发〔2024〕7号", "嘉政办发[2024]7号", "嘉政办发（2024）7号", "嘉政办发(2024)7", "jzbf2024-7"]
+)
 def test_documents_are_found_by_any_bracket_style_and_short_id(number):
     found = ids(["--document", number])
     assert found and all(i.startswith("jzbf2024-7.") for i in found)
@@ -42,11 +43,16 @@ def test_jurisdictions_by_id_or_chinese_name():
     assert ids(["--jurisdiction", "南湖区"]) == ids(["--jurisdiction", "nanhu"])
 
 
-@pytest.mark.parametrize("args, hint", [(["--document", "jzbf2024-9"], "did you mean jzbf2024-7"),
-                                        (["--status", "price"], "did you mean priced"),
-                                        (["--jurisdiction", "南湖"], "did you mean 南湖区"),
-                                        (["--kind", "up_too"], "did you mean up_to"),
-                                        (["--document", "jzbf2024-5", "--status", "equity"], "no program matches")])
+@pytest.mark.parametrize(
+    "args, hint",
+    [
+        (["--document", "jzbf2024-9"], "did you mean jzbf2024-7"),
+        (["--status", "price"], "did you mean priced"),
+        (["--jurisdiction", "南湖"], "did you mean 南湖区"),
+        (["--kind", "up_too"], "did you mean up_to"),
+        (["--document", "jzbf2024-5", "--status", "equity"], "no program matches"),
+    ],
+)
 def test_a_filter_that_matches_nothing_says_so_and_fails(args, hint):
     res = runner.invoke(app, ["programs", "list", *args])
     assert res.exit_code == 1 and hint in res.output, res.output
@@ -84,6 +90,8 @@ def test_errors_speak_the_users_language(tmp_path):
     res = runner.invoke(app, ["run", "scenarios/baseline.yaml", "--draws", "-5", "--out", str(tmp_path / "x")])
     assert res.exit_code == 1 and "draws: input should be greater than or equal to 1" in res.output
     assert "pydantic" not in res.output and "ValidationError" not in res.output
-    res = runner.invoke(app, ["calc", "jwf2017-4.innovation-salary", "-i", "tier=A", "-i", "term=long", "-i",
-                              "salary=200k", "-j", "nanhu"])
+    res = runner.invoke(
+        app,
+        ["calc", "jwf2017-4.innovation-salary", "-i", "tier=A", "-i", "term=long", "-i", "salary=200k", "-j", "nanhu"],
+    )
     assert res.exit_code == 1 and "inputs.salary: '200k' is not an amount" in res.output and "1.2亿" in res.output

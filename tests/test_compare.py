@@ -139,8 +139,9 @@ def test_a_program_only_in_the_baseline_counts_as_zero_in_the_reform(scenarios, 
     data = copy.deepcopy(spec_data(base))
     data["exclude"] = ["jzbf2024-7.tech-intermediary-reward"]
     res = compare(base, variant(base, data, "test"), tmp_path / "x", write_draws=False)
-    (gone,) = rows(res.table, program="jzbf2024-7.tech-intermediary-reward", payer="ALL", measure="cash",
-                   period="horizon")
+    (gone,) = rows(
+        res.table, program="jzbf2024-7.tech-intermediary-reward", payer="ALL", measure="cash", period="horizon"
+    )
     assert gone["in_baseline"] and not gone["in_reform"] and gone["reform_mean_cny"] == 0
     assert gone["change_mean_cny"] == pytest.approx(-gone["baseline_mean_cny"])
     (total,) = rows(res.table, program="ALL", payer="ALL", measure="cash", period="horizon")
@@ -152,8 +153,18 @@ def test_float_noise_is_not_a_change():
 
     from fiscal_sim.analysis.compare import headline
 
-    rows = [{"program": p, "payer": "ALL", "measure": "cash", "period": "horizon", "fiscal_year": None,
-             "baseline_mean_cny": 1e9, "reform_mean_cny": 1e9 + d, "change_mean_cny": d}
-            for p, d in (("a", 1e-10), ("b", -0.5), ("c", 2.0), ("d", -5e4))]
+    rows = [
+        {
+            "program": p,
+            "payer": "ALL",
+            "measure": "cash",
+            "period": "horizon",
+            "fiscal_year": None,
+            "baseline_mean_cny": 1e9,
+            "reform_mean_cny": 1e9 + d,
+            "change_mean_cny": d,
+        }
+        for p, d in (("a", 1e-10), ("b", -0.5), ("c", 2.0), ("d", -5e4))
+    ]
     assert [r["program"] for r in headline(pa.Table.from_pylist(rows))["programs"]] == ["d", "c"]
     assert [r["program"] for r in headline(pa.Table.from_pylist(rows), tolerance=1e4)["programs"]] == ["d"]

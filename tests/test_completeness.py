@@ -40,8 +40,11 @@ def test_every_program_cites_a_provision_it_is_mapped_from(catalogue):
     for pid, e in mapped.items():
         for p in e.programs:
             by_program.setdefault(p, set()).add(pid)
-    bad = {p.id: (p.spec.source.provisions, sorted(by_program.get(p.id, ())))
-           for p in catalogue.programs.values() if not set(p.spec.source.provisions) & by_program.get(p.id, set())}
+    bad = {
+        p.id: (p.spec.source.provisions, sorted(by_program.get(p.id, ())))
+        for p in catalogue.programs.values()
+        if not set(p.spec.source.provisions) & by_program.get(p.id, set())
+    }
     assert not bad, f"programs whose source.provisions disagree with the map: {bad}"
 
 
@@ -49,7 +52,13 @@ def test_catalogue_counts(catalogue):
     status = [p.spec.status for p in catalogue.programs.values()]
     assert status.count("priced") >= 40 and status.count("unpriced") >= 20 and status.count("equity") >= 1
     docs = {p.document.number for p in catalogue.programs.values()}
-    for number in ("嘉委发〔2017〕4号", "嘉政发〔2017〕3号", "嘉政发〔2017〕4号", "嘉政办发〔2024〕6号", "嘉政办发〔2024〕7号"):
+    for number in (
+        "嘉委发〔2017〕4号",
+        "嘉政发〔2017〕3号",
+        "嘉政发〔2017〕4号",
+        "嘉政办发〔2024〕6号",
+        "嘉政办发〔2024〕7号",
+    ):
         assert number in docs, number
 
 
@@ -64,8 +73,8 @@ def test_in_force_dates_of_the_2024_documents(catalogue):
     six = [p for p in catalogue.programs.values() if p.document.number == "嘉政办发〔2024〕6号"]
     seven = [p for p in catalogue.programs.values() if p.document.number == "嘉政办发〔2024〕7号"]
     assert six and seven
-    assert all(p.spec.in_force.from_ == dt.date(2024, 4, 1) and p.spec.in_force.to == dt.date(2028, 12, 31) for p in six)
+    assert all(
+        p.spec.in_force.from_ == dt.date(2024, 4, 1) and p.spec.in_force.to == dt.date(2028, 12, 31) for p in six
+    )
     assert all(p.spec.in_force.to == dt.date(2026, 12, 31) for p in seven)
     assert all(p.spec.cost_sharing == "city_district_50_50" for p in six)
-
-

@@ -67,7 +67,9 @@ def test_compare_and_sweep_on_dask_equal_the_pool(base, dask_ex, tmp_path):
     same_parts(tmp_path / "cp" / "compare_draws", tmp_path / "cd" / "compare_draws")
     small = base.with_settings(draws=200)
     p = plan(small, ["uptake.jwf2017-4.talent-housing.growth=0,0.05"], [])
-    assert sweep(small, p, tmp_path / "sp", workers=2).table.equals(sweep(small, p, tmp_path / "sd", executor=dask_ex).table)
+    assert sweep(small, p, tmp_path / "sp", workers=2).table.equals(
+        sweep(small, p, tmp_path / "sd", executor=dask_ex).table
+    )
 
 
 def test_a_worker_killed_mid_run_gives_the_same_results(base, dask_ex, tmp_path):
@@ -166,8 +168,22 @@ def test_sensitivity_command_takes_a_dask_executor(tmp_path):
     from fiscal_sim.cli import app
 
     for kind in ("dask", "pool"):
-        r = CliRunner().invoke(app, ["sensitivity", str(BASE), "--draws", "300", "--executor", kind, "--workers", "2",
-                                     "--out", str(tmp_path / kind), "-q"])
+        r = CliRunner().invoke(
+            app,
+            [
+                "sensitivity",
+                str(BASE),
+                "--draws",
+                "300",
+                "--executor",
+                kind,
+                "--workers",
+                "2",
+                "--out",
+                str(tmp_path / kind),
+                "-q",
+            ],
+        )
         assert r.exit_code == 0, r.output
     a, b = (pq.read_table(tmp_path / k / "sensitivity.parquet") for k in ("dask", "pool"))
     assert a.num_rows > 0 and a.equals(b)

@@ -63,8 +63,8 @@ def test_city_and_district_carry_half_each_in_every_draw(scen, ledgers):
     lay = layout(scen)
     v = series_values(scen, lay, ledgers)
     c_city, c_nanhu = lay.blocks[("t.hnte", "city", "ALL")], lay.blocks[("t.hnte", "nanhu", "ALL")]
-    np.testing.assert_array_equal(v[c_city: c_city + 32], v[c_nanhu: c_nanhu + 32])
-    assert v[c_city: c_city + 10].sum() > 0
+    np.testing.assert_array_equal(v[c_city : c_city + 32], v[c_nanhu : c_nanhu + 32])
+    assert v[c_city : c_city + 10].sum() > 0
 
 
 def test_county_program_puts_nothing_on_the_city(scen):
@@ -76,8 +76,8 @@ def test_payer_shares_add_up_to_program_total_in_every_draw(scen, ledgers):
     lay = layout(scen)
     v = series_values(scen, lay, ledgers)
     for sp in scen.programs:
-        total = v[lay.blocks[(sp.id, "ALL", "ALL")]: lay.blocks[(sp.id, "ALL", "ALL")] + 32]
-        parts = sum(v[c: c + 32] for (p, payer, _), c in lay.blocks.items() if p == sp.id and payer != "ALL")
+        total = v[lay.blocks[(sp.id, "ALL", "ALL")] : lay.blocks[(sp.id, "ALL", "ALL")] + 32]
+        parts = sum(v[c : c + 32] for (p, payer, _), c in lay.blocks.items() if p == sp.id and payer != "ALL")
         np.testing.assert_allclose(parts, total, rtol=1e-12, atol=1e-6)
 
 
@@ -103,12 +103,26 @@ def test_aggregate_caps_hold_in_every_draw(scen):
 def test_equity_kept_apart_from_grants(tmp_path, scen):
     res = run(scen.with_settings(draws=200), tmp_path / "r", write_draws=False)
     s = res.summary.to_pylist()
-    eq = [r for r in s if r["program"] == "ALL_EQUITY" and r["payer"] == "ALL" and r["measure"] == "committed"
-          and r["period"] == "year"]
+    eq = [
+        r
+        for r in s
+        if r["program"] == "ALL_EQUITY"
+        and r["payer"] == "ALL"
+        and r["measure"] == "committed"
+        and r["period"] == "year"
+    ]
     assert eq and abs(np.mean([r["mean_cny"] for r in eq]) - 1000 * WAN) < 0.3 * 1000 * WAN
+
     def mean(program, payer="city"):
-        return next(r["mean_cny"] for r in s if r["program"] == program and r["payer"] == payer
-                    and r["fiscal_year"] == 2025 and r["measure"] == "committed" and r["period"] == "year")
+        return next(
+            r["mean_cny"]
+            for r in s
+            if r["program"] == program
+            and r["payer"] == payer
+            and r["fiscal_year"] == 2025
+            and r["measure"] == "committed"
+            and r["period"] == "year"
+        )
 
     grant_programs = [sp.id for sp in scen.programs if sp.prog.spec.status != "equity"]
     city_grants = [p for p in grant_programs if any(r["program"] == p and r["payer"] == "city" for r in s)]
@@ -138,8 +152,23 @@ def test_different_seed_differs(tmp_path, scen):
 
 def test_cli_run_then_duckdb_reads_summary_and_draws(tmp_path):
     out = tmp_path / "run"
-    proc = subprocess.run([sys.executable, "-m", "fiscal_sim.cli", "run", str(SMALL), "--draws", "200", "--out", str(out),
-                           "--workers", "2"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fiscal_sim.cli",
+            "run",
+            str(SMALL),
+            "--draws",
+            "200",
+            "--out",
+            str(out),
+            "--workers",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "expected grant cash" in proc.stdout and str(out) in proc.stdout
     con = duckdb.connect()
@@ -167,21 +196,34 @@ def test_cli_run_then_duckdb_reads_summary_and_draws(tmp_path):
 
 def test_budget_exceedance_probability_and_wilson_interval(tmp_path, scen):
     res = run(scen.with_settings(draws=300), tmp_path / "r", write_draws=False)
-    rows = [r for r in res.summary.to_pylist() if r["program"] == "t.hnte" and r["payer"] == "nanhu"
-            and r["measure"] == "cash" and r["fiscal_year"] == 2026]
+    rows = [
+        r
+        for r in res.summary.to_pylist()
+        if r["program"] == "t.hnte" and r["payer"] == "nanhu" and r["measure"] == "cash" and r["fiscal_year"] == 2026
+    ]
     r = rows[0]
     assert r["budget_cny"] == 5200 * WAN
     assert 0 < r["p_exceed"] < 1 and r["p_exceed_lo"] <= r["p_exceed"] <= r["p_exceed_hi"]
-    other = [x for x in res.summary.to_pylist() if x["program"] == "t.hnte" and x["payer"] == "nanhu"
-             and x["measure"] == "cash" and x["fiscal_year"] == 2027][0]
+    other = [
+        x
+        for x in res.summary.to_pylist()
+        if x["program"] == "t.hnte" and x["payer"] == "nanhu" and x["measure"] == "cash" and x["fiscal_year"] == 2027
+    ][0]
     assert other["budget_cny"] is None or np.isnan(other["budget_cny"])
 
 
 def test_quantiles_and_tail_measures_are_ordered(tmp_path, scen):
     res = run(scen.with_settings(draws=300), tmp_path / "r", write_draws=False)
     for r in res.summary.to_pylist():
-        assert r["min_cny"] - 1e-6 <= r["p05_cny"] <= r["p10_cny"] <= r["p50_cny"] <= r["p90_cny"] <= r["p95_cny"] \
+        assert (
+            r["min_cny"] - 1e-6
+            <= r["p05_cny"]
+            <= r["p10_cny"]
+            <= r["p50_cny"]
+            <= r["p90_cny"]
+            <= r["p95_cny"]
             <= r["max_cny"] + 1e-6
+        )
         assert r["var_cny"] <= r["tvar_cny"] + 1e-6 and r["mcse_cny"] >= 0
 
 
@@ -206,8 +248,9 @@ def test_bad_scenarios_fail_before_any_output(tmp_path, name):
             load_scenario(f)
         assert message in str(e.value) and str(f) in str(e.value)
         out = tmp_path / "out"
-        proc = subprocess.run([sys.executable, "-m", "fiscal_sim.cli", "run", str(f), "--out", str(out)],
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, "-m", "fiscal_sim.cli", "run", str(f), "--out", str(out)], capture_output=True, text=True
+        )
         assert proc.returncode != 0 and message in proc.stderr and not out.exists()
     finally:
         f.unlink()
@@ -237,6 +280,9 @@ def test_budget_lines_accept_every_money_unit_the_validator_accepts(tmp_path):
         lay = layout(load_scenario(f))
     finally:
         f.unlink()
-    cols = [i for i in range(lay.size) if lay.program[i] == "ALL" and lay.payer[i] == "city" and lay.measure[i] == "cash"
-            and lay.period[i] == "year"]
+    cols = [
+        i
+        for i in range(lay.size)
+        if lay.program[i] == "ALL" and lay.payer[i] == "city" and lay.measure[i] == "cash" and lay.period[i] == "year"
+    ]
     assert cols and all(lay.budget_cny[i] == 6000 * WAN for i in cols)

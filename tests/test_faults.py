@@ -31,9 +31,18 @@ MPL = str(Path(tempfile.gettempdir()) / "fiscal-sim-tests-mpl")  # matplotlib's 
 SET = "programs.jzf2017-3.major-conversion.cap=1000,1500"
 
 
-def cli(*args, cwd: Path, env: dict | None = None, preexec_fn=None, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(CMD + [str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "COLUMNS": "200", "MPLCONFIGDIR": MPL, **(env or {})}, preexec_fn=preexec_fn)
+def cli(
+    *args, cwd: Path, env: dict | None = None, preexec_fn=None, timeout: float = 300
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        CMD + [str(a) for a in args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "COLUMNS": "200", "MPLCONFIGDIR": MPL, **(env or {})},
+        preexec_fn=preexec_fn,
+    )
 
 
 def snapshot(root: Path) -> dict[str, tuple]:
@@ -41,8 +50,13 @@ def snapshot(root: Path) -> dict[str, tuple]:
     out = {}
     for p in sorted(root.rglob("*")):
         st = p.lstat()
-        out[str(p.relative_to(root))] = (("link", os.readlink(p)) if p.is_symlink()
-                                         else ("dir",) if p.is_dir() else ("file", st.st_size, st.st_mtime_ns))
+        out[str(p.relative_to(root))] = (
+            ("link", os.readlink(p))
+            if p.is_symlink()
+            else ("dir",)
+            if p.is_dir()
+            else ("file", st.st_size, st.st_mtime_ns)
+        )
     return out
 
 
@@ -82,18 +96,27 @@ def place(tmp_path: Path, a_run: Path) -> dict[str, Path]:
     (tmp_path / "cwd" / "budget" / "预算.xlsx").write_bytes(b"PK\x03\x04 workbook")
     (tmp_path / "cwd" / "notes.txt").write_text("keep me")
     shutil.copytree(a_run, tmp_path / "data" / "run")
-    return {"root": tmp_path, "cwd": tmp_path / "cwd", "home": tmp_path / "home", "in": data,
-            "base": data / SMALL.name, "reform": data / REFORM.name, "run": tmp_path / "data" / "run"}
+    return {
+        "root": tmp_path,
+        "cwd": tmp_path / "cwd",
+        "home": tmp_path / "home",
+        "in": data,
+        "base": data / SMALL.name,
+        "reform": data / REFORM.name,
+        "run": tmp_path / "data" / "run",
+    }
 
 
 def command(name: str, place: dict[str, Path], out) -> list:
     """The command line of ``name`` writing to ``--out out`` (report: of the run in cwd/run)."""
     base, reform = place["base"], place["reform"]
-    return {"run": ["run", base, "--draws", 100, "-q", "--out", out],
-            "compare": ["compare", base, reform, "--draws", 100, "-q", "--out", out],
-            "sweep": ["sweep", base, "--set", SET, "--draws", 100, "-q", "--out", out],
-            "sensitivity": ["sensitivity", base, "--draws", 100, "-q", "--out", out],
-            "report": ["report", place["run"], "--out", out]}[name]
+    return {
+        "run": ["run", base, "--draws", 100, "-q", "--out", out],
+        "compare": ["compare", base, reform, "--draws", 100, "-q", "--out", out],
+        "sweep": ["sweep", base, "--set", SET, "--draws", 100, "-q", "--out", out],
+        "sensitivity": ["sensitivity", base, "--draws", 100, "-q", "--out", out],
+        "report": ["report", place["run"], "--out", out],
+    }[name]
 
 
 COMMANDS = ["run", "compare", "sweep", "sensitivity", "report"]
@@ -118,7 +141,9 @@ OUT_CASES = {
 SOME_CASES = ["plain file", "foreign folder", "input folder"]
 
 
-@pytest.mark.parametrize("name,case", [("run", c) for c in OUT_CASES] + [(n, c) for n in COMMANDS[1:] for c in SOME_CASES])
+@pytest.mark.parametrize(
+    "name,case", [("run", c) for c in OUT_CASES] + [(n, c) for n in COMMANDS[1:] for c in SOME_CASES]
+)
 def test_out_refused(name, case, place):
     """Every case for ``run``; the others share the same check (io/outdir), so a few cases each prove the wiring."""
     place["read"] = place["run"] if name == "report" else place["in"]
@@ -207,9 +232,11 @@ def test_stale_temporary_folders_are_swept(place):
 
 # ------------------------------------------------------------------ faults while writing
 
+
 def _limit_file_size(limit: int):
     def pre():
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
     return pre
 
 
@@ -224,7 +251,9 @@ def test_disk_full_keeps_previous_result(place):
 
 
 def test_disk_full_on_a_tiny_tmpfs(place):
-    with tmpfs(place["cwd"] / "small", "size=64k", "test_disk_full_keeps_previous_result covers it with ulimit -f") as mnt:
+    with tmpfs(
+        place["cwd"] / "small", "size=64k", "test_disk_full_keeps_previous_result covers it with ulimit -f"
+    ) as mnt:
         refused(cli(*command("run", place, mnt / "res"), cwd=place["cwd"]), "disk full", "not created")
         assert list(mnt.iterdir()) == []
 
@@ -246,8 +275,12 @@ def test_read_only_folder(place):
 def test_non_finite_statistics_keep_previous_result(place):
     cwd = place["cwd"]
     assert cli(*command("run", place, "res"), cwd=cwd).returncode == 0
-    huge = _scenario(place, lambda s: s["overrides"].update(
-        {"jwf2017-4.talent-housing": {"parameters.purchase_amount_by_tier.national": 1e300}}))
+    huge = _scenario(
+        place,
+        lambda s: s["overrides"].update(
+            {"jwf2017-4.talent-housing": {"parameters.purchase_amount_by_tier.national": 1e300}}
+        ),
+    )
     before = snapshot(place["root"])
     r = cli("run", huge, "--draws", 100, "-q", "--out", "res", cwd=cwd)
     refused(r, "infinite or nan", "previous result in res kept")
@@ -270,11 +303,30 @@ def test_debug_shows_the_traceback(place):
 
 # ------------------------------------------------------------------ interrupts and crashes
 
+
 def _start_workers(place, out="res"):
     """A 2-worker run far too long to finish during the test (it is interrupted or killed)."""
-    p = subprocess.Popen(CMD + ["run", str(SMALL), "--draws", "2000000", "--chunk-size", "2000", "--workers", "2", "-q",
-                                "--no-draws-ledger", "--out", out], cwd=place["cwd"], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        CMD
+        + [
+            "run",
+            str(SMALL),
+            "--draws",
+            "2000000",
+            "--chunk-size",
+            "2000",
+            "--workers",
+            "2",
+            "-q",
+            "--no-draws-ledger",
+            "--out",
+            out,
+        ],
+        cwd=place["cwd"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 120
     while time.time() < deadline:
         kids = _children(p.pid)
@@ -345,6 +397,7 @@ def test_kill_worker(place):
 
 # ------------------------------------------------------------------ hostile or careless input
 
+
 def _scenario(place, change, name="huge.yaml") -> Path:
     data = yaml.safe_load(place["base"].read_text(encoding="utf-8"))
     data["scenario"].setdefault("overrides", {})
@@ -362,10 +415,13 @@ def test_alias_bomb_is_refused_in_little_memory(place):
     assert bomb.stat().st_size < 1024
     # a small Python in between starts the command and reports its peak memory: a child forked straight from
     # this (large) test process would count our own resident size in its ru_maxrss (Linux keeps it across exec)
-    probe = ("import os, subprocess, sys; p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL); "
-             "_, status, usage = os.wait4(p.pid, 0); print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)")
-    r = subprocess.run([sys.executable, "-c", probe, *CMD, "validate", str(bomb)], cwd=place["cwd"],
-                       capture_output=True, text=True)
+    probe = (
+        "import os, subprocess, sys; p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL); "
+        "_, status, usage = os.wait4(p.pid, 0); print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", probe, *CMD, "validate", str(bomb)], cwd=place["cwd"], capture_output=True, text=True
+    )
     code, maxrss_kb = map(int, r.stdout.split())
     text = r.stderr
     assert code == 1 and "Traceback" not in text
@@ -373,11 +429,14 @@ def test_alias_bomb_is_refused_in_little_memory(place):
     assert maxrss_kb < 400 * 1024, maxrss_kb  # kilobytes: the 10^10 values were never built
 
 
-@pytest.mark.parametrize("text,words", [
-    ("scenario: &a\n  name: *a\n", ["alias refers to itself"]),
-    ("scenario: " + "[" * 50_000 + "]" * 50_000 + "\n", ["nested too deeply"]),
-    ("# padding\n" * 500_000 + "scenario: {}\n", ["larger than"]),
-])
+@pytest.mark.parametrize(
+    "text,words",
+    [
+        ("scenario: &a\n  name: *a\n", ["alias refers to itself"]),
+        ("scenario: " + "[" * 50_000 + "]" * 50_000 + "\n", ["nested too deeply"]),
+        ("# padding\n" * 500_000 + "scenario: {}\n", ["larger than"]),
+    ],
+)
 def test_hostile_yaml(place, text, words):
     bad = place["in"] / "bad.yaml"
     bad.write_text(text)
@@ -389,8 +448,12 @@ def test_encodings(place):
     text = place["base"].read_text(encoding="utf-8").replace("description:", "description: 测试 —")
     gbk = place["in"] / "gbk.yaml"
     gbk.write_bytes(text.encode("gb18030"))
-    refused(cli("run", gbk, "--out", "x", cwd=place["cwd"]), "gbk.yaml", "not UTF-8 (looks like GBK/GB18030)",
-            "save it as UTF-8")
+    refused(
+        cli("run", gbk, "--out", "x", cwd=place["cwd"]),
+        "gbk.yaml",
+        "not UTF-8 (looks like GBK/GB18030)",
+        "save it as UTF-8",
+    )
     bom = place["in"] / "bom.yaml"
     bom.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode("utf-8"))
     r = cli("run", bom, "--draws", 100, "-q", "--out", "x", cwd=place["cwd"])
@@ -415,15 +478,24 @@ def test_gbk_program_file_is_named(place, tmp_path):
 
 
 NON_FINITE = [  # (change, field named in the message); the file-level fields are checked before the overrides
-    {"budget amount": (lambda s: s["budgets"][0].update(amount=float("inf")), "budgets[0].amount"),
-     "shock sigma": (lambda s: s["shock"].update(sigma=float("nan")), "shock.sigma"),
-     "cost sharing": (lambda s: s.update(cost_sharing={"existing_regime": {"city_proper": {"city": float("inf"),
-                                                                                          "local": 0.4}}}),
-                      "cost_sharing.existing_regime.city_proper.city")},
-    {"override": (lambda s: s["overrides"].update({"jzf2017-3.major-conversion": {"parameters.cap": float("-inf")}}),
-                  "parameters.cap"),
-     "uptake override": (lambda s: s["overrides"].update({"jwf2017-4.talent-housing": {"uptake.count.growth": float("nan")}}),
-                         "uptake.count.growth")},
+    {
+        "budget amount": (lambda s: s["budgets"][0].update(amount=float("inf")), "budgets[0].amount"),
+        "shock sigma": (lambda s: s["shock"].update(sigma=float("nan")), "shock.sigma"),
+        "cost sharing": (
+            lambda s: s.update(cost_sharing={"existing_regime": {"city_proper": {"city": float("inf"), "local": 0.4}}}),
+            "cost_sharing.existing_regime.city_proper.city",
+        ),
+    },
+    {
+        "override": (
+            lambda s: s["overrides"].update({"jzf2017-3.major-conversion": {"parameters.cap": float("-inf")}}),
+            "parameters.cap",
+        ),
+        "uptake override": (
+            lambda s: s["overrides"].update({"jwf2017-4.talent-housing": {"uptake.count.growth": float("nan")}}),
+            "uptake.count.growth",
+        ),
+    },
 ]
 
 
@@ -440,37 +512,60 @@ def test_inf_nan_in_scenario(place, cases):
         assert any(field in ln and "finite number" in ln for ln in lines), (field, err)
 
 
-@pytest.mark.parametrize("args,words", [
-    (["--set", "programs.jzf2017-3.major-conversion.cap=300,.inf"], ["not a finite number"]),
-    (["--set", "programs.jzf2017-3.major-conversion.cap=nan"], ["not a finite number"]),
-    (["--range", "programs.jzf2017-3.major-conversion.cap=0:inf", "--design", "lhs", "--samples", "2"], ["finite"]),
-])
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        (["--set", "programs.jzf2017-3.major-conversion.cap=300,.inf"], ["not a finite number"]),
+        (["--set", "programs.jzf2017-3.major-conversion.cap=nan"], ["not a finite number"]),
+        (["--range", "programs.jzf2017-3.major-conversion.cap=0:inf", "--design", "lhs", "--samples", "2"], ["finite"]),
+    ],
+)
 def test_inf_nan_in_sweep(place, args, words):
     refused(cli("sweep", place["base"], *args, "--out", "x", cwd=place["cwd"]), *words)
     assert not (place["cwd"] / "x").exists()
 
 
-@pytest.mark.parametrize("program,value,words", [
-    ("jzf2017-3.major-conversion", "fai=500美元", ["unknown unit '美元'", "万元"]),
-    ("jzf2017-3.major-conversion", "fai=-5", ["negative"]),
-    ("jzf2017-3.major-conversion", "fai=inf", ["not a finite number"]),
-    ("jzf2017-3.major-conversion", "fai=1e400", ["not a finite number"]),
-    ("jzf2017-3.rd-headquarters", "grant_share=1.5", ["outside 0–1"]),
-    ("jzf2017-3.rd-headquarters", "grant_share=nan", ["not a finite number"]),
-])
+@pytest.mark.parametrize(
+    "program,value,words",
+    [
+        ("jzf2017-3.major-conversion", "fai=500美元", ["unknown unit '美元'", "万元"]),
+        ("jzf2017-3.major-conversion", "fai=-5", ["negative"]),
+        ("jzf2017-3.major-conversion", "fai=inf", ["not a finite number"]),
+        ("jzf2017-3.major-conversion", "fai=1e400", ["not a finite number"]),
+        ("jzf2017-3.rd-headquarters", "grant_share=1.5", ["outside 0–1"]),
+        ("jzf2017-3.rd-headquarters", "grant_share=nan", ["not a finite number"]),
+    ],
+)
 def test_calc_inputs(place, program, value, words):
     refused(cli("calc", program, "-i", value, cwd=place["cwd"]), "jiazhengfa_2017_3.yaml", "inputs.", *words)
 
 
-@pytest.mark.parametrize("lines,words", [
-    ([{"payer": "city", "program": "ALL", "amount": 1, "year": 2040},
-      {"payer": "city", "program": "ALL", "amount": 1, "unit": "美元"},
-      {"payer": "city", "program": "jzbf2024-6.nri-performance-reward", "amount": 1}],
-     ["3 problem(s)", "budgets[2].year", "outside the horizon", "budgets[3].unit", "unknown unit",
-      "budgets[4].program", "not in the scenario"]),
-    ([{"payer": "province", "program": "jwf2017-4.talent-housing", "amount": 1}],
-     ["1 problem(s)", "budgets[2].payer", "pays nothing"]),
-], ids=["year, unit, program", "payer"])
+@pytest.mark.parametrize(
+    "lines,words",
+    [
+        (
+            [
+                {"payer": "city", "program": "ALL", "amount": 1, "year": 2040},
+                {"payer": "city", "program": "ALL", "amount": 1, "unit": "美元"},
+                {"payer": "city", "program": "jzbf2024-6.nri-performance-reward", "amount": 1},
+            ],
+            [
+                "3 problem(s)",
+                "budgets[2].year",
+                "outside the horizon",
+                "budgets[3].unit",
+                "unknown unit",
+                "budgets[4].program",
+                "not in the scenario",
+            ],
+        ),
+        (
+            [{"payer": "province", "program": "jwf2017-4.talent-housing", "amount": 1}],
+            ["1 problem(s)", "budgets[2].payer", "pays nothing"],
+        ),
+    ],
+    ids=["year, unit, program", "payer"],
+)
 def test_budget_lines_that_match_nothing(place, lines, words):
     bad = _scenario(place, lambda s: s["budgets"].extend(lines), "bad.yaml")
     refused(cli("validate", bad, cwd=place["cwd"]), "bad.yaml", *words)
@@ -481,6 +576,10 @@ def test_workers_and_chunk_size(place):
     refused(cli(*command("run", place, "x"), "--workers", 0, cwd=cwd), "--workers 0", "at least 1")
     r = cli(*command("run", place, "x"), "--workers", 4096, cwd=cwd)
     assert r.returncode == 0 and "using" in r.stderr and "CPU" in r.stderr, r.stderr
-    refused(cli("run", place["base"], "--draws", 10_000_000, "--chunk-size", 10_000_000, "--out", "y", cwd=cwd),
-            "--chunk-size 10000000", "GB", "available")
+    refused(
+        cli("run", place["base"], "--draws", 10_000_000, "--chunk-size", 10_000_000, "--out", "y", cwd=cwd),
+        "--chunk-size 10000000",
+        "GB",
+        "available",
+    )
     assert not (cwd / "y").exists()

@@ -19,8 +19,9 @@ REPO_SCEN = Path(__file__).resolve().parents[1] / "scenarios"
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> tuple[Path, str]:
     out = tmp_path_factory.mktemp("headline") / "run"
-    res = CliRunner().invoke(app, ["run", str(SCEN), "--draws", "200", "--out", str(out), "--no-draws-ledger"],
-                             env={"COLUMNS": "80"})
+    res = CliRunner().invoke(
+        app, ["run", str(SCEN), "--draws", "200", "--out", str(out), "--no-draws-ledger"], env={"COLUMNS": "80"}
+    )
     assert res.exit_code == 0, res.output
     return out, res.output
 
@@ -33,23 +34,35 @@ def test_headline_numbers_are_the_summary_tables(run_dir):
     out, _ = run_dir
     h = json.loads((out / "headline.json").read_text(encoding="utf-8"))
     s = f"'{out}/summary.parquet'"
-    payers = q(f"SELECT payer, mean_cny, p90_cny, mcse_cny FROM {s} WHERE program = 'ALL' AND vintage = 'ALL' AND measure = 'cash' "
-               "AND period = 'horizon' AND mean_cny > 0")
+    payers = q(
+        f"SELECT payer, mean_cny, p90_cny, mcse_cny FROM {s} WHERE program = 'ALL' AND vintage = 'ALL' AND measure = 'cash' "
+        "AND period = 'horizon' AND mean_cny > 0"
+    )
     assert {(p["payer"], p["mean_cny"], p["p90_cny"]) for p in h["payers"]} == {r[:3] for r in payers}
     assert h["payers"][0]["payer"] == "ALL" and h["payers"][1]["payer"] == "city"
-    lines = q(f"SELECT program, payer, max(p_exceed) FROM {s} WHERE budget_cny IS NOT NULL AND vintage = 'ALL' AND period = 'year' "
-              "GROUP BY ALL")
+    lines = q(
+        f"SELECT program, payer, max(p_exceed) FROM {s} WHERE budget_cny IS NOT NULL AND vintage = 'ALL' AND period = 'year' "
+        "GROUP BY ALL"
+    )
     assert {(b["program"], b["payer"], b["p_exceed"]) for b in h["budget_lines"]} == set(lines)
     for b in h["budget_lines"]:
-        row = q(f"SELECT p_exceed_lo, p_exceed_hi, overrun_if_exceeded_cny, budget_cny FROM {s} WHERE program = "
-                f"'{b['program']}' AND payer = '{b['payer']}' AND vintage = 'ALL' AND measure = 'cash' "
-                f"AND fiscal_year = {b['worst_year']}")
+        row = q(
+            f"SELECT p_exceed_lo, p_exceed_hi, overrun_if_exceeded_cny, budget_cny FROM {s} WHERE program = "
+            f"'{b['program']}' AND payer = '{b['payer']}' AND vintage = 'ALL' AND measure = 'cash' "
+            f"AND fiscal_year = {b['worst_year']}"
+        )
         assert row == [(b["p_exceed_lo"], b["p_exceed_hi"], b["overrun_if_exceeded_cny"], b["budget_cny"])]
-    p95 = dict(q(f"SELECT program, p95_cny FROM {s} WHERE program NOT IN ('ALL', 'ALL_EQUITY') AND payer = 'ALL' "
-                 "AND vintage = 'ALL' AND measure = 'cash' AND period = 'horizon'"))
+    p95 = dict(
+        q(
+            f"SELECT program, p95_cny FROM {s} WHERE program NOT IN ('ALL', 'ALL_EQUITY') AND payer = 'ALL' "
+            "AND vintage = 'ALL' AND measure = 'cash' AND period = 'horizon'"
+        )
+    )
     assert all(t["p95_cny"] == p95[t["program"]] for t in h["top_tail"])
     if h["top_tail"][0]["ranked_by"] == "p95":
-        assert [(t["program"], t["p95_cny"]) for t in h["top_tail"]] == sorted(p95.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
+        assert [(t["program"], t["p95_cny"]) for t in h["top_tail"]] == sorted(
+            p95.items(), key=lambda kv: (-kv[1], kv[0])
+        )[:3]
     else:  # ranked by the mean cash in the worst draws, which the run computed
         tails = [t["tail_mean_cny"] for t in h["top_tail"]]
         assert tails == sorted(tails, reverse=True) and len(tails) == 3
@@ -86,36 +99,78 @@ def test_run_prints_the_headline_first_within_80_columns(run_dir):
 
 def test_pipeline_headline_says_when_the_appropriation_runs_out(tmp_path):
     out = tmp_path / "tight"
-    res = CliRunner().invoke(app, ["run", str(REPO_SCEN / "tight_budget.yaml"), "--pipeline", "--draws", "40",
-                                   "--out", str(out), "-q", "--no-draws-ledger"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "run",
+            str(REPO_SCEN / "tight_budget.yaml"),
+            "--pipeline",
+            "--draws",
+            "40",
+            "--out",
+            str(out),
+            "-q",
+            "--no-draws-ledger",
+        ],
+    )
     assert res.exit_code == 0, res.output
     h = headline.from_folder(out)
     assert h["pipeline"]
     p = h["pipeline"][0]
     ps = f"'{out}/pipeline_summary.parquet'"
-    worst = q(f"SELECT max(mean) FROM {ps} WHERE measure = 'exhausted' AND program = 'ALL' AND pipeline = "
-              f"'{p['pipeline']}' AND payer = '{p['payer']}'")[0][0]
+    worst = q(
+        f"SELECT max(mean) FROM {ps} WHERE measure = 'exhausted' AND program = 'ALL' AND pipeline = "
+        f"'{p['pipeline']}' AND payer = '{p['payer']}'"
+    )[0][0]
     assert p["p_exhausted"] == worst
-    arrears = q(f"SELECT mean FROM {ps} WHERE measure = 'arrears_cny' AND program = 'ALL' AND pipeline = "
-                f"'{p['pipeline']}' AND payer = '{p['payer']}' AND fiscal_year = {p['fiscal_year']}")
+    arrears = q(
+        f"SELECT mean FROM {ps} WHERE measure = 'arrears_cny' AND program = 'ALL' AND pipeline = "
+        f"'{p['pipeline']}' AND payer = '{p['payer']}' AND fiscal_year = {p['fiscal_year']}"
+    )
     assert arrears == [(p["arrears_mean_cny"],)]
     assert any("P(runs out)" in line for line in h["text"]["en"])
 
 
 def test_compare_and_sweep_print_a_headline_from_their_tables(tmp_path):
-    res = CliRunner().invoke(app, ["compare", str(SCEN), str(SCEN.parent / "crn_cap.yaml"), "--draws", "100",
-                                   "--out", str(tmp_path / "cmp"), "--no-draws-ledger"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "compare",
+            str(SCEN),
+            str(SCEN.parent / "crn_cap.yaml"),
+            "--draws",
+            "100",
+            "--out",
+            str(tmp_path / "cmp"),
+            "--no-draws-ledger",
+        ],
+    )
     assert res.exit_code == 0, res.output
-    ((b, r, c),) = q(f"SELECT baseline_mean_cny, reform_mean_cny, change_mean_cny FROM '{tmp_path}/cmp/compare.parquet' "
-                     "WHERE program = 'ALL' AND payer = 'ALL' AND measure = 'cash' AND period = 'horizon'")
+    ((b, r, c),) = q(
+        f"SELECT baseline_mean_cny, reform_mean_cny, change_mean_cny FROM '{tmp_path}/cmp/compare.parquet' "
+        "WHERE program = 'ALL' AND payer = 'ALL' AND measure = 'cash' AND period = 'horizon'"
+    )
     assert f"all payers: {b / 1e8:,.2f} → {r / 1e8:,.2f} ({c / 1e8:+,.2f}" in res.output
     assert res.output.index("all payers:") < res.output.index("┏")
-    res = CliRunner().invoke(app, ["sweep", str(SCEN), "--set", "programs.jzf2017-3.major-conversion.cap=1500,3000",
-                                   "--draws", "100", "--out", str(tmp_path / "sw")])
+    res = CliRunner().invoke(
+        app,
+        [
+            "sweep",
+            str(SCEN),
+            "--set",
+            "programs.jzf2017-3.major-conversion.cap=1500,3000",
+            "--draws",
+            "100",
+            "--out",
+            str(tmp_path / "sw"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     for point, cap in ((0, 1500), (1, 3000)):
-        ((m,),) = q(f"SELECT mean_cny FROM '{tmp_path}/sw/sweep.parquet' WHERE point = {point} AND program = 'ALL' "
-                    "AND payer = 'ALL' AND vintage = 'ALL' AND measure = 'cash' AND period = 'horizon'")
+        ((m,),) = q(
+            f"SELECT mean_cny FROM '{tmp_path}/sw/sweep.parquet' WHERE point = {point} AND program = 'ALL' "
+            "AND payer = 'ALL' AND vintage = 'ALL' AND measure = 'cash' AND period = 'horizon'"
+        )
         assert f"point {point}: programs_jzf2017_3_major_conversion_cap={cap}\n    mean {m / 1e8:,.2f}" in res.output
 
 
@@ -128,8 +183,11 @@ def test_tail_contributions_from_the_ledger_sum_to_the_worst_draws_mean(tmp_path
     out = tmp_path / "run"
     res = CliRunner().invoke(app, ["run", str(SCEN), "--draws", "200", "--out", str(out), "-q"])
     assert res.exit_code == 0, res.output
-    t = ds.dataset(out / "draws", format="parquet", partitioning="hive").to_table(
-        columns=["draw", "program", "spending", "cash_cny"]).to_pylist()
+    t = (
+        ds.dataset(out / "draws", format="parquet", partitioning="hive")
+        .to_table(columns=["draw", "program", "spending", "cash_cny"])
+        .to_pylist()
+    )
     total = np.zeros(200)
     for r in t:
         if r["spending"] == "grant":
@@ -148,6 +206,7 @@ def test_tail_contributions_from_the_ledger_sum_to_the_worst_draws_mean(tmp_path
 
 
 # ---------------------------------------------------------------- drivers of a budget line's breach
+
 
 def _brute_drivers(values, lines, budget, members):
     """Per line and part: the sum over the draws exceeding the line of overrun · part / total, in fen (loops)."""
@@ -216,8 +275,20 @@ def test_breach_drivers_match_brute_force_whatever_the_chunks():
 def baseline_run(tmp_path_factory) -> Path:
     """The baseline with the 2024 plan lapsing at its end (lapse_2024_plan.yaml) with modest draws, its per-draw ledger kept, two chunks."""
     out = tmp_path_factory.mktemp("drivers") / "run"
-    res = CliRunner().invoke(app, ["run", str(REPO_SCEN / "lapse_2024_plan.yaml"), "--draws", "400", "--chunk-size", "200",
-                                   "--out", str(out), "-q"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "run",
+            str(REPO_SCEN / "lapse_2024_plan.yaml"),
+            "--draws",
+            "400",
+            "--chunk-size",
+            "200",
+            "--out",
+            str(out),
+            "-q",
+        ],
+    )
     assert res.exit_code == 0, res.output
     return out
 
@@ -252,17 +323,19 @@ def test_holding_appropriation_is_the_summarys_p90_and_p95(baseline_run):
     series in summary.parquet; the every-year figure is the largest of them."""
     h = json.loads((baseline_run / "headline.json").read_text(encoding="utf-8"))
     for b in h["budget_lines"]:
-        rows = q(f"SELECT fiscal_year, p90_cny, p95_cny FROM '{baseline_run}/summary.parquet' WHERE program = "
-                 f"'{b['program']}' AND payer = '{b['payer']}' AND vintage = 'ALL' AND measure = 'cash' "
-                 "AND period = 'year' ORDER BY fiscal_year")
+        rows = q(
+            f"SELECT fiscal_year, p90_cny, p95_cny FROM '{baseline_run}/summary.parquet' WHERE program = "
+            f"'{b['program']}' AND payer = '{b['payer']}' AND vintage = 'ALL' AND measure = 'cash' "
+            "AND period = 'year' ORDER BY fiscal_year"
+        )
         assert [(y["fiscal_year"], y["hold_p90_cny"], y["hold_p95_cny"]) for y in b["years"]] == rows
         assert b["hold"]["p90_cny"] == max(r[1] for r in rows) and b["hold"]["p95_cny"] == max(r[2] for r in rows)
         # a line one histogram bin (stats: 10^(1/100), 2.3%) above the P90 is exceeded in at most 10% of the draws
         for y, p90, _ in rows:
             ((n,),) = q(f"""SELECT count(*) FROM (SELECT draw FROM read_parquet('{baseline_run}/draws/**/*.parquet',
                             hive_partitioning = true) WHERE fiscal_year = {y} AND spending = 'grant'
-                            {"" if b['payer'] == 'ALL' else f"AND payer = '{b['payer']}'"}
-                            {"" if b['program'] == 'ALL' else f"AND program = '{b['program']}'"}
+                            {"" if b["payer"] == "ALL" else f"AND payer = '{b['payer']}'"}
+                            {"" if b["program"] == "ALL" else f"AND program = '{b['program']}'"}
                             GROUP BY draw HAVING sum(cash_cny) > {p90 * 10 ** (1 / 100)})""")
             assert n <= 0.10 * 400
     text = "\n".join(h["text"]["en"])
@@ -277,10 +350,16 @@ def test_the_caveat_names_the_lapsing_plan(baseline_run):
     city = next(b for b in h["budget_lines"] if b["payer"] == "city")
     cav = [c for c in city["caveats"] if c["to_year"] == 2028]
     assert cav and cav[0]["document_number"] == "嘉政办发〔2024〕7号" and cav[0]["change"] == "lapses"
-    p = dict(q(f"SELECT fiscal_year, p_exceed FROM '{baseline_run}/summary.parquet' WHERE program = 'ALL' AND payer = "
-               "'city' AND vintage = 'ALL' AND measure = 'cash' AND period = 'year'"))
-    ((doc, until),) = q(f"SELECT DISTINCT document_number, in_force_to FROM '{baseline_run}/programs.parquet' "
-                        "WHERE program LIKE 'jzbf2024-7.%'")
+    p = dict(
+        q(
+            f"SELECT fiscal_year, p_exceed FROM '{baseline_run}/summary.parquet' WHERE program = 'ALL' AND payer = "
+            "'city' AND vintage = 'ALL' AND measure = 'cash' AND period = 'year'"
+        )
+    )
+    ((doc, until),) = q(
+        f"SELECT DISTINCT document_number, in_force_to FROM '{baseline_run}/programs.parquet' "
+        "WHERE program LIKE 'jzbf2024-7.%'"
+    )
     assert (doc, until.isoformat()) == (cav[0]["document_number"], cav[0]["date"])
     assert (cav[0]["p_from"], cav[0]["p_to"]) == (p[2027], p[2028]) and p[2027] > 5 * p[2028]
     assert any("嘉政办发〔2024〕7号 in force until 2026-12-31" in x for x in h["text"]["en"])
@@ -301,27 +380,50 @@ def test_drivers_are_bit_identical_across_chunks_and_workers(tmp_path):
 def test_budget_option_replaces_the_line_and_set_applies_a_value(tmp_path):
     """--budget city=2.8亿 replaces the scenario's city line (2.5亿); --set takes the sweep's grammar."""
     out = tmp_path / "run"
-    res = CliRunner().invoke(app, ["run", str(REPO_SCEN / "baseline.yaml"), "--draws", "100", "--out", str(out),
-                                   "--no-draws-ledger", "--budget", "city=2.8亿", "--budget",
-                                   "ALL:jwf2017-4.talent-housing=12000",
-                                   "--set", "programs.jzf2017-3.major-conversion.cap=1500"], env={"COLUMNS": "80"})
+    res = CliRunner().invoke(
+        app,
+        [
+            "run",
+            str(REPO_SCEN / "baseline.yaml"),
+            "--draws",
+            "100",
+            "--out",
+            str(out),
+            "--no-draws-ledger",
+            "--budget",
+            "city=2.8亿",
+            "--budget",
+            "ALL:jwf2017-4.talent-housing=12000",
+            "--set",
+            "programs.jzf2017-3.major-conversion.cap=1500",
+        ],
+        env={"COLUMNS": "80"},
+    )
     assert res.exit_code == 0, res.output
-    lines = q(f"SELECT DISTINCT program, payer, budget_cny FROM '{out}/summary.parquet' WHERE budget_cny IS NOT NULL "
-              "ORDER BY payer")
+    lines = q(
+        f"SELECT DISTINCT program, payer, budget_cny FROM '{out}/summary.parquet' WHERE budget_cny IS NOT NULL "
+        "ORDER BY payer"
+    )
     assert lines == [("jwf2017-4.talent-housing", "ALL", 1.2e8), ("ALL", "city", 2.8e8)]
     plain = tmp_path / "plain"
-    res = CliRunner().invoke(app, ["run", str(REPO_SCEN / "baseline.yaml"), "--draws", "100", "--out", str(plain),
-                                   "--no-draws-ledger", "-q"])
+    res = CliRunner().invoke(
+        app, ["run", str(REPO_SCEN / "baseline.yaml"), "--draws", "100", "--out", str(plain), "--no-draws-ledger", "-q"]
+    )
     assert res.exit_code == 0, res.output
-    sql = ("SELECT mean_cny FROM '{}/summary.parquet' WHERE program = 'jzf2017-3.major-conversion' AND payer = 'ALL' "
-           "AND vintage = 'ALL' AND measure = 'committed' AND period = 'horizon'")
+    sql = (
+        "SELECT mean_cny FROM '{}/summary.parquet' WHERE program = 'jzf2017-3.major-conversion' AND payer = 'ALL' "
+        "AND vintage = 'ALL' AND measure = 'committed' AND period = 'horizon'"
+    )
     ((capped,),), ((as_written,),) = q(sql.format(out)), q(sql.format(plain))
     assert 0 < capped < as_written  # the per-award cap of 1,500万元 (the document's: 3,000万元) bites
-    for bad, words in ((["--budget", "nowhere=1亿"], "unknown payer 'nowhere'"),
-                       (["--budget", "city"], "expected PAYER[:PROGRAM]=AMOUNT"),
-                       (["--set", "programs.jzf2017-3.major-conversion.cap=1,2"], "one value per target")):
-        res = CliRunner().invoke(app, ["run", str(REPO_SCEN / "baseline.yaml"), "--draws", "10", "--out",
-                                       str(tmp_path / "bad"), *bad])
+    for bad, words in (
+        (["--budget", "nowhere=1亿"], "unknown payer 'nowhere'"),
+        (["--budget", "city"], "expected PAYER[:PROGRAM]=AMOUNT"),
+        (["--set", "programs.jzf2017-3.major-conversion.cap=1,2"], "one value per target"),
+    ):
+        res = CliRunner().invoke(
+            app, ["run", str(REPO_SCEN / "baseline.yaml"), "--draws", "10", "--out", str(tmp_path / "bad"), *bad]
+        )
         assert res.exit_code != 0 and words in res.output and "Traceback" not in res.output, res.output
 
 
@@ -329,22 +431,47 @@ def test_budget_lines_can_be_swept(tmp_path):
     """sweep --set budgets.city=2亿,2.5亿,30000: one point per line (values in 万元 in the points' column), the
     city line at each point is the one asked for, and a higher line is exceeded less often."""
     out = tmp_path / "sw"
-    res = CliRunner().invoke(app, ["sweep", str(REPO_SCEN / "baseline.yaml"), "--set", "budgets.city=2亿,2.5亿,30000",
-                                   "--draws", "100", "--out", str(out)])
+    res = CliRunner().invoke(
+        app,
+        [
+            "sweep",
+            str(REPO_SCEN / "baseline.yaml"),
+            "--set",
+            "budgets.city=2亿,2.5亿,30000",
+            "--draws",
+            "100",
+            "--out",
+            str(out),
+        ],
+    )
     assert res.exit_code == 0, res.output
-    rows = q(f"SELECT point, budgets_city, min(budget_cny), max(budget_cny), max(p_exceed) FROM '{out}/sweep.parquet' "
-             "WHERE payer = 'city' AND program = 'ALL' AND vintage = 'ALL' AND budget_cny IS NOT NULL "
-             "GROUP BY ALL ORDER BY point")
+    rows = q(
+        f"SELECT point, budgets_city, min(budget_cny), max(budget_cny), max(p_exceed) FROM '{out}/sweep.parquet' "
+        "WHERE payer = 'city' AND program = 'ALL' AND vintage = 'ALL' AND budget_cny IS NOT NULL "
+        "GROUP BY ALL ORDER BY point"
+    )
     assert [r[:4] for r in rows] == [(0, 20000.0, 2e8, 2e8), (1, 25000.0, 2.5e8, 2.5e8), (2, 30000.0, 3e8, 3e8)]
     assert rows[0][4] > rows[1][4] > rows[2][4]
-    res = CliRunner().invoke(app, ["sweep", str(REPO_SCEN / "baseline.yaml"), "--set", "budgets.nowhere=1亿,2亿",
-                                   "--draws", "10", "--out", str(tmp_path / "bad")])
+    res = CliRunner().invoke(
+        app,
+        [
+            "sweep",
+            str(REPO_SCEN / "baseline.yaml"),
+            "--set",
+            "budgets.nowhere=1亿,2亿",
+            "--draws",
+            "10",
+            "--out",
+            str(tmp_path / "bad"),
+        ],
+    )
     assert res.exit_code != 0 and "unknown payer 'nowhere'" in res.output and "Traceback" not in res.output
 
 
 def test_convergence_wording_follows_the_monte_carlo_error():
     """±0.2% on the means and ±1 point on P(exceed) (as at 10,000 draws): more draws would not change the answer;
     ±1.6% or ±2.1 points: they may."""
+
     def h(mcse: float, lo: float, hi: float) -> dict:
         payers = [{"mean_cny": 45e8, "mcse_cny": mcse}]
         budgets = [{"p_exceed_lo": lo, "p_exceed_hi": hi}]

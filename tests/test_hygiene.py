@@ -25,14 +25,24 @@ def tool(name: str) -> str:
 
 
 def test_ruff_finds_nothing():
-    r = subprocess.run([tool("ruff"), "check", "fiscal_sim", "tests", "bench", "examples"], cwd=REPO,
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [tool("ruff"), "check", "fiscal_sim", "tests", "bench", "examples"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stdout[-4000:]
 
 
 def test_ruff_format_is_kept():
-    r = subprocess.run([tool("ruff"), "format", "--check", "fiscal_sim", "tests", "bench", "examples"], cwd=REPO,
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [tool("ruff"), "format", "--check", "fiscal_sim", "tests", "bench", "examples"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stdout[-4000:]
 
 
@@ -44,7 +54,10 @@ def test_mypy_finds_nothing():
 def test_no_issue_numbers_in_code():
     """Comments say why, not which ticket: the tracker's numbers go in commit messages."""
     pattern = re.compile(r"\bissue\s*#?\d+", re.IGNORECASE)
-    hits = [f"{p.relative_to(REPO)}:{i}" for p in [*REPO.glob("fiscal_sim/**/*.py"), *REPO.glob("tests/*.py"),
-                                                    *REPO.glob("bench/*.py")]
-            for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if pattern.search(line)]
+    hits = [
+        f"{p.relative_to(REPO)}:{i}"
+        for p in [*REPO.glob("fiscal_sim/**/*.py"), *REPO.glob("tests/*.py"), *REPO.glob("bench/*.py")]
+        for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+        if pattern.search(line)
+    ]
     assert not hits, hits

@@ -31,8 +31,11 @@ def test_engine_imports_neither_pipeline_nor_orchestration():
 def test_pipeline_model_and_measures_do_not_import_each_other():
     assert not {m for m in imports(PKG / "pipeline" / "apply.py") if m.endswith("measures")}
     assert not {m for m in imports(PKG / "pipeline" / "measures.py") if m.endswith("apply")}
-    assert not {m for m in imports(PKG / "pipeline" / "measures.py") | imports(PKG / "pipeline" / "apply.py")
-                if m.startswith("fiscal_sim.orchestrate")}
+    assert not {
+        m
+        for m in imports(PKG / "pipeline" / "measures.py") | imports(PKG / "pipeline" / "apply.py")
+        if m.startswith("fiscal_sim.orchestrate")
+    }
 
 
 def runtime_imports(path: Path, name: str, modules: set[str]) -> set[str]:
@@ -123,7 +126,12 @@ def test_the_cycle_check_finds_a_circle():
 def test_the_layers_of_pyproject_hold():
     """lint-imports with the contracts of pyproject.toml (layers, the engine's pieces, acyclic siblings)."""
     exe = Path(sys.executable).with_name("lint-imports")
-    r = subprocess.run([str(exe), "--no-cache", str(PKG.parent / "pyproject.toml")], cwd=PKG.parent,
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [str(exe), "--no-cache", str(PKG.parent / "pyproject.toml")],
+        cwd=PKG.parent,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     assert "0 broken" in r.stdout

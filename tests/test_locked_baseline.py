@@ -25,10 +25,23 @@ FIELDS = ["program", "payer", "mean_cny", "p95_cny"]
 def aggregate() -> list[dict[str, str]]:
     """Horizon grant cash (vintage ALL) by program and payer, mean and P95, yuan to the fen, sorted."""
     res = fs.simulate(fs.load(REPO / "scenarios" / "baseline.yaml"), draws=DRAWS)
-    rows = [r for r in res.summary.to_pylist() if r["measure"] == "cash" and r["period"] == "horizon"
-            and r["vintage"] == "ALL"]
-    return sorted(({"program": r["program"], "payer": r["payer"], "mean_cny": f"{r['mean_cny']:.2f}",
-                    "p95_cny": f"{r['p95_cny']:.2f}"} for r in rows), key=lambda r: (r["program"], r["payer"]))
+    rows = [
+        r
+        for r in res.summary.to_pylist()
+        if r["measure"] == "cash" and r["period"] == "horizon" and r["vintage"] == "ALL"
+    ]
+    return sorted(
+        (
+            {
+                "program": r["program"],
+                "payer": r["payer"],
+                "mean_cny": f"{r['mean_cny']:.2f}",
+                "p95_cny": f"{r['p95_cny']:.2f}",
+            }
+            for r in rows
+        ),
+        key=lambda r: (r["program"], r["payer"]),
+    )
 
 
 def write(rows: list[dict[str, str]], path: Path) -> None:
@@ -43,11 +56,15 @@ def test_the_baseline_aggregate_is_unchanged():
     expected = list(csv.DictReader(open(LOCKED, encoding="utf-8"))) if LOCKED.is_file() else []
     keys = lambda rows: [(r["program"], r["payer"]) for r in rows]  # noqa: E731
     same = keys(actual) == keys(expected) and all(
-        float(a[c]) == pytest.approx(float(e[c]), rel=1e-9, abs=0.011) for a, e in zip(actual, expected)
-        for c in ("mean_cny", "p95_cny"))
+        float(a[c]) == pytest.approx(float(e[c]), rel=1e-9, abs=0.011)
+        for a, e in zip(actual, expected)
+        for c in ("mean_cny", "p95_cny")
+    )
     if not same:
         write(actual, ACTUAL)
-        pytest.fail(f"the baseline moved: {ACTUAL.relative_to(REPO)} holds the new figures. Review them "
-                    f"(diff {LOCKED.relative_to(REPO)} {ACTUAL.relative_to(REPO)}); if the change is intended, "
-                    "accept it with `make accept-baseline` and commit the file with the change that caused it.")
+        pytest.fail(
+            f"the baseline moved: {ACTUAL.relative_to(REPO)} holds the new figures. Review them "
+            f"(diff {LOCKED.relative_to(REPO)} {ACTUAL.relative_to(REPO)}); if the change is intended, "
+            "accept it with `make accept-baseline` and commit the file with the change that caused it."
+        )
     ACTUAL.unlink(missing_ok=True)

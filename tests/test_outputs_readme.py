@@ -34,7 +34,9 @@ def readme_commands(text: str) -> list[list[str]]:
     (continuation lines joined, comments dropped)."""
     block = text.split("\n\n", 3)[2]
     joined = re.sub(r"\\\n\s*", " ", block)
-    return [shlex.split(line.split("#")[0])[1:] for line in joined.splitlines() if line.strip().startswith("fiscal-sim ")]
+    return [
+        shlex.split(line.split("#")[0])[1:] for line in joined.splitlines() if line.strip().startswith("fiscal-sim ")
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -101,22 +103,25 @@ def documented(heading: str) -> set[str]:
     return set(re.findall(r"^\| `([^`]+)` \|", m.group(1), flags=re.M))
 
 
-@pytest.mark.parametrize("heading, path", [
-    ("summary.parquet", "baseline/summary.parquet"),
-    ("draws/", "baseline/draws"),
-    ("programs.parquet", "baseline/programs.parquet"),
-    ("payers.parquet", "baseline/payers.parquet"),
-    ("jurisdictions.parquet", "baseline/jurisdictions.parquet"),
-    ("cost_shares.parquet", "baseline/cost_shares.parquet"),
-    ("sensitivity.parquet", "baseline/sensitivity.parquet"),
-    ("compare.parquet", "cap1500_vs_baseline/compare.parquet"),
-    ("compare_draws/", "cap1500_vs_baseline/compare_draws"),
-    ("pipeline_draws.parquet", "tight_budget/pipeline_draws.parquet"),
-    ("pipeline_summary.parquet", "tight_budget/pipeline_summary.parquet"),
-    ("backtest.parquet", "baseline_backtest/backtest.parquet"),
-    ("assumptions.parquet", "baseline_assumptions/assumptions.parquet"),
-    ("assumptions_budgets.parquet", "baseline_assumptions/assumptions_budgets.parquet"),
-])
+@pytest.mark.parametrize(
+    "heading, path",
+    [
+        ("summary.parquet", "baseline/summary.parquet"),
+        ("draws/", "baseline/draws"),
+        ("programs.parquet", "baseline/programs.parquet"),
+        ("payers.parquet", "baseline/payers.parquet"),
+        ("jurisdictions.parquet", "baseline/jurisdictions.parquet"),
+        ("cost_shares.parquet", "baseline/cost_shares.parquet"),
+        ("sensitivity.parquet", "baseline/sensitivity.parquet"),
+        ("compare.parquet", "cap1500_vs_baseline/compare.parquet"),
+        ("compare_draws/", "cap1500_vs_baseline/compare_draws"),
+        ("pipeline_draws.parquet", "tight_budget/pipeline_draws.parquet"),
+        ("pipeline_summary.parquet", "tight_budget/pipeline_summary.parquet"),
+        ("backtest.parquet", "baseline_backtest/backtest.parquet"),
+        ("assumptions.parquet", "baseline_assumptions/assumptions.parquet"),
+        ("assumptions_budgets.parquet", "baseline_assumptions/assumptions_budgets.parquet"),
+    ],
+)
 def test_every_column_written_is_documented(outputs, heading, path):
     target = outputs / path
     if target.is_dir():
@@ -147,7 +152,7 @@ def test_sweep_query_gives_one_row_a_point_equal_to_the_all_vintage_summary(outp
     block = next(b for b in BLOCKS if "baseline_sweep/sweep.parquet" in b and "cap_wan" in b)
     rows = duckdb.connect().sql(localise(block, outputs)).fetchall()
     assert [r[0] for r in rows] == [1500, 3000]
-    (city,), = duckdb.sql(f"""SELECT round(mean_cny / 1e4) FROM '{outputs}/baseline_sweep/point-0/summary.parquet'
+    ((city,),) = duckdb.sql(f"""SELECT round(mean_cny / 1e4) FROM '{outputs}/baseline_sweep/point-0/summary.parquet'
         WHERE program = 'ALL' AND payer = 'city' AND vintage = 'ALL' AND measure = 'cash' AND period = 'horizon'""").fetchall()
     assert rows[0][1] == city
 
@@ -182,7 +187,10 @@ def test_fiscal_year_is_an_integer_in_every_table_and_reader(outputs):
         where = f"'{path}/**/*.parquet'" if path.is_dir() else f"'{path}'"
         ((kind,),) = duckdb.sql(f"SELECT DISTINCT typeof(fiscal_year) FROM {where} LIMIT 1").fetchall()
         assert kind in ("SMALLINT", "INTEGER", "BIGINT"), (path, kind)
-        frame = pd.read_parquet(path, partitioning=None, dtype_backend="numpy_nullable") if path.is_dir() else \
-            pd.read_parquet(path, dtype_backend="numpy_nullable")
+        frame = (
+            pd.read_parquet(path, partitioning=None, dtype_backend="numpy_nullable")
+            if path.is_dir()
+            else pd.read_parquet(path, dtype_backend="numpy_nullable")
+        )
         assert pd.api.types.is_integer_dtype(frame.fiscal_year.dtype), (path, frame.fiscal_year.dtype)
     assert seen >= 5

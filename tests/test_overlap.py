@@ -145,15 +145,27 @@ def test_run_records_groups_and_weights_read_back_with_duckdb(tmp_path):
 
     exe = str(Path(sys.executable).with_name("fiscal-sim"))
     out = tmp_path / "run"
-    r = subprocess.run([exe, "run", str(FIX / "overlap.yaml"), "--draws", "200", "--no-draws-ledger", "--out", str(out),
-                        "-q"], capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [exe, "run", str(FIX / "overlap.yaml"), "--draws", "200", "--no-draws-ledger", "--out", str(out), "-q"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
-    rows = duckdb.sql(f"select program, exclusive_group, overlap_share, allocation from '{out}/programs.parquet' where not is_total "
-                      "order by program").fetchall()
-    assert rows == [("o.grant", "pair", 0.6, "equal"), ("o.other", None, None, "equal"), ("o.rent", "pair", 0.6, "equal")]
+    rows = duckdb.sql(
+        f"select program, exclusive_group, overlap_share, allocation from '{out}/programs.parquet' where not is_total "
+        "order by program"
+    ).fetchall()
+    assert rows == [
+        ("o.grant", "pair", 0.6, "equal"),
+        ("o.other", None, None, "equal"),
+        ("o.rent", "pair", 0.6, "equal"),
+    ]
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["non_cumulation"] == {"pair": {"members": ["o.grant", "o.rent"], "overlap": 0.6}}
-    show = subprocess.run([exe, "programs", "show", "o.grant", "-C", str(FIX)], capture_output=True, text=True, timeout=60)
+    show = subprocess.run(
+        [exe, "programs", "show", "o.grant", "-C", str(FIX)], capture_output=True, text=True, timeout=60
+    )
     assert "non-cumulation group: pair (从优、从高、不重复); overlap share 0.5 (assumption: test share)" in show.stdout
     assert "allocation to jurisdictions: equal (assumption:" in show.stdout
 
@@ -183,8 +195,10 @@ def _two_groups(tmp_path) -> Path:
     shutil.copytree(FIX, root)
     progs = root / "programs" / "overlap.yaml"
     text = progs.read_text(encoding="utf-8")
-    text = text.replace("    schedule: {kind: annual, years: 5}\n    exclusive_group: pair\n",
-                        "    schedule: {kind: annual, years: 5}\n    exclusive_group: [pair, pair2]\n")
+    text = text.replace(
+        "    schedule: {kind: annual, years: 5}\n    exclusive_group: pair\n",
+        "    schedule: {kind: annual, years: 5}\n    exclusive_group: [pair, pair2]\n",
+    )
     text += """  - id: o.lab
     title_zh: 研发机构
     title_en: 50万元 once, Poisson(3) a year
@@ -197,14 +211,18 @@ def _two_groups(tmp_path) -> Path:
 """
     progs.write_text(text, encoding="utf-8")
     groups = root / "catalogue" / "exclusive_groups.yaml"
-    groups.write_text(groups.read_text(encoding="utf-8") + """  pair2:
+    groups.write_text(
+        groups.read_text(encoding="utf-8")
+        + """  pair2:
     rule: 从优、从高、不重复
     document: TEST〔2025〕2号
     quote: test non-cumulation two
     overlap: 0.5
     basis: assumption
     note: test share two
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     return root
 
 
@@ -256,7 +274,11 @@ def test_a_second_group_changes_nothing_outside_its_component(tmp_path):
 def test_groups_sharing_a_program_are_one_component():
     from fiscal_sim.catalogue.groups import SimGroup, components
 
-    a, b, c, d = (SimGroup("a", ["p", "q"], 1), SimGroup("b", ["r"], 1), SimGroup("c", ["q", "s"], 1),
-                  SimGroup("d", ["s", "r"], 1))
+    a, b, c, d = (
+        SimGroup("a", ["p", "q"], 1),
+        SimGroup("b", ["r"], 1),
+        SimGroup("c", ["q", "s"], 1),
+        SimGroup("d", ["s", "r"], 1),
+    )
     assert [[g.name for g in comp] for comp in components([a, b, c])] == [["a", "c"], ["b"]]
     assert [[g.name for g in comp] for comp in components([a, b, c, d])] == [["a", "b", "c", "d"]]

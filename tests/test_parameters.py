@@ -19,10 +19,14 @@ CAPPED = "jzf2017-3.major-conversion"
 
 
 def test_references_are_replaced_by_values_and_their_places_recorded():
-    raw = {"parameters": {"cap": {"value": 500, "unit": "万元", "clause": "最高500万元"},
-                          "by_tier": {"value": {"A": 100, "B": 60}, "unit": "万元", "clause": "分别给予100、60万元"}},
-           "formula": {"kind": "cap", "max": "$cap", "of": {"kind": "tiered", "by": "tier", "amounts": "$by_tier"}},
-           "caps": [{"per": "entity_year", "max": "$cap"}]}
+    raw = {
+        "parameters": {
+            "cap": {"value": 500, "unit": "万元", "clause": "最高500万元"},
+            "by_tier": {"value": {"A": 100, "B": 60}, "unit": "万元", "clause": "分别给予100、60万元"},
+        },
+        "formula": {"kind": "cap", "max": "$cap", "of": {"kind": "tiered", "by": "tier", "amounts": "$by_tier"}},
+        "caps": [{"per": "entity_year", "max": "$cap"}],
+    }
     out = resolve(raw)
     assert out["formula"]["max"] == 500 and out["formula"]["of"]["amounts"] == {"A": 100, "B": 60}
     assert out["caps"][0]["max"] == 500
@@ -40,15 +44,27 @@ def test_references_are_replaced_by_values_and_their_places_recorded():
     assert "a table by category" in override(out, "by_tier", None, 1)
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"formula": {"kind": "fixed", "amount": "$amout"}}, "$amout (did you mean amount?): no such parameter"),
-    ({"formula": {"kind": "fixed", "amount": 20}}, None),  # no reference at all: nothing to resolve
-    ({"parameters": {"amount": {"value": 20, "unit": "万元", "clause": "每家20万元"},
-                     "spare": {"value": 1, "unit": "万元", "clause": "unused one"}}}, "spare are named but no formula"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"formula": {"kind": "fixed", "amount": "$amout"}}, "$amout (did you mean amount?): no such parameter"),
+        ({"formula": {"kind": "fixed", "amount": 20}}, None),  # no reference at all: nothing to resolve
+        (
+            {
+                "parameters": {
+                    "amount": {"value": 20, "unit": "万元", "clause": "每家20万元"},
+                    "spare": {"value": 1, "unit": "万元", "clause": "unused one"},
+                }
+            },
+            "spare are named but no formula",
+        ),
+    ],
+)
 def test_a_bad_reference_is_one_clear_error(change, message):
-    raw = {"parameters": {"amount": {"value": 20, "unit": "万元", "clause": "每家20万元"}},
-           "formula": {"kind": "fixed", "amount": "$amount"}} | change
+    raw = {
+        "parameters": {"amount": {"value": 20, "unit": "万元", "clause": "每家20万元"}},
+        "formula": {"kind": "fixed", "amount": "$amount"},
+    } | change
     if message is None:
         assert resolve(raw)["formula"]["amount"] == 20
     else:
@@ -93,7 +109,7 @@ def test_an_override_by_name_is_the_documents_value_changed(tmp_path):
     text = f.read_text(encoding="utf-8")
     i = text.index(f"id: {CAPPED}")
     j = text.index("cap: {value: 3000", i)
-    f.write_text(text[:j] + "cap: {value: 1500" + text[j + len("cap: {value: 3000"):], encoding="utf-8")
+    f.write_text(text[:j] + "cap: {value: 1500" + text[j + len("cap: {value: 3000") :], encoding="utf-8")
     edited = load_catalogue(root).programs[CAPPED]
     mine = next(sp.prog for sp in by_name.programs if sp.id == CAPPED)
     assert mine.spec.formula.max == 1500  # type: ignore[union-attr]
@@ -102,11 +118,16 @@ def test_an_override_by_name_is_the_documents_value_changed(tmp_path):
 
 def test_a_place_in_the_tree_is_refused_with_the_name(tmp_path):
     f = tmp_path / "old.yaml"
-    f.write_text(f"scenario:\n  extends: {REPO / 'scenarios' / 'baseline.yaml'}\n  name: old\n"
-                 f"  overrides:\n    {CAPPED}: {{formula.max: 1500}}\n", encoding="utf-8")
+    f.write_text(
+        f"scenario:\n  extends: {REPO / 'scenarios' / 'baseline.yaml'}\n  name: old\n"
+        f"  overrides:\n    {CAPPED}: {{formula.max: 1500}}\n",
+        encoding="utf-8",
+    )
     with pytest.raises(InputError) as e:
         load_scenario(f)
-    assert f"address parameters by name: programs.{CAPPED}.parameters.cap (not formula.max)" in "\n".join(e.value.lines())
+    assert f"address parameters by name: programs.{CAPPED}.parameters.cap (not formula.max)" in "\n".join(
+        e.value.lines()
+    )
 
 
 def test_calc_explain_and_programs_show_print_the_names():
@@ -114,8 +135,23 @@ def test_calc_explain_and_programs_show_print_the_names():
 
     from fiscal_sim.cli import app
 
-    r = CliRunner().invoke(app, ["calc", "jzbf2024-7.tech-intermediary-reward", "-i", "contract=500", "-j", "haining",
-                                 "--date", "2025-05-01", "--explain"])
+    r = CliRunner().invoke(
+        app,
+        [
+            "calc",
+            "jzbf2024-7.tech-intermediary-reward",
+            "-i",
+            "contract=500",
+            "-j",
+            "haining",
+            "--date",
+            "2025-05-01",
+            "--explain",
+        ],
+    )
     assert r.exit_code == 0 and "parameter cap = 10 万元  「单个项目最高分别不超过10万元」" in r.output
     r = CliRunner().invoke(app, ["programs", "show", "jwf2017-4.talent-housing"])
-    assert r.exit_code == 0 and "purchase_amount_by_tier = national 100, provincial 80, municipal 60, senior 35 万元" in r.output
+    assert (
+        r.exit_code == 0
+        and "purchase_amount_by_tier = national 100, provincial 80, municipal 60, senior 35 万元" in r.output
+    )

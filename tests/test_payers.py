@@ -32,7 +32,8 @@ def test_named_weights_allocate_by_the_cited_counts(baseline):
     assert share[list(sp.prog.jurisdictions).index("port")] == pytest.approx(130 / 3000)
     # a program applying only in the city proper renormalises the weights over its places: 765 / (765 + 560 + 435)
     assert geo.allocation("incubated_firms_2018", ["nanhu", "xiuzhou", "jetz"]) == pytest.approx(
-        np.array([765, 560, 435]) / 1760)
+        np.array([765, 560, 435]) / 1760
+    )
     # no weights named: the default (equal, a labelled assumption)
     assert geo.data.default_allocation == "equal" and geo.data.allocation_weights["equal"].basis == "assumption"
     assert geo.allocation(None, ["nanhu", "haining"]) == pytest.approx([0.5, 0.5])
@@ -67,17 +68,26 @@ def test_unknown_weights_name_is_an_error(tmp_path):
     (root / "programs").mkdir()
     (root / "catalogue/jurisdictions.yaml").write_text((REPO / "scenarios/catalogue/jurisdictions.yaml").read_text())
     prog = (REPO / "tests/fixtures/engine/programs/test_programs.yaml").read_text()
-    (root / "programs/p.yaml").write_text(prog.replace("      count: {dist: poisson, mean: 500, shock: false}",
-                                                       "      count: {dist: poisson, mean: 500, shock: false}\n"
-                                                       "      allocation: firms_2030", 1))
+    (root / "programs/p.yaml").write_text(
+        prog.replace(
+            "      count: {dist: poisson, mean: 500, shock: false}",
+            "      count: {dist: poisson, mean: 500, shock: false}\n      allocation: firms_2030",
+            1,
+        )
+    )
     with pytest.raises(InputError) as e:
         load_catalogue(root)
-    assert "t.hnte" in str(e.value) and "uptake.allocation" in str(e.value) and "unknown allocation weights 'firms_2030'" in str(e.value)
+    assert (
+        "t.hnte" in str(e.value)
+        and "uptake.allocation" in str(e.value)
+        and "unknown allocation weights 'firms_2030'" in str(e.value)
+    )
 
 
 def nri_scenario(tmp_path: Path, price: str) -> Path:
     f = tmp_path / "nri.yaml"
-    f.write_text(f"""scenario:
+    f.write_text(
+        f"""scenario:
   name: nri
   programs: [{NRI}]
   horizon: {{start: 2025, end: 2029}}
@@ -85,7 +95,9 @@ def nri_scenario(tmp_path: Path, price: str) -> Path:
   seed: 3
   price:
     {NRI}:
-{price}""", encoding="utf-8")
+{price}""",
+        encoding="utf-8",
+    )
     return f
 
 
@@ -94,8 +106,10 @@ def test_priced_6hao_reward_is_split_50_50_in_a_district_and_100_local_in_a_coun
 
     E[committed 2025] = 8 × 45 = 360万元: 南湖 40 (city 20 + district 20), 海宁 40 (all local), 嘉兴港区 40 (all local);
     nothing in 2029, after the opinions expire (2028-12-31)."""
-    f = nri_scenario(tmp_path, "      amounts: {A: 100, B: 50, C: 20}\n      shares: {A: 0.2, B: 0.3, C: 0.5}\n"
-                               "      note: test amounts\n")
+    f = nri_scenario(
+        tmp_path,
+        "      amounts: {A: 100, B: 50, C: 20}\n      shares: {A: 0.2, B: 0.3, C: 0.5}\n      note: test amounts\n",
+    )
     s = load_scenario(f)
     sp = s.programs[0]
     assert sp.prog.spec.status == "priced" and sp.prog.spec.cost_sharing == "city_district_50_50"
@@ -118,12 +132,20 @@ def test_priced_6hao_reward_is_split_50_50_in_a_district_and_100_local_in_a_coun
     np.testing.assert_array_equal(by_payer[:, payers.index("haining")], L.committed[:, jur.index("haining")] / WAN)
 
 
-@pytest.mark.parametrize("price, says", [
-    ("      amounts: {A: 100, B: 50}\n      shares: {A: 0.2, C: 0.8}\n      note: test\n",
-     "shares are for grades ['A', 'C'], amounts for ['A', 'B']"),
-    ("      amounts: {A: 100, B: 50}\n      shares: {A: 0.2, B: 0.3}\n      note: test\n", "shares sum to 0.5, not 1"),
-    ("      amounts: 100\n", "scenario.price.jzbf2024-6.nri-performance-reward.note"),
-])
+@pytest.mark.parametrize(
+    "price, says",
+    [
+        (
+            "      amounts: {A: 100, B: 50}\n      shares: {A: 0.2, C: 0.8}\n      note: test\n",
+            "shares are for grades ['A', 'C'], amounts for ['A', 'B']",
+        ),
+        (
+            "      amounts: {A: 100, B: 50}\n      shares: {A: 0.2, B: 0.3}\n      note: test\n",
+            "shares sum to 0.5, not 1",
+        ),
+        ("      amounts: 100\n", "scenario.price.jzbf2024-6.nri-performance-reward.note"),
+    ],
+)
 def test_bad_price_tables_are_named(tmp_path, price, says):
     with pytest.raises(InputError) as e:
         load_scenario(nri_scenario(tmp_path, price))

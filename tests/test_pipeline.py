@@ -34,12 +34,20 @@ BASE = {
     "overrides": {
         "t.hnte": {"uptake.count.mean": 40},
         # a multi-year schedule starting a year after the award: 40/30/30 from year +1
-        "t.contract": {"schedule": {"kind": "instalments", "fractions": [0.4, 0.3, 0.3], "lag": 1},
-                       "uptake.count.mean": 30},
+        "t.contract": {
+            "schedule": {"kind": "instalments", "fractions": [0.4, 0.3, 0.3], "lag": 1},
+            "uptake.count.mean": 30,
+        },
     },
 }
-OPEN = {"name": "open", "programs": PROGRAMS, "windows": "annual", "review": {"reviewers": None},
-        "payment_months": [12], "lag_batches": 0}
+OPEN = {
+    "name": "open",
+    "programs": PROGRAMS,
+    "windows": "annual",
+    "review": {"reviewers": None},
+    "payment_months": [12],
+    "lag_batches": 0,
+}
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +82,7 @@ def assert_same_cash(pipe, engine):
 
 # ---------------------------------------------------------------- exactness against the vectorised engine
 
+
 @pytest.mark.parametrize("reviewers", [None, 100_000])
 def test_unbounded_pipeline_pays_exactly_the_engine_cash(tmp_path, fixture_catalogue, reviewers):
     """Capacity and appropriations unbounded, no lag: the pipeline's cash is the engine's, draw by draw."""
@@ -107,8 +116,13 @@ def test_award_decided_after_the_batch_slips_a_whole_year(tmp_path, fixture_cata
 
 
 def test_results_do_not_depend_on_chunking_or_kept_awards(tmp_path, fixture_catalogue):
-    scen = scenario(tmp_path, fixture_catalogue, review={"reviewers": 3, "days": {"dist": "uniform", "low": 1, "high": 9}},
-                    windows="quarterly", appropriations=[{"payer": "city", "amount": 300, "unit": "万元"}])
+    scen = scenario(
+        tmp_path,
+        fixture_catalogue,
+        review={"reviewers": 3, "days": {"dist": "uniform", "low": 1, "high": 9}},
+        windows="quarterly",
+        appropriations=[{"payer": "city", "amount": 300, "unit": "万元"}],
+    )
     _, whole = with_pipeline(scen)
     parts = [with_pipeline(scen, a, a + 20)[1] for a in (0, 20, 40)]
     for name in whole.column_names:
@@ -119,10 +133,12 @@ def test_results_do_not_depend_on_chunking_or_kept_awards(tmp_path, fixture_cata
 
 # ---------------------------------------------------------------- a hand-checked case, the model alone
 
+
 def settings(appropriation, reviewers=3, lag=0):
     """Two years (2025, 2026), one batch on 31 March: days 89 and 454 (instants 90 and 455), one payer."""
-    return Settings(reviewers, lag, np.array([90.0, 455.0]), np.array([0, 1]), np.array([0, 1, 2]),
-                    np.array([appropriation], float))
+    return Settings(
+        reviewers, lag, np.array([90.0, 455.0]), np.array([0, 1]), np.array([0, 1, 2]), np.array([appropriation], float)
+    )
 
 
 def test_calendar_of_the_hand_checked_case():
@@ -134,8 +150,10 @@ def test_calendar_of_the_hand_checked_case():
 
     cal = calendar(PipelineSpec(name="x", programs=["p"], payment_months=[3], windows="quarterly"), [2025, 2026])
     np.testing.assert_array_equal(cal.batch_time, [90.0, 455.0])
-    assert [str(dt.date(1970, 1, 1) + dt.timedelta(days=int(d))) for d in cal.dates32(cal.batch_day)] == \
-        ["2025-03-31", "2026-03-31"]
+    assert [str(dt.date(1970, 1, 1) + dt.timedelta(days=int(d))) for d in cal.dates32(cal.batch_day)] == [
+        "2025-03-31",
+        "2026-03-31",
+    ]
     np.testing.assert_array_equal(cal.first_batch, [0, 1, 2])
     np.testing.assert_array_equal(cal.year_end, [365, 730])
     np.testing.assert_array_equal(cal.win_start[0], [0, 90, 181, 273])  # 1 Jan, 1 Apr, 1 Jul, 1 Oct 2025
@@ -149,8 +167,7 @@ def ten_applicants():
     cash = np.zeros((10, 2))
     cash[:, 0] = [100, 200, 300, 400, 500, 600, 700, 150, 900, 1000]
     cash[9, 1] = 1000  # the last applicant has a second instalment a year after the first
-    return Applicants(arrival, review, approved, np.zeros(10, np.int64), np.zeros(10, np.int64), cash,
-                      np.ones((10, 1)))
+    return Applicants(arrival, review, approved, np.zeros(10, np.int64), np.zeros(10, np.int64), cash, np.ones((10, 1)))
 
 
 def test_hand_checked_three_reviewers_ten_applications():
@@ -188,12 +205,23 @@ def test_priority_queue_serves_lower_rank_first_then_fifo():
     """One reviewer busy until day 10; ranks 1, 0, 1, 0 arriving at days 1–4 are served 0-ranked first."""
     arrival = np.array([0, 1, 2, 3, 4], float)
     rank = np.array([0, 1, 0, 1, 0])
-    app = Applicants(arrival, np.full(5, 10.0), np.ones(5, bool), rank, np.zeros(5, np.int64),
-                     np.ones((5, 1)), np.ones((5, 1)))
+    app = Applicants(
+        arrival, np.full(5, 10.0), np.ones(5, bool), rank, np.zeros(5, np.int64), np.ones((5, 1)), np.ones((5, 1))
+    )
     out = run_draw(app, settings([np.inf, np.inf], reviewers=1))
     np.testing.assert_array_equal(out.decided, [10, 40, 20, 50, 30])
-    fifo = run_draw(Applicants(arrival, np.full(5, 10.0), np.ones(5, bool), np.zeros(5, np.int64),
-                               np.zeros(5, np.int64), np.ones((5, 1)), np.ones((5, 1))), settings([np.inf, np.inf], 1))
+    fifo = run_draw(
+        Applicants(
+            arrival,
+            np.full(5, 10.0),
+            np.ones(5, bool),
+            np.zeros(5, np.int64),
+            np.zeros(5, np.int64),
+            np.ones((5, 1)),
+            np.ones((5, 1)),
+        ),
+        settings([np.inf, np.inf], 1),
+    )
     np.testing.assert_array_equal(fifo.decided, [10, 20, 30, 40, 50])
 
 
@@ -226,8 +254,9 @@ def test_pay_in_order_fast_path_agrees_with_the_general_loop():
         level = np.array([np.inf, rng.uniform(0, 800), rng.uniform(0, 800)])
         fast = pay_in_order(parts, level)
         bounded = np.flatnonzero(np.isfinite(level))
-        slow = _pay_loop(parts[:, bounded], parts[:, bounded] > 0, level[bounded], bounded, np.ones(k, bool),
-                         np.zeros(P, bool), 1e-3)
+        slow = _pay_loop(
+            parts[:, bounded], parts[:, bounded] > 0, level[bounded], bounded, np.ones(k, bool), np.zeros(P, bool), 1e-3
+        )
         np.testing.assert_array_equal(fast[0], slow[0])
         np.testing.assert_array_equal(fast[1], slow[1])
 
@@ -243,22 +272,38 @@ def test_joint_payment_needs_every_bounded_payer():
 
 # ---------------------------------------------------------------- conservation and appropriations in scenarios
 
+
 def year_cumsum(table, column):
     """(draw, program, payer) × year matrix of a column, years ascending."""
     for name in ("pipeline", "program", "payer"):
         table = table.set_column(table.schema.get_field_index(name), name, table[name].cast(pa.string()))
-    t = table.sort_by([("pipeline", "ascending"), ("program", "ascending"), ("payer", "ascending"),
-                       ("draw", "ascending"), ("fiscal_year", "ascending")])
+    t = table.sort_by(
+        [
+            ("pipeline", "ascending"),
+            ("program", "ascending"),
+            ("payer", "ascending"),
+            ("draw", "ascending"),
+            ("fiscal_year", "ascending"),
+        ]
+    )
     return t, t[column].to_numpy().reshape(-1, len(set(t["fiscal_year"].to_pylist())))
 
 
 def test_conservation_in_every_draw(tmp_path, fixture_catalogue):
     """committed = paid + cancelled (lapses, rejections) + arrears + not yet due, cumulated, every draw and year."""
-    scen = scenario(tmp_path, fixture_catalogue, windows="quarterly", approval_rate=0.8, lag_batches=0,
-                    review={"reviewers": 2, "days": {"dist": "triangular", "low": 2, "mode": 5, "high": 20}},
-                    payment_months=[6, 12],
-                    appropriations=[{"payer": "city", "amount": 300, "unit": "万元"},
-                                    {"payer": "nanhu", "year": 2026, "amount": 0, "unit": "万元"}])
+    scen = scenario(
+        tmp_path,
+        fixture_catalogue,
+        windows="quarterly",
+        approval_rate=0.8,
+        lag_batches=0,
+        review={"reviewers": 2, "days": {"dist": "triangular", "low": 2, "mode": 5, "high": 20}},
+        payment_months=[6, 12],
+        appropriations=[
+            {"payer": "city", "amount": 300, "unit": "万元"},
+            {"payer": "nanhu", "year": 2026, "amount": 0, "unit": "万元"},
+        ],
+    )
     ledgers, table = with_pipeline(scen)
     t, committed = year_cumsum(table, "committed_cny")
     paid = year_cumsum(table, "paid_cny")[1].cumsum(axis=1)
@@ -279,10 +324,15 @@ def test_conservation_in_every_draw(tmp_path, fixture_catalogue):
 
 def test_zero_appropriation_turns_every_due_payment_into_arrears(tmp_path, fixture_catalogue):
     payers = ["city"] + list(fixture_catalogue.geography.jurisdictions)
-    scen = scenario(tmp_path, fixture_catalogue,
-                    appropriations=[{"payer": p, "amount": 0, "unit": "万元"} for p in payers
-                                    if p in {"city", "nanhu", "xiuzhou", "jetz", "haining", "jiashan", "haiyan",
-                                             "pinghu", "tongxiang", "port"}])
+    scen = scenario(
+        tmp_path,
+        fixture_catalogue,
+        appropriations=[
+            {"payer": p, "amount": 0, "unit": "万元"}
+            for p in payers
+            if p in {"city", "nanhu", "xiuzhou", "jetz", "haining", "jiashan", "haiyan", "pinghu", "tongxiang", "port"}
+        ],
+    )
     ledgers, table = with_pipeline(scen)
     assert all(not L.cash.any() for L in ledgers.values())
     _, entitled = year_cumsum(table, "entitled_cny")
@@ -308,6 +358,7 @@ def test_output_types_for_bi(tmp_path, fixture_catalogue):
 
 # ---------------------------------------------------------------- validation
 
+
 def bad(tmp_path, catalogue, pipelines, draws=10):
     spec = copy.deepcopy(BASE) | {"pipelines": pipelines, "draws": draws}
     path = tmp_path / "bad.yaml"
@@ -317,23 +368,38 @@ def bad(tmp_path, catalogue, pipelines, draws=10):
     return [str(p) for p in e.value.problems]
 
 
-@pytest.mark.parametrize("change, field, words", [
-    ({"programs": ["t.nope"]}, "programs[0]", "not simulated"),
-    ({"appropriations": [{"payer": "mars", "amount": 1, "unit": "万元"}]}, "appropriations[0].payer", "unknown payer"),
-    ({"appropriations": [{"payer": "province", "amount": 1, "unit": "万元"}]}, "appropriations[0].payer", "pays nothing"),
-    ({"appropriations": [{"payer": "city", "year": 2040, "amount": 1, "unit": "万元"}]}, "appropriations[0].year", "outside the horizon"),
-    ({"appropriations": [{"payer": "city", "amount": 1, "unit": "美元"}]}, "appropriations[0]", "unknown unit"),
-    ({"appropriations": [{"payer": "city", "amount": 1}]}, "appropriations[0].unit", "required field is missing"),
-    ({"windows": [{"open": 3, "close": 6}, {"open": 5, "close": 8}]}, "windows", "overlap"),
-    ({"windows": [{"open": 6, "close": 3}]}, "windows[0]", "closes"),
-    ({"discipline": "priority"}, "priority", "needs 'priority'"),
-    ({"priority": {"t.hnte": 0}}, "priority", "only used with discipline: priority"),
-    ({"payment_months": [12, 6]}, "payment_months", "ascending"),
-    ({"review": {"reviewers": 0}}, "review.reviewers", "greater than or equal to 1"),
-    ({"review": {"days": {"dist": "uniform", "low": -3, "high": 5}}}, "review", "cannot be negative"),
-    ({"payment_months": [13]}, "payment_months[0]", "less than or equal to 12"),
-    ({"approval_rate": 1.5}, "approval_rate", "less than or equal to 1"),
-])
+@pytest.mark.parametrize(
+    "change, field, words",
+    [
+        ({"programs": ["t.nope"]}, "programs[0]", "not simulated"),
+        (
+            {"appropriations": [{"payer": "mars", "amount": 1, "unit": "万元"}]},
+            "appropriations[0].payer",
+            "unknown payer",
+        ),
+        (
+            {"appropriations": [{"payer": "province", "amount": 1, "unit": "万元"}]},
+            "appropriations[0].payer",
+            "pays nothing",
+        ),
+        (
+            {"appropriations": [{"payer": "city", "year": 2040, "amount": 1, "unit": "万元"}]},
+            "appropriations[0].year",
+            "outside the horizon",
+        ),
+        ({"appropriations": [{"payer": "city", "amount": 1, "unit": "美元"}]}, "appropriations[0]", "unknown unit"),
+        ({"appropriations": [{"payer": "city", "amount": 1}]}, "appropriations[0].unit", "required field is missing"),
+        ({"windows": [{"open": 3, "close": 6}, {"open": 5, "close": 8}]}, "windows", "overlap"),
+        ({"windows": [{"open": 6, "close": 3}]}, "windows[0]", "closes"),
+        ({"discipline": "priority"}, "priority", "needs 'priority'"),
+        ({"priority": {"t.hnte": 0}}, "priority", "only used with discipline: priority"),
+        ({"payment_months": [12, 6]}, "payment_months", "ascending"),
+        ({"review": {"reviewers": 0}}, "review.reviewers", "greater than or equal to 1"),
+        ({"review": {"days": {"dist": "uniform", "low": -3, "high": 5}}}, "review", "cannot be negative"),
+        ({"payment_months": [13]}, "payment_months[0]", "less than or equal to 12"),
+        ({"approval_rate": 1.5}, "approval_rate", "less than or equal to 1"),
+    ],
+)
 def test_bad_pipelines_name_file_pipeline_and_field(tmp_path, fixture_catalogue, change, field, words):
     problems = bad(tmp_path, fixture_catalogue, [OPEN | change])
     assert problems, "expected a problem"

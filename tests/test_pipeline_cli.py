@@ -68,7 +68,9 @@ def test_tight_budget_summary_has_exhaustion_probability_with_wilson_interval(ti
     stats = con.execute(f"""select p05, p50, p90, p95, mean from '{summary}' where measure = 'arrears_cny'
         and program = 'ALL' and payer = 'city' and fiscal_year = 2026""").fetchone()
     assert stats[0] <= stats[1] <= stats[2] <= stats[3] and stats[4] > 0
-    waits = con.execute(f"""select count(*) from '{summary}' where measure = 'wait_p90_days' and unit = 'days'""").fetchone()
+    waits = con.execute(
+        f"""select count(*) from '{summary}' where measure = 'wait_p90_days' and unit = 'days'"""
+    ).fetchone()
     assert waits[0] > 0
 
 
@@ -96,8 +98,21 @@ def test_unbounded_pipeline_run_has_the_engine_summary(tmp_path):
 def test_pipeline_outputs_do_not_depend_on_workers(tmp_path):
     a, b = tmp_path / "one", tmp_path / "two"
     for out, workers in ((a, "1"), (b, "2")):
-        r = fiscal_sim("run", str(TIGHT), "--pipeline", "--draws", "40", "--chunk-size", "20", "--workers", workers,
-                       "--out", str(out), "-q", "--no-draws-ledger")
+        r = fiscal_sim(
+            "run",
+            str(TIGHT),
+            "--pipeline",
+            "--draws",
+            "40",
+            "--chunk-size",
+            "20",
+            "--workers",
+            workers,
+            "--out",
+            str(out),
+            "-q",
+            "--no-draws-ledger",
+        )
         assert r.returncode == 0, r.stderr
     for name in ("pipeline_draws.parquet", "pipeline_summary.parquet"):
         assert pq.read_table(a / name).equals(pq.read_table(b / name)), name

@@ -58,8 +58,14 @@ def test_rent_cohorts_match_the_closed_form(tmp_path, catalogue):
     np.testing.assert_allclose(E.outstanding[:, :, 4], 0, atol=1e-6)  # 2029: the 2024 cohort's last payment
     assert not E.committed.any() and cash[:, 5:].sum() == 0  # nothing decided in the horizon; done by 2029
     # from 2022: the cohorts 2022–2024 only: 40 × (1 + .8 + .64) = 97.6万元 in 2025
-    late = scenario(tmp_path, catalogue, programs=["old.rent"], draws=4000, chunk_size=4000,
-                    commitments={"estimate_before": {"from": 2022}})
+    late = scenario(
+        tmp_path,
+        catalogue,
+        programs=["old.rent"],
+        draws=4000,
+        chunk_size=4000,
+        commitments={"estimate_before": {"from": 2022}},
+    )
     cash22 = simulate_chunk(late, 0, 4000)["old.rent"].existing.cash.sum(axis=1)[:, 0] / WAN
     assert within_mc(cash22, 97.6)
 
@@ -80,8 +86,11 @@ def test_register_coverage_is_per_program_and_cohort_year(tmp_path, catalogue):
     scen = scenario(tmp_path, catalogue, commitments={"register": "register.csv", "estimate_before": {"from": 2017}})
     assert scen.register.covered == {"old.rent", "old.grant"}
     assert {pid: ph.years(2025) for pid, ph in scen.estimated.items()} == {"old.rent": [2020, 2021, 2022, 2024]}
-    complete = scenario(tmp_path, catalogue, commitments={"register": "register.csv", "complete_from": 2021,
-                                                          "estimate_before": {"from": 2017}})
+    complete = scenario(
+        tmp_path,
+        catalogue,
+        commitments={"register": "register.csv", "complete_from": 2021, "estimate_before": {"from": 2017}},
+    )
     assert {pid: ph.years(2025) for pid, ph in complete.estimated.items()} == {"old.rent": [2020]}
     # the register's cohort and the estimated ones are both in the existing book, nothing counted twice:
     # the estimate with the register equals the estimate alone less the 2023 cohort
@@ -96,8 +105,11 @@ def test_register_coverage_is_per_program_and_cohort_year(tmp_path, catalogue):
     assert "old.rent" not in scen.register.books
     assert scen.estimated["old.rent"].years(2025) == [2020, 2021, 2022, 2024] and "old.grant" in scen.estimated
     with pytest.raises(InputError, match="count them twice"):
-        scenario(tmp_path, catalogue, commitments={"register": "register.csv",
-                                                   "estimate_before": {"from": 2017, "programs": ["old.grant"]}})
+        scenario(
+            tmp_path,
+            catalogue,
+            commitments={"register": "register.csv", "estimate_before": {"from": 2017, "programs": ["old.grant"]}},
+        )
     with pytest.raises(InputError, match="not before the horizon start"):
         scenario(tmp_path, catalogue, commitments={"estimate_before": {"from": 2025}})
 
@@ -136,17 +148,26 @@ def test_run_writes_estimated_existing_vintage_read_back_with_duckdb(tmp_path):
     res = CliRunner().invoke(app, ["run", str(FIX / "estimated.yaml"), "--out", str(out), "-q"])
     assert res.exit_code == 0, res.output
     draws = f"read_parquet('{out}/draws/**/*.parquet', hive_partitioning = true)"
-    got = dict(duckdb.sql(f"""SELECT vintage, sum(cash_cny) / 200 FROM {draws}
-        WHERE fiscal_year = 2025 AND program = 'old.grant' GROUP BY 1""").fetchall())
+    got = dict(
+        duckdb.sql(f"""SELECT vintage, sum(cash_cny) / 200 FROM {draws}
+        WHERE fiscal_year = 2025 AND program = 'old.grant' GROUP BY 1""").fetchall()
+    )
     assert got == {"existing": pytest.approx(1000 * WAN), "new": pytest.approx(0.0)}
     summary = f"'{out}/summary.parquet'"
-    rows = dict(duckdb.sql(f"""SELECT vintage, mean_cny FROM {summary} WHERE program = 'ALL' AND payer = 'ALL'
-        AND measure = 'cash' AND period = 'horizon'""").fetchall())
+    rows = dict(
+        duckdb.sql(f"""SELECT vintage, mean_cny FROM {summary} WHERE program = 'ALL' AND payer = 'ALL'
+        AND measure = 'cash' AND period = 'horizon'""").fetchall()
+    )
     assert rows["ALL"] == pytest.approx(rows["new"] + rows["existing"], rel=1e-12) and rows["existing"] > 1000 * WAN
     manifest = json.loads((out / "manifest.json").read_text())
     est = manifest["estimated_pre_horizon"]
-    assert est["basis"] == "assumption" and est["award_years"] == {"old.rent": [2020, 2021, 2022, 2023, 2024], "old.grant": [2024]}
-    sources = dict(duckdb.sql(f"SELECT program, existing_source FROM '{out}/programs.parquet' WHERE NOT is_total").fetchall())
+    assert est["basis"] == "assumption" and est["award_years"] == {
+        "old.rent": [2020, 2021, 2022, 2023, 2024],
+        "old.grant": [2024],
+    }
+    sources = dict(
+        duckdb.sql(f"SELECT program, existing_source FROM '{out}/programs.parquet' WHERE NOT is_total").fetchall()
+    )
     assert sources == {"old.rent": "estimated 2020–2024", "old.grant": "estimated 2024"}
     res = CliRunner().invoke(app, ["report", str(out)])
     assert res.exit_code == 0, res.output

@@ -28,6 +28,7 @@ def arr(*xs):
 
 # ─────────────────────────────────────────── fixed / by_tier ───────────────────────────────────────────
 
+
 def test_fixed_broadcasts_a_scalar():
     out = P.fixed(20, 3)
     assert_array_equal(out, [20, 20, 20])
@@ -62,6 +63,7 @@ def test_by_tier_unknown_code_is_an_error():
 
 # ─────────────────────────────────────────── rate_of / excess_over ───────────────────────────────────────────
 
+
 def test_rate_of():
     assert_allclose(P.rate_of(arr(200, 0, 333.5), 0.03), [6, 0, 10.005])
     assert_allclose(P.rate_of(arr(100, 100), arr(0.7, 0.5)), [70, 50])  # per-applicant rates
@@ -86,6 +88,7 @@ def test_excess_over_edge_sizes_and_per_row_threshold():
 
 # ─────────────────────────────────────────── cap / floor ───────────────────────────────────────────
 
+
 def test_cap():
     assert_array_equal(P.cap(arr(6, 10, 15, 0), 10), [6, 10, 10, 0])
     assert_array_equal(P.cap(arr(140, 40), arr(100, 40)), [100, 40])  # per-tier caps, one exactly at its cap
@@ -109,6 +112,7 @@ def test_floor():
 
 # ─────────────────────────────────────────── match ───────────────────────────────────────────
 
+
 def test_match_one_to_one_is_the_default():
     assert_array_equal(P.match(arr(120, 0, 35)), [120, 0, 35])
 
@@ -120,6 +124,7 @@ def test_match_at_a_ratio_and_negative_grant():
 
 
 # ─────────────────────────────────────────── choose ───────────────────────────────────────────
+
 
 def test_choose_takes_each_applicants_option():
     purchase, rent = arr(100, 80, 60), arr(10, 5, 4)
@@ -137,6 +142,7 @@ def test_choose_one_and_zero_applicants():
 
 # ─────────────────────────────────────────── multiply_if ───────────────────────────────────────────
 
+
 def test_multiply_if_uplift_under_35():
     amount = arr(500, 300, 200)
     age = arr(34, 35, 36)
@@ -152,6 +158,7 @@ def test_multiply_if_edge_cases():
 
 # ─────────────────────────────────────────── up_to ───────────────────────────────────────────
 
+
 def test_up_to_clips_share_to_0_1():
     assert_allclose(P.up_to(120, arr(-0.5, 0, 0.25, 1, 1.7)), [0, 0, 30, 120, 120])
     assert_allclose(P.up_to(arr(120, 60, 30), arr(0.5, 0.5, 0.5)), [60, 30, 15])
@@ -159,6 +166,7 @@ def test_up_to_clips_share_to_0_1():
 
 
 # ─────────────────────────────────────────── vectorised: a million applicants ───────────────────────────────────────────
+
 
 def test_a_million_applicants_in_one_call():
     n = 1_000_000
@@ -169,8 +177,9 @@ def test_a_million_applicants_in_one_call():
     t0 = time.perf_counter()
     reward = P.cap(P.rate_of(contract, 0.03), 10)
     expert = P.cap(P.excess_over(contract, 30, 0.2), 10)
-    salary = P.multiply_if(P.cap(P.rate_of(contract, P.by_tier(tier, [0.7, 0.6, 0.5])), P.by_tier(tier, [100, 60, 40])),
-                           age < 35, 1.05)
+    salary = P.multiply_if(
+        P.cap(P.rate_of(contract, P.by_tier(tier, [0.7, 0.6, 0.5])), P.by_tier(tier, [100, 60, 40])), age < 35, 1.05
+    )
     housing = P.choose(tier, [P.fixed(100, n), P.fixed(80, n), P.up_to(60, contract / 1000)])
     floor = P.floor(P.match(contract, 0.5), 5)
     elapsed = time.perf_counter() - t0
@@ -190,16 +199,37 @@ TERMS = ["long", "short"]
 
 # The innovation-salary rule, with a numeric age: uplift(+5% if age < 35, choice(term, cap(rate)))
 SALARY = {
-    "kind": "uplift", "factor": 1.05, "when": {"input": "age", "lt": 35}, "clause": "35周岁以下上浮5%",
+    "kind": "uplift",
+    "factor": 1.05,
+    "when": {"input": "age", "lt": 35},
+    "clause": "35周岁以下上浮5%",
     "of": {
-        "kind": "choice", "by": "term", "clause": "长期/短期",
+        "kind": "choice",
+        "by": "term",
+        "clause": "长期/短期",
         "options": {
-            "long": {"kind": "cap", "max": {"by": "tier", "values": {"A": 100, "B": 60, "C": 40}}, "clause": "长期每年最高",
-                     "of": {"kind": "rate", "rate": {"by": "tier", "values": {"A": 0.7, "B": 0.6, "C": 0.5}},
-                            "base": "salary", "clause": "按年薪的70%、60%、50%"}},
-            "short": {"kind": "cap", "max": {"by": "tier", "values": {"A": 50, "B": 30, "C": 15}}, "clause": "短期每年最高",
-                      "of": {"kind": "rate", "rate": {"by": "tier", "values": {"A": 0.7, "B": 0.6, "C": 0.5}},
-                             "base": "salary", "clause": "按年薪的70%、60%、50%"}},
+            "long": {
+                "kind": "cap",
+                "max": {"by": "tier", "values": {"A": 100, "B": 60, "C": 40}},
+                "clause": "长期每年最高",
+                "of": {
+                    "kind": "rate",
+                    "rate": {"by": "tier", "values": {"A": 0.7, "B": 0.6, "C": 0.5}},
+                    "base": "salary",
+                    "clause": "按年薪的70%、60%、50%",
+                },
+            },
+            "short": {
+                "kind": "cap",
+                "max": {"by": "tier", "values": {"A": 50, "B": 30, "C": 15}},
+                "clause": "短期每年最高",
+                "of": {
+                    "kind": "rate",
+                    "rate": {"by": "tier", "values": {"A": 0.7, "B": 0.6, "C": 0.5}},
+                    "base": "salary",
+                    "clause": "按年薪的70%、60%、50%",
+                },
+            },
         },
     },
 }
@@ -225,8 +255,13 @@ def wan(x):
 
 def test_salary_formula_hand_cases():
     f = formula(SALARY)
-    ctx = ctx_for(5, tier=["A", "B", "C", "C", "B"], term=["long", "short", "long", "short", "long"],
-                  salary=[200, 40, 80, 0, 100], age=[40, 34, 35, 20, 34.999])
+    ctx = ctx_for(
+        5,
+        tier=["A", "B", "C", "C", "B"],
+        term=["long", "short", "long", "short", "long"],
+        salary=[200, 40, 80, 0, 100],
+        age=[40, 34, 35, 20, 34.999],
+    )
     # A long: 70% × 200 = 140 → cap 100; B short: 60% × 40 = 24 (< 30) × 1.05 = 25.2;
     # C long: 50% × 80 = 40 = the cap exactly, age 35 is not under 35; C short salary 0 → 0;
     # B long: 60% × 100 = 60 = the cap, age 34.999 < 35 → 63.
@@ -234,25 +269,39 @@ def test_salary_formula_hand_cases():
 
 
 def test_uplift_boundary_is_strict():
-    f = formula({"kind": "uplift", "factor": 1.05, "when": {"input": "age", "lt": 35},
-                 "of": {"kind": "fixed", "amount": 200}})
+    f = formula(
+        {"kind": "uplift", "factor": 1.05, "when": {"input": "age", "lt": 35}, "of": {"kind": "fixed", "amount": 200}}
+    )
     got = wan(evaluate(f, ctx_for(4, age=[34, 34.999, 35, 35.001])))
     assert_allclose(got, [210, 210, 200, 200])
-    le = formula({"kind": "uplift", "factor": 1.05, "when": {"input": "age", "le": 35},
-                  "of": {"kind": "fixed", "amount": 200}})
+    le = formula(
+        {"kind": "uplift", "factor": 1.05, "when": {"input": "age", "le": 35}, "of": {"kind": "fixed", "amount": 200}}
+    )
     assert_allclose(wan(evaluate(le, ctx_for(2, age=[35, 35.001]))), [210, 200])
 
 
 def test_uplift_by_category_membership():
-    f = formula({"kind": "uplift", "factor": 1.05, "when": {"input": "tier", "in": ["A", "C"]},
-                 "of": {"kind": "tiered", "by": "tier", "amounts": {"A": 500, "B": 300, "C": 200}}})
+    f = formula(
+        {
+            "kind": "uplift",
+            "factor": 1.05,
+            "when": {"input": "tier", "in": ["A", "C"]},
+            "of": {"kind": "tiered", "by": "tier", "amounts": {"A": 500, "B": 300, "C": 200}},
+        }
+    )
     assert_allclose(wan(evaluate(f, ctx_for(3, tier=["A", "B", "C"]))), [525, 300, 210])
 
 
 def test_condition_needs_exactly_one_test():
     with pytest.raises(ValidationError, match="exactly one"):
-        formula({"kind": "uplift", "factor": 1.05, "when": {"input": "age", "lt": 35, "gt": 18},
-                 "of": {"kind": "fixed", "amount": 1}})
+        formula(
+            {
+                "kind": "uplift",
+                "factor": 1.05,
+                "when": {"input": "age", "lt": 35, "gt": 18},
+                "of": {"kind": "fixed", "amount": 1},
+            }
+        )
 
 
 def test_when_gate_pays_only_the_eligible():
@@ -262,17 +311,29 @@ def test_when_gate_pays_only_the_eligible():
 
 def test_condition_on_money_compares_in_the_program_unit():
     # 累计投资超过3000万元: the threshold is written in 万元, the input arrives in yuan
-    f = formula({"kind": "when", "when": {"input": "invest", "gt": 3000},
-                 "of": {"kind": "rate", "rate": 0.06, "base": "invest"}})
+    f = formula(
+        {
+            "kind": "when",
+            "when": {"input": "invest", "gt": 3000},
+            "of": {"kind": "rate", "rate": 0.06, "base": "invest"},
+        }
+    )
     c = ctx_for(3, invest=[2999, 3000, 3001])
     c.money_scale = {"invest": WAN}
     assert_allclose(wan(evaluate(f, c)), [0, 0, 0.06 * 3001])
 
 
 def test_choice_purchase_or_rent():
-    f = formula({"kind": "choice", "by": "option", "options": {
-        "purchase": {"kind": "tiered", "by": "tier", "amounts": {"A": 100, "B": 80, "C": 60}},
-        "rent": {"kind": "tiered", "by": "tier", "amounts": {"A": 10, "B": 5, "C": 4}}}})
+    f = formula(
+        {
+            "kind": "choice",
+            "by": "option",
+            "options": {
+                "purchase": {"kind": "tiered", "by": "tier", "amounts": {"A": 100, "B": 80, "C": 60}},
+                "rent": {"kind": "tiered", "by": "tier", "amounts": {"A": 10, "B": 5, "C": 4}},
+            },
+        }
+    )
     got = wan(evaluate(f, ctx_for(4, option=["purchase", "rent", "rent", "purchase"], tier=["A", "B", "C", "C"])))
     assert_allclose(got, [100, 5, 4, 60])
 
@@ -308,7 +369,9 @@ def test_sum_and_max():
     assert_allclose(wan(evaluate(total, ctx_for(2))), [1000, 1000])
     single = formula({"kind": "sum", "terms": [{"kind": "fixed", "amount": 7}]})
     assert_allclose(wan(evaluate(single, ctx_for(1))), [7])
-    best = formula({"kind": "max", "terms": [{"kind": "rate", "rate": 0.1, "base": "base"}, {"kind": "fixed", "amount": 20}]})
+    best = formula(
+        {"kind": "max", "terms": [{"kind": "rate", "rate": 0.1, "base": "base"}, {"kind": "fixed", "amount": 20}]}
+    )
     # 10% of 100 = 10 < 20; 10% of 200 = 20 = 20; 10% of 500 = 50 > 20
     assert_allclose(wan(evaluate(best, ctx_for(3, base=[100, 200, 500]))), [20, 20, 50])
     with pytest.raises(ValidationError):
@@ -323,8 +386,16 @@ def test_up_to_clips_the_share():
 
 def test_nested_rate_of_a_formula():
     # rate of a nested formula: 50% of (sum of 100 and 10% × base)
-    f = formula({"kind": "rate", "rate": 0.5, "base": {"kind": "sum", "terms": [
-        {"kind": "fixed", "amount": 100}, {"kind": "rate", "rate": 0.1, "base": "base"}]}})
+    f = formula(
+        {
+            "kind": "rate",
+            "rate": 0.5,
+            "base": {
+                "kind": "sum",
+                "terms": [{"kind": "fixed", "amount": 100}, {"kind": "rate", "rate": 0.1, "base": "base"}],
+            },
+        }
+    )
     assert_allclose(wan(evaluate(f, ctx_for(2, base=[0, 200]))), [50, 60])
 
 
@@ -336,8 +407,14 @@ def test_formula_with_no_applicants():
 
 def test_formula_one_applicant_at_every_cap():
     f = formula(SALARY)
-    for tier, term, salary, cap in (("A", "long", 100 / 0.7, 100), ("B", "long", 100, 60), ("C", "long", 80, 40),
-                                    ("A", "short", 50 / 0.7, 50), ("B", "short", 50, 30), ("C", "short", 30, 15)):
+    for tier, term, salary, cap in (
+        ("A", "long", 100 / 0.7, 100),
+        ("B", "long", 100, 60),
+        ("C", "long", 80, 40),
+        ("A", "short", 50 / 0.7, 50),
+        ("B", "short", 50, 30),
+        ("C", "short", 30, 15),
+    ):
         got = wan(evaluate(f, ctx_for(1, tier=[tier], term=[term], salary=[salary], age=[50])))
         assert_allclose(got, [cap], err_msg=f"{tier}/{term}")
 
@@ -364,15 +441,18 @@ def test_trace_off_records_nothing_and_gives_same_result():
     assert trace
 
 
-@pytest.mark.parametrize("bad", [
-    {"kind": "rate", "rate": 1.5, "base": "x"},          # rate above 100%
-    {"kind": "rate", "rate": -0.1, "base": "x"},
-    {"kind": "cap", "max": -10, "of": {"kind": "fixed", "amount": 1}},   # negative cap
-    {"kind": "fixed", "amount": -1},
-    {"kind": "uplift", "factor": 0, "when": {"input": "age", "lt": 35}, "of": {"kind": "fixed", "amount": 1}},
-    {"kind": "percent", "rate": 0.1},                    # unknown primitive
-    {"kind": "fixed", "amount": 1, "amont": 2},          # unknown field
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"kind": "rate", "rate": 1.5, "base": "x"},  # rate above 100%
+        {"kind": "rate", "rate": -0.1, "base": "x"},
+        {"kind": "cap", "max": -10, "of": {"kind": "fixed", "amount": 1}},  # negative cap
+        {"kind": "fixed", "amount": -1},
+        {"kind": "uplift", "factor": 0, "when": {"input": "age", "lt": 35}, "of": {"kind": "fixed", "amount": 1}},
+        {"kind": "percent", "rate": 0.1},  # unknown primitive
+        {"kind": "fixed", "amount": 1, "amont": 2},  # unknown field
+    ],
+)
 def test_bad_formulas_are_rejected(bad):
     with pytest.raises(ValidationError):
         formula(bad)
@@ -380,18 +460,22 @@ def test_bad_formulas_are_rejected(bad):
 
 # ─────────────────────────────────────────── units ───────────────────────────────────────────
 
-@pytest.mark.parametrize("text, default, cny", [
-    ("35万元", "元", 350_000),
-    ("350000元", "万元", 350_000),
-    ("1.2亿", "万元", 120_000_000),
-    ("1.2亿元", "元", 120_000_000),
-    ("35", "万元", 350_000),
-    ("35", "元", 35),
-    ("35万", "元", 350_000),
-    (" 1,000元 ", "万元", 1000),
-    ("0万元", "元", 0),
-    ("3wan", "元", 30_000),
-])
+
+@pytest.mark.parametrize(
+    "text, default, cny",
+    [
+        ("35万元", "元", 350_000),
+        ("350000元", "万元", 350_000),
+        ("1.2亿", "万元", 120_000_000),
+        ("1.2亿元", "元", 120_000_000),
+        ("35", "万元", 350_000),
+        ("35", "元", 35),
+        ("35万", "元", 350_000),
+        (" 1,000元 ", "万元", 1000),
+        ("0万元", "元", 0),
+        ("3wan", "元", 30_000),
+    ],
+)
 def test_parse_money(text, default, cny):
     assert parse_money(text, default) == pytest.approx(cny)
 
@@ -409,14 +493,17 @@ def test_cny_per():
         cny_per("千元")
 
 
-@pytest.mark.parametrize("cny, text", [
-    (350_000, "35万元"),
-    (0, "0万元"),
-    (12_345, "1.2345万元"),
-    (100_000_000, "1亿元"),
-    (120_000_000, "1.2亿元"),
-    (99_990_000, "9,999万元"),
-    (-50_000, "-5万元"),
-])
+@pytest.mark.parametrize(
+    "cny, text",
+    [
+        (350_000, "35万元"),
+        (0, "0万元"),
+        (12_345, "1.2345万元"),
+        (100_000_000, "1亿元"),
+        (120_000_000, "1.2亿元"),
+        (99_990_000, "9,999万元"),
+        (-50_000, "-5万元"),
+    ],
+)
 def test_fmt_wan(cny, text):
     assert fmt_wan(cny) == text

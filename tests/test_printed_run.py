@@ -24,16 +24,19 @@ def _wan(cny: float) -> str:
 @pytest.fixture(scope="module")
 def ran(tmp_path_factory) -> tuple[Path, str]:
     out = tmp_path_factory.mktemp("run") / "run"
-    res = CliRunner().invoke(app, ["run", str(HERE / "crn_base.yaml"), "--draws", "200", "--out", str(out),
-                                   "--no-draws-ledger"], env=WIDE)
+    res = CliRunner().invoke(
+        app, ["run", str(HERE / "crn_base.yaml"), "--draws", "200", "--out", str(out), "--no-draws-ledger"], env=WIDE
+    )
     assert res.exit_code == 0, res.output
     return out, res.output
 
 
 def _totals(out: Path, period: str) -> list[tuple]:
-    return duckdb.sql(f"SELECT payer, fiscal_year, mean_cny, p90_cny FROM '{out}/summary.parquet' "
-                      f"WHERE program = 'ALL' AND vintage = 'ALL' AND measure = 'cash' AND period = '{period}' "
-                      "ORDER BY payer, fiscal_year").fetchall()
+    return duckdb.sql(
+        f"SELECT payer, fiscal_year, mean_cny, p90_cny FROM '{out}/summary.parquet' "
+        f"WHERE program = 'ALL' AND vintage = 'ALL' AND measure = 'cash' AND period = '{period}' "
+        "ORDER BY payer, fiscal_year"
+    ).fetchall()
 
 
 def test_horizon_lines_equal_the_summary(ran):

@@ -30,6 +30,7 @@ def money_arrays(n=st.integers(0, 40)):  # noqa: B008 (a strategy: immutable)
 
 # ─────────────────────────────────────────── per-award caps ───────────────────────────────────────────
 
+
 @FAST
 @given(base=money_arrays(), r=rate, maximum=money)
 def test_capped_award_never_exceeds_its_cap(base, r, maximum):
@@ -46,10 +47,18 @@ def test_capped_excess_never_exceeds_its_cap(base, threshold, r, maximum):
     assert np.all((out >= 0) & (out <= maximum))
 
 
-_CAPPED = TypeAdapter(Formula).validate_python({
-    "kind": "uplift", "factor": 1.05, "when": {"input": "age", "lt": 35},
-    "of": {"kind": "cap", "max": {"by": "tier", "values": {"A": 100, "B": 60, "C": 40}},
-           "of": {"kind": "rate", "rate": {"by": "tier", "values": {"A": 0.7, "B": 0.6, "C": 0.5}}, "base": "salary"}}})
+_CAPPED = TypeAdapter(Formula).validate_python(
+    {
+        "kind": "uplift",
+        "factor": 1.05,
+        "when": {"input": "age", "lt": 35},
+        "of": {
+            "kind": "cap",
+            "max": {"by": "tier", "values": {"A": 100, "B": 60, "C": 40}},
+            "of": {"kind": "rate", "rate": {"by": "tier", "values": {"A": 0.7, "B": 0.6, "C": 0.5}}, "base": "salary"},
+        },
+    }
+)
 
 
 @FAST
@@ -66,6 +75,7 @@ def test_capped_formula_never_exceeds_tier_cap_times_uplift(data, n):
 
 
 # ─────────────────────────────────────────── aggregate caps ───────────────────────────────────────────
+
 
 @st.composite
 def grouped(draw):
@@ -108,10 +118,11 @@ def test_in_order_cuts_later_awards_first(case):
         cut = out[idx] < amounts[idx] - 1e-9
         if cut.any():  # after the first cut award, every later award gets nothing
             first = int(np.argmax(cut))
-            assert np.all(out[idx][first + 1:] <= 1e-9 * max(float(amounts.sum()), 1.0))
+            assert np.all(out[idx][first + 1 :] <= 1e-9 * max(float(amounts.sum()), 1.0))
 
 
 # ─────────────────────────────────────────── schedules ───────────────────────────────────────────
+
 
 @st.composite
 def schedules(draw):
@@ -125,9 +136,17 @@ def schedules(draw):
         weights = draw(st.lists(st.integers(1, 100), min_size=1, max_size=8))
         spec = {"kind": "instalments", "fractions": [w / sum(weights) for w in weights], "lag": lag}
     else:
-        spec = {"kind": "choice", "by": "option", "options": {
-            "purchase": {"kind": "one_off", "lag": lag},
-            "rent": {"kind": "annual", "years": {"by": "tier", "values": {"A": 10, "B": 5, "C": draw(st.integers(1, 30))}}}}}
+        spec = {
+            "kind": "choice",
+            "by": "option",
+            "options": {
+                "purchase": {"kind": "one_off", "lag": lag},
+                "rent": {
+                    "kind": "annual",
+                    "years": {"by": "tier", "values": {"A": 10, "B": 5, "C": draw(st.integers(1, 30))}},
+                },
+            },
+        }
     return spec
 
 
@@ -136,8 +155,10 @@ def schedules(draw):
 def test_schedule_cash_sums_to_commitment(spec, data, n):
     s = TypeAdapter(Schedule).validate_python(spec)
     amount = data.draw(arrays(np.float64, n, elements=money))
-    inputs = {"option": np.array(data.draw(st.lists(st.integers(0, 1), min_size=n, max_size=n)), dtype=np.intp),
-              "tier": np.array(data.draw(st.lists(st.integers(0, 2), min_size=n, max_size=n)), dtype=np.intp)}
+    inputs = {
+        "option": np.array(data.draw(st.lists(st.integers(0, 1), min_size=n, max_size=n)), dtype=np.intp),
+        "tier": np.array(data.draw(st.lists(st.integers(0, 2), min_size=n, max_size=n)), dtype=np.intp),
+    }
     ctx = EvalContext(n, inputs, {"option": ["purchase", "rent"], "tier": ["A", "B", "C"]}, 1e4)
     committed, cash = cash_by_offset(s, amount, ctx)
     assert cash.shape == (n, s.max_len())
@@ -153,8 +174,12 @@ def test_schedule_cash_sums_to_commitment(spec, data, n):
 @given(spec=schedules(), stayed=st.integers(0, 31), amount=money)
 def test_attrition_never_pays_more_than_committed(spec, stayed, amount):
     s = TypeAdapter(Schedule).validate_python(spec)
-    ctx = EvalContext(1, {"option": np.array([1]), "tier": np.array([2])},
-                      {"option": ["purchase", "rent"], "tier": ["A", "B", "C"]}, 1e4)
+    ctx = EvalContext(
+        1,
+        {"option": np.array([1]), "tier": np.array([2])},
+        {"option": ["purchase", "rent"], "tier": ["A", "B", "C"]},
+        1e4,
+    )
     committed, full = cash_by_offset(s, np.array([amount]), ctx)
     _, cut = cash_by_offset(s, np.array([amount]), ctx, years_stayed=np.array([stayed]))
     assert cut.sum() <= committed[0] * (1 + 1e-12) + 1e-6
@@ -162,6 +187,7 @@ def test_attrition_never_pays_more_than_committed(spec, stayed, amount):
 
 
 # ─────────────────────────────────────────── payer shares ───────────────────────────────────────────
+
 
 def test_share_matrix_rows_sum_to_one_for_every_regime():
     geo = CAT.geography
@@ -173,8 +199,11 @@ def test_share_matrix_rows_sum_to_one_for_every_regime():
 
 
 @FAST
-@given(amount=money, regime=st.sampled_from(sorted(CAT.geography.data.cost_sharing)),
-       j=st.sampled_from(CAT.geography.jurisdictions))
+@given(
+    amount=money,
+    regime=st.sampled_from(sorted(CAT.geography.data.cost_sharing)),
+    j=st.sampled_from(CAT.geography.jurisdictions),
+)
 def test_payer_shares_sum_to_the_amount(amount, regime, j):
     geo = CAT.geography
     split = amount * geo.share_matrix(regime)[geo.jurisdictions.index(j)]
@@ -184,8 +213,9 @@ def test_payer_shares_sum_to_the_amount(amount, regime, j):
 @settings(max_examples=25, deadline=None)
 @given(contract=st.floats(0, 1e5, allow_nan=False), j=st.sampled_from(CAT.geography.jurisdictions))
 def test_calculated_payer_split_sums_to_total(contract, j):
-    r = calculate(CAT, "jzbf2024-7.tech-intermediary-reward", {"contract": contract}, j, dt.date(2025, 5, 1),
-                  explain=False)
+    r = calculate(
+        CAT, "jzbf2024-7.tech-intermediary-reward", {"contract": contract}, j, dt.date(2025, 5, 1), explain=False
+    )
     assert abs(sum(r.payers.values()) - r.total_cny) <= 1e-6
     for s in r.schedule:
         assert abs(sum(s["payers_cny"].values()) - s["cash_cny"]) <= 1e-6

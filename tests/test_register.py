@@ -24,8 +24,18 @@ from fiscal_sim.scenario import load_scenario
 
 FIX = Path(__file__).parent / "fixtures" / "timeline"
 WAN = 1e4
-HEADER = ["record_id", "program", "jurisdiction", "award_date", "amount_wan", "annual_amount_wan", "schedule", "lag",
-          "payments_made", "present"]
+HEADER = [
+    "record_id",
+    "program",
+    "jurisdiction",
+    "award_date",
+    "amount_wan",
+    "annual_amount_wan",
+    "schedule",
+    "lag",
+    "payments_made",
+    "present",
+]
 RENT = ["r", "old.rent", "nanhu", "2023-03-01", "", "10", "annual:5", "0", "2", "true"]
 """10万元 a year, paid 2023–2027; 2 paid, so 2025, 2026, 2027 remain (remaining payments 0, 1, 2)"""
 
@@ -89,15 +99,26 @@ def test_register_rows_share_costs_like_new_awards(scen):
     np.testing.assert_array_equal(cash_city + cash_nanhu, v[lay.blocks[("ALL", "ALL", "existing")] + Y])
 
 
-@pytest.mark.parametrize("row, column, message", [
-    (["x", "no.such", "nanhu", "2024-01-01", "1", "", "", "", "0", "true"], "program", "unknown program"),
-    (["x", "old.grant", "nanhu", "2024-01-01", "-5", "", "", "", "0", "true"], "amount_wan", "negative amount"),
-    (["x", "old.grant", "nanhu", "2025-03-01", "5", "", "", "", "0", "true"], "award_date", "not before the horizon"),
-    (["x", "old.grant", "haining", "2024-01-01", "5", "", "", "", "0", "true"], "jurisdiction", "not where"),
-    (["x", "old.grant", "nanhu", "2024-01-01", "5", "", "monthly", "", "0", "true"], "schedule", "unknown schedule"),
-    (["x", "old.grant", "nanhu", "2024-01-01", "", "5", "", "", "0", "true"], "schedule", "annual amount needs"),
-    (["x", "old.grant", "nanhu", "2024-01-01", "5", "", "", "", "0", "maybe"], "present", "not true/false"),
-])
+@pytest.mark.parametrize(
+    "row, column, message",
+    [
+        (["x", "no.such", "nanhu", "2024-01-01", "1", "", "", "", "0", "true"], "program", "unknown program"),
+        (["x", "old.grant", "nanhu", "2024-01-01", "-5", "", "", "", "0", "true"], "amount_wan", "negative amount"),
+        (
+            ["x", "old.grant", "nanhu", "2025-03-01", "5", "", "", "", "0", "true"],
+            "award_date",
+            "not before the horizon",
+        ),
+        (["x", "old.grant", "haining", "2024-01-01", "5", "", "", "", "0", "true"], "jurisdiction", "not where"),
+        (
+            ["x", "old.grant", "nanhu", "2024-01-01", "5", "", "monthly", "", "0", "true"],
+            "schedule",
+            "unknown schedule",
+        ),
+        (["x", "old.grant", "nanhu", "2024-01-01", "", "5", "", "", "0", "true"], "schedule", "annual amount needs"),
+        (["x", "old.grant", "nanhu", "2024-01-01", "5", "", "", "", "0", "maybe"], "present", "not true/false"),
+    ],
+)
 def test_bad_rows_name_file_row_and_column(scen, tmp_path, row, column, message):
     path = write_csv(tmp_path / "bad.csv", [RENT, row])
     with pytest.raises(InputError) as e:
@@ -135,11 +156,15 @@ def test_run_writes_vintage_read_back_with_duckdb(tmp_path):
     assert res.exit_code == 0, res.output
     draws = f"read_parquet('{out}/draws/**/*.parquet', hive_partitioning = true)"
     summary = f"'{out}/summary.parquet'"
-    got = dict(duckdb.sql(f"SELECT vintage, sum(cash_cny) / 200 FROM {draws} WHERE fiscal_year = 2025 GROUP BY 1").fetchall())
-    ((existing,), ) = duckdb.sql(f"""SELECT mean_cny FROM {summary} WHERE program = 'ALL' AND payer = 'ALL'
+    got = dict(
+        duckdb.sql(f"SELECT vintage, sum(cash_cny) / 200 FROM {draws} WHERE fiscal_year = 2025 GROUP BY 1").fetchall()
+    )
+    ((existing,),) = duckdb.sql(f"""SELECT mean_cny FROM {summary} WHERE program = 'ALL' AND payer = 'ALL'
         AND vintage = 'existing' AND measure = 'cash' AND fiscal_year = 2025""").fetchall()
-    rows = dict(duckdb.sql(f"""SELECT vintage, mean_cny FROM {summary} WHERE program = 'ALL' AND payer = 'ALL'
-        AND measure = 'cash' AND period = 'horizon'""").fetchall())
+    rows = dict(
+        duckdb.sql(f"""SELECT vintage, mean_cny FROM {summary} WHERE program = 'ALL' AND payer = 'ALL'
+        AND measure = 'cash' AND period = 'horizon'""").fetchall()
+    )
     assert existing == pytest.approx(got["existing"]) and existing == 110 * WAN  # 10 rent + 100 grant, both certain
     assert rows["ALL"] == pytest.approx(rows["new"] + rows["existing"], rel=1e-12)
     split = {p for (p,) in duckdb.sql(f"SELECT DISTINCT program FROM {summary} WHERE vintage = 'existing'").fetchall()}
@@ -150,7 +175,9 @@ def test_run_writes_vintage_read_back_with_duckdb(tmp_path):
     res = CliRunner().invoke(app, ["report", str(out)])
     assert res.exit_code == 0, res.output
     html = (out / "report" / "report.html").read_text(encoding="utf-8")
-    assert "政策时间线" in html and "successor_replaces: old.grant → new.grant" in html and "register.csv (2 rows)" in html
+    assert (
+        "政策时间线" in html and "successor_replaces: old.grant → new.grant" in html and "register.csv (2 rows)" in html
+    )
 
 
 def test_the_baseline_estimates_and_the_illustration_declares_itself_synthetic():
@@ -183,8 +210,10 @@ def test_the_baseline_estimates_and_the_illustration_declares_itself_synthetic()
 def test_overdue_payments_fall_in_the_first_year_and_count_as_one(scen, tmp_path):
     """Awarded 2021 (paid 2021–2025, none made): four overdue payments and 2025's fall due in 2025, certain;
     a 5-year schedule from 2023 with 2 paid leaves 2025–2027, then nothing beyond the horizon."""
-    rows = [["o", "old.rent", "nanhu", "2021-05-01", "", "10", "annual:5", "0", "0", "true"],
-            ["b", "old.rent", "nanhu", "2024-05-01", "", "10", "annual:10", "0", "1", "true"]]
+    rows = [
+        ["o", "old.rent", "nanhu", "2021-05-01", "", "10", "annual:5", "0", "0", "true"],
+        ["b", "old.rent", "nanhu", "2024-05-01", "", "10", "annual:10", "0", "1", "true"],
+    ]
     book = load_register(write_csv(tmp_path / "r.csv", rows), scen).books["old.rent"]
     np.testing.assert_array_equal(book.cash_cny / WAN, [[50, 0, 0, 0, 0, 0, 0], [10] * 7])
     np.testing.assert_array_equal(book.index, [[0, -1, -1, -1, -1, -1, -1], list(range(7))])
@@ -204,21 +233,39 @@ def test_figures_resting_on_synthetic_rows_say_so_everywhere(tmp_path):
     root = Path(__file__).resolve().parents[1] / "scenarios"
     runner = CliRunner()
     out = tmp_path / "ill"
-    res = runner.invoke(app, ["run", str(root / "illustrative_register.yaml"), "--draws", "100", "--out", str(out),
-                              "--no-draws-ledger", "--lang", "en"], env={"COLUMNS": "200"})
+    res = runner.invoke(
+        app,
+        [
+            "run",
+            str(root / "illustrative_register.yaml"),
+            "--draws",
+            "100",
+            "--out",
+            str(out),
+            "--no-draws-ledger",
+            "--lang",
+            "en",
+        ],
+        env={"COLUMNS": "200"},
+    )
     assert res.exit_code == 0, res.output
     h = json.loads((out / "headline.json").read_text(encoding="utf-8"))
     note = next(n for n in h["data_notes"] if n["kind"] == "synthetic_register")
     assert "SYNTHETIC register illustrative_register.csv" in note["en"] and "合成登记册" in note["zh"]
     assert note["en"] in " ".join(res.output.split()) or note["en"].split(":")[0] in res.output
-    ((n,),) = duckdb.sql(f"SELECT count(*) FROM '{out}/programs.parquet' WHERE existing_source LIKE 'register (SYNTHETIC)%'"
-                         ).fetchall()
+    ((n,),) = duckdb.sql(
+        f"SELECT count(*) FROM '{out}/programs.parquet' WHERE existing_source LIKE 'register (SYNTHETIC)%'"
+    ).fetchall()
     assert n == len(note["programs"]) > 0
     assert runner.invoke(app, ["export", str(out), "--xlsx", str(tmp_path / "ill.xlsx")]).exit_code == 0
     texts = [c.value for c in openpyxl.load_workbook(tmp_path / "ill.xlsx")["Headline text 结论文字"]["A"]]
     assert note["zh"] in texts and note["en"] in texts
     base = tmp_path / "base"
-    assert runner.invoke(app, ["run", str(root / "baseline.yaml"), "--draws", "100", "--out", str(base), "-q",
-                               "--no-draws-ledger"]).exit_code == 0
+    assert (
+        runner.invoke(
+            app, ["run", str(root / "baseline.yaml"), "--draws", "100", "--out", str(base), "-q", "--no-draws-ledger"]
+        ).exit_code
+        == 0
+    )
     kinds = [n["kind"] for n in json.loads((base / "headline.json").read_text(encoding="utf-8"))["data_notes"]]
     assert kinds == ["estimated_cohorts"]

@@ -29,8 +29,14 @@ from fiscal_sim.scenario import load_scenario
 HERE = Path(__file__).parent / "scenarios"
 BASE = HERE / "crn_base.yaml"
 BUCKET = "fiscal-sim-test"
-ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-       "AWS_EC2_METADATA_DISABLED": "true", "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
+ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "NO_PROXY": "127.0.0.1,localhost",
+    "no_proxy": "127.0.0.1,localhost",
+}
 
 
 @pytest.fixture(scope="module")
@@ -76,8 +82,10 @@ def read_json(r: Remote, name: str) -> dict:
 def parts(location: Path | Remote) -> dict[str, object]:
     """Every per-draw part, by its path below ``draws/``."""
     if isinstance(location, Path):
-        return {p.relative_to(location / "draws").as_posix(): pq.read_table(p)
-                for p in sorted((location / "draws").rglob("*.parquet"))}
+        return {
+            p.relative_to(location / "draws").as_posix(): pq.read_table(p)
+            for p in sorted((location / "draws").rglob("*.parquet"))
+        }
     fs, path = fs_path(location, "draws")
     return {f: pq.read_table(f"{path}/{f}", filesystem=fs) for f in remote_files(location.child("draws"))}
 
@@ -93,8 +101,11 @@ def test_parse_local_paths_and_urls(tmp_path):
     assert parse("outputs/x") == Path("outputs/x")
     assert parse(f"file://{tmp_path}/x") == tmp_path / "x"
     assert isinstance(parse("s3://bucket/prefix?region=us-east-1"), Remote)
-    for bad, words in (("bogus://x/y", "not a folder or a storage URL"), ("s3://b/p?nonsense=1", "nonsense"),
-                       ("s3://", "names no bucket")):
+    for bad, words in (
+        ("bogus://x/y", "not a folder or a storage URL"),
+        ("s3://b/p?nonsense=1", "nonsense"),
+        ("s3://", "names no bucket"),
+    ):
         with pytest.raises(OutputFolderError) as e:
             parse(bad)
         assert f"--out {bad}" in str(e.value) and words in str(e.value) and "\n" not in str(e.value)
@@ -118,8 +129,10 @@ def test_run_on_s3_equals_a_local_run(s3, base, local):
     con = duckdb.connect()
     con.register("remote", ds.dataset(f"{path}/draws", filesystem=fs, partitioning="hive"))
     got = con.sql("SELECT * EXCLUDE (fiscal_year), fiscal_year::INT FROM remote ORDER BY ALL").fetchall()
-    want = con.sql(f"SELECT * EXCLUDE (fiscal_year), fiscal_year::INT FROM read_parquet('{folder}/draws/**/*.parquet', "
-                   "hive_partitioning = true) ORDER BY ALL").fetchall()
+    want = con.sql(
+        f"SELECT * EXCLUDE (fiscal_year), fiscal_year::INT FROM read_parquet('{folder}/draws/**/*.parquet', "
+        "hive_partitioning = true) ORDER BY ALL"
+    ).fetchall()
     assert len(got) > 1000 and got == want
     assert read_json(there.out, "headline.json") == json.loads((folder / "headline.json").read_text())
     assert there.headline["top_tail"][0]["ranked_by"] == "tail_mean"
@@ -277,8 +290,7 @@ def test_compare_and_sweep_on_s3_equal_local_ones(s3, base, tmp_path):
 
 def cli(*args: str) -> subprocess.CompletedProcess:
     exe = Path(sys.executable).parent / "fiscal-sim"
-    return subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, **ENV})
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=120, env={**os.environ, **ENV})
 
 
 def test_cli_runs_to_a_url_and_refuses_a_bad_one(s3, tmp_path):
@@ -296,9 +308,14 @@ def test_cli_runs_to_a_url_and_refuses_a_bad_one(s3, tmp_path):
     r = cli("export", s3("cli"), "--csv", str(tmp_path / "csv"))
     assert r.returncode == 0 and (tmp_path / "csv" / "summary.csv").is_file(), r.stderr
     r = cli("report", s3("cli"))
-    assert r.returncode == 1 and r.stderr.strip() == f"error: RUN_DIR {s3('cli')} is a URL: give --out FOLDER for the report"
-    for bad, words in (("bogus://x/y", "--out bogus://x/y: not a folder or a storage URL"),
-                       (s3("p", bucket="no-such-bucket"), "bucket no-such-bucket not found")):
+    assert (
+        r.returncode == 1
+        and r.stderr.strip() == f"error: RUN_DIR {s3('cli')} is a URL: give --out FOLDER for the report"
+    )
+    for bad, words in (
+        ("bogus://x/y", "--out bogus://x/y: not a folder or a storage URL"),
+        (s3("p", bucket="no-such-bucket"), "bucket no-such-bucket not found"),
+    ):
         r = cli("run", str(BASE), "--draws", "200", "-q", "--out", bad)
         assert r.returncode == 1 and "Traceback" not in r.stderr
         lines = r.stderr.strip().splitlines()

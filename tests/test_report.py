@@ -108,8 +108,10 @@ def test_report_is_self_contained_and_every_chart_has_its_table(report):
     ids = {i["data-chart"] for i in page.images}
     assert {"overview", "payers", "outstanding-ALL", "top-mean", "top-p95", "exceedance", "tornado-ALL"} <= ids
     # the order a director reads: headline first, overview next, technical details (hashes, seed) last
-    order = [html.index(f'<section id="{i}"') for i in ("headline", "overview", "payers", "sensitivity",
-                                                          "convergence", "run")]
+    order = [
+        html.index(f'<section id="{i}"')
+        for i in ("headline", "overview", "payers", "sensitivity", "convergence", "run")
+    ]
     assert order == sorted(order)
     assert "@page{size:A4" in html and "@media print" in html
     # amounts in 万元/亿元, Chinese titles with English
@@ -126,9 +128,12 @@ def test_compared_run_shows_the_change(compare_dir):
     # the change opens the headline: all payers' horizon cash, baseline → reform, from compare.parquet
     import pyarrow.parquet as pq
 
-    row = next(x for x in pq.read_table(compare_dir / "compare.parquet").to_pylist() if x["program"] == "ALL"
-               and x["payer"] == "ALL" and x["measure"] == "cash" and x["period"] == "horizon")
-    first = html[:html.index('<section id="overview"')]
+    row = next(
+        x
+        for x in pq.read_table(compare_dir / "compare.parquet").to_pylist()
+        if x["program"] == "ALL" and x["payer"] == "ALL" and x["measure"] == "cash" and x["period"] == "horizon"
+    )
+    first = html[: html.index('<section id="overview"')]
     assert f"all payers: {row['baseline_mean_cny'] / 1e8:,.2f} → {row['reform_mean_cny'] / 1e8:,.2f}" in first
 
 
@@ -156,8 +161,13 @@ def test_not_a_run_folder_is_a_clear_error(tmp_path, case):
     with pytest.raises(NotARunFolder) as e:
         write_report(target)
     assert str(target) in str(e.value)
-    assert {"empty": "is empty", "missing": "no such folder", "file": "is a file", "other": "no summary.parquet",
-            "no_manifest": "no manifest.json"}[case] in str(e.value)
+    assert {
+        "empty": "is empty",
+        "missing": "no such folder",
+        "file": "is a file",
+        "other": "no summary.parquet",
+        "no_manifest": "no manifest.json",
+    }[case] in str(e.value)
     res = CliRunner().invoke(app, ["report", str(target)])
     assert res.exit_code == 1 and "error" in res.output
 
@@ -187,19 +197,38 @@ window.addEventListener('load', function () {
 
 def chromium() -> Path:
     """The browser, installing it with tests/setup_browser.sh when we may (root with apt-get); else skip."""
-    if not CHROMIUM.exists() and hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get") \
-            and not os.environ.get("FISCAL_SIM_NO_BROWSER_INSTALL"):
+    if (
+        not CHROMIUM.exists()
+        and hasattr(os, "geteuid")
+        and os.geteuid() == 0
+        and shutil.which("apt-get")
+        and not os.environ.get("FISCAL_SIM_NO_BROWSER_INSTALL")
+    ):
         subprocess.run(["sh", str(SETUP)], check=False, capture_output=True, timeout=900)
     if not CHROMIUM.exists():
-        pytest.skip("headless Chromium is absent (/usr/bin/chromium) and could not be installed: "
-                    "run tests/setup_browser.sh as root (Debian package 'chromium')")
+        pytest.skip(
+            "headless Chromium is absent (/usr/bin/chromium) and could not be installed: "
+            "run tests/setup_browser.sh as root (Debian package 'chromium')"
+        )
     return CHROMIUM
 
 
 def browse(html_file: Path, profile: Path, *extra: str) -> subprocess.CompletedProcess:
-    cmd = [str(chromium()), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-           "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
-           "--enable-logging=stderr", "--v=0", *extra, html_file.as_uri()]
+    cmd = [
+        str(chromium()),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={profile}",
+        "--enable-logging=stderr",
+        "--v=0",
+        *extra,
+        html_file.as_uri(),
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
 
 
@@ -235,9 +264,11 @@ def test_first_screen_shows_the_headline_numbers(report, run_dir, tmp_path):
     h = json.loads((run_dir / "headline.json").read_text(encoding="utf-8"))
     res = browse(report.html, tmp_path / "profile", "--virtual-time-budget=5000", "--dump-dom")
     assert res.returncode == 0, res.stderr[-2000:]
-    first = res.stdout[:res.stdout.index('<section id="overview"')]  # the headline comes before everything else
-    total = duckdb.sql(f"SELECT mean_cny, p90_cny FROM '{run_dir}/summary.parquet' WHERE program = 'ALL' AND "
-                       "payer = 'ALL' AND vintage = 'ALL' AND measure = 'cash' AND period = 'horizon'").fetchall()[0]
+    first = res.stdout[: res.stdout.index('<section id="overview"')]  # the headline comes before everything else
+    total = duckdb.sql(
+        f"SELECT mean_cny, p90_cny FROM '{run_dir}/summary.parquet' WHERE program = 'ALL' AND "
+        "payer = 'ALL' AND vintage = 'ALL' AND measure = 'cash' AND period = 'horizon'"
+    ).fetchall()[0]
     assert f"{total[0] / 1e8:,.2f}" in first and f"{total[1] / 1e8:,.2f}" in first
     for b in h["budget_lines"]:
         assert f"{100 * b['p_exceed']:.1f}" in first
@@ -308,8 +339,9 @@ def test_the_report_prints_on_a4(report, tmp_path):
     pdf = tmp_path / "report.pdf"
     res = browse(report.html, tmp_path / "profile", "--no-pdf-header-footer", f"--print-to-pdf={pdf}")
     assert res.returncode == 0 and pdf.is_file(), res.stderr[-2000:]
-    boxes = {tuple(round(float(x)) for x in b.split()) for b in
-             re.findall(rb"/MediaBox\s*\[([^\]]*)\]", pdf.read_bytes())}
+    boxes = {
+        tuple(round(float(x)) for x in b.split()) for b in re.findall(rb"/MediaBox\s*\[([^\]]*)\]", pdf.read_bytes())
+    }
     assert boxes == {(0, 0, 595, 842)}  # A4 in points, every page
 
 
@@ -342,18 +374,37 @@ def test_main_body_prints_within_six_a4_pages(tmp_path):
 
     browser = chromium()
     run = tmp_path / "run"
-    res = CliRunner().invoke(app, ["run", str(HERE.parent / "scenarios" / "baseline.yaml"), "--draws", "300", "--out",
-                                   str(run), "--no-draws-ledger", "-q"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "run",
+            str(HERE.parent / "scenarios" / "baseline.yaml"),
+            "--draws",
+            "300",
+            "--out",
+            str(run),
+            "--no-draws-ledger",
+            "-q",
+        ],
+    )
     assert res.exit_code == 0, res.output
     html = write_report(run, tmp_path / "report").html.read_text(encoding="utf-8")
     assert html.count("Appendix 附录") == 1 and html.index('id="headline"') < html.index('id="appendix"')
     main = tmp_path / "main.html"
-    main.write_text(html[:html.index('<h2 class="appendix-title"')] + html[html.index("</main>"):], encoding="utf-8")
+    main.write_text(html[: html.index('<h2 class="appendix-title"')] + html[html.index("</main>") :], encoding="utf-8")
     pages = {}
     for name, page in (("main", main), ("full", tmp_path / "report" / "report.html")):
         pdf = tmp_path / f"{name}.pdf"
-        cmd = [str(browser), "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'profile'}",
-               "--no-pdf-header-footer", f"--print-to-pdf={pdf}", page.as_uri()]
+        cmd = [
+            str(browser),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--no-pdf-header-footer",
+            f"--print-to-pdf={pdf}",
+            page.as_uri(),
+        ]
         assert subprocess.run(cmd, capture_output=True, timeout=120).returncode == 0
         pages[name] = pdf_pages(pdf)
     assert pages["main"] <= 6 and pages["full"] > pages["main"], pages

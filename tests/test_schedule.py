@@ -11,8 +11,16 @@ from pydantic import TypeAdapter, ValidationError
 
 from fiscal_sim.calc import calculate
 from fiscal_sim.rules.formula import EvalContext
-from fiscal_sim.rules.schedule import (Annual, Instalments, OneOff, Schedule, ScheduleChoice, cash_by_offset,
-                                       category_refs, schedule_classes)
+from fiscal_sim.rules.schedule import (
+    Annual,
+    Instalments,
+    OneOff,
+    Schedule,
+    ScheduleChoice,
+    cash_by_offset,
+    category_refs,
+    schedule_classes,
+)
 
 WAN = 1e4
 schedule = TypeAdapter(Schedule).validate_python
@@ -29,6 +37,7 @@ def amounts(*wan):
 
 
 # ─────────────────────────────────────────── one-off ───────────────────────────────────────────
+
 
 def test_one_off_in_the_award_year():
     s = schedule({"kind": "one_off"})
@@ -59,6 +68,7 @@ def test_lag_out_of_range(lag):
 
 
 # ─────────────────────────────────────────── annual ───────────────────────────────────────────
+
 
 def test_annual_rent_for_ten_years():
     # 10-year rent subsidy of 10万元 a year: the formula amount is per year
@@ -91,14 +101,23 @@ def test_annual_years_by_tier():
     assert_allclose(cash / WAN, [[100] * 5, [30, 30, 30, 0, 0], [0] * 5])
 
 
-@pytest.mark.parametrize("years", [0, 31, 2.5, {"by": "term", "values": {"long": 5, "short": 2.5}},
-                                   {"by": "term", "values": {"long": 5, "short": 0}}])
+@pytest.mark.parametrize(
+    "years",
+    [
+        0,
+        31,
+        2.5,
+        {"by": "term", "values": {"long": 5, "short": 2.5}},
+        {"by": "term", "values": {"long": 5, "short": 0}},
+    ],
+)
 def test_annual_years_must_be_whole_and_positive(years):
     with pytest.raises(ValidationError):
         schedule({"kind": "annual", "years": years})
 
 
 # ─────────────────────────────────────────── instalments ───────────────────────────────────────────
+
 
 def test_instalments_40_30_30():
     s = schedule({"kind": "instalments", "fractions": [0.4, 0.3, 0.3]})
@@ -120,13 +139,16 @@ def test_instalments_single_fraction():
     assert_allclose(cash / WAN, [[10]])
 
 
-@pytest.mark.parametrize("fractions, message", [
-    ([0.4, 0.3, 0.2], "must sum to 1"),
-    ([0.4, 0.3, 0.4], "must sum to 1"),
-    ([0.5, 0.5, 0], "greater than 0"),
-    ([1.5, -0.5], "less than or equal to 1"),
-    ([], "at least 1"),
-])
+@pytest.mark.parametrize(
+    "fractions, message",
+    [
+        ([0.4, 0.3, 0.2], "must sum to 1"),
+        ([0.4, 0.3, 0.4], "must sum to 1"),
+        ([0.5, 0.5, 0], "greater than 0"),
+        ([1.5, -0.5], "less than or equal to 1"),
+        ([], "at least 1"),
+    ],
+)
 def test_instalment_fractions_must_sum_to_one(fractions, message):
     with pytest.raises(ValidationError, match=message):
         schedule({"kind": "instalments", "fractions": fractions})
@@ -139,8 +161,11 @@ def test_unknown_schedule_kind():
 
 # ─────────────────────────────────────────── choice ───────────────────────────────────────────
 
-HOUSING = {"kind": "choice", "by": "option", "options": {
-    "purchase": {"kind": "one_off"}, "rent": {"kind": "annual", "years": 10}}}
+HOUSING = {
+    "kind": "choice",
+    "by": "option",
+    "options": {"purchase": {"kind": "one_off"}, "rent": {"kind": "annual", "years": 10}},
+}
 
 
 def test_choice_purchase_or_rent():
@@ -169,6 +194,7 @@ def test_talent_housing_program_end_to_end(catalogue):
 
 # ─────────────────────────────────────────── attrition ───────────────────────────────────────────
 
+
 def test_attrition_stops_annual_payments():
     s = schedule({"kind": "annual", "years": 10, "lag": 1})
     committed, cash = cash_by_offset(s, amounts(10, 10, 10, 10), ctx(4), years_stayed=np.array([0, 1, 3, 99]))
@@ -194,19 +220,27 @@ def test_attrition_by_term():
 
 # ─────────────────────────────────────────── schedule classes ───────────────────────────────────────────
 
-NESTED = {"kind": "choice", "by": "option", "options": {
-    "purchase": {"kind": "instalments", "fractions": [0.4, 0.3, 0.3], "lag": 1},
-    "rent": {"kind": "annual", "years": {"by": "tier", "values": {"A": 10, "B": 5, "C": 1}}}}}
+NESTED = {
+    "kind": "choice",
+    "by": "option",
+    "options": {
+        "purchase": {"kind": "instalments", "fractions": [0.4, 0.3, 0.3], "lag": 1},
+        "rent": {"kind": "annual", "years": {"by": "tier", "values": {"A": 10, "B": 5, "C": 1}}},
+    },
+}
 
 
-@pytest.mark.parametrize("spec", [
-    {"kind": "one_off", "lag": 2},
-    {"kind": "annual", "years": 4},
-    {"kind": "annual", "years": {"by": "term", "values": {"long": 5, "short": 3}}, "lag": 1},
-    {"kind": "instalments", "fractions": [0.4, 0.3, 0.3]},
-    HOUSING,
-    NESTED,
-])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"kind": "one_off", "lag": 2},
+        {"kind": "annual", "years": 4},
+        {"kind": "annual", "years": {"by": "term", "values": {"long": 5, "short": 3}}, "lag": 1},
+        {"kind": "instalments", "fractions": [0.4, 0.3, 0.3]},
+        HOUSING,
+        NESTED,
+    ],
+)
 def test_schedule_classes_equal_per_applicant_matrices(spec):
     s = schedule(spec)
     rng = np.random.default_rng(11)
@@ -225,7 +259,9 @@ def test_schedule_classes_equal_per_applicant_matrices(spec):
 def test_category_refs():
     assert category_refs(schedule({"kind": "one_off"})) == []
     assert category_refs(schedule(NESTED)) == ["option", "tier"]
-    assert category_refs(schedule({"kind": "annual", "years": {"by": "term", "values": {"long": 5, "short": 3}}})) == ["term"]
+    assert category_refs(schedule({"kind": "annual", "years": {"by": "term", "values": {"long": 5, "short": 3}}})) == [
+        "term"
+    ]
 
 
 def test_describe():

@@ -59,8 +59,9 @@ def test_rho_is_spearman_of_the_per_draw_values(scen):
     from fiscal_sim.analysis.sensitivity import rank_table
 
     table = rank_table(scen, factors, keys, X, T)
-    row = next(r for r in table.to_pylist() if r["factor"] == names[i] and r["payer"] == "ALL"
-               and r["period"] == "horizon")
+    row = next(
+        r for r in table.to_pylist() if r["factor"] == names[i] and r["payer"] == "ALL" and r["period"] == "horizon"
+    )
     ref = spearmanr(X[:, i], T[:, j])
     assert row["spearman_rho"] == pytest.approx(ref.statistic, abs=1e-12)
     assert row["p_value"] == pytest.approx(ref.pvalue, abs=1e-12)
@@ -80,8 +81,12 @@ def test_no_uncertain_parameter_is_a_clear_error(scen):
 def test_cli_on_a_run_folder_writes_beside_the_run(tmp_path):
     runner = CliRunner()
     run_dir = tmp_path / "run"
-    assert runner.invoke(app, ["run", str(DOMINANT), "--draws", "200", "--out", str(run_dir), "-q",
-                               "--no-draws-ledger"]).exit_code == 0
+    assert (
+        runner.invoke(
+            app, ["run", str(DOMINANT), "--draws", "200", "--out", str(run_dir), "-q", "--no-draws-ledger"]
+        ).exit_code
+        == 0
+    )
     res = runner.invoke(app, ["sensitivity", str(run_dir), "--top", "3"])
     assert res.exit_code == 0, res.output
     assert "uptake of " in res.output and "rate_factor:" not in res.output  # titles, not codes

@@ -10,8 +10,23 @@ from tests.conftest import SEEDS, need_shared
 
 def _norm(text: str) -> str:
     # the seeds mix full-width and ASCII punctuation and break lines mid-sentence
-    table = str.maketrans({"，": ",", "（": "(", "）": ")", "：": ":", "；": ";", "“": '"', "”": '"', "〔": "[", "〕": "]",
-                           "～": "~", "、": "、", "—": "-", "–": "-"})
+    table = str.maketrans(
+        {
+            "，": ",",
+            "（": "(",
+            "）": ")",
+            "：": ":",
+            "；": ";",
+            "“": '"',
+            "”": '"',
+            "〔": "[",
+            "〕": "]",
+            "～": "~",
+            "、": "、",
+            "—": "-",
+            "–": "-",
+        }
+    )
     return re.sub(r"\s+", "", text.translate(table))
 
 
@@ -39,7 +54,7 @@ def _numbers(program) -> list[tuple[str, float]]:
     out = []
     for _, node in program.spec.formula.walk():
         for field, par, money in node.params():
-            for v in (par.values.values() if isinstance(par, ByInput) else [par]):
+            for v in par.values.values() if isinstance(par, ByInput) else [par]:
                 if money or field == "rate":
                     out.append(("money" if money else "rate", float(v)))
     out += [("money", c.max) for c in program.spec.caps]
@@ -52,8 +67,11 @@ def test_formula_numbers_come_from_the_text(catalogue):
     for p in catalogue.programs.values():
         if p.spec.formula is None:
             continue
-        text = _norm(p.spec.source.quote + "".join(n.clause or "" for _, n in p.spec.formula.walk())
-                     + "".join(c.clause or "" for c in p.spec.caps))
+        text = _norm(
+            p.spec.source.quote
+            + "".join(n.clause or "" for _, n in p.spec.formula.walk())
+            + "".join(c.clause or "" for c in p.spec.caps)
+        )
         derived = _norm(" ".join(a for a in p.spec.assumptions if "derived" in a.lower()))
         for kind, v in _numbers(p):
             forms = [f"{v:g}"] + ([f"{v / 10000:g}亿"] if v >= 10000 else []) if kind == "money" else [f"{v * 100:g}%"]
@@ -68,8 +86,14 @@ def test_group_and_weight_quotes_occur_in_their_documents(catalogue):
     seed_of = {p.document.number: p.document.seed_file for p in catalogue.programs.values()}
     seeds = {p.name: _norm(p.read_text(encoding="utf-8")) for p in SEEDS.glob("*.txt")}
     cited = [(f"group {n}", g.document, g.quote) for n, g in catalogue.groups.items()]
-    cited += [(f"weights {n}", w.document, w.quote) for n, w in catalogue.geography.data.allocation_weights.items()
-              if w.basis == "document"]
-    missing = [f"{what}: {quote!r} not in {doc}" for what, doc, quote in cited
-               if doc not in seed_of or _norm(quote) not in seeds[seed_of[doc]]]
+    cited += [
+        (f"weights {n}", w.document, w.quote)
+        for n, w in catalogue.geography.data.allocation_weights.items()
+        if w.basis == "document"
+    ]
+    missing = [
+        f"{what}: {quote!r} not in {doc}"
+        for what, doc, quote in cited
+        if doc not in seed_of or _norm(quote) not in seeds[seed_of[doc]]
+    ]
     assert not missing, "\n".join(missing)

@@ -10,8 +10,19 @@ import sys
 
 import pytest
 
-HEAVY = ("pyarrow", "scipy", "matplotlib", "duckdb", "jinja2", "simpy", "dask", "openpyxl", "fiscal_sim.engine",
-         "fiscal_sim.pipeline", "fiscal_sim.report")
+HEAVY = (
+    "pyarrow",
+    "scipy",
+    "matplotlib",
+    "duckdb",
+    "jinja2",
+    "simpy",
+    "dask",
+    "openpyxl",
+    "fiscal_sim.engine",
+    "fiscal_sim.pipeline",
+    "fiscal_sim.report",
+)
 CALC = ["calc", "jwf2017-4.innovation-salary", "-i", "tier=A", "-i", "term=long", "-i", "salary=200", "-j", "nanhu"]
 # run the command in-process, then list which of the heavy modules (and yaml) it imported
 PROBE = """
@@ -29,8 +40,13 @@ print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in names or m 
 
 def loaded(args: list[str], cache: str) -> list[str]:
     code = PROBE.format(heavy=repr(set(HEAVY) | {"yaml"}))
-    r = subprocess.run([sys.executable, "-c", code, json.dumps(args)], capture_output=True, text=True, check=True,
-                       env={**os.environ, "FISCAL_SIM_CACHE": cache})
+    r = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(args)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "FISCAL_SIM_CACHE": cache},
+    )
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 

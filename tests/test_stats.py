@@ -28,8 +28,14 @@ def feed(values: np.ndarray, block: int, chunk: int, budget=None) -> Accumulator
 @pytest.fixture(scope="module")
 def values():
     rng = np.random.default_rng(3)
-    return np.vstack([rng.lognormal(np.log(5e6), 0.6, 3000), rng.poisson(500, 3000) * 2e5,
-                      np.where(rng.random(3000) < 0.7, 0.0, rng.gamma(2, 1e5, 3000)), np.full(3000, 123456.0)])
+    return np.vstack(
+        [
+            rng.lognormal(np.log(5e6), 0.6, 3000),
+            rng.poisson(500, 3000) * 2e5,
+            np.where(rng.random(3000) < 0.7, 0.0, rng.gamma(2, 1e5, 3000)),
+            np.full(3000, 123456.0),
+        ]
+    )
 
 
 def test_moments_are_exact(values):
@@ -57,7 +63,7 @@ def test_tail_mean_close_to_exact_expected_shortfall(values):
     qs, tail = acc.quantiles([0.95], 0.95)
     for i in range(3):
         v = np.sort(values[i])
-        es = v[int(np.floor(0.95 * v.size)):].mean()
+        es = v[int(np.floor(0.95 * v.size)) :].mean()
         assert tail[i] == pytest.approx(es, rel=2 * RESOLUTION)
 
 
@@ -88,7 +94,7 @@ def test_blocks_out_of_order_are_folded_in_order(values):
     parts = []
     for start in range(0, 3000, 500):
         p = Accumulator(values.shape[0])
-        p.add([(start // 100 + k, k * 100, 100) for k in range(5)], values[:, start:start + 500])
+        p.add([(start // 100 + k, k * 100, 100) for k in range(5)], values[:, start : start + 500])
         parts.append(p)
     for p in reversed(parts):
         a.merge(p)

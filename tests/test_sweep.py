@@ -59,27 +59,44 @@ def test_swept_values_are_the_parameters_used(scen, grid):
 
 
 def test_swept_values_change_the_results(grid):
-    rows = [r for r in grid.table.to_pylist() if r["program"] == CAPPED and r["payer"] == "ALL"
-            and r["vintage"] == "ALL" and r["measure"] == "cash" and r["period"] == "horizon"]
+    rows = [
+        r
+        for r in grid.table.to_pylist()
+        if r["program"] == CAPPED
+        and r["payer"] == "ALL"
+        and r["vintage"] == "ALL"
+        and r["measure"] == "cash"
+        and r["period"] == "horizon"
+    ]
     by = {(r[CAP_COL], r[GROWTH_COL]): r["mean_cny"] for r in rows}
     for g in (0, 0.05):
         assert by[(300, g)] < by[(500, g)] < by[(800, g)]  # a higher cap pays more, same applicants
-    housing = {(r[CAP_COL], r[GROWTH_COL]): r["mean_cny"] for r in grid.table.to_pylist() if r["program"] == HOUSING
-               and r["payer"] == "ALL" and r["vintage"] == "ALL" and r["measure"] == "cash" and r["period"] == "horizon"}
+    housing = {
+        (r[CAP_COL], r[GROWTH_COL]): r["mean_cny"]
+        for r in grid.table.to_pylist()
+        if r["program"] == HOUSING
+        and r["payer"] == "ALL"
+        and r["vintage"] == "ALL"
+        and r["measure"] == "cash"
+        and r["period"] == "horizon"
+    }
     assert housing[(300, 0.05)] > housing[(300, 0)]
 
 
-@pytest.mark.parametrize("target, message", [
-    (f"programs.{CAPPED}.formula.maxx=1", "unknown parameter path 'formula.maxx'"),
-    (f"programs.{CAPPED}.formula.max=1", f"address parameters by name: programs.{CAPPED}.parameters.cap"),
-    (f"programs.{CAPPED}.parameters.cpa=1", "has no parameter 'cpa' (parameters: cap, rate); did you mean cap?"),
-    (f"programs.{CAPPED}.uptake.count.grwth=1", "unknown parameter path 'uptake.count.grwth'"),
-    (f"uptake.{HOUSING}.grow=0.1", "'grow' is neither an uptake field"),
-    ("programs.no-such.program.formula.max=1", "unknown program"),
-    (f"programs.{CAPPED}=1", "no parameter path"),
-    ("budget.city=1", "unknown parameter"),
-    ("cost_sharing.existing_regime.county.mayor=0.5", "unknown payer 'mayor'"),
-])
+@pytest.mark.parametrize(
+    "target, message",
+    [
+        (f"programs.{CAPPED}.formula.maxx=1", "unknown parameter path 'formula.maxx'"),
+        (f"programs.{CAPPED}.formula.max=1", f"address parameters by name: programs.{CAPPED}.parameters.cap"),
+        (f"programs.{CAPPED}.parameters.cpa=1", "has no parameter 'cpa' (parameters: cap, rate); did you mean cap?"),
+        (f"programs.{CAPPED}.uptake.count.grwth=1", "unknown parameter path 'uptake.count.grwth'"),
+        (f"uptake.{HOUSING}.grow=0.1", "'grow' is neither an uptake field"),
+        ("programs.no-such.program.formula.max=1", "unknown program"),
+        (f"programs.{CAPPED}=1", "no parameter path"),
+        ("budget.city=1", "unknown parameter"),
+        ("cost_sharing.existing_regime.county.mayor=0.5", "unknown payer 'mayor'"),
+    ],
+)
 def test_unknown_parameter_is_a_clear_error(scen, target, message):
     with pytest.raises(SweepError) as e:
         plan(scen, [target], [])
@@ -93,8 +110,9 @@ def test_invalid_value_names_the_point(scen):
 
 
 def test_cli_reports_an_unknown_path_and_exits_non_zero(tmp_path):
-    res = CliRunner().invoke(app, ["sweep", str(BASE), "--set", f"programs.{CAPPED}.formula.maxx=1,2",
-                                   "--out", str(tmp_path / "s")])
+    res = CliRunner().invoke(
+        app, ["sweep", str(BASE), "--set", f"programs.{CAPPED}.formula.maxx=1,2", "--out", str(tmp_path / "s")]
+    )
     assert res.exit_code == 1
     assert "formula.maxx" in res.output and not (tmp_path / "s").exists()
 
@@ -147,8 +165,11 @@ def swept_baseline(tmp_path_factory) -> tuple[Path, str]:
     """The bureau's baseline (it has an existing book) swept over two caps, 100 draws, as the terminal shows it."""
     baseline = Path(__file__).resolve().parents[1] / "scenarios" / "baseline.yaml"
     out = tmp_path_factory.mktemp("sweep") / "sw"
-    res = CliRunner().invoke(app, ["sweep", str(baseline), "--set", f"programs.{CAPPED}.cap=1000,3000",
-                                   "--draws", "100", "--out", str(out)], env={"COLUMNS": "200"})
+    res = CliRunner().invoke(
+        app,
+        ["sweep", str(baseline), "--set", f"programs.{CAPPED}.cap=1000,3000", "--draws", "100", "--out", str(out)],
+        env={"COLUMNS": "200"},
+    )
     assert res.exit_code == 0, res.output
     return out, res.output
 
@@ -166,7 +187,9 @@ def test_printed_sweep_table_equals_duckdb_on_sweep_parquet(swept_baseline):
     want = {}
     for point, payer, m, p in expected:  # whole 万元 as the terminal rounds them (Python's round of yuan / 1e4)
         want.setdefault(point, {})[payer] = (round(m / 1e4), round(p / 1e4))
-    printed = re.findall(r"^│ (\d+)\s+│ (\d+)\s+│ ([\d,]+)\s+│ ([\d,]+)\s+│ ([\d,]+)\s+│ ([\d,]+)\s+│$", text, flags=re.M)
+    printed = re.findall(
+        r"^│ (\d+)\s+│ (\d+)\s+│ ([\d,]+)\s+│ ([\d,]+)\s+│ ([\d,]+)\s+│ ([\d,]+)\s+│$", text, flags=re.M
+    )
     assert len(printed) == 2
     for point, _cap, *cells in printed:
         a_m, a_p, c_m, c_p = (int(c.replace(",", "")) for c in cells)
@@ -181,17 +204,23 @@ def test_printed_sweep_point_lines_equal_duckdb_on_sweep_parquet(swept_baseline)
 
     out, text = swept_baseline
     printed = re.findall(r"^    mean ([\d,.]+), P90 ([\d,.]+); P\(exceed\) .+ ([\d.]+)% in (\d{4})$", text, flags=re.M)
-    totals = duckdb.sql(f"SELECT mean_cny, p90_cny FROM '{out}/sweep.parquet' WHERE program = 'ALL' "
-                        "AND vintage = 'ALL' AND payer = 'ALL' AND measure = 'cash' AND period = 'horizon' "
-                        "ORDER BY point").fetchall()
+    totals = duckdb.sql(
+        f"SELECT mean_cny, p90_cny FROM '{out}/sweep.parquet' WHERE program = 'ALL' "
+        "AND vintage = 'ALL' AND payer = 'ALL' AND measure = 'cash' AND period = 'horizon' "
+        "ORDER BY point"
+    ).fetchall()
     assert len(printed) == len(totals) == 2
     for point, ((mean, p90, pct, year), (w_mean, w_p90)) in enumerate(zip(printed, totals)):
         assert (mean, p90) == (f"{w_mean / 1e8:,.2f}", f"{w_p90 / 1e8:,.2f}"), point
-        ((worst,),) = duckdb.sql(f"SELECT max(p_exceed) FROM '{out}/sweep.parquet' WHERE point = {point} "
-                                 "AND vintage = 'ALL' AND period = 'year' AND budget_cny > 0").fetchall()
-        ((at_year,),) = duckdb.sql(f"SELECT max(p_exceed) FROM '{out}/sweep.parquet' WHERE point = {point} "
-                                   f"AND vintage = 'ALL' AND period = 'year' AND fiscal_year = {year} "
-                                   "AND budget_cny > 0").fetchall()
+        ((worst,),) = duckdb.sql(
+            f"SELECT max(p_exceed) FROM '{out}/sweep.parquet' WHERE point = {point} "
+            "AND vintage = 'ALL' AND period = 'year' AND budget_cny > 0"
+        ).fetchall()
+        ((at_year,),) = duckdb.sql(
+            f"SELECT max(p_exceed) FROM '{out}/sweep.parquet' WHERE point = {point} "
+            f"AND vintage = 'ALL' AND period = 'year' AND fiscal_year = {year} "
+            "AND budget_cny > 0"
+        ).fetchall()
         assert pct == f"{100 * worst:.1f}" == f"{100 * at_year:.1f}", point  # the riskiest line, in its worst year
 
 

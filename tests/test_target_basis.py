@@ -62,8 +62,9 @@ def test_the_rule_catches_each_breach():
     assert problems(variant(target_until=2030), None) == ["target_until 2030 after the in-force end 2026-12-31"]
     assert problems(variant(quote="到2025年培育50个"), None) == ["target_until 2026 after the quote's year 2025"]
     assert problems(variant(quote="培育若干"), None) == ["quote states no number"]
-    assert problems(variant(quote="每年实施重点研发项目 99 个"), squash("每年实施重点研发项目 50 个")) == \
-        ["quote not in the seed texts"]
+    assert problems(variant(quote="每年实施重点研发项目 99 个"), squash("每年实施重点研发项目 50 个")) == [
+        "quote not in the seed texts"
+    ]
 
 
 def test_re_derived_counts_are_labelled_assumptions():

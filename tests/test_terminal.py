@@ -20,8 +20,20 @@ CODES = ("jetz", "nanhu", "xiuzhou", "jiashan", "haiyan", "haining", "pinghu", "
 
 def _run(tmp_path: Path, columns: int, *extra: str, env: dict | None = None) -> tuple[Path, str]:
     out = tmp_path / f"run{columns}"
-    res = CliRunner().invoke(app, ["run", str(REPO / "scenarios" / "baseline.yaml"), "--draws", "100", "--out", str(out),
-                                   "--no-draws-ledger", *extra], env={"COLUMNS": str(columns), **(env or {})})
+    res = CliRunner().invoke(
+        app,
+        [
+            "run",
+            str(REPO / "scenarios" / "baseline.yaml"),
+            "--draws",
+            "100",
+            "--out",
+            str(out),
+            "--no-draws-ledger",
+            *extra,
+        ],
+        env={"COLUMNS": str(columns), **(env or {})},
+    )
     assert res.exit_code == 0, res.output
     return out, res.output
 
@@ -107,25 +119,53 @@ def test_compare_fits_80_columns_with_payer_names(tmp_path):
     import duckdb
 
     out = tmp_path / "cmp"
-    res = CliRunner().invoke(app, ["compare", str(REPO / "scenarios" / "baseline.yaml"),
-                                   str(REPO / "scenarios" / "reform.yaml"), "--draws", "100", "--out", str(out),
-                                   "--no-draws-ledger", "--budget", "city=3亿"], env={"COLUMNS": "80"})
+    res = CliRunner().invoke(
+        app,
+        [
+            "compare",
+            str(REPO / "scenarios" / "baseline.yaml"),
+            str(REPO / "scenarios" / "reform.yaml"),
+            "--draws",
+            "100",
+            "--out",
+            str(out),
+            "--no-draws-ledger",
+            "--budget",
+            "city=3亿",
+        ],
+        env={"COLUMNS": "80"},
+    )
     assert res.exit_code == 0, res.output
     screen = _screen(res.output)
     assert all(cell_len(x) <= 80 for x in screen), [x for x in screen if cell_len(x) > 80]
     assert not set(re.findall(r"[A-Za-z]{2,}", res.output)) & set(CODES)
     for header in ("base", "reform", "change", "± se", "P5 Δ", "P95 Δ", "P(exceed) base → reform"):
         assert any(header in x for x in screen if x.startswith("┃")), header
-    ((b, r),) = duckdb.sql(f"SELECT baseline_mean_cny, reform_mean_cny FROM '{out}/compare.parquet' WHERE program = 'ALL' "
-                           "AND payer = 'city' AND measure = 'cash' AND period = 'year' AND fiscal_year = 2027").fetchall()
+    ((b, r),) = duckdb.sql(
+        f"SELECT baseline_mean_cny, reform_mean_cny FROM '{out}/compare.parquet' WHERE program = 'ALL' "
+        "AND payer = 'city' AND measure = 'cash' AND period = 'year' AND fiscal_year = 2027"
+    ).fetchall()
     row = next(x for x in screen if x.startswith("│ Jiaxing city finance") and "│ 2027" in x)
     assert f"{round(b / 1e4):,d}" in row and f"{round(r / 1e4):,d}" in row
-    ((line,),) = duckdb.sql(f"SELECT DISTINCT budget_cny FROM '{out}/baseline/summary.parquet' WHERE payer = 'city' "
-                            "AND program = 'ALL' AND budget_cny IS NOT NULL").fetchall()
+    ((line,),) = duckdb.sql(
+        f"SELECT DISTINCT budget_cny FROM '{out}/baseline/summary.parquet' WHERE payer = 'city' "
+        "AND program = 'ALL' AND budget_cny IS NOT NULL"
+    ).fetchall()
     assert line == 3e8  # --budget applies to both sides
 
 
 def test_an_unknown_language_is_refused(tmp_path):
-    res = CliRunner().invoke(app, ["run", str(REPO / "scenarios" / "baseline.yaml"), "--lang", "fr", "--draws", "10",
-                                   "--out", str(tmp_path / "x")])
+    res = CliRunner().invoke(
+        app,
+        [
+            "run",
+            str(REPO / "scenarios" / "baseline.yaml"),
+            "--lang",
+            "fr",
+            "--draws",
+            "10",
+            "--out",
+            str(tmp_path / "x"),
+        ],
+    )
     assert res.exit_code == 1 and "--lang 'fr': use zh or en" in res.output and not (tmp_path / "x").exists()

@@ -77,7 +77,9 @@ def test_highest_only_puts_the_family_in_one_non_cumulation_group(tmp_path, cat)
 
 def test_superseded_from_a_date(tmp_path, cat):
     """Superseded from 2025-07-01: in force to 2025-06-30, i.e. 181 of 365 days of 2025, nothing after."""
-    scen = scenario(tmp_path, cat, timeline={"validity": {"OLD〔2017〕1号": {"status": "superseded", "from": "2025-07-01"}}})
+    scen = scenario(
+        tmp_path, cat, timeline={"validity": {"OLD〔2017〕1号": {"status": "superseded", "from": "2025-07-01"}}}
+    )
     sp = next(sp for sp in scen.programs if sp.id == "old.grant")
     assert sp.prog.spec.in_force.to == dt.date(2025, 6, 30)
     np.testing.assert_allclose(sp.lam.sum(axis=0), [10 * 181 / 365, 0, 0, 0, 0, 0, 0])
@@ -93,8 +95,19 @@ def test_renew_on_the_same_terms(tmp_path, cat):
 
 def test_renew_with_overrides_is_a_renewed_copy_from_the_day_after_expiry(tmp_path, cat):
     """Renewed 2028–2029 with 80万元 per award: the original keeps 50万元 for its 2026–2027 awards."""
-    scen = scenario(tmp_path, cat, timeline={"after_expiry": {"NEW〔2026〕1号": {
-        "mode": "renew_with", "until": "2029-12-31", "overrides": {"new.grant": {"formula.amount": 80}}}}})
+    scen = scenario(
+        tmp_path,
+        cat,
+        timeline={
+            "after_expiry": {
+                "NEW〔2026〕1号": {
+                    "mode": "renew_with",
+                    "until": "2029-12-31",
+                    "overrides": {"new.grant": {"formula.amount": 80}},
+                }
+            }
+        },
+    )
     t = totals(scen)
     np.testing.assert_array_equal(t["new.grant"]["committed"], [0, 300, 300, 0, 0, 0, 0])
     np.testing.assert_array_equal(t["new.grant.renewed"]["committed"], [0, 0, 0, 480, 480, 0, 0])
@@ -119,8 +132,15 @@ def test_timing_overrides_in_a_scenario(tmp_path, cat):
 
 def test_bad_timeline_settings_name_the_field(tmp_path, cat):
     with pytest.raises(InputError) as e:
-        scenario(tmp_path, cat, timeline={"families": {"nope": "stack"}, "validity": {"X〔1〕1号": {"status": "in_force"}},
-                                          "timing": {"no.program": {"lag": 1}}})
+        scenario(
+            tmp_path,
+            cat,
+            timeline={
+                "families": {"nope": "stack"},
+                "validity": {"X〔1〕1号": {"status": "in_force"}},
+                "timing": {"no.program": {"lag": 1}},
+            },
+        )
     text = str(e.value)
     assert "scenario.timeline.families.nope: unknown family 'nope'" in text
     assert "scenario.timeline.validity.X〔1〕1号: unknown document" in text
@@ -132,8 +152,13 @@ def test_bad_timeline_settings_name_the_field(tmp_path, cat):
 def test_manifest_states_every_assumption_and_the_uptake_basis_by_year(tmp_path, cat):
     m = timeline_manifest(scenario(tmp_path, cat))
     kinds = {(a["kind"], a["subject"]) for a in m["timeline"]}
-    assert {("validity", "OLD〔2017〕1号"), ("after_expiry", "NEW〔2026〕1号"), ("family", "grants"),
-            ("timing", "default"), ("timing", "new.big")} <= kinds
+    assert {
+        ("validity", "OLD〔2017〕1号"),
+        ("after_expiry", "NEW〔2026〕1号"),
+        ("family", "grants"),
+        ("timing", "default"),
+        ("timing", "new.big"),
+    } <= kinds
     assert m["program_timeline"]["new.grant"]["uptake_basis"] == "target 2025–2027, assumption after"
     assert m["program_timeline"]["old.grant"]["in_force"] == ["2017-01-01", "2025-12-31"]
     assert m["program_timeline"]["new.big"]["schedule"] == "instalments 60%/40% from year +1"
@@ -141,8 +166,9 @@ def test_manifest_states_every_assumption_and_the_uptake_basis_by_year(tmp_path,
 
 def test_with_timing_sets_lags_and_splits_only_one_off_awards():
     ctx = EvalContext(n=2, inputs={"opt": np.array([0, 1])}, categories={"opt": ["buy", "rent"]}, unit_cny=1.0)
-    choice = ScheduleChoice(kind="choice", by="opt", options={"buy": OneOff(kind="one_off"),
-                                                              "rent": Annual(kind="annual", years=3)})
+    choice = ScheduleChoice(
+        kind="choice", by="opt", options={"buy": OneOff(kind="one_off"), "rent": Annual(kind="annual", years=3)}
+    )
     timed = with_timing(choice, 1, [0.5, 0.5])
     assert isinstance(timed.options["buy"], Instalments) and timed.options["buy"].lag == 1
     assert isinstance(timed.options["rent"], Annual) and timed.options["rent"].lag == 1
@@ -171,8 +197,10 @@ def test_programs_show_prints_each_assumption_with_its_basis():
     assert res.exit_code == 0, res.output
     text = " ".join(res.output.split())
     assert "validity 嘉政发〔2017〕3号: in_force [assumption, catalogue]" in text
-    assert "family research-institute: successor_replaces: jzf2017-3.provincial-institute-build → " \
-           "jzbf2024-7.research-institute [quote, catalogue]" in text
+    assert (
+        "family research-institute: successor_replaces: jzf2017-3.provincial-institute-build → "
+        "jzbf2024-7.research-institute [quote, catalogue]" in text
+    )
     assert "timing default: lag 1 [assumption, catalogue]" in text
     assert "replaced by jzbf2024-7.research-institute from 2024-04-01" in text
     res = CliRunner().invoke(app, ["programs", "show", "jzbf2024-7.hnte-first-certification"])

@@ -137,7 +137,9 @@ def problems_of(root: Path, path: Path) -> list[Problem]:
     return e.value.problems
 
 
-def expect(problems: list[Problem], path: Path, program: str | None, field: str, line: int | None, message: str) -> Problem:
+def expect(
+    problems: list[Problem], path: Path, program: str | None, field: str, line: int | None, message: str
+) -> Problem:
     """The problem at ``field`` names the file, the program, the line, and says ``message``."""
     found = [p for p in problems if p.field == field]
     assert found, f"no problem at {field}; got:\n" + "\n".join(map(str, problems))
@@ -163,17 +165,26 @@ def test_the_template_is_valid(root):
 
 # ─────────────────────────────────────────── unknown primitive ───────────────────────────────────────────
 
+
 def test_unknown_primitive(root):
     text = edit("kind: rate", "kind: percent")
     path = write(root, text)
-    expect(problems_of(root, path), path, "test.salary", "programs[1].formula.of.of",
-           line_of(text, "kind: percent") - 1, "'percent'")
+    expect(
+        problems_of(root, path),
+        path,
+        "test.salary",
+        "programs[1].formula.of.of",
+        line_of(text, "kind: percent") - 1,
+        "'percent'",
+    )
 
 
 def test_unknown_primitive_at_the_top_of_a_formula(root):
     text = edit("formula: {kind: fixed, amount: 20}", "formula: {kind: fixd, amount: 20}")
     path = write(root, text)
-    p = expect(problems_of(root, path), path, "test.first", "programs[0].formula", line_of(text, "kind: fixd"), "'fixd'")
+    p = expect(
+        problems_of(root, path), path, "test.first", "programs[0].formula", line_of(text, "kind: fixd"), "'fixd'"
+    )
     assert "'fixed'" in p.message  # lists the known kinds
 
 
@@ -181,37 +192,59 @@ def test_unknown_primitive_as_the_base_of_a_rate(root):
     # the tag of a rate node is also the name of its field 'rate': the path must still say 'base'
     text = edit("base: salary", "base: {kind: bogus}")
     path = write(root, text)
-    expect(problems_of(root, path), path, "test.salary", "programs[1].formula.of.of.base",
-           line_of(text, "kind: bogus"), "'bogus'")
+    expect(
+        problems_of(root, path),
+        path,
+        "test.salary",
+        "programs[1].formula.of.of.base",
+        line_of(text, "kind: bogus"),
+        "'bogus'",
+    )
 
 
 def test_unknown_schedule_kind(root):
     text = edit("kind: annual", "kind: monthly")
     path = write(root, text)
-    expect(problems_of(root, path), path, "test.salary", "programs[1].schedule", line_of(text, "schedule:"), "'monthly'")
+    expect(
+        problems_of(root, path), path, "test.salary", "programs[1].schedule", line_of(text, "schedule:"), "'monthly'"
+    )
 
 
 # ─────────────────────────────────────────── missing field ───────────────────────────────────────────
 
+
 def test_missing_field(root):
     text = edit("    title_en: salary subsidy\n", "")
     path = write(root, text)
-    expect(problems_of(root, path), path, "test.salary", "programs[1].title_en", line_of(text, "- id: test.salary"),
-           "required field is missing")
+    expect(
+        problems_of(root, path),
+        path,
+        "test.salary",
+        "programs[1].title_en",
+        line_of(text, "- id: test.salary"),
+        "required field is missing",
+    )
 
 
 def test_missing_nested_field(root):
     text = edit("      quote: 按引进人才年薪的50%给予补助\n", "")
     path = write(root, text)
-    expect(problems_of(root, path), path, "test.salary", "programs[1].source.quote",
-           line_of(text, "section: 二（四）") - 1, "required field is missing")
+    expect(
+        problems_of(root, path),
+        path,
+        "test.salary",
+        "programs[1].source.quote",
+        line_of(text, "section: 二（四）") - 1,
+        "required field is missing",
+    )
 
 
 def test_missing_formula_of_a_priced_program(root):
     text = edit("    formula: {kind: fixed, amount: 20}\n", "")
     path = write(root, text)
-    expect(problems_of(root, path), path, "test.first", "programs[0]", line_of(text, "- id: test.first"),
-           "needs a formula")
+    expect(
+        problems_of(root, path), path, "test.first", "programs[0]", line_of(text, "- id: test.first"), "needs a formula"
+    )
 
 
 def test_unknown_field_is_named(root):
@@ -219,105 +252,192 @@ def test_unknown_field_is_named(root):
     path = write(root, text)
     probs = problems_of(root, path)
     expect(probs, path, "test.salary", "programs[1].formula.factr", line_of(text, "factr"), "unknown field")
-    expect(probs, path, "test.salary", "programs[1].formula.factor", line_of(text, "kind: uplift") - 1,
-           "required field is missing")
+    expect(
+        probs,
+        path,
+        "test.salary",
+        "programs[1].formula.factor",
+        line_of(text, "kind: uplift") - 1,
+        "required field is missing",
+    )
 
 
 # ─────────────────────────────────────────── negative cap ───────────────────────────────────────────
 
+
 def test_negative_cap_in_a_tier_table(root):
     text = edit("A: 100", "A: -100")
     path = write(root, text)
-    expect(problems_of(root, path), path, "test.salary", "programs[1].formula.of.max.values.A",
-           line_of(text, "A: -100"), "greater than or equal to 0")
+    expect(
+        problems_of(root, path),
+        path,
+        "test.salary",
+        "programs[1].formula.of.max.values.A",
+        line_of(text, "A: -100"),
+        "greater than or equal to 0",
+    )
 
 
 def test_negative_per_award_cap(root):
     text = edit("formula: {kind: fixed, amount: 20}", "formula: {kind: cap, max: -10, of: {kind: fixed, amount: 20}}")
     path = write(root, text)
-    expect(problems_of(root, path), path, "test.first", "programs[0].formula.max", line_of(text, "max: -10"),
-           "greater than or equal to 0")
+    expect(
+        problems_of(root, path),
+        path,
+        "test.first",
+        "programs[0].formula.max",
+        line_of(text, "max: -10"),
+        "greater than or equal to 0",
+    )
 
 
 def test_negative_aggregate_cap(root):
     text = edit("max: 100", "max: -100")
     path = write(root, text)
-    expect(problems_of(root, path), path, "test.salary", "programs[1].caps[0].max", line_of(text, "max: -100"),
-           "greater than or equal to 0")
+    expect(
+        problems_of(root, path),
+        path,
+        "test.salary",
+        "programs[1].caps[0].max",
+        line_of(text, "max: -100"),
+        "greater than or equal to 0",
+    )
 
 
 # ─────────────────────────────────────────── rate above 100% ───────────────────────────────────────────
 
+
 def test_rate_above_100_percent(root):
     text = edit("rate: 0.5", "rate: 1.5")
     path = write(root, text)
-    expect(problems_of(root, path), path, "test.salary", "programs[1].formula.of.of.rate", line_of(text, "rate: 1.5"),
-           "less than or equal to 1")
+    expect(
+        problems_of(root, path),
+        path,
+        "test.salary",
+        "programs[1].formula.of.of.rate",
+        line_of(text, "rate: 1.5"),
+        "less than or equal to 1",
+    )
 
 
 def test_rate_above_100_percent_in_a_tier_table(root):
     text = edit("rate: 0.5", "rate: {by: tier, values: {A: 0.7, B: 1.2}}")
     path = write(root, text)
-    expect(problems_of(root, path), path, "test.salary", "programs[1].formula.of.of.rate.values.B",
-           line_of(text, "B: 1.2"), "less than or equal to 1")
+    expect(
+        problems_of(root, path),
+        path,
+        "test.salary",
+        "programs[1].formula.of.of.rate.values.B",
+        line_of(text, "B: 1.2"),
+        "less than or equal to 1",
+    )
 
 
 # ─────────────────────────────────────────── tables and tiers ───────────────────────────────────────────
 
+
 def test_tier_table_missing_a_declared_tier(root):
     text = edit("            B: 60\n", "")
     path = write(root, text)
-    expect(problems_of(root, path), path, "test.salary", "programs[1].formula.of.max",
-           line_of(text, "by: tier") - 1, "no value for tier ['B']")
+    expect(
+        problems_of(root, path),
+        path,
+        "test.salary",
+        "programs[1].formula.of.max",
+        line_of(text, "by: tier") - 1,
+        "no value for tier ['B']",
+    )
 
 
 def test_tiered_amounts_missing_a_declared_category(root):
-    text = edit("formula: {kind: fixed, amount: 20}",
-                "inputs: {level: {type: category, values: [leader, giant]}}\n"
-                "    formula: {kind: tiered, by: level, amounts: {leader: 100}}")
+    text = edit(
+        "formula: {kind: fixed, amount: 20}",
+        "inputs: {level: {type: category, values: [leader, giant]}}\n"
+        "    formula: {kind: tiered, by: level, amounts: {leader: 100}}",
+    )
     path = write(root, text)
-    expect(problems_of(root, path), path, "test.first", "programs[0].formula.amounts",
-           line_of(text, "kind: tiered"), "no value for level ['giant']")
+    expect(
+        problems_of(root, path),
+        path,
+        "test.first",
+        "programs[0].formula.amounts",
+        line_of(text, "kind: tiered"),
+        "no value for level ['giant']",
+    )
 
 
 def test_table_by_an_undeclared_input(root):
     text = edit("          by: tier", "          by: grade")
     path = write(root, text)
-    expect(problems_of(root, path), path, "test.salary", "programs[1].formula.of.max.by", line_of(text, "by: grade"),
-           "'grade' is not a declared category input")
+    expect(
+        problems_of(root, path),
+        path,
+        "test.salary",
+        "programs[1].formula.of.max.by",
+        line_of(text, "by: grade"),
+        "'grade' is not a declared category input",
+    )
 
 
 def test_condition_on_an_undeclared_category_value(root):
     text = edit("      input: age\n        lt: 35", "      input: tier\n        in: [Z]")
     path = write(root, text)
-    expect(problems_of(root, path), path, "test.salary", "programs[1].formula.when.in", line_of(text, "in: [Z]"),
-           "['Z'] are not declared values")
+    expect(
+        problems_of(root, path),
+        path,
+        "test.salary",
+        "programs[1].formula.when.in",
+        line_of(text, "in: [Z]"),
+        "['Z'] are not declared values",
+    )
 
 
 def test_gate_on_an_undeclared_category_value(root):
     # the tag of a gate node ('when') is also the name of its condition field
-    text = edit("formula: {kind: fixed, amount: 20}",
-                "inputs: {level: {type: category, values: [leader, giant]}}\n"
-                "    formula: {kind: when, when: {input: level, in: [giant, dwarf]}, of: {kind: fixed, amount: 20}}")
+    text = edit(
+        "formula: {kind: fixed, amount: 20}",
+        "inputs: {level: {type: category, values: [leader, giant]}}\n"
+        "    formula: {kind: when, when: {input: level, in: [giant, dwarf]}, of: {kind: fixed, amount: 20}}",
+    )
     path = write(root, text)
-    expect(problems_of(root, path), path, "test.first", "programs[0].formula.when.in", line_of(text, "kind: when"),
-           "['dwarf'] are not declared values")
+    expect(
+        problems_of(root, path),
+        path,
+        "test.first",
+        "programs[0].formula.when.in",
+        line_of(text, "kind: when"),
+        "['dwarf'] are not declared values",
+    )
 
 
 def test_gate_with_a_bad_condition(root):
-    text = edit("formula: {kind: fixed, amount: 20}",
-                "inputs: {invest: {type: money}}\n"
-                "    formula: {kind: when, when: {input: invest, gt: 3000, lt: 5000}, of: {kind: fixed, amount: 20}}")
+    text = edit(
+        "formula: {kind: fixed, amount: 20}",
+        "inputs: {invest: {type: money}}\n"
+        "    formula: {kind: when, when: {input: invest, gt: 3000, lt: 5000}, of: {kind: fixed, amount: 20}}",
+    )
     path = write(root, text)
-    expect(problems_of(root, path), path, "test.first", "programs[0].formula.when", line_of(text, "kind: when"),
-           "exactly one of lt, le, gt, ge, in")
+    expect(
+        problems_of(root, path),
+        path,
+        "test.first",
+        "programs[0].formula.when",
+        line_of(text, "kind: when"),
+        "exactly one of lt, le, gt, ge, in",
+    )
 
 
 def test_formula_using_an_undeclared_input(root):
     text = edit("base: salary", "base: wage")
     path = write(root, text)
-    expect(problems_of(root, path), path, "test.salary", "programs[1].formula.of.of",
-           line_of(text, "base: wage") - 3, "'wage', which is not declared")
+    expect(
+        problems_of(root, path),
+        path,
+        "test.salary",
+        "programs[1].formula.of.of",
+        line_of(text, "base: wage") - 3,
+        "'wage', which is not declared",
+    )
 
 
 def test_case_using_a_tier_the_table_does_not_have(root):
@@ -327,8 +447,14 @@ def test_case_using_a_tier_the_table_does_not_have(root):
     case_file.write_text(CASES, encoding="utf-8")
     with pytest.raises(InputError) as e:
         load_cases(case_file, load_catalogue(root))
-    expect(e.value.problems, case_file, "test.salary", "cases[1].inputs.tier", line_of(CASES, "tier: C"),
-           "tier='C' is not in the program's table")
+    expect(
+        e.value.problems,
+        case_file,
+        "test.salary",
+        "cases[1].inputs.tier",
+        line_of(CASES, "tier: C"),
+        "tier='C' is not in the program's table",
+    )
     # the same through the validate entry point, which finds the scenarios folder from the file
     with pytest.raises(InputError) as e:
         validate_paths([case_file])
@@ -345,28 +471,43 @@ def test_case_with_a_valid_tier_passes(root):
 
 # ─────────────────────────────────────────── dates ───────────────────────────────────────────
 
+
 def test_dates_reversed(root):
     text = edit("      from: 2025-01-01\n      to: 2026-12-31", "      from: 2026-12-31\n      to: 2025-01-01")
     path = write(root, text)
-    expect(problems_of(root, path), path, "test.salary", "programs[1].in_force", line_of(text, "    in_force:"),
-           "in-force dates reversed")
+    expect(
+        problems_of(root, path),
+        path,
+        "test.salary",
+        "programs[1].in_force",
+        line_of(text, "    in_force:"),
+        "in-force dates reversed",
+    )
 
 
 def test_document_dates_reversed(root):
     text = edit("in_force: {from: 2025-01-01, to: 2027-12-31}", "in_force: {from: 2028-01-01, to: 2027-12-31}")
     path = write(root, text)
     # the document's dates belong to no single program
-    expect(problems_of(root, path), path, None, "document.in_force", line_of(text, "from: 2028"),
-           "in-force dates reversed")
+    expect(
+        problems_of(root, path), path, None, "document.in_force", line_of(text, "from: 2028"), "in-force dates reversed"
+    )
 
 
 # ─────────────────────────────────────────── places and payers ───────────────────────────────────────────
 
+
 def test_unknown_jurisdiction(root):
     text = edit("applies_in: city_proper", "applies_in: [nanhu, atlantis]")
     path = write(root, text)
-    p = expect(problems_of(root, path), path, "test.salary", "programs[1].applies_in", line_of(text, "atlantis"),
-               "unknown jurisdiction or group 'atlantis'")
+    p = expect(
+        problems_of(root, path),
+        path,
+        "test.salary",
+        "programs[1].applies_in",
+        line_of(text, "atlantis"),
+        "unknown jurisdiction or group 'atlantis'",
+    )
     assert "haining" in p.message  # lists the known places
 
 
@@ -382,65 +523,116 @@ def test_unknown_jurisdiction_inherited_from_the_document(root):
 def test_unknown_cost_sharing_regime(root):
     text = edit("    applies_in: city_proper\n", "    applies_in: city_proper\n    cost_sharing: province_pays\n")
     path = write(root, text)
-    expect(problems_of(root, path), path, "test.salary", "programs[1].cost_sharing", line_of(text, "province_pays"),
-           "unknown cost-sharing regime 'province_pays'")
+    expect(
+        problems_of(root, path),
+        path,
+        "test.salary",
+        "programs[1].cost_sharing",
+        line_of(text, "province_pays"),
+        "unknown cost-sharing regime 'province_pays'",
+    )
 
 
 # ─────────────────────────────────────────── wrong type ───────────────────────────────────────────
 
+
 def test_wrong_type_number(root):
     text = edit("factor: 1.05", "factor: high")
     path = write(root, text)
-    expect(problems_of(root, path), path, "test.salary", "programs[1].formula.factor", line_of(text, "factor: high"),
-           "valid number")
+    expect(
+        problems_of(root, path),
+        path,
+        "test.salary",
+        "programs[1].formula.factor",
+        line_of(text, "factor: high"),
+        "valid number",
+    )
 
 
 def test_wrong_type_schedule_years(root):
     text = edit("years: 5", "years: five")
     path = write(root, text)
-    expect(problems_of(root, path), path, "test.salary", "programs[1].schedule.years", line_of(text, "years: five"),
-           "valid integer")
+    expect(
+        problems_of(root, path),
+        path,
+        "test.salary",
+        "programs[1].schedule.years",
+        line_of(text, "years: five"),
+        "valid integer",
+    )
 
 
 def test_wrong_type_input_type(root):
     text = edit("type: money", "type: integer")
     path = write(root, text)
-    expect(problems_of(root, path), path, "test.salary", "programs[1].inputs.salary.type", line_of(text, "type: integer"),
-           "'money', 'category', 'number' or 'share'")
+    expect(
+        problems_of(root, path),
+        path,
+        "test.salary",
+        "programs[1].inputs.salary.type",
+        line_of(text, "type: integer"),
+        "'money', 'category', 'number' or 'share'",
+    )
 
 
 def test_wrong_type_list_expected(root):
     text = edit("values: [A, B]", "values: A")
     path = write(root, text)
-    expect(problems_of(root, path), path, "test.salary", "programs[1].inputs.tier.values", line_of(text, "values: A"),
-           "valid list")
+    expect(
+        problems_of(root, path),
+        path,
+        "test.salary",
+        "programs[1].inputs.tier.values",
+        line_of(text, "values: A"),
+        "valid list",
+    )
 
 
 def test_wrong_input_kind_for_a_formula(root):
     text = edit("base: salary", "base: tier")
     path = write(root, text)
-    expect(problems_of(root, path), path, "test.salary", "programs[1].formula.of.of",
-           line_of(text, "base: tier") - 3, "input 'tier' is category, expected money")
+    expect(
+        problems_of(root, path),
+        path,
+        "test.salary",
+        "programs[1].formula.of.of",
+        line_of(text, "base: tier") - 3,
+        "input 'tier' is category, expected money",
+    )
 
 
 # ─────────────────────────────────────────── schedules ───────────────────────────────────────────
 
+
 def test_instalments_not_summing_to_one(root):
     text = edit("      kind: annual\n      years: 5", "      kind: instalments\n      fractions: [0.4, 0.3, 0.2]")
     path = write(root, text)
-    p = expect(problems_of(root, path), path, "test.salary", "programs[1].schedule", line_of(text, "schedule:"),
-               "must sum to 1")
+    p = expect(
+        problems_of(root, path),
+        path,
+        "test.salary",
+        "programs[1].schedule",
+        line_of(text, "schedule:"),
+        "must sum to 1",
+    )
     assert "0.9" in p.message
 
 
 def test_schedule_years_table_missing_a_tier(root):
     text = edit("years: 5", "years: {by: tier, values: {A: 5}}")
     path = write(root, text)
-    expect(problems_of(root, path), path, "test.salary", "programs[1].schedule.years", line_of(text, "values: {A: 5}"),
-           "no value for tier ['B']")
+    expect(
+        problems_of(root, path),
+        path,
+        "test.salary",
+        "programs[1].schedule.years",
+        line_of(text, "values: {A: 5}"),
+        "no value for tier ['B']",
+    )
 
 
 # ─────────────────────────────────────────── invalid YAML ───────────────────────────────────────────
+
 
 def test_invalid_yaml_names_the_line(root):
     text = edit("    title_zh: 引才薪酬补助", "    title_zh: 引才: 薪酬补助")
@@ -490,13 +682,20 @@ def test_yaml_anchors_and_aliases_are_allowed(root):
 
 # ─────────────────────────────────────────── several problems ───────────────────────────────────────────
 
+
 def test_all_problems_of_a_file_are_reported_together(root):
-    text = edit("rate: 0.5", "rate: 1.5", edit("formula: {kind: fixed, amount: 20}", "formula: {kind: fixed, amount: -20}"))
+    text = edit(
+        "rate: 0.5", "rate: 1.5", edit("formula: {kind: fixed, amount: 20}", "formula: {kind: fixed, amount: -20}")
+    )
     path = write(root, text)
     probs = problems_of(root, path)
     assert {p.program for p in probs} == {"test.first", "test.salary"}
-    expect(probs, path, "test.first", "programs[0].formula.amount", line_of(text, "amount: -20"), "greater than or equal")
-    expect(probs, path, "test.salary", "programs[1].formula.of.of.rate", line_of(text, "rate: 1.5"), "less than or equal")
+    expect(
+        probs, path, "test.first", "programs[0].formula.amount", line_of(text, "amount: -20"), "greater than or equal"
+    )
+    expect(
+        probs, path, "test.salary", "programs[1].formula.of.of.rate", line_of(text, "rate: 1.5"), "less than or equal"
+    )
 
 
 def test_duplicate_program_id_across_files(root):
@@ -510,6 +709,7 @@ def test_duplicate_program_id_across_files(root):
 
 
 # ─────────────────────────────────────────── fiscal-sim validate ───────────────────────────────────────────
+
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([FISCAL_SIM, *args], capture_output=True, text=True, timeout=60, cwd=REPO)

@@ -45,9 +45,18 @@ def csrf(c: TestClient) -> str:
 
 
 def form(c: TestClient, name: str, city_wan: str, renew: bool, **extra: str) -> dict[str, str]:
-    data = {"csrf": csrf(c), "mode": "dup", "name": name, "description": "what-if from the test",
-            "budgets.0.payer": "city", "budgets.0.program": "ALL", "budgets.0.amount": city_wan,
-            "budgets.1.payer": "ALL", "budgets.1.program": "jwf2017-4.talent-housing", "budgets.1.amount": "10000"}
+    data = {
+        "csrf": csrf(c),
+        "mode": "dup",
+        "name": name,
+        "description": "what-if from the test",
+        "budgets.0.payer": "city",
+        "budgets.0.program": "ALL",
+        "budgets.0.amount": city_wan,
+        "budgets.1.payer": "ALL",
+        "budgets.1.program": "jwf2017-4.talent-housing",
+        "budgets.1.amount": "10000",
+    }
     return data | ({"renew": "on"} if renew else {}) | extra
 
 
@@ -68,8 +77,23 @@ def wait(c: TestClient, run_id: str, timeout: float = 120) -> dict:
 
 
 def cli_summary(scenario: Path, out: Path, draws: int = DRAWS) -> list[dict]:
-    subprocess.run([sys.executable, "-m", "fiscal_sim.cli", "run", str(scenario), "--draws", str(draws), "--out",
-                    str(out), "--quiet"], check=True, capture_output=True, cwd=REPO)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fiscal_sim.cli",
+            "run",
+            str(scenario),
+            "--draws",
+            str(draws),
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+        check=True,
+        capture_output=True,
+        cwd=REPO,
+    )
     return sorted(pq.read_table(out / "summary.parquet").to_pylist(), key=_key)
 
 
@@ -88,8 +112,9 @@ def same_summary(a: list[dict], b: list[dict]) -> None:
 
 
 def test_create_edit_run_and_download_workbook(client, ws):
-    r = client.post("/scenarios/repo/baseline/save", data=form(client, "city3yi_renew", "30000", True),
-                    follow_redirects=False)
+    r = client.post(
+        "/scenarios/repo/baseline/save", data=form(client, "city3yi_renew", "30000", True), follow_redirects=False
+    )
     assert r.status_code == 303 and r.headers["location"] == "/scenarios/ws/city3yi_renew"
     import yaml
 
@@ -113,8 +138,11 @@ def test_create_edit_run_and_download_workbook(client, ws):
 
     cash = client.get(f"/runs/{run_id}/cash.json").json()
     assert cash["payer"] == "city" and cash["budget_cny"] == [300_000_000.0] * 10
-    rows = {r["fiscal_year"]: r for r in pq.read_table(folder / "summary.parquet").to_pylist()
-            if (r["program"], r["payer"], r["vintage"], r["measure"], r["period"]) == ("ALL", "city", "ALL", "cash", "year")}
+    rows = {
+        r["fiscal_year"]: r
+        for r in pq.read_table(folder / "summary.parquet").to_pylist()
+        if (r["program"], r["payer"], r["vintage"], r["measure"], r["period"]) == ("ALL", "city", "ALL", "cash", "year")
+    }
     assert cash["fiscal_year"] == sorted(rows)
     assert cash["p95_cny"] == [rows[y]["p95_cny"] for y in cash["fiscal_year"]]
     assert all(lo <= m <= hi for lo, m, hi in zip(cash["p05_cny"], cash["mean_cny"], cash["p95_cny"]))
@@ -140,11 +168,14 @@ def test_bad_form_value_shows_beside_field_and_saves_nothing(client, ws):
     assert r.status_code == 422
     msg = re.search(r'<span class="err" data-field="budgets.0.amount">([^<]+)</span>', r.text)
     assert msg and "number" in msg.group(1)
-    r = client.post("/scenarios/repo/baseline/save", data=form(client, "bad_payer", "100", False,
-                                                                 **{"budgets.0.payer": "atlantis"}))
+    r = client.post(
+        "/scenarios/repo/baseline/save", data=form(client, "bad_payer", "100", False, **{"budgets.0.payer": "atlantis"})
+    )
     assert r.status_code == 422 and 'data-field="budgets.0.payer"' in r.text
-    r = client.post("/scenarios/repo/baseline/save",
-                    data=form(client, "bad_set", "100", False, sets="programs.no-such.formula.max=3"))
+    r = client.post(
+        "/scenarios/repo/baseline/save",
+        data=form(client, "bad_set", "100", False, sets="programs.no-such.formula.max=3"),
+    )
     assert r.status_code == 422 and 'data-field="sets"' in r.text
     assert sorted(p.name for p in (ws / "scenarios").iterdir()) == before
 
@@ -152,9 +183,17 @@ def test_bad_form_value_shows_beside_field_and_saves_nothing(client, ws):
 def test_program_amount_set_is_saved_as_override(client, ws):
     from fiscal_sim.api import load
 
-    r = client.post("/scenarios/repo/baseline/save", follow_redirects=False,
-                    data=form(client, "intermediary_cap", "25000", False,
-                              sets="programs.jzbf2024-7.tech-intermediary-reward.parameters.cap=20"))
+    r = client.post(
+        "/scenarios/repo/baseline/save",
+        follow_redirects=False,
+        data=form(
+            client,
+            "intermediary_cap",
+            "25000",
+            False,
+            sets="programs.jzbf2024-7.tech-intermediary-reward.parameters.cap=20",
+        ),
+    )
     assert r.status_code == 303, r.text
     scen = load(ws / "scenarios" / "intermediary_cap.yaml")
     assert scen.spec.overrides["jzbf2024-7.tech-intermediary-reward"] == {"parameters.cap": 20}
@@ -204,8 +243,13 @@ def test_restart_marks_interrupted_runs_failed_and_missing_folders(tmp_path):
 def test_token_required_off_loopback(tmp_path):
     with pytest.raises(FiscalSimError, match="--token"):
         create_app(tmp_path, host="0.0.0.0")
-    r = subprocess.run([sys.executable, "-m", "fiscal_sim.cli", "serve", "--workspace", str(tmp_path), "--host",
-                        "0.0.0.0"], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "fiscal_sim.cli", "serve", "--workspace", str(tmp_path), "--host", "0.0.0.0"],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin"},
+        timeout=60,
+    )
     assert r.returncode != 0 and "--token" in r.stderr and "Traceback" not in r.stderr
     with TestClient(create_app(tmp_path, host="0.0.0.0", token="s3cret-token")) as c:
         r = c.get("/")
@@ -237,8 +281,15 @@ def refused(r, url: str) -> None:
 
 def test_path_traversal_refused_everywhere(client, ws):
     for bad in TRAVERSALS:
-        for url in (f"/scenarios/repo/{bad}", f"/scenarios/{bad}/baseline", f"/scenarios/ws/{bad}/form",
-                    f"/runs/{bad}", f"/runs/{bad}/status.json", f"/runs/{bad}/download/xlsx", f"/runs/{bad}/cash.json"):
+        for url in (
+            f"/scenarios/repo/{bad}",
+            f"/scenarios/{bad}/baseline",
+            f"/scenarios/ws/{bad}/form",
+            f"/runs/{bad}",
+            f"/runs/{bad}/status.json",
+            f"/runs/{bad}/download/xlsx",
+            f"/runs/{bad}/cash.json",
+        ):
             refused(client.get(url), url)
         r = client.post("/runs", data={"csrf": csrf(client), "src": "repo", "name": bad})
         assert r.status_code == 404, bad
@@ -280,10 +331,16 @@ def test_compare_page_shows_api_compare_by_year_and_payer(tmp_path):
     with TestClient(create_app(tmp_path)) as c:
         page = c.get(f"/compare?a={ids[0]}&b={ids[1]}&lang=en").text
     want = compare(REPO / "scenarios" / "baseline.yaml", REPO / "scenarios" / "lapse_2024_plan.yaml", draws=100)
-    rows = {(r["payer"], r["fiscal_year"]): r for r in want.table.to_pylist()
-            if (r["program"], r["measure"], r["period"]) == ("ALL", "cash", "year")}
-    shown = re.findall(r"<tr><td>([a-zA-Z_]+)</td><td>(\d{4})</td>\s*<td>([-\d,]+)</td><td>([-\d,]+)</td><td>([-\d,]+)</td>"
-                       r"<td>([-\d,]+)</td>", page)
+    rows = {
+        (r["payer"], r["fiscal_year"]): r
+        for r in want.table.to_pylist()
+        if (r["program"], r["measure"], r["period"]) == ("ALL", "cash", "year")
+    }
+    shown = re.findall(
+        r"<tr><td>([a-zA-Z_]+)</td><td>(\d{4})</td>\s*<td>([-\d,]+)</td><td>([-\d,]+)</td><td>([-\d,]+)</td>"
+        r"<td>([-\d,]+)</td>",
+        page,
+    )
     assert len(shown) == len(rows) > 0
     for payer, year, base, _reform, change, se in shown:
         r = rows[(payer, int(year))]
@@ -297,14 +354,25 @@ def test_sweep_page_plots_worst_year_p_exceed_against_the_value(client):
     from fiscal_sim.api import sweep
 
     target = "programs.jzbf2024-7.tech-intermediary-reward.parameters.cap"
-    data = {"csrf": csrf(client), "scenario": "repo/baseline", "set": f"{target}=10,40", "draws": "100", "payer": "city"}
+    data = {
+        "csrf": csrf(client),
+        "scenario": "repo/baseline",
+        "set": f"{target}=10,40",
+        "draws": "100",
+        "payer": "city",
+    }
     r = client.post("/sweep", data=data)
     assert r.status_code == 200, r.text
     points = json.loads(html_unescape(re.search(r"data-points='([^']*)'", r.text).group(1)))
     table = sweep(REPO / "scenarios" / "baseline.yaml", [f"{target}=10,40"], draws=100)
     for i, p in enumerate(points):
-        rows = [x for x in table.to_pylist() if x["point"] == i and (x["program"], x["payer"], x["vintage"], x["measure"],
-                x["period"]) == ("ALL", "city", "ALL", "cash", "year")]
+        rows = [
+            x
+            for x in table.to_pylist()
+            if x["point"] == i
+            and (x["program"], x["payer"], x["vintage"], x["measure"], x["period"])
+            == ("ALL", "city", "ALL", "cash", "year")
+        ]
         worst = max(rows, key=lambda x: x["p_exceed"])
         assert p["value"] == [10, 40][i] and p["p_exceed"] == pytest.approx(worst["p_exceed"], abs=1e-12)
     bad = client.post("/sweep", data=data | {"set": "programs.no-such.formula.max=1,2"})
@@ -322,22 +390,25 @@ def test_edit_keeps_extends_and_name(client, ws):
     import yaml
 
     cap = "programs.jzbf2024-7.tech-intermediary-reward.parameters.cap=20"
-    r = client.post("/scenarios/repo/baseline/save", data=form(client, "to_edit", "25000", False, sets=cap),
-                    follow_redirects=False)
+    r = client.post(
+        "/scenarios/repo/baseline/save", data=form(client, "to_edit", "25000", False, sets=cap), follow_redirects=False
+    )
     assert r.status_code == 303
     page = client.get("/scenarios/ws/to_edit/form?mode=edit").text
     assert 'value="to_edit"' in page and 'name="mode" value="edit"' in page
     assert f">{cap}</textarea>" in page  # the file's own overrides come back as --set lines
-    r = client.post("/scenarios/ws/to_edit/save", data=form(client, "to_edit", "26000", True, mode="edit"),
-                    follow_redirects=False)
+    r = client.post(
+        "/scenarios/ws/to_edit/save", data=form(client, "to_edit", "26000", True, mode="edit"), follow_redirects=False
+    )
     assert r.status_code == 303
     sc = yaml.safe_load((ws / "scenarios" / "to_edit.yaml").read_text(encoding="utf-8"))["scenario"]
     assert sc["extends"] == str((REPO / "scenarios" / "baseline.yaml").resolve())  # not itself
     assert sc["budgets"][0]["amount"] == 26000 and sc["timeline"]["after_expiry"]["嘉政办发〔2024〕7号"] == "renew"
     r = client.post("/scenarios/ws/to_edit/save", data=form(client, "renamed", "26000", True, mode="edit"))
     assert r.status_code == 422 and 'data-field="name"' in r.text and not (ws / "scenarios" / "renamed.yaml").exists()
-    r = client.post("/scenarios/repo/baseline/save", data=form(client, "baseline", "1", False, mode="edit"),
-                    follow_redirects=False)  # the repo's files are read-only: an "edit" there is a duplicate
+    r = client.post(
+        "/scenarios/repo/baseline/save", data=form(client, "baseline", "1", False, mode="edit"), follow_redirects=False
+    )  # the repo's files are read-only: an "edit" there is a duplicate
     assert r.status_code == 303 and r.headers["location"] == "/scenarios/ws/baseline"
     assert "amount: 25000" in (REPO / "scenarios" / "baseline.yaml").read_text(encoding="utf-8")
 

@@ -26,8 +26,12 @@ def _free_port() -> int:
 def server(tmp_path):
     """``fiscal-sim serve`` on a free loopback port (a real process: uvicorn, the worker, its child runs)."""
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "fiscal_sim.cli", "serve", "--workspace", str(tmp_path / "ws"),
-                             "--port", str(port)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fiscal_sim.cli", "serve", "--workspace", str(tmp_path / "ws"), "--port", str(port)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         end = time.monotonic() + 30

@@ -47,8 +47,19 @@ from fiscal_sim.yamlfile import YamlDoc
 from fiscal_sim.catalogue.schema import group_names
 
 CATALOGUE_FILE = "alternatives.yaml"
-Kind = Literal["validity", "after_expiry", "family", "register", "count", "timing", "allocation", "overlap", "price",
-               "cost_sharing", "shock"]
+Kind = Literal[
+    "validity",
+    "after_expiry",
+    "family",
+    "register",
+    "count",
+    "timing",
+    "allocation",
+    "overlap",
+    "price",
+    "cost_sharing",
+    "shock",
+]
 MAX_CHUNK = 250
 """draws per chunk: every alternative of a chunk runs on one worker, one after the other"""
 
@@ -75,8 +86,10 @@ class Alternative(Strict):
         if not self.patch and not self.set:
             raise ValueError("an alternative needs a patch (scenario keys) or set (sweep parameters)")
         if {"name", "seed", "draws", "horizon", "budgets", "alternatives"} & set(self.patch):
-            raise ValueError("a patch cannot change name, seed, draws, horizon, budgets or alternatives "
-                             "(the ledger compares on the scenario's own)")
+            raise ValueError(
+                "a patch cannot change name, seed, draws, horizon, budgets or alternatives "
+                "(the ledger compares on the scenario's own)"
+            )
         return self
 
 
@@ -124,8 +137,10 @@ def check_file(path: Path, root: Path) -> int:
     into that baseline; the number of alternatives."""
     from fiscal_sim.scenario import load_scenario
 
-    alts = [_anchored(a, Path(path).resolve().parent.parent)
-            for a in _parse((YamlDoc(path).data or {}).get("alternatives", []), str(path))]
+    alts = [
+        _anchored(a, Path(path).resolve().parent.parent)
+        for a in _parse((YamlDoc(path).data or {}).get("alternatives", []), str(path))
+    ]
     if (root / "baseline.yaml").exists():
         scen = load_scenario(root / "baseline.yaml")
         for a in alts:
@@ -198,11 +213,11 @@ def named_programs(scen: Scenario, alt: Alternative) -> set[str] | None:
             for g in value or {}:
                 out |= _group_members(scen, g)
         elif key == "timeline" and set(value or {}) <= {"timing", "families"}:
-            for k in (value.get("timing") or {}):
+            for k in value.get("timing") or {}:
                 if k not in scen.catalogue.programs:
                     return None
                 out.add(k)
-            for fid in (value.get("families") or {}):
+            for fid in value.get("families") or {}:
                 fam = scen.catalogue.timeline.families.get(fid)
                 if fam is None:
                     return None
@@ -218,8 +233,12 @@ def named_programs(scen: Scenario, alt: Alternative) -> set[str] | None:
         else:
             return None
     while True:  # non-cumulation ties a group's members (and, through a program in two groups, both groups')
-        partners = {g for pid in out if pid in scen.catalogue.programs
-                    for g in group_names(scen.catalogue.programs[pid].spec.exclusive_group)}
+        partners = {
+            g
+            for pid in out
+            if pid in scen.catalogue.programs
+            for g in group_names(scen.catalogue.programs[pid].spec.exclusive_group)
+        }
         tied = out.union(*(_group_members(scen, g) for g in partners))
         if tied == out:
             return out
@@ -307,8 +326,9 @@ class LedgerResult:
     budgets: pa.Table
 
 
-def values(scen: Scenario, alts: list[Scenario], executor: Executor,
-           progress: Callable[[int], None] | None = None) -> tuple[Picks, list[np.ndarray]]:
+def values(
+    scen: Scenario, alts: list[Scenario], executor: Executor, progress: Callable[[int], None] | None = None
+) -> tuple[Picks, list[np.ndarray]]:
     """Per-draw picked series of the scenario (first) and of each switched scenario (keys × draws)."""
     lay = layout(scen)
     pk = picks(scen, lay)
@@ -339,8 +359,9 @@ def _size(row: dict[str, Any]) -> float:
     return max(abs(row["change_horizon_cash_all_cny"]), abs(row["change_horizon_cash_city_cny"]))
 
 
-def tables(scen: Scenario, alts: list[Alternative], pk: Picks, base: np.ndarray, vals: list[np.ndarray | None]
-           ) -> tuple[pa.Table, pa.Table]:
+def tables(
+    scen: Scenario, alts: list[Alternative], pk: Picks, base: np.ndarray, vals: list[np.ndarray | None]
+) -> tuple[pa.Table, pa.Table]:
     """The ranked ledger and its budget-line rows: ``base`` the scenario's picked series, ``vals`` each
     alternative's (None for one that changes nothing: its change is exactly zero)."""
     n = base.shape[1]
@@ -350,52 +371,101 @@ def tables(scen: Scenario, alts: list[Alternative], pk: Picks, base: np.ndarray,
         v = base if maybe is None else maybe
         d_all, se_all = _mean_se(v[Picks.HORIZON_ALL] - base[Picks.HORIZON_ALL])
         d_city, se_city = _mean_se(v[Picks.HORIZON_CITY] - base[Picks.HORIZON_CITY])
-        rows.append({"alternative": alt.name, "kind": alt.kind, "subject": alt.subject, "title": alt.title,
-                     "basis": alt.basis, "declared_in": alt.source, "changes_scenario": v is not base,
-                     "note": not_applicable(scen, alt) or ("changes nothing in this scenario" if v is base else
-                                                           "" if np.any(v != base) else
-                                                           "switched, but no reported series moves in any draw"),
-                     "draws": n,
-                     "baseline_horizon_cash_all_cny": float(base[Picks.HORIZON_ALL].mean()),
-                     "alternative_horizon_cash_all_cny": float(v[Picks.HORIZON_ALL].mean()),
-                     "change_horizon_cash_all_cny": d_all, "change_horizon_cash_all_se_cny": se_all,
-                     "baseline_horizon_cash_city_cny": float(base[Picks.HORIZON_CITY].mean()),
-                     "alternative_horizon_cash_city_cny": float(v[Picks.HORIZON_CITY].mean()),
-                     "change_horizon_cash_city_cny": d_city, "change_horizon_cash_city_se_cny": se_city})
+        rows.append(
+            {
+                "alternative": alt.name,
+                "kind": alt.kind,
+                "subject": alt.subject,
+                "title": alt.title,
+                "basis": alt.basis,
+                "declared_in": alt.source,
+                "changes_scenario": v is not base,
+                "note": not_applicable(scen, alt)
+                or (
+                    "changes nothing in this scenario"
+                    if v is base
+                    else ""
+                    if np.any(v != base)
+                    else "switched, but no reported series moves in any draw"
+                ),
+                "draws": n,
+                "baseline_horizon_cash_all_cny": float(base[Picks.HORIZON_ALL].mean()),
+                "alternative_horizon_cash_all_cny": float(v[Picks.HORIZON_ALL].mean()),
+                "change_horizon_cash_all_cny": d_all,
+                "change_horizon_cash_all_se_cny": se_all,
+                "baseline_horizon_cash_city_cny": float(base[Picks.HORIZON_CITY].mean()),
+                "alternative_horizon_cash_city_cny": float(v[Picks.HORIZON_CITY].mean()),
+                "change_horizon_cash_city_cny": d_city,
+                "change_horizon_cash_city_se_cny": se_city,
+            }
+        )
         for i, (prog, payer, measure) in enumerate(pk.lines):
             yb, eb = worst_year(base, pk, i)
             ya, ea = worst_year(v, pk, i)
             d, se = _mean_se(ea.astype(float) - eb.astype(float))
-            lines.append({"alternative": alt.name, "program": prog, "payer": payer, "measure": measure,
-                          "budget_cny": float(pk.budget_cny[pk.line_rows[i][0]]),
-                          "baseline_worst_year": yb, "baseline_p_exceed": float(eb.mean()),
-                          "alternative_worst_year": ya, "alternative_p_exceed": float(ea.mean()),
-                          "change_p_exceed": d, "change_p_exceed_se": se})
+            lines.append(
+                {
+                    "alternative": alt.name,
+                    "program": prog,
+                    "payer": payer,
+                    "measure": measure,
+                    "budget_cny": float(pk.budget_cny[pk.line_rows[i][0]]),
+                    "baseline_worst_year": yb,
+                    "baseline_p_exceed": float(eb.mean()),
+                    "alternative_worst_year": ya,
+                    "alternative_p_exceed": float(ea.mean()),
+                    "change_p_exceed": d,
+                    "change_p_exceed_se": se,
+                }
+            )
     order = sorted(range(len(rows)), key=lambda i: (-_size(rows[i]), rows[i]["alternative"]))
     for rank, i in enumerate(order, 1):
         rows[i]["rank"] = rank
     ranked = [rows[i] for i in order]
     rank_of = {r["alternative"]: r["rank"] for r in ranked}
     lines.sort(key=lambda r: (rank_of[r["alternative"]], pk.lines.index((r["program"], r["payer"], r["measure"]))))
-    return (pa.Table.from_pylist(ranked, schema=SCHEMA).select(SCHEMA.names),
-            pa.Table.from_pylist(lines, schema=BUDGET_SCHEMA))
+    return (
+        pa.Table.from_pylist(ranked, schema=SCHEMA).select(SCHEMA.names),
+        pa.Table.from_pylist(lines, schema=BUDGET_SCHEMA),
+    )
 
 
-SCHEMA = pa.schema([
-    ("rank", pa.int32()), ("alternative", pa.string()), ("kind", pa.string()), ("subject", pa.string()),
-    ("title", pa.string()), ("basis", pa.string()), ("declared_in", pa.string()), ("changes_scenario", pa.bool_()),
-    ("note", pa.string()),
-    ("draws", pa.int32()),
-    *[(f"{side}_horizon_cash_{who}_cny", pa.float64()) for who in ("all", "city")
-      for side in ("baseline", "alternative", "change")],
-    ("change_horizon_cash_all_se_cny", pa.float64()), ("change_horizon_cash_city_se_cny", pa.float64()),
-])
-BUDGET_SCHEMA = pa.schema([
-    ("alternative", pa.string()), ("program", pa.string()), ("payer", pa.string()), ("measure", pa.string()),
-    ("budget_cny", pa.float64()), ("baseline_worst_year", pa.int16()), ("baseline_p_exceed", pa.float64()),
-    ("alternative_worst_year", pa.int16()), ("alternative_p_exceed", pa.float64()),
-    ("change_p_exceed", pa.float64()), ("change_p_exceed_se", pa.float64()),
-])
+SCHEMA = pa.schema(
+    [
+        ("rank", pa.int32()),
+        ("alternative", pa.string()),
+        ("kind", pa.string()),
+        ("subject", pa.string()),
+        ("title", pa.string()),
+        ("basis", pa.string()),
+        ("declared_in", pa.string()),
+        ("changes_scenario", pa.bool_()),
+        ("note", pa.string()),
+        ("draws", pa.int32()),
+        *[
+            (f"{side}_horizon_cash_{who}_cny", pa.float64())
+            for who in ("all", "city")
+            for side in ("baseline", "alternative", "change")
+        ],
+        ("change_horizon_cash_all_se_cny", pa.float64()),
+        ("change_horizon_cash_city_se_cny", pa.float64()),
+    ]
+)
+BUDGET_SCHEMA = pa.schema(
+    [
+        ("alternative", pa.string()),
+        ("program", pa.string()),
+        ("payer", pa.string()),
+        ("measure", pa.string()),
+        ("budget_cny", pa.float64()),
+        ("baseline_worst_year", pa.int16()),
+        ("baseline_p_exceed", pa.float64()),
+        ("alternative_worst_year", pa.int16()),
+        ("alternative_p_exceed", pa.float64()),
+        ("change_p_exceed", pa.float64()),
+        ("change_p_exceed_se", pa.float64()),
+    ]
+)
 
 
 def ledger_scenario(scen: Scenario) -> Scenario:
@@ -406,20 +476,33 @@ def ledger_scenario(scen: Scenario) -> Scenario:
 def compile_all(scen: Scenario, alts: list[Alternative]) -> list[Scenario | None]:
     """Every alternative switched into ``scen`` (None: nothing to switch), checked before anything runs."""
     if not alts:
-        raise AlternativeError("no alternatives to run (the catalogue and the scenario declare none, or --only "
-                               "matched none)")
+        raise AlternativeError(
+            "no alternatives to run (the catalogue and the scenario declare none, or --only matched none)"
+        )
     return [switched(scen, a) for a in alts]
 
 
-def ledger(scen: Scenario, alts: list[Alternative], out: Path | str | Remote, workers: int = 1,
-           command: list[str] | None = None, progress: Callable[[int], None] | None = None,
-           executor: Executor | None = None, compiled: list[Scenario | None] | None = None) -> LedgerResult:
+def ledger(
+    scen: Scenario,
+    alts: list[Alternative],
+    out: Path | str | Remote,
+    workers: int = 1,
+    command: list[str] | None = None,
+    progress: Callable[[int], None] | None = None,
+    executor: Executor | None = None,
+    compiled: list[Scenario | None] | None = None,
+) -> LedgerResult:
     """Run every alternative against ``scen`` with common random numbers; write the ledger folder ``out``.
     ``compiled``: the alternatives already switched into ``ledger_scenario(scen)`` (:func:`compile_all`)."""
     scen = ledger_scenario(scen)
     compiled = compile_all(scen, alts) if compiled is None else compiled
-    live = [s.with_settings(draws=scen.spec.draws, seed=scen.spec.seed, block_size=scen.spec.block_size,
-                            chunk_size=scen.spec.chunk_size) for s in compiled if s is not None]
+    live = [
+        s.with_settings(
+            draws=scen.spec.draws, seed=scen.spec.seed, block_size=scen.spec.block_size, chunk_size=scen.spec.chunk_size
+        )
+        for s in compiled
+        if s is not None
+    ]
     pk, vals = values(scen, live, executor_for(executor, workers), progress)
     it = iter(vals[1:])
     per_alt: list[np.ndarray | None] = [None if s is None else next(it) for s in compiled]
@@ -430,12 +513,24 @@ def ledger(scen: Scenario, alts: list[Alternative], out: Path | str | Remote, wo
     with output(out, "assumptions", run_id, inputs_of(scen)) as dest:
         write_table(table, dest.folder / "assumptions.parquet", run_id, scenario=scen.spec.name)
         write_table(budgets, dest.folder / "assumptions_budgets.parquet", run_id, scenario=scen.spec.name)
-        write_json({**manifest_header(run_id, command, kind="assumptions"),
-                    "scenario": {"name": scen.spec.name, "path": scen.path, "sha256": scen.sha256,
-                                 "register": None if scen.register is None else scen.register.path},
-                    "draws": scen.spec.draws, "seed_entropy": scen.spec.seed, "block_size": scen.spec.block_size,
-                    "common_random_numbers": True, "alternatives": len(alts), "headline": top,
-                    "money_unit": "CNY (yuan); columns ending in _cny",
-                    "files": {"ledger": "assumptions.parquet", "budget_lines": "assumptions_budgets.parquet"}},
-                   dest.folder / "manifest.json")
+        write_json(
+            {
+                **manifest_header(run_id, command, kind="assumptions"),
+                "scenario": {
+                    "name": scen.spec.name,
+                    "path": scen.path,
+                    "sha256": scen.sha256,
+                    "register": None if scen.register is None else scen.register.path,
+                },
+                "draws": scen.spec.draws,
+                "seed_entropy": scen.spec.seed,
+                "block_size": scen.spec.block_size,
+                "common_random_numbers": True,
+                "alternatives": len(alts),
+                "headline": top,
+                "money_unit": "CNY (yuan); columns ending in _cny",
+                "files": {"ledger": "assumptions.parquet", "budget_lines": "assumptions_budgets.parquet"},
+            },
+            dest.folder / "manifest.json",
+        )
     return LedgerResult(dest.location, run_id, table, budgets)

@@ -68,14 +68,25 @@ def new_run_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-def write_run_folder(folder: Path, scen: Scenario, lay: SeriesLayout, acc: Accumulator, run_id: str,
-                     command: list[str] | None, extra_manifest: dict[str, Any] | None = None) -> pa.Table:
+def write_run_folder(
+    folder: Path,
+    scen: Scenario,
+    lay: SeriesLayout,
+    acc: Accumulator,
+    run_id: str,
+    command: list[str] | None,
+    extra_manifest: dict[str, Any] | None = None,
+) -> pa.Table:
     """Write summary, dimension tables and manifest of ``scen`` into ``folder``; return the summary."""
     folder.mkdir(parents=True, exist_ok=True)
     summary = summary_table(scen, lay, acc)
     write_table(summary, folder / "summary.parquet", run_id, scenario=scen.spec.name)
-    for name, table in (("programs", programs_table(scen)), ("payers", payers_table(scen)),
-                        ("jurisdictions", jurisdictions_table(scen)), ("cost_shares", cost_shares_table(scen))):
+    for name, table in (
+        ("programs", programs_table(scen)),
+        ("payers", payers_table(scen)),
+        ("jurisdictions", jurisdictions_table(scen)),
+        ("cost_shares", cost_shares_table(scen)),
+    ):
         write_table(table, folder / f"{name}.parquet", run_id)
     meta = manifest(scen, run_id, command, 1)
     meta["files"] = {k: v for k, v in meta["files"].items() if k != "draws"}

@@ -29,8 +29,7 @@ from typing import Callable
 import numpy as np
 import pyarrow as pa
 
-from fiscal_sim.analysis.common import (SeriesKey, nan_to_null, new_run_id, series_keys,
-                                        write_run_folder)
+from fiscal_sim.analysis.common import SeriesKey, nan_to_null, new_run_id, series_keys, write_run_folder
 from fiscal_sim.engine.ledger import ALL, ALL_EQUITY, YEAR_MEASURES as MEASURES, SeriesLayout, layout, series_values
 from fiscal_sim.engine.chunk import simulate_chunk
 from fiscal_sim.engine.simulate import blocks_of
@@ -81,8 +80,7 @@ def pair(lay_b: SeriesLayout, lay_r: SeriesLayout) -> Pairing:
 def _draw_rows(keys: list[SeriesKey]) -> dict[str, np.ndarray]:
     """Rows of the per-draw table: totals for every payer, and every program for all payers together."""
     at = {k: i for i, k in enumerate(keys)}
-    rows: dict[str, list] = {"program": [], "payer": [], "fiscal_year": [], "always": [],
-                             **{m: [] for m in MEASURES}}
+    rows: dict[str, list] = {"program": [], "payer": [], "fiscal_year": [], "always": [], **{m: [] for m in MEASURES}}
     for prog, payer, measure, period, year in keys:
         if measure != "cash" or period != "year":
             continue
@@ -124,13 +122,26 @@ class ChunkStats:
 
 
 def new_stats(lay_b: SeriesLayout, lay_r: SeriesLayout, p: Pairing) -> ChunkStats:
-    return ChunkStats(Accumulator(lay_b.size, lay_b.budget_cny), Accumulator(lay_r.size, lay_r.budget_cny),
-                      Accumulator(p.size), np.zeros((4, p.size), dtype=np.int64))
+    return ChunkStats(
+        Accumulator(lay_b.size, lay_b.budget_cny),
+        Accumulator(lay_r.size, lay_r.budget_cny),
+        Accumulator(p.size),
+        np.zeros((4, p.size), dtype=np.int64),
+    )
 
 
-def compare_chunk(base: Scenario, reform: Scenario, lay_b: SeriesLayout, lay_r: SeriesLayout, p: Pairing,
-                  start: int, stop: int, draws_dir: Path | str | None, run_id: str,
-                  stats: ChunkStats | None = None) -> ChunkStats:
+def compare_chunk(
+    base: Scenario,
+    reform: Scenario,
+    lay_b: SeriesLayout,
+    lay_r: SeriesLayout,
+    p: Pairing,
+    start: int,
+    stop: int,
+    draws_dir: Path | str | None,
+    run_id: str,
+    stats: ChunkStats | None = None,
+) -> ChunkStats:
     """Simulate draws ``[start, stop)`` of both scenarios; add them and their difference into ``stats``."""
     vb = series_values(base, lay_b, simulate_chunk(base, start, stop))
     vr = series_values(reform, lay_r, simulate_chunk(reform, start, stop))
@@ -151,13 +162,15 @@ def compare_chunk(base: Scenario, reform: Scenario, lay_b: SeriesLayout, lay_r: 
     return stats
 
 
-DRAWS_SCHEMA = pa.schema([
-    ("draw", pa.int32()),
-    ("program", pa.dictionary(pa.int32(), pa.string())),
-    ("payer", pa.dictionary(pa.int32(), pa.string())),
-    ("fiscal_year", pa.int16()),
-    *[(f"{side}_{m}_cny", pa.float64()) for m in MEASURES for side in ("baseline", "reform", "change")],
-])
+DRAWS_SCHEMA = pa.schema(
+    [
+        ("draw", pa.int32()),
+        ("program", pa.dictionary(pa.int32(), pa.string())),
+        ("payer", pa.dictionary(pa.int32(), pa.string())),
+        ("fiscal_year", pa.int16()),
+        *[(f"{side}_{m}_cny", pa.float64()) for m in MEASURES for side in ("baseline", "reform", "change")],
+    ]
+)
 
 
 def draws_table(p: Pairing, ub: np.ndarray, ur: np.ndarray, change: np.ndarray, start: int) -> pa.Table:
@@ -186,7 +199,9 @@ def draws_table(p: Pairing, ub: np.ndarray, ur: np.ndarray, change: np.ndarray, 
     return pa.table(cols, schema=DRAWS_SCHEMA)
 
 
-def compare_task(state: tuple, start: int, stop: int, draws_dir: Path | str | None, run_id: str) -> tuple[int, ChunkStats]:
+def compare_task(
+    state: tuple, start: int, stop: int, draws_dir: Path | str | None, run_id: str
+) -> tuple[int, ChunkStats]:
     """One chunk on an executor's worker: fresh statistics, returned by value."""
     base, reform, lay_b, lay_r, p = state
     return stop - start, compare_chunk(base, reform, lay_b, lay_r, p, start, stop, draws_dir, run_id)
@@ -195,12 +210,15 @@ def compare_task(state: tuple, start: int, stop: int, draws_dir: Path | str | No
 def aligned(base: Scenario, reform: Scenario, independent: bool = False) -> Scenario:
     """The reform with the baseline's run settings (same seed unless ``independent``); horizons must match."""
     if base.spec.horizon != reform.spec.horizon:
-        raise FiscalSimError(f"cannot compare: baseline horizon {base.spec.horizon.start}–{base.spec.horizon.end} "
-                             f"differs from reform horizon {reform.spec.horizon.start}–{reform.spec.horizon.end}")
+        raise FiscalSimError(
+            f"cannot compare: baseline horizon {base.spec.horizon.start}–{base.spec.horizon.end} "
+            f"differs from reform horizon {reform.spec.horizon.start}–{reform.spec.horizon.end}"
+        )
     s = base.spec
     seed = independent_seed(s.seed) if independent else s.seed
-    return reform.with_settings(draws=s.draws, seed=seed, block_size=s.block_size,
-                                chunk_size=min(s.chunk_size, MAX_CHUNK))
+    return reform.with_settings(
+        draws=s.draws, seed=seed, block_size=s.block_size, chunk_size=min(s.chunk_size, MAX_CHUNK)
+    )
 
 
 def independent_seed(seed: int) -> int:
@@ -217,9 +235,17 @@ class CompareResult:
     reform: pa.Table
 
 
-def compare(base: Scenario, reform: Scenario, out: Path | str | Remote, workers: int = 1, independent: bool = False,
-            write_draws: bool = True, command: list[str] | None = None,
-            progress: Callable[[int], None] | None = None, executor: Executor | None = None) -> CompareResult:
+def compare(
+    base: Scenario,
+    reform: Scenario,
+    out: Path | str | Remote,
+    workers: int = 1,
+    independent: bool = False,
+    write_draws: bool = True,
+    command: list[str] | None = None,
+    progress: Callable[[int], None] | None = None,
+    executor: Executor | None = None,
+) -> CompareResult:
     """Run baseline and reform with common random numbers; write the comparison folder ``out`` atomically (or
     under a URL's run-id prefix, :mod:`fiscal_sim.io.target`)."""
     base = base.with_settings(chunk_size=min(base.spec.chunk_size, MAX_CHUNK))
@@ -231,8 +257,14 @@ def compare(base: Scenario, reform: Scenario, out: Path | str | Remote, workers:
         tmp = dest.folder
         draws_dir = dest.dataset("compare_draws") if write_draws else None
         total = new_stats(lay_b, lay_r, p)
-        for _, _, (_, st) in drive_chunks(base, executor_for(executor, workers), compare_task,
-                                          (base, reform, lay_b, lay_r, p), (draws_dir, run_id), progress):
+        for _, _, (_, st) in drive_chunks(
+            base,
+            executor_for(executor, workers),
+            compare_task,
+            (base, reform, lay_b, lay_r, p),
+            (draws_dir, run_id),
+            progress,
+        ):
             total.merge(st)
         table = change_table(base, reform, p, total, independent)
         write_table(table, tmp / "compare.parquet", run_id, baseline=base.spec.name, reform=reform.spec.name)
@@ -269,13 +301,20 @@ def change_table(base: Scenario, reform: Scenario, p: Pairing, st: ChunkStats, i
     cols: dict[str, pa.Array | list] = {
         "scenario_baseline": [base.spec.name] * p.size,
         "scenario_reform": [reform.spec.name] * p.size,
-        "program": prog, "payer": payer, "measure": measure, "period": period,
+        "program": prog,
+        "payer": payer,
+        "measure": measure,
+        "period": period,
         "fiscal_year": pa.array(year, pa.int16()),
         "draws": pa.array(np.full(p.size, n, dtype=np.int32)),
         "common_random_numbers": pa.array(np.full(p.size, not independent)),
-        "in_baseline": pa.array(p.idx_b >= 0), "in_reform": pa.array(p.idx_r >= 0),
-        "baseline_mean_cny": mean_b, "reform_mean_cny": mean_r,
-        "change_mean_cny": sd["mean_cny"], "change_se_cny": sd["mcse_cny"], "change_sd_cny": sd["sd_cny"],
+        "in_baseline": pa.array(p.idx_b >= 0),
+        "in_reform": pa.array(p.idx_r >= 0),
+        "baseline_mean_cny": mean_b,
+        "reform_mean_cny": mean_r,
+        "change_mean_cny": sd["mean_cny"],
+        "change_se_cny": sd["mcse_cny"],
+        "change_sd_cny": sd["sd_cny"],
         "change_pct": nan_to_null(pct),
     }
     for q in ("p05", "p10", "p50", "p90", "p95", "min", "max"):
@@ -283,20 +322,29 @@ def change_table(base: Scenario, reform: Scenario, p: Pairing, st: ChunkStats, i
     cols |= {
         "independent_se_cny": np.sqrt((var_b + var_r) / n),
         "crn_variance_ratio": nan_to_null(ratio),
-        "baseline_p95_cny": on_union(sb, "p95_cny", p.idx_b), "reform_p95_cny": on_union(sr, "p95_cny", p.idx_r),
+        "baseline_p95_cny": on_union(sb, "p95_cny", p.idx_b),
+        "reform_p95_cny": on_union(sr, "p95_cny", p.idx_r),
         "baseline_budget_cny": nan_to_null(np.where(has_b, p.budget_b, np.nan)),
         "reform_budget_cny": nan_to_null(np.where(has_r, p.budget_r, np.nan)),
-        "baseline_p_exceed": nan_to_null(pb), "reform_p_exceed": nan_to_null(pr),
-        "change_p_exceed": nan_to_null(pr - pb), "change_p_exceed_se": nan_to_null(se_p),
+        "baseline_p_exceed": nan_to_null(pb),
+        "reform_p_exceed": nan_to_null(pr),
+        "change_p_exceed": nan_to_null(pr - pb),
+        "change_p_exceed_se": nan_to_null(se_p),
     }
     return pa.table({k: pa.array(v) if isinstance(v, np.ndarray) else v for k, v in cols.items()})
 
 
-def compare_manifest(base: Scenario, reform: Scenario, run_id: str, command: list[str] | None,
-                     independent: bool, write_draws: bool) -> dict:
+def compare_manifest(
+    base: Scenario, reform: Scenario, run_id: str, command: list[str] | None, independent: bool, write_draws: bool
+) -> dict:
     def who(s: Scenario) -> dict:
-        return {"name": s.spec.name, "path": s.path, "sha256": s.sha256, "description": s.spec.description,
-                "seed_entropy": s.spec.seed}
+        return {
+            "name": s.spec.name,
+            "path": s.path,
+            "sha256": s.sha256,
+            "description": s.spec.description,
+            "seed_entropy": s.spec.seed,
+        }
 
     return {
         **manifest_header(run_id, command, kind="compare"),
@@ -309,10 +357,12 @@ def compare_manifest(base: Scenario, reform: Scenario, run_id: str, command: lis
         "var_level": base.spec.var_level,
         "catalogue_sha256": base.catalogue.sha256(),
         "money_unit": "CNY (yuan); columns ending in _cny",
-        "files": {"compare": "compare.parquet",
-                  "draws": "compare_draws/part-*.parquet" if write_draws else None,
-                  "baseline": "baseline/ (summary.parquet, dimension tables, manifest.json)",
-                  "reform": "reform/ (summary.parquet, dimension tables, manifest.json)"},
+        "files": {
+            "compare": "compare.parquet",
+            "draws": "compare_draws/part-*.parquet" if write_draws else None,
+            "baseline": "baseline/ (summary.parquet, dimension tables, manifest.json)",
+            "reform": "reform/ (summary.parquet, dimension tables, manifest.json)",
+        },
     }
 
 
@@ -325,10 +375,19 @@ def headline(table: pa.Table, tolerance: float = TOLERANCE_CNY) -> dict[str, lis
     and the programs whose expected horizon cash changes by more than ``tolerance`` yuan, most first."""
     rows = [r for r in table.to_pylist() if r["measure"] == "cash"]
     by_year = [r for r in rows if r["program"] == ALL and r["period"] == "year" and r["payer"] in (ALL, "city")]
-    horizon = [r for r in rows if r["program"] == ALL and r["period"] == "horizon"
-               and (r["baseline_mean_cny"] or r["reform_mean_cny"])]
-    programs = [r for r in rows if r["program"] not in (ALL, ALL_EQUITY) and r["payer"] == ALL
-                and r["period"] == "horizon" and abs(r["change_mean_cny"]) > tolerance]
+    horizon = [
+        r
+        for r in rows
+        if r["program"] == ALL and r["period"] == "horizon" and (r["baseline_mean_cny"] or r["reform_mean_cny"])
+    ]
+    programs = [
+        r
+        for r in rows
+        if r["program"] not in (ALL, ALL_EQUITY)
+        and r["payer"] == ALL
+        and r["period"] == "horizon"
+        and abs(r["change_mean_cny"]) > tolerance
+    ]
     by_year.sort(key=lambda r: (r["payer"] != ALL, r["fiscal_year"]))
     horizon.sort(key=lambda r: (r["payer"] != ALL, r["payer"] != "city", -abs(r["change_mean_cny"])))
     programs.sort(key=lambda r: -abs(r["change_mean_cny"]))

@@ -57,8 +57,11 @@ class Factor:
 
 def factors_of(scen: Scenario) -> list[Factor]:
     """The scenario's per-draw uncertain parameters (those that actually vary)."""
-    out = [Factor(f"rate_factor:{sp.id}", "rate_factor", sp.id, None)
-           for sp in scen.programs if sp.prog.spec.uptake.count.rate_cv > 0]  # type: ignore[union-attr]
+    out = [
+        Factor(f"rate_factor:{sp.id}", "rate_factor", sp.id, None)
+        for sp in scen.programs
+        if sp.prog.spec.uptake.count.rate_cv > 0
+    ]  # type: ignore[union-attr]
     exposed = any(sp.prog.spec.uptake.count.shock for sp in scen.programs)  # type: ignore[union-attr]
     if scen.spec.shock.sigma > 0 and exposed:
         out += [Factor(f"shared_shock:{y}", "shared_shock", None, y) for y in scen.years]
@@ -69,16 +72,18 @@ def target_columns(scen: Scenario) -> tuple[np.ndarray, list[tuple[str, str, int
     """Series indices and keys (payer, period, fiscal_year) of total grant cash per payer."""
     lay = layout(scen)
     idx, keys = [], []
-    for i, (prog, payer, measure, period, year) in enumerate(zip(lay.program, lay.payer, lay.measure, lay.period,
-                                                                 lay.fiscal_year)):
+    for i, (prog, payer, measure, period, year) in enumerate(
+        zip(lay.program, lay.payer, lay.measure, lay.period, lay.fiscal_year)
+    ):
         if prog == ALL and measure == "cash":
             idx.append(i)
             keys.append((payer, period, year))
     return np.array(idx, dtype=np.int64), keys
 
 
-def sample_chunk(scen: Scenario, factors: list[Factor], idx: np.ndarray, start: int, stop: int
-                 ) -> tuple[int, np.ndarray, np.ndarray]:
+def sample_chunk(
+    scen: Scenario, factors: list[Factor], idx: np.ndarray, start: int, stop: int
+) -> tuple[int, np.ndarray, np.ndarray]:
     """Draws ``[start, stop)``: the parameters (n × F) and the targets (n × T)."""
     ledgers = simulate_chunk(scen, start, stop)
     values = series_values(scen, layout(scen), ledgers)[idx].T
@@ -90,29 +95,38 @@ def sample_chunk(scen: Scenario, factors: list[Factor], idx: np.ndarray, start: 
         else:
             if shocks is None:
                 Y = len(scen.years)
-                shocks = np.concatenate([shared_shock(scen.spec.seed, b, nb, Y) for b, _, nb in
-                                         blocks_of(scen, start, stop)])
+                shocks = np.concatenate(
+                    [shared_shock(scen.spec.seed, b, nb, Y) for b, _, nb in blocks_of(scen, start, stop)]
+                )
             cols.append(shocks[:, scen.years.index(int(f.year or 0))])
     X = np.column_stack(cols) if cols else np.zeros((stop - start, 0))
     return start, X, values
 
 
-def sample_task(state: tuple[Scenario, list[Factor], np.ndarray], start: int, stop: int
-                ) -> tuple[int, np.ndarray, np.ndarray]:
+def sample_task(
+    state: tuple[Scenario, list[Factor], np.ndarray], start: int, stop: int
+) -> tuple[int, np.ndarray, np.ndarray]:
     """One chunk on an executor's worker (:func:`sample_chunk`)."""
     return sample_chunk(*state, start, stop)
 
 
-def collect(scen: Scenario, workers: int = 1, progress: Callable[[int], None] | None = None,
-            executor: Executor | None = None) -> tuple[list[Factor], list[tuple[str, str, int | None]], np.ndarray, np.ndarray]:
+def collect(
+    scen: Scenario, workers: int = 1, progress: Callable[[int], None] | None = None, executor: Executor | None = None
+) -> tuple[list[Factor], list[tuple[str, str, int | None]], np.ndarray, np.ndarray]:
     """Simulate the scenario; return factors, target keys and per-draw matrices X (n × F), T (n × T)."""
     factors = factors_of(scen)
     if not factors:
-        raise FiscalSimError(f"scenario {scen.spec.name!r} draws no uncertain parameter per draw (no program has "
-                             "uptake.count.rate_cv > 0 and the shared shock's sigma is 0): nothing to rank")
+        raise FiscalSimError(
+            f"scenario {scen.spec.name!r} draws no uncertain parameter per draw (no program has "
+            "uptake.count.rate_cv > 0 and the shared shock's sigma is 0): nothing to rank"
+        )
     idx, keys = target_columns(scen)
-    results = [part for _, _, part in drive_chunks(scen, executor_for(executor, workers), sample_task,
-                                                   (scen, factors, idx), (), progress)]
+    results = [
+        part
+        for _, _, part in drive_chunks(
+            scen, executor_for(executor, workers), sample_task, (scen, factors, idx), (), progress
+        )
+    ]
     return factors, keys, np.concatenate([r[1] for r in results]), np.concatenate([r[2] for r in results])
 
 
@@ -154,8 +168,9 @@ def swings(X: np.ndarray, T: np.ndarray, share: float = 0.1) -> tuple[np.ndarray
     return low - mean, high - mean
 
 
-def rank_table(scen: Scenario, factors: list[Factor], keys: list[tuple[str, str, int | None]], X: np.ndarray,
-               T: np.ndarray) -> pa.Table:
+def rank_table(
+    scen: Scenario, factors: list[Factor], keys: list[tuple[str, str, int | None]], X: np.ndarray, T: np.ndarray
+) -> pa.Table:
     """The tornado table: one row per (target, parameter), targets that vary only."""
     n, F = X.shape
     ZX, fvar = _standard_ranks(X)
@@ -178,36 +193,97 @@ def rank_table(scen: Scenario, factors: list[Factor], keys: list[tuple[str, str,
     order = np.argsort(-np.abs(rho), axis=0, kind="stable")
     rank = np.empty_like(order)
     rank[order, np.arange(T.shape[1])[None, :]] = np.arange(1, F + 1)[:, None]
-    cols: dict[str, list] = {c: [] for c in (
-        "payer", "period", "fiscal_year", "factor", "factor_kind", "program", "factor_year", "spearman_rho",
-        "abs_rho", "rho_ci_lo", "rho_ci_hi", "p_value", "rho_sq", "first_order_index", "rank", "target_rank_r2",
-        "target_mean_cny", "target_sd_cny", "factor_mean", "factor_sd", "swing_low_cny", "swing_high_cny")}
+    cols: dict[str, list] = {
+        c: []
+        for c in (
+            "payer",
+            "period",
+            "fiscal_year",
+            "factor",
+            "factor_kind",
+            "program",
+            "factor_year",
+            "spearman_rho",
+            "abs_rho",
+            "rho_ci_lo",
+            "rho_ci_hi",
+            "p_value",
+            "rho_sq",
+            "first_order_index",
+            "rank",
+            "target_rank_r2",
+            "target_mean_cny",
+            "target_sd_cny",
+            "factor_mean",
+            "factor_sd",
+            "swing_low_cny",
+            "swing_high_cny",
+        )
+    }
     tmean, tsd = T.mean(axis=0), T.std(axis=0, ddof=1)
     fmean, fsd = X.mean(axis=0), X.std(axis=0, ddof=1)
     for j, (payer, period, year) in enumerate(keys):
         if not tvar[j]:
             continue
         for i, f in enumerate(factors):
-            row = (payer, period, year, f.name, f.kind, f.program, f.year, rho[i, j], abs(rho[i, j]), lo[i, j],
-                   hi[i, j], pval[i, j], rho[i, j] ** 2, eta[i, j], rank[i, j], r2_adj[j], tmean[j], tsd[j],
-                   fmean[i], fsd[i], swing_lo[i, j], swing_hi[i, j])
+            row = (
+                payer,
+                period,
+                year,
+                f.name,
+                f.kind,
+                f.program,
+                f.year,
+                rho[i, j],
+                abs(rho[i, j]),
+                lo[i, j],
+                hi[i, j],
+                pval[i, j],
+                rho[i, j] ** 2,
+                eta[i, j],
+                rank[i, j],
+                r2_adj[j],
+                tmean[j],
+                tsd[j],
+                fmean[i],
+                fsd[i],
+                swing_lo[i, j],
+                swing_hi[i, j],
+            )
             for c, v in zip(cols, row):
                 cols[c].append(v)
     m = len(cols["payer"])
-    return pa.table({
-        "scenario": [scen.spec.name] * m,
-        "payer": cols["payer"], "measure": ["cash"] * m, "period": cols["period"],
-        "fiscal_year": pa.array(cols["fiscal_year"], pa.int16()),
-        "factor": cols["factor"], "factor_kind": cols["factor_kind"], "program": cols["program"],
-        "factor_year": pa.array(cols["factor_year"], pa.int16()),
-        **{c: nan_to_null(np.array(cols[c], float)) for c in ("spearman_rho", "abs_rho", "rho_ci_lo", "rho_ci_hi",
-                                                              "p_value", "rho_sq", "first_order_index")},
-        "rank": pa.array(cols["rank"], pa.int16()),
-        **{c: nan_to_null(np.array(cols[c], float)) for c in ("target_rank_r2", "target_mean_cny", "target_sd_cny",
-                                                              "factor_mean", "factor_sd", "swing_low_cny",
-                                                              "swing_high_cny")},
-        "draws": pa.array(np.full(m, n, dtype=np.int32)),
-    })
+    return pa.table(
+        {
+            "scenario": [scen.spec.name] * m,
+            "payer": cols["payer"],
+            "measure": ["cash"] * m,
+            "period": cols["period"],
+            "fiscal_year": pa.array(cols["fiscal_year"], pa.int16()),
+            "factor": cols["factor"],
+            "factor_kind": cols["factor_kind"],
+            "program": cols["program"],
+            "factor_year": pa.array(cols["factor_year"], pa.int16()),
+            **{
+                c: nan_to_null(np.array(cols[c], float))
+                for c in ("spearman_rho", "abs_rho", "rho_ci_lo", "rho_ci_hi", "p_value", "rho_sq", "first_order_index")
+            },
+            "rank": pa.array(cols["rank"], pa.int16()),
+            **{
+                c: nan_to_null(np.array(cols[c], float))
+                for c in (
+                    "target_rank_r2",
+                    "target_mean_cny",
+                    "target_sd_cny",
+                    "factor_mean",
+                    "factor_sd",
+                    "swing_low_cny",
+                    "swing_high_cny",
+                )
+            },
+            "draws": pa.array(np.full(m, n, dtype=np.int32)),
+        }
+    )
 
 
 @dataclass
@@ -216,8 +292,13 @@ class SensitivityResult:
     table: pa.Table
 
 
-def sensitivity(scen: Scenario, out_dir: Path, workers: int = 1, progress: Callable[[int], None] | None = None,
-                executor: Executor | None = None) -> SensitivityResult:
+def sensitivity(
+    scen: Scenario,
+    out_dir: Path,
+    workers: int = 1,
+    progress: Callable[[int], None] | None = None,
+    executor: Executor | None = None,
+) -> SensitivityResult:
     """Simulate ``scen`` and write ``out_dir/sensitivity.parquet`` (the file is replaced atomically).
 
     ``out_dir`` may be the scenario's run folder: the report then shows the tornado with the run.
@@ -226,12 +307,25 @@ def sensitivity(scen: Scenario, out_dir: Path, workers: int = 1, progress: Calla
         factors, keys, X, T = collect(scen, workers, progress, executor)
         table = rank_table(scen, factors, keys, X, T)
         run_id = new_run_id()
-        write_file_atomic(table, folder / FILE, run_id, scenario=scen.spec.name, scenario_sha256=scen.sha256,
-                          seed=str(scen.spec.seed), draws=str(scen.spec.draws))
+        write_file_atomic(
+            table,
+            folder / FILE,
+            run_id,
+            scenario=scen.spec.name,
+            scenario_sha256=scen.sha256,
+            seed=str(scen.spec.seed),
+            draws=str(scen.spec.draws),
+        )
         if not (folder / "manifest.json").exists():
-            write_json({**manifest_header(run_id, None, kind="sensitivity"),
-                        "scenario": {"name": scen.spec.name, "path": scen.path, "sha256": scen.sha256},
-                        "seed_entropy": scen.spec.seed, "draws": scen.spec.draws}, folder / "manifest.json")
+            write_json(
+                {
+                    **manifest_header(run_id, None, kind="sensitivity"),
+                    "scenario": {"name": scen.spec.name, "path": scen.path, "sha256": scen.sha256},
+                    "seed_entropy": scen.spec.seed,
+                    "draws": scen.spec.draws,
+                },
+                folder / "manifest.json",
+            )
     return SensitivityResult(Path(out_dir) / FILE, table)
 
 
@@ -249,8 +343,11 @@ def label(row: dict, titles: dict[str, str], lang: str = "zh") -> str:
 
 def top(table: pa.Table, payer: str = ALL, period: str = "horizon", year: int | None = None, k: int = 10) -> list[dict]:
     """The ``k`` parameters with the largest |ρ| for one target, largest first."""
-    rows = [r for r in table.to_pylist() if r["payer"] == payer and r["period"] == period
-            and (period == "horizon" or r["fiscal_year"] == year)]
+    rows = [
+        r
+        for r in table.to_pylist()
+        if r["payer"] == payer and r["period"] == period and (period == "horizon" or r["fiscal_year"] == year)
+    ]
     return sorted(rows, key=lambda r: r["rank"])[:k]
 
 
@@ -266,8 +363,16 @@ def record_in_manifest(folder: Path, result: SensitivityResult, k: int = 5) -> N
     m = json.loads(path.read_text(encoding="utf-8"))
     rows = top(result.table, ALL, "horizon", k=k)
     m["sensitivity"] = {
-        "file": FILE, "draws": rows[0]["draws"] if rows else None,
-        "top_all_payers_horizon": [{"factor": r["factor"], "spearman_rho": r["spearman_rho"],
-                                    "swing_low_cny": r["swing_low_cny"], "swing_high_cny": r["swing_high_cny"]}
-                                   for r in rows]}
+        "file": FILE,
+        "draws": rows[0]["draws"] if rows else None,
+        "top_all_payers_horizon": [
+            {
+                "factor": r["factor"],
+                "spearman_rho": r["spearman_rho"],
+                "swing_low_cny": r["swing_low_cny"],
+                "swing_high_cny": r["swing_high_cny"],
+            }
+            for r in rows
+        ],
+    }
     replace_text(path, json.dumps(m, ensure_ascii=False, indent=2, default=str) + "\n")

@@ -86,8 +86,13 @@ class Target:
 
     @property
     def canonical(self) -> str:
-        return {"program": f"programs.{self.program}.{self.path}", "cost_sharing": f"cost_sharing.{self.path}",
-                "shock": f"shock.{self.path}", "overlap": f"overlap.{self.path}", "budget": f"budgets.{self.path}"}[self.kind]
+        return {
+            "program": f"programs.{self.program}.{self.path}",
+            "cost_sharing": f"cost_sharing.{self.path}",
+            "shock": f"shock.{self.path}",
+            "overlap": f"overlap.{self.path}",
+            "budget": f"budgets.{self.path}",
+        }[self.kind]
 
 
 def _scenario_programs(scen: Scenario) -> dict[str, Any]:
@@ -135,10 +140,17 @@ def check_path(text: str, prog: Any, path: str) -> None:
             obj = obj[key]
         else:
             where = ".".join(done) or "the program"
-            have = (", ".join(map(str, obj)) if isinstance(obj, dict) else
-                    f"items 0–{len(obj) - 1}" if isinstance(obj, list) else f"a value ({obj!r}), not a table")
-            raise SweepError(f"{text}: unknown parameter path {path!r} in program {prog.id}: "
-                             f"{where} has no {key!r} (it has: {have}); a sweep can only change existing parameters")
+            have = (
+                ", ".join(map(str, obj))
+                if isinstance(obj, dict)
+                else f"items 0–{len(obj) - 1}"
+                if isinstance(obj, list)
+                else f"a value ({obj!r}), not a table"
+            )
+            raise SweepError(
+                f"{text}: unknown parameter path {path!r} in program {prog.id}: "
+                f"{where} has no {key!r} (it has: {have}); a sweep can only change existing parameters"
+            )
         done.append(key)
 
 
@@ -149,28 +161,36 @@ def program_parameter(text: str, prog: Any, path: str) -> str:
     if path == "cap":
         held = name_at(params, "formula.max") if getattr(prog.spec.formula, "kind", None) in ("cap", "up_to") else None
         if held is None:
-            raise SweepError(f"{text}: 'cap' is shorthand for the cap of a capped formula, but the formula of {prog.id} "
-                             f"is {getattr(prog.spec.formula, 'kind', None)!r}, not a cap: name the parameter "
-                             f"(parameters: {', '.join(params) or 'none'})")
+            raise SweepError(
+                f"{text}: 'cap' is shorthand for the cap of a capped formula, but the formula of {prog.id} "
+                f"is {getattr(prog.spec.formula, 'kind', None)!r}, not a cap: name the parameter "
+                f"(parameters: {', '.join(params) or 'none'})"
+            )
         return f"parameters.{held[0]}"
     head, _, rest = path.partition(".")
     if head == "parameters":
         name, _, key = rest.partition(".")
         if name not in params:
             close = difflib.get_close_matches(name, params, 3)
-            raise SweepError(f"{text}: program {prog.id} has no parameter {name!r} (parameters: "
-                             f"{', '.join(params) or 'none'})" + (f"; did you mean {', '.join(close)}?" if close else ""))
+            raise SweepError(
+                f"{text}: program {prog.id} has no parameter {name!r} (parameters: "
+                f"{', '.join(params) or 'none'})" + (f"; did you mean {', '.join(close)}?" if close else "")
+            )
         value = params[name].value
         if key and (not isinstance(value, dict) or key not in value):
             raise SweepError(f"{text}: parameter {name!r} has no entry {key!r}")
         if not key and isinstance(value, dict):
-            raise SweepError(f"{text}: parameter {name!r} is a table ({', '.join(value)}): name one entry, "
-                             f"e.g. {text}.{next(iter(value))}")
+            raise SweepError(
+                f"{text}: parameter {name!r} is a table ({', '.join(value)}): name one entry, "
+                f"e.g. {text}.{next(iter(value))}"
+            )
         return path
     held = name_at(params, path)
     if held is not None:
-        raise SweepError(f"{text}: address parameters by name: programs.{prog.id}.parameters.{held[0]}"
-                         + (f".{held[1]}" if held[1] else ""))
+        raise SweepError(
+            f"{text}: address parameters by name: programs.{prog.id}.parameters.{held[0]}"
+            + (f".{held[1]}" if held[1] else "")
+        )
     return path
 
 
@@ -184,15 +204,18 @@ def parse_target(scen: Scenario, text: str) -> Target:
         if pid not in progs:
             raise SweepError(f"{text}: program {pid} is not in scenario {scen.spec.name!r}")
         if pid not in {sp.id for sp in scen.programs}:
-            raise SweepError(f"{text}: program {pid} is not simulated ({progs[pid].spec.status}): "
-                             "sweeping it would change nothing")
+            raise SweepError(
+                f"{text}: program {pid} is not simulated ({progs[pid].spec.status}): sweeping it would change nothing"
+            )
         prog = progs[pid]
         if head == "uptake":
             first = path.split(".")[0]
             if first not in Uptake.model_fields:
                 if first not in Count.model_fields:
-                    raise SweepError(f"{text}: {first!r} is neither an uptake field ({', '.join(Uptake.model_fields)}) "
-                                     f"nor a count field ({', '.join(Count.model_fields)})")
+                    raise SweepError(
+                        f"{text}: {first!r} is neither an uptake field ({', '.join(Uptake.model_fields)}) "
+                        f"nor a count field ({', '.join(Count.model_fields)})"
+                    )
                 path = f"count.{path}"
             path = f"uptake.{path}"
         else:
@@ -223,13 +246,19 @@ def parse_target(scen: Scenario, text: str) -> Target:
     if head == "overlap" and rest:
         members = [sp.id for sp in scen.programs if rest in group_names(sp.prog.spec.exclusive_group)]
         if rest not in scen.catalogue.groups:
-            raise SweepError(f"{text}: unknown non-cumulation group {rest!r} (known: {', '.join(scen.catalogue.groups)})")
+            raise SweepError(
+                f"{text}: unknown non-cumulation group {rest!r} (known: {', '.join(scen.catalogue.groups)})"
+            )
         if len(members) < 2:
-            raise SweepError(f"{text}: group {rest!r} has fewer than two simulated programs: sweeping it would change nothing")
+            raise SweepError(
+                f"{text}: group {rest!r} has fewer than two simulated programs: sweeping it would change nothing"
+            )
         return Target(text, "overlap", None, rest)
-    raise SweepError(f"{text}: unknown parameter; use programs.<program_id>.<path>, uptake.<program_id>.<path>, "
-                     f"cost_sharing.<regime>.<fiscal_class>.<payer>, shock.sigma|correlation, overlap.<group> "
-                     f"or budgets.<payer>[:<program_id>]")
+    raise SweepError(
+        f"{text}: unknown parameter; use programs.<program_id>.<path>, uptake.<program_id>.<path>, "
+        f"cost_sharing.<regime>.<fiscal_class>.<payer>, shock.sigma|correlation, overlap.<group> "
+        f"or budgets.<payer>[:<program_id>]"
+    )
 
 
 def parse_assignment(text: str, opt: str) -> tuple[str, str]:
@@ -245,8 +274,14 @@ def parse_values(target: str, text: str) -> list[Any]:
     if not text or any(v == "" for v in items):
         raise SweepError(f"--set {target}: empty value in {text!r}")
     out = [yaml.safe_load(v) for v in items]
-    bad = [v for v, x in zip(items, out) if isinstance(x, float) and not math.isfinite(x)
-           or isinstance(x, str) and x.strip().lower().lstrip("+-") in ("inf", "infinity", "nan")]
+    bad = [
+        v
+        for v, x in zip(items, out)
+        if isinstance(x, float)
+        and not math.isfinite(x)
+        or isinstance(x, str)
+        and x.strip().lower().lstrip("+-") in ("inf", "infinity", "nan")
+    ]
     if bad:
         raise SweepError(f"--set {target}: {', '.join(bad)} is not a finite number")
     if len({repr(v) for v in out}) < len(out):
@@ -296,8 +331,14 @@ class Plan:
     design: Design
 
 
-def plan(scen: Scenario, sets: list[str], ranges: list[str], design: Design = "grid", samples: int | None = None,
-         seed: int | None = None) -> Plan:
+def plan(
+    scen: Scenario,
+    sets: list[str],
+    ranges: list[str],
+    design: Design = "grid",
+    samples: int | None = None,
+    seed: int | None = None,
+) -> Plan:
     """Parse ``--set``/``--range`` options into the list of points; check every target up front."""
     grid: list[tuple[Target, list[Any]]] = []
     spans: list[tuple[Target, tuple[float, float, bool]]] = []
@@ -347,8 +388,9 @@ def _set_share(data: dict, scen: Scenario, t: Target, value: Any) -> None:
         raise SweepError(f"{t.text}: a share must be a number, got {value!r}") from None
     if not 0 <= v <= 1:
         raise SweepError(f"{t.text}: a share must be within 0–1, got {v:g}")
-    current = dict(data["cost_sharing"].get(regime, {}).get(cls)
-                   or scen.geography.data.cost_sharing[regime].shares[cls])
+    current = dict(
+        data["cost_sharing"].get(regime, {}).get(cls) or scen.geography.data.cost_sharing[regime].shares[cls]
+    )
     others = {k: s for k, s in current.items() if k != payer}
     if sum(others.values()) <= 0 and v < 1:
         raise SweepError(f"{t.text}: {payer} is the only payer of {cls} under {regime}: no other payer takes the rest")
@@ -369,7 +411,9 @@ def point_scenario(scen: Scenario, p: Plan, i: int) -> Scenario:
         elif t.kind == "overlap":
             data["overlap"][t.path] = v
         elif t.kind == "budget":
-            lines = set_budget([Budget.model_validate(b) for b in data["budgets"]], parse_budget(f"{t.path}={v}", "--set"))
+            lines = set_budget(
+                [Budget.model_validate(b) for b in data["budgets"]], parse_budget(f"{t.path}={v}", "--set")
+            )
             data["budgets"] = [b.model_dump(by_alias=True) for b in lines]
         else:
             data["shock"][t.path] = v
@@ -394,13 +438,22 @@ def check_applied(scen: Scenario, targets: list[Target], values: tuple, label: s
             used = next((g.overlap for g in scen.groups if g.name == t.path), 0.0)
         elif t.kind == "budget":
             want = parse_budget(f"{t.path}={v}", "--set")
-            used = next((b.amount for b in scen.spec.budgets if (b.payer, b.program, b.year) == (want.payer, want.program, None)
-                         and b.measure == "cash"), None)
+            used = next(
+                (
+                    b.amount
+                    for b in scen.spec.budgets
+                    if (b.payer, b.program, b.year) == (want.payer, want.program, None) and b.measure == "cash"
+                ),
+                None,
+            )
             v = want.amount
         else:
             used = getattr(scen.spec.shock, t.path)
-        same = (math.isclose(float(used), float(v), rel_tol=1e-12, abs_tol=1e-12)
-                if isinstance(used, (int, float)) and isinstance(v, (int, float)) else used == v)
+        same = (
+            math.isclose(float(used), float(v), rel_tol=1e-12, abs_tol=1e-12)
+            if isinstance(used, (int, float)) and isinstance(v, (int, float))
+            else used == v
+        )
         if not same:
             raise SweepError(f"{label}: {t.text}: asked for {v!r} but the program uses {used!r}")
 
@@ -422,7 +475,9 @@ def sql_names(targets: list[Target]) -> list[str]:
 def _field(name: str, target: Target, values: list[Any]) -> tuple[pa.Field, pa.Array]:
     """A swept parameter's column, with the path as written in the field's metadata (``fiscal_sim.path``)."""
     arr = _value_column(values)
-    return pa.field(name, arr.type, metadata={"fiscal_sim.path": target.text, "fiscal_sim.canonical": target.canonical}), arr
+    return pa.field(
+        name, arr.type, metadata={"fiscal_sim.path": target.text, "fiscal_sim.canonical": target.canonical}
+    ), arr
 
 
 def _value_column(values: list[Any]) -> pa.Array:
@@ -443,9 +498,16 @@ class SweepResult:
     table: pa.Table
 
 
-def sweep(scen: Scenario, p: Plan, out: Path | str | Remote, workers: int = 1, totals_only: bool = False,
-          command: list[str] | None = None, progress: Callable[[int, int], None] | None = None,
-          executor: Executor | None = None) -> SweepResult:
+def sweep(
+    scen: Scenario,
+    p: Plan,
+    out: Path | str | Remote,
+    workers: int = 1,
+    totals_only: bool = False,
+    command: list[str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    executor: Executor | None = None,
+) -> SweepResult:
     """Run every point of ``p``; write ``sweep.parquet``, ``points.parquet`` and ``manifest.json`` to ``out``."""
     run_id = new_run_id()
     parts: dict[int, pa.Table] = {}
@@ -460,8 +522,10 @@ def sweep(scen: Scenario, p: Plan, out: Path | str | Remote, workers: int = 1, t
             if totals_only:
                 mask = np.isin(np.array(lay.program, dtype=object), list(keep_programs))
                 table = table.filter(pa.array(mask))
-            fields = [_field(n, t, [p.points[i][j]] * table.num_rows)
-                      for j, (n, t) in enumerate(zip(sql_names(p.targets), p.targets))]
+            fields = [
+                _field(n, t, [p.points[i][j]] * table.num_rows)
+                for j, (n, t) in enumerate(zip(sql_names(p.targets), p.targets))
+            ]
             fields.insert(0, (pa.field("point", pa.int32()), pa.array(np.full(table.num_rows, i, dtype=np.int32))))
             fields += [(table.schema.field(n), table[n]) for n in table.column_names]
             parts[i] = pa.Table.from_arrays([a for _, a in fields], schema=pa.schema([f for f, _ in fields]))
@@ -471,9 +535,14 @@ def sweep(scen: Scenario, p: Plan, out: Path | str | Remote, workers: int = 1, t
             if progress:
                 progress(done, len(p.points))
         result = pa.concat_tables([parts[i] for i in sorted(parts)], promote_options="permissive")
-        write_table(result, tmp / "sweep.parquet", run_id, scenario=scen.spec.name,
-                    swept=", ".join(t.text for t in p.targets),
-                    **{f"fiscal_sim.column.{n}": t.text for n, t in zip(sql_names(p.targets), p.targets)})
+        write_table(
+            result,
+            tmp / "sweep.parquet",
+            run_id,
+            scenario=scen.spec.name,
+            swept=", ".join(t.text for t in p.targets),
+            **{f"fiscal_sim.column.{n}": t.text for n, t in zip(sql_names(p.targets), p.targets)},
+        )
         write_table(points_table(p), tmp / "points.parquet", run_id)
         write_json(sweep_manifest(scen, p, run_id, command, totals_only), tmp / "manifest.json")
     return SweepResult(dest.location, run_id, p, result)
@@ -482,8 +551,15 @@ def sweep(scen: Scenario, p: Plan, out: Path | str | Remote, workers: int = 1, t
 def point_totals(table: pa.Table, p: Plan, payers: tuple[str, ...]) -> list[tuple[Any, ...]]:
     """Per point: ``(point, values, row of payers[0], row of payers[1], …)`` — the horizon grant cash of all
     programs (``program = 'ALL'``, ``vintage = 'ALL'``: never the existing/new split), ``{}`` where absent."""
-    rows = [r for r in table.to_pylist() if r["program"] == ALL and r["vintage"] == ALL and r["measure"] == "cash"
-            and r["period"] == "horizon" and r["payer"] in payers]
+    rows = [
+        r
+        for r in table.to_pylist()
+        if r["program"] == ALL
+        and r["vintage"] == ALL
+        and r["measure"] == "cash"
+        and r["period"] == "horizon"
+        and r["payer"] in payers
+    ]
     by = {(r["point"], r["payer"]): r for r in rows}
     return [(i, pt, *[by.get((i, payer), {}) for payer in payers]) for i, pt in enumerate(p.points)]
 
@@ -491,7 +567,9 @@ def point_totals(table: pa.Table, p: Plan, payers: tuple[str, ...]) -> list[tupl
 def points_table(p: Plan) -> pa.Table:
     """One row per point: its number and the value of every swept parameter."""
     fields = [(pa.field("point", pa.int32()), pa.array(np.arange(len(p.points), dtype=np.int32)))]
-    fields += [_field(n, t, [pt[j] for pt in p.points]) for j, (n, t) in enumerate(zip(sql_names(p.targets), p.targets))]
+    fields += [
+        _field(n, t, [pt[j] for pt in p.points]) for j, (n, t) in enumerate(zip(sql_names(p.targets), p.targets))
+    ]
     return pa.Table.from_arrays([a for _, a in fields], schema=pa.schema([f for f, _ in fields]))
 
 
@@ -504,12 +582,24 @@ def sweep_manifest(scen: Scenario, p: Plan, run_id: str, command: list[str] | No
         "draws": scen.spec.draws,
         "design": p.design,
         "points": len(p.points),
-        "parameters": [{"column": n, "as_given": t.text, "kind": t.kind, "program": t.program, "path": t.path,
-                        "canonical": t.canonical} for n, t in zip(sql_names(p.targets), p.targets)],
+        "parameters": [
+            {
+                "column": n,
+                "as_given": t.text,
+                "kind": t.kind,
+                "program": t.program,
+                "path": t.path,
+                "canonical": t.canonical,
+            }
+            for n, t in zip(sql_names(p.targets), p.targets)
+        ],
         "series": "totals and swept programs" if totals_only else "all",
         "money_unit": "CNY (yuan); columns ending in _cny",
-        "files": {"sweep": "sweep.parquet", "points": "points.parquet",
-                  "point_0": "point-0/ (run-like folder of the first point: dimension tables, summary)"},
+        "files": {
+            "sweep": "sweep.parquet",
+            "points": "points.parquet",
+            "point_0": "point-0/ (run-like folder of the first point: dimension tables, summary)",
+        },
     }
 
 

@@ -21,7 +21,15 @@ from fiscal_sim.calibrate.history import History
 from fiscal_sim.catalogue.loader import CompiledProgram
 from fiscal_sim.uptake.random import stable_key
 from fiscal_sim.uptake.sample import sample_applicants
-from fiscal_sim.uptake.spec import BetaDist, CategoricalDist, EmpiricalDist, FixedDist, LogNormalDist, TriangularDist, UniformDist
+from fiscal_sim.uptake.spec import (
+    BetaDist,
+    CategoricalDist,
+    EmpiricalDist,
+    FixedDist,
+    LogNormalDist,
+    TriangularDist,
+    UniformDist,
+)
 
 PRIOR_CV = 0.5
 """assumption: prior CV of a program's mean commitment per award around the model's value"""
@@ -70,7 +78,9 @@ def commitments(prog: CompiledProgram, n: int = SAMPLE, seed: int = 0) -> np.nda
     return committed
 
 
-def calibrate_amount(prog: CompiledProgram, hist: History, level: float) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+def calibrate_amount(
+    prog: CompiledProgram, hist: History, level: float
+) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     """``(basis, overrides)`` for the program's amounts; ``(None, {})`` when the history records none."""
     rec = ~np.isnan(hist.amount_cny) & (hist.awards > 0)
     awards = float(hist.awards[rec].sum())
@@ -79,8 +89,11 @@ def calibrate_amount(prog: CompiledProgram, hist: History, level: float) -> tupl
     observed = float(hist.amount_cny[rec].sum()) / awards
     model = commitments(prog)
     m0, spread = float(model.mean()), float(model.std())
-    basis: dict[str, Any] = {"observed_mean_per_award_cny": round(observed, 2), "model_mean_per_award_cny": round(m0, 2),
-                             "awards_with_amounts": int(awards)}
+    basis: dict[str, Any] = {
+        "observed_mean_per_award_cny": round(observed, 2),
+        "model_mean_per_award_cny": round(m0, 2),
+        "awards_with_amounts": int(awards),
+    }
     target = scalable_input(prog)
     if target is None or m0 <= 0:
         basis["calibrated"] = "no: the award depends only on categories (mean checked, not changed)"
@@ -90,6 +103,7 @@ def calibrate_amount(prog: CompiledProgram, hist: History, level: float) -> tupl
     post, post_sd = (m0 / tau0**2 + observed / tau**2) / prec, float(np.sqrt(1 / prec))
     z = stats.norm.ppf(0.5 + level / 2)
     name, dist = target
+
     def gap(x: float) -> float:
         return float(commitments(with_input(prog, name, scaled(dist, float(np.exp(x)))[0])).mean()) - post
 
@@ -99,9 +113,19 @@ def calibrate_amount(prog: CompiledProgram, hist: History, level: float) -> tupl
     s = float(np.exp(x))
     _, change = scaled(dist, s)
     achieved = gap(x) + post
-    basis |= {"posterior_mean_per_award_cny": round(float(post), 2),
-              f"interval_{round(level * 100)}_cny": [round(float(post - z * post_sd), 2), round(float(post + z * post_sd), 2)],
-              "input": name, "scale": float(f"{s:.6g}"), "calibrated": "yes" if abs(achieved / post - 1) < 0.01
-              else f"partly: the formula's caps limit the mean to {achieved:,.0f} yuan"}
-    return basis, {f"uptake.inputs.{name}.{k}": (float(f"{v:.6g}") if isinstance(v, float) else
-                                                 [float(f"{x:.6g}") for x in v]) for k, v in change.items()}
+    basis |= {
+        "posterior_mean_per_award_cny": round(float(post), 2),
+        f"interval_{round(level * 100)}_cny": [
+            round(float(post - z * post_sd), 2),
+            round(float(post + z * post_sd), 2),
+        ],
+        "input": name,
+        "scale": float(f"{s:.6g}"),
+        "calibrated": "yes"
+        if abs(achieved / post - 1) < 0.01
+        else f"partly: the formula's caps limit the mean to {achieved:,.0f} yuan",
+    }
+    return basis, {
+        f"uptake.inputs.{name}.{k}": (float(f"{v:.6g}") if isinstance(v, float) else [float(f"{x:.6g}") for x in v])
+        for k, v in change.items()
+    }

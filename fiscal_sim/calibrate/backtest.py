@@ -34,8 +34,21 @@ FLAG_Z = 2.58
 """|z| of the mean PIT above which a program is flagged (two-sided 1%)"""
 PIT_BINS = 10
 UNITS = {"awards": "count", "amount_cny": "CNY"}
-COLUMNS = ["program", "fiscal_year", "measure", "unit", "actual", "forecast_mean", *QUANTILES, "pit", "in_80", "in_90",
-           "crps", "train_years", "flag"]
+COLUMNS = [
+    "program",
+    "fiscal_year",
+    "measure",
+    "unit",
+    "actual",
+    "forecast_mean",
+    *QUANTILES,
+    "pit",
+    "in_80",
+    "in_90",
+    "crps",
+    "train_years",
+    "flag",
+]
 
 
 def crps_sample(x: np.ndarray, y: float) -> float:
@@ -55,11 +68,19 @@ def pit(x: np.ndarray, y: float, u: float) -> float:
 def score(x: np.ndarray, y: float, u: float) -> dict[str, Any]:
     """One forecast (sample ``x``) against its actual ``y``."""
     q = np.quantile(x, list(QUANTILES.values()), method="inverted_cdf")
-    row: dict[str, Any] = {"actual": float(y), "forecast_mean": float(x.mean()),
-                           **{k: float(v) for k, v in zip(QUANTILES, q)}}
+    row: dict[str, Any] = {
+        "actual": float(y),
+        "forecast_mean": float(x.mean()),
+        **{k: float(v) for k, v in zip(QUANTILES, q)},
+    }
     p = pit(x, y, u)
-    row |= {"pit": p, "in_80": bool(q[1] <= y <= q[3]), "in_90": bool(q[0] <= y <= q[4]), "crps": crps_sample(x, y),
-            "flag": "below P5" if p < 0.05 else "above P95" if p > 0.95 else ""}
+    row |= {
+        "pit": p,
+        "in_80": bool(q[1] <= y <= q[3]),
+        "in_90": bool(q[0] <= y <= q[4]),
+        "crps": crps_sample(x, y),
+        "flag": "below P5" if p < 0.05 else "above P95" if p > 0.95 else "",
+    }
     return row
 
 
@@ -75,8 +96,9 @@ class Backtest:
     overlay: dict[str, Any]
 
 
-def forecast_draws(scen: Scenario, test: History, progress: Callable[[int], None] | None = None,
-                   executor: Executor | None = None) -> dict[tuple[str, int, str], np.ndarray]:
+def forecast_draws(
+    scen: Scenario, test: History, progress: Callable[[int], None] | None = None, executor: Executor | None = None
+) -> dict[tuple[str, int, str], np.ndarray]:
     """Per (program, year, measure): the draws of awards (and amounts) over the jurisdictions observed."""
     cells: dict[tuple[str, int], list[int] | slice] = {}
     for k in range(len(test)):
@@ -103,22 +125,47 @@ def forecast_task(state: tuple[Scenario, dict], start: int, stop: int) -> dict[t
     return out
 
 
-def run_backtest(hist: History, scen: Scenario, holdout_from: int, out: Path, draws: int = 1000,
-                 progress: Callable[[int], None] | None = None, final: Path | None = None,
-                 executor: Executor | None = None) -> Backtest:
+def run_backtest(
+    hist: History,
+    scen: Scenario,
+    holdout_from: int,
+    out: Path,
+    draws: int = 1000,
+    progress: Callable[[int], None] | None = None,
+    final: Path | None = None,
+    executor: Executor | None = None,
+) -> Backtest:
     """Calibrate on years before ``holdout_from``, simulate the later years, score; ``out`` is the overlay's folder
     (``final``: the folder it is renamed to, named in the overlay's "run it with" line)."""
     train, test = hist.before(holdout_from), hist.since(holdout_from)
     if not len(test):
-        raise InputError([Problem(hist.path, None, "year", f"no history from {holdout_from} on to hold out "
-                                  f"(years {min(hist.years)}–{max(hist.years)})")])
+        raise InputError(
+            [
+                Problem(
+                    hist.path,
+                    None,
+                    "year",
+                    f"no history from {holdout_from} on to hold out (years {min(hist.years)}–{max(hist.years)})",
+                )
+            ]
+        )
     cals = calibrate(train, scen)
     cals = [c for c in cals if c.program in test.programs]
     if not [sp for sp in scen.programs if sp.id in test.programs]:
         raise InputError([Problem(hist.path, None, "program", "no held-out program is simulated in the scenario")])
-    overlay = overlay_data(scen, train, cals, out / "calibration.yaml", name=f"{scen.spec.name}_backtest",
-                           programs=test.programs, horizon={"start": min(test.years), "end": max(test.years)},
-                           draws=draws, budgets=[], pipelines=[], commitments=None)
+    overlay = overlay_data(
+        scen,
+        train,
+        cals,
+        out / "calibration.yaml",
+        name=f"{scen.spec.name}_backtest",
+        programs=test.programs,
+        horizon={"start": min(test.years), "end": max(test.years)},
+        draws=draws,
+        budgets=[],
+        pipelines=[],
+        commitments=None,
+    )
     overlay["calibration"]["holdout_from"] = holdout_from
     path = write_overlay(overlay, out / "calibration.yaml", final and Path(final) / "calibration.yaml")
     bt = load_scenario(path, scen.catalogue)
@@ -142,25 +189,53 @@ def run_backtest(hist: History, scen: Scenario, holdout_from: int, out: Path, dr
                 x = fc[(pid, y, measure)]
                 if x.max() == 0 and actual.sum() == 0:  # nothing expected, nothing happened (e.g. not in force)
                     continue
-                rows.append({"program": pid, "fiscal_year": y, "measure": measure, "unit": UNITS[measure],
-                             **score(x, float(actual.sum()), float(rng.random())),
-                             "train_years": train_years.get(pid, 0)})
+                rows.append(
+                    {
+                        "program": pid,
+                        "fiscal_year": y,
+                        "measure": measure,
+                        "unit": UNITS[measure],
+                        **score(x, float(actual.sum()), float(rng.random())),
+                        "train_years": train_years.get(pid, 0),
+                    }
+                )
                 total_x, total_y = total_x + x, total_y + float(actual.sum())
             if complete and isinstance(total_x, np.ndarray):
-                rows.append({"program": ALL, "fiscal_year": y, "measure": measure, "unit": UNITS[measure],
-                             **score(total_x, total_y, float(rng.random())), "train_years": 0})
-    table = pa.Table.from_pylist([{c: r[c] for c in COLUMNS} for r in rows]).cast(pa.schema(
-        [("program", pa.string()), ("fiscal_year", pa.int16()), ("measure", pa.string()), ("unit", pa.string())]
-        + [(c, pa.float64()) for c in ["actual", "forecast_mean", *QUANTILES, "pit"]]
-        + [("in_80", pa.bool_()), ("in_90", pa.bool_()), ("crps", pa.float64()), ("train_years", pa.int16()),
-           ("flag", pa.string())]))
+                rows.append(
+                    {
+                        "program": ALL,
+                        "fiscal_year": y,
+                        "measure": measure,
+                        "unit": UNITS[measure],
+                        **score(total_x, total_y, float(rng.random())),
+                        "train_years": 0,
+                    }
+                )
+    table = pa.Table.from_pylist([{c: r[c] for c in COLUMNS} for r in rows]).cast(
+        pa.schema(
+            [("program", pa.string()), ("fiscal_year", pa.int16()), ("measure", pa.string()), ("unit", pa.string())]
+            + [(c, pa.float64()) for c in ["actual", "forecast_mean", *QUANTILES, "pit"]]
+            + [
+                ("in_80", pa.bool_()),
+                ("in_90", pa.bool_()),
+                ("crps", pa.float64()),
+                ("train_years", pa.int16()),
+                ("flag", pa.string()),
+            ]
+        )
+    )
     return Backtest(table, summarise(rows, holdout_from, bt), overlay)
 
 
 def summarise(rows: list[dict[str, Any]], holdout_from: int, bt: Scenario) -> dict[str, Any]:
     """Coverage, PIT histogram, CRPS and flags per measure (program-years; totals apart)."""
-    out: dict[str, Any] = {"holdout_from": holdout_from, "draws": bt.spec.draws, "seed": bt.spec.seed,
-                           "scenario": bt.spec.name, "measures": {}}
+    out: dict[str, Any] = {
+        "holdout_from": holdout_from,
+        "draws": bt.spec.draws,
+        "seed": bt.spec.seed,
+        "scenario": bt.spec.name,
+        "measures": {},
+    }
     for measure in ("awards", "amount_cny"):
         prog_rows = [r for r in rows if r["measure"] == measure and r["program"] != ALL]
         if not prog_rows:
@@ -174,19 +249,32 @@ def summarise(rows: list[dict[str, Any]], holdout_from: int, bt: Scenario) -> di
             z = mean_pit_z(np.array([r["pit"] for r in mine]))
             if abs(z) > FLAG_Z:
                 flagged[pid] = "forecast too high" if z < 0 else "forecast too low"
-            programs[pid] = {"years": len(mine), "in_80": sum(r["in_80"] for r in mine),
-                             "in_90": sum(r["in_90"] for r in mine), "mean_pit": round(float(np.mean([r["pit"] for r in mine])), 3),
-                             "mean_pit_z": round(z, 2), "mean_crps": float(np.mean([r["crps"] for r in mine])),
-                             "flag": flagged.get(pid, "")}
+            programs[pid] = {
+                "years": len(mine),
+                "in_80": sum(r["in_80"] for r in mine),
+                "in_90": sum(r["in_90"] for r in mine),
+                "mean_pit": round(float(np.mean([r["pit"] for r in mine])), 3),
+                "mean_pit_z": round(z, 2),
+                "mean_crps": float(np.mean([r["crps"] for r in mine])),
+                "flag": flagged.get(pid, ""),
+            }
         p80 = stats.binomtest(in80, n, 0.8).pvalue
         p90 = stats.binomtest(in90, n, 0.9).pvalue
         out["measures"][measure] = {
-            "program_years": n, "coverage_80": in80 / n, "coverage_90": in90 / n,
-            "coverage_80_pvalue": float(p80), "coverage_90_pvalue": float(p90),
+            "program_years": n,
+            "coverage_80": in80 / n,
+            "coverage_90": in90 / n,
+            "coverage_80_pvalue": float(p80),
+            "coverage_90_pvalue": float(p90),
             "pit_histogram": np.histogram(pits, bins=PIT_BINS, range=(0, 1))[0].tolist(),
-            "mean_crps": float(np.mean([r["crps"] for r in prog_rows])), "flagged": flagged, "programs": programs,
-            "verdict": ("intervals consistent with nominal coverage" if min(p80, p90) >= 0.05 and not flagged
-                        else "miscalibrated: see flagged programs and coverage"),
+            "mean_crps": float(np.mean([r["crps"] for r in prog_rows])),
+            "flagged": flagged,
+            "programs": programs,
+            "verdict": (
+                "intervals consistent with nominal coverage"
+                if min(p80, p90) >= 0.05 and not flagged
+                else "miscalibrated: see flagged programs and coverage"
+            ),
         }
     return out
 
@@ -199,8 +287,10 @@ def plain_lines(table: pa.Table) -> list[str]:
     years = sorted({y for y, _ in total})
     if not years:
         return []
-    out = [f"Held out {years[0]}–{years[-1]}: what happened against what the model, calibrated on earlier years, "
-           "expected (all programs with history together):"]
+    out = [
+        f"Held out {years[0]}–{years[-1]}: what happened against what the model, calibrated on earlier years, "
+        "expected (all programs with history together):"
+    ]
     for y in years:
         aw = total.get((y, "awards"))
         am = total.get((y, "amount_cny"))
@@ -214,8 +304,10 @@ def plain_lines(table: pa.Table) -> list[str]:
         mine = [r for r in rows if r["measure"] == m and r["program"] != ALL]
         if mine:
             inside = sum(bool(r["in_80"]) for r in mine)
-            out.append(f"  {inside} of {len(mine)} program-years' {what} fell inside the 80% band (about "
-                       f"{0.8 * len(mine):.0f} expected if the uncertainty is right)")
+            out.append(
+                f"  {inside} of {len(mine)} program-years' {what} fell inside the 80% band (about "
+                f"{0.8 * len(mine):.0f} expected if the uncertainty is right)"
+            )
     return out
 
 
@@ -226,9 +318,16 @@ class BacktestResult:
     history: History
 
 
-def write_backtest(hist: History, scen: Scenario, holdout_from: int, target: Path, draws: int = 1000,
-                   command: list[str] | None = None, progress: Callable[[int], None] | None = None,
-                   executor: Executor | None = None) -> BacktestResult:
+def write_backtest(
+    hist: History,
+    scen: Scenario,
+    holdout_from: int,
+    target: Path,
+    draws: int = 1000,
+    command: list[str] | None = None,
+    progress: Callable[[int], None] | None = None,
+    executor: Executor | None = None,
+) -> BacktestResult:
     """Run the backtest and write its folder atomically: backtest.parquet, backtest.json, backtest.html (a page
     of its own) and the training overlay calibration.yaml."""
     import json
@@ -239,13 +338,16 @@ def write_backtest(hist: History, scen: Scenario, holdout_from: int, target: Pat
     from fiscal_sim.report.backtest import backtest_section, standalone_page
 
     with replace_dir(target, "backtest", [*inputs_of(scen), Path(hist.path)]) as tmp:
-        bt = run_backtest(hist, scen, holdout_from, tmp, draws=draws, final=target, progress=progress,
-                          executor=executor)
+        bt = run_backtest(
+            hist, scen, holdout_from, tmp, draws=draws, final=target, progress=progress, executor=executor
+        )
         header = manifest_header(uuid.uuid4().hex[:12], command, kind="backtest")
         write_table(bt.table, tmp / "backtest.parquet", header["run_id"], scenario=scen.spec.name)
-        write_json({**header, "history": hist.path, "history_synthetic": hist.synthetic, **bt.summary},
-                   tmp / "backtest.json")
+        write_json(
+            {**header, "history": hist.path, "history_synthetic": hist.synthetic, **bt.summary}, tmp / "backtest.json"
+        )
         (tmp / "backtest.html").write_text(
             standalone_page(backtest_section(tmp), json.loads((tmp / "backtest.json").read_text(encoding="utf-8"))),
-            encoding="utf-8")
+            encoding="utf-8",
+        )
     return BacktestResult(target, bt, hist)

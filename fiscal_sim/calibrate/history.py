@@ -76,8 +76,10 @@ class History:
         and is not the bureau's record."""
         if not self.synthetic:
             return None
-        return (f"NOTE: {self.path} is synthetic (source: {'; '.join(self.sources)}): the figures below illustrate "
-                "the method; they are not the bureau's records")
+        return (
+            f"NOTE: {self.path} is synthetic (source: {'; '.join(self.sources)}): the figures below illustrate "
+            "the method; they are not the bureau's records"
+        )
 
     def select(self, mask: np.ndarray) -> "History":
         return dataclasses.replace(self, **{f: getattr(self, f)[mask] for f in ARRAYS})
@@ -123,7 +125,9 @@ def _read_rows(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
         try:
             import openpyxl
         except ImportError:
-            raise InputError([Problem(str(path), None, "-", "reading .xlsx needs openpyxl: pip install 'fiscal-sim[xlsx]'")]) from None
+            raise InputError(
+                [Problem(str(path), None, "-", "reading .xlsx needs openpyxl: pip install 'fiscal-sim[xlsx]'")]
+            ) from None
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
         try:
             rows = list(book.worksheets[0].iter_rows(values_only=True))
@@ -133,7 +137,9 @@ def _read_rows(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
             return [], []
         head = [str(h).strip() if h is not None else "" for h in rows[0]]
         return head, [dict(zip(head, r)) for r in rows[1:] if any(v not in (None, "") for v in r)]
-    raise InputError([Problem(str(path), None, "-", f"unknown history file type {suffix!r}: use .csv, .parquet or .xlsx")])
+    raise InputError(
+        [Problem(str(path), None, "-", f"unknown history file type {suffix!r}: use .csv, .parquet or .xlsx")]
+    )
 
 
 def _blank(v: Any) -> bool:
@@ -152,16 +158,27 @@ def _number(v: Any) -> float:
 
 def _columns_problems(name: str, header: list[str], rows: list[dict[str, Any]]) -> list[Problem]:
     if len(rows) > MAX_ROWS:
-        return [Problem(name, None, "-", f"more than {MAX_ROWS:,} rows: a history has one row per program, "
-                                         "jurisdiction and year (is this the right file?)")]
+        return [
+            Problem(
+                name,
+                None,
+                "-",
+                f"more than {MAX_ROWS:,} rows: a history has one row per program, "
+                "jurisdiction and year (is this the right file?)",
+            )
+        ]
     columns = set(header)
     problems = [Problem(name, None, f"column {c}", "required column is missing") for c in REQUIRED if c not in columns]
-    problems += [Problem(name, None, f"column {c}", f"unknown column (known: {', '.join(sorted(KNOWN))})")
-                 for c in sorted(columns - KNOWN)]
+    problems += [
+        Problem(name, None, f"column {c}", f"unknown column (known: {', '.join(sorted(KNOWN))})")
+        for c in sorted(columns - KNOWN)
+    ]
     for m in MONEY:
         given = [c for c in (m, f"{m}_cny", f"{m}_wan") if c in columns]
         if len(given) > 1:
-            problems.append(Problem(name, None, f"column {given[1]}", f"give {m} once: {' and '.join(given)} both present"))
+            problems.append(
+                Problem(name, None, f"column {given[1]}", f"give {m} once: {' and '.join(given)} both present")
+            )
     if not rows:
         problems.append(Problem(name, None, "-", "the history file has no rows"))
     return problems
@@ -252,8 +269,9 @@ def read_history(path: Path | str, catalogue: Catalogue, today: dt.date | None =
     except InputError:
         raise
     except Exception as e:  # a malformed file: name it, no traceback
-        raise InputError([Problem(name, None, "-", f"cannot read history file: {' '.join(str(e).split())[:200]}")]
-                         ) from None
+        raise InputError(
+            [Problem(name, None, "-", f"cannot read history file: {' '.join(str(e).split())[:200]}")]
+        ) from None
     problems = _columns_problems(name, header, rows)
     if problems:
         raise InputError(problems)
@@ -263,8 +281,17 @@ def read_history(path: Path | str, catalogue: Catalogue, today: dt.date | None =
     seen: dict[tuple[str, str, int], int] = {}
     for i, row in enumerate(rows, start=1):
         if len(problems) >= MAX_PROBLEMS:  # a file of repeated bad rows: stop reading, count what is left
-            raise InputError([Problem(name, None, "-", f"stopped at row {i:,} of {len(rows):,} after {MAX_PROBLEMS} "
-                                                        "problems: fix these first")] + problems)
+            raise InputError(
+                [
+                    Problem(
+                        name,
+                        None,
+                        "-",
+                        f"stopped at row {i:,} of {len(rows):,} after {MAX_PROBLEMS} problems: fix these first",
+                    )
+                ]
+                + problems
+            )
         pid_of = str(row.get("program") or "").strip() or None
 
         def bad(col: str, msg: str, pid_of: str | None = pid_of, i: int = i) -> None:
@@ -281,7 +308,9 @@ def read_history(path: Path | str, catalogue: Catalogue, today: dt.date | None =
         if pid and jur and year is not None:
             for key in ((pid, jur, year), (pid, ALL, year)) if jur != ALL else ((pid, ALL, year),):
                 if key in seen:
-                    other = "the same program, jurisdiction and year" if key[1] == jur else "an ALL row of the same year"
+                    other = (
+                        "the same program, jurisdiction and year" if key[1] == jur else "an ALL row of the same year"
+                    )
                     bad("jurisdiction", f"repeats {other} (row {seen[key]})")
             if jur == ALL and any(k[0] == pid and k[2] == year and k[1] != ALL for k in seen):
                 bad("jurisdiction", "an ALL row for a year that also has rows by jurisdiction (double count)")
@@ -291,6 +320,11 @@ def read_history(path: Path | str, catalogue: Catalogue, today: dt.date | None =
     if problems:
         raise InputError(problems)
     sources = tuple(sorted({str(r.get("source") or "").strip() for r in rows} - {""}))
-    return History(name, program=np.array(out["program"], dtype=object),
-                   jurisdiction=np.array(out["jurisdiction"], dtype=object), year=np.array(out["year"], dtype=np.int64),
-                   **{k: np.array(out[k], float) for k in fields[3:]}, sources=sources)
+    return History(
+        name,
+        program=np.array(out["program"], dtype=object),
+        jurisdiction=np.array(out["jurisdiction"], dtype=object),
+        year=np.array(out["year"], dtype=np.int64),
+        **{k: np.array(out[k], float) for k in fields[3:]},
+        sources=sources,
+    )

@@ -43,8 +43,11 @@ def _per_program(scen: Scenario) -> dict[str, float]:
 
     acc, lay, _ = simulate(scen, executor=Executor())
     rows = summary_table(scen, lay, acc).to_pylist()
-    return {r["program"]: r["mean_cny"] for r in rows if r["payer"] == "ALL" and r["vintage"] == "ALL"
-            and r["measure"] == "cash" and r["period"] == "horizon"}
+    return {
+        r["program"]: r["mean_cny"]
+        for r in rows
+        if r["payer"] == "ALL" and r["vintage"] == "ALL" and r["measure"] == "cash" and r["period"] == "horizon"
+    }
 
 
 def _awards_a_year(scen: Scenario, pid: str) -> float:
@@ -61,23 +64,36 @@ def impact(scen: Scenario, calibrated: Scenario, cals: list[Calibration], draws:
     before, after = _subset(scen, ids, draws), _subset(calibrated, ids, draws)
     cb, ca = _per_program(before), _per_program(after)
     titles = {p.id: p.spec.title_zh for p in (sp.prog for sp in before.programs)}
-    return [Impact(pid, titles[pid], _awards_a_year(before, pid), _awards_a_year(after, pid), cb.get(pid, 0.0),
-                   ca.get(pid, 0.0)) for pid in ids]
+    return [
+        Impact(
+            pid,
+            titles[pid],
+            _awards_a_year(before, pid),
+            _awards_a_year(after, pid),
+            cb.get(pid, 0.0),
+            ca.get(pid, 0.0),
+        )
+        for pid in ids
+    ]
 
 
 def lines(rows: list[Impact], draws: int) -> list[str]:
     """The plain-words summary printed before the statistics."""
     if not rows:
         return []
-    out = [f"What the history changes (expected awards a year; grant cash of the horizon's new awards, all payers, "
-           f"亿元; {draws} draws, same applicants before and after):"]
+    out = [
+        f"What the history changes (expected awards a year; grant cash of the horizon's new awards, all payers, "
+        f"亿元; {draws} draws, same applicants before and after):"
+    ]
     for r in sorted(rows, key=lambda r: -abs(r.cash_after_cny - r.cash_before_cny)):
         if not (r.awards_before or r.awards_after):
             out.append(f"  {r.title_zh} ({r.program}): not awarded in the horizon (lapsed or replaced): no change")
             continue
-        out.append(f"  {r.title_zh} ({r.program}): {r.awards_before:,.1f} → {r.awards_after:,.1f} awards a year; "
-                   f"{r.cash_before_cny / 1e8:,.2f} → {r.cash_after_cny / 1e8:,.2f}亿元 "
-                   f"({(r.cash_after_cny - r.cash_before_cny) / 1e8:+,.2f}亿元)")
+        out.append(
+            f"  {r.title_zh} ({r.program}): {r.awards_before:,.1f} → {r.awards_after:,.1f} awards a year; "
+            f"{r.cash_before_cny / 1e8:,.2f} → {r.cash_after_cny / 1e8:,.2f}亿元 "
+            f"({(r.cash_after_cny - r.cash_before_cny) / 1e8:+,.2f}亿元)"
+        )
     b, a = sum(r.cash_before_cny for r in rows), sum(r.cash_after_cny for r in rows)
     out.append(f"  together: {b / 1e8:,.2f} → {a / 1e8:,.2f}亿元 ({(a - b) / 1e8:+,.2f}亿元 over the horizon)")
     return out

@@ -23,24 +23,34 @@ from fiscal_sim.io.parquet import replace_text
 from fiscal_sim.scenario import Scenario
 
 
-def overlay_data(scen: Scenario, hist: History, cals: list[Calibration], out: Path,
-                 **settings: Any) -> dict[str, Any]:
+def overlay_data(scen: Scenario, hist: History, cals: list[Calibration], out: Path, **settings: Any) -> dict[str, Any]:
     """The overlay as plain data; ``settings`` replace scenario keys (e.g. horizon, programs for a backtest)."""
     base = os.path.relpath(Path(scen.path).resolve(), Path(out).resolve().parent)
     ups = {sp.id: sp.prog.spec.uptake for sp in scen.programs if sp.prog.spec.uptake}
-    overrides = {c.program: {**c.overrides, "uptake.basis": "calibrated",
-                             "uptake.note": " — ".join(filter(None, [ups[c.program].note, c.note()])),
-                             **({"uptake.target_until": None} if ups[c.program].target_until is not None else {})}
-                 for c in cals if c.overrides}
-    scenario = {"name": f"{scen.spec.name}_calibrated", "extends": base,
-                "description": f"{scen.spec.name} with uptake calibrated to the award history {hist.path}"
-                               + (" (synthetic: not the bureau's records)" if hist.synthetic else ""),
-                "overrides": overrides, **settings}
+    overrides = {
+        c.program: {
+            **c.overrides,
+            "uptake.basis": "calibrated",
+            "uptake.note": " — ".join(filter(None, [ups[c.program].note, c.note()])),
+            **({"uptake.target_until": None} if ups[c.program].target_until is not None else {}),
+        }
+        for c in cals
+        if c.overrides
+    }
+    scenario = {
+        "name": f"{scen.spec.name}_calibrated",
+        "extends": base,
+        "description": f"{scen.spec.name} with uptake calibrated to the award history {hist.path}"
+        + (" (synthetic: not the bureau's records)" if hist.synthetic else ""),
+        "overrides": overrides,
+        **settings,
+    }
     digest = hashlib.sha256(Path(hist.path).read_bytes()).hexdigest() if Path(hist.path).exists() else None
     return {
         "scenario": scenario,
         "calibration": {
-            "history": str(hist.path), "history_sha256": digest,
+            "history": str(hist.path),
+            "history_sha256": digest,
             "years": f"{min(hist.years)}–{max(hist.years)}" if len(hist) else None,
             "interval_probability": LEVEL,
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -67,12 +77,16 @@ def write_overlay(data: dict[str, Any], out: Path, final: Path | None = None) ->
         except (OSError, UnicodeDecodeError):
             ours = False
         if not ours:
-            raise FiscalSimError(f"{out}: exists and was not written by fiscal-sim calibrate; not overwriting it "
-                                 "(choose another --out or remove it)")
+            raise FiscalSimError(
+                f"{out}: exists and was not written by fiscal-sim calibrate; not overwriting it "
+                "(choose another --out or remove it)"
+            )
     out.parent.mkdir(parents=True, exist_ok=True)
-    head = (f"{HEAD}: uptake priors updated from award history.\n"
-            f"# Run it with: fiscal-sim run {final or out}\n"
-            "# calibration: gives each program's basis (prior, years observed, posterior mean and interval).\n")
+    head = (
+        f"{HEAD}: uptake priors updated from award history.\n"
+        f"# Run it with: fiscal-sim run {final or out}\n"
+        "# calibration: gives each program's basis (prior, years observed, posterior mean and interval).\n"
+    )
     text = head + yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=120)
     replace_text(out, text)
     return out

@@ -82,13 +82,17 @@ class Calibration:
     def basis(self) -> dict[str, Any]:
         """The calibrated value's basis, for the overlay file."""
         out: dict[str, Any] = {
-            "model": self.model, "parameter": self.parameter,
+            "model": self.model,
+            "parameter": self.parameter,
             "prior": {"mean": _r(self.prior_mean), "rate_cv": _r(self.prior_cv)},
             "years_observed": len(self.years),
             "years": f"{min(self.years)}–{max(self.years)}" if self.years else None,
             "awards_observed": int(self.awards),
-            "posterior": {"mean": _r(self.post_mean), "rate_cv": _r(self.post_cv),
-                          f"interval_{round(LEVEL * 100)}": [_r(self.interval[0]), _r(self.interval[1])]},
+            "posterior": {
+                "mean": _r(self.post_mean),
+                "rate_cv": _r(self.post_cv),
+                f"interval_{round(LEVEL * 100)}": [_r(self.interval[0]), _r(self.interval[1])],
+            },
         }
         if self.growth is not None:
             out["growth"] = self.growth
@@ -106,12 +110,16 @@ class Calibration:
         if self.growth and self.growth.get("adopted"):
             g = f"; growth {self.growth['estimate']:+.1%} a year estimated from the history"
         if self.amount and self.amount.get("scale"):
-            g += (f"; amounts: mean commitment per award {self.amount['model_mean_per_award_cny'] / 1e4:,.4g}万元 → "
-                  f"{self.amount['posterior_mean_per_award_cny'] / 1e4:,.4g}万元 (input {self.amount['input']} × "
-                  f"{self.amount['scale']:.3g})")
-        return (f"calibrated ({self.model}) on {len(self.years)} years of awards {min(self.years)}–{max(self.years)} "
-                f"({int(self.awards)} awards): {self.parameter} {self.prior_mean:.4g} (prior, rate_cv {self.prior_cv:.3g}) → "
-                f"{self.post_mean:.4g}, {round(LEVEL * 100)}% interval {lo:.4g}–{hi:.4g}{g}")
+            g += (
+                f"; amounts: mean commitment per award {self.amount['model_mean_per_award_cny'] / 1e4:,.4g}万元 → "
+                f"{self.amount['posterior_mean_per_award_cny'] / 1e4:,.4g}万元 (input {self.amount['input']} × "
+                f"{self.amount['scale']:.3g})"
+            )
+        return (
+            f"calibrated ({self.model}) on {len(self.years)} years of awards {min(self.years)}–{max(self.years)} "
+            f"({int(self.awards)} awards): {self.parameter} {self.prior_mean:.4g} (prior, rate_cv {self.prior_cv:.3g}) → "
+            f"{self.post_mean:.4g}, {round(LEVEL * 100)}% interval {lo:.4g}–{hi:.4g}{g}"
+        )
 
 
 def _r(x: float) -> float:
@@ -142,9 +150,14 @@ def evidence(sp: SimProgram, hist: History, scen: Scenario, growth: float | None
         cells = slice(None) if hist.jurisdiction[k] == ALL else [sp.prog.jurisdictions.index(hist.jurisdiction[k])]
         e = lam[cells, t]
         if e.sum() == 0 and hist.awards[k] > 0:
-            problems.append(Problem(hist.path, sp.id, f"year {hist.year[k]}, jurisdiction {hist.jurisdiction[k]}",
-                                    f"{hist.awards[k]:g} awards where the program expects none (not in force, or "
-                                    "no allocation there)"))
+            problems.append(
+                Problem(
+                    hist.path,
+                    sp.id,
+                    f"year {hist.year[k]}, jurisdiction {hist.jurisdiction[k]}",
+                    f"{hist.awards[k]:g} awards where the program expects none (not in force, or no allocation there)",
+                )
+            )
         n[t] += hist.awards[k]
         E[t] += e.sum()
         sq[t] += (e**2).sum()
@@ -157,8 +170,16 @@ def evidence(sp: SimProgram, hist: History, scen: Scenario, growth: float | None
         over = keep & (n > np.rint(P))
         if over.any():
             t = int(np.flatnonzero(over)[0])
-            raise InputError([Problem(hist.path, sp.id, f"year {years[t]}", f"{n[t]:g} awards exceed the pool of "
-                                      f"{np.rint(P[t]):g} (uptake.count.pool × allocation)")])
+            raise InputError(
+                [
+                    Problem(
+                        hist.path,
+                        sp.id,
+                        f"year {years[t]}",
+                        f"{n[t]:g} awards exceed the pool of {np.rint(P[t]):g} (uptake.count.pool × allocation)",
+                    )
+                ]
+            )
     else:
         P = np.full(len(years), np.nan)
     return Evidence(np.array(years)[keep], n[keep], E[keep], H[keep], P[keep])
@@ -171,8 +192,9 @@ def shock_var(sp: SimProgram, scen: Scenario) -> float:
     return float(np.expm1(sigma**2))
 
 
-def gamma_update(n: np.ndarray, E: np.ndarray, kappa: np.ndarray, a0: float, b0: float,
-                 iters: int = 100) -> tuple[Any, Any]:
+def gamma_update(
+    n: np.ndarray, E: np.ndarray, kappa: np.ndarray, a0: float, b0: float, iters: int = 100
+) -> tuple[Any, Any]:
     """Gamma(a₀, b₀) prior on θ, counts n_t ~ NB(mean θE_t, var θE_t(1 + θE_tκ_t)) → Gamma(a, b) posterior.
 
     Years run along the last axis; leading axes are independent histories (vectorised).
@@ -189,8 +211,9 @@ def gamma_update(n: np.ndarray, E: np.ndarray, kappa: np.ndarray, a0: float, b0:
     return a, b
 
 
-def beta_update(n: np.ndarray, pool: np.ndarray, s2: float, alpha0: float, beta0: float,
-                iters: int = 100) -> tuple[Any, Any]:
+def beta_update(
+    n: np.ndarray, pool: np.ndarray, s2: float, alpha0: float, beta0: float, iters: int = 100
+) -> tuple[Any, Any]:
     """Beta(α₀, β₀) prior on take-up q, awards n_t of pools P_t (shock variance s²) → Beta(α, β) (vectorised)."""
     n, pool = np.broadcast_arrays(np.asarray(n, float), np.asarray(pool, float))
     q = np.full(n.shape[:-1], alpha0 / (alpha0 + beta0))
@@ -255,13 +278,29 @@ def calibrate_program(sp: SimProgram, hist: History, scen: Scenario, level: floa
     c = sp.prog.spec.uptake.count  # type: ignore[union-attr]
     binomial = c.dist == "binomial"
     prior_mean = float(c.take_up if binomial else (c.mean if c.mean is not None else 1.0))  # type: ignore[arg-type]
-    parameter = ("uptake.count.take_up" if binomial else "uptake.count.mean" if c.mean is not None
-                 else "uptake.count (scale of by_year / by_jurisdiction)")
+    parameter = (
+        "uptake.count.take_up"
+        if binomial
+        else "uptake.count.mean"
+        if c.mean is not None
+        else "uptake.count (scale of by_year / by_jurisdiction)"
+    )
     cv = float(c.rate_cv)
     q = (1 - level) / 2
     ev = evidence(sp, hist, scen)
-    cal = Calibration(sp.id, "prior kept", parameter, prior_mean, cv, prior_mean, cv, (prior_mean, prior_mean),
-                      [int(y) for y in ev.years], float(ev.awards.sum()), float(c.growth))
+    cal = Calibration(
+        sp.id,
+        "prior kept",
+        parameter,
+        prior_mean,
+        cv,
+        prior_mean,
+        cv,
+        (prior_mean, prior_mean),
+        [int(y) for y in ev.years],
+        float(ev.awards.sum()),
+        float(c.growth),
+    )
     if cv > 0:
         g = stats.gamma(1 / cv**2, scale=prior_mean * cv**2)
         cal.interval = (float(g.ppf(q)), float(g.ppf(1 - q)))
@@ -285,8 +324,12 @@ def calibrate_program(sp: SimProgram, hist: History, scen: Scenario, level: floa
     extra_var, growth = 0.0, None
     if c.mean is not None and np.unique(ev.years).size >= MIN_TREND_YEARS:
         fit = trend(evidence(sp, hist, scen, growth=0.0), kappa, base)
-        unusable = {"prior": c.growth, "estimate": None, "adopted": False,
-                    "note": "no usable trend in this history (none fits, or outside −50%…+100% a year): prior kept"}
+        unusable = {
+            "prior": c.growth,
+            "estimate": None,
+            "adopted": False,
+            "note": "no usable trend in this history (none fits, or outside −50%…+100% a year): prior kept",
+        }
         if fit is None:
             cal.growth = unusable
         else:
@@ -298,8 +341,12 @@ def calibrate_program(sp: SimProgram, hist: History, scen: Scenario, level: floa
                 cal.growth = unusable
             else:
                 adopted = not lo <= c.growth <= hi
-                cal.growth = {"prior": c.growth, "estimate": _r(np.expm1(b)),
-                              f"interval_{round(level * 100)}": [_r(lo), _r(hi)], "adopted": bool(adopted)}
+                cal.growth = {
+                    "prior": c.growth,
+                    "estimate": _r(np.expm1(b)),
+                    f"interval_{round(level * 100)}": [_r(lo), _r(hi)],
+                    "adopted": bool(adopted),
+                }
                 if adopted:
                     growth = float(np.expm1(b))
                     extra_var = se**2 * (base - centre) ** 2
@@ -321,7 +368,8 @@ def calibrate_program(sp: SimProgram, hist: History, scen: Scenario, level: floa
     if c.by_jurisdiction is not None:
         over["uptake.count.by_jurisdiction"] = {
             j: ({y: _r(x * theta) for y, x in v.items()} if isinstance(v, dict) else _r(v * theta))
-            for j, v in c.by_jurisdiction.items()}
+            for j, v in c.by_jurisdiction.items()
+        }
     if growth is not None:
         over["uptake.count.growth"] = _r(growth)
     if (growth is not None or c.growth) and c.base_year is None:
@@ -350,8 +398,12 @@ def calibrate_allocation(sp: SimProgram, hist: History, scen: Scenario) -> tuple
     n = np.array([hist.awards[hist.jurisdiction == j].sum() for j in J])
     alpha = ALLOCATION_PRIOR_AWARDS * a + n
     post = alpha / alpha.sum()
-    basis = {"prior_shares": {j: _r(x) for j, x in zip(J, a)}, "awards": {j: int(x) for j, x in zip(J, n)},
-             "posterior_shares": {j: _r(x) for j, x in zip(J, post)}, "prior_weight_awards": ALLOCATION_PRIOR_AWARDS}
+    basis = {
+        "prior_shares": {j: _r(x) for j, x in zip(J, a)},
+        "awards": {j: int(x) for j, x in zip(J, n)},
+        "posterior_shares": {j: _r(x) for j, x in zip(J, post)},
+        "prior_weight_awards": ALLOCATION_PRIOR_AWARDS,
+    }
     return basis, {"uptake.allocation": {j: _r(x) for j, x in zip(J, post)}}
 
 
@@ -360,8 +412,18 @@ def calibrate(hist: History, scen: Scenario, level: float = LEVEL) -> list[Calib
     simulated = {sp.id: sp for sp in scen.programs}
     missing = [p for p in hist.programs if p not in simulated]
     if missing:
-        raise InputError([Problem(hist.path, p, "program", f"has history but is not simulated in scenario "
-                                  f"{scen.spec.name!r} (excluded, unpriced or without uptake)") for p in missing])
+        raise InputError(
+            [
+                Problem(
+                    hist.path,
+                    p,
+                    "program",
+                    f"has history but is not simulated in scenario "
+                    f"{scen.spec.name!r} (excluded, unpriced or without uptake)",
+                )
+                for p in missing
+            ]
+        )
     out = []
     for sp in scen.programs:
         h = hist.of(sp.id)

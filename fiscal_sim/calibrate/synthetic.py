@@ -25,13 +25,15 @@ YEARS = (2018, 2025)
 SEED = 20261202
 TRUE_RATES: dict[str, dict[str, float]] = {
     # program id: true count parameters (the catalogue's prior in the comment)
-    "jzf2017-3.tech-transaction": {"mean": 24},        # negbin, prior mean 30, rate_cv 0.25
-    "jzf2017-3.science-award": {"mean": 7},            # poisson, prior 6, rate_cv 0.25
-    "jzf2017-3.major-conversion": {"mean": 14},        # negbin, prior mean 3, dispersion 1 (the stored history: binomial 35 × 0.4)
-    "jwf2017-4.innovation-salary": {"mean": 36},       # negbin, prior 30, rate_cv 0.2
-    "jwf2017-4.key-innovation-team": {"mean": 10},     # negbin, prior 10, rate_cv 0.25
-    "jwf2017-4.headhunter-subsidy": {"mean": 45},      # negbin, prior 40, rate_cv 0.3
-    "jwf2017-4.overseas-expert": {"mean": 34},         # poisson, prior 40, rate_cv 0.25
+    "jzf2017-3.tech-transaction": {"mean": 24},  # negbin, prior mean 30, rate_cv 0.25
+    "jzf2017-3.science-award": {"mean": 7},  # poisson, prior 6, rate_cv 0.25
+    "jzf2017-3.major-conversion": {
+        "mean": 14
+    },  # negbin, prior mean 3, dispersion 1 (the stored history: binomial 35 × 0.4)
+    "jwf2017-4.innovation-salary": {"mean": 36},  # negbin, prior 30, rate_cv 0.2
+    "jwf2017-4.key-innovation-team": {"mean": 10},  # negbin, prior 10, rate_cv 0.25
+    "jwf2017-4.headhunter-subsidy": {"mean": 45},  # negbin, prior 40, rate_cv 0.3
+    "jwf2017-4.overseas-expert": {"mean": 34},  # poisson, prior 40, rate_cv 0.25
     "jwf2017-4.postdoc-researcher": {"mean": 28, "growth": 0.12, "base_year": 2018},  # DRIFTS; prior 40, no growth
 }
 TRUE_INPUTS: dict[str, dict[str, float]] = {
@@ -43,11 +45,24 @@ SOURCE = "synthetic (fiscal_sim.calibrate.synthetic: stated true rates, engine n
 
 def true_overlay(base: Path, folder: Path, years: tuple[int, int] = YEARS, seed: int = SEED) -> Path:
     """A scenario file extending ``base`` with the true rates, certain (rate_cv 0), over ``years``, 1 draw."""
-    overrides = {pid: {f"uptake.count.{k}": v for k, v in (p | {"rate_cv": 0.0}).items()} | TRUE_INPUTS.get(pid, {})
-                 for pid, p in TRUE_RATES.items()}
-    data = {"scenario": {"name": "synthetic_truth", "extends": str(base.resolve()), "programs": list(TRUE_RATES),
-                         "horizon": {"start": years[0], "end": years[1]}, "draws": 1, "seed": seed,
-                         "budgets": [], "pipelines": [], "commitments": None, "overrides": overrides}}
+    overrides = {
+        pid: {f"uptake.count.{k}": v for k, v in (p | {"rate_cv": 0.0}).items()} | TRUE_INPUTS.get(pid, {})
+        for pid, p in TRUE_RATES.items()
+    }
+    data = {
+        "scenario": {
+            "name": "synthetic_truth",
+            "extends": str(base.resolve()),
+            "programs": list(TRUE_RATES),
+            "horizon": {"start": years[0], "end": years[1]},
+            "draws": 1,
+            "seed": seed,
+            "budgets": [],
+            "pipelines": [],
+            "commitments": None,
+            "overrides": overrides,
+        }
+    }
     path = folder / "truth.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     return path
@@ -60,8 +75,9 @@ def truth_task(scen, start: int, stop: int) -> dict:
     return simulate_chunk(scen, start, stop)
 
 
-def synthetic_rows(base: Path = DEFAULT_ROOT / "baseline.yaml", years: tuple[int, int] = YEARS,
-                   seed: int = SEED) -> list[dict]:
+def synthetic_rows(
+    base: Path = DEFAULT_ROOT / "baseline.yaml", years: tuple[int, int] = YEARS, seed: int = SEED
+) -> list[dict]:
     """History rows (program, jurisdiction, year, awards, applications, amount_wan, source) from one engine draw."""
     from fiscal_sim.orchestrate.driver import drive_chunks
     from fiscal_sim.orchestrate.executors import Executor
@@ -79,9 +95,17 @@ def synthetic_rows(base: Path = DEFAULT_ROOT / "baseline.yaml", years: tuple[int
                 if sp.lam[i, t] == 0:  # not in force (or no allocation there): no record
                     continue
                 n = int(led.applicants[0, i, t])
-                rows.append({"program": sp.id, "jurisdiction": j, "year": y, "awards": n,
-                             "applications": n + int(rng.poisson(0.4 * n)),
-                             "amount_wan": round(float(led.committed[0, i, t]) / 1e4, 2), "source": SOURCE})
+                rows.append(
+                    {
+                        "program": sp.id,
+                        "jurisdiction": j,
+                        "year": y,
+                        "awards": n,
+                        "applications": n + int(rng.poisson(0.4 * n)),
+                        "amount_wan": round(float(led.committed[0, i, t]) / 1e4, 2),
+                        "source": SOURCE,
+                    }
+                )
     return rows
 
 

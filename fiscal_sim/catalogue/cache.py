@@ -16,7 +16,14 @@ import uuid
 from pathlib import Path
 
 from fiscal_sim.version import __version__
-from fiscal_sim.catalogue.loader import DEFAULT_ROOT, GEOGRAPHY_FILE, PROGRAM_DIR, Catalogue, load_catalogue, program_files
+from fiscal_sim.catalogue.loader import (
+    DEFAULT_ROOT,
+    GEOGRAPHY_FILE,
+    PROGRAM_DIR,
+    Catalogue,
+    load_catalogue,
+    program_files,
+)
 
 
 def cache_dir() -> Path | None:

@@ -104,8 +104,15 @@ class Geography:
         names: dict[str, str] = {}
         for j, d in self.data.jurisdictions.items():
             zh = d.name_zh.split("（")[0]
-            for n in (j, d.name_zh, zh, zh.rstrip("区县市") if len(zh) > 2 else zh, d.name_en, d.name_en.split(" (")[0],
-                      d.name_en.split(" District")[0].split(" County")[0]):
+            for n in (
+                j,
+                d.name_zh,
+                zh,
+                zh.rstrip("区县市") if len(zh) > 2 else zh,
+                d.name_en,
+                d.name_en.split(" (")[0],
+                d.name_en.split(" District")[0].split(" County")[0],
+            ):
                 names.setdefault(n.lower(), j)
         try:
             return names[key.lower()]
@@ -127,12 +134,16 @@ class Geography:
 
     def weights_name(self, allocation: str | dict[str, float] | None) -> str | None:
         """The named weights a program's ``uptake.allocation`` uses (None for an explicit table)."""
-        return self.data.default_allocation if allocation is None else allocation if isinstance(allocation, str) else None
+        return (
+            self.data.default_allocation if allocation is None else allocation if isinstance(allocation, str) else None
+        )
 
     def allocation(self, allocation: str | dict[str, float] | None, places: list[str]) -> np.ndarray:
         """Shares (summing to 1) of ``places`` from named weights, an explicit table, or the default weights."""
         name = self.weights_name(allocation)
-        table: dict[str, float] = self.data.allocation_weights[name].weights if name else (allocation if isinstance(allocation, dict) else {})
+        table: dict[str, float] = (
+            self.data.allocation_weights[name].weights if name else (allocation if isinstance(allocation, dict) else {})
+        )
         w = np.array([float(table.get(j, 0.0)) for j in places])
         return w / w.sum() if w.sum() > 0 else np.full(len(places), 1.0 / len(places))
 
@@ -159,7 +170,9 @@ def load_geography(path: Path | str) -> Geography:
     known_payers = set(data.payers) | {"local"}
     for jid, j in data.jurisdictions.items():
         if j.fiscal_class not in classes:
-            problems.append(doc.problem(("jurisdictions", jid, "fiscal_class"), f"unknown fiscal class {j.fiscal_class!r}"))
+            problems.append(
+                doc.problem(("jurisdictions", jid, "fiscal_class"), f"unknown fiscal class {j.fiscal_class!r}")
+            )
     for name, r in data.cost_sharing.items():
         for cls in classes - set(r.shares):
             problems.append(doc.problem(("cost_sharing", name, "shares"), f"no shares for fiscal class {cls!r}"))
@@ -168,14 +181,24 @@ def load_geography(path: Path | str) -> Geography:
                 problems.append(doc.problem(("cost_sharing", name, "shares", cls, payer), f"unknown payer {payer!r}"))
     for name, w in data.allocation_weights.items():
         for place in set(w.weights) - set(data.jurisdictions):
-            problems.append(doc.problem(("allocation_weights", name, "weights", place), f"unknown jurisdiction {place!r}"))
+            problems.append(
+                doc.problem(("allocation_weights", name, "weights", place), f"unknown jurisdiction {place!r}")
+            )
     if data.default_allocation not in data.allocation_weights:
-        problems.append(doc.problem(("default_allocation",), f"unknown weights {data.default_allocation!r} "
-                                                             f"(known: {', '.join(data.allocation_weights)})"))
+        problems.append(
+            doc.problem(
+                ("default_allocation",),
+                f"unknown weights {data.default_allocation!r} (known: {', '.join(data.allocation_weights)})",
+            )
+        )
     for name, r in data.cost_sharing.items():
         if any(s.get("province", 0) > 0 for s in r.shares.values()) and not (r.basis == "document" and r.source):
-            problems.append(doc.problem(("cost_sharing", name), "a province share needs a document naming the "
-                                                                "provincial co-funding (basis: document, source)"))
+            problems.append(
+                doc.problem(
+                    ("cost_sharing", name),
+                    "a province share needs a document naming the provincial co-funding (basis: document, source)",
+                )
+            )
     for g, members in data.groups.items():
         for m in members:
             if m not in data.jurisdictions:

@@ -39,7 +39,9 @@ class ExclusiveGroup(Strict):
     @model_validator(mode="after")
     def _document_basis_is_certain(self):
         if self.basis == "document" and self.overlap not in (0.0, 1.0):
-            raise ValueError("only a share of 0 or 1 can follow from a document's text; label other shares an assumption")
+            raise ValueError(
+                "only a share of 0 or 1 can follow from a document's text; label other shares an assumption"
+            )
         return self
 
 
@@ -62,11 +64,21 @@ def load_groups(path: Path, named: dict[str, list[str]]) -> dict[str, ExclusiveG
             data = GroupsFile.model_validate(doc.data)
         except ValidationError as e:
             raise InputError(doc.problems_from(e, (), None, doc.data)) from None
-    problems = [Problem(str(path), ", ".join(ids), "exclusive_group",
-                        f"group {g!r} has no entry in {GROUPS_FILE} (its rule, quote and overlap share)")
-                for g, ids in named.items() if g not in data.groups]
-    problems += [doc.problem(("groups", g), f"no program names exclusive_group {g!r}")  # type: ignore[union-attr]
-                 for g in data.groups if g not in named]
+    problems = [
+        Problem(
+            str(path),
+            ", ".join(ids),
+            "exclusive_group",
+            f"group {g!r} has no entry in {GROUPS_FILE} (its rule, quote and overlap share)",
+        )
+        for g, ids in named.items()
+        if g not in data.groups
+    ]
+    problems += [
+        doc.problem(("groups", g), f"no program names exclusive_group {g!r}")  # type: ignore[union-attr]
+        for g in data.groups
+        if g not in named
+    ]
     if problems:
         raise InputError(problems)
     return data.groups

@@ -61,8 +61,14 @@ class CompiledProgram:
         return {k: self.unit_cny for k, v in self.spec.inputs.items() if v.type == "money"}
 
     def context(self, inputs: dict[str, np.ndarray], n: int, trace: list | None = None) -> EvalContext:
-        return EvalContext(n=n, inputs=inputs, categories=self.categories, unit_cny=self.unit_cny, trace=trace,
-                           money_scale=self.money_scale)
+        return EvalContext(
+            n=n,
+            inputs=inputs,
+            categories=self.categories,
+            unit_cny=self.unit_cny,
+            trace=trace,
+            money_scale=self.money_scale,
+        )
 
     @cached_property
     def plan(self) -> CompiledFormula:
@@ -105,7 +111,7 @@ class Catalogue:
             import difflib
 
             close = difflib.get_close_matches(program_id, list(self.programs), n=3, cutoff=0.8)
-            close += [p for p in self.programs if program_id.split(".")[-1] in p and p not in close][:5 - len(close)]
+            close += [p for p in self.programs if program_id.split(".")[-1] in p and p not in close][: 5 - len(close)]
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             raise InputError([Problem("catalogue", program_id, "id", f"unknown program{hint}")]) from None
 
@@ -132,7 +138,9 @@ def load_catalogue(root: Path | str | None = None, files: Iterable[Path] | None 
         try:
             for cp in load_program_file(f, geo):
                 if cp.id in programs:
-                    problems.append(Problem(str(f), cp.id, "id", f"duplicate program id (also in {programs[cp.id].file})"))
+                    problems.append(
+                        Problem(str(f), cp.id, "id", f"duplicate program id (also in {programs[cp.id].file})")
+                    )
                 programs[cp.id] = cp
         except InputError as e:
             problems.extend(e.problems)
@@ -145,8 +153,14 @@ def load_catalogue(root: Path | str | None = None, files: Iterable[Path] | None 
             problems.extend(e.problems)
         documents = {p.document.number for p in programs.values()}
         tl_doc = YamlDoc(tl_path) if tl_path.exists() else None
-        problems += check_timeline(timeline, programs, documents,
-                                   lambda path, msg: tl_doc.problem(path, msg) if tl_doc else Problem(str(tl_path), None, ".".join(map(str, path)), msg))
+        problems += check_timeline(
+            timeline,
+            programs,
+            documents,
+            lambda path, msg: (
+                tl_doc.problem(path, msg) if tl_doc else Problem(str(tl_path), None, ".".join(map(str, path)), msg)
+            ),
+        )
     if problems:
         raise InputError(problems)
     named: dict[str, list[str]] = {}
@@ -177,7 +191,9 @@ def load_program_file(path: Path | str, geo: Geography) -> list[CompiledProgram]
         except ValidationError as e:
             problems += doc.problems_from(e, ("programs", i), pid, raw)
             continue
-        found = check_program(prog, geo, lambda path, msg, i=i, pid=prog.id: doc.problem(("programs", i) + path, msg, pid))
+        found = check_program(
+            prog, geo, lambda path, msg, i=i, pid=prog.id: doc.problem(("programs", i) + path, msg, pid)
+        )
         if found:
             problems += found
             continue
@@ -216,7 +232,12 @@ def check_program(prog: Program, geo: Geography, problem) -> list[Problem]:
         if extra:
             out.append(problem(path, f"table has values for undeclared {p.by} {extra} (declared values {spec.values})"))
 
-    expected_types = {"money": {"money"}, "category": {"category"}, "number": {"number", "money", "share"}, "share": {"share"}}
+    expected_types = {
+        "money": {"money"},
+        "category": {"category"},
+        "number": {"number", "money", "share"},
+        "share": {"share"},
+    }
     if prog.formula is not None:
         for path, node in prog.formula.walk(("formula",)):
             for fname, p, _ in node.params():
@@ -234,8 +255,12 @@ def check_program(prog: Program, geo: Geography, problem) -> list[Problem]:
                 spec = inputs.get(cond.input)
                 undeclared = [c for c in cond.is_in if spec is not None and spec.values and c not in spec.values]
                 if undeclared:
-                    out.append(problem(path + ("when", "in"), f"{cond.input} {undeclared} are not declared values "
-                                                              f"(declared values {spec.values})"))
+                    out.append(
+                        problem(
+                            path + ("when", "in"),
+                            f"{cond.input} {undeclared} are not declared values (declared values {spec.values})",
+                        )
+                    )
     sched = prog.schedule
     stack = [(("schedule",), sched)]
     while stack:
@@ -248,10 +273,19 @@ def check_program(prog: Program, geo: Geography, problem) -> list[Problem]:
     try:
         places = geo.resolve(prog.applies_in)
     except KeyError as e:
-        out.append(problem(("applies_in",), f"unknown jurisdiction or group {e.args[0]!r} (known: {', '.join(geo.jurisdictions)})"))
+        out.append(
+            problem(
+                ("applies_in",), f"unknown jurisdiction or group {e.args[0]!r} (known: {', '.join(geo.jurisdictions)})"
+            )
+        )
         places = []
     if prog.cost_sharing not in geo.data.cost_sharing:
-        out.append(problem(("cost_sharing",), f"unknown cost-sharing regime {prog.cost_sharing!r} (known: {', '.join(geo.data.cost_sharing)})"))
+        out.append(
+            problem(
+                ("cost_sharing",),
+                f"unknown cost-sharing regime {prog.cost_sharing!r} (known: {', '.join(geo.data.cost_sharing)})",
+            )
+        )
     if prog.uptake is not None:
         out += check_uptake(prog, places, geo, problem)
     return out
@@ -262,8 +296,12 @@ def check_uptake(prog: Program, places: list[str], geo: Geography, problem) -> l
     up = prog.uptake
     assert up is not None
     if isinstance(up.allocation, str) and up.allocation not in geo.data.allocation_weights:
-        out.append(problem(("uptake", "allocation"), f"unknown allocation weights {up.allocation!r} "
-                                                     f"(known: {', '.join(geo.data.allocation_weights)})"))
+        out.append(
+            problem(
+                ("uptake", "allocation"),
+                f"unknown allocation weights {up.allocation!r} (known: {', '.join(geo.data.allocation_weights)})",
+            )
+        )
     explicit = up.allocation if isinstance(up.allocation, dict) else None
     for key, table in (("allocation", explicit), ("by_jurisdiction", up.count.by_jurisdiction)):
         for j in table or {}:
@@ -281,7 +319,11 @@ def check_uptake(prog: Program, places: list[str], geo: Geography, problem) -> l
             else:
                 bad = [c for c in dist.probs if c not in spec.values]  # type: ignore[operator]
                 if bad:
-                    out.append(problem(("uptake", "inputs", name, "probs"), f"unknown {name} values {bad} (declared {spec.values})"))
+                    out.append(
+                        problem(
+                            ("uptake", "inputs", name, "probs"), f"unknown {name} values {bad} (declared {spec.values})"
+                        )
+                    )
         elif spec.type == "category":
             out.append(problem(("uptake", "inputs", name), f"input {name!r} is a category: use dist: categorical"))
     if prog.status != "unpriced":
@@ -314,5 +356,8 @@ def recompile(prog: CompiledProgram, data: dict[str, Any], geo: Geography, probl
     found = check_program(spec, geo, lambda path, msg: Problem("", prog.id, ".".join(map(str, path)), msg))
     for p in found:
         problem((p.field,), p.message)
-    return None if found else CompiledProgram(spec, prog.document, prog.file, geo.resolve(spec.applies_in),
-                                              list(prog.timeline_notes))
+    return (
+        None
+        if found
+        else CompiledProgram(spec, prog.document, prog.file, geo.resolve(spec.applies_in), list(prog.timeline_notes))
+    )

@@ -38,7 +38,7 @@ class Parameter(Strict):
 
 def _refs(obj: Any, path: tuple[str, ...]) -> list[tuple[tuple[str, ...], str]]:
     if isinstance(obj, str) and obj.startswith(REF):
-        return [(path, obj[len(REF):])]
+        return [(path, obj[len(REF) :])]
     if isinstance(obj, dict):
         return [r for k, v in obj.items() for r in _refs(v, path + (str(k),))]
     if isinstance(obj, list):
@@ -69,8 +69,15 @@ def resolve(data: Any) -> Any:
         raise ValueError("parameters: a mapping of name → {value, unit, clause}")
     unknown = sorted({name for _, name in refs if name not in params})
     if unknown:
-        hints = [f"{REF}{u}" + (f" (did you mean {', '.join(difflib.get_close_matches(u, params, 2))}?)"
-                                if difflib.get_close_matches(u, params, 2) else "") for u in unknown]
+        hints = [
+            f"{REF}{u}"
+            + (
+                f" (did you mean {', '.join(difflib.get_close_matches(u, params, 2))}?)"
+                if difflib.get_close_matches(u, params, 2)
+                else ""
+            )
+            for u in unknown
+        ]
         raise ValueError(f"{', '.join(hints)}: no such parameter (parameters: {', '.join(params) or 'none'})")
     unused = [name for name in params if name not in {n for _, n in refs}]
     if unused:
@@ -94,7 +101,7 @@ def name_at(parameters: dict[str, Parameter], path: str) -> tuple[str, str | Non
             if path == at:
                 return name, None
             if path.startswith(at + ".") and isinstance(p.value, dict):
-                return name, path[len(at) + 1:]
+                return name, path[len(at) + 1 :]
             if at.startswith(path + "."):  # a branch above a parameter: still a place, not a name
                 return name, None
     return None

@@ -36,8 +36,12 @@ def load_provision_map(path: Path | str, cat: Catalogue) -> dict[str, Entry]:
         pm = ProvisionMap.model_validate(doc.data)
     except ValidationError as e:
         raise InputError(doc.problems_from(e, (), None, doc.data)) from None
-    problems = [doc.problem(("provisions", pid, "programs"), f"unknown program {p!r}", p)
-                for pid, e in pm.provisions.items() for p in e.programs if p not in cat.programs]
+    problems = [
+        doc.problem(("provisions", pid, "programs"), f"unknown program {p!r}", p)
+        for pid, e in pm.provisions.items()
+        for p in e.programs
+        if p not in cat.programs
+    ]
     if problems:
         raise InputError(problems)
     return pm.provisions

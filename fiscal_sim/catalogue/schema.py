@@ -103,12 +103,14 @@ class Program(Strict):
     cost_sharing: str
     inputs: dict[str, InputSpec] = {}
     parameters: dict[str, Parameter] = Field(
-        default={}, description="amounts, rates, caps and thresholds by name; the formula refers to them as $name")
+        default={}, description="amounts, rates, caps and thresholds by name; the formula refers to them as $name"
+    )
     formula: Formula | None = None
     schedule: Schedule = OneOff(kind="one_off")
     caps: list[AggregateCap] = []
     exclusive_group: str | list[str] | None = Field(
-        default=None, description="non-cumulation group(s): within each, an applicant gets the highest award only")
+        default=None, description="non-cumulation group(s): within each, an applicant gets the highest award only"
+    )
     assumptions: list[str] = []
     uptake: Uptake | None = None
 

@@ -168,8 +168,9 @@ def load_timeline(path: Path) -> TimelineFile:
         raise InputError(doc.problems_from(e, (), None, doc.data)) from None
 
 
-def check_settings(st: TimelineSettings, base: TimelineFile, programs: dict, documents: set[str], problem
-                   ) -> list[Problem]:
+def check_settings(
+    st: TimelineSettings, base: TimelineFile, programs: dict, documents: set[str], problem
+) -> list[Problem]:
     """References of a scenario's ``timeline:`` block (``problem(path, message)`` locates each)."""
     out = []
     for fid in st.families:
@@ -194,18 +195,29 @@ def renewal_problems(after_expiry: dict, programs: dict, families: dict, problem
         if not isinstance(ren, Renewal):
             continue
         fam = families.get(name)
-        members = set(fam.successors) if fam else {pid for pid, p in programs.items()
-                                                    if getattr(p, "document", None) and p.document.number == name}
+        members = (
+            set(fam.successors)
+            if fam
+            else {pid for pid, p in programs.items() if getattr(p, "document", None) and p.document.number == name}
+        )
         for pid in ren.overrides:
             if pid not in programs:
                 out.append(problem(("after_expiry", name, "overrides", pid), f"unknown program {pid!r}"))
             elif pid not in members:
-                out.append(problem(("after_expiry", name, "overrides", pid),
-                                   f"program {pid!r} is not one of {name}'s: a renewal changes only its own programs"))
+                out.append(
+                    problem(
+                        ("after_expiry", name, "overrides", pid),
+                        f"program {pid!r} is not one of {name}'s: a renewal changes only its own programs",
+                    )
+                )
         ends = [programs[pid].spec.in_force.to for pid in members if programs[pid].spec.in_force.to is not None]
         if ren.until is not None and ends and ren.mode != "lapse" and ren.until <= max(ends):
-            out.append(problem(("after_expiry", name, "until"),
-                               f"{ren.until} is not after {name}'s expiry {max(ends)}: a renewal runs after it"))
+            out.append(
+                problem(
+                    ("after_expiry", name, "until"),
+                    f"{ren.until} is not after {name}'s expiry {max(ends)}: a renewal runs after it",
+                )
+            )
     return out
 
 
@@ -221,7 +233,7 @@ def successor_cycles(families: dict) -> list[list[str]]:
         state[v] = 1
         for w in sorted(nxt.get(v, ())):
             if state.get(w) == 1:
-                cycles.append(path[path.index(w):] + [w] if w in path else [v, w])
+                cycles.append(path[path.index(w) :] + [w] if w in path else [v, w])
             elif w not in state:
                 visit(w, path + [w])
         state[v] = 2
@@ -246,7 +258,9 @@ def check_timeline(tl: TimelineFile, programs: dict, documents: set[str], proble
     for key in ("validity", "after_expiry"):
         for number in getattr(tl, key):
             if number not in documents and number not in tl.families:
-                out.append(problem((key, number), f"unknown document {number!r} (known: {', '.join(sorted(documents))})"))
+                out.append(
+                    problem((key, number), f"unknown document {number!r} (known: {', '.join(sorted(documents))})")
+                )
     for name in tl.timing.documents:
         if name not in documents:
             out.append(problem(("timing", "documents", name), f"unknown document {name!r}"))
@@ -256,25 +270,31 @@ def check_timeline(tl: TimelineFile, programs: dict, documents: set[str], proble
     return out
 
 
-def merged(base: TimelineFile, settings: TimelineSettings | None, documents: set[str]
-           ) -> tuple[TimelineFile, set[tuple[str, str]]]:
+def merged(
+    base: TimelineFile, settings: TimelineSettings | None, documents: set[str]
+) -> tuple[TimelineFile, set[tuple[str, str]]]:
     """The catalogue timeline with a scenario's settings over it; also which (kind, key) the scenario set."""
     if settings is None:
         return base, set()
     by_scenario = {("family", k) for k in settings.families} | {("validity", k) for k in settings.validity}
     by_scenario |= {("after_expiry", k) for k in settings.after_expiry} | {("timing", k) for k in settings.timing}
-    families = {fid: (f.model_copy(update={"mode": settings.families[fid]}) if fid in settings.families else f)
-                for fid, f in base.families.items()}
+    families = {
+        fid: (f.model_copy(update={"mode": settings.families[fid]}) if fid in settings.families else f)
+        for fid, f in base.families.items()
+    }
     after = dict(base.after_expiry)
     for k, v in settings.after_expiry.items():
         after[k] = Renewal(mode=v) if isinstance(v, str) else v
     timing = base.timing
     table = {k: v for k, v in settings.timing.items() if k != "default"}
-    timing = TimingTable(default=settings.timing.get("default", timing.default),
-                         documents=timing.documents | {k: v for k, v in table.items() if k in documents},
-                         programs=timing.programs | {k: v for k, v in table.items() if k not in documents})
-    return TimelineFile(validity=base.validity | settings.validity, after_expiry=after, families=families,
-                        timing=timing), by_scenario
+    timing = TimingTable(
+        default=settings.timing.get("default", timing.default),
+        documents=timing.documents | {k: v for k, v in table.items() if k in documents},
+        programs=timing.programs | {k: v for k, v in table.items() if k not in documents},
+    )
+    return TimelineFile(
+        validity=base.validity | settings.validity, after_expiry=after, families=families, timing=timing
+    ), by_scenario
 
 
 def _day_before(d: dt.date) -> dt.date:
@@ -285,8 +305,9 @@ def _earlier(a: dt.date | None, b: dt.date) -> dt.date:
     return b if a is None or b < a else a
 
 
-def resolve(programs: dict, tl: TimelineFile, by_scenario: set[tuple[str, str]] = frozenset()
-            ) -> tuple[dict[str, dict], list[Assumption]]:
+def resolve(
+    programs: dict, tl: TimelineFile, by_scenario: set[tuple[str, str]] = frozenset()
+) -> tuple[dict[str, dict], list[Assumption]]:
     """Effective changes per program id (``in_force_to``, ``schedule``, ``exclusive_group``, ``renew_overrides``,
     ``notes``) and the assumptions applied. ``programs``: id → compiled program (``.spec``, ``.document``)."""
     who = lambda kind, key: "scenario" if (kind, key) in by_scenario else "catalogue"  # noqa: E731
@@ -313,12 +334,19 @@ def resolve(programs: dict, tl: TimelineFile, by_scenario: set[tuple[str, str]] 
                 continue
             if ren.mode == "renew":
                 to[pid] = ren.until
-                changes[pid]["notes"].append(f"{key} renewed on the same terms: in force to {ren.until or 'open'} (was {end})")
+                changes[pid]["notes"].append(
+                    f"{key} renewed on the same terms: in force to {ren.until or 'open'} (was {end})"
+                )
             else:  # a renewed copy from the day after expiry, with the overrides; the original keeps its dates
-                changes[pid]["renewal"] = {"from": end + dt.timedelta(days=1), "to": ren.until,
-                                           "overrides": ren.overrides.get(pid, {})}
-                changes[pid]["notes"].append(f"{key} renewed with changes: program {pid}{RENEWED} from "
-                                             f"{end + dt.timedelta(days=1)} to {ren.until or 'open'}")
+                changes[pid]["renewal"] = {
+                    "from": end + dt.timedelta(days=1),
+                    "to": ren.until,
+                    "overrides": ren.overrides.get(pid, {}),
+                }
+                changes[pid]["notes"].append(
+                    f"{key} renewed with changes: program {pid}{RENEWED} from "
+                    f"{end + dt.timedelta(days=1)} to {ren.until or 'open'}"
+                )
     # 2. validity of open-ended documents
     for number, val in tl.validity.items():
         setting = val.status + (f" from {val.from_}" if val.from_ else "")
@@ -332,8 +360,16 @@ def resolve(programs: dict, tl: TimelineFile, by_scenario: set[tuple[str, str]] 
     groups = {pid: group_names(p.spec.exclusive_group) for pid, p in programs.items()}
     for fid, fam in tl.families.items():
         link = fam.link.quote and f"「{fam.link.quote}」 ({fam.link.source}) " or ""
-        out.append(Assumption("family", fid, f"{fam.mode}: {', '.join(fam.predecessors)} → {', '.join(fam.successors)}",
-                              fam.link.basis, f"{link}{fam.link.note} Default because: {fam.reason}", who("family", fid)))
+        out.append(
+            Assumption(
+                "family",
+                fid,
+                f"{fam.mode}: {', '.join(fam.predecessors)} → {', '.join(fam.successors)}",
+                fam.link.basis,
+                f"{link}{fam.link.note} Default because: {fam.reason}",
+                who("family", fid),
+            )
+        )
         start = min(programs[s].spec.in_force.from_ for s in fam.successors)
         if fam.mode == "successor_replaces":
             for pid in fam.predecessors:
@@ -353,14 +389,35 @@ def resolve(programs: dict, tl: TimelineFile, by_scenario: set[tuple[str, str]] 
                 to[pid] = p.spec.in_force.from_ - dt.timedelta(days=1)
             changes[pid]["in_force_to"] = to[pid]
     # 4. timing
-    out.append(Assumption("timing", "default", _describe(tl.timing.default), tl.timing.default.basis,
-                          tl.timing.default.note, who("timing", "default")))
+    out.append(
+        Assumption(
+            "timing",
+            "default",
+            _describe(tl.timing.default),
+            tl.timing.default.basis,
+            tl.timing.default.note,
+            who("timing", "default"),
+        )
+    )
     for key, t in list(tl.timing.documents.items()) + list(tl.timing.programs.items()):
-        out.append(Assumption("timing", key, _describe(t), t.basis,
-                              (f"「{t.quote}」 " if t.quote else "") + t.note, who("timing", key)))
+        out.append(
+            Assumption(
+                "timing",
+                key,
+                _describe(t),
+                t.basis,
+                (f"「{t.quote}」 " if t.quote else "") + t.note,
+                who("timing", key),
+            )
+        )
     for pid, p in programs.items():
-        src = pid if pid in tl.timing.programs else p.document.number if p.document.number in tl.timing.documents \
+        src = (
+            pid
+            if pid in tl.timing.programs
+            else p.document.number
+            if p.document.number in tl.timing.documents
             else "default"
+        )
         t = tl.timing.programs.get(pid) or tl.timing.documents.get(p.document.number) or tl.timing.default
         sched = with_timing(p.spec.schedule, t.lag, t.instalments)
         if sched != p.spec.schedule:

@@ -9,10 +9,16 @@ import typer
 from fiscal_sim.cli import analysis, calibrate, catalogue, console, outputs, serve
 from fiscal_sim.cli.faults import FaultGroup
 
-app = typer.Typer(cls=FaultGroup, help="Budget and fiscal commitment simulation for Jiaxing's subsidy policies. "
-                  "Add --debug anywhere to see a traceback with an error.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
-programs_app = typer.Typer(cls=FaultGroup, help="List and describe the programs of the catalogue.", no_args_is_help=True)
+app = typer.Typer(
+    cls=FaultGroup,
+    help="Budget and fiscal commitment simulation for Jiaxing's subsidy policies. "
+    "Add --debug anywhere to see a traceback with an error.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+programs_app = typer.Typer(
+    cls=FaultGroup, help="List and describe the programs of the catalogue.", no_args_is_help=True
+)
 app.add_typer(programs_app, name="programs")
 
 
@@ -25,17 +31,26 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def _setup(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                                 help="print the version and exit")] = False) -> None:
+def _setup(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit")
+    ] = False,
+) -> None:
     """Budget and fiscal commitment simulation for Jiaxing's subsidy policies."""
     console.reset()
 
 
-COMMANDS: dict[str, list[tuple[Callable[..., None], str]]] = {  # subject → commands, in the order `fiscal-sim --help` lists them
+COMMANDS: dict[
+    str, list[tuple[Callable[..., None], str]]
+] = {  # subject → commands, in the order `fiscal-sim --help` lists them
     "catalogue": [(catalogue.validate, "validate"), (catalogue.test_cases, "test"), (catalogue.calc, "calc")],
     "outputs": [(outputs.run, "run"), (outputs.brief, "brief")],
-    "analysis": [(analysis.compare, "compare"), (analysis.assumptions, "assumptions"), (analysis.sweep, "sweep"),
-                 (analysis.sensitivity, "sensitivity")],
+    "analysis": [
+        (analysis.compare, "compare"),
+        (analysis.assumptions, "assumptions"),
+        (analysis.sweep, "sweep"),
+        (analysis.sensitivity, "sensitivity"),
+    ],
     "reading": [(outputs.report, "report"), (outputs.export, "export")],
     "history": [(calibrate.calibrate, "calibrate"), (calibrate.backtest, "backtest")],
     "workbench": [(serve.serve, "serve")],

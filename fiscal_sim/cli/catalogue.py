@@ -18,8 +18,10 @@ from fiscal_sim.errors import FiscalSimError
 from fiscal_sim.units import fmt_wan
 
 
-def validate(paths: Annotated[list[Path], typer.Argument(help="program, case or scenario files, or folders")],
-             catalogue: CatalogueOpt = None) -> None:
+def validate(
+    paths: Annotated[list[Path], typer.Argument(help="program, case or scenario files, or folders")],
+    catalogue: CatalogueOpt = None,
+) -> None:
     """Check program, case and scenario files (and that every case computes as expected); exit non-zero on any problem.
 
     Example: fiscal-sim validate scenarios tests/cases
@@ -31,9 +33,11 @@ def validate(paths: Annotated[list[Path], typer.Argument(help="program, case or 
     console.out.print("[green]all valid[/green]")
 
 
-def test_cases(paths: Annotated[Optional[list[Path]], typer.Argument(help="case files or folders (default: tests/cases)")] = None,
-               catalogue: CatalogueOpt = None,
-               verbose: Annotated[bool, typer.Option("--verbose", "-v", help="list passing cases too")] = False) -> None:
+def test_cases(
+    paths: Annotated[Optional[list[Path]], typer.Argument(help="case files or folders (default: tests/cases)")] = None,
+    catalogue: CatalogueOpt = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="list passing cases too")] = False,
+) -> None:
     """Run YAML case files (like `openfisca test`): each case's expected award, total, schedule and payers are
     computed and compared; failures are listed with the difference; exit 1 on any failure.
 
@@ -69,19 +73,42 @@ def parse_kv(items: list[str]) -> dict[str, str | list[str]]:
     return kv
 
 
-def calc(program_ids: Annotated[list[str], typer.Argument(help="program id(s) of one applicant: non-cumulation applied; "
-                                                               "an id given n times is n claims of that applicant")],
-         input: Annotated[list[str], typer.Option("--input", "-i", help="key=value; money in the input's unit or with a unit, "
-                                                  "e.g. 35万元; a key given n times = n claims (one value each); "
-                                                  "used_entity_year / used_person_year / used_entity_lifetime = cap already used")] = [],
-         jurisdiction: Annotated[Optional[str], typer.Option("--jurisdiction", "-j", help="e.g. nanhu, haining")] = None,
-         date: Annotated[Optional[str], typer.Option(help="award date YYYY-MM-DD (default today)")] = None,
-         amount: Annotated[Optional[str], typer.Option("--amount", help="price an unpriced program: the award, e.g. 50万元 (= -i award=…)")] = None,
-         claims: Annotated[Optional[Path], typer.Option("--claims", help="CSV of claims: a header of input names, one row per claim")] = None,
-         stay: Annotated[Optional[int], typer.Option("--stay", min=0, help="years the recipient stays: a multi-year schedule stops after that many payments")] = None,
-         explain: Annotated[bool, typer.Option("--explain", help="show each step with its clause")] = False,
-         as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
-         catalogue: CatalogueOpt = None) -> None:
+def calc(
+    program_ids: Annotated[
+        list[str],
+        typer.Argument(
+            help="program id(s) of one applicant: non-cumulation applied; "
+            "an id given n times is n claims of that applicant"
+        ),
+    ],
+    input: Annotated[
+        list[str],
+        typer.Option(
+            "--input",
+            "-i",
+            help="key=value; money in the input's unit or with a unit, "
+            "e.g. 35万元; a key given n times = n claims (one value each); "
+            "used_entity_year / used_person_year / used_entity_lifetime = cap already used",
+        ),
+    ] = [],
+    jurisdiction: Annotated[Optional[str], typer.Option("--jurisdiction", "-j", help="e.g. nanhu, haining")] = None,
+    date: Annotated[Optional[str], typer.Option(help="award date YYYY-MM-DD (default today)")] = None,
+    amount: Annotated[
+        Optional[str], typer.Option("--amount", help="price an unpriced program: the award, e.g. 50万元 (= -i award=…)")
+    ] = None,
+    claims: Annotated[
+        Optional[Path], typer.Option("--claims", help="CSV of claims: a header of input names, one row per claim")
+    ] = None,
+    stay: Annotated[
+        Optional[int],
+        typer.Option(
+            "--stay", min=0, help="years the recipient stays: a multi-year schedule stops after that many payments"
+        ),
+    ] = None,
+    explain: Annotated[bool, typer.Option("--explain", help="show each step with its clause")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    catalogue: CatalogueOpt = None,
+) -> None:
     """Compute one applicant's award, its schedule by year and its split by payer.
 
     Several claims of one entity or person in a year (e.g. an intermediary's contracts) are one case: give an
@@ -107,8 +134,9 @@ def calc(program_ids: Annotated[list[str], typer.Argument(help="program id(s) of
         if AWARD in raw:
             raise typer.BadParameter("give the award once: --amount or -i award=…", param_hint="--amount")
         raw[AWARD] = amount
-    results = api.calculate_applicant(program_ids, raw, jurisdiction=jurisdiction, date=date,
-                                      explain=explain or as_json, stay=stay, root=catalogue)
+    results = api.calculate_applicant(
+        program_ids, raw, jurisdiction=jurisdiction, date=date, explain=explain or as_json, stay=stay, root=catalogue
+    )
     if as_json:
         payload = [r.to_json() for r in results]
         sys.stdout.write(json.dumps(payload[0] if len(payload) == 1 else payload, ensure_ascii=False, indent=2) + "\n")
@@ -121,35 +149,59 @@ def calc(program_ids: Annotated[list[str], typer.Argument(help="program id(s) of
         out.print(f"  source: {r.document} {r.section}; {place} ({r.jurisdiction}); award date {r.award_date}")
         if explain:
             for p in r.parameters:
-                value = ", ".join(f"{k} {v:g}" for k, v in p["value"].items()) if isinstance(p["value"], dict) \
+                value = (
+                    ", ".join(f"{k} {v:g}" for k, v in p["value"].items())
+                    if isinstance(p["value"], dict)
                     else f"{p['value']:g}"
+                )
                 out.print(f"  parameter {p['name']} = {value} {p['unit']}  「{p['clause']}」", markup=False)
             for s in r.steps:
                 out.print(f"  {'  ' * max(s['depth'], 0)}• {s['text']}", markup=False)
                 out.print(f"  {'  ' * max(s['depth'], 0)}  「{s['clause']}」", style="dim", markup=False)
         if len(r.claims) > 1:
             for i, c in enumerate(r.claims, 1):
-                cut = "" if c["award_cny"] == c["award_before_caps_cny"] else f" (before caps {fmt_wan(c['award_before_caps_cny'])})"
-                out.print(f"  claim {i}: {', '.join(f'{k}={v}' for k, v in c['inputs'].items())} → {fmt_wan(c['award_cny'])}{cut}",
-                          markup=False)
-        out.print(f"  award: {fmt_wan(r.award_cny)}   total commitment: [bold]{fmt_wan(r.total_cny)}[/bold] ({r.total_cny:,.2f} 元)"
-                  + (f"   paid: {fmt_wan(r.paid_cny)}, lapsed: {fmt_wan(r.lapsed_cny)}" if r.stay_years is not None else ""))
+                cut = (
+                    ""
+                    if c["award_cny"] == c["award_before_caps_cny"]
+                    else f" (before caps {fmt_wan(c['award_before_caps_cny'])})"
+                )
+                out.print(
+                    f"  claim {i}: {', '.join(f'{k}={v}' for k, v in c['inputs'].items())} → {fmt_wan(c['award_cny'])}{cut}",
+                    markup=False,
+                )
+        out.print(
+            f"  award: {fmt_wan(r.award_cny)}   total commitment: [bold]{fmt_wan(r.total_cny)}[/bold] ({r.total_cny:,.2f} 元)"
+            + (f"   paid: {fmt_wan(r.paid_cny)}, lapsed: {fmt_wan(r.lapsed_cny)}" if r.stay_years is not None else "")
+        )
         t = Table("fiscal year", "cash", *r.payers.keys(), title="schedule and payers", title_justify="left")
         for s in r.schedule:
-            t.add_row(str(s["fiscal_year"]), fmt_wan(s["cash_cny"]), *(fmt_wan(s["payers_cny"].get(p, 0)) for p in r.payers))
+            t.add_row(
+                str(s["fiscal_year"]), fmt_wan(s["cash_cny"]), *(fmt_wan(s["payers_cny"].get(p, 0)) for p in r.payers)
+            )
         t.add_row("total", fmt_wan(r.paid_cny), *(fmt_wan(v) for v in r.payers.values()), style="bold")
         console.show(t)
         for n in r.notes:
             out.print(f"  note: {n}", markup=False)
 
 
-def programs_list(document: Annotated[Optional[str], typer.Option(help="filter: 文号 in any bracket style or a short id, e.g. 嘉政办发〔2024〕7号, 嘉政办发[2024]7号, jzbf2024-7")] = None,
-                  kind: Annotated[Optional[str], typer.Option(help="filter: formula kind used anywhere in the formula, e.g. up_to")] = None,
-                  status: Annotated[Optional[str], typer.Option(help="filter: priced, unpriced or equity")] = None,
-                  jurisdiction: Annotated[Optional[str], typer.Option(help="filter: applies in this place, by id or name, e.g. nanhu or 南湖区")] = None,
-                  fmt: FormatOpt = "table",
-                  as_json: Annotated[bool, typer.Option("--json", help="same as --format json")] = False,
-                  catalogue: CatalogueOpt = None) -> None:
+def programs_list(
+    document: Annotated[
+        Optional[str],
+        typer.Option(
+            help="filter: 文号 in any bracket style or a short id, e.g. 嘉政办发〔2024〕7号, 嘉政办发[2024]7号, jzbf2024-7"
+        ),
+    ] = None,
+    kind: Annotated[
+        Optional[str], typer.Option(help="filter: formula kind used anywhere in the formula, e.g. up_to")
+    ] = None,
+    status: Annotated[Optional[str], typer.Option(help="filter: priced, unpriced or equity")] = None,
+    jurisdiction: Annotated[
+        Optional[str], typer.Option(help="filter: applies in this place, by id or name, e.g. nanhu or 南湖区")
+    ] = None,
+    fmt: FormatOpt = "table",
+    as_json: Annotated[bool, typer.Option("--json", help="same as --format json")] = False,
+    catalogue: CatalogueOpt = None,
+) -> None:
     """List programs with their source, formula kind and status, and print totals.
 
     Examples: fiscal-sim programs list --document jzbf2024-7 --status priced;
@@ -159,13 +211,29 @@ def programs_list(document: Annotated[Optional[str], typer.Option(help="filter: 
     from fiscal_sim.listing import Filters, select
 
     cat, out = api.load_catalogue(catalogue), console.out
-    rows = select(list(cat.programs.values()), Filters(document, kind, status, jurisdiction),
-                  cat.geography.data.jurisdictions)
-    data = [{"id": p.id, "title_zh": p.spec.title_zh, "title_en": p.spec.title_en, "document": p.document.number,
-             "section": p.spec.source.section, "status": p.spec.status, "kinds": k} for p, k in rows]
+    rows = select(
+        list(cat.programs.values()), Filters(document, kind, status, jurisdiction), cat.geography.data.jurisdictions
+    )
+    data = [
+        {
+            "id": p.id,
+            "title_zh": p.spec.title_zh,
+            "title_en": p.spec.title_en,
+            "document": p.document.number,
+            "section": p.spec.source.section,
+            "status": p.spec.status,
+            "kinds": k,
+        }
+        for p, k in rows
+    ]
     fmt = "json" if as_json else fmt
-    cols = (["id", "title_zh", "status"] if out.width < 100 else ["id", "title_zh", "document", "status"]
-            if out.width < 150 else ["id", "title_zh", "document", "section", "kinds", "status"])
+    cols = (
+        ["id", "title_zh", "status"]
+        if out.width < 100
+        else ["id", "title_zh", "document", "status"]
+        if out.width < 150
+        else ["id", "title_zh", "document", "section", "kinds", "status"]
+    )
     if fmt.lower() not in ("table", "csv", "json"):
         raise FiscalSimError(f"--format {fmt}: expected table, csv or json")
     if fmt.lower() == "table" and out.width < 150:  # one compact table per document (titles wrap, ids whole)
@@ -178,11 +246,15 @@ def programs_list(document: Annotated[Optional[str], typer.Option(help="filter: 
         terminal.emit(out, data, cols if fmt == "table" else list(data[0]), fmt)
     if fmt == "table":
         c = Counter(p.spec.status for p, _ in rows)
-        out.print(f"{len(rows)} provisions: {c.get('priced', 0)} priced, {c.get('unpriced', 0)} unpriced, {c.get('equity', 0)} equity")
+        out.print(
+            f"{len(rows)} provisions: {c.get('priced', 0)} priced, {c.get('unpriced', 0)} unpriced, {c.get('equity', 0)} equity"
+        )
 
 
-def programs_show(program_id: Annotated[str, typer.Argument(help="program id, e.g. jwf2017-4.talent-housing")],
-                  catalogue: CatalogueOpt = None) -> None:
+def programs_show(
+    program_id: Annotated[str, typer.Argument(help="program id, e.g. jwf2017-4.talent-housing")],
+    catalogue: CatalogueOpt = None,
+) -> None:
     """Describe one program: source, dates, places, inputs, formula, schedule, payers, uptake.
 
     Example: fiscal-sim programs show jwf2017-4.talent-housing
@@ -200,27 +272,43 @@ def programs_show(program_id: Annotated[str, typer.Argument(help="program id, e.
     out.print(f"  source: {p.document.number} {p.document.title}, {s.source.section}", markup=False)
     out.print(f"  quote: 「{s.source.quote}」", markup=False)
     out.print(f"  status: {s.status}; unit: {s.unit}; in force {s.in_force.from_} – {s.in_force.to or 'open'}")
-    out.print(f"  applies in: {', '.join(p.jurisdictions)}; cost sharing: {s.cost_sharing} "
-              f"({cat.geography.data.cost_sharing[s.cost_sharing].label_en})", markup=False)
+    out.print(
+        f"  applies in: {', '.join(p.jurisdictions)}; cost sharing: {s.cost_sharing} "
+        f"({cat.geography.data.cost_sharing[s.cost_sharing].label_en})",
+        markup=False,
+    )
     for name in group_names(s.exclusive_group):
         g = cat.groups[name]
-        out.print(f"  non-cumulation group: {name} ({g.rule}); overlap share {g.overlap:g} ({g.basis}: {g.note})",
-                  markup=False)
+        out.print(
+            f"  non-cumulation group: {name} ({g.rule}); overlap share {g.overlap:g} ({g.basis}: {g.note})",
+            markup=False,
+        )
     if s.uptake is not None:
         name = cat.geography.weights_name(s.uptake.allocation)
         w = cat.geography.data.allocation_weights[name] if name else None
-        out.print(f"  allocation to jurisdictions: {name or 'own table'}"
-                  + (f" ({w.basis}: {w.document + ' ' + (w.source or '') if w.basis == 'document' else w.note})" if w else ""),
-                  markup=False)
+        out.print(
+            f"  allocation to jurisdictions: {name or 'own table'}"
+            + (
+                f" ({w.basis}: {w.document + ' ' + (w.source or '') if w.basis == 'document' else w.note})" if w else ""
+            ),
+            markup=False,
+        )
     if s.parameters:
         out.print("  parameters (override as programs.<id>.parameters.<name>):", markup=False)
         for name, prm in s.parameters.items():
-            value = ", ".join(f"{k} {v:g}" for k, v in prm.value.items()) if isinstance(prm.value, dict) \
+            value = (
+                ", ".join(f"{k} {v:g}" for k, v in prm.value.items())
+                if isinstance(prm.value, dict)
                 else f"{prm.value:g}"
+            )
             out.print(f"    {name} = {value} {prm.unit}  「{prm.clause}」", markup=False)
     for line in timeline_lines(cat, p):
         out.print(line, markup=False)
-    body = s.model_dump(mode="json", by_alias=True, exclude_none=True,
-                        include={"inputs", "formula", "schedule", "caps", "assumptions", "uptake"})
+    body = s.model_dump(
+        mode="json",
+        by_alias=True,
+        exclude_none=True,
+        include={"inputs", "formula", "schedule", "caps", "assumptions", "uptake"},
+    )
     out.print(yaml.safe_dump(body, allow_unicode=True, sort_keys=False), markup=False)
     out.print(f"  file: {p.file}")

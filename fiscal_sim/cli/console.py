@@ -82,8 +82,14 @@ def progress(total: int, label: str, quiet: bool):
     """A progress bar on stderr (disabled with --quiet) and its task: ``with bar: … bar.advance(task, k)``."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   console=err, disable=quiet)
+    bar = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        disable=quiet,
+    )
     task = bar.add_task(label, total=total)
     return bar, task
 

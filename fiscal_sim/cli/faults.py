@@ -68,8 +68,9 @@ def handled(e: BaseException) -> int:
         return report_error(e)
     if state["debug"]:
         return report_error(e)
-    return report_error(FiscalSimError(f"internal error ({type(e).__name__}: {e}); run again with --debug and "
-                                       "report the traceback"))
+    return report_error(
+        FiscalSimError(f"internal error ({type(e).__name__}: {e}); run again with --debug and report the traceback")
+    )
 
 
 class FaultGroup(TyperGroup):

@@ -10,21 +10,48 @@ import typer
 from fiscal_sim.cli import console
 from fiscal_sim.errors import FiscalSimError
 
-CatalogueOpt = Annotated[Optional[Path], typer.Option("--catalogue", "-C", help="scenarios folder holding programs/ and catalogue/",
-                                                      envvar="FISCAL_SIM_SCENARIOS")]
-FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table (fits the terminal), csv or json", case_sensitive=False)]
+CatalogueOpt = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--catalogue", "-C", help="scenarios folder holding programs/ and catalogue/", envvar="FISCAL_SIM_SCENARIOS"
+    ),
+]
+FormatOpt = Annotated[
+    str, typer.Option("--format", "-f", help="table (fits the terminal), csv or json", case_sensitive=False)
+]
 ExecutorOpt = Annotated[str, typer.Option("--executor", help="where chunks run: pool (local processes) or dask")]
-SchedulerOpt = Annotated[Optional[str], typer.Option("--scheduler", help="Dask scheduler address, e.g. tcp://HOST:8786 "
-                                                     "(--executor dask; default: a LocalCluster of --workers)")]
-SchedulerFileOpt = Annotated[Optional[str], typer.Option("--scheduler-file", help="Dask scheduler file (--executor dask)")]
+SchedulerOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--scheduler",
+        help="Dask scheduler address, e.g. tcp://HOST:8786 (--executor dask; default: a LocalCluster of --workers)",
+    ),
+]
+SchedulerFileOpt = Annotated[
+    Optional[str], typer.Option("--scheduler-file", help="Dask scheduler file (--executor dask)")
+]
 WorkersOpt = Annotated[int, typer.Option(help="worker processes")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="print only what was written (no progress, headline or tables)")]
-SetOpt = Annotated[list[str], typer.Option("--set", help="TARGET=VALUE, the sweep's grammar with one value, e.g. "
-                                           "programs.<id>.parameters.<name>=500 (repeatable)")]
-BudgetOpt = Annotated[list[str], typer.Option("--budget", help="PAYER[:PROGRAM]=AMOUNT a year (万元 unless a unit is "
-                                              "given), e.g. city=2.5亿; replaces the scenario's line (repeatable)")]
-LangOpt = Annotated[Optional[str], typer.Option("--lang", help="zh or en (default: Chinese when the locale is, "
-                                                "e.g. LANG=zh_CN.UTF-8)")]
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet", "-q", help="print only what was written (no progress, headline or tables)")
+]
+SetOpt = Annotated[
+    list[str],
+    typer.Option(
+        "--set",
+        help="TARGET=VALUE, the sweep's grammar with one value, e.g. programs.<id>.parameters.<name>=500 (repeatable)",
+    ),
+]
+BudgetOpt = Annotated[
+    list[str],
+    typer.Option(
+        "--budget",
+        help="PAYER[:PROGRAM]=AMOUNT a year (万元 unless a unit is "
+        "given), e.g. city=2.5亿; replaces the scenario's line (repeatable)",
+    ),
+]
+LangOpt = Annotated[
+    Optional[str], typer.Option("--lang", help="zh or en (default: Chinese when the locale is, e.g. LANG=zh_CN.UTF-8)")
+]
 
 
 def lang(value: str | None) -> str | None:

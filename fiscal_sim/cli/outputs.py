@@ -10,22 +10,46 @@ import typer
 
 from fiscal_sim import terminal
 from fiscal_sim.cli import console, options
-from fiscal_sim.cli.options import (BudgetOpt, ExecutorOpt, LangOpt, QuietOpt, SchedulerFileOpt, SchedulerOpt, SetOpt,
-                                    WorkersOpt)
+from fiscal_sim.cli.options import (
+    BudgetOpt,
+    ExecutorOpt,
+    LangOpt,
+    QuietOpt,
+    SchedulerFileOpt,
+    SchedulerOpt,
+    SetOpt,
+    WorkersOpt,
+)
 
 
-def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
-        draws: Annotated[Optional[int], typer.Option(help="number of Monte Carlo draws (default: the scenario's)")] = None,
-        seed: Annotated[Optional[int], typer.Option(help="root seed (default: the scenario's)")] = None,
-        chunk_size: Annotated[Optional[int], typer.Option(help="draws per chunk (rounded up to whole blocks)")] = None,
-        workers: WorkersOpt = 1,
-        out_dir: Annotated[Optional[str], typer.Option("--out", help="output folder (default outputs/<scenario name>), or a "
-                                                       "URL such as s3://BUCKET/PREFIX (the run goes under PREFIX/<run id>/)")] = None,
-        write_draws: Annotated[bool, typer.Option("--draws-ledger/--no-draws-ledger", help="write the per-draw ledger")] = True,
-        pipeline: Annotated[bool, typer.Option("--pipeline", help="run the simpy pipeline for programs that declare one")] = False,
-        set_: SetOpt = [], budget: BudgetOpt = [],
-        executor: ExecutorOpt = "pool", scheduler: SchedulerOpt = None, scheduler_file: SchedulerFileOpt = None,
-        quiet: QuietOpt = False, lang: LangOpt = None) -> None:
+def run(
+    scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
+    draws: Annotated[Optional[int], typer.Option(help="number of Monte Carlo draws (default: the scenario's)")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="root seed (default: the scenario's)")] = None,
+    chunk_size: Annotated[Optional[int], typer.Option(help="draws per chunk (rounded up to whole blocks)")] = None,
+    workers: WorkersOpt = 1,
+    out_dir: Annotated[
+        Optional[str],
+        typer.Option(
+            "--out",
+            help="output folder (default outputs/<scenario name>), or a "
+            "URL such as s3://BUCKET/PREFIX (the run goes under PREFIX/<run id>/)",
+        ),
+    ] = None,
+    write_draws: Annotated[
+        bool, typer.Option("--draws-ledger/--no-draws-ledger", help="write the per-draw ledger")
+    ] = True,
+    pipeline: Annotated[
+        bool, typer.Option("--pipeline", help="run the simpy pipeline for programs that declare one")
+    ] = False,
+    set_: SetOpt = [],
+    budget: BudgetOpt = [],
+    executor: ExecutorOpt = "pool",
+    scheduler: SchedulerOpt = None,
+    scheduler_file: SchedulerFileOpt = None,
+    quiet: QuietOpt = False,
+    lang: LangOpt = None,
+) -> None:
     """Simulate a scenario and write Parquet results (headline, summary, per-draw ledger, dimensions, manifest).
 
     Example: fiscal-sim run scenarios/baseline.yaml --draws 10000 --workers 2 --out outputs/baseline
@@ -40,10 +64,21 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
     workers = options.workers(scen, workers)
     bar, task = console.progress(scen.spec.draws, f"{scen.spec.name}: draws", quiet)
     with bar, options.executor(executor, workers, scheduler, scheduler_file) as ex:
-        result = api.write(scen, target, workers=workers, write_draws=write_draws, command=sys.argv,
-                           progress=lambda k: bar.advance(task, k), pipeline=pipeline, executor=ex)
-    console.wrote(result.out, f" (run {result.run_id}; {scen.spec.draws:,} draws, {len(scen.programs)} programs "
-                              f"simulated, {len(scen.unpriced)} unpriced/unsimulated listed)")
+        result = api.write(
+            scen,
+            target,
+            workers=workers,
+            write_draws=write_draws,
+            command=sys.argv,
+            progress=lambda k: bar.advance(task, k),
+            pipeline=pipeline,
+            executor=ex,
+        )
+    console.wrote(
+        result.out,
+        f" (run {result.run_id}; {scen.spec.draws:,} draws, {len(scen.programs)} programs "
+        f"simulated, {len(scen.unpriced)} unpriced/unsimulated listed)",
+    )
     if not quiet:
         shown = terminal.lang_of(lang)
         if result.headline is not None:
@@ -53,9 +88,13 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
             console.show(t)
 
 
-def brief(run_dir: Annotated[Path, typer.Argument(help="a run folder (written by fiscal-sim run)")],
-          lang: Annotated[str, typer.Option("--lang", help="zh (default) or en")] = "zh",
-          out_dir: Annotated[Optional[Path], typer.Option("--out", help="folder for brief_<lang>.html/.pdf (default RUN/brief)")] = None) -> None:
+def brief(
+    run_dir: Annotated[Path, typer.Argument(help="a run folder (written by fiscal-sim run)")],
+    lang: Annotated[str, typer.Option("--lang", help="zh (default) or en")] = "zh",
+    out_dir: Annotated[
+        Optional[Path], typer.Option("--out", help="folder for brief_<lang>.html/.pdf (default RUN/brief)")
+    ] = None,
+) -> None:
     """The director's brief: one A4 page (HTML, and PDF printed by headless Chromium when one is found).
 
     Example: fiscal-sim brief outputs/baseline --lang zh
@@ -69,12 +108,21 @@ def brief(run_dir: Annotated[Path, typer.Argument(help="a run folder (written by
         console.note(res.note)
 
 
-def report(run_dir: Annotated[str, typer.Argument(help="a run folder (fiscal-sim run) or a comparison folder (fiscal-sim compare), "
-                                                  "or a run's URL (s3://…; then give --out)")],
-           out_dir: Annotated[Optional[Path], typer.Option("--out", help="report folder (default RUN_DIR/report)")] = None,
-           top: Annotated[int, typer.Option(help="programs in the top-N charts")] = 10,
-           cjk: Annotated[bool, typer.Option("--cjk/--no-cjk", help="Chinese chart labels when a CJK font is installed")] = True,
-           lang: Annotated[Optional[str], typer.Option("--lang", help="the headline's language: zh (default) or en")] = None) -> None:
+def report(
+    run_dir: Annotated[
+        str,
+        typer.Argument(
+            help="a run folder (fiscal-sim run) or a comparison folder (fiscal-sim compare), "
+            "or a run's URL (s3://…; then give --out)"
+        ),
+    ],
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="report folder (default RUN_DIR/report)")] = None,
+    top: Annotated[int, typer.Option(help="programs in the top-N charts")] = 10,
+    cjk: Annotated[
+        bool, typer.Option("--cjk/--no-cjk", help="Chinese chart labels when a CJK font is installed")
+    ] = True,
+    lang: Annotated[Optional[str], typer.Option("--lang", help="the headline's language: zh (default) or en")] = None,
+) -> None:
     """Write a self-contained HTML report (headline first; charts with their tables; prints on A4) and PNGs.
 
     Example: fiscal-sim report outputs/baseline
@@ -87,9 +135,15 @@ def report(run_dir: Annotated[str, typer.Argument(help="a run folder (fiscal-sim
     console.wrote(result.html, f" ({result.charts} charts, PNGs beside it; CJK font: {font})")
 
 
-def export(run_dir: Annotated[str, typer.Argument(help="a run folder written by `fiscal-sim run`, or its URL (s3://…)")],
-           xlsx: Annotated[Optional[Path], typer.Option("--xlsx", help="write an Excel workbook to this file, e.g. baseline.xlsx")] = None,
-           csv: Annotated[Optional[Path], typer.Option("--csv", help="write every table as CSV (UTF-8 with BOM) into this folder")] = None) -> None:
+def export(
+    run_dir: Annotated[str, typer.Argument(help="a run folder written by `fiscal-sim run`, or its URL (s3://…)")],
+    xlsx: Annotated[
+        Optional[Path], typer.Option("--xlsx", help="write an Excel workbook to this file, e.g. baseline.xlsx")
+    ] = None,
+    csv: Annotated[
+        Optional[Path], typer.Option("--csv", help="write every table as CSV (UTF-8 with BOM) into this folder")
+    ] = None,
+) -> None:
     """Export a run for spreadsheets: an Excel workbook (headline, payer × year pivot of mean and P90 in 万元,
     budget exceedance, top programs, assumptions) and/or CSV files.
 

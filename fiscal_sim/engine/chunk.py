@@ -16,15 +16,19 @@ from fiscal_sim.scenario import Scenario
 from fiscal_sim.uptake.random import shared_shock
 
 
-def simulate_chunk(scen: Scenario, start: int, stop: int, keep_awards: frozenset[str] | set[str] = frozenset()) -> dict[str, ProgramLedger]:
+def simulate_chunk(
+    scen: Scenario, start: int, stop: int, keep_awards: frozenset[str] | set[str] = frozenset()
+) -> dict[str, ProgramLedger]:
     """Every program of the scenario for draws ``[start, stop)``; non-cumulation groups together."""
     Y = len(scen.years)
     shocks = {b: shared_shock(scen.spec.seed, b, nb, Y) for b, _, nb in blocks_of(scen, start, stop)}
     out: dict[str, ProgramLedger] = {}
     for comp in components(scen.groups):
         out |= simulate_groups(scen, comp, start, stop, shocks, keep_awards)
-    out = {sp.id: out[sp.id] if sp.id in out else simulate_program(scen, sp, start, stop, shocks, sp.id in keep_awards)
-           for sp in scen.programs}
+    out = {
+        sp.id: out[sp.id] if sp.id in out else simulate_program(scen, sp, start, stop, shocks, sp.id in keep_awards)
+        for sp in scen.programs
+    }
     if scen.register is not None:  # the existing commitment book, run off beside the new awards
         for sp in scen.programs:
             if sp.id in scen.register.books:

@@ -53,8 +53,16 @@ class SeriesLayout:
         return len(self.program)
 
     def table(self) -> pa.Table:
-        return pa.table({"program": self.program, "payer": self.payer, "vintage": self.vintage, "measure": self.measure,
-                         "period": self.period, "fiscal_year": pa.array(self.fiscal_year, pa.int16())})
+        return pa.table(
+            {
+                "program": self.program,
+                "payer": self.payer,
+                "vintage": self.vintage,
+                "measure": self.measure,
+                "period": self.period,
+                "fiscal_year": pa.array(self.fiscal_year, pa.int16()),
+            }
+        )
 
 
 def total_key(sp) -> str:
@@ -103,12 +111,26 @@ def layout(scen: Scenario, by_vintage: bool = False) -> SeriesLayout:
     for b in scen.spec.budgets:
         amount = b.amount * cny_per(b.unit)
         for c in range(len(budget)):
-            if (cols["program"][c] == b.program and cols["payer"][c] == b.payer and cols["vintage"][c] == ALL
-                    and cols["measure"][c] == b.measure
-                    and cols["period"][c] == "year" and (b.year is None or cols["fiscal_year"][c] == b.year)):
+            if (
+                cols["program"][c] == b.program
+                and cols["payer"][c] == b.payer
+                and cols["vintage"][c] == ALL
+                and cols["measure"][c] == b.measure
+                and cols["period"][c] == "year"
+                and (b.year is None or cols["fiscal_year"][c] == b.year)
+            ):
                 budget[c] = amount
-    return SeriesLayout(cols["program"], cols["payer"], cols["vintage"], cols["measure"], cols["period"],
-                        cols["fiscal_year"], budget, blocks, payers_of)
+    return SeriesLayout(
+        cols["program"],
+        cols["payer"],
+        cols["vintage"],
+        cols["measure"],
+        cols["period"],
+        cols["fiscal_year"],
+        budget,
+        blocks,
+        payers_of,
+    )
 
 
 def series_rows(scen: Scenario, lay: SeriesLayout, ledgers: dict[str, ProgramLedger]) -> tuple[np.ndarray, np.ndarray]:
@@ -134,16 +156,22 @@ def series_rows(scen: Scenario, lay: SeriesLayout, ledgers: dict[str, ProgramLed
         stack = np.stack([L.committed, L.cash, L.outstanding]).transpose(2, 0, 3, 1)  # J × 3 × Y × n
         out = np.zeros((shares.shape[1], 3 * Y + 2, n))
         for j, p in zip(*np.nonzero(shares)):  # jurisdictions in order: the same sums whatever the chunk
-            out[p, :3 * Y] += shares[j, p] * stack[j].reshape(3 * Y, n)
-        out[:, 3 * Y:] = out[:, :2 * Y].reshape(-1, 2, Y, n).sum(axis=2)
+            out[p, : 3 * Y] += shares[j, p] * stack[j].reshape(3 * Y, n)
+        out[:, 3 * Y :] = out[:, : 2 * Y].reshape(-1, 2, Y, n).sum(axis=2)
         return out
 
     payers = scen.geography.payers
     for sp in scen.programs:
         L = ledgers[sp.id]
-        if not (L.committed.any() or L.cash.any() or L.outstanding.any()
-                or (L.existing is not None and (L.existing.cash.any() or L.existing.outstanding.any()
-                                                or L.existing.committed.any()))):
+        if not (
+            L.committed.any()
+            or L.cash.any()
+            or L.outstanding.any()
+            or (
+                L.existing is not None
+                and (L.existing.cash.any() or L.existing.outstanding.any() or L.existing.committed.any())
+            )
+        ):
             continue  # nothing in any draw: no series of this program moves
         used = lay.payers_of[sp.id]
         tkey = total_key(sp)
@@ -193,22 +221,24 @@ def series_values(scen: Scenario, lay: SeriesLayout, ledgers: dict[str, ProgramL
     return out
 
 
-DRAWS_SCHEMA = pa.schema([
-    ("draw", pa.int32()),
-    ("program", pa.dictionary(pa.int16(), pa.string())),
-    ("spending", pa.dictionary(pa.int8(), pa.string())),
-    ("jurisdiction", pa.dictionary(pa.int8(), pa.string())),
-    ("payer", pa.dictionary(pa.int8(), pa.string())),
-    ("vintage", pa.dictionary(pa.int8(), pa.string())),
-    ("committed_cny", pa.float64()),
-    ("cash_cny", pa.float64()),
-    ("cancelled_cny", pa.float64()),
-    ("outstanding_cny", pa.float64()),
-    # the hive folder keys, also as columns (readers that ignore folder names keep them);
-    # plain string and int32 are the types pyarrow's and DuckDB's hive readers infer from the folder names
-    ("scenario", pa.string()),
-    ("fiscal_year", pa.int32()),
-])
+DRAWS_SCHEMA = pa.schema(
+    [
+        ("draw", pa.int32()),
+        ("program", pa.dictionary(pa.int16(), pa.string())),
+        ("spending", pa.dictionary(pa.int8(), pa.string())),
+        ("jurisdiction", pa.dictionary(pa.int8(), pa.string())),
+        ("payer", pa.dictionary(pa.int8(), pa.string())),
+        ("vintage", pa.dictionary(pa.int8(), pa.string())),
+        ("committed_cny", pa.float64()),
+        ("cash_cny", pa.float64()),
+        ("cancelled_cny", pa.float64()),
+        ("outstanding_cny", pa.float64()),
+        # the hive folder keys, also as columns (readers that ignore folder names keep them);
+        # plain string and int32 are the types pyarrow's and DuckDB's hive readers infer from the folder names
+        ("scenario", pa.string()),
+        ("fiscal_year", pa.int32()),
+    ]
+)
 MEASURES = ("committed", "cash", "cancelled", "outstanding")
 
 
@@ -223,10 +253,15 @@ def draws_tables(scen: Scenario, ledgers: dict[str, ProgramLedger], start: int) 
     """
     geo = scen.geography
     Y = len(scen.years)
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("year", "draw", "program", "spending", "jurisdiction",
-                                                          "payer", "vintage", *MEASURES)}
-    ledgers_of = [(code, sp, L, v) for code, sp in enumerate(scen.programs)
-                  for v, L in enumerate((ledgers[sp.id], ledgers[sp.id].existing)) if L is not None]
+    parts: dict[str, list[np.ndarray]] = {
+        k: [] for k in ("year", "draw", "program", "spending", "jurisdiction", "payer", "vintage", *MEASURES)
+    }
+    ledgers_of = [
+        (code, sp, L, v)
+        for code, sp in enumerate(scen.programs)
+        for v, L in enumerate((ledgers[sp.id], ledgers[sp.id].existing))
+        if L is not None
+    ]
     for code, sp, L, vintage in ledgers_of:  # vintage: 0 new, 1 existing (VINTAGES)
         jj, pp = np.nonzero(sp.shares)
         R = jj.size
@@ -257,19 +292,27 @@ def draws_tables(scen: Scenario, ledgers: dict[str, ProgramLedger], start: int) 
     year = cols.pop("year")
     order = np.argsort(year, kind="stable")
     bounds = np.concatenate([[0], np.cumsum(np.bincount(year, minlength=Y))])
-    dictionaries = {"program": pa.array([sp.id for sp in scen.programs]), "spending": pa.array(["grant", "equity"]),
-                    "jurisdiction": pa.array(geo.jurisdictions), "payer": pa.array(geo.payers),
-                    "vintage": pa.array(list(VINTAGES))}
+    dictionaries = {
+        "program": pa.array([sp.id for sp in scen.programs]),
+        "spending": pa.array(["grant", "equity"]),
+        "jurisdiction": pa.array(geo.jurisdictions),
+        "payer": pa.array(geo.payers),
+        "vintage": pa.array(list(VINTAGES)),
+    }
     cols = {k: v[order] for k, v in cols.items()}
     out: dict[int, pa.Table] = {}
     for t, fiscal_year in enumerate(scen.years):
         rows = slice(int(bounds[t]), int(bounds[t + 1]))
         size = int(bounds[t + 1] - bounds[t])
         arrays: list[pa.Array] = [pa.array(cols["draw"][rows])]
-        arrays += [pa.DictionaryArray.from_arrays(pa.array(cols[c][rows]), dictionaries[c])
-                   for c in ("program", "spending", "jurisdiction", "payer", "vintage")]
+        arrays += [
+            pa.DictionaryArray.from_arrays(pa.array(cols[c][rows]), dictionaries[c])
+            for c in ("program", "spending", "jurisdiction", "payer", "vintage")
+        ]
         arrays += [pa.array(cols[m][rows]) for m in MEASURES]
-        arrays += [pa.array([scen.spec.name], pa.string()).take(np.zeros(size, np.int32)),
-                   pa.array(np.full(size, fiscal_year, np.int32))]
+        arrays += [
+            pa.array([scen.spec.name], pa.string()).take(np.zeros(size, np.int32)),
+            pa.array(np.full(size, fiscal_year, np.int32)),
+        ]
         out[fiscal_year] = pa.Table.from_arrays(arrays, schema=DRAWS_SCHEMA)
     return out

@@ -30,8 +30,14 @@ from fiscal_sim.uptake.random import stream
 STREAM_PREFIX = "exclusive_group:"
 
 
-def simulate_groups(scen: Scenario, groups: list[SimGroup], start: int, stop: int, shocks: dict[int, np.ndarray],
-                    keep_awards: set[str] | frozenset = frozenset()) -> dict[str, ProgramLedger]:
+def simulate_groups(
+    scen: Scenario,
+    groups: list[SimGroup],
+    start: int,
+    stop: int,
+    shocks: dict[int, np.ndarray],
+    keep_awards: set[str] | frozenset = frozenset(),
+) -> dict[str, ProgramLedger]:
     """Ledgers of the members of groups that share programs (one component,
     :func:`fiscal_sim.catalogue.groups.components`) for draws ``[start, stop)``: every member simulated once;
     each group links its own applicants and decides on the awards as drawn, and an award is paid only if it is
@@ -60,8 +66,9 @@ def total_commitment(sp: SimProgram, blk: Block) -> np.ndarray:
     return blk.amount * F.sum(axis=1)[cls]
 
 
-def losers(rng: np.random.Generator, sps: list[SimProgram], blocks: list[Block], overlap: float,
-           n_jur: int) -> list[np.ndarray]:
+def losers(
+    rng: np.random.Generator, sps: list[SimProgram], blocks: list[Block], overlap: float, n_jur: int
+) -> list[np.ndarray]:
     """Link ``Binomial(min_p N_p, overlap)`` applicants per cell across members; mark all but the highest award.
 
     Cells are (draw, jurisdiction of the geography, award year), so members

@@ -49,8 +49,12 @@ def pre_horizon_shock(seed: int, block: int, n: int, years: list[int], start: in
 def estimated_cohorts(scen: Scenario, sp: SimProgram, ph: PreHorizon, start: int, stop: int) -> ProgramLedger:
     """The program's estimated pre-horizon ledger for draws ``[start, stop)`` (arrays n × J_p × Y, yuan)."""
     y0 = scen.spec.horizon.start
-    view = dataclasses.replace(scen, spec=scen.spec.model_copy(
-        update={"horizon": Horizon.model_construct(start=ph.first, end=ph.last)}), register=None, estimated={})
+    view = dataclasses.replace(
+        scen,
+        spec=scen.spec.model_copy(update={"horizon": Horizon.model_construct(start=ph.first, end=ph.last)}),
+        register=None,
+        estimated={},
+    )
     years = view.years
     prog = scen.documented.get(sp.id, sp.prog)  # awarded on the documents' terms, not a reform's
     lam = expected_counts(prog, scen.geography, years, base_year=y0)

@@ -67,6 +67,8 @@ def check_chunk_memory(scen, workers: int) -> None:
     if need > avail:
         fit = max((avail // workers - BASE_BYTES) // per_draw // B * B, 0)
         advice = f"use --chunk-size {fit} or less" if fit >= B else "use fewer --workers"
-        raise FiscalSimError(f"--chunk-size {scen.spec.chunk_size} × --workers {workers} needs about "
-                             f"{need / 2**30:.1f} GB ({per_draw / 1024:.0f} KB per draw) but {avail / 2**30:.1f} GB "
-                             f"is available: {advice}")
+        raise FiscalSimError(
+            f"--chunk-size {scen.spec.chunk_size} × --workers {workers} needs about "
+            f"{need / 2**30:.1f} GB ({per_draw / 1024:.0f} KB per draw) but {avail / 2**30:.1f} GB "
+            f"is available: {advice}"
+        )

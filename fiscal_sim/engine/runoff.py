@@ -34,7 +34,9 @@ def runoff(scen, sp, book: ProgramBook, start: int, stop: int) -> ProgramLedger:
     a = sp.prog.spec.uptake.attrition if sp.prog.spec.uptake else 0.0
     K = np.empty((n, R), dtype=np.int64)
     for b, first, nb in blocks_of(scen, start, stop):
-        K[first - start: first - start + nb] = payments_received(stream(scen.spec.seed, b, "register:" + sp.id), a, nb, R)
+        K[first - start : first - start + nb] = payments_received(
+            stream(scen.spec.seed, b, "register:" + sp.id), a, nb, R
+        )
     due = book.index >= 0  # R × Y
     missed = due[None] & (book.index[None] >= K[:, :, None])  # n × R × Y
     cash_r = np.where(missed, 0.0, book.cash_cny[None])  # n × R × Y

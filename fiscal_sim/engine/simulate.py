@@ -20,8 +20,14 @@ from fiscal_sim.rules.aggregate import cap_by_group, group_key
 from fiscal_sim.rules.schedule import schedule_classes
 from fiscal_sim.scenario import Scenario, SimProgram
 from fiscal_sim.uptake.random import stream
-from fiscal_sim.uptake.sample import (Applicants, category_probs, count_factors, input_scale, sample_applicants,
-                                      sample_counts)
+from fiscal_sim.uptake.sample import (
+    Applicants,
+    category_probs,
+    count_factors,
+    input_scale,
+    sample_applicants,
+    sample_counts,
+)
 
 
 @dataclass
@@ -51,9 +57,13 @@ class ProgramLedger:
     def plus(self, other: "ProgramLedger") -> "ProgramLedger":
         """Two existing books of one program side by side (the register's cohorts and the estimated ones)."""
         opening = [o for o in (self.opening, other.opening) if o is not None]
-        return ProgramLedger(self.committed + other.committed, self.cash + other.cash,
-                             self.cancelled + other.cancelled, self.applicants + other.applicants,
-                             opening=sum(opening[1:], opening[0]) if opening else None)
+        return ProgramLedger(
+            self.committed + other.committed,
+            self.cash + other.cash,
+            self.cancelled + other.cancelled,
+            self.applicants + other.applicants,
+            opening=sum(opening[1:], opening[0]) if opening else None,
+        )
 
 
 @dataclass
@@ -68,8 +78,12 @@ class Awards:
 
     @staticmethod
     def concat(parts: list["Awards"]) -> "Awards":
-        return Awards(*(np.concatenate([getattr(p, f) for p in parts]) for f in
-                        ("draw", "jur", "year", "amount_cny", "cash_by_offset_cny")))
+        return Awards(
+            *(
+                np.concatenate([getattr(p, f) for p in parts])
+                for f in ("draw", "jur", "year", "amount_cny", "cash_by_offset_cny")
+            )
+        )
 
 
 def blocks_of(scen: Scenario, start: int, stop: int) -> list[tuple[int, int, int]]:
@@ -112,13 +126,20 @@ class ProgramRun:
     :mod:`fiscal_sim.engine.overlap`).
     """
 
-    def __init__(self, scen: Scenario, sp: SimProgram, start: int, stop: int, keep_awards: bool = False,
-                 key: str | None = None):
+    def __init__(
+        self, scen: Scenario, sp: SimProgram, start: int, stop: int, keep_awards: bool = False, key: str | None = None
+    ):
         Y, J, n = len(scen.years), len(sp.jur), stop - start
         self.scen, self.sp, self.start, self.stop, self.keep_awards = scen, sp, start, stop, keep_awards
         self.key = key or sp.prog.id  # names the program's random stream
-        self.ledger = ProgramLedger(np.zeros((n, J, Y)), np.zeros((n, J, Y)), np.zeros((n, J, Y)),
-                                    np.zeros((n, J, Y), dtype=np.int64), np.ones(n), np.ones((n, Y)))
+        self.ledger = ProgramLedger(
+            np.zeros((n, J, Y)),
+            np.zeros((n, J, Y)),
+            np.zeros((n, J, Y)),
+            np.zeros((n, J, Y), dtype=np.int64),
+            np.ones(n),
+            np.ones((n, Y)),
+        )
         self.per_applicant = needs_applicants(sp) or sp.per_applicant or keep_awards
         self.grid_parts: list = []
         self.kept: list[Awards] = []
@@ -136,14 +157,24 @@ class ProgramRun:
                 ctx = prog.context(apps.inputs, apps.cell.size)
                 yield Block(b, first, apps, ctx, apply_group_caps(self.sp, apps, prog.award_cny(ctx)))
             else:
-                self.grid_parts.append((rng, L.applicants[rows]))  # the category split and attrition use the same stream
+                self.grid_parts.append(
+                    (rng, L.applicants[rows])
+                )  # the category split and attrition use the same stream
 
     def book(self, blk: Block) -> None:
         """Add a block's awards into the ledger (cash by year, attrition, lapses)."""
         rows = slice(blk.first - self.start, blk.first - self.start + blk.apps.shape[0])
         L = self.ledger
-        aw = applicant_ledger(self.sp.prog, blk.apps, blk.amount, blk.ctx, L.committed[rows], L.cash[rows],
-                              L.cancelled[rows], self.keep_awards)
+        aw = applicant_ledger(
+            self.sp.prog,
+            blk.apps,
+            blk.amount,
+            blk.ctx,
+            L.committed[rows],
+            L.cash[rows],
+            L.cancelled[rows],
+            self.keep_awards,
+        )
         if aw is not None:
             aw.draw = aw.draw + blk.first
             aw.jur = self.sp.jur[aw.jur]
@@ -157,8 +188,15 @@ class ProgramRun:
         return L
 
 
-def simulate_program(scen: Scenario, sp: SimProgram, start: int, stop: int, shocks: dict[int, np.ndarray],
-                     keep_awards: bool = False, key: str | None = None) -> ProgramLedger:
+def simulate_program(
+    scen: Scenario,
+    sp: SimProgram,
+    start: int,
+    stop: int,
+    shocks: dict[int, np.ndarray],
+    keep_awards: bool = False,
+    key: str | None = None,
+) -> ProgramLedger:
     """Simulate one program for draws ``[start, stop)`` (whole blocks); ``key`` names its stream (default: its id)."""
     run = ProgramRun(scen, sp, start, stop, keep_awards, key)
     for blk in run.blocks(shocks):
@@ -166,8 +204,16 @@ def simulate_program(scen: Scenario, sp: SimProgram, start: int, stop: int, shoc
     return run.finish()
 
 
-def applicant_ledger(prog, apps: Applicants, amount: np.ndarray, ctx, committed: np.ndarray, cash: np.ndarray,
-                     cancelled: np.ndarray, keep_awards: bool = False) -> "Awards | None":
+def applicant_ledger(
+    prog,
+    apps: Applicants,
+    amount: np.ndarray,
+    ctx,
+    committed: np.ndarray,
+    cash: np.ndarray,
+    cancelled: np.ndarray,
+    keep_awards: bool = False,
+) -> "Awards | None":
     """Per-applicant awards → commitments, cash by year (attrition applied) and lapses, added into the ledger.
 
     One ``bincount`` does the per-applicant work: awards are summed by (cell,
@@ -193,11 +239,11 @@ def applicant_ledger(prog, apps: Applicants, amount: np.ndarray, ctx, committed:
     for c in range(C):
         for t in np.flatnonzero(F[c] > 0):
             k = K[c, t]
-            pad[:, :, t:t + Y] += F[c, t] * received[:, :, :, c, k]
+            pad[:, :, t : t + Y] += F[c, t] * received[:, :, :, c, k]
             if apps.stay is not None and k > 0:
                 # applicants who received exactly k payments lose the rest from payment k on
                 pad_lapse = by_q[:, :, :, c, k] * F[c][K[c] >= k].sum()
-                lapse[:, :, t:t + Y] += pad_lapse
+                lapse[:, :, t : t + Y] += pad_lapse
     committed += (by_q.sum(axis=-1) * F.sum(axis=1)).sum(axis=-1)
     cash += pad[:, :, :Y]
     if apps.stay is not None:
@@ -213,8 +259,11 @@ def category_grid(sp: SimProgram) -> tuple[list[str], dict[str, np.ndarray]]:
     prog = sp.prog
     up = prog.spec.uptake
     assert up is not None, f"{prog.id}: a simulated program has an uptake block"
-    cats = [n for n, spec in prog.spec.inputs.items() if spec.type == "category" and up.inputs.get(n) is not None
-            and up.inputs[n].dist == "categorical"]
+    cats = [
+        n
+        for n, spec in prog.spec.inputs.items()
+        if spec.type == "category" and up.inputs.get(n) is not None and up.inputs[n].dist == "categorical"
+    ]
     sizes = [len(prog.spec.inputs[n].values) for n in cats]  # type: ignore[arg-type]
     codes = np.indices(sizes).reshape(len(sizes), -1) if sizes else np.zeros((0, 1), dtype=int)
     C = codes.shape[1]
@@ -224,8 +273,11 @@ def category_grid(sp: SimProgram) -> tuple[list[str], dict[str, np.ndarray]]:
             continue
         dist = up.inputs.get(name)  # type: ignore[union-attr]
         value = dist.value if dist is not None else spec.default  # type: ignore[union-attr]
-        inputs[name] = (np.full(C, spec.values.index(str(value))) if spec.type == "category"  # type: ignore[union-attr]
-                        else np.full(C, float(value) * input_scale(prog, name, dist)))  # type: ignore[arg-type]
+        inputs[name] = (
+            np.full(C, spec.values.index(str(value)))
+            if spec.type == "category"  # type: ignore[union-attr]
+            else np.full(C, float(value) * input_scale(prog, name, dist))
+        )  # type: ignore[arg-type]
     return cats, inputs
 
 
@@ -243,8 +295,13 @@ def grid_counts(rng: np.random.Generator, sp: SimProgram, cats: list[str], count
     return rng.multinomial(counts, probs[:, None, None, :])
 
 
-def grid_ledger(sp: SimProgram, parts: list[tuple[np.random.Generator, np.ndarray]], committed: np.ndarray,
-                cash: np.ndarray, cancelled: np.ndarray) -> None:
+def grid_ledger(
+    sp: SimProgram,
+    parts: list[tuple[np.random.Generator, np.ndarray]],
+    committed: np.ndarray,
+    cash: np.ndarray,
+    cancelled: np.ndarray,
+) -> None:
     """Programs whose award depends only on categories: counts per category combination × amount.
 
     No per-applicant sampling: each draw's applicants are split over the

@@ -40,8 +40,10 @@ OS_JUNK = {".DS_Store", "Thumbs.db", "desktop.ini"}
 
 # what each kind writes, for results written before manifests listed their files
 _LEGACY = {
-    "run": re.compile(r"^(manifest\.json|summary\.parquet|draws|(programs|payers|jurisdictions|cost_shares)\.parquet|"
-                      r"pipeline_(draws|summary)\.parquet)$"),
+    "run": re.compile(
+        r"^(manifest\.json|summary\.parquet|draws|(programs|payers|jurisdictions|cost_shares)\.parquet|"
+        r"pipeline_(draws|summary)\.parquet)$"
+    ),
     "compare": re.compile(r"^(manifest\.json|compare\.parquet|compare_draws|baseline|reform)$"),
     "sweep": re.compile(r"^(manifest\.json|sweep\.parquet|points\.parquet|point-0)$"),
     "report": re.compile(r"^(report\.html|\d\d-[\w.-]+\.png)$"),
@@ -51,8 +53,11 @@ _LEGACY = {
     "assumptions": re.compile(r"^(manifest\.json|assumptions(_budgets)?\.parquet)$"),
 }
 # what other commands add beside a result: sensitivity.parquet, and a report folder of its own kind
-_ADD_ONS = {"run": ("sensitivity.parquet", "report", "backtest"), "compare": ("sensitivity.parquet", "report"),
-            "sensitivity": ("sensitivity.parquet",)}
+_ADD_ONS = {
+    "run": ("sensitivity.parquet", "report", "backtest"),
+    "compare": ("sensitivity.parquet", "report"),
+    "sensitivity": ("sensitivity.parquet",),
+}
 
 
 class OutputFolderError(FiscalSimError):
@@ -83,8 +88,13 @@ def foreign_entries(folder: Path, kind: str) -> list[str] | None:
     """Entries of ``folder`` fiscal_sim did not write as a result of ``kind``; None if it is no such result."""
     m = read_manifest(folder)
     if m is None:  # reports and CSV exports written before they carried a manifest
-        legacy = ((folder / "report.html").is_file() if kind == "report"
-                  else all(_LEGACY["export"].match(p.name) for p in folder.iterdir()) if kind == "export" else False)
+        legacy = (
+            (folder / "report.html").is_file()
+            if kind == "report"
+            else all(_LEGACY["export"].match(p.name) for p in folder.iterdir())
+            if kind == "export"
+            else False
+        )
         if not legacy:
             return None
         m = {"kind": kind}
@@ -121,6 +131,7 @@ def _describe(folder: Path) -> str:
 
 def _protected(target: Path, inputs: Iterable[Path]) -> str | None:
     """Why ``target`` (resolved) must never be replaced, or None."""
+
     def at_or_above(p: Path) -> bool:
         return target == p or target in p.parents
 
@@ -151,25 +162,31 @@ def check_target(target: Path | str, kind: str, inputs: Iterable[Path | str] = (
     shown = str(given) if final == given.absolute() else f"{given} (→ {final})"
     why = _protected(final, [Path(i) for i in inputs])
     if why:
-        raise OutputFolderError(f"--out {shown} {why}: fiscal_sim never replaces it; give a new folder, "
-                                f"e.g. --out outputs/<name>")
+        raise OutputFolderError(
+            f"--out {shown} {why}: fiscal_sim never replaces it; give a new folder, e.g. --out outputs/<name>"
+        )
     if not final.exists():
         return final
     if not final.is_dir():
-        raise OutputFolderError(f"--out {shown} is a file, not a folder: nothing was changed; give a folder name "
-                                f"that does not exist yet")
+        raise OutputFolderError(
+            f"--out {shown} is a file, not a folder: nothing was changed; give a folder name that does not exist yet"
+        )
     if not any(final.iterdir()):
         return final
     foreign = foreign_entries(final, kind)
     if foreign is None:
         m = read_manifest(final)
         what = f"a fiscal_sim {kind_of(m)} result" if m and kind_of(m) else "not a fiscal_sim result"
-        raise OutputFolderError(f"--out {shown} is {what} (it holds: {_describe(final)}): fiscal_sim only replaces a "
-                                f"previous {kind} result; give a new or empty folder")
+        raise OutputFolderError(
+            f"--out {shown} is {what} (it holds: {_describe(final)}): fiscal_sim only replaces a "
+            f"previous {kind} result; give a new or empty folder"
+        )
     if foreign:
         shown_files = ", ".join(foreign[:6]) + (f", … ({len(foreign)} files)" if len(foreign) > 6 else "")
-        raise OutputFolderError(f"--out {shown} holds a previous {kind} result plus files fiscal_sim did not write "
-                                f"({shown_files}): move them out or give another folder")
+        raise OutputFolderError(
+            f"--out {shown} holds a previous {kind} result plus files fiscal_sim did not write "
+            f"({shown_files}): move them out or give another folder"
+        )
     return final
 
 
@@ -204,7 +221,7 @@ def sweep_stale(final: Path) -> list[Path]:
     if not final.parent.is_dir():
         return done
     for p in final.parent.glob(f".{glob_escape(final.name)}.*-*"):
-        kind = p.name[len(final.name) + 2:].split("-", 1)[0]
+        kind = p.name[len(final.name) + 2 :].split("-", 1)[0]
         if kind not in ("tmp", "old") or not p.is_dir() or not _abandoned(p):
             continue
         if kind == "old" and not final.exists():
@@ -334,8 +351,9 @@ def check_out(target: Path | str, kind: str, inputs: Iterable[Path | str] = (), 
 
 
 @contextmanager
-def into_result(target: Path | str, kind: str, hosts: tuple[str, ...], inputs: Iterable[Path | str] = ()
-                ) -> Iterator[Path]:
+def into_result(
+    target: Path | str, kind: str, hosts: tuple[str, ...], inputs: Iterable[Path | str] = ()
+) -> Iterator[Path]:
     """A folder to add a file to: ``target`` itself when it is a clean result of one of ``hosts``
     (the caller replaces its one file atomically), else a new result of ``kind`` via :func:`replace_dir`."""
     host = _host(target, hosts)

@@ -31,9 +31,15 @@ def encode_strings(table: pa.Table) -> pa.Table:
 
 
 def with_metadata(table: pa.Table, run_id: str, **extra: str) -> pa.Table:
-    meta = {"fiscal_sim.schema_version": SCHEMA_VERSION, "fiscal_sim.engine_version": __version__,
-            "fiscal_sim.run_id": run_id, "fiscal_sim.money_unit": "CNY (yuan) in *_cny columns"} | extra
-    return table.replace_schema_metadata({**(table.schema.metadata or {}), **{k.encode(): v.encode() for k, v in meta.items()}})
+    meta = {
+        "fiscal_sim.schema_version": SCHEMA_VERSION,
+        "fiscal_sim.engine_version": __version__,
+        "fiscal_sim.run_id": run_id,
+        "fiscal_sim.money_unit": "CNY (yuan) in *_cny columns",
+    } | extra
+    return table.replace_schema_metadata(
+        {**(table.schema.metadata or {}), **{k.encode(): v.encode() for k, v in meta.items()}}
+    )
 
 
 class NonFiniteError(FiscalSimError):
@@ -48,8 +54,9 @@ def require_finite(table: pa.Table, name: str) -> None:
             values = c.to_numpy(zero_copy_only=False)
             bad = ~np.isfinite(values) & ~np.asarray(c.is_null().to_numpy(zero_copy_only=False), bool)
             if bad.any():
-                raise NonFiniteError(f"{name}: {int(bad.sum())} value(s) of column {col} are infinite or NaN "
-                                     "(overflow in the inputs?)")
+                raise NonFiniteError(
+                    f"{name}: {int(bad.sum())} value(s) of column {col} are infinite or NaN (overflow in the inputs?)"
+                )
 
 
 COMPRESSION = "zstd"
@@ -60,8 +67,10 @@ def round_money(table: pa.Table) -> pa.Table:
     """Round every float ``*_cny`` column to the fen (0.01 yuan): the stored amounts BI tools sum."""
     import pyarrow.compute as pc
 
-    cols = [pc.round(c, 2) if n.endswith("_cny") and pa.types.is_floating(c.type) else c
-            for n, c in zip(table.column_names, table.columns)]
+    cols = [
+        pc.round(c, 2) if n.endswith("_cny") and pa.types.is_floating(c.type) else c
+        for n, c in zip(table.column_names, table.columns)
+    ]
     return pa.table(cols, schema=table.schema)
 
 
@@ -78,9 +87,14 @@ def manifest_header(run_id: str, command: list[str] | None, **kind: str) -> dict
 
     from fiscal_sim.io.secrets import mask_all
 
-    return {**kind, "run_id": run_id, "engine_version": __version__, "schema_version": SCHEMA_VERSION,
-            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "command": mask_all(command or sys.argv)}
+    return {
+        **kind,
+        "run_id": run_id,
+        "engine_version": __version__,
+        "schema_version": SCHEMA_VERSION,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": mask_all(command or sys.argv),
+    }
 
 
 def write_json(obj: Any, path: Path) -> None:

@@ -21,7 +21,7 @@ def _mask_url(scheme: str, rest: str) -> str:
     at = head.rfind("@")
     # user info: an '@' before the first '/', or 'KEY:SECRET@' whose secret holds '/' (a ':' before the '@')
     if at >= 0 and ("/" not in head[:at] or ":" in head[:at]):
-        head = f"{MASK}@{head[at + 1:]}"
+        head = f"{MASK}@{head[at + 1 :]}"
     if q:
         opts = []
         for opt in query.split("&"):

@@ -86,14 +86,17 @@ def parse(value: str | Path, option: str = "--out") -> Path | Remote:
     if "://" not in value:
         m = re.match(r"([A-Za-z][A-Za-z0-9+.\-]+):/?(?!/)", value)
         if m and m.group(1).lower() in URL_SCHEMES:
-            raise OutputFolderError(f"{option} {shown(value)} looks like a storage URL missing a slash: write "
-                                    f"{m.group(1)}://BUCKET/PREFIX (or ./{value} for a local folder of that name)")
+            raise OutputFolderError(
+                f"{option} {shown(value)} looks like a storage URL missing a slash: write "
+                f"{m.group(1)}://BUCKET/PREFIX (or ./{value} for a local folder of that name)"
+            )
         return Path(value)
     try:
         fs, path = _open_uri(value)
     except (ValueError, OSError, TypeError) as e:  # pyarrow.ArrowInvalid is a ValueError
-        raise OutputFolderError(f"{option} {shown(value)}: not a folder or a storage URL pyarrow can open "
-                                f"({_one_line(e)})") from None
+        raise OutputFolderError(
+            f"{option} {shown(value)}: not a folder or a storage URL pyarrow can open ({_one_line(e)})"
+        ) from None
     if fs.type_name == "local":
         return Path(path or "/")  # file:/// is the root folder (refused by the --out rules), not the working directory
     if not path:
@@ -116,8 +119,9 @@ def _info(fs: Any, path: str):
     return fs.get_file_info(path), pafs.FileType
 
 
-def check(target: Path | Remote, kind: str, inputs: Iterable[Path | str] = (), hosts: tuple[str, ...] = ()
-          ) -> Path | Remote:
+def check(
+    target: Path | Remote, kind: str, inputs: Iterable[Path | str] = (), hosts: tuple[str, ...] = ()
+) -> Path | Remote:
     """Refuse a bad ``--out`` before any work: local folders by :func:`fiscal_sim.io.outdir.check_out`; a remote
     prefix whose bucket is missing or unreachable, that is a file, or whose ``LATEST`` fiscal_sim did not write."""
     if isinstance(target, Path):
@@ -134,8 +138,7 @@ def check(target: Path | Remote, kind: str, inputs: Iterable[Path | str] = (), h
     if here.type == types.File:
         raise OutputFolderError(f"--out {target} is a file, not a prefix: give a prefix for the runs")
     if latest is False:
-        raise OutputFolderError(f"--out {target} holds a {LATEST} that fiscal_sim did not write: "
-                                f"give another prefix")
+        raise OutputFolderError(f"--out {target} holds a {LATEST} that fiscal_sim did not write: give another prefix")
     return target
 
 
@@ -185,7 +188,7 @@ def remote_files(target: Remote) -> list[str]:
 
     fs, path = target.fs_path
     infos = fs.get_file_info(pafs.FileSelector(path, recursive=True, allow_not_found=True))
-    return sorted(i.path[len(path) + 1:] for i in infos if i.type == pafs.FileType.File)
+    return sorted(i.path[len(path) + 1 :] for i in infos if i.type == pafs.FileType.File)
 
 
 @dataclass
@@ -208,8 +211,7 @@ class Staging:
 
 
 @contextmanager
-def output(target: Path | str | Remote, kind: str, run_id: str, inputs: Iterable[Path | str] = ()
-           ) -> Iterator[Staging]:
+def output(target: Path | str | Remote, kind: str, run_id: str, inputs: Iterable[Path | str] = ()) -> Iterator[Staging]:
     """The place to write a result of ``kind``: a local folder atomically (:func:`replace_dir`), or a new
     ``<target>/<run_id>/`` prefix, its client files uploaded and ``_SUCCESS`` written last when the block
     succeeds (then ``LATEST``); on failure the prefix is left without ``_SUCCESS`` and nothing is deleted."""
@@ -253,8 +255,10 @@ def _write_latest(target: Remote, run_id: str) -> None:
     try:
         _upload(fs, f"{base}/{LATEST}", _json({"run_id": run_id, "path": f"{run_id}/", "created": _now()}))
     except OSError as e:
-        raise FiscalSimError(f"{target.child(run_id)} is complete (its {SUCCESS} is written) but updating "
-                             f"{target.child(LATEST)} failed: {_os_error(e)}") from None
+        raise FiscalSimError(
+            f"{target.child(run_id)} is complete (its {SUCCESS} is written) but updating "
+            f"{target.child(LATEST)} failed: {_os_error(e)}"
+        ) from None
 
 
 def _json(obj: dict) -> bytes:
@@ -276,8 +280,9 @@ def _failed(e: BaseException, run: Remote) -> BaseException:
         return e
     if isinstance(e, FiscalSimError):
         return type(e)(f"{e}; {left}")
-    return FiscalSimError(f"internal error ({type(e).__name__}: {_one_line(e)}); {left}; run again with --debug "
-                          "and report the traceback")
+    return FiscalSimError(
+        f"internal error ({type(e).__name__}: {_one_line(e)}); {left}; run again with --debug and report the traceback"
+    )
 
 
 @contextmanager
@@ -309,8 +314,10 @@ def _complete_run(where: Remote, what: str) -> Remote:
         return where
     latest = _read_latest(where)
     if not isinstance(latest, dict):
-        raise OutputFolderError(f"{what} {where}: no complete run there (no {SUCCESS}, no {LATEST} of fiscal_sim); "
-                                f"a run that failed has no {SUCCESS} and is not read")
+        raise OutputFolderError(
+            f"{what} {where}: no complete run there (no {SUCCESS}, no {LATEST} of fiscal_sim); "
+            f"a run that failed has no {SUCCESS} and is not read"
+        )
     run = where.child(latest["run_id"])
     if not _exists(run.child(SUCCESS)):
         raise OutputFolderError(f"{what} {where}: its {LATEST} names {latest['run_id']}/, which has no {SUCCESS}")

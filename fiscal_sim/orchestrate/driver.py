@@ -35,8 +35,13 @@ def _tagged(state: tuple[Callable[..., Any], Any], i: int, *task: Any) -> tuple[
     return i, fn(inner, *task)
 
 
-def drive(executor: Executor, fn: Callable[..., R], state: Any, tasks: Sequence[tuple],
-          progress: Callable[[tuple], None] | None = None) -> Iterator[tuple[tuple, R]]:
+def drive(
+    executor: Executor,
+    fn: Callable[..., R],
+    state: Any,
+    tasks: Sequence[tuple],
+    progress: Callable[[tuple], None] | None = None,
+) -> Iterator[tuple[tuple, R]]:
     """Run ``fn(state, *task)`` for every task on ``executor``; yield ``(task, part)`` in the order of ``tasks``
     (parts that finish early wait in a buffer no larger than the executor's window). ``progress(task)`` is
     called as each part arrives, in completion order."""
@@ -52,8 +57,14 @@ def drive(executor: Executor, fn: Callable[..., R], state: Any, tasks: Sequence[
             nxt += 1
 
 
-def drive_chunks(scen: Any, executor: Executor, fn: Callable[..., R], state: Any, extra: tuple = (),
-                 progress: Callable[[int], None] | None = None) -> Iterator[tuple[int, int, R]]:
+def drive_chunks(
+    scen: Any,
+    executor: Executor,
+    fn: Callable[..., R],
+    state: Any,
+    extra: tuple = (),
+    progress: Callable[[int], None] | None = None,
+) -> Iterator[tuple[int, int, R]]:
     """:func:`drive` over the scenario's chunks: ``fn(state, start, stop, *extra)``; yields ``(start, stop,
     part)`` in chunk order; ``progress(draws)`` as each chunk arrives."""
     tick = (lambda t: progress(t[1] - t[0])) if progress else None

@@ -90,16 +90,28 @@ class DaskExecutor(Executor):
             if scheduler:
                 self.client = Client(scheduler, timeout=f"{wait}s")
             else:
-                self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                            dashboard_address=None, silence_logs=logging.ERROR)
+                self.cluster = LocalCluster(
+                    n_workers=workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    silence_logs=logging.ERROR,
+                )
                 self.client = Client(self.cluster)
             self.client.wait_for_workers(1, timeout=max(wait, 60) if self.cluster else wait)
         except (OSError, TimeoutError) as e:  # distributed raises OSError / TimeoutError when nobody answers
-            where = f"--scheduler-file {scheduler_file} (scheduler {scheduler})" if scheduler_file else \
-                f"--scheduler {scheduler}" if scheduler else "the local Dask cluster"
+            where = (
+                f"--scheduler-file {scheduler_file} (scheduler {scheduler})"
+                if scheduler_file
+                else f"--scheduler {scheduler}"
+                if scheduler
+                else "the local Dask cluster"
+            )
             self.close()
-            raise FiscalSimError(f"{where}: no scheduler or worker answered within {wait:g} s "
-                                 f"({type(e).__name__}); is it running? (FISCAL_SIM_DASK_TIMEOUT sets the wait)") from None
+            raise FiscalSimError(
+                f"{where}: no scheduler or worker answered within {wait:g} s "
+                f"({type(e).__name__}); is it running? (FISCAL_SIM_DASK_TIMEOUT sets the wait)"
+            ) from None
         check_workers(self.client)
         self.workers = max(len(self.client.scheduler_info(n_workers=-1)["workers"]), 1)
 
@@ -119,10 +131,11 @@ class DaskExecutor(Executor):
                     result = f.result()
                 except Exception as e:
                     if type(e).__name__ in LOST:  # the cluster lost the chunk's workers: say so, as the pool does
-                        raise FiscalSimError(f"Dask workers were lost while running a chunk ({type(e).__name__}): "
-                                             "a worker was killed or ran out of memory; nothing was written. "
-                                             "Try fewer draws per chunk (--chunk-size) or more memory per worker"
-                                             ) from None
+                        raise FiscalSimError(
+                            f"Dask workers were lost while running a chunk ({type(e).__name__}): "
+                            "a worker was killed or ran out of memory; nothing was written. "
+                            "Try fewer draws per chunk (--chunk-size) or more memory per worker"
+                        ) from None
                     raise
                 f.release()
                 yield result
@@ -158,15 +171,18 @@ def scheduler_address(path: str) -> str:
     try:
         text = open(path, encoding="utf-8").read()
     except OSError as e:
-        raise FiscalSimError(f"--scheduler-file {path}: cannot read it ({e.strerror or e}); start the scheduler with "
-                             "`dask scheduler --scheduler-file PATH` first") from None
+        raise FiscalSimError(
+            f"--scheduler-file {path}: cannot read it ({e.strerror or e}); start the scheduler with "
+            "`dask scheduler --scheduler-file PATH` first"
+        ) from None
     try:
         address = json.loads(text).get("address")
     except (ValueError, AttributeError):
         address = None
     if not isinstance(address, str) or "://" not in address:
-        raise FiscalSimError(f"--scheduler-file {path}: not a Dask scheduler file (JSON with an \"address\" such as "
-                             "\"tcp://host:8786\")")
+        raise FiscalSimError(
+            f'--scheduler-file {path}: not a Dask scheduler file (JSON with an "address" such as "tcp://host:8786")'
+        )
     return address
 
 
@@ -195,13 +211,16 @@ def check_workers(client: Any) -> None:
     bad = {addr: ident for addr, ident in theirs.items() if tuple(ident) != mine}
     if bad:
         lines = "; ".join(f"{a}: version {v}, catalogue {h[:12]}" for a, (v, h) in bad.items())
-        raise FiscalSimError(f"Dask workers differ from this client (version {mine[0]}, catalogue {mine[1][:12]}): "
-                             f"{lines}. Install the same fiscal_sim on every worker.")
+        raise FiscalSimError(
+            f"Dask workers differ from this client (version {mine[0]}, catalogue {mine[1][:12]}): "
+            f"{lines}. Install the same fiscal_sim on every worker."
+        )
 
 
 @contextmanager
-def executor(kind: ExecutorKind = "pool", workers: int = 1, scheduler: str | None = None,
-             scheduler_file: str | None = None) -> Iterator[Executor]:
+def executor(
+    kind: ExecutorKind = "pool", workers: int = 1, scheduler: str | None = None, scheduler_file: str | None = None
+) -> Iterator[Executor]:
     """The executor for ``--executor`` (``pool`` is the default; ``dask`` with or without a scheduler)."""
     if kind == "dask":
         ex: Executor = DaskExecutor(workers, scheduler, scheduler_file)

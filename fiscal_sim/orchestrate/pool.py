@@ -37,14 +37,18 @@ def _init(parent: int, initializer: Callable[..., None] | None, initargs: tuple)
         initializer(*initargs)
 
 
-def start_pool(workers: int, initializer: Callable[..., None] | None = None, initargs: tuple = ()) -> ProcessPoolExecutor:
+def start_pool(
+    workers: int, initializer: Callable[..., None] | None = None, initargs: tuple = ()
+) -> ProcessPoolExecutor:
     """A process pool whose workers ignore Ctrl-C and exit when this process dies."""
     return ProcessPoolExecutor(max_workers=workers, initializer=_init, initargs=(os.getpid(), initializer, initargs))
 
 
 def worker_died() -> FiscalSimError:
-    return FiscalSimError("a worker process died (killed, or out of memory?): the run stopped; "
-                          "try fewer --workers or a smaller --chunk-size")
+    return FiscalSimError(
+        "a worker process died (killed, or out of memory?): the run stopped; "
+        "try fewer --workers or a smaller --chunk-size"
+    )
 
 
 def terminate(pool: ProcessPoolExecutor) -> None:

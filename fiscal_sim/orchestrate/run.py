@@ -23,8 +23,16 @@ import numpy as np
 import pyarrow as pa
 
 from fiscal_sim import headline
-from fiscal_sim.engine.ledger import (ALL, SeriesLayout, draws_tables, grant_programs, horizon_cash, layout, series_rows,
-                                      total_key)
+from fiscal_sim.engine.ledger import (
+    ALL,
+    SeriesLayout,
+    draws_tables,
+    grant_programs,
+    horizon_cash,
+    layout,
+    series_rows,
+    total_key,
+)
 from fiscal_sim.engine.chunk import simulate_chunk
 from fiscal_sim.engine.simulate import blocks_of
 from fiscal_sim.io.dimensions import cost_shares_table, jurisdictions_table, payers_table, programs_table
@@ -39,10 +47,12 @@ from fiscal_sim.stats import BINS_PER_DECADE, Accumulator, BreachDrivers, TopDra
 
 # zstd like every other table; dictionary pages only for the string keys; min/max statistics only where BI
 # filters (draw, keys); row groups of up to 1 Mi rows (a chunk-year part is one group: few, large reads)
-DRAWS_WRITE_OPTIONS = dict(compression="zstd",
-                           use_dictionary=["program", "spending", "jurisdiction", "payer", "vintage", "scenario"],
-                           write_statistics=["draw", "program", "spending", "jurisdiction", "payer", "vintage", "scenario",
-                                             "fiscal_year"], row_group_size=1 << 20)
+DRAWS_WRITE_OPTIONS = dict(
+    compression="zstd",
+    use_dictionary=["program", "spending", "jurisdiction", "payer", "vintage", "scenario"],
+    write_statistics=["draw", "program", "spending", "jurisdiction", "payer", "vintage", "scenario", "fiscal_year"],
+    row_group_size=1 << 20,
+)
 
 
 @dataclass
@@ -55,9 +65,16 @@ class RunResult:
     headline: dict | None = None
 
 
-def run_chunk(scen: Scenario, lay: SeriesLayout, start: int, stop: int, draws_dir: Path | str | None,
-              run_id: str = "", acc: Accumulator | None = None, pipeline: bool = False
-              ) -> tuple[Accumulator, pa.Table | None]:
+def run_chunk(
+    scen: Scenario,
+    lay: SeriesLayout,
+    start: int,
+    stop: int,
+    draws_dir: Path | str | None,
+    run_id: str = "",
+    acc: Accumulator | None = None,
+    pipeline: bool = False,
+) -> tuple[Accumulator, pa.Table | None]:
     """Simulate one chunk; write its per-draw ledger; return its statistics (added into ``acc`` if given).
 
     With ``pipeline``, programs that declare an administrative pipeline get
@@ -72,8 +89,9 @@ def run_chunk(scen: Scenario, lay: SeriesLayout, start: int, stop: int, draws_di
         extra = apply_pipelines(scen, ledgers, start, stop)
     else:
         ledgers = simulate_chunk(scen, start, stop)
-    acc = acc or Accumulator(lay.size, lay.budget_cny, top=TopDraws(headline.tail_size(scen.spec.draws)),
-                             drivers=breach_drivers(scen, lay))
+    acc = acc or Accumulator(
+        lay.size, lay.budget_cny, top=TopDraws(headline.tail_size(scen.spec.draws)), drivers=breach_drivers(scen, lay)
+    )
     rows, values = series_rows(scen, lay, ledgers)
     acc.add([(b, first - start, nb) for b, first, nb in blocks_of(scen, start, stop)], values, rows)
     if acc.top is not None:  # the worst draws by total grant cash, with each program's part (headline tail)
@@ -81,8 +99,12 @@ def run_chunk(scen: Scenario, lay: SeriesLayout, start: int, stop: int, draws_di
     del values
     if draws_dir is not None:
         for year, table in draws_tables(scen, ledgers, start).items():
-            write_part(draws_dir, f"scenario={scen.spec.name}/fiscal_year={year}/part-{start:09d}.parquet",
-                       with_metadata(table, run_id), **DRAWS_WRITE_OPTIONS)
+            write_part(
+                draws_dir,
+                f"scenario={scen.spec.name}/fiscal_year={year}/part-{start:09d}.parquet",
+                with_metadata(table, run_id),
+                **DRAWS_WRITE_OPTIONS,
+            )
     return acc, extra
 
 
@@ -114,13 +136,17 @@ def breach_parts(scen: Scenario, lay: SeriesLayout, acc: Accumulator) -> dict[st
     if d is None:
         return None
     ids = driver_parts(scen)
-    return {f"{lay.program[c]}|{lay.payer[c]}|{lay.measure[c]}|{lay.fiscal_year[c]}":
-            {ids[j]: int(d.overrun[i, j]) / 100 for j in np.flatnonzero(d.overrun[i])}
-            for i, c in enumerate(d.lines.tolist())}
+    return {
+        f"{lay.program[c]}|{lay.payer[c]}|{lay.measure[c]}|{lay.fiscal_year[c]}": {
+            ids[j]: int(d.overrun[i, j]) / 100 for j in np.flatnonzero(d.overrun[i])
+        }
+        for i, c in enumerate(d.lines.tolist())
+    }
 
 
-def chunk_task(state: tuple[Scenario, SeriesLayout, bool], start: int, stop: int, draws_dir: Path | str | None,
-               run_id: str) -> tuple[int, int, Accumulator, pa.Table | None]:
+def chunk_task(
+    state: tuple[Scenario, SeriesLayout, bool], start: int, stop: int, draws_dir: Path | str | None, run_id: str
+) -> tuple[int, int, Accumulator, pa.Table | None]:
     """One chunk on a worker: its statistics in a fresh accumulator (a few sparse arrays, shared with nothing
     the worker keeps) and its pipeline table."""
     scen, lay, pipeline = state
@@ -128,16 +154,23 @@ def chunk_task(state: tuple[Scenario, SeriesLayout, bool], start: int, stop: int
     return start, stop, acc, extra
 
 
-def simulate(scen: Scenario, workers: int = 1, draws_dir: Path | str | None = None,
-             progress: Callable[[int], None] | None = None, run_id: str = "", pipeline: bool = False,
-             executor: Executor | None = None) -> tuple[Accumulator, SeriesLayout, list[pa.Table]]:
+def simulate(
+    scen: Scenario,
+    workers: int = 1,
+    draws_dir: Path | str | None = None,
+    progress: Callable[[int], None] | None = None,
+    run_id: str = "",
+    pipeline: bool = False,
+    executor: Executor | None = None,
+) -> tuple[Accumulator, SeriesLayout, list[pa.Table]]:
     """Run all chunks on ``executor`` (default: a pool of ``workers`` processes); fold statistics; collect
     pipeline tables (in chunk order)."""
     lay = layout(scen, by_vintage=True)
     total = Accumulator(lay.size, lay.budget_cny, drivers=breach_drivers(scen, lay))
     extras: list[pa.Table] = []
-    for _, _, (_, _, acc, extra) in drive_chunks(scen, executor_for(executor, workers), chunk_task, (scen, lay, pipeline),
-                                                 (draws_dir, run_id), progress):
+    for _, _, (_, _, acc, extra) in drive_chunks(
+        scen, executor_for(executor, workers), chunk_task, (scen, lay, pipeline), (draws_dir, run_id), progress
+    ):
         total.merge(acc)
         if extra is not None:
             extras.append(extra)
@@ -159,8 +192,9 @@ def _point_task(scens: tuple[Scenario, ...], point: int, start: int, stop: int) 
     return point, start, stop, acc
 
 
-def simulate_points(scens: list[Scenario], executor: Executor,
-                    progress: Callable[[int], None] | None = None) -> Iterator[tuple[int, Accumulator, SeriesLayout]]:
+def simulate_points(
+    scens: list[Scenario], executor: Executor, progress: Callable[[int], None] | None = None
+) -> Iterator[tuple[int, Accumulator, SeriesLayout]]:
     """Several scenarios (a sweep's points) on one executor: every point's chunks are submitted in point order
     through the executor's bounded window, so only a few points are open at once; yields ``(point, statistics,
     layout)`` as each point's last chunk comes in (in point order, parts folded in chunk order). No per-draw ledger.
@@ -200,8 +234,13 @@ def tail_means(scen: Scenario, acc: Accumulator) -> dict[str, float] | None:
 def manifest(scen: Scenario, run_id: str, command: list[str] | None, workers: int) -> dict:
     return {
         **manifest_header(run_id, command),
-        "scenario": {"name": scen.spec.name, "path": scen.path, "sha256": scen.sha256,
-                     "description": scen.spec.description, "policy_basis": scen.spec.policy_basis},
+        "scenario": {
+            "name": scen.spec.name,
+            "path": scen.path,
+            "sha256": scen.sha256,
+            "description": scen.spec.description,
+            "policy_basis": scen.spec.policy_basis,
+        },
         "catalogue_sha256": scen.catalogue.sha256(),
         "seed_entropy": scen.spec.seed,
         "draws": scen.spec.draws,
@@ -217,21 +256,33 @@ def manifest(scen: Scenario, run_id: str, command: list[str] | None, workers: in
         **timeline_manifest(scen),
         "quantile_method": f"log histogram, {BINS_PER_DECADE} bins per decade, clamped to exact min/max",
         "money_unit": "CNY (yuan); columns ending in _cny",
-        "files": {"summary": "summary.parquet", "headline": "headline.json", "draws": "draws/ (hive: scenario, fiscal_year)",
-                  "dimensions": ["programs.parquet", "payers.parquet", "jurisdictions.parquet", "cost_shares.parquet"]},
+        "files": {
+            "summary": "summary.parquet",
+            "headline": "headline.json",
+            "draws": "draws/ (hive: scenario, fiscal_year)",
+            "dimensions": ["programs.parquet", "payers.parquet", "jurisdictions.parquet", "cost_shares.parquet"],
+        },
     }
 
 
-def run(scen: Scenario, out: Path | str | Remote, workers: int = 1, write_draws: bool = True,
-        command: list[str] | None = None, progress: Callable[[int], None] | None = None, pipeline: bool = False,
-        executor: Executor | None = None) -> RunResult:
+def run(
+    scen: Scenario,
+    out: Path | str | Remote,
+    workers: int = 1,
+    write_draws: bool = True,
+    command: list[str] | None = None,
+    progress: Callable[[int], None] | None = None,
+    pipeline: bool = False,
+    executor: Executor | None = None,
+) -> RunResult:
     """Simulate ``scen`` and write its outputs to ``out`` (chunks on ``executor``, default a pool): a local
     folder atomically, or a URL's ``<run_id>/`` prefix with ``_SUCCESS`` last (:mod:`fiscal_sim.io.target`)."""
     run_id = uuid.uuid4().hex[:12]
     with output(out, "run", run_id, inputs_of(scen)) as dest:
         tmp = dest.folder
-        acc, lay, extras = simulate(scen, workers, dest.draws if write_draws else None, progress, run_id, pipeline,
-                                    executor)
+        acc, lay, extras = simulate(
+            scen, workers, dest.draws if write_draws else None, progress, run_id, pipeline, executor
+        )
         workers = executor.workers if executor else workers
         if pipeline and scen.spec.pipelines:
             from fiscal_sim.pipeline import write_pipeline_outputs
@@ -239,8 +290,12 @@ def run(scen: Scenario, out: Path | str | Remote, workers: int = 1, write_draws:
             write_pipeline_outputs(scen, extras, tmp, run_id)
         summary = summary_table(scen, lay, acc)
         write_table(summary, tmp / "summary.parquet", run_id, scenario=scen.spec.name)
-        for name, table in (("programs", programs_table(scen)), ("payers", payers_table(scen)),
-                            ("jurisdictions", jurisdictions_table(scen)), ("cost_shares", cost_shares_table(scen))):
+        for name, table in (
+            ("programs", programs_table(scen)),
+            ("payers", payers_table(scen)),
+            ("jurisdictions", jurisdictions_table(scen)),
+            ("cost_shares", cost_shares_table(scen)),
+        ):
             write_table(table, tmp / f"{name}.parquet", run_id)
         info = manifest(scen, run_id, command, workers)
         if pipeline and scen.spec.pipelines:

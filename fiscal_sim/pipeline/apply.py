@@ -37,8 +37,9 @@ def gather(scen: Scenario, plan: Plan, awards: list[Awards], start: int, stop: i
     """Application instants, review times and approvals for every award, from per-block streams."""
     cal, spec = plan.cal, plan.spec
     L = max([a.cash_by_offset_cny.shape[1] for a in awards] + [1])
-    cols: dict[str, list[np.ndarray]] = {c: [] for c in ("draw", "program", "jur", "year", "arrival", "review",
-                                                          "approved", "cash")}
+    cols: dict[str, list[np.ndarray]] = {
+        c: [] for c in ("draw", "program", "jur", "year", "arrival", "review", "approved", "cash")
+    }
     for k, (pid, aw) in enumerate(zip(plan.programs, awards)):
         order = np.argsort(aw.draw, kind="stable")
         draw = aw.draw[order]
@@ -54,24 +55,46 @@ def gather(scen: Scenario, plan: Plan, awards: list[Awards], start: int, stop: i
         w_start, w_end = cal.win_start[year, w], cal.win_end[year, w]
         cash = np.zeros((draw.size, L))
         cash[:, : aw.cash_by_offset_cny.shape[1]] = aw.cash_by_offset_cny[order]
-        for name, v in (("draw", draw), ("program", np.full(draw.size, k)), ("jur", aw.jur[order]), ("year", year),
-                        ("arrival", np.minimum(w_start + u[:, 1] * (w_end - w_start), np.nextafter(w_end, -np.inf))),
-                        ("review", np.maximum(review, 0.0)), ("approved", u[:, 2] < spec.approval_rate),
-                        ("cash", cash)):
+        for name, v in (
+            ("draw", draw),
+            ("program", np.full(draw.size, k)),
+            ("jur", aw.jur[order]),
+            ("year", year),
+            ("arrival", np.minimum(w_start + u[:, 1] * (w_end - w_start), np.nextafter(w_end, -np.inf))),
+            ("review", np.maximum(review, 0.0)),
+            ("approved", u[:, 2] < spec.approval_rate),
+            ("cash", cash),
+        ):
             cols[name].append(v)
     c = {name: np.concatenate(v) for name, v in cols.items()}
     order = np.argsort(c["draw"], kind="stable")
     c = {name: v[order] for name, v in c.items()}
     program, jur = c["program"].astype(np.int64), c["jur"].astype(np.int64)
-    return ChunkApplicants(c["draw"], program, jur, c["year"].astype(np.int64), c["arrival"], c["review"],
-                           c["approved"], plan.rank[program], c["cash"], plan.share[program, jur],
-                           np.searchsorted(c["draw"], np.arange(start, stop + 1)))
+    return ChunkApplicants(
+        c["draw"],
+        program,
+        jur,
+        c["year"].astype(np.int64),
+        c["arrival"],
+        c["review"],
+        c["approved"],
+        plan.rank[program],
+        c["cash"],
+        plan.share[program, jur],
+        np.searchsorted(c["draw"], np.arange(start, stop + 1)),
+    )
 
 
 def settings(plan: Plan) -> Settings:
     cal = plan.cal
-    return Settings(plan.spec.review.reviewers, plan.spec.lag_batches, cal.batch_time, cal.batch_year,
-                    cal.first_batch, plan.appropriation)
+    return Settings(
+        plan.spec.review.reviewers,
+        plan.spec.lag_batches,
+        cal.batch_time,
+        cal.batch_year,
+        cal.first_batch,
+        plan.appropriation,
+    )
 
 
 def run_draws(ch: ChunkApplicants, s: Settings) -> ChunkOutcome:
@@ -82,19 +105,27 @@ def run_draws(ch: ChunkApplicants, s: Settings) -> ChunkOutcome:
     def cat(f: str, shape: tuple[int, ...]) -> np.ndarray:
         return np.concatenate([getattr(o, f) for o in outs]) if outs else np.zeros(shape)
 
-    return ChunkOutcome(cat("decided", (0,)), cat("due", (0, L)).astype(np.int64), cat("paid", (0, L)).astype(np.int64),
-                        np.stack([o.exhausted for o in outs]), np.stack([o.left for o in outs]),
-                        sum(o.events for o in outs))
+    return ChunkOutcome(
+        cat("decided", (0,)),
+        cat("due", (0, L)).astype(np.int64),
+        cat("paid", (0, L)).astype(np.int64),
+        np.stack([o.exhausted for o in outs]),
+        np.stack([o.left for o in outs]),
+        sum(o.events for o in outs),
+    )
 
 
-def run_pipeline(scen: Scenario, plan: Plan, ledgers: dict[str, ProgramLedger], start: int, stop: int
-                 ) -> tuple[ChunkApplicants, ChunkOutcome]:
+def run_pipeline(
+    scen: Scenario, plan: Plan, ledgers: dict[str, ProgramLedger], start: int, stop: int
+) -> tuple[ChunkApplicants, ChunkOutcome]:
     """One pipeline's model for draws ``[start, stop)``: its applicants and their outcomes."""
     for s in plan.sim_index:
         sp = scen.programs[s]
         if not sp.per_applicant:
-            raise RuntimeError(f"program {sp.id} is in pipeline {plan.name!r} but was not simulated per "
-                               "applicant (load the scenario with load_scenario)")
+            raise RuntimeError(
+                f"program {sp.id} is in pipeline {plan.name!r} but was not simulated per "
+                "applicant (load the scenario with load_scenario)"
+            )
     awards = [awards_of(scen, ledgers, pid, start, stop) for pid in plan.programs]
     ch = gather(scen, plan, awards, start, stop)
     return ch, run_draws(ch, settings(plan))

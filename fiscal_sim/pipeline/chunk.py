@@ -31,8 +31,9 @@ class ChunkApplicants:
 
     def draw_slice(self, d: int) -> Applicants:
         s = slice(self.bounds[d], self.bounds[d + 1])
-        return Applicants(self.arrival[s], self.review[s], self.approved[s], self.rank[s], self.year[s],
-                          self.cash[s], self.share[s])
+        return Applicants(
+            self.arrival[s], self.review[s], self.approved[s], self.rank[s], self.year[s], self.cash[s], self.share[s]
+        )
 
 
 @dataclass

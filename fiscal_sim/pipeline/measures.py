@@ -37,25 +37,34 @@ from fiscal_sim.pipeline.plan import Plan
 from fiscal_sim.scenario import Scenario
 
 ALL = "ALL"
-MONEY = ("committed_cny", "entitled_cny", "paid_cny", "cancelled_cny", "arrears_cny", "not_yet_due_cny",
-         "outstanding_cny")
+MONEY = (
+    "committed_cny",
+    "entitled_cny",
+    "paid_cny",
+    "cancelled_cny",
+    "arrears_cny",
+    "not_yet_due_cny",
+    "outstanding_cny",
+)
 
-SCHEMA = pa.schema([
-    ("draw", pa.int32()),
-    ("fiscal_year", pa.int16()),
-    ("pipeline", pa.dictionary(pa.int16(), pa.string())),
-    ("program", pa.dictionary(pa.int16(), pa.string())),
-    ("payer", pa.dictionary(pa.int16(), pa.string())),
-    *[(m, pa.float64()) for m in MONEY],
-    ("backlog_applications", pa.int32()),
-    ("first_payments", pa.int32()),
-    ("wait_mean_days", pa.float64()),
-    ("wait_p90_days", pa.float64()),
-    ("appropriation_cny", pa.float64()),
-    ("appropriation_left_cny", pa.float64()),
-    ("exhausted", pa.bool_()),
-    ("exhausted_on", pa.date32()),
-])
+SCHEMA = pa.schema(
+    [
+        ("draw", pa.int32()),
+        ("fiscal_year", pa.int16()),
+        ("pipeline", pa.dictionary(pa.int16(), pa.string())),
+        ("program", pa.dictionary(pa.int16(), pa.string())),
+        ("payer", pa.dictionary(pa.int16(), pa.string())),
+        *[(m, pa.float64()) for m in MONEY],
+        ("backlog_applications", pa.int32()),
+        ("first_payments", pa.int32()),
+        ("wait_mean_days", pa.float64()),
+        ("wait_p90_days", pa.float64()),
+        ("appropriation_cny", pa.float64()),
+        ("appropriation_left_cny", pa.float64()),
+        ("exhausted", pa.bool_()),
+        ("exhausted_on", pa.date32()),
+    ]
+)
 
 
 @dataclass
@@ -68,8 +77,9 @@ class Labels:
 
     @staticmethod
     def of(scen: Scenario, plans: list[Plan]) -> "Labels":
-        return Labels([p.name for p in plans], [pid for p in plans for pid in p.programs] + [ALL],
-                      list(scen.geography.payers))
+        return Labels(
+            [p.name for p in plans], [pid for p in plans for pid in p.programs] + [ALL], list(scen.geography.payers)
+        )
 
 
 def _cube(n: int, K: int, J: int, Y: int, d, k, j, y, w) -> np.ndarray:
@@ -98,8 +108,15 @@ def grouped_mean_p90(key: np.ndarray, value: np.ndarray, size: int) -> tuple[np.
     return count, mean, p90
 
 
-def measure(scen: Scenario, plan: Plan, labels: Labels, ch: ChunkApplicants, out: ChunkOutcome,
-            ledgers: dict[str, ProgramLedger], start: int) -> pa.Table:
+def measure(
+    scen: Scenario,
+    plan: Plan,
+    labels: Labels,
+    ch: ChunkApplicants,
+    out: ChunkOutcome,
+    ledgers: dict[str, ProgramLedger],
+    start: int,
+) -> pa.Table:
     """Replace the pipeline programs' ledger cash (and add rejections to cancellations); return the table."""
     cal = plan.cal
     n = ch.bounds.size - 1
@@ -144,10 +161,16 @@ def measure(scen: Scenario, plan: Plan, labels: Labels, ch: ChunkApplicants, out
         entitled = led.cash.copy()
         led.cash[:] = paid[:, k][:, sp.jur, :Y]
         led.cancelled += rejected_j[:, k][:, sp.jur, :Y]
-        for name, arr in (("committed_cny", led.committed), ("entitled_cny", entitled), ("paid_cny", led.cash),
-                          ("cancelled_cny", led.cancelled), ("outstanding_cny", led.outstanding),
-                          ("arrears_cny", arrears[:, k][:, sp.jur]), ("not_yet_due_cny", nyd[:, k][:, sp.jur]),
-                          ("backlog", backlog[:, k][:, sp.jur])):
+        for name, arr in (
+            ("committed_cny", led.committed),
+            ("entitled_cny", entitled),
+            ("paid_cny", led.cash),
+            ("cancelled_cny", led.cancelled),
+            ("outstanding_cny", led.outstanding),
+            ("arrears_cny", arrears[:, k][:, sp.jur]),
+            ("not_yet_due_cny", nyd[:, k][:, sp.jur]),
+            ("backlog", backlog[:, k][:, sp.jur]),
+        ):
             weights = (S > 0).astype(float) if name == "backlog" else S
             cols[name][:, k] = np.einsum("njy,jp->npy", arr, weights)
     for c in cols.values():
@@ -168,8 +191,16 @@ def measure(scen: Scenario, plan: Plan, labels: Labels, ch: ChunkApplicants, out
     return _table(plan, labels, start, cols, count, mean, p90, out)
 
 
-def _table(plan: Plan, labels: Labels, start: int, cols: dict[str, np.ndarray], count: np.ndarray, mean: np.ndarray,
-           p90: np.ndarray, out: ChunkOutcome) -> pa.Table:
+def _table(
+    plan: Plan,
+    labels: Labels,
+    start: int,
+    cols: dict[str, np.ndarray],
+    count: np.ndarray,
+    mean: np.ndarray,
+    p90: np.ndarray,
+    out: ChunkOutcome,
+) -> pa.Table:
     """Dense rows (draw, year, program or ALL, payer) for the payers each program uses."""
     K, P, Y = len(plan.programs), len(plan.payers), plan.cal.n_years
     n = count.shape[0]
@@ -209,7 +240,6 @@ def _table(plan: Plan, labels: Labels, start: int, cols: dict[str, np.ndarray], 
         "appropriation_cny": pa.array(np.where(bounded, per_payer(approp), np.nan), from_pandas=True),
         "appropriation_left_cny": pa.array(np.where(bounded, per_payer(out.left), np.nan), from_pandas=True),
         "exhausted": pa.array(exhausted),
-        "exhausted_on": pa.array(plan.cal.dates32(per_payer(ex_day)).astype(np.int32), pa.date32(),
-                                 mask=~exhausted),
+        "exhausted_on": pa.array(plan.cal.dates32(per_payer(ex_day)).astype(np.int32), pa.date32(), mask=~exhausted),
     }
     return pa.table(data, schema=SCHEMA)

@@ -189,14 +189,22 @@ def pay_in_order(parts: np.ndarray, level: np.ndarray, tol: float = TOL_CNY) -> 
     return _pay_loop(need, involved, level[bounded], bounded, paid, short, tol)
 
 
-def _pay_loop(need: np.ndarray, involved: np.ndarray, level: np.ndarray, bounded: np.ndarray, paid: np.ndarray,
-              short: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
+def _pay_loop(
+    need: np.ndarray,
+    involved: np.ndarray,
+    level: np.ndarray,
+    bounded: np.ndarray,
+    paid: np.ndarray,
+    short: np.ndarray,
+    tol: float,
+) -> tuple[np.ndarray, np.ndarray]:
     """The general case of :func:`pay_in_order`: instalments needing several bounded payers."""
     left = level.tolist()
     stopped = [False] * len(left)
     rows = np.flatnonzero(involved.any(axis=1))
-    for r, cols, amounts in zip(rows.tolist(), (np.flatnonzero(involved[r]).tolist() for r in rows),
-                                need[rows].tolist()):
+    for r, cols, amounts in zip(
+        rows.tolist(), (np.flatnonzero(involved[r]).tolist() for r in rows), need[rows].tolist()
+    ):
         lacking = [c for c in cols if not stopped[c] and amounts[c] > left[c] + tol]
         for c in lacking:
             stopped[c] = True

@@ -25,9 +25,14 @@ from fiscal_sim.scenario import Scenario
 from fiscal_sim.stats import wilson
 
 QUANTILES = (5, 50, 90, 95)
-MEASURES: dict[str, str] = {**{m: "CNY" for m in MONEY}, "appropriation_left_cny": "CNY",
-                            "backlog_applications": "applications", "first_payments": "applications",
-                            "wait_mean_days": "days", "wait_p90_days": "days"}
+MEASURES: dict[str, str] = {
+    **{m: "CNY" for m in MONEY},
+    "appropriation_left_cny": "CNY",
+    "backlog_applications": "applications",
+    "first_payments": "applications",
+    "wait_mean_days": "days",
+    "wait_p90_days": "days",
+}
 KEYS = ("fiscal_year", "pipeline", "program", "payer")
 
 
@@ -85,36 +90,59 @@ def summary_table(scen: Scenario, table: pa.Table) -> pa.Table:
         for m, unit in MEASURES.items():
             s = _stats(cols[m])
             keep = s["draws"] > 0
-            parts.append({"measure": np.full(keep.sum(), m), "unit": np.full(keep.sum(), unit),
-                          **{k: v[keep] for k, v in s.items()},
-                          "p_lo": np.full(keep.sum(), np.nan), "p_hi": np.full(keep.sum(), np.nan)})
+            parts.append(
+                {
+                    "measure": np.full(keep.sum(), m),
+                    "unit": np.full(keep.sum(), unit),
+                    **{k: v[keep] for k, v in s.items()},
+                    "p_lo": np.full(keep.sum(), np.nan),
+                    "p_hi": np.full(keep.sum(), np.nan),
+                }
+            )
             for k in KEYS:
                 key_cols[k].append(np.asarray(first[k].to_pylist(), dtype=object)[keep])
         bounded = ~np.isnan(_values(first, "appropriation_cny"))
         hit = _values(part, "exhausted").reshape(n, R)[:, bounded]
         k_hit = hit.sum(axis=0)
         lo, hi = wilson(k_hit, n)
-        parts.append({"measure": np.full(k_hit.size, "exhausted"), "unit": np.full(k_hit.size, "probability"),
-                      "draws": np.full(k_hit.size, n), "mean": k_hit / n,
-                      **{f"p{v:02d}": np.full(k_hit.size, np.nan) for v in QUANTILES}, "p_lo": lo, "p_hi": hi})
+        parts.append(
+            {
+                "measure": np.full(k_hit.size, "exhausted"),
+                "unit": np.full(k_hit.size, "probability"),
+                "draws": np.full(k_hit.size, n),
+                "mean": k_hit / n,
+                **{f"p{v:02d}": np.full(k_hit.size, np.nan) for v in QUANTILES},
+                "p_lo": lo,
+                "p_hi": hi,
+            }
+        )
         day = _values(part, "exhausted_on").reshape(n, R)[:, bounded]
         jan1 = (np.array(first["fiscal_year"].to_pylist())[bounded] - 1970).astype("datetime64[Y]")
         day = day - jan1.astype("datetime64[D]").astype(np.int64)[None, :] + 1
         s = _stats(day)
         keep = s["draws"] > 0
-        parts.append({"measure": np.full(keep.sum(), "exhausted_day_of_year"), "unit": np.full(keep.sum(), "day"),
-                      **{k: v[keep] for k, v in s.items()},
-                      "p_lo": np.full(keep.sum(), np.nan), "p_hi": np.full(keep.sum(), np.nan)})
+        parts.append(
+            {
+                "measure": np.full(keep.sum(), "exhausted_day_of_year"),
+                "unit": np.full(keep.sum(), "day"),
+                **{k: v[keep] for k, v in s.items()},
+                "p_lo": np.full(keep.sum(), np.nan),
+                "p_hi": np.full(keep.sum(), np.nan),
+            }
+        )
         for k in KEYS:
             vals = np.asarray(first[k].to_pylist(), dtype=object)[bounded]
             key_cols[k] += [vals, vals[keep]]
     cat = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     size = cat["measure"].size
-    out = {"scenario": pa.array([scen.spec.name] * size),
-           "fiscal_year": pa.array(np.concatenate(key_cols["fiscal_year"]).astype(np.int16)),
-           **{k: pa.array(np.concatenate(key_cols[k]).tolist(), pa.string()) for k in KEYS[1:]},
-           "measure": pa.array(cat["measure"].tolist(), pa.string()), "unit": pa.array(cat["unit"].tolist(), pa.string()),
-           "draws": pa.array(cat["draws"].astype(np.int32))}
+    out = {
+        "scenario": pa.array([scen.spec.name] * size),
+        "fiscal_year": pa.array(np.concatenate(key_cols["fiscal_year"]).astype(np.int16)),
+        **{k: pa.array(np.concatenate(key_cols[k]).tolist(), pa.string()) for k in KEYS[1:]},
+        "measure": pa.array(cat["measure"].tolist(), pa.string()),
+        "unit": pa.array(cat["unit"].tolist(), pa.string()),
+        "draws": pa.array(cat["draws"].astype(np.int32)),
+    }
     for c in ("mean", *(f"p{v:02d}" for v in QUANTILES), "p_lo", "p_hi"):
         out[c] = pa.array(cat[c].astype(float), from_pandas=True)
     return pa.table(out)
@@ -126,7 +154,10 @@ def write_pipeline_outputs(scen: Scenario, tables: list[pa.Table], folder: Path,
     if not tables:
         return
     table, events = combine(tables)
-    meta = {"scenario": scen.spec.name, "fiscal_sim.pipeline.simpy_events": str(events),
-            "fiscal_sim.pipeline.pipelines": ", ".join(p["name"] for p in scen.spec.pipelines)}
+    meta = {
+        "scenario": scen.spec.name,
+        "fiscal_sim.pipeline.simpy_events": str(events),
+        "fiscal_sim.pipeline.pipelines": ", ".join(p["name"] for p in scen.spec.pipelines),
+    }
     write_table(table, Path(folder) / "pipeline_draws.parquet", run_id, **meta)
     write_table(summary_table(scen, table), Path(folder) / "pipeline_summary.parquet", run_id, **meta)

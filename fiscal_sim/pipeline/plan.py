@@ -78,8 +78,17 @@ def calendar(spec: PipelineSpec, years: list[int]) -> Calendar:
     first = np.full(Y + 1, B, dtype=np.int64)
     for t in range(Y):
         first[t] = np.flatnonzero(batch_year == t)[0]
-    return Calendar(origin, np.array([_day(origin, dt.date(y + 1, 1, 1)) for y in years], float),
-                    win_start, win_end, np.cumsum(spec.window_shares()), batch_day + 1.0, batch_day, batch_year, first)
+    return Calendar(
+        origin,
+        np.array([_day(origin, dt.date(y + 1, 1, 1)) for y in years], float),
+        win_start,
+        win_end,
+        np.cumsum(spec.window_shares()),
+        batch_day + 1.0,
+        batch_day,
+        batch_year,
+        first,
+    )
 
 
 @dataclass
@@ -124,8 +133,9 @@ def compile_plan(scen: Scenario, spec: PipelineSpec) -> Plan:
         for t in cols:
             approp[payers.index(p), t] = a.amount_cny
     rank = np.array([spec.rank(pid) for pid in spec.programs], dtype=np.int64)
-    return Plan(spec, list(spec.programs), sim_index, payers, full[:, :, payers], rank, approp,
-                calendar(spec, scen.years))
+    return Plan(
+        spec, list(spec.programs), sim_index, payers, full[:, :, payers], rank, approp, calendar(spec, scen.years)
+    )
 
 
 def compile_pipelines(scen: Scenario) -> list[Plan]:

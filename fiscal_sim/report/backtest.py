@@ -84,33 +84,103 @@ def backtest_section(folder: Path) -> Section:
     summary = json.loads((folder / "backtest.json").read_text(encoding="utf-8"))
     rows = pq.read_table(folder / "backtest.parquet").to_pylist()
     measures = summary["measures"]
-    overview = Table(["measure", "program-years", "80% coverage", "90% coverage", "mean CRPS", "flagged programs",
-                      "verdict"],
-                     [[m, str(s["program_years"]), f"{s['coverage_80']:.0%}", f"{s['coverage_90']:.0%}",
-                       _v(s["mean_crps"], m), "; ".join(f"{p}: {w}" for p, w in s["flagged"].items()) or "none",
-                       s["verdict"]] for m, s in measures.items()],
-                     caption="CRPS in the measure's unit (awards; 万元 for amounts), lower is better", text_columns=1)
-    by_program = [Table(["program", "held-out years", "in 80%", "in 90%", "mean PIT", "mean CRPS", "flag"],
-                        [[pid, str(p["years"]), str(p["in_80"]), str(p["in_90"]), f"{p['mean_pit']:.2f}",
-                          _v(p["mean_crps"], m), p["flag"]] for pid, p in s["programs"].items()],
-                        caption=f"{m} by program (flagged when |z| of the mean PIT exceeds 2.58)")
-                  for m, s in measures.items()]
+    overview = Table(
+        ["measure", "program-years", "80% coverage", "90% coverage", "mean CRPS", "flagged programs", "verdict"],
+        [
+            [
+                m,
+                str(s["program_years"]),
+                f"{s['coverage_80']:.0%}",
+                f"{s['coverage_90']:.0%}",
+                _v(s["mean_crps"], m),
+                "; ".join(f"{p}: {w}" for p, w in s["flagged"].items()) or "none",
+                s["verdict"],
+            ]
+            for m, s in measures.items()
+        ],
+        caption="CRPS in the measure's unit (awards; 万元 for amounts), lower is better",
+        text_columns=1,
+    )
+    by_program = [
+        Table(
+            ["program", "held-out years", "in 80%", "in 90%", "mean PIT", "mean CRPS", "flag"],
+            [
+                [
+                    pid,
+                    str(p["years"]),
+                    str(p["in_80"]),
+                    str(p["in_90"]),
+                    f"{p['mean_pit']:.2f}",
+                    _v(p["mean_crps"], m),
+                    p["flag"],
+                ]
+                for pid, p in s["programs"].items()
+            ],
+            caption=f"{m} by program (flagged when |z| of the mean PIT exceeds 2.58)",
+        )
+        for m, s in measures.items()
+    ]
     awards = [r for r in rows if r["measure"] == "awards" and r["program"] != ALL]
     hist = measures["awards"]["pit_histogram"]
-    pit = Chart("backtest-pit", "PIT histogram of held-out awards", pit_chart(hist),
-                Table(["PIT bin", "program-years"], [[f"{i / len(hist):.1f}–{(i + 1) / len(hist):.1f}", str(n)]
-                                                      for i, n in enumerate(hist)]))
-    cols = ["program", "year", "measure", "actual", "mean", "P10", "P50", "P90", "PIT", "in 80%", "in 90%", "CRPS", "flag"]
-    detail = Table(cols, [[r["program"], str(r["fiscal_year"]), r["measure"], _v(r["actual"], r["measure"]),
-                           _v(r["forecast_mean"], r["measure"]), _v(r["p10"], r["measure"]), _v(r["p50"], r["measure"]),
-                           _v(r["p90"], r["measure"]), f"{r['pit']:.2f}", "yes" if r["in_80"] else "no",
-                           "yes" if r["in_90"] else "no", _v(r["crps"], r["measure"]), r["flag"]] for r in rows],
-                   caption="amounts in 万元; awards in counts", text_columns=3, css="programs")
-    intervals = Chart("backtest-intervals", "Held-out awards against their forecast (80% / 90% intervals)",
-                      intervals_chart(awards), detail)
-    intro = (f"Uptake calibrated on the history before {summary['holdout_from']}, then {summary['draws']:,} draws of "
-             f"the held-out years (scenario {summary['scenario']}). A calibrated forecast puts about 80% (90%) of "
-             "actuals inside its 80% (90%) intervals and has a flat PIT histogram.")
+    pit = Chart(
+        "backtest-pit",
+        "PIT histogram of held-out awards",
+        pit_chart(hist),
+        Table(
+            ["PIT bin", "program-years"],
+            [[f"{i / len(hist):.1f}–{(i + 1) / len(hist):.1f}", str(n)] for i, n in enumerate(hist)],
+        ),
+    )
+    cols = [
+        "program",
+        "year",
+        "measure",
+        "actual",
+        "mean",
+        "P10",
+        "P50",
+        "P90",
+        "PIT",
+        "in 80%",
+        "in 90%",
+        "CRPS",
+        "flag",
+    ]
+    detail = Table(
+        cols,
+        [
+            [
+                r["program"],
+                str(r["fiscal_year"]),
+                r["measure"],
+                _v(r["actual"], r["measure"]),
+                _v(r["forecast_mean"], r["measure"]),
+                _v(r["p10"], r["measure"]),
+                _v(r["p50"], r["measure"]),
+                _v(r["p90"], r["measure"]),
+                f"{r['pit']:.2f}",
+                "yes" if r["in_80"] else "no",
+                "yes" if r["in_90"] else "no",
+                _v(r["crps"], r["measure"]),
+                r["flag"],
+            ]
+            for r in rows
+        ],
+        caption="amounts in 万元; awards in counts",
+        text_columns=3,
+        css="programs",
+    )
+    intervals = Chart(
+        "backtest-intervals",
+        "Held-out awards against their forecast (80% / 90% intervals)",
+        intervals_chart(awards),
+        detail,
+    )
+    intro = (
+        f"Uptake calibrated on the history before {summary['holdout_from']}, then {summary['draws']:,} draws of "
+        f"the held-out years (scenario {summary['scenario']}). A calibrated forecast puts about 80% (90%) of "
+        "actuals inside its 80% (90%) intervals and has a flat PIT histogram."
+    )
     return Section("backtest", TITLE, intro, charts=[pit, intervals], tables=[overview, *by_program])
 
 
@@ -124,8 +194,17 @@ def standalone_page(section: Section, summary: dict) -> str:
     """A report page holding only the backtest section."""
     from fiscal_sim.report.html import page
 
-    meta = [("history", str(summary.get("history", ""))), ("holdout from", str(summary["holdout_from"])),
-            ("draws · seed", f"{summary['draws']} · {summary['seed']}"), ("run", str(summary.get("run_id", ""))),
-            ("command", " ".join(summary.get("command") or []))]
-    return page(TITLE, ["嘉兴市科技创新与人才政策 — uptake calibrated to award history, scored on held-out years"],
-                meta, [section], "Generated by fiscal-sim backtest from backtest.parquet and backtest.json in this folder.")
+    meta = [
+        ("history", str(summary.get("history", ""))),
+        ("holdout from", str(summary["holdout_from"])),
+        ("draws · seed", f"{summary['draws']} · {summary['seed']}"),
+        ("run", str(summary.get("run_id", ""))),
+        ("command", " ".join(summary.get("command") or [])),
+    ]
+    return page(
+        TITLE,
+        ["嘉兴市科技创新与人才政策 — uptake calibrated to award history, scored on held-out years"],
+        meta,
+        [section],
+        "Generated by fiscal-sim backtest from backtest.parquet and backtest.json in this folder.",
+    )

@@ -110,7 +110,9 @@ def load_run(path: Path) -> RunFolder:
     programs = _by_key(_table(path / "programs.parquet"), "program") if (path / "programs.parquet").is_file() else {}
     payers = _by_key(_table(path / "payers.parquet"), "payer") if (path / "payers.parquet").is_file() else {}
     split = [r for r in every if r.get("vintage", "ALL") != "ALL" and r["program"] == "ALL" and r["period"] == "year"]
-    pipeline = _table(path / "pipeline_summary.parquet").to_pylist() if (path / "pipeline_summary.parquet").is_file() else None
+    pipeline = (
+        _table(path / "pipeline_summary.parquet").to_pylist() if (path / "pipeline_summary.parquet").is_file() else None
+    )
     return RunFolder(path, manifest, rows, programs, payers, pipeline, split)
 
 
@@ -123,18 +125,32 @@ def load(root: Path | str) -> ReportData:
         raise NotARunFolder(f"{root} is a file, not a run folder (give the folder that holds summary.parquet)")
     entries = sorted(p.name for p in root.iterdir() if not p.name.startswith("."))
     if not entries:
-        raise NotARunFolder(f"{root} is empty: not a run folder (write one with `fiscal-sim run SCENARIO --out {root}`)")
+        raise NotARunFolder(
+            f"{root} is empty: not a run folder (write one with `fiscal-sim run SCENARIO --out {root}`)"
+        )
     sens = root / "sensitivity.parquet"
     sensitivity = _table(sens).to_pylist() if sens.is_file() else None
     if (root / "compare.parquet").is_file():
         if not (root / "baseline").is_dir() or not (root / "reform").is_dir():
             raise NotARunFolder(f"{root} has compare.parquet but not its baseline/ and reform/ folders")
-        manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8")) if (root / "manifest.json").is_file() else {}
-        return ReportData(root, load_run(root / "reform"), load_run(root / "baseline"),
-                          _table(root / "compare.parquet").to_pylist(), manifest, sensitivity)
+        manifest = (
+            json.loads((root / "manifest.json").read_text(encoding="utf-8"))
+            if (root / "manifest.json").is_file()
+            else {}
+        )
+        return ReportData(
+            root,
+            load_run(root / "reform"),
+            load_run(root / "baseline"),
+            _table(root / "compare.parquet").to_pylist(),
+            manifest,
+            sensitivity,
+        )
     if (root / "sweep.parquet").is_file():
-        raise NotARunFolder(f"{root} is a sweep folder: it holds many runs in sweep.parquet (open it in a BI tool); "
-                            "report a single run or comparison folder instead")
+        raise NotARunFolder(
+            f"{root} is a sweep folder: it holds many runs in sweep.parquet (open it in a BI tool); "
+            "report a single run or comparison folder instead"
+        )
     if not (root / "summary.parquet").is_file():
         shown = ", ".join(entries[:8]) + (", …" if len(entries) > 8 else "")
         raise NotARunFolder(f"{root} is not a run folder: no summary.parquet (it holds: {shown})")

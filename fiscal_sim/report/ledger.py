@@ -38,29 +38,69 @@ def ledger_section(folder: Path) -> Section:
     rows = sorted(pq.read_table(folder / "assumptions.parquet").to_pylist(), key=lambda r: r["rank"])
     lines = pq.read_table(folder / "assumptions_budgets.parquet").to_pylist()
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    cash = Table(["#", "alternative", "kind", "what it assumes instead", "all payers Δ 亿元", "± se", "city Δ 亿元",
-                  "± se", "note"],
-                 [[str(r["rank"]), r["alternative"], r["kind"], r["title"], _yi(r["change_horizon_cash_all_cny"], True),
-                   _yi(r["change_horizon_cash_all_se_cny"]), _yi(r["change_horizon_cash_city_cny"], True),
-                   _yi(r["change_horizon_cash_city_se_cny"]), r["note"]] for r in rows],
-                 caption="Change in expected grant cash over the horizon (亿元) when one assumption is switched, "
-                         "common random numbers; ± the paired Monte Carlo standard error.", text_columns=4)
+    cash = Table(
+        [
+            "#",
+            "alternative",
+            "kind",
+            "what it assumes instead",
+            "all payers Δ 亿元",
+            "± se",
+            "city Δ 亿元",
+            "± se",
+            "note",
+        ],
+        [
+            [
+                str(r["rank"]),
+                r["alternative"],
+                r["kind"],
+                r["title"],
+                _yi(r["change_horizon_cash_all_cny"], True),
+                _yi(r["change_horizon_cash_all_se_cny"]),
+                _yi(r["change_horizon_cash_city_cny"], True),
+                _yi(r["change_horizon_cash_city_se_cny"]),
+                r["note"],
+            ]
+            for r in rows
+        ],
+        caption="Change in expected grant cash over the horizon (亿元) when one assumption is switched, "
+        "common random numbers; ± the paired Monte Carlo standard error.",
+        text_columns=4,
+    )
     rank = {r["alternative"]: r["rank"] for r in rows}
-    budget = Table(["alternative", "budget line", "worst year, P(exceed)", "with the alternative", "Δ P", "± se"],
-                   [[b["alternative"], f"{b['payer']}/{b['program']} {b['budget_cny'] / 1e4:,.0f}万元",
-                     f"{b['baseline_worst_year']}, {_pct(b['baseline_p_exceed'])}",
-                     f"{b['alternative_worst_year']}, {_pct(b['alternative_p_exceed'])}",
-                     f"{100 * b['change_p_exceed']:+.1f} pt", _pct(b["change_p_exceed_se"])]
-                    for b in sorted(lines, key=lambda b: rank[b["alternative"]])],
-                   caption="Each budget line's worst-year probability of being exceeded, the scenario's and the "
-                           "alternative's (each in its own worst year). Budget lines are the scenario's; where no "
-                           "document sets one they are illustrative, not appropriations.", text_columns=4)
+    budget = Table(
+        ["alternative", "budget line", "worst year, P(exceed)", "with the alternative", "Δ P", "± se"],
+        [
+            [
+                b["alternative"],
+                f"{b['payer']}/{b['program']} {b['budget_cny'] / 1e4:,.0f}万元",
+                f"{b['baseline_worst_year']}, {_pct(b['baseline_p_exceed'])}",
+                f"{b['alternative_worst_year']}, {_pct(b['alternative_p_exceed'])}",
+                f"{100 * b['change_p_exceed']:+.1f} pt",
+                _pct(b["change_p_exceed_se"]),
+            ]
+            for b in sorted(lines, key=lambda b: rank[b["alternative"]])
+        ],
+        caption="Each budget line's worst-year probability of being exceeded, the scenario's and the "
+        "alternative's (each in its own worst year). Budget lines are the scenario's; where no "
+        "document sets one they are illustrative, not appropriations.",
+        text_columns=4,
+    )
     top = headline.assumption_lines(rows, lines)
-    intro = (f"{len(rows)} named alternatives (scenarios/catalogue/alternatives.yaml and the scenario's own), each run "
-             f"against {manifest['scenario']['name']} with the same {manifest['draws']:,} draws. "
-             + (f"The scenario's figures include its commitment register {register} (where a register is "
-                f"synthetic, so are they). " if (register := manifest["scenario"].get("register")) else "")
-             + " ".join(top[:1]) + " " + "; ".join(f"{a.strip()} {b.strip()}" for a, b in zip(top[1::2], top[2::2])))
+    intro = (
+        f"{len(rows)} named alternatives (scenarios/catalogue/alternatives.yaml and the scenario's own), each run "
+        f"against {manifest['scenario']['name']} with the same {manifest['draws']:,} draws. "
+        + (
+            f"The scenario's figures include its commitment register {register} (where a register is "
+            f"synthetic, so are they). "
+            if (register := manifest["scenario"].get("register"))
+            else ""
+        )
+        + " ".join(top[:1])
+        + " "
+        + "; ".join(f"{a.strip()} {b.strip()}" for a, b in zip(top[1::2], top[2::2]))
+    )
     return Section("assumptions", TITLE, intro, tables=[cash, budget])
 
 

@@ -107,7 +107,10 @@ _FUNCS: dict[str, Any] = {
     "div": np.divide,
     "min": np.minimum,
     "max": np.maximum,
-    "lt": np.less, "le": np.less_equal, "gt": np.greater, "ge": np.greater_equal,
+    "lt": np.less,
+    "le": np.less_equal,
+    "gt": np.greater,
+    "ge": np.greater_equal,
 }
 
 
@@ -146,8 +149,10 @@ def _merge(by: str, options: list[Expr]) -> Expr | None:
         shape = np.broadcast_shapes(*(t.shape for t in tables))
         return Cat((by,) + dims, np.stack([np.broadcast_to(t, shape) for t in tables]))
     first = options[0]
-    if all(isinstance(o, Op) and o.fn == first.fn and o.const == first.const and len(o.args) == len(first.args)  # type: ignore[union-attr]
-           for o in options):
+    if all(
+        isinstance(o, Op) and o.fn == first.fn and o.const == first.const and len(o.args) == len(first.args)  # type: ignore[union-attr]
+        for o in options
+    ):
         args = [_merge(by, [o.args[k] for o in options]) for k in range(len(first.args))]  # type: ignore[union-attr]
         if all(a is not None for a in args):
             return op(first.fn, *args, const=first.const)  # type: ignore[union-attr,arg-type]
@@ -336,8 +341,9 @@ class _Linker:
         return [tuple(s) for s in self.steps]
 
 
-def compile_formula(formula: F.Node, categories: dict[str, list[str]], unit_cny: float,
-                    money_scale: dict[str, float] | None = None) -> CompiledFormula:
+def compile_formula(
+    formula: F.Node, categories: dict[str, list[str]], unit_cny: float, money_scale: dict[str, float] | None = None
+) -> CompiledFormula:
     """Compile ``formula`` for a program's categories and unit (see the module docstring)."""
     e = _Compiler(categories, unit_cny, money_scale or {}).expr(formula)
     shapes = {k: len(v) for k, v in categories.items()}

@@ -221,8 +221,10 @@ class Excess(Node):
         return P.excess_over(ctx.inputs[self.base], ctx.param(self.threshold, True), ctx.param(self.rate))
 
     def describe(self, ctx, out):
-        return (f"{ctx.label(self.rate, False)} × ({_operand_text(ctx, self.base)} − threshold "
-                f"{ctx.label(self.threshold, True)}) = {fmt_wan(float(out[0]))}")
+        return (
+            f"{ctx.label(self.rate, False)} × ({_operand_text(ctx, self.base)} − threshold "
+            f"{ctx.label(self.threshold, True)}) = {fmt_wan(float(out[0]))}"
+        )
 
     def params(self):
         yield "threshold", self.threshold, True
@@ -305,8 +307,10 @@ class Choice(Node):
         codes = ctx.inputs[self.by]
         chosen = set(np.unique(codes).tolist())
         # options nobody chose are not evaluated (and so not traced)
-        values = [self.options[c].evaluate(ctx) if i in chosen else np.zeros(ctx.n)
-                  for i, c in enumerate(ctx.categories[self.by])]
+        values = [
+            self.options[c].evaluate(ctx) if i in chosen else np.zeros(ctx.n)
+            for i, c in enumerate(ctx.categories[self.by])
+        ]
         return P.choose(codes, values)
 
     def describe(self, ctx, out):

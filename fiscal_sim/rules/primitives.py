@@ -56,7 +56,9 @@ def match(grant: ArrayLike, ratio: ArrayLike = 1.0) -> Array:
 def choose(option_codes: ArrayLike, options: list[ArrayLike]) -> Array:
     """Per applicant, the value of the option it chose (``options[code][i]``)."""
     codes = np.asarray(option_codes, dtype=np.intp)
-    stacked = np.stack([np.broadcast_to(_f(o), codes.shape) for o in options]) if options else np.zeros((0,) + codes.shape)
+    stacked = (
+        np.stack([np.broadcast_to(_f(o), codes.shape) for o in options]) if options else np.zeros((0,) + codes.shape)
+    )
     return np.take_along_axis(stacked, codes[None, :], axis=0)[0] if codes.size else np.zeros(0)
 
 

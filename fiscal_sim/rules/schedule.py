@@ -111,7 +111,11 @@ class Instalments(_Schedule):
         return self.lag + len(self.fractions)
 
     def describe(self) -> str:
-        return "instalments " + "/".join(f"{f:.0%}" for f in self.fractions) + (f" from year +{self.lag}" if self.lag else "")
+        return (
+            "instalments "
+            + "/".join(f"{f:.0%}" for f in self.fractions)
+            + (f" from year +{self.lag}" if self.lag else "")
+        )
 
 
 class ScheduleChoice(_Schedule):
@@ -173,7 +177,10 @@ def schedule_classes(schedule: _Schedule, ctx: EvalContext, width: int) -> tuple
 
 
 def cash_by_offset(
-    schedule: _Schedule, amount_cny: np.ndarray, ctx: EvalContext, years_stayed: np.ndarray | None = None,
+    schedule: _Schedule,
+    amount_cny: np.ndarray,
+    ctx: EvalContext,
+    years_stayed: np.ndarray | None = None,
     width: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return ``(committed_cny, cash_cny)``: each award's total commitment and its cash by year offset.
@@ -199,8 +206,9 @@ def with_timing(schedule: _Schedule, lag: int | None, instalments: list[float] |
     schedule of the text is kept); a choice applies both to each option.
     """
     if isinstance(schedule, ScheduleChoice):
-        return schedule.model_copy(update={"options": {k: with_timing(v, lag, instalments)
-                                                       for k, v in schedule.options.items()}})
+        return schedule.model_copy(
+            update={"options": {k: with_timing(v, lag, instalments) for k, v in schedule.options.items()}}
+        )
     lag = schedule.lag if lag is None else lag  # type: ignore[attr-defined]
     if instalments and isinstance(schedule, OneOff):
         return Instalments(kind="instalments", fractions=list(instalments), lag=lag, clause=schedule.clause)

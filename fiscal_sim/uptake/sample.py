@@ -15,15 +15,23 @@ import numpy as np
 
 from fiscal_sim.units import cny_per
 from fiscal_sim.uptake.random import gamma_mean_one
-from fiscal_sim.uptake.spec import (BetaDist, CategoricalDist, EmpiricalDist, FixedDist, LogNormalDist, TriangularDist,
-                                    UniformDist)
+from fiscal_sim.uptake.spec import (
+    BetaDist,
+    CategoricalDist,
+    EmpiricalDist,
+    FixedDist,
+    LogNormalDist,
+    TriangularDist,
+    UniformDist,
+)
 
 if TYPE_CHECKING:
     from fiscal_sim.catalogue.loader import CompiledProgram
 
 
-def count_factors(rng: np.random.Generator, prog: CompiledProgram, n: int, shock_z: np.ndarray,
-                  sigma: float, rho: float) -> tuple[np.ndarray, np.ndarray]:
+def count_factors(
+    rng: np.random.Generator, prog: CompiledProgram, n: int, shock_z: np.ndarray, sigma: float, rho: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Factors on expected counts: ``(rate, factor)``.
 
     ``rate`` (n) is the parameter-uncertainty draw (the uptake rate itself is
@@ -46,7 +54,9 @@ def sample_counts(rng: np.random.Generator, prog: CompiledProgram, lam: np.ndarr
     if c.dist == "binomial":
         pool = np.rint(lam / c.take_up)  # type: ignore[operator]
         p = np.clip(c.take_up * factors, 0.0, 1.0)[:, None, :]  # type: ignore[operator]
-        return rng.binomial(np.broadcast_to(pool, (n,) + lam.shape).astype(np.int64), np.broadcast_to(p, (n,) + lam.shape))
+        return rng.binomial(
+            np.broadcast_to(pool, (n,) + lam.shape).astype(np.int64), np.broadcast_to(p, (n,) + lam.shape)
+        )
     mean = lam[None, :, :] * factors[:, None, :]
     if c.dist == "negbin":
         mean = mean * gamma_mean_one(rng, c.dispersion, mean.shape)
@@ -128,8 +138,9 @@ class Applicants:
         return self.cell % self.shape[2]
 
 
-def sample_applicants(rng: np.random.Generator, prog: CompiledProgram, counts: np.ndarray,
-                      need_entities: bool) -> Applicants:
+def sample_applicants(
+    rng: np.random.Generator, prog: CompiledProgram, counts: np.ndarray, need_entities: bool
+) -> Applicants:
     """Expand counts (n × J × Y) into applicants and draw their inputs, entities and attrition."""
     n, J, Y = counts.shape
     flat = counts.reshape(-1)
@@ -140,8 +151,11 @@ def sample_applicants(rng: np.random.Generator, prog: CompiledProgram, counts: n
         dist = up.inputs.get(name) if up else None  # type: ignore[union-attr]
         if dist is None:
             default = spec.default
-            inputs[name] = (np.full(cell.size, spec.values.index(default)) if spec.type == "category"  # type: ignore[union-attr,arg-type]
-                            else np.full(cell.size, float(default) * input_scale(prog, name, None)))  # type: ignore[arg-type]
+            inputs[name] = (
+                np.full(cell.size, spec.values.index(default))
+                if spec.type == "category"  # type: ignore[union-attr,arg-type]
+                else np.full(cell.size, float(default) * input_scale(prog, name, None))
+            )  # type: ignore[arg-type]
         elif isinstance(dist, CategoricalDist):
             probs = category_probs(rng, dist, spec.values, n)  # type: ignore[arg-type]
             inputs[name] = draw_categories(rng, probs, cell // (J * Y))

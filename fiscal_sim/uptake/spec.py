@@ -146,19 +146,24 @@ class Uptake(Strict):
 
     basis: Literal["target", "assumption", "calibrated"] = Field(
         description="target: from a number in the documents (quote it); assumption: no target exists; "
-                    "calibrated: updated from award history (fiscal-sim calibrate; the note gives the basis)")
+        "calibrated: updated from award history (fiscal-sim calibrate; the note gives the basis)"
+    )
     quote: str | None = None
     target_until: int | None = Field(
-        default=None, description="last year the quoted target covers; later years are an assumption (carried forward)")
+        default=None, description="last year the quoted target covers; later years are an assumption (carried forward)"
+    )
     note: str | None = None
     count: Count
     allocation: Union[str, dict[str, NonNeg], None] = Field(
-        default=None, description="share of applicants by jurisdiction: named weights of jurisdictions.yaml "
-                                  "(allocation_weights), an explicit table, or (null) the catalogue's default weights")
+        default=None,
+        description="share of applicants by jurisdiction: named weights of jurisdictions.yaml "
+        "(allocation_weights), an explicit table, or (null) the catalogue's default weights",
+    )
     inputs: dict[str, InputDist] = {}
     attrition: Fraction = Field(default=0.0, description="annual probability a multi-year recipient leaves")
     entities: Annotated[int, Field(ge=1)] | None = Field(
-        default=None, description="entities per jurisdiction sharing an aggregate cap (applicants assigned uniformly)")
+        default=None, description="entities per jurisdiction sharing an aggregate cap (applicants assigned uniformly)"
+    )
 
     @model_validator(mode="after")
     def _quoted(self):

@@ -28,8 +28,16 @@ from fiscal_sim.web.registry import RUN_ID, Registry
 from fiscal_sim.web.security import Guard, check_binding, checked_form
 
 MAX_DRAWS = 200_000
-COMPARE_COLUMNS = ("payer", "fiscal_year", "baseline_mean_cny", "reform_mean_cny", "change_mean_cny", "change_se_cny",
-                   "baseline_p_exceed", "reform_p_exceed")
+COMPARE_COLUMNS = (
+    "payer",
+    "fiscal_year",
+    "baseline_mean_cny",
+    "reform_mean_cny",
+    "change_mean_cny",
+    "change_se_cny",
+    "baseline_p_exceed",
+    "reform_p_exceed",
+)
 _env = Environment(loader=PackageLoader("fiscal_sim.web", "templates"), autoescape=select_autoescape())
 
 
@@ -40,8 +48,9 @@ def _lang(request: Request) -> str:
 
 def page(request: Request, template: str, status: int = 200, **ctx: Any) -> HTMLResponse:
     lang = _lang(request)
-    html = _env.get_template(template).render(t=translator(lang), lang=lang, csrf=request.scope["state"]["csrf"],
-                                              path=request.url.path, **ctx)
+    html = _env.get_template(template).render(
+        t=translator(lang), lang=lang, csrf=request.scope["state"]["csrf"], path=request.url.path, **ctx
+    )
     resp = HTMLResponse(html, status_code=status)
     if request.query_params.get("lang") in LANGS:
         resp.set_cookie("fs_lang", lang, samesite="strict")
@@ -74,8 +83,9 @@ def _scenario(request: Request) -> tuple[str, str, Path]:
 
 
 async def index(request: Request) -> Response:
-    return page(request, "index.html", scenarios=request.app.state.library.list(),
-                runs=request.app.state.registry.list())
+    return page(
+        request, "index.html", scenarios=request.app.state.library.list(), runs=request.app.state.registry.list()
+    )
 
 
 async def scenario_view(request: Request) -> Response:
@@ -141,8 +151,12 @@ async def run_start(request: Request) -> Response:
     draws = _int(data.get("draws"), 1000, 1, MAX_DRAWS, "draws")
     seed = _int(data.get("seed"), None, 0, 2**63 - 1, "seed")
     reg: Registry = request.app.state.registry
-    run_id = reg.add(path.stem, path.read_text(encoding="utf-8"),
-                     {"draws": draws, "seed": seed, "source": f"{data.get('src')}/{path.stem}"}, request.app.state.who)
+    run_id = reg.add(
+        path.stem,
+        path.read_text(encoding="utf-8"),
+        {"draws": draws, "seed": seed, "source": f"{data.get('src')}/{path.stem}"},
+        request.app.state.who,
+    )
     try:
         request.app.state.worker.submit(Job(run_id, path, draws, seed))
     except QueueFull as e:
@@ -165,8 +179,9 @@ def _budget_payers(run: dict[str, Any]) -> list[str]:
 
 async def run_status(request: Request) -> Response:
     run = _run(request)
-    return JSONResponse({k: run[k] for k in ("id", "status", "done_draws", "error", "missing")}
-                        | {"draws": run["settings"]["draws"]})
+    return JSONResponse(
+        {k: run[k] for k in ("id", "status", "done_draws", "error", "missing")} | {"draws": run["settings"]["draws"]}
+    )
 
 
 async def run_cancel(request: Request) -> Response:
@@ -185,14 +200,33 @@ def run_cash(request: Request) -> Response:
     run = _run(request)
     folder = _folder(request, run)
     payer = request.query_params.get("payer", _budget_payers(run)[0])
-    t = pq.read_table(folder / "summary.parquet", columns=["program", "payer", "vintage", "measure", "period",
-                                                           "fiscal_year", "mean_cny", "p05_cny", "p95_cny", "budget_cny"])
-    mask = pc.and_(pc.and_(pc.equal(t["program"], "ALL"), pc.equal(t["payer"], payer)),
-                   pc.and_(pc.and_(pc.equal(t["vintage"], "ALL"), pc.equal(t["measure"], "cash")),
-                           pc.equal(t["period"], "year")))
+    t = pq.read_table(
+        folder / "summary.parquet",
+        columns=[
+            "program",
+            "payer",
+            "vintage",
+            "measure",
+            "period",
+            "fiscal_year",
+            "mean_cny",
+            "p05_cny",
+            "p95_cny",
+            "budget_cny",
+        ],
+    )
+    mask = pc.and_(
+        pc.and_(pc.equal(t["program"], "ALL"), pc.equal(t["payer"], payer)),
+        pc.and_(pc.and_(pc.equal(t["vintage"], "ALL"), pc.equal(t["measure"], "cash")), pc.equal(t["period"], "year")),
+    )
     rows = sorted(t.filter(mask).to_pylist(), key=lambda r: r["fiscal_year"])
-    return JSONResponse({"payer": payer, "unit": "yuan", **{k: [r[k] for r in rows] for k in
-                        ("fiscal_year", "mean_cny", "p05_cny", "p95_cny", "budget_cny")}})
+    return JSONResponse(
+        {
+            "payer": payer,
+            "unit": "yuan",
+            **{k: [r[k] for r in rows] for k in ("fiscal_year", "mean_cny", "p05_cny", "p95_cny", "budget_cny")},
+        }
+    )
 
 
 def run_download(request: Request) -> Response:
@@ -245,8 +279,11 @@ def compare_view(request: Request) -> Response:
             except sc.NotFound as e:
                 raise HTTPException(404, str(e)) from None
         cmp = api.compare(paths[0], paths[1], draws=min(ra["settings"]["draws"], rb["settings"]["draws"]))
-        rows = [{k: r[k] for k in COMPARE_COLUMNS} for r in cmp.table.to_pylist()
-                if (r["program"], r["measure"], r["period"]) == ("ALL", "cash", "year")]
+        rows = [
+            {k: r[k] for k in COMPARE_COLUMNS}
+            for r in cmp.table.to_pylist()
+            if (r["program"], r["measure"], r["period"]) == ("ALL", "cash", "year")
+        ]
     return page(request, "compare.html", runs=runs, a=a, b=b, rows=rows)
 
 
@@ -266,10 +303,36 @@ def sweep_points(table: Any, payer: str) -> list[dict[str, Any]]:
     return [out[k] for k in sorted(out)]
 
 
-SUMMARY_LIKE = {"point", "scenario", "program", "payer", "vintage", "measure", "period", "fiscal_year", "draws",
-                "mean_cny", "sd_cny", "mcse_cny", "p05_cny", "p10_cny", "p50_cny", "p90_cny", "p95_cny", "var_cny",
-                "tvar_cny", "min_cny", "max_cny", "budget_cny", "p_exceed", "p_exceed_lo", "p_exceed_hi",
-                "overrun_if_exceeded_cny", "var_level", "is_total"}
+SUMMARY_LIKE = {
+    "point",
+    "scenario",
+    "program",
+    "payer",
+    "vintage",
+    "measure",
+    "period",
+    "fiscal_year",
+    "draws",
+    "mean_cny",
+    "sd_cny",
+    "mcse_cny",
+    "p05_cny",
+    "p10_cny",
+    "p50_cny",
+    "p90_cny",
+    "p95_cny",
+    "var_cny",
+    "tvar_cny",
+    "min_cny",
+    "max_cny",
+    "budget_cny",
+    "p_exceed",
+    "p_exceed_lo",
+    "p_exceed_hi",
+    "overrun_if_exceeded_cny",
+    "var_level",
+    "is_total",
+}
 
 
 async def sweep_view(request: Request) -> Response:
@@ -306,15 +369,25 @@ async def sweep_view(request: Request) -> Response:
                     errors["payer"] = f"no budget line for payer {values['payer']!r} (all programs) in this scenario"
             except FiscalSimError as e:
                 errors["set"] = str(e)
-    return page(request, "sweep.html", status=422 if errors else 200, scenarios=lib.list(), values=values,
-                errors=errors, points=points)
+    return page(
+        request,
+        "sweep.html",
+        status=422 if errors else 200,
+        scenarios=lib.list(),
+        values=values,
+        errors=errors,
+        points=points,
+    )
 
 
 async def plotly_js(request: Request) -> Response:
     import plotly
 
-    return FileResponse(Path(plotly.__file__).parent / "package_data" / "plotly.min.js",
-                        media_type="text/javascript", headers={"Cache-Control": "max-age=86400"})
+    return FileResponse(
+        Path(plotly.__file__).parent / "package_data" / "plotly.min.js",
+        media_type="text/javascript",
+        headers={"Cache-Control": "max-age=86400"},
+    )
 
 
 async def app_js(request: Request) -> Response:
@@ -329,8 +402,14 @@ async def error_page(request: Request, exc: Exception) -> Response:
     return page(request, "error.html", status=status, message=detail, status_code=status)
 
 
-def create_app(workspace: Path | str, *, host: str = "127.0.0.1", token: str | None = None,
-               repo: Path | None = None, who: str | None = None) -> Any:
+def create_app(
+    workspace: Path | str,
+    *,
+    host: str = "127.0.0.1",
+    token: str | None = None,
+    repo: Path | None = None,
+    who: str | None = None,
+) -> Any:
     """The workbench on ``workspace`` (created if absent); refuses a non-loopback host without a token."""
     check_binding(host, token)
     ws = Path(workspace).resolve()
@@ -340,19 +419,27 @@ def create_app(workspace: Path | str, *, host: str = "127.0.0.1", token: str | N
     for run_id in registry.recover():  # an interrupted run's staging folder (ours, named after it) goes
         Worker.clean_staging(registry.folder(run_id))
     routes = [
-        Route("/", index), Route("/static/plotly.min.js", plotly_js), Route("/static/app.js", app_js),
-        Route("/scenarios/{src}/{name}", scenario_view), Route("/scenarios/{src}/{name}/form", scenario_form),
+        Route("/", index),
+        Route("/static/plotly.min.js", plotly_js),
+        Route("/static/app.js", app_js),
+        Route("/scenarios/{src}/{name}", scenario_view),
+        Route("/scenarios/{src}/{name}/form", scenario_form),
         Route("/scenarios/{src}/{name}/save", scenario_save, methods=["POST"]),
-        Route("/runs", run_start, methods=["POST"]), Route("/runs/{run_id}", run_view),
-        Route("/runs/{run_id}/status.json", run_status), Route("/runs/{run_id}/cash.json", run_cash),
+        Route("/runs", run_start, methods=["POST"]),
+        Route("/runs/{run_id}", run_view),
+        Route("/runs/{run_id}/status.json", run_status),
+        Route("/runs/{run_id}/cash.json", run_cash),
         Route("/runs/{run_id}/cancel", run_cancel, methods=["POST"]),
-        Route("/runs/{run_id}/download/{kind}", run_download), Route("/compare", compare_view),
+        Route("/runs/{run_id}/download/{kind}", run_download),
+        Route("/compare", compare_view),
         Route("/sweep", sweep_view, methods=["GET", "POST"]),
     ]
     app = Starlette(routes=routes, exception_handlers={HTTPException: error_page, Exception: error_page})
     app.state.registry = registry
     app.state.library = sc.Library(repo or sc.repo_scenarios(), ws / "scenarios")
     app.state.worker = Worker(registry)
-    app.state.who = who or (f"token:{os.environ.get('FISCAL_SIM_TOKEN_NAME', 'shared')}" if token else getpass.getuser())
+    app.state.who = who or (
+        f"token:{os.environ.get('FISCAL_SIM_TOKEN_NAME', 'shared')}" if token else getpass.getuser()
+    )
     app.add_middleware(Guard, token=token)
     return app

@@ -41,18 +41,25 @@ LABELS: dict[str, tuple[str, str]] = {
     "compare": ("比较两次运行的情景", "Compare two runs' scenarios"),
     "base": ("基准", "baseline"),
     "reform": ("方案", "reform"),
-    "synthetic": ("预算线与承诺登记为示例数据（合成），非实际拨款。",
-                  "Budget lines and the commitment register are illustrative (synthetic), not actual appropriations."),
+    "synthetic": (
+        "预算线与承诺登记为示例数据（合成），非实际拨款。",
+        "Budget lines and the commitment register are illustrative (synthetic), not actual appropriations.",
+    ),
     "back": ("返回", "back"),
     "sweep": ("单参数扫描", "Sweep one parameter"),
     "value": ("取值", "value"),
     "worst_year": ("最高风险年", "worst year"),
     "exceed": ("超预算", "exceed"),
-    "compare_note": ("两个情景以共同随机数重新模拟（抽样次数取两次运行中较少者）；Δ 的标准误来自配对差。",
-                     "Both scenarios simulated again with common random numbers (the smaller of the two runs' draws); "
-                     "the standard error of Δ is from the paired differences."),
-    "queued": ("排队中", "queued"), "running": ("运行中", "running"), "done": ("完成", "done"),
-    "failed": ("失败", "failed"), "cancelled": ("已取消", "cancelled"),
+    "compare_note": (
+        "两个情景以共同随机数重新模拟（抽样次数取两次运行中较少者）；Δ 的标准误来自配对差。",
+        "Both scenarios simulated again with common random numbers (the smaller of the two runs' draws); "
+        "the standard error of Δ is from the paired differences.",
+    ),
+    "queued": ("排队中", "queued"),
+    "running": ("运行中", "running"),
+    "done": ("完成", "done"),
+    "failed": ("失败", "failed"),
+    "cancelled": ("已取消", "cancelled"),
 }
 
 

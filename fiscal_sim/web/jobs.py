@@ -100,8 +100,9 @@ class Worker:
 
         done, errors = _ctx.Value("q", 0), _ctx.Queue()
         out = self.registry.folder(job.run_id)
-        proc = _ctx.Process(target=_child, args=(str(job.scenario), str(out), job.draws, job.seed, done, errors),
-                            daemon=True)
+        proc = _ctx.Process(
+            target=_child, args=(str(job.scenario), str(out), job.draws, job.seed, done, errors), daemon=True
+        )
         with self._lock:
             if job.run_id in self.cancelled:
                 return

@@ -57,19 +57,24 @@ class Registry:
 
         run_id = uuid.uuid4().hex[:12]
         sha = hashlib.sha256(scenario_text.encode()).hexdigest()
-        self._exec("INSERT INTO runs (id, scenario_name, scenario_text, scenario_sha256, settings, version, who, "
-                   "created, status) VALUES (?,?,?,?,?,?,?,?,'queued')",
-                   (run_id, scenario_name, scenario_text, sha, json.dumps(settings), __version__, who, _now()))
+        self._exec(
+            "INSERT INTO runs (id, scenario_name, scenario_text, scenario_sha256, settings, version, who, "
+            "created, status) VALUES (?,?,?,?,?,?,?,?,'queued')",
+            (run_id, scenario_name, scenario_text, sha, json.dumps(settings), __version__, who, _now()),
+        )
         return run_id
 
-    def set_status(self, run_id: str, status: str, *, error: str | None = None,
-                   headline: dict[str, Any] | None = None) -> None:
+    def set_status(
+        self, run_id: str, status: str, *, error: str | None = None, headline: dict[str, Any] | None = None
+    ) -> None:
         """Move a run to ``status`` (a finished one also records when, its error or its headline)."""
         assert status in STATUSES
         finished = _now() if status in ("done", "failed", "cancelled") else None
-        self._exec("UPDATE runs SET status=?, error=COALESCE(?, error), headline=COALESCE(?, headline), "
-                   "finished=COALESCE(?, finished) WHERE id=?",
-                   (status, error, json.dumps(headline) if headline is not None else None, finished, run_id))
+        self._exec(
+            "UPDATE runs SET status=?, error=COALESCE(?, error), headline=COALESCE(?, headline), "
+            "finished=COALESCE(?, finished) WHERE id=?",
+            (status, error, json.dumps(headline) if headline is not None else None, finished, run_id),
+        )
 
     def progress(self, run_id: str, done_draws: int) -> None:
         self._exec("UPDATE runs SET done_draws=? WHERE id=?", (done_draws, run_id))
@@ -91,8 +96,11 @@ class Registry:
         """Mark runs a stopped server left queued or running as failed (interrupted); returns their ids."""
         with self._lock, self._db() as db:
             ids = [r[0] for r in db.execute("SELECT id FROM runs WHERE status IN ('queued','running')")]
-            db.execute("UPDATE runs SET status='failed', error='interrupted: the server stopped', "
-                       "finished=? WHERE status IN ('queued','running')", (_now(),))
+            db.execute(
+                "UPDATE runs SET status='failed', error='interrupted: the server stopped', "
+                "finished=? WHERE status IN ('queued','running')",
+                (_now(),),
+            )
             return ids
 
     def folder(self, run_id: str) -> Path:

@@ -98,8 +98,10 @@ class Form:
 
     @classmethod
     def from_scenario(cls, sc: dict[str, Any], name: str) -> "Form":
-        budgets = [{"payer": str(b.get("payer", "")), "program": str(b.get("program", "ALL")),
-                    "amount": _amount_wan(b)} for b in sc.get("budgets") or []]
+        budgets = [
+            {"payer": str(b.get("payer", "")), "program": str(b.get("program", "ALL")), "amount": _amount_wan(b)}
+            for b in sc.get("budgets") or []
+        ]
         mode = ((sc.get("timeline") or {}).get("after_expiry") or {}).get(RENEW_DOC)
         renew = (mode.get("mode") if isinstance(mode, dict) else mode) == "renew"
         return cls(name=name, description=str(sc.get("description", "")), budgets=budgets, renew=renew)
@@ -111,10 +113,20 @@ class Form:
             payer = str(data.get(f"budgets.{i}.payer", "")).strip()
             amount = str(data.get(f"budgets.{i}.amount", "")).strip()
             if payer or amount:
-                budgets.append({"payer": payer, "program": str(data.get(f"budgets.{i}.program", "ALL")).strip() or "ALL",
-                                "amount": amount})
-        return cls(name=str(data.get("name", "")).strip(), description=str(data.get("description", "")).strip(),
-                   budgets=budgets, renew=data.get("renew") == "on", sets=str(data.get("sets", "")))
+                budgets.append(
+                    {
+                        "payer": payer,
+                        "program": str(data.get(f"budgets.{i}.program", "ALL")).strip() or "ALL",
+                        "amount": amount,
+                    }
+                )
+        return cls(
+            name=str(data.get("name", "")).strip(),
+            description=str(data.get("description", "")).strip(),
+            budgets=budgets,
+            renew=data.get("renew") == "on",
+            sets=str(data.get("sets", "")),
+        )
 
 
 def own_sets(path: Path) -> str:
@@ -149,12 +161,30 @@ def _document(form: Form, parent: Path, target: Path, base: dict[str, Any]) -> d
     timeline["after_expiry"] = {**(timeline.get("after_expiry") or {}), RENEW_DOC: "renew" if form.renew else "lapse"}
     budgets = []
     for b in form.budgets:
-        old = next((o for o in base.get("budgets") or [] if o.get("payer") == b["payer"]
-                    and o.get("program", "ALL") == b["program"]), {})
-        budgets.append({**{k: v for k, v in old.items() if k in ("year", "measure")}, "payer": b["payer"],
-                        "program": b["program"], "amount": _number(b["amount"]), "unit": "万元"})
-    sc: dict[str, Any] = {"extends": rel, "name": form.name, "description": form.description,
-                          "budgets": budgets, "timeline": timeline}
+        old = next(
+            (
+                o
+                for o in base.get("budgets") or []
+                if o.get("payer") == b["payer"] and o.get("program", "ALL") == b["program"]
+            ),
+            {},
+        )
+        budgets.append(
+            {
+                **{k: v for k, v in old.items() if k in ("year", "measure")},
+                "payer": b["payer"],
+                "program": b["program"],
+                "amount": _number(b["amount"]),
+                "unit": "万元",
+            }
+        )
+    sc: dict[str, Any] = {
+        "extends": rel,
+        "name": form.name,
+        "description": form.description,
+        "budgets": budgets,
+        "timeline": timeline,
+    }
     return {"scenario": sc}
 
 

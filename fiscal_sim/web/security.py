@@ -33,8 +33,10 @@ def is_loopback(host: str) -> bool:
 def check_binding(host: str, token: str | None) -> None:
     """Any host but loopback needs a token (``--token`` or FISCAL_SIM_TOKEN): refuse to start without one."""
     if not is_loopback(host) and not token:
-        raise FiscalSimError(f"--host {host} opens the workbench to the network: give --token (or set "
-                             "FISCAL_SIM_TOKEN) so every request must carry it; not starting")
+        raise FiscalSimError(
+            f"--host {host} opens the workbench to the network: give --token (or set "
+            "FISCAL_SIM_TOKEN) so every request must carry it; not starting"
+        )
 
 
 def _same(a: str | None, b: str | None) -> bool:
@@ -55,8 +57,11 @@ class Guard:
         if size and (not size.isdigit() or int(size) > MAX_BODY):
             return await HTMLResponse("request too large", status_code=413)(scope, receive, send)
         if self.token:
-            given = (req.headers.get("x-fiscal-sim-token") or req.headers.get("authorization", "").removeprefix("Bearer ")
-                     or req.cookies.get(TOKEN_COOKIE))
+            given = (
+                req.headers.get("x-fiscal-sim-token")
+                or req.headers.get("authorization", "").removeprefix("Bearer ")
+                or req.cookies.get(TOKEN_COOKIE)
+            )
             query = req.query_params.get("token")
             if _same(query, self.token):  # once: set the cookie and drop the token from the address
                 params = urlencode([(k, v) for k, v in req.query_params.multi_items() if k != "token"])
@@ -64,8 +69,9 @@ class Guard:
                 resp.set_cookie(TOKEN_COOKIE, self.token, httponly=True, samesite="strict")
                 return await resp(scope, receive, send)
             if not _same(given, self.token):
-                return await HTMLResponse("access token required (open the address with ?token=…)",
-                                          status_code=401)(scope, receive, send)
+                return await HTMLResponse("access token required (open the address with ?token=…)", status_code=401)(
+                    scope, receive, send
+                )
         csrf = req.cookies.get(CSRF_COOKIE)
         scope.setdefault("state", {})["csrf"] = csrf or secrets.token_urlsafe(24)
 

@@ -14,7 +14,9 @@ def serve(workspace: Path, host: str, port: int, token: str | None) -> None:
 
         from fiscal_sim.web.app import create_app
     except ImportError as e:
-        raise FiscalSimError(f"the workbench needs the [web] extra: pip install 'fiscal-sim[web]' ({e.name} missing)") from None
+        raise FiscalSimError(
+            f"the workbench needs the [web] extra: pip install 'fiscal-sim[web]' ({e.name} missing)"
+        ) from None
     app = create_app(workspace, host=host, token=token)
     print(f"fiscal-sim workbench on http://{host}:{port}/ (workspace {Path(workspace).resolve()})", flush=True)
     try:
