@@ -7,6 +7,9 @@ starts without it: ``import fiscal_sim as fs; fs.simulate(fs.load("scenarios/bas
 from fiscal_sim.version import __version__
 
 _API = (
+    "sweep_points",
+    "assignments",
+    "Assignment",
     "Result",
     "Comparison",
     "load",

@@ -42,6 +42,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from fiscal_sim.stats import Accumulator
 
 __all__ = [
+    "sweep_points",
+    "assignments",
+    "Assignment",
     "Result",
     "Comparison",
     "load",
@@ -99,6 +102,38 @@ def load(
     except ValueError as e:
         raise FiscalSimError(f"{path}: bad run setting: {plain_error(e)}") from None
     return with_budgets(_with_sets(scen, sets), list(budgets))
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """One checked ``--set`` line: where it goes in a scenario file (``kind`` program, overlap, cost_sharing,
+    shock or budget; ``program`` and ``path`` inside it) and its value."""
+
+    text: str
+    kind: str
+    program: str | None
+    path: str
+    value: Any
+
+
+def assignments(scenario: "Scenario | str | Path", sets: Sequence[str]) -> list[Assignment]:
+    """Check ``--set`` lines (one value each) against ``scenario`` as a sweep point is checked; a problem raises
+    :class:`fiscal_sim.errors.FiscalSimError` naming the line."""
+    from fiscal_sim.analysis.sweep import SweepError, plan
+
+    if not sets:
+        return []
+    p = plan(_scenario(scenario), list(sets), [])
+    if len(p.points) != 1:
+        raise SweepError("one value per line here (several values make a sweep)")
+    return [Assignment(t.text, t.kind, t.program, t.path, v) for t, v in zip(p.targets, p.points[0])]
+
+
+def sweep_points(scenario: "Scenario | str | Path", sets: Sequence[str]) -> list[tuple[Any, ...]]:
+    """Check a sweep's ``TARGET=V1,V2`` lines against ``scenario`` before it runs; returns each point's values."""
+    from fiscal_sim.analysis.sweep import plan
+
+    return list(plan(_scenario(scenario), list(sets), []).points)
 
 
 def _scenario(s: "Scenario | str | Path") -> "Scenario":
@@ -189,7 +224,7 @@ def simulate(
 
 def write(
     scenario: "Scenario | str | Path",
-    out: "str | Path | Any",
+    out: "str | Path | Any | None" = None,
     *,
     draws: int | None = None,
     workers: int = 1,
@@ -198,24 +233,38 @@ def write(
     executor: "Executor | None" = None,
     progress: Progress | None = None,
     command: Sequence[str] | None = None,
+    workspace: str | Path | None = None,
 ) -> "RunResult":
     """Simulate and write a run folder (or a URL prefix) exactly as ``fiscal-sim run`` does; the result says
-    where (``.out``), the run id, the summary table and the headline."""
+    where (``.out``), the run id, the summary table and the headline. With ``workspace`` (and no ``out``) the run
+    goes to ``WORKSPACE/runs/<id>/`` and is recorded in its registry, as the workbench's runs are."""
+    from fiscal_sim.errors import FiscalSimError
     from fiscal_sim.io.target import parse
     from fiscal_sim.orchestrate.run import run
 
     scen = _scenario(scenario).with_settings(draws=draws)
-    where = parse(out) if isinstance(out, (str, Path)) else out
-    return run(
-        scen,
-        where,
-        workers=workers,
-        write_draws=write_draws,
-        command=list(command or []) or None,
-        progress=progress,
-        pipeline=pipeline,
-        executor=executor,
-    )
+    if (out is None) == (workspace is None):
+        raise FiscalSimError("say where the run goes: an output folder or a workspace, one of the two")
+
+    def go(where: Any) -> "RunResult":
+        return run(
+            scen,
+            parse(where) if isinstance(where, (str, Path)) else where,
+            workers=workers,
+            write_draws=write_draws,
+            command=list(command or []) or None,
+            progress=progress,
+            pipeline=pipeline,
+            executor=executor,
+        )
+
+    if workspace is None:
+        return go(out)
+    from fiscal_sim.registry import recorded
+
+    settings = {"draws": scen.spec.draws, "seed": scen.spec.seed, "source": f"cli:{scen.path}", "command": command}
+    with recorded(workspace, Path(scen.path), settings) as (_, folder):
+        return go(folder)
 
 
 @dataclass

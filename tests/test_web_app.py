@@ -21,7 +21,7 @@ from starlette.testclient import TestClient  # noqa: E402
 from fiscal_sim import headline  # noqa: E402
 from fiscal_sim.errors import FiscalSimError  # noqa: E402
 from fiscal_sim.web.app import create_app  # noqa: E402
-from fiscal_sim.web.registry import Registry  # noqa: E402
+from fiscal_sim.registry import Registry  # noqa: E402
 from fiscal_sim.web.scenarios import Library, NotFound  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,7 +44,11 @@ def csrf(c: TestClient) -> str:
     return c.cookies.get("fs_csrf")
 
 
+PLAN_2024 = "嘉政办发〔2024〕7号"
+
+
 def form(c: TestClient, name: str, city_wan: str, renew: bool, **extra: str) -> dict[str, str]:
+    """The fields a planner changes (the rest keep what the page showed); ``renew``: the 2024 plan after expiry."""
     data = {
         "csrf": csrf(c),
         "mode": "dup",
@@ -57,7 +61,7 @@ def form(c: TestClient, name: str, city_wan: str, renew: bool, **extra: str) -> 
         "budgets.1.program": "jwf2017-4.talent-housing",
         "budgets.1.amount": "10000",
     }
-    return data | ({"renew": "on"} if renew else {}) | extra
+    return data | {f"expiry.{PLAN_2024}": "renew" if renew else "lapse"} | extra
 
 
 def start(c: TestClient, src: str, name: str, draws: int = DRAWS) -> str:
@@ -113,17 +117,18 @@ def same_summary(a: list[dict], b: list[dict]) -> None:
 
 def test_create_edit_run_and_download_workbook(client, ws):
     r = client.post(
-        "/scenarios/repo/baseline/save", data=form(client, "city3yi_renew", "30000", True), follow_redirects=False
+        "/scenarios/repo/baseline/save", data=form(client, "city3yi_lapse", "30000", False), follow_redirects=False
     )
-    assert r.status_code == 303 and r.headers["location"] == "/scenarios/ws/city3yi_renew"
+    assert r.status_code == 303 and r.headers["location"] == "/scenarios/ws/city3yi_lapse"
     import yaml
 
-    saved = yaml.safe_load((ws / "scenarios" / "city3yi_renew.yaml").read_text(encoding="utf-8"))["scenario"]
+    saved = yaml.safe_load((ws / "scenarios" / "city3yi_lapse.yaml").read_text(encoding="utf-8"))["scenario"]
     assert saved["extends"] == str((REPO / "scenarios" / "baseline.yaml").resolve())
     assert saved["budgets"][0] == {"payer": "city", "program": "ALL", "amount": 30000, "unit": "万元"}
-    assert saved["timeline"]["after_expiry"]["嘉政办发〔2024〕7号"] == "renew"
+    assert saved["timeline"] == {"after_expiry": {PLAN_2024: "lapse"}}  # only what differs from the baseline
+    assert "overrides" not in saved and "overlap" not in saved
 
-    run_id = start(client, "ws", "city3yi_renew")
+    run_id = start(client, "ws", "city3yi_lapse")
     assert wait(client, run_id)["status"] == "done"
     folder = ws / "runs" / run_id
     h = headline.load(folder)
@@ -301,7 +306,15 @@ def test_path_traversal_refused_everywhere(client, ws):
     Registry(ws).set_status(done, "done", headline={})
     for kind in ("..", "summary.parquet", "..%2F..%2Fregistry.sqlite"):
         refused(client.get(f"/runs/{done}/download/{kind}"), f"/runs/{done}/download/{kind}")
-    assert client.get("/compare?a=..&b=../x").status_code == 404
+    assert client.get("/compare?a=..&b=../x").status_code == 200  # a run id or nothing: never a path
+    for bad in TRAVERSALS + ["repo/..", "ws/../../registry", "repo/../baseline"]:
+        for a, b in ((bad, "repo/baseline"), ("repo/baseline", bad)):
+            r = client.post("/compare", data={"csrf": csrf(client), "a": a, "b": b, "draws": "10"})
+            assert r.status_code == 404, (a, b)
+        r = client.post("/sweep", data={"csrf": csrf(client), "scenario": bad, "set": "shock.sigma=0.1,0.2"})
+        assert r.status_code == 404, bad
+        for url in (f"/runs/{bad}/payers.json", f"/runs/{bad}/ledger"):
+            refused(client.get(url) if url.endswith(".json") else client.post(url, data={"csrf": csrf(client)}), url)
 
 
 @settings(max_examples=200, deadline=None)
@@ -320,16 +333,15 @@ def test_oversized_request_is_refused(client):
     assert r.status_code == 413
 
 
-def test_compare_page_shows_api_compare_by_year_and_payer(tmp_path):
+def test_compare_job_shows_api_compare_by_year_and_payer(client):
     from fiscal_sim.api import compare
 
-    reg = Registry(tmp_path)
-    ids = []
-    for name in ("baseline", "lapse_2024_plan"):
-        ids.append(reg.add(name, "", {"draws": 100, "seed": None, "source": f"repo/{name}"}, "x"))
-        reg.set_status(ids[-1], "done", headline={})
-    with TestClient(create_app(tmp_path)) as c:
-        page = c.get(f"/compare?a={ids[0]}&b={ids[1]}&lang=en").text
+    data = {"csrf": csrf(client), "a": "repo/baseline", "b": "repo/lapse_2024_plan", "draws": "100"}
+    r = client.post("/compare", data=data, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    job = r.headers["location"].rsplit("/", 1)[1]
+    assert wait(client, job)["status"] == "done"
+    page = client.get(f"/runs/{job}?lang=en").text
     want = compare(REPO / "scenarios" / "baseline.yaml", REPO / "scenarios" / "lapse_2024_plan.yaml", draws=100)
     rows = {
         (r["payer"], r["fiscal_year"]): r
@@ -348,23 +360,22 @@ def test_compare_page_shows_api_compare_by_year_and_payer(tmp_path):
             assert int(text.replace(",", "")) == pytest.approx(cny / 1e4, abs=0.5 + 1e-9)
     city_2030 = rows[("city", 2030)]
     assert city_2030["change_mean_cny"] < 0  # the 2024 plan lapsing removes city cash after 2027
+    # a finished run's page links here with its scenario chosen
+    assert client.get(f"/compare?a={job}").status_code == 200
 
 
-def test_sweep_page_plots_worst_year_p_exceed_against_the_value(client):
+def test_sweep_job_plots_worst_year_p_exceed_against_the_value(client):
     from fiscal_sim.api import sweep
 
-    target = "programs.jzbf2024-7.tech-intermediary-reward.parameters.cap"
-    data = {
-        "csrf": csrf(client),
-        "scenario": "repo/baseline",
-        "set": f"{target}=10,40",
-        "draws": "100",
-        "payer": "city",
-    }
-    r = client.post("/sweep", data=data)
-    assert r.status_code == 200, r.text
-    points = json.loads(html_unescape(re.search(r"data-points='([^']*)'", r.text).group(1)))
-    table = sweep(REPO / "scenarios" / "baseline.yaml", [f"{target}=10,40"], draws=100)
+    target = "uptake.jzbf2024-7.hnte-first-certification.mean"
+    data = {"csrf": csrf(client), "scenario": "repo/baseline", "set": f"{target}=100,300", "draws": "100"}
+    r = client.post("/sweep", data=data | {"payer": "city"}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    job = r.headers["location"].rsplit("/", 1)[1]
+    assert wait(client, job)["status"] == "done"
+    page = client.get(f"/runs/{job}").text
+    points = json.loads(html_unescape(re.search(r"data-points='([^']*)'", page).group(1)))
+    table = sweep(REPO / "scenarios" / "baseline.yaml", [f"{target}=100,300"], draws=100)
     for i, p in enumerate(points):
         rows = [
             x
@@ -374,9 +385,11 @@ def test_sweep_page_plots_worst_year_p_exceed_against_the_value(client):
             == ("ALL", "city", "ALL", "cash", "year")
         ]
         worst = max(rows, key=lambda x: x["p_exceed"])
-        assert p["value"] == [10, 40][i] and p["p_exceed"] == pytest.approx(worst["p_exceed"], abs=1e-12)
-    bad = client.post("/sweep", data=data | {"set": "programs.no-such.formula.max=1,2"})
+        assert p["value"] == [100, 300][i] and p["p_exceed"] == pytest.approx(worst["p_exceed"], abs=1e-12)
+    bad = client.post("/sweep", data=data | {"set": "programs.no-such.formula.max=1,2", "payer": "city"})
     assert bad.status_code == 422 and 'data-field="set"' in bad.text
+    bad = client.post("/sweep", data=data | {"payer": "atlantis"})
+    assert bad.status_code == 422 and 'data-field="payer"' in bad.text
     assert client.post("/sweep", data={"set": "x=1"}).status_code == 403
 
 
@@ -396,14 +409,16 @@ def test_edit_keeps_extends_and_name(client, ws):
     assert r.status_code == 303
     page = client.get("/scenarios/ws/to_edit/form?mode=edit").text
     assert 'value="to_edit"' in page and 'name="mode" value="edit"' in page
-    assert f">{cap}</textarea>" in page  # the file's own overrides come back as --set lines
+    field = 'name="p.jzbf2024-7.tech-intermediary-reward.param.cap" value="20"'
+    assert field in page  # the file's own override shows in its parameter's field
     r = client.post(
-        "/scenarios/ws/to_edit/save", data=form(client, "to_edit", "26000", True, mode="edit"), follow_redirects=False
+        "/scenarios/ws/to_edit/save", data=form(client, "to_edit", "26000", False, mode="edit"), follow_redirects=False
     )
     assert r.status_code == 303
     sc = yaml.safe_load((ws / "scenarios" / "to_edit.yaml").read_text(encoding="utf-8"))["scenario"]
     assert sc["extends"] == str((REPO / "scenarios" / "baseline.yaml").resolve())  # not itself
-    assert sc["budgets"][0]["amount"] == 26000 and sc["timeline"]["after_expiry"]["嘉政办发〔2024〕7号"] == "renew"
+    assert sc["budgets"][0]["amount"] == 26000 and sc["timeline"]["after_expiry"][PLAN_2024] == "lapse"
+    assert sc["overrides"] == {"jzbf2024-7.tech-intermediary-reward": {"parameters.cap": 20}}  # kept by the edit
     r = client.post("/scenarios/ws/to_edit/save", data=form(client, "renamed", "26000", True, mode="edit"))
     assert r.status_code == 422 and 'data-field="name"' in r.text and not (ws / "scenarios" / "renamed.yaml").exists()
     r = client.post(
@@ -424,3 +439,170 @@ def test_internal_error_page_has_no_traceback(tmp_path, monkeypatch):
         r = c.get("/", headers={"X-Fiscal-Sim-Token": "hush-hush"})
     assert r.status_code == 500 and "internal error" in r.text
     assert "Traceback" not in r.text and "hush-hush" not in r.text and "RuntimeError" not in r.text
+
+
+def test_structured_fields_save_only_what_changed(client, ws):
+    """Counts, their uncertainty, named parameters, overlap shares and the timeline switches go to the places a
+    scenario file keeps them; a field left as shown is not written; the CLI's loader reads the same values."""
+    import yaml
+
+    from fiscal_sim.api import load
+
+    page = client.get("/scenarios/repo/baseline/form").text
+    for field in (
+        'name="p.jwf2017-4.talent-housing.count"',
+        'name="p.jwf2017-4.talent-housing.rate_cv"',
+        'name="p.jwf2017-4.top-talent.param.term1_amount" value="200"',
+        'name="overlap.rd-institution-cross-document" value="0.25"',
+        'name="validity.嘉政发〔2017〕3号" value=""',
+        'name="family.leading-talent"',
+        'name="lag"',
+    ):
+        assert field in page, field
+    changes = {
+        "p.jwf2017-4.talent-housing.count": "75",
+        "p.jwf2017-4.talent-housing.rate_cv": "0.5",
+        "p.jwf2017-4.top-talent.param.term1_amount": "250",
+        "overlap.rd-institution-cross-document": "0.5",
+        "validity.嘉政发〔2017〕3号": "2027-01-01",
+        "family.leading-talent": "stack",
+        "lag": "0",
+    }
+    data = form(client, "structured", "25000", True, **changes)
+    r = client.post("/scenarios/repo/baseline/save", data=data, follow_redirects=False)
+    assert r.status_code == 303, re.findall(r'data-field="([^"]+)">([^<]*)', r.text)
+    sc = yaml.safe_load((ws / "scenarios" / "structured.yaml").read_text(encoding="utf-8"))["scenario"]
+    assert sc["overrides"] == {
+        "jwf2017-4.talent-housing": {"uptake.count.mean": 75, "uptake.count.rate_cv": 0.5},
+        "jwf2017-4.top-talent": {"parameters.term1_amount": 250},
+    }
+    assert sc["overlap"] == {"rd-institution-cross-document": 0.5}
+    assert sc["timeline"] == {
+        "validity": {"嘉政发〔2017〕3号": {"status": "superseded", "from": "2027-01-01"}},
+        "families": {"leading-talent": "stack"},
+        "timing": {"default": {"lag": 0}},
+    }
+    scen = load(ws / "scenarios" / "structured.yaml")
+    th = next(sp.prog.spec for sp in scen.programs if sp.id == "jwf2017-4.talent-housing")
+    assert th.uptake.count.mean == 75 and th.uptake.count.rate_cv == 0.5
+    assert next(g.overlap for g in scen.groups if g.name == "rd-institution-cross-document") == 0.5
+    settings = {(a.kind, a.subject): a.setting for a in scen.assumptions}
+    assert settings[("validity", "嘉政发〔2017〕3号")].startswith("superseded")
+    assert settings[("timing", "default")] == "lag 0"
+
+
+def test_bad_structured_values_show_beside_their_fields_and_save_nothing(client, ws):
+    before = sorted(p.name for p in (ws / "scenarios").iterdir())
+    bad = {
+        "p.jwf2017-4.talent-housing.count": "lots",
+        "overlap.rd-institution-cross-document": "1.5",
+        "validity.嘉政发〔2017〕3号": "next year",
+        "lag": "9",
+    }
+    r = client.post("/scenarios/repo/baseline/save", data=form(client, "bad_structured", "25000", True, **bad))
+    assert r.status_code == 422
+    for field in bad:
+        assert f'data-field="{field}"' in r.text, field
+    assert 'id="problems"' in r.text
+    assert sorted(p.name for p in (ws / "scenarios").iterdir()) == before
+
+
+def test_uploads_are_checked_as_the_cli_checks_them(client, ws):
+    import yaml
+
+    from fiscal_sim.api import load
+
+    r = client.post("/scenarios/repo/baseline/save", data=form(client, "with_register", "25000", True))
+    assert r.status_code in (200, 303)
+    register = (REPO / "scenarios" / "commitments" / "illustrative_register.csv").read_bytes()
+
+    def upload(kind: str, name: str, content: bytes, scenario: str = "with_register"):
+        return client.post(
+            f"/scenarios/ws/{scenario}/upload",
+            data={"csrf": csrf(client), "kind": kind},
+            files={"file": (name, content, "text/csv")},
+            follow_redirects=False,
+        )
+
+    r = upload("register", "../../etc/passwd.csv", register)
+    assert r.status_code == 303 and r.headers["location"] == "/scenarios/ws/with_register"
+    kept = ws / "uploads" / "with_register.register.csv"
+    assert kept.read_bytes() == register and not (ws / "etc").exists()
+    sc = yaml.safe_load((ws / "scenarios" / "with_register.yaml").read_text(encoding="utf-8"))["scenario"]
+    assert sc["commitments"]["register"] == "../uploads/with_register.register.csv"
+    assert sc["commitments"]["estimate_before"] == {"from": 2017, "programs": "uncovered"}  # kept from the base
+    assert load(ws / "scenarios" / "with_register.yaml").register is not None
+    before = (ws / "scenarios" / "with_register.yaml").read_text(encoding="utf-8")
+    for kind, name, content, words in (
+        ("register", "r.csv", b"program,nonsense\nx,1\n", "register"),
+        ("register", "r.exe", register, ".exe"),
+        ("history", "h.csv", b"not,a,history\n", "history"),
+    ):
+        r = upload(kind, name, content)
+        assert r.status_code == 422 and f'data-field="{kind}"' in r.text, (name, r.text[-800:])
+        assert words in r.text and "Traceback" not in r.text
+    assert (ws / "scenarios" / "with_register.yaml").read_text(encoding="utf-8") == before
+    assert kept.read_bytes() == register and not list((ws / "uploads").glob(".*"))
+    history = (REPO / "scenarios" / "history" / "awards_synthetic.csv").read_bytes()
+    r = upload("history", "awards.csv", history)
+    assert r.status_code == 303 and r.headers["location"] == "/scenarios/ws/with_register_calibrated"
+    assert client.get("/scenarios/ws/with_register_calibrated").status_code == 200
+    assert upload("register", "r.csv", register, scenario="../baseline").status_code in (404, 405)  # normalised
+    assert upload("register", "r.csv", register, scenario="..%2F..%2Fbaseline").status_code == 404
+    assert client.post("/scenarios/repo/baseline/upload", data={"csrf": csrf(client)}).status_code == 404
+
+
+def test_restart_takes_up_queued_jobs_again(tmp_path):
+    reg = Registry(tmp_path)
+    path = REPO / "scenarios" / "baseline.yaml"
+    text = path.read_text(encoding="utf-8")
+    queued = reg.add("baseline", text, {"draws": 50, "seed": None, "path": str(path), "source": "repo/baseline"}, "x")
+    changed = reg.add("baseline", "an older text", {"draws": 50, "seed": None, "path": str(path)}, "x")
+    with TestClient(create_app(tmp_path)) as c:
+        assert wait(c, queued)["status"] == "done"
+        s = c.get(f"/runs/{changed}/status.json").json()
+        assert s["status"] == "failed" and "changed" in s["error"]
+    same_summary(
+        sorted(pq.read_table(tmp_path / "runs" / queued / "summary.parquet").to_pylist(), key=_key),
+        cli_summary(path, tmp_path / "cli", draws=50),
+    )
+
+
+def test_ledger_job_and_the_run_page(client, ws):
+    """A run's page offers the assumption ledger; once computed, the page shows its headline lines."""
+    from fiscal_sim import headline as hl
+
+    run_id = start(client, "repo", "baseline", draws=60)
+    assert wait(client, run_id)["status"] == "done"
+    page = client.get(f"/runs/{run_id}?lang=en").text
+    for part in ('id="budget-lines"', 'id="vintage-chart"', 'id="multiples"', 'id="top-tail"', 'id="ledger-form"'):
+        assert part in page, part
+    payers = client.get(f"/runs/{run_id}/payers.json").json()
+    cash = client.get(f"/runs/{run_id}/cash.json?payer=city").json()
+    city = next(p for p in payers if p["payer"] == "city")
+    assert city["mean_cny"] == cash["mean_cny"]
+    for e, n, m in zip(city["existing_mean_cny"], city["new_mean_cny"], city["mean_cny"]):
+        assert e + n == pytest.approx(m, rel=1e-9)  # existing and new awards make the total
+    r = client.post(f"/runs/{run_id}/ledger", data={"csrf": csrf(client), "draws": "20"}, follow_redirects=False)
+    ledger = r.headers["location"].rsplit("/", 1)[1]
+    assert wait(client, ledger, timeout=600)["status"] == "done"
+    rows = pq.read_table(ws / "runs" / ledger / "assumptions.parquet").to_pylist()
+    budgets = pq.read_table(ws / "runs" / ledger / "assumptions_budgets.parquet").to_pylist()
+    shown = re.search(r'<pre id="ledger-lines">(.*?)</pre>', client.get(f"/runs/{run_id}?lang=en").text, re.S)
+    assert html_unescape(shown.group(1)) == "\n".join(hl.assumption_lines(rows, budgets, "en"))
+
+
+def test_cli_runs_into_the_workspace_are_in_the_registry(tmp_path):
+    path = REPO / "scenarios" / "baseline.yaml"
+    r = subprocess.run(
+        [sys.executable, "-m", "fiscal_sim.cli", "run", str(path), "--draws", "40", "--workspace", str(tmp_path), "-q"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    assert r.returncode == 0, r.stderr
+    (run,) = Registry(tmp_path).list()
+    assert run["status"] == "done" and run["settings"]["draws"] == 40 and run["settings"]["source"].startswith("cli")
+    assert run["scenario_text"] == path.read_text(encoding="utf-8") and run["headline"]["draws"] == 40
+    with TestClient(create_app(tmp_path)) as c:
+        assert run["id"] in c.get("/").text and c.get(f"/runs/{run['id']}/cash.json").status_code == 200

@@ -47,6 +47,10 @@ def run(
     executor: ExecutorOpt = "pool",
     scheduler: SchedulerOpt = None,
     scheduler_file: SchedulerFileOpt = None,
+    workspace: Annotated[
+        Optional[Path],
+        typer.Option(help="a workbench workspace: the run goes to WORKSPACE/runs/<id>/ and into its registry"),
+    ] = None,
     quiet: QuietOpt = False,
     lang: LangOpt = None,
 ) -> None:
@@ -59,8 +63,11 @@ def run(
 
     options.lang(lang)
     scen = api.load(scenario, draws=draws, seed=seed, chunk_size=chunk_size, sets=set_, budgets=budget)
-    target = options.target(out_dir, Path("outputs") / scen.spec.name)
-    options.check_out(target, "run", scen)
+    if workspace is not None and out_dir is not None:
+        raise typer.BadParameter("give --out or --workspace, not both")
+    target = None if workspace else options.target(out_dir, Path("outputs") / scen.spec.name)
+    if target is not None:
+        options.check_out(target, "run", scen)
     workers = options.workers(scen, workers)
     bar, task = console.progress(scen.spec.draws, f"{scen.spec.name}: draws", quiet)
     with bar, options.executor(executor, workers, scheduler, scheduler_file) as ex:
@@ -73,6 +80,7 @@ def run(
             progress=lambda k: bar.advance(task, k),
             pipeline=pipeline,
             executor=ex,
+            workspace=workspace,
         )
     console.wrote(
         result.out,

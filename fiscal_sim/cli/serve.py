@@ -18,6 +18,10 @@ def serve(
         Optional[str],
         typer.Option(envvar="FISCAL_SIM_TOKEN", help="access token every request must carry", show_default=False),
     ] = None,
+    scheduler: Annotated[
+        Optional[str],
+        typer.Option(help="a Dask scheduler's address (tcp://HOST:PORT) the jobs run on (default: in-process)"),
+    ] = None,
 ) -> None:
     """The planners' workbench: a local web application (scenarios, runs, headline, chart, downloads).
 
@@ -25,4 +29,4 @@ def serve(
     """
     from fiscal_sim.web.serve import serve as run_server
 
-    run_server(workspace, host, port, token)
+    run_server(workspace, host, port, token, scheduler)

@@ -1,7 +1,8 @@
-"""The run queue: a bounded queue, one worker thread, each run in a child process so Cancel can end it.
+"""The job queue: a bounded queue, one worker thread, each job in a child process so Cancel can end it.
 
-The child simulates with :func:`fiscal_sim.orchestrate.run.run` (the same atomic folder rules as
-``fiscal-sim run``) into ``<workspace>/runs/<id>/`` and reports draws done through a shared counter.
+A job is a run, a comparison or a sweep; the child writes it through :mod:`fiscal_sim.api` (the same atomic
+folder rules as the CLI) into ``<workspace>/runs/<id>/`` on the executor given at start-up (in-process, or a
+Dask scheduler) and reports draws done through a shared counter.
 """
 
 from __future__ import annotations
@@ -10,13 +11,14 @@ import multiprocessing as mp
 import queue
 import shutil
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from fiscal_sim.web.registry import Registry
+from fiscal_sim.registry import DONE_FILE, Registry, sha256
 
 QUEUE_SIZE = 16
-# forkserver: each run's child forks from a clean server process that has imported the engine once (fast, and
+# forkserver: each job's child forks from a clean server process that has imported the engine once (fast, and
 # safe beside the web server's threads); spawn where forkserver is unavailable.
 _ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
 if _ctx.get_start_method() == "forkserver":
@@ -24,31 +26,72 @@ if _ctx.get_start_method() == "forkserver":
 
 
 class QueueFull(Exception):
-    """The queue holds QUEUE_SIZE runs already."""
+    """The queue holds QUEUE_SIZE jobs already."""
 
 
 @dataclass(frozen=True)
 class Job:
+    """What to compute: ``kind`` run (``scenario``), compare (``scenario`` against ``other``), sweep
+    (``scenario`` over ``sets``) or assumptions (the ledger of ``scenario``)."""
+
     run_id: str
     scenario: Path
     draws: int
-    seed: int | None
+    seed: int | None = None
+    kind: str = "run"
+    other: Path | None = None
+    sets: tuple[str, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def from_record(cls, run: dict[str, Any]) -> "Job":
+        s = run["settings"]
+        return cls(
+            run["id"],
+            Path(s["path"]),
+            s["draws"],
+            s.get("seed"),
+            run["kind"],
+            Path(s["other"]) if s.get("other") else None,
+            tuple(s.get("sets") or ()),
+        )
 
 
-def _child(scenario: str, out: str, draws: int, seed: int | None, done, errors) -> None:
-    """Run one scenario into ``out`` (in the child process); a problem goes back as one line."""
+def _executor(scheduler: str | None) -> Any:
+    from fiscal_sim.orchestrate.executors import DaskExecutor, Executor
+
+    return DaskExecutor(1, scheduler=scheduler) if scheduler else Executor()
+
+
+def _child(job: Job, out: str, scheduler: str | None, done: Any, errors: Any) -> None:
+    """Compute one job into ``out`` (in the child process); a problem goes back as one line."""
     try:
-        from fiscal_sim.api import load
-        from fiscal_sim.orchestrate.executors import Executor
-        from fiscal_sim.orchestrate.run import run
+        from fiscal_sim import api
 
-        scen = load(scenario).with_settings(draws=draws, seed=seed)
-
-        def tick(k: int) -> None:
+        def tick(k: int, *_: Any) -> None:
             with done.get_lock():
                 done.value += k
 
-        run(scen, Path(out), workers=1, progress=tick, executor=Executor())
+        ex = _executor(scheduler)
+        try:
+            if job.kind == "run":
+                scen = api.load(job.scenario).with_settings(draws=job.draws, seed=job.seed)
+                api.write(scen, Path(out), progress=tick, executor=ex)
+            elif job.kind == "compare":
+                base = api.load(job.scenario).with_settings(draws=job.draws, seed=job.seed)
+                assert job.other is not None
+                api.write_compare(base, job.other, Path(out), write_draws=False, progress=tick, executor=ex)
+            elif job.kind == "sweep":
+                scen = api.load(job.scenario).with_settings(draws=job.draws, seed=job.seed)
+
+                def points(i: int, n: int) -> None:
+                    done.value = i * job.draws
+
+                api.write_sweep(scen, list(job.sets), Path(out), totals_only=True, progress=points, executor=ex)
+            else:
+                scen = api.load(job.scenario).with_settings(draws=job.draws, seed=job.seed)
+                api.write_assumptions(scen, Path(out), progress=tick, executor=ex)
+        finally:
+            ex.close()
     except Exception as e:  # one line back to the page, never a traceback
         errors.put(f"{type(e).__name__}: {e}" if not str(e) else str(e))
 
@@ -56,20 +99,35 @@ def _child(scenario: str, out: str, draws: int, seed: int | None, done, errors) 
 class Worker:
     """One thread taking jobs from the queue in order; ``cancel`` ends a queued or running one."""
 
-    def __init__(self, registry: Registry):
+    def __init__(self, registry: Registry, scheduler: str | None = None):
         self.registry = registry
+        self.scheduler = scheduler
         self.queue: queue.Queue[Job | None] = queue.Queue(maxsize=QUEUE_SIZE)
         self.cancelled: set[str] = set()
-        self._current: tuple[str, mp.Process] | None = None
+        self._current: tuple[str, Any] | None = None
         self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._loop, name="fiscal-sim-runs", daemon=True)
+        self.stopping = False
+        self._thread = threading.Thread(target=self._loop, name="fiscal-sim-jobs", daemon=True)
         self._thread.start()
 
     def submit(self, job: Job) -> None:
         try:
             self.queue.put_nowait(job)
         except queue.Full:
-            raise QueueFull(f"{QUEUE_SIZE} runs are waiting already; try again when one has finished") from None
+            raise QueueFull(f"{QUEUE_SIZE} jobs are waiting already; try again when one has finished") from None
+
+    def resume(self, queued: list[dict[str, Any]]) -> None:
+        """Take up the jobs a stopped server left queued (oldest first); one whose scenario file changed or
+        went since it was queued is marked failed, as are those beyond the queue's size."""
+        for run in queued:
+            path = Path(run["settings"].get("path", ""))
+            if not path.is_file() or sha256(path.read_text(encoding="utf-8")) != run["scenario_sha256"]:
+                self.registry.set_status(run["id"], "failed", error="its scenario file changed while it was queued")
+                continue
+            try:
+                self.submit(Job.from_record(run))
+            except QueueFull as e:
+                self.registry.set_status(run["id"], "failed", error=str(e))
 
     def cancel(self, run_id: str) -> None:
         with self._lock:
@@ -80,19 +138,26 @@ class Worker:
         if run and run["status"] == "queued":
             self.registry.set_status(run_id, "cancelled")
 
-    def stop(self) -> None:
-        self.queue.put(None)
+    def stop(self, wait: float = 15.0) -> None:
+        """End the worker (the server is stopping): a running job's child is ended, its staging folder removed
+        and the job marked failed (interrupted); queued jobs stay queued for the next start."""
         with self._lock:
+            self.stopping = True
             if self._current:
                 self._current[1].terminate()
+        try:
+            self.queue.put_nowait(None)
+        except queue.Full:
+            pass
+        self._thread.join(wait)
 
     def _loop(self) -> None:
-        while (job := self.queue.get()) is not None:
+        while (job := self.queue.get()) is not None and not self.stopping:
             if job.run_id in self.cancelled:
                 continue
             try:
                 self._run(job)
-            except Exception as e:  # the worker thread must outlive any one run
+            except Exception as e:  # the worker thread must outlive any one job
                 self.registry.set_status(job.run_id, "failed", error=str(e) or type(e).__name__)
 
     def _run(self, job: Job) -> None:
@@ -100,11 +165,9 @@ class Worker:
 
         done, errors = _ctx.Value("q", 0), _ctx.Queue()
         out = self.registry.folder(job.run_id)
-        proc = _ctx.Process(
-            target=_child, args=(str(job.scenario), str(out), job.draws, job.seed, done, errors), daemon=True
-        )
+        proc = _ctx.Process(target=_child, args=(job, str(out), self.scheduler, done, errors), daemon=True)
         with self._lock:
-            if job.run_id in self.cancelled:
+            if job.run_id in self.cancelled or self.stopping:
                 return
             self.registry.set_status(job.run_id, "running")
             proc.start()
@@ -115,18 +178,22 @@ class Worker:
         with self._lock:
             self._current = None
         self.registry.progress(job.run_id, done.value)
-        if job.run_id in self.cancelled:
+        if self.stopping:
+            self.clean_staging(out)
+            self.registry.set_status(job.run_id, "failed", error="interrupted: the server stopped while it ran")
+        elif job.run_id in self.cancelled:
             self.clean_staging(out)
             self.registry.set_status(job.run_id, "cancelled")
-        elif proc.exitcode == 0 and errors.empty() and (out / "summary.parquet").is_file():
-            self.registry.set_status(job.run_id, "done", headline=headline.load(out))
+        elif proc.exitcode == 0 and errors.empty() and (out / DONE_FILE[job.kind]).is_file():
+            h = headline.load(out) if job.kind == "run" else None
+            self.registry.set_status(job.run_id, "done", headline=h)
         else:
-            msg = errors.get(timeout=1) if not errors.empty() else f"the run process ended with code {proc.exitcode}"
+            msg = errors.get(timeout=1) if not errors.empty() else f"the job's process ended with code {proc.exitcode}"
             self.clean_staging(out)
             self.registry.set_status(job.run_id, "failed", error=msg)
 
     @staticmethod
     def clean_staging(out: Path) -> None:
-        """Remove the staging folders a terminated run left (ours: named after the run's own folder)."""
+        """Remove the staging folders a terminated job left (ours: named after the job's own folder)."""
         for tmp in out.parent.glob(f".{out.name}.tmp-*"):
             shutil.rmtree(tmp, ignore_errors=True)

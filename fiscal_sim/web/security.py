@@ -18,7 +18,8 @@ from fiscal_sim.errors import FiscalSimError
 
 TOKEN_COOKIE, CSRF_COOKIE, CSRF_FIELD = "fs_token", "fs_csrf", "csrf"
 MAX_BODY = 256 * 1024  # a scenario form is a few KB
-MAX_FIELDS = 200
+MAX_UPLOAD = 8 * 1024 * 1024  # a register or award history (…/upload only)
+MAX_FIELDS = 1000  # the scenario form: about 300 fields for the baseline
 
 
 def is_loopback(host: str) -> bool:
@@ -54,7 +55,8 @@ class Guard:
             return await self.app(scope, receive, send)
         req = Request(scope)
         size = req.headers.get("content-length")
-        if size and (not size.isdigit() or int(size) > MAX_BODY):
+        limit = MAX_UPLOAD if req.url.path.endswith("/upload") else MAX_BODY
+        if size and (not size.isdigit() or int(size) > limit):
             return await HTMLResponse("request too large", status_code=413)(scope, receive, send)
         if self.token:
             given = (
@@ -84,9 +86,11 @@ class Guard:
         await self.app(scope, receive, send_with_cookie)
 
 
-async def checked_form(request: Request) -> FormData:
-    """The posted form, after the double-submit CSRF check (field or X-CSRF-Token header = cookie)."""
-    form = await request.form(max_files=0, max_fields=MAX_FIELDS, max_part_size=64 * 1024)
+async def checked_form(request: Request, files: int = 0) -> FormData:
+    """The posted form (with at most ``files`` files), after the double-submit CSRF check (field or
+    X-CSRF-Token header = cookie)."""
+    part = MAX_UPLOAD if files else 64 * 1024
+    form = await request.form(max_files=files, max_fields=MAX_FIELDS, max_part_size=part)
     sent = form.get(CSRF_FIELD) or request.headers.get("x-csrf-token")
     if not _same(str(sent) if sent else None, request.cookies.get(CSRF_COOKIE)):
         raise HTTPException(403, "missing or wrong form token (reload the page and try again)")
