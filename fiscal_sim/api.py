@@ -142,6 +142,8 @@ def _scenario(s: "Scenario | str | Path") -> "Scenario":
 
 def _with_sets(scen: "Scenario", sets: Sequence[str]) -> "Scenario":
     """The scenario with ``--set``-style assignments applied (one value each; several: :func:`sweep`)."""
+    if not sets:
+        return scen
     from fiscal_sim.analysis.sweep import with_assignments
 
     return with_assignments(scen, list(sets))

@@ -331,9 +331,14 @@ class Accumulator:
             h[:, ZERO] = self.zeros[at]
             cum = np.cumsum(h, axis=1)
             rows = np.arange(at.size)
+            # each row's cumulative counts run 0..n: lifted by row × (n + 1) they are one sorted array, so one
+            # searchsorted finds every row's bin (the count of entries below the target, as (cum < target).sum)
+            lift = rows * (n + 1)
+            flat = (cum + lift[:, None]).ravel()
             for k, q in enumerate(list(qs) + [tail_level]):
                 target = q * n
-                idx = np.minimum((cum < target).sum(axis=1), NBINS - 1)
+                idx = np.searchsorted(flat, target + lift, side="left") - rows * NBINS
+                idx = np.minimum(idx, NBINS - 1)
                 before = np.where(idx > 0, cum[rows, np.maximum(idx - 1, 0)], 0)
                 frac = np.clip((target - before) / np.maximum(h[rows, idx], 1), 0.0, 1.0)
                 value = np.clip(_bin_value(idx, frac), self.lo[at], self.hi[at])

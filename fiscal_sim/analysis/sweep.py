@@ -50,7 +50,6 @@ from typing import Any, Callable, Literal
 import numpy as np
 import pyarrow as pa
 import yaml
-from scipy.stats import qmc
 
 from fiscal_sim.analysis.common import new_run_id, spec_data, variant, write_run_folder
 from fiscal_sim.engine.ledger import ALL, ALL_EQUITY
@@ -306,6 +305,8 @@ def parse_range(target: str, text: str) -> tuple[float, float, bool]:
 
 def design_points(ranges: list[tuple[float, float, bool]], design: Design, samples: int, seed: int) -> np.ndarray:
     """``samples`` points (samples × d) over the ranges: Latin hypercube or scrambled Sobol'."""
+    from scipy.stats import qmc  # imported here: scipy.stats costs about a second to import
+
     d = len(ranges)
     if design == "lhs":
         unit = qmc.LatinHypercube(d=d, seed=seed).random(samples)

@@ -20,8 +20,9 @@ def serve(
     ] = None,
     scheduler: Annotated[
         Optional[str],
-        typer.Option(help="a Dask scheduler's address (tcp://HOST:PORT) the jobs run on (default: in-process)"),
+        typer.Option(help="a Dask scheduler's address (tcp://HOST:PORT) the jobs run on (default: a local pool)"),
     ] = None,
+    workers: Annotated[int, typer.Option(help="worker processes of each job's local pool")] = 2,
 ) -> None:
     """The planners' workbench: a local web application (scenarios, runs, headline, chart, downloads).
 
@@ -29,4 +30,4 @@ def serve(
     """
     from fiscal_sim.web.serve import serve as run_server
 
-    run_server(workspace, host, port, token, scheduler)
+    run_server(workspace, host, port, token, scheduler, workers)

@@ -11,6 +11,7 @@ run leaves no orphan holding memory.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import threading
@@ -40,8 +41,13 @@ def _init(parent: int, initializer: Callable[..., None] | None, initargs: tuple)
 def start_pool(
     workers: int, initializer: Callable[..., None] | None = None, initargs: tuple = ()
 ) -> ProcessPoolExecutor:
-    """A process pool whose workers ignore Ctrl-C and exit when this process dies."""
-    return ProcessPoolExecutor(max_workers=workers, initializer=_init, initargs=(os.getpid(), initializer, initargs))
+    """A process pool whose workers ignore Ctrl-C and exit when this process dies. Workers are forked where the
+    platform can: they must be this process's own children (the parent watch), also when this process was
+    itself started by a forkserver (a workbench job), whose start method it would otherwise inherit."""
+    ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
+    return ProcessPoolExecutor(
+        max_workers=workers, mp_context=ctx, initializer=_init, initargs=(os.getpid(), initializer, initargs)
+    )
 
 
 def worker_died() -> FiscalSimError:

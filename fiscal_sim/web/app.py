@@ -156,9 +156,10 @@ def create_app(
     repo: Path | None = None,
     who: str | None = None,
     scheduler: str | None = None,
+    workers: int = 2,
 ) -> Any:
     """The workbench on ``workspace`` (created if absent); refuses a non-loopback host without a token.
-    ``scheduler``: a Dask scheduler's address the jobs run on (default: in the job's own process)."""
+    ``scheduler``: a Dask scheduler's address the jobs run on (default: a local pool of ``workers``)."""
     check_binding(host, token)
     ws = Path(workspace).resolve()
     (ws / "scenarios").mkdir(parents=True, exist_ok=True)
@@ -188,7 +189,7 @@ def create_app(
     app = Starlette(routes=routes, exception_handlers={HTTPException: error_page, Exception: error_page})
     app.state.registry = registry
     app.state.library = sc.Library(repo or sc.repo_scenarios(), ws / "scenarios")
-    app.state.worker = Worker(registry, scheduler)
+    app.state.worker = Worker(registry, scheduler, workers)
     app.state.worker.resume(queued)
     app.state.who = who or (
         f"token:{os.environ.get('FISCAL_SIM_TOKEN_NAME', 'shared')}" if token else getpass.getuser()

@@ -128,6 +128,12 @@ LABELS: dict[str, tuple[str, str]] = {
         "Each value is simulated with common random numbers; the chart shows the chance that payer's "
         "all-program line is exceeded in its worst year.",
     ),
+    "draws_ledger": ("保存逐次抽样明细", "keep the per-draw ledger"),
+    "draws_ledger_note": (
+        "draws/ 文件夹，供 BI 工具下钻；要点与汇总不依赖它，不保存时运行更快。",
+        "the draws/ folder, for drill-down in BI tools; the headline and summary do not need it, and runs are faster "
+        "without it.",
+    ),
     "queued": ("排队中", "queued"),
     "running": ("运行中", "running"),
     "done": ("完成", "done"),

@@ -7,9 +7,12 @@ Dask scheduler) and reports draws done through a shared counter.
 
 from __future__ import annotations
 
+import math
 import multiprocessing as mp
 import queue
 import shutil
+import signal
+import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +25,7 @@ QUEUE_SIZE = 16
 # safe beside the web server's threads); spawn where forkserver is unavailable.
 _ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
 if _ctx.get_start_method() == "forkserver":
-    _ctx.set_forkserver_preload(["fiscal_sim.api", "fiscal_sim.orchestrate.run", "fiscal_sim.scenario"])
+    _ctx.set_forkserver_preload(["fiscal_sim.web.warm"])
 
 
 class QueueFull(Exception):
@@ -41,6 +44,7 @@ class Job:
     kind: str = "run"
     other: Path | None = None
     sets: tuple[str, ...] = field(default_factory=tuple)
+    ledger: bool = False  # a run's per-draw ledger (draws/): for drill-down in BI tools, not for the headline
 
     @classmethod
     def from_record(cls, run: dict[str, Any]) -> "Job":
@@ -53,17 +57,33 @@ class Job:
             run["kind"],
             Path(s["other"]) if s.get("other") else None,
             tuple(s.get("sets") or ()),
+            bool(s.get("ledger")),
         )
 
 
-def _executor(scheduler: str | None) -> Any:
-    from fiscal_sim.orchestrate.executors import DaskExecutor, Executor
+def _executor(scheduler: str | None, workers: int) -> Any:
+    from fiscal_sim.orchestrate.executors import DaskExecutor, Executor, PoolExecutor
 
-    return DaskExecutor(1, scheduler=scheduler) if scheduler else Executor()
+    if scheduler:
+        return DaskExecutor(workers, scheduler=scheduler)
+    return PoolExecutor(workers) if workers > 1 else Executor()
 
 
-def _child(job: Job, out: str, scheduler: str | None, done: Any, errors: Any) -> None:
-    """Compute one job into ``out`` (in the child process); a problem goes back as one line."""
+def _load(job: Job, workers: int) -> Any:
+    """The job's scenario with its draws and seed, in chunks that give every worker a share (the results do not
+    depend on the chunking: every block of draws has its own seed)."""
+    from fiscal_sim import api
+
+    scen = api.load(job.scenario)
+    block = scen.spec.block_size
+    share = math.ceil(math.ceil(job.draws / workers) / block) * block
+    return scen.with_settings(draws=job.draws, seed=job.seed, chunk_size=max(block, min(scen.spec.chunk_size, share)))
+
+
+def _child(job: Job, out: str, scheduler: str | None, workers: int, done: Any, errors: Any) -> None:
+    """Compute one job into ``out`` (in the child process); a problem goes back as one line. SIGTERM (Cancel, a
+    stopping server) unwinds: the staging folder goes and the pool's workers stop with it."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         from fiscal_sim import api
 
@@ -71,25 +91,26 @@ def _child(job: Job, out: str, scheduler: str | None, done: Any, errors: Any) ->
             with done.get_lock():
                 done.value += k
 
-        ex = _executor(scheduler)
+        ex = _executor(scheduler, workers)
         try:
+            scen = _load(job, workers)
             if job.kind == "run":
-                scen = api.load(job.scenario).with_settings(draws=job.draws, seed=job.seed)
-                api.write(scen, Path(out), progress=tick, executor=ex)
+                api.write(scen, Path(out), workers=workers, write_draws=job.ledger, progress=tick, executor=ex)
             elif job.kind == "compare":
-                base = api.load(job.scenario).with_settings(draws=job.draws, seed=job.seed)
                 assert job.other is not None
-                api.write_compare(base, job.other, Path(out), write_draws=False, progress=tick, executor=ex)
+                api.write_compare(
+                    scen, job.other, Path(out), workers=workers, write_draws=False, progress=tick, executor=ex
+                )
             elif job.kind == "sweep":
-                scen = api.load(job.scenario).with_settings(draws=job.draws, seed=job.seed)
 
                 def points(i: int, n: int) -> None:
                     done.value = i * job.draws
 
-                api.write_sweep(scen, list(job.sets), Path(out), totals_only=True, progress=points, executor=ex)
+                api.write_sweep(
+                    scen, list(job.sets), Path(out), totals_only=True, workers=workers, progress=points, executor=ex
+                )
             else:
-                scen = api.load(job.scenario).with_settings(draws=job.draws, seed=job.seed)
-                api.write_assumptions(scen, Path(out), progress=tick, executor=ex)
+                api.write_assumptions(scen, Path(out), workers=workers, progress=tick, executor=ex)
         finally:
             ex.close()
     except Exception as e:  # one line back to the page, never a traceback
@@ -99,9 +120,9 @@ def _child(job: Job, out: str, scheduler: str | None, done: Any, errors: Any) ->
 class Worker:
     """One thread taking jobs from the queue in order; ``cancel`` ends a queued or running one."""
 
-    def __init__(self, registry: Registry, scheduler: str | None = None):
+    def __init__(self, registry: Registry, scheduler: str | None = None, workers: int = 2):
         self.registry = registry
-        self.scheduler = scheduler
+        self.scheduler, self.workers = scheduler, workers
         self.queue: queue.Queue[Job | None] = queue.Queue(maxsize=QUEUE_SIZE)
         self.cancelled: set[str] = set()
         self._current: tuple[str, Any] | None = None
@@ -165,7 +186,8 @@ class Worker:
 
         done, errors = _ctx.Value("q", 0), _ctx.Queue()
         out = self.registry.folder(job.run_id)
-        proc = _ctx.Process(target=_child, args=(job, str(out), self.scheduler, done, errors), daemon=True)
+        args = (job, str(out), self.scheduler, self.workers, done, errors)
+        proc = _ctx.Process(target=_child, args=args)  # not a daemon: it starts the pool's workers
         with self._lock:
             if job.run_id in self.cancelled or self.stopping:
                 return
@@ -173,7 +195,7 @@ class Worker:
             proc.start()
             self._current = (job.run_id, proc)
         while proc.is_alive():
-            proc.join(0.25)
+            proc.join(0.05)
             self.registry.progress(job.run_id, done.value)
         with self._lock:
             self._current = None

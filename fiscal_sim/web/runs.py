@@ -56,7 +56,8 @@ def submit(request: Request, kind: str, path: Path, draws: int, seed: int | None
     settings = {"draws": draws, "seed": seed, "path": str(path), **extra}
     run_id = reg.add(path.stem, path.read_text(encoding="utf-8"), settings, request.app.state.who, kind)
     other = extra.get("other")
-    job = Job(run_id, path, draws, seed, kind, Path(other) if other else None, tuple(extra.get("sets") or ()))
+    sets, ledger = tuple(extra.get("sets") or ()), bool(extra.get("ledger"))
+    job = Job(run_id, path, draws, seed, kind, Path(other) if other else None, sets, ledger)
     try:
         request.app.state.worker.submit(job)
     except QueueFull as e:
@@ -71,7 +72,8 @@ async def run_start(request: Request) -> Response:
     draws = whole(data.get("draws"), 1000, 1, MAX_DRAWS, "draws")
     seed = whole(data.get("seed"), None, 0, 2**63 - 1, "seed")
     assert draws is not None
-    return submit(request, "run", path, draws, seed, source=f"{data.get('src')}/{path.stem}", total=draws)
+    source, ledger = f"{data.get('src')}/{path.stem}", data.get("draws_ledger") == "on"
+    return submit(request, "run", path, draws, seed, source=source, total=draws, ledger=ledger)
 
 
 async def ledger_start(request: Request) -> Response:
