@@ -126,6 +126,7 @@ def test_create_edit_run_and_download_workbook(client, ws):
     assert saved["extends"] == str((REPO / "scenarios" / "baseline.yaml").resolve())
     assert saved["budgets"][0] == {"payer": "city", "program": "ALL", "amount": 30000, "unit": "万元"}
     assert saved["timeline"] == {"after_expiry": {PLAN_2024: "lapse"}}  # only what differs from the baseline
+    assert saved["policy_basis"] is None  # one plan lapsing: no longer "current policy continues"
     assert "overrides" not in saved and "overlap" not in saved
 
     run_id = start(client, "ws", "city3yi_lapse")

@@ -205,6 +205,8 @@ def _document(form: Form, base: Form, parent: Path, target: Path, lines: list[An
     tl, _ = _timeline(form, base)
     if tl:
         sc["timeline"] = tl
+    if "after_expiry" in tl or "validity" in tl:  # no longer the base's one rule for every document
+        sc["policy_basis"] = None
     for a in lines:
         if a.kind == "program":
             sc.setdefault("overrides", {}).setdefault(a.program, {})[a.path] = a.value
