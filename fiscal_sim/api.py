@@ -114,19 +114,25 @@ class Assignment:
     program: str | None
     path: str
     value: Any
+    since: "dt.date | None" = None
+    """a program value's first day (``VALUE@DATE``: awards decided from then on), None: from the start"""
 
 
 def assignments(scenario: "Scenario | str | Path", sets: Sequence[str]) -> list[Assignment]:
     """Check ``--set`` lines (one value each) against ``scenario`` as a sweep point is checked; a problem raises
     :class:`fiscal_sim.errors.FiscalSimError` naming the line."""
-    from fiscal_sim.analysis.sweep import SweepError, plan
+    from fiscal_sim.analysis.sweep import SweepError, plan, split_dated
 
     if not sets:
         return []
     p = plan(_scenario(scenario), list(sets), [])
     if len(p.points) != 1:
         raise SweepError("one value per line here (several values make a sweep)")
-    return [Assignment(t.text, t.kind, t.program, t.path, v) for t, v in zip(p.targets, p.points[0])]
+    out = []
+    for t, v in zip(p.targets, p.points[0]):
+        value, since = split_dated(t.text, v) if t.kind == "program" else (v, None)
+        out.append(Assignment(t.text, t.kind, t.program, t.path, value, since))
+    return out
 
 
 def sweep_points(scenario: "Scenario | str | Path", sets: Sequence[str]) -> list[tuple[Any, ...]]:

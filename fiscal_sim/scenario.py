@@ -119,6 +119,11 @@ class ScenarioSpec(Strict):
     programs: Union[Literal["all"], list[str]] = "all"
     exclude: list[str] = []
     overrides: dict[str, dict[str, Any]] = {}
+    dated_overrides: dict[dt.date, dict[str, dict[str, Any]]] = Field(
+        default={},
+        description="changes from a date: DATE → program → path → value; awards decided on or after DATE take "
+        "them (with every earlier date's), earlier awards keep the terms before (fiscal_sim.scenario.dated_parts)",
+    )
     cost_sharing: dict[str, dict[str, dict[str, NonNeg]]] = {}
     horizon: Horizon
     draws: Annotated[int, Field(ge=1, le=10_000_000)] = 1000
@@ -505,26 +510,35 @@ def load_scenario(path: Path | str, catalogue: Catalogue | None = None) -> Scena
 
             copy_ = renewed(prog, renewal, geo, problem)
             if copy_ is not None and copy_.priced and copy_.spec.uptake is not None:
-                jur = np.array([geo.jurisdictions.index(j) for j in copy_.jurisdictions])
-                sims.append(
-                    SimProgram(
-                        copy_,
-                        jur,
-                        expected_counts(copy_, geo, spec.horizon.years),
-                        geo.share_matrix(copy_.spec.cost_sharing, spec.cost_sharing.get(copy_.spec.cost_sharing, {}))[
-                            jur
-                        ],
-                    )
+                sims.append(sim_program(copy_, geo, spec))
+        dated = sorted((d, ch[pid]) for d, ch in spec.dated_overrides.items() if pid in ch)
+        if dated:
+
+            def problem(p, msg, pid=pid):
+                problems.append(doc.problem(("scenario", "dated_overrides") + tuple(p), msg, pid))
+
+            if renewal is not None:
+                problem((str(dated[0][0]), pid), f"program {pid} is renewed with changes (renew_with) already")
+                continue
+            lines = [i for i, b in enumerate(spec.budgets) if b.program == pid]
+            if lines:
+                problem(
+                    (str(dated[0][0]), pid),
+                    f"budget line {lines[0]} is on program {pid}, whose part from {dated[0][0]} is program "
+                    f"{pid}{DATED}{dated[0][0]}: put the line on ALL or leave the dated change out",
                 )
+                continue
+            parts = dated_parts(prog, dated, geo, problem)
+            if parts is None:
+                continue
+            prog, later = parts[0], parts[1:]
+        else:
+            later = []
         if not prog.priced or prog.spec.uptake is None:
             unpriced.append(prog)
             continue
-        jur = np.array([geo.jurisdictions.index(j) for j in prog.jurisdictions])
-        overrides = {}
-        if prog.spec.cost_sharing in spec.cost_sharing:
-            overrides = spec.cost_sharing[prog.spec.cost_sharing]
-        shares = geo.share_matrix(prog.spec.cost_sharing, overrides)[jur]
-        sims.append(SimProgram(prog, jur, expected_counts(prog, geo, spec.horizon.years), shares))
+        sims.append(sim_program(prog, geo, spec))
+        sims += [sim_program(p, geo, spec) for p in later]
     if not problems:  # a program dropped for a bad override would make its budget lines look unmatched
         problems += unmatched_budgets(doc, spec, sims, geo)
     if spec.pipelines:
@@ -630,6 +644,58 @@ def timeline_manifest(scen: Scenario) -> dict[str, Any]:
             "register_years": {pid: sorted(ph.skip) for pid, ph in scen.estimated.items() if ph.skip},
         },
     }
+
+
+DATED = ".from-"
+"""a program's part from a dated change on: id ``<id>.from-<date>``"""
+
+
+def sim_program(prog: CompiledProgram, geo: Geography, spec: ScenarioSpec) -> SimProgram:
+    """A compiled program ready to simulate: its jurisdictions, expected counts and payer shares."""
+    jur = np.array([geo.jurisdictions.index(j) for j in prog.jurisdictions])
+    shares = geo.share_matrix(prog.spec.cost_sharing, spec.cost_sharing.get(prog.spec.cost_sharing, {}))[jur]
+    return SimProgram(prog, jur, expected_counts(prog, geo, spec.horizon.years), shares)
+
+
+def dated_parts(
+    prog: CompiledProgram, dated: list[tuple[dt.date, dict[str, Any]]], geo: Geography, problem
+) -> list[CompiledProgram] | None:
+    """A program changed from dates on, as consecutive parts: the first keeps its terms to the day before the first
+    date; from each date a part ``<id>.from-<date>`` with that date's changes (and every earlier one's), in force to
+    the day before the next date. Each part draws its own awards (a year split by a date splits its expected
+    count by the days in force). None on problems."""
+    start, end = prog.spec.in_force.from_, prog.spec.in_force.to
+    for d, _ in dated:
+        if d <= start or (end is not None and d > end):
+            problem(
+                (str(d), prog.id),
+                f"{d} is not inside program {prog.id}'s time in force ({start} to {end or 'open'}): a change applies "
+                "from a day after the program's first",
+            )
+            return None
+    day = dt.timedelta(days=1)
+    first = prog.spec.model_copy(update={"in_force": InForce.model_construct(from_=start, to=dated[0][0] - day)})
+    parts = [CompiledProgram(first, prog.document, prog.file, prog.jurisdictions, list(prog.timeline_notes))]
+    ends = [d - day for d, _ in dated[1:]] + [end]
+    changes: dict[str, Any] = {}
+    for (d, ch), to in zip(dated, ends):
+        changes = {**changes, **ch}
+        data = prog.spec.model_dump(by_alias=True, mode="json")
+        data.update(
+            id=f"{prog.id}{DATED}{d}",
+            title_zh=f"{prog.spec.title_zh}（{d}起）",
+            title_en=f"{prog.spec.title_en} (from {d})",
+            in_force={"from": str(d), "to": str(to) if to else None},
+        )
+        base = CompiledProgram(Program.model_validate(data), prog.document, prog.file, prog.jurisdictions)
+        part = apply_overrides(base, changes, geo, lambda p, msg, d=d: problem((str(d), prog.id) + tuple(p), msg))
+        if part is None:
+            return None
+        part.timeline_notes = list(prog.timeline_notes) + [
+            f"part of {prog.id} from {d}: " + ", ".join(f"{k}={v}" for k, v in changes.items())
+        ]
+        parts.append(part)
+    return parts
 
 
 def renewed(prog: CompiledProgram, renewal: dict, geo: Geography, problem) -> CompiledProgram | None:

@@ -155,3 +155,102 @@ def test_calc_explain_and_programs_show_print_the_names():
         r.exit_code == 0
         and "purchase_amount_by_tier = national 100, provincial 80, municipal 60, senior 35 万元" in r.output
     )
+
+
+RD = "jzbf2024-7.rd-input-subsidy"
+
+
+def dated(tmp_path: Path, changes: dict, **extra) -> Path:
+    import yaml
+
+    f = tmp_path / "dated.yaml"
+    sc = {"extends": str(REPO / "scenarios" / "baseline.yaml"), "name": "dated", "dated_overrides": changes} | extra
+    f.write_text(yaml.safe_dump({"scenario": sc}, allow_unicode=True), encoding="utf-8")
+    return f
+
+
+def test_a_change_from_a_date_splits_the_program_at_that_day(tmp_path):
+    """From 2027-07-01 the R&D-input cap is 800万元: the program keeps 500 to 2027-06-30 and a part
+    ``<id>.from-2027-07-01`` pays 800 from then on; the expected claims of every year are shared by the days each
+    part is in force (2027: 181 and 184 days of 365), so the two parts together expect what the program did."""
+    import datetime as dt
+
+    import numpy as np
+
+    base = load_scenario(REPO / "scenarios" / "baseline.yaml")
+    scen = load_scenario(dated(tmp_path, {"2027-07-01": {RD: {"parameters.cap": 800}}}))
+    (old,) = [sp for sp in base.programs if sp.id == RD]
+    first, later = (next(sp for sp in scen.programs if sp.id == pid) for pid in (RD, f"{RD}.from-2027-07-01"))
+    assert first.prog.spec.parameters["cap"].value == 500 and later.prog.spec.parameters["cap"].value == 800
+    assert later.prog.spec.formula.max == 800  # type: ignore[union-attr]
+    assert first.prog.spec.in_force.to == dt.date(2027, 6, 30) and later.prog.spec.in_force.from_ == dt.date(2027, 7, 1)
+    assert later.prog.spec.in_force.to == old.prog.spec.in_force.to  # the baseline renews the 2024 plan: open
+    np.testing.assert_allclose(first.lam + later.lam, old.lam, rtol=1e-12)
+    y2027 = base.spec.horizon.years.index(2027)
+    assert first.lam[:, y2027].sum() == pytest.approx(old.lam[:, y2027].sum() * 181 / 365)
+    assert later.lam[:, :y2027].sum() == 0 and first.lam[:, y2027 + 1 :].sum() == 0
+    other = [sp.id for sp in scen.programs if sp.id not in (RD, later.id)]
+    assert other == [sp.id for sp in base.programs if sp.id != RD]
+
+
+def test_dated_changes_compose_and_bad_ones_are_named(tmp_path):
+    top = "jwf2017-4.top-talent"
+    changes = {
+        "2027-01-01": {top: {"parameters.term1_amount": 250}},
+        "2029-01-01": {top: {"parameters.term2_amount": 900}},
+    }
+    scen = load_scenario(dated(tmp_path, changes))
+    parts = {sp.id: sp.prog.spec.parameters for sp in scen.programs if sp.id.startswith(top)}
+    assert [(p["term1_amount"].value, p["term2_amount"].value) for p in parts.values()] == [
+        (200, 800),  # to 2026-12-31, as the document says
+        (250, 800),  # from 2027
+        (250, 900),  # from 2029: both changes
+    ]
+    for changes, extra, words in (
+        ({"2020-01-01": {RD: {"parameters.cap": 800}}}, {}, "is not inside program"),
+        ({"2027-01-01": {RD: {"parameters.nope": 1}}}, {}, "nope"),
+        (
+            {"2027-01-01": {RD: {"parameters.cap": 800}}},
+            {"budgets": [{"payer": "ALL", "program": RD, "amount": 1000}]},
+            "put the line on ALL",
+        ),
+    ):
+        with pytest.raises(InputError) as e:
+            load_scenario(dated(tmp_path, changes, **extra))
+        text = "\n".join(e.value.lines())
+        assert words in text and "dated_overrides" in text, text
+
+
+def test_set_and_sweep_say_from_a_date(tmp_path):
+    """``--set programs.ID.parameters.NAME=VALUE@DATE`` is the same dated change as the scenario block; a sweep
+    over dated values runs each; the same value from a date changes nothing but the program's split."""
+    from fiscal_sim import api
+
+    by_file = load_scenario(dated(tmp_path, {"2027-01-01": {RD: {"parameters.cap": 800}}}))
+    by_set = api.load(REPO / "scenarios" / "baseline.yaml", sets=[f"programs.{RD}.parameters.cap=800@2027-01-01"])
+    assert [(sp.id, sp.prog.spec) for sp in by_set.programs] == [(sp.id, sp.prog.spec) for sp in by_file.programs]
+    (a,) = api.assignments(by_set, [f"programs.{RD}.parameters.cap=900@2028-01-01"])
+    assert (a.value, str(a.since), a.path) == (900, "2028-01-01", "parameters.cap")
+    with pytest.raises(Exception, match="VALUE@YYYY-MM-DD"):
+        api.load(REPO / "scenarios" / "baseline.yaml", sets=[f"programs.{RD}.parameters.cap=800@soon"])
+    t = api.sweep(
+        REPO / "scenarios" / "baseline.yaml", [f"programs.{RD}.parameters.cap=500@2027-01-01,800@2027-01-01"], draws=200
+    )
+    base = api.simulate(api.load(REPO / "scenarios" / "baseline.yaml").with_settings(draws=200)).summary
+
+    def horizon(table, **where):
+        rows = [
+            r
+            for r in table.to_pylist()
+            if (r["program"], r["payer"], r["vintage"], r["measure"], r["period"])
+            == ("ALL", "ALL", "ALL", "cash", "horizon")
+            and all(r[k] == v for k, v in where.items())
+        ]
+        return rows[0]
+
+    same, more = horizon(t, point=0), horizon(t, point=1)
+    ref = horizon(base)
+    assert abs(same["mean_cny"] - ref["mean_cny"]) < 4 * (
+        same["mcse_cny"] + ref["mcse_cny"]
+    )  # 500 from 2027: as before
+    assert more["mean_cny"] > same["mean_cny"]  # a higher cap from 2027

@@ -38,6 +38,7 @@ parameters' effect, not noise (common random numbers).
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import difflib
 import itertools
 import math
@@ -60,7 +61,7 @@ from fiscal_sim.errors import FiscalSimError
 from fiscal_sim.io.outdir import inputs_of
 from fiscal_sim.io.target import Remote, output
 from fiscal_sim.io.parquet import manifest_header, write_json, write_table
-from fiscal_sim.scenario import Budget, Scenario, check_budget, parse_budget, set_budget
+from fiscal_sim.scenario import DATED, Budget, Scenario, check_budget, parse_budget, set_budget
 from fiscal_sim.uptake.spec import Count, Uptake
 from fiscal_sim.catalogue.parameters import name_at
 from fiscal_sim.catalogue.schema import group_names
@@ -400,13 +401,29 @@ def _set_share(data: dict, scen: Scenario, t: Target, value: Any) -> None:
     data["cost_sharing"].setdefault(regime, {})[cls] = shares
 
 
+def split_dated(target: str, value: Any) -> tuple[Any, dt.date | None]:
+    """A program value as given: ``600`` (from the start) or ``600@2027-01-01`` (awards decided from that day on)."""
+    if not isinstance(value, str) or "@" not in value:
+        return value, None
+    number, _, day = value.partition("@")
+    try:
+        return yaml.safe_load(number), dt.date.fromisoformat(day.strip())
+    except ValueError:
+        raise SweepError(f"{target}: {value!r}: expected VALUE@YYYY-MM-DD, e.g. 600@2027-01-01") from None
+
+
 def point_scenario(scen: Scenario, p: Plan, i: int) -> Scenario:
     """The scenario of point ``i``: values applied, compiled, and read back from what will run."""
     data = copy.deepcopy(spec_data(scen))
     values = p.points[i]
     for t, v in zip(p.targets, values):
         if t.kind == "program":
-            data["overrides"].setdefault(t.program, {})[t.path] = v
+            value, since = split_dated(t.text, v)
+            if since is None:
+                data["overrides"].setdefault(t.program, {})[t.path] = value
+            else:
+                dated = data["dated_overrides"].setdefault(since.isoformat(), {})
+                dated.setdefault(t.program, {})[t.path] = value
         elif t.kind == "cost_sharing":
             _set_share(data, scen, t, v)
         elif t.kind == "overlap":
@@ -429,9 +446,11 @@ def check_applied(scen: Scenario, targets: list[Target], values: tuple, label: s
     progs = {sp.id: sp.prog for sp in scen.programs}
     for t, v in zip(targets, values):
         if t.kind == "program":
-            if t.program not in progs:
-                raise SweepError(f"{label}: {t.text}: program {t.program} is not simulated at this point")
-            used = program_value(progs[t.program], t.path)
+            v, since = split_dated(t.text, v)
+            pid = t.program if since is None else f"{t.program}{DATED}{since}"
+            if pid not in progs:
+                raise SweepError(f"{label}: {t.text}: program {pid} is not simulated at this point")
+            used = program_value(progs[pid], t.path)
         elif t.kind == "cost_sharing":
             regime, cls, payer = t.path.split(".")
             used = scen.spec.cost_sharing[regime][cls][payer]

@@ -193,7 +193,7 @@ def _timeline(form: Form, base: Form) -> tuple[dict[str, Any], dict[str, str]]:
     return tl, errors
 
 
-def _document(form: Form, base: Form, parent: Path, target: Path, lines: list[Any]) -> dict[str, Any]:
+def _document(form: Form, base: Form, scen: Any, parent: Path, target: Path, lines: list[Any]) -> dict[str, Any]:
     """The scenario file a form saves: it ``extends`` ``parent`` and states what the form changes."""
     inside = parent.resolve().is_relative_to(target.parent.resolve())
     rel = os.path.relpath(parent, target.parent) if inside else str(parent.resolve())
@@ -203,12 +203,20 @@ def _document(form: Form, base: Form, parent: Path, target: Path, lines: list[An
         for b in form.budgets
     ]
     tl, _ = _timeline(form, base)
-    if tl:
-        sc["timeline"] = tl
+    if tl:  # the file's timeline replaces its base's: the base's entries are kept, the changed ones replaced
+        inherited = (
+            scen.spec.timeline.model_dump(by_alias=True, mode="json", exclude_defaults=True)
+            if scen.spec.timeline
+            else {}
+        )
+        sc["timeline"] = {k: {**(inherited.get(k) or {}), **tl.get(k, {})} for k in dict.fromkeys([*inherited, *tl])}
     if "after_expiry" in tl or "validity" in tl:  # no longer the base's one rule for every document
         sc["policy_basis"] = None
     for a in lines:
-        if a.kind == "program":
+        if a.kind == "program" and a.since is not None:
+            dated = sc.setdefault("dated_overrides", {}).setdefault(a.since.isoformat(), {})
+            dated.setdefault(a.program, {})[a.path] = a.value
+        elif a.kind == "program":
             sc.setdefault("overrides", {}).setdefault(a.program, {})[a.path] = a.value
         elif a.kind == "overlap":
             sc.setdefault("overlap", {})[a.path] = a.value
@@ -276,7 +284,7 @@ def save(lib: Library, form: Form, base: Form, scen: Any, parent: Path, *, overw
     _, terrors = _timeline(form, base)
     form.errors.update(terrors)
     lines = _lines(form, base, scen)
-    doc = _document(form, base, parent, target, lines)  # checked whole even when a field is wrong already,
+    doc = _document(form, base, scen, parent, target, lines)  # checked whole even when a field is wrong already,
     fd, tmp_name = tempfile.mkstemp(prefix=f".{form.name}-", suffix=".yaml", dir=lib.ws)  # so every problem shows
     tmp = Path(tmp_name)
     try:
