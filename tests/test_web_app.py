@@ -619,3 +619,16 @@ def test_cli_runs_into_the_workspace_are_in_the_registry(tmp_path):
     assert run["scenario_text"] == path.read_text(encoding="utf-8") and run["headline"]["draws"] == 40
     with TestClient(create_app(tmp_path)) as c:
         assert run["id"] in c.get("/").text and c.get(f"/runs/{run['id']}/cash.json").status_code == 200
+
+
+def test_jobs_on_a_dask_scheduler_given_at_start_up(tmp_path):
+    """``fiscal-sim serve --scheduler ADDRESS``: the job runs on that cluster and writes what the CLI writes."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with TestClient(create_app(tmp_path / "ws", scheduler=cluster.scheduler_address)) as c:
+            c.get("/")
+            run_id = start(c, "repo", "baseline", draws=100)
+            s = wait(c, run_id, timeout=300)
+            assert s["status"] == "done", s
+    web = sorted(pq.read_table(tmp_path / "ws" / "runs" / run_id / "summary.parquet").to_pylist(), key=_key)
+    same_summary(web, cli_summary(REPO / "scenarios" / "baseline.yaml", tmp_path / "cli", draws=100))

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import getpass
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -186,10 +188,19 @@ def create_app(
         Route("/compare", runs.compare_page, methods=["GET", "POST"]),
         Route("/sweep", runs.sweep_page, methods=["GET", "POST"]),
     ]
-    app = Starlette(routes=routes, exception_handlers={HTTPException: error_page, Exception: error_page})
+    worker = Worker(registry, scheduler, workers)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        worker.stop()  # a running job is ended and marked; queued ones wait for the next start
+
+    app = Starlette(
+        routes=routes, exception_handlers={HTTPException: error_page, Exception: error_page}, lifespan=lifespan
+    )
     app.state.registry = registry
     app.state.library = sc.Library(repo or sc.repo_scenarios(), ws / "scenarios")
-    app.state.worker = Worker(registry, scheduler, workers)
+    app.state.worker = worker
     app.state.worker.resume(queued)
     app.state.who = who or (
         f"token:{os.environ.get('FISCAL_SIM_TOKEN_NAME', 'shared')}" if token else getpass.getuser()

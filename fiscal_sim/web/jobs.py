@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import math
 import multiprocessing as mp
+import os
 import queue
 import shutil
 import signal
-import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,10 +81,34 @@ def _load(job: Job, workers: int) -> Any:
     return scen.with_settings(draws=job.draws, seed=job.seed, chunk_size=max(block, min(scen.spec.chunk_size, share)))
 
 
-def _child(job: Job, out: str, scheduler: str | None, workers: int, done: Any, errors: Any) -> None:
+def _watch_server(server: int) -> None:
+    """End this job when the server that started it is gone (its parent is the forkserver, not the server)."""
+    while True:
+        time.sleep(0.5)
+        try:
+            os.kill(server, 0)
+        except ProcessLookupError:
+            os.kill(os.getpid(), signal.SIGTERM)  # unwinds as a Cancel does
+            return
+        except PermissionError:  # alive, another user's: cannot happen for our own server, but not a death
+            pass
+
+
+def _on_term(*_: Any) -> None:
+    """SIGTERM in a job's process (Cancel, a stopping server, the server gone): kill the pool's workers and exit
+    at once. An orderly exit could wait forever on a worker blocked writing its result; the server removes the
+    job's staging folder (Worker.clean_staging)."""
+    for p in mp.active_children():
+        if p.pid:
+            os.kill(p.pid, signal.SIGKILL)
+    os._exit(143)
+
+
+def _child(job: Job, out: str, scheduler: str | None, workers: int, server: int, done: Any, errors: Any) -> None:
     """Compute one job into ``out`` (in the child process); a problem goes back as one line. SIGTERM (Cancel, a
-    stopping server) unwinds: the staging folder goes and the pool's workers stop with it."""
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    stopping server, the server gone) unwinds: the staging folder goes and the pool's workers stop with it."""
+    signal.signal(signal.SIGTERM, _on_term)
+    threading.Thread(target=_watch_server, args=(server,), daemon=True, name="fiscal-sim-server-watch").start()
     try:
         from fiscal_sim import api
 
@@ -186,7 +211,7 @@ class Worker:
 
         done, errors = _ctx.Value("q", 0), _ctx.Queue()
         out = self.registry.folder(job.run_id)
-        args = (job, str(out), self.scheduler, self.workers, done, errors)
+        args = (job, str(out), self.scheduler, self.workers, os.getpid(), done, errors)
         proc = _ctx.Process(target=_child, args=args)  # not a daemon: it starts the pool's workers
         with self._lock:
             if job.run_id in self.cancelled or self.stopping:
