@@ -596,6 +596,26 @@ def test_ledger_job_and_the_run_page(client, ws):
     assert city["mean_cny"] == cash["mean_cny"]
     for e, n, m in zip(city["existing_mean_cny"], city["new_mean_cny"], city["mean_cny"]):
         assert e + n == pytest.approx(m, rel=1e-9)  # existing and new awards make the total
+    h = headline.load(ws / "runs" / run_id)
+    table = re.search(r'<table id="budget-lines">(.*?)</table>', page, re.S).group(1)
+    rows = re.findall(
+        r"<tr><td>[^<]*</td><td>(\d{4})</td><td>([\d,.]+)</td>\s*<td>([\d.]+)%.*?<td>([\d,]+|–)</td>\s*<td>([\d,.]+)",
+        table,
+        re.S,
+    )
+    assert len(rows) == len(h["budget_lines"]) > 0
+    for (year, budget, p, overrun, hold), b in zip(rows, h["budget_lines"]):
+        assert int(year) == b["worst_year"] and budget == f"{b['budget_cny'] / 1e8:,.2f}"
+        assert p == f"{100 * b['p_exceed']:.1f}" and hold == f"{b['hold']['p90_cny'] / 1e8:,.2f}"
+        assert overrun == (
+            "–" if b["overrun_if_exceeded_cny"] is None else f"{b['overrun_if_exceeded_cny'] / 1e4:,.0f}"
+        )
+    tail = re.findall(
+        r'<span class="note">([^<]+)</span></td><td>([\d,.]+)</td><td>([\d,.]+)</td>', page.split('id="top-tail"')[1]
+    )
+    assert [t[0] for t in tail] == [p["program"] for p in h["top_tail"]]
+    for (_, mean, tail_mean), p in zip(tail, h["top_tail"]):
+        assert (mean, tail_mean) == (f"{p['mean_cny'] / 1e8:,.2f}", f"{p['tail_mean_cny'] / 1e8:,.2f}")
     r = client.post(f"/runs/{run_id}/ledger", data={"csrf": csrf(client), "draws": "20"}, follow_redirects=False)
     ledger = r.headers["location"].rsplit("/", 1)[1]
     assert wait(client, ledger, timeout=600)["status"] == "done"
@@ -603,6 +623,20 @@ def test_ledger_job_and_the_run_page(client, ws):
     budgets = pq.read_table(ws / "runs" / ledger / "assumptions_budgets.parquet").to_pylist()
     shown = re.search(r'<pre id="ledger-lines">(.*?)</pre>', client.get(f"/runs/{run_id}?lang=en").text, re.S)
     assert html_unescape(shown.group(1)) == "\n".join(hl.assumption_lines(rows, budgets, "en"))
+    page = client.get(f"/runs/{ledger}?lang=en").text  # the ledger's own page: its table against the Parquet
+    shown_rows = re.findall(
+        r"<tr><td>(\d+)</td><td>([^<]+)<br>.*?<td>([-\d,.]+)</td><td>([-\d,.]+)</td><td>([-\d,.]+)</td>", page, re.S
+    )
+    want = sorted(rows, key=lambda r: r["rank"])
+    assert len(shown_rows) == len(want) > 0
+    for (rank, alt, all_, se, city), r in zip(shown_rows, want):
+        assert (int(rank), alt) == (r["rank"], r["alternative"])
+        for text, cny in (
+            (all_, r["change_horizon_cash_all_cny"]),
+            (se, r["change_horizon_cash_all_se_cny"]),
+            (city, r["change_horizon_cash_city_cny"]),
+        ):
+            assert text == f"{cny / 1e8:,.2f}"
 
 
 def test_cli_runs_into_the_workspace_are_in_the_registry(tmp_path):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -41,10 +42,11 @@ def _init(parent: int, initializer: Callable[..., None] | None, initargs: tuple)
 def start_pool(
     workers: int, initializer: Callable[..., None] | None = None, initargs: tuple = ()
 ) -> ProcessPoolExecutor:
-    """A process pool whose workers ignore Ctrl-C and exit when this process dies. Workers are forked where the
-    platform can: they must be this process's own children (the parent watch), also when this process was
-    itself started by a forkserver (a workbench job), whose start method it would otherwise inherit."""
-    ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
+    """A process pool whose workers ignore Ctrl-C and exit when this process dies. On Linux workers are forked:
+    they must be this process's own children (the parent watch), also when this process was itself started by a
+    forkserver (a workbench job), whose start method it would otherwise inherit. Elsewhere the platform's default
+    (spawn on macOS and Windows, where fork is unsafe) already starts them as this process's children."""
+    ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
     return ProcessPoolExecutor(
         max_workers=workers, mp_context=ctx, initializer=_init, initargs=(os.getpid(), initializer, initargs)
     )

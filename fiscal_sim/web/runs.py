@@ -55,11 +55,10 @@ def submit(request: Request, kind: str, path: Path, draws: int, seed: int | None
     reg: Registry = request.app.state.registry
     settings = {"draws": draws, "seed": seed, "path": str(path), **extra}
     run_id = reg.add(path.stem, path.read_text(encoding="utf-8"), settings, request.app.state.who, kind)
-    other = extra.get("other")
-    sets, ledger = tuple(extra.get("sets") or ()), bool(extra.get("ledger"))
-    job = Job(run_id, path, draws, seed, kind, Path(other) if other else None, sets, ledger)
+    recorded = reg.get(run_id)
+    assert recorded is not None
     try:
-        request.app.state.worker.submit(job)
+        request.app.state.worker.submit(Job.from_record(recorded))  # the job as recorded, as a restart reads it
     except QueueFull as e:
         reg.set_status(run_id, "failed", error=str(e))
         raise HTTPException(503, str(e)) from None
